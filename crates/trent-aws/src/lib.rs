@@ -1,0 +1,2 @@
+//! The AWS KMS dialect.
+pub mod sigv4;

@@ -1,0 +1,95 @@
+//! The one domain error. Each dialect maps every variant to its own wire code with an exhaustive
+//! match; nothing chooses a status by reading message text.
+
+use crate::state::StateRejection;
+
+/// What could not be found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotFound {
+    /// A well-formed key id or ARN that names no key in the caller's scope.
+    Key { arn: String },
+    /// A key id that is not well-formed (AWS answers these with NotFound too).
+    InvalidKeyId { raw: String },
+    /// An alias that does not exist.
+    Alias { arn: String },
+}
+
+/// Every way a domain operation can fail.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KmsError {
+    /// The key or alias does not exist in the caller's account and region.
+    #[error("not found: {0:?}")]
+    NotFound(NotFound),
+    /// The key-state table refuses this operation for the key's current state.
+    #[error("key {arn} refused by the state table: {rejection:?}")]
+    KeyState {
+        arn: String,
+        rejection: StateRejection,
+    },
+    /// A request member breaks a documented constraint; the text says which, in AWS's words.
+    #[error("validation: {0}")]
+    Validation(String),
+    /// The resource (an alias) already exists.
+    #[error("already exists: {0}")]
+    AlreadyExists(String),
+    #[error("invalid alias name: {0}")]
+    InvalidAliasName(String),
+    #[error("invalid ARN: {0}")]
+    InvalidArn(String),
+    /// A pagination marker this server did not issue.
+    #[error("invalid marker")]
+    InvalidMarker,
+    /// Any failure to decrypt: deliberately without detail.
+    #[error("invalid ciphertext")]
+    InvalidCiphertext,
+    /// The KeyId given to Decrypt is not the key the ciphertext was made with.
+    #[error("incorrect key")]
+    IncorrectKey,
+    /// The ciphertext names a key that does not exist in the caller's scope.
+    #[error("ciphertext refers to an inaccessible key")]
+    CiphertextKeyInaccessible,
+    /// The key's spec or usage does not allow the operation or algorithm.
+    #[error("invalid key usage: {0}")]
+    InvalidKeyUsage(String),
+    #[error("unsupported operation: {0}")]
+    UnsupportedOperation(String),
+    /// A tag breaks a tagging rule (reserved prefix, duplicates, too many).
+    #[error("tag: {0}")]
+    Tag(String),
+    #[error("limit exceeded: {0}")]
+    LimitExceeded(String),
+    #[error("malformed policy document: {0}")]
+    MalformedPolicyDocument(String),
+    /// A storage or cryptographic failure on our side. The text is logged, never sent.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl KmsError {
+    pub fn invalid_key_id(raw: &str) -> Self {
+        KmsError::NotFound(NotFound::InvalidKeyId {
+            raw: raw.to_owned(),
+        })
+    }
+
+    pub fn invalid_arn(raw: &str) -> Self {
+        KmsError::InvalidArn(format!("{raw} is not a valid ARN."))
+    }
+
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        KmsError::Internal(cause.to_string())
+    }
+}
+
+impl From<crate::store::StoreError> for KmsError {
+    fn from(e: crate::store::StoreError) -> Self {
+        KmsError::internal(e)
+    }
+}
+
+impl From<trent_crypto::CryptoError> for KmsError {
+    fn from(e: trent_crypto::CryptoError) -> Self {
+        KmsError::internal(e)
+    }
+}

@@ -1,0 +1,235 @@
+//! Identifiers: key ids, alias names, the account/region scope and the four ways a client names
+//! a key (`KeyRef`). Parsing lives here once; each dialect renders errors its own way.
+
+use std::fmt;
+
+use crate::error::KmsError;
+
+/// A key's id: a UUID, rendered lowercase and hyphenated as AWS does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyId(uuid::Uuid);
+
+impl KeyId {
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::new_v4())
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        // AWS ids are exactly the 36-character hyphenated form.
+        if s.len() != 36 {
+            return None;
+        }
+        uuid::Uuid::parse_str(s).ok().map(Self)
+    }
+
+    pub fn from_bytes(b: [u8; 16]) -> Self {
+        Self(uuid::Uuid::from_bytes(b))
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        self.0.as_bytes()
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// An account id (12 digits for AWS).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AccountId(pub String);
+
+/// A region name such as `us-east-1`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Region(pub String);
+
+/// Keys and aliases live per account and region; nothing crosses a scope.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Scope {
+    pub account: AccountId,
+    pub region: Region,
+}
+
+impl Scope {
+    pub fn new(account: impl Into<String>, region: impl Into<String>) -> Self {
+        Self {
+            account: AccountId(account.into()),
+            region: Region(region.into()),
+        }
+    }
+
+    pub fn key_arn(&self, id: &KeyId) -> String {
+        format!("arn:aws:kms:{}:{}:key/{}", self.region.0, self.account.0, id)
+    }
+
+    pub fn alias_arn(&self, name: &AliasName) -> String {
+        format!("arn:aws:kms:{}:{}:{}", self.region.0, self.account.0, name.0)
+    }
+
+    pub fn root_principal(&self) -> String {
+        format!("arn:aws:iam::{}:root", self.account.0)
+    }
+}
+
+/// The prefix every alias name carries.
+pub const ALIAS_PREFIX: &str = "alias/";
+/// Aliases under this prefix belong to AWS-managed keys and cannot be created by clients.
+pub const RESERVED_ALIAS_PREFIX: &str = "alias/aws/";
+
+/// An alias name including its `alias/` prefix, e.g. `alias/app`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AliasName(pub String);
+
+impl AliasName {
+    /// Validates AWS's alias-name rules: `alias/` prefix, 1–256 characters of `[a-zA-Z0-9:/_-]`.
+    pub fn parse(s: &str) -> Result<Self, KmsError> {
+        if !s.starts_with(ALIAS_PREFIX) {
+            return Err(KmsError::Validation(
+                "Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html".into(),
+            ));
+        }
+        let valid_chars = s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'/' | b'_' | b'-'));
+        if s.len() > 256 || s.len() == ALIAS_PREFIX.len() || !valid_chars {
+            return Err(KmsError::InvalidAliasName(format!(
+                "Alias name {s} is not valid: it must be 1-256 characters of [a-zA-Z0-9:/_-] after \"alias/\"."
+            )));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn is_reserved(&self) -> bool {
+        self.0.starts_with(RESERVED_ALIAS_PREFIX)
+    }
+}
+
+impl fmt::Display for AliasName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The four ways a request can name a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyRef {
+    Id(KeyId),
+    KeyArn { scope: Scope, id: KeyId },
+    Alias(AliasName),
+    AliasArn { scope: Scope, name: AliasName },
+}
+
+/// Which forms an operation accepts (AWS documents this per operation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRefForms {
+    /// Key id, key ARN, alias name or alias ARN.
+    Any,
+    /// Key id or key ARN only.
+    KeyOnly,
+}
+
+impl KeyRef {
+    /// Parses a client's `KeyId` value. Malformed values are `NotFound` as in AWS
+    /// (`Invalid keyId '...'`), not validation errors.
+    pub fn parse(raw: &str, forms: KeyRefForms) -> Result<Self, KmsError> {
+        let parsed = if let Some(rest) = raw.strip_prefix("arn:") {
+            Self::parse_arn(raw, rest)?
+        } else if raw.starts_with(ALIAS_PREFIX) {
+            KeyRef::Alias(AliasName::parse(raw).map_err(|_| KmsError::invalid_key_id(raw))?)
+        } else {
+            KeyRef::Id(KeyId::parse(raw).ok_or_else(|| KmsError::invalid_key_id(raw))?)
+        };
+        match (&parsed, forms) {
+            (KeyRef::Alias(_) | KeyRef::AliasArn { .. }, KeyRefForms::KeyOnly) => Err(
+                KmsError::InvalidArn("Key Aliases are not supported for this operation.".into()),
+            ),
+            _ => Ok(parsed),
+        }
+    }
+
+    fn parse_arn(raw: &str, rest: &str) -> Result<Self, KmsError> {
+        // arn:<partition>:kms:<region>:<account>:<resource>
+        let mut parts = rest.splitn(5, ':');
+        let (Some(partition), Some(service), Some(region), Some(account), Some(resource)) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return Err(KmsError::invalid_arn(raw));
+        };
+        if partition.is_empty() || service != "kms" || region.is_empty() || account.is_empty() {
+            return Err(KmsError::invalid_arn(raw));
+        }
+        let scope = Scope::new(account, region);
+        if let Some(id) = resource.strip_prefix("key/") {
+            let id = KeyId::parse(id).ok_or_else(|| KmsError::invalid_key_id(raw))?;
+            Ok(KeyRef::KeyArn { scope, id })
+        } else if resource.starts_with(ALIAS_PREFIX) {
+            let name = AliasName::parse(resource).map_err(|_| KmsError::invalid_arn(raw))?;
+            Ok(KeyRef::AliasArn { scope, name })
+        } else {
+            Err(KmsError::invalid_arn(raw))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";
+
+    #[test]
+    fn parses_all_four_forms() {
+        let id = KeyId::parse(ID).unwrap();
+        let scope = Scope::new("111122223333", "us-west-2");
+        assert_eq!(KeyRef::parse(ID, KeyRefForms::Any).unwrap(), KeyRef::Id(id));
+        assert_eq!(
+            KeyRef::parse(&scope.key_arn(&id), KeyRefForms::KeyOnly).unwrap(),
+            KeyRef::KeyArn { scope: scope.clone(), id }
+        );
+        let name = AliasName::parse("alias/app").unwrap();
+        assert_eq!(
+            KeyRef::parse("alias/app", KeyRefForms::Any).unwrap(),
+            KeyRef::Alias(name.clone())
+        );
+        assert_eq!(
+            KeyRef::parse(&scope.alias_arn(&name), KeyRefForms::Any).unwrap(),
+            KeyRef::AliasArn { scope, name }
+        );
+    }
+
+    #[test]
+    fn rejects_malformed_ids_as_not_found() {
+        for raw in ["", "fake-key-id", "1234abcd12ab34cd56ef1234567890ab", "arn:aws:kms:x"] {
+            let err = KeyRef::parse(raw, KeyRefForms::Any).unwrap_err();
+            assert!(
+                matches!(err, KmsError::NotFound(_) | KmsError::InvalidArn(_)),
+                "{raw}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn aliases_refused_where_only_keys_are_accepted() {
+        assert!(matches!(
+            KeyRef::parse("alias/app", KeyRefForms::KeyOnly),
+            Err(KmsError::InvalidArn(_))
+        ));
+    }
+
+    #[test]
+    fn alias_name_rules() {
+        assert!(AliasName::parse("alias/a-b_c:d/e").is_ok());
+        assert!(matches!(AliasName::parse("app"), Err(KmsError::Validation(_))));
+        assert!(matches!(AliasName::parse("alias/"), Err(KmsError::InvalidAliasName(_))));
+        assert!(matches!(AliasName::parse("alias/sp ace"), Err(KmsError::InvalidAliasName(_))));
+        let long = format!("alias/{}", "a".repeat(251));
+        assert!(matches!(AliasName::parse(&long), Err(KmsError::InvalidAliasName(_))));
+        assert!(AliasName::parse("alias/aws/x").unwrap().is_reserved());
+    }
+}

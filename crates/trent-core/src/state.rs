@@ -1,0 +1,268 @@
+//! THE key-state table: for every operation that names a key, and every key state, whether the
+//! operation may proceed or why it is refused. It is data, written once from the source
+//! documents (Alibaba's "Impact of CMK status on API operations", AWS's key-state reference and
+//! API pages) and read by both dialects; each dialect renders a refusal in its own words:
+//!
+//! | cell | AWS | Alibaba |
+//! |---|---|---|
+//! | `Unusable` | `DisabledException` when Disabled, else `KMSInvalidStateException` "… is pending deletion/import." | `Rejected.<State>` |
+//! | `NoStateChange` | `KMSInvalidStateException` "… is pending deletion/import." | `Rejected.StateModifiedFailed` |
+//! | `NotPendingDeletion` | `KMSInvalidStateException` "… is not pending deletion." | `Rejected.StateModifiedFailed` |
+//!
+//! Where the two vendors give different *transitions* (Alibaba's CancelKeyDeletion returns a key
+//! to Enabled, AWS's to Disabled), that lives in [`cancel_deletion_target`], also here.
+
+use crate::model::{KeyState, Origin};
+
+/// Operations whose outcome depends on the state of the key they name. Operations that never
+/// touch a key (CreateKey, ListKeys, GenerateRandom) are not here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyOp {
+    DescribeKey,
+    EnableKey,
+    DisableKey,
+    ScheduleKeyDeletion,
+    CancelKeyDeletion,
+    UpdateKeyDescription,
+    Encrypt,
+    Decrypt,
+    ReEncrypt,
+    GenerateDataKey,
+    GenerateDataKeyWithoutPlaintext,
+    CreateAlias,
+    /// UpdateAlias is checked against the *destination* key only (both sources say so).
+    UpdateAlias,
+    DeleteAlias,
+    ListAliases,
+    TagResource,
+    UntagResource,
+    ListResourceTags,
+    GetKeyPolicy,
+    PutKeyPolicy,
+    ListKeyPolicies,
+}
+
+/// One cell of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cell {
+    Allowed,
+    /// The key cannot be used in this state.
+    Unusable,
+    /// The key's state (or its aliases) cannot be changed in this state.
+    NoStateChange,
+    /// The operation needs a key that is pending deletion.
+    NotPendingDeletion,
+}
+
+/// A refusal from the table: which cell, for a key in which state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateRejection {
+    pub cell: Cell,
+    pub state: KeyState,
+}
+
+use Cell::{Allowed as A, NoStateChange as M, NotPendingDeletion as P, Unusable as U};
+
+/// Columns: Enabled, Disabled, PendingDeletion, PendingImport (the source document's order).
+const TABLE: &[(KeyOp, [Cell; 4])] = &[
+    // Cryptographic operations need an Enabled key.
+    (KeyOp::Encrypt, [A, U, U, U]),
+    (KeyOp::Decrypt, [A, U, U, U]),
+    (KeyOp::ReEncrypt, [A, U, U, U]),
+    (KeyOp::GenerateDataKey, [A, U, U, U]),
+    (KeyOp::GenerateDataKeyWithoutPlaintext, [A, U, U, U]),
+    // Metadata changes are refused only while the key is pending deletion.
+    (KeyOp::UpdateKeyDescription, [A, A, U, A]),
+    (KeyOp::TagResource, [A, A, U, A]),
+    (KeyOp::UntagResource, [A, A, U, A]),
+    // State changes.
+    (KeyOp::EnableKey, [A, A, M, M]),
+    (KeyOp::DisableKey, [A, A, M, M]),
+    (KeyOp::ScheduleKeyDeletion, [A, A, M, A]),
+    (KeyOp::CancelKeyDeletion, [P, P, A, P]),
+    // Aliases: a new alias may not point at a key pending deletion; UpdateAlias looks only at
+    // the destination key.
+    (KeyOp::CreateAlias, [A, A, M, A]),
+    (KeyOp::UpdateAlias, [A, A, U, A]),
+    (KeyOp::DeleteAlias, [A, A, A, A]),
+    // Reads and policies work in every state.
+    (KeyOp::DescribeKey, [A, A, A, A]),
+    (KeyOp::ListAliases, [A, A, A, A]),
+    (KeyOp::ListResourceTags, [A, A, A, A]),
+    (KeyOp::GetKeyPolicy, [A, A, A, A]),
+    (KeyOp::PutKeyPolicy, [A, A, A, A]),
+    (KeyOp::ListKeyPolicies, [A, A, A, A]),
+];
+
+/// Every operation the table covers, in table order.
+pub fn operations() -> impl Iterator<Item = KeyOp> {
+    TABLE.iter().map(|(op, _)| *op)
+}
+
+/// The cell for `op` on a key in `state`.
+pub fn cell(op: KeyOp, state: KeyState) -> Cell {
+    let column = match state {
+        KeyState::Enabled => 0,
+        KeyState::Disabled => 1,
+        KeyState::PendingDeletion => 2,
+        KeyState::PendingImport => 3,
+    };
+    TABLE
+        .iter()
+        .find(|(o, _)| *o == op)
+        .map(|(_, cells)| cells[column])
+        // Every KeyOp has a row; the unit test below proves it, so this never refuses in practice.
+        .unwrap_or(Cell::NoStateChange)
+}
+
+/// Checks `op` against the table.
+pub fn check(op: KeyOp, state: KeyState) -> Result<(), StateRejection> {
+    match cell(op, state) {
+        Cell::Allowed => Ok(()),
+        cell => Err(StateRejection { cell, state }),
+    }
+}
+
+/// Which vendor's rules a transition follows where the vendors differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Aws,
+    Aliyun,
+}
+
+/// The state CancelKeyDeletion leaves a key in. AWS: Disabled (its API reference and the source
+/// document say so); a key with imported origin and no material goes back to PendingImport, since
+/// it cannot be enabled. Alibaba: Enabled.
+pub fn cancel_deletion_target(dialect: Dialect, origin: Origin, has_material: bool) -> KeyState {
+    if origin == Origin::External && !has_material {
+        return KeyState::PendingImport;
+    }
+    match dialect {
+        Dialect::Aws => KeyState::Disabled,
+        Dialect::Aliyun => KeyState::Enabled,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every variant of KeyOp must have exactly one row. The match forces this list to be
+    /// updated when a variant is added.
+    fn all_ops() -> Vec<KeyOp> {
+        use KeyOp::*;
+        let ops = vec![
+            DescribeKey,
+            EnableKey,
+            DisableKey,
+            ScheduleKeyDeletion,
+            CancelKeyDeletion,
+            UpdateKeyDescription,
+            Encrypt,
+            Decrypt,
+            ReEncrypt,
+            GenerateDataKey,
+            GenerateDataKeyWithoutPlaintext,
+            CreateAlias,
+            UpdateAlias,
+            DeleteAlias,
+            ListAliases,
+            TagResource,
+            UntagResource,
+            ListResourceTags,
+            GetKeyPolicy,
+            PutKeyPolicy,
+            ListKeyPolicies,
+        ];
+        for op in &ops {
+            match op {
+                DescribeKey | EnableKey | DisableKey | ScheduleKeyDeletion | CancelKeyDeletion
+                | UpdateKeyDescription | Encrypt | Decrypt | ReEncrypt | GenerateDataKey
+                | GenerateDataKeyWithoutPlaintext | CreateAlias | UpdateAlias | DeleteAlias
+                | ListAliases | TagResource | UntagResource | ListResourceTags | GetKeyPolicy
+                | PutKeyPolicy | ListKeyPolicies => {}
+            }
+        }
+        ops
+    }
+
+    #[test]
+    fn every_operation_has_exactly_one_row() {
+        for op in all_ops() {
+            assert_eq!(TABLE.iter().filter(|(o, _)| *o == op).count(), 1, "{op:?}");
+        }
+        assert_eq!(TABLE.len(), all_ops().len());
+    }
+
+    /// The Alibaba source document's table, transcribed independently of TABLE, in its own
+    /// vocabulary. Each of its result codes must follow from our cell.
+    #[test]
+    fn matches_the_source_document() {
+        use KeyState::*;
+        let doc: &[(KeyOp, [&str; 4])] = &[
+            (KeyOp::GenerateDataKey, ["Success", "Rejected.Disabled", "Rejected.PendingDeletion", "Rejected.PendingImport"]),
+            (KeyOp::GenerateDataKeyWithoutPlaintext, ["Success", "Rejected.Disabled", "Rejected.PendingDeletion", "Rejected.PendingImport"]),
+            (KeyOp::Encrypt, ["Success", "Rejected.Disabled", "Rejected.PendingDeletion", "Rejected.PendingImport"]),
+            (KeyOp::Decrypt, ["Success", "Rejected.Disabled", "Rejected.PendingDeletion", "Rejected.PendingImport"]),
+            (KeyOp::UpdateKeyDescription, ["Success", "Success", "Rejected.PendingDeletion", "Success"]),
+            (KeyOp::TagResource, ["Success", "Success", "Rejected.PendingDeletion", "Success"]),
+            (KeyOp::UntagResource, ["Success", "Success", "Rejected.PendingDeletion", "Success"]),
+            (KeyOp::EnableKey, ["Success", "Success", "Rejected.StateModifiedFailed", "Rejected.StateModifiedFailed"]),
+            (KeyOp::DisableKey, ["Success", "Success", "Rejected.StateModifiedFailed", "Rejected.StateModifiedFailed"]),
+            (KeyOp::ScheduleKeyDeletion, ["Success", "Success", "Rejected.StateModifiedFailed", "Success"]),
+            (KeyOp::CancelKeyDeletion, ["Rejected.StateModifiedFailed", "Rejected.StateModifiedFailed", "Success", "Rejected.StateModifiedFailed"]),
+            (KeyOp::CreateAlias, ["Success", "Success", "Rejected.StateModifiedFailed", "Success"]),
+            (KeyOp::DeleteAlias, ["Success", "Success", "Success", "Success"]),
+            (KeyOp::ListAliases, ["Success", "Success", "Success", "Success"]),
+            (KeyOp::DescribeKey, ["Success", "Success", "Success", "Success"]),
+            (KeyOp::ListResourceTags, ["Success", "Success", "Success", "Success"]),
+            // Special case: UpdateAlias depends only on the destination key.
+            (KeyOp::UpdateAlias, ["Success", "Success", "Rejected.PendingDeletion", "Success"]),
+        ];
+        let states = [Enabled, Disabled, PendingDeletion, PendingImport];
+        for (op, row) in doc {
+            for (state, expected) in states.iter().zip(row) {
+                let got = match check(*op, *state) {
+                    Ok(()) => "Success".to_owned(),
+                    Err(StateRejection { cell: Cell::Unusable, state }) => format!("Rejected.{state}"),
+                    Err(_) => "Rejected.StateModifiedFailed".to_owned(),
+                };
+                assert_eq!(&got, expected, "{op:?} in {state:?}");
+            }
+        }
+    }
+
+    /// AWS's key-state reference, independently: which exception each refused cell becomes.
+    #[test]
+    fn matches_aws_key_state_reference() {
+        use KeyState::*;
+        // (op, state, expected: None = succeeds, Some(text of the AWS error))
+        let cases: &[(KeyOp, KeyState, Option<&str>)] = &[
+            (KeyOp::Encrypt, Disabled, Some("DisabledException")),
+            (KeyOp::Encrypt, PendingDeletion, Some("KMSInvalidStateException")),
+            (KeyOp::Encrypt, PendingImport, Some("KMSInvalidStateException")),
+            (KeyOp::EnableKey, PendingImport, Some("KMSInvalidStateException")),
+            (KeyOp::CancelKeyDeletion, Enabled, Some("KMSInvalidStateException")),
+            (KeyOp::CreateAlias, PendingDeletion, Some("KMSInvalidStateException")),
+            (KeyOp::ScheduleKeyDeletion, PendingImport, None),
+            (KeyOp::PutKeyPolicy, PendingDeletion, None),
+        ];
+        for (op, state, expected) in cases {
+            let got = check(*op, *state).err().map(|r| match (r.cell, r.state) {
+                (Cell::Unusable, Disabled) => "DisabledException",
+                _ => "KMSInvalidStateException",
+            });
+            assert_eq!(got, *expected, "{op:?} in {state:?}");
+        }
+    }
+
+    #[test]
+    fn cancel_deletion_targets() {
+        assert_eq!(cancel_deletion_target(Dialect::Aws, Origin::AwsKms, true), KeyState::Disabled);
+        assert_eq!(cancel_deletion_target(Dialect::Aliyun, Origin::AwsKms, true), KeyState::Enabled);
+        assert_eq!(
+            cancel_deletion_target(Dialect::Aws, Origin::External, false),
+            KeyState::PendingImport
+        );
+    }
+}
