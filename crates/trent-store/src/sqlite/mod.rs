@@ -1,0 +1,415 @@
+//! The embedded default backend: one SQLite database file.
+//!
+//! - Durability: WAL journal with `synchronous=FULL`; [`Store::commit`] returns after the
+//!   COMMIT's fsync, so an acknowledged commit survives kill -9 and power loss.
+//! - Concurrency: one writer connection, used only by the group-commit leader, and a small pool
+//!   of reader connections, so reads never wait for a writer's fsync (WAL readers see the last
+//!   committed snapshot).
+//! - Group commit: concurrent commits are queued; one leader runs every queued batch as a
+//!   SAVEPOINT inside one transaction and COMMITs once. A batch whose precondition fails is
+//!   rolled back to its savepoint and gets its own error; the others proceed.
+
+mod group;
+mod schema;
+mod writes;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use parking_lot::Mutex;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, ToSql};
+use trent_core::ids::{AccountId, AliasName, KeyId, Region, Scope};
+use trent_core::model::{AliasRecord, KeyMeta, KeyRecord, KeyState, SealedMaterial, Timestamp};
+use trent_core::store::{Store, StoreError, Write};
+
+use group::GroupCommit;
+
+/// Reader connections of a file-backed store.
+const READERS: usize = 4;
+
+/// Counters of the group commit, for metrics and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CommitStats {
+    /// Transactions committed or attempted (each is one fsync when it commits).
+    pub groups: u64,
+    /// Batches (`commit` calls) those transactions carried.
+    pub batches: u64,
+}
+
+/// A [`Store`] on an SQLite database. See the module documentation.
+pub struct SqliteStore {
+    // Field order is drop order: readers close first, so the writer is the last connection and
+    // checkpoints the WAL on close.
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+    writer: Mutex<Connection>,
+    group: GroupCommit,
+    path: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field(
+                "path",
+                &self.path.as_deref().unwrap_or(Path::new(":memory:")),
+            )
+            .field("readers", &self.readers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("sqlite: {e}"))
+}
+
+pub(crate) fn to_sql_version(v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Backend(format!("invalid write: version {v}")))
+}
+
+fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("sqlite: corrupt row: {what}"))
+}
+
+fn decode_key_id(bytes: &[u8]) -> Result<KeyId, StoreError> {
+    <[u8; 16]>::try_from(bytes)
+        .map(KeyId::from_bytes)
+        .map_err(|_| corrupt(format!("key id of {} bytes", bytes.len())))
+}
+
+impl SqliteStore {
+    /// Opens (creating if absent) the database file at `path`, whose directory must exist, and
+    /// creates or upgrades the schema.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let open_err =
+            |e: rusqlite::Error| StoreError::Backend(format!("sqlite: {}: {e}", path.display()));
+        let mut writer = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(open_err)?;
+        schema::configure_common(&writer)?;
+        schema::configure_durable_writer(&writer)?;
+        schema::migrate(&mut writer)?;
+        let readers = (0..READERS)
+            .map(|_| {
+                let conn = Connection::open_with_flags(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(open_err)?;
+                schema::configure_common(&conn)?;
+                conn.execute_batch("PRAGMA query_only = ON;")
+                    .map_err(backend)?;
+                Ok(Mutex::new(conn))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        tracing::debug!(path = %path.display(), readers = READERS, "sqlite store open");
+        Ok(SqliteStore {
+            readers,
+            next_reader: AtomicUsize::new(0),
+            writer: Mutex::new(writer),
+            group: GroupCommit::default(),
+            path: Some(path.to_owned()),
+        })
+    }
+
+    /// A private in-memory database (for tests): not durable, reads share the one connection.
+    pub fn open_in_memory() -> Result<SqliteStore, StoreError> {
+        let mut conn = Connection::open_in_memory().map_err(backend)?;
+        schema::configure_common(&conn)?;
+        schema::migrate(&mut conn)?;
+        Ok(SqliteStore {
+            readers: Vec::new(),
+            next_reader: AtomicUsize::new(0),
+            writer: Mutex::new(conn),
+            group: GroupCommit::default(),
+            path: None,
+        })
+    }
+
+    /// The database file, or `None` for an in-memory store.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// How many transactions carried how many batches so far.
+    pub fn commit_stats(&self) -> CommitStats {
+        self.group.stats()
+    }
+
+    /// Runs `f` on a free reader connection (blocking on one if all are busy), or on the
+    /// writer connection of an in-memory store.
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let n = self.readers.len();
+        if n == 0 {
+            return f(&mut self.writer.lock());
+        }
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed) % n;
+        for i in 0..n {
+            if let Some(mut conn) = self.readers[(start + i) % n].try_lock() {
+                return f(&mut conn);
+            }
+        }
+        f(&mut self.readers[start].lock())
+    }
+}
+
+fn decode_key(
+    id: KeyId,
+    scope: &Scope,
+    version: i64,
+    meta: &str,
+    materials: Vec<(i64, Vec<u8>)>,
+) -> Result<KeyRecord, StoreError> {
+    let version = u64::try_from(version)
+        .ok()
+        .filter(|v| *v >= 1)
+        .ok_or_else(|| corrupt(format!("key {id}: version {version}")))?;
+    let meta: KeyMeta =
+        serde_json::from_str(meta).map_err(|e| corrupt(format!("key {id}: metadata: {e}")))?;
+    let materials = materials
+        .into_iter()
+        .map(|(v, sealed)| {
+            let version =
+                u32::try_from(v).map_err(|_| corrupt(format!("key {id}: material version {v}")))?;
+            Ok(SealedMaterial { version, sealed })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(KeyRecord {
+        id,
+        scope: scope.clone(),
+        version,
+        meta,
+        materials,
+    })
+}
+
+impl Store for SqliteStore {
+    fn get_key(&self, scope: &Scope, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
+        let key = &id.as_bytes()[..];
+        self.read(|conn| {
+            // One snapshot for the row and its material.
+            let tx = conn.transaction().map_err(backend)?;
+            let row = tx
+                .prepare_cached(
+                    "SELECT version, meta FROM keys WHERE id = ?1 AND account = ?2 AND region = ?3",
+                )
+                .map_err(backend)?
+                .query_row(params![key, scope.account.0, scope.region.0], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })
+                .optional()
+                .map_err(backend)?;
+            let Some((version, meta)) = row else {
+                return Ok(None);
+            };
+            let materials = tx
+                .prepare_cached(
+                    "SELECT version, sealed FROM key_material WHERE key_id = ?1 ORDER BY version",
+                )
+                .map_err(backend)?
+                .query_map(params![key], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+                })
+                .map_err(backend)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            decode_key(*id, scope, version, &meta, materials).map(Some)
+        })
+    }
+
+    fn list_keys(
+        &self,
+        scope: &Scope,
+        after: Option<&KeyId>,
+        limit: usize,
+    ) -> Result<Vec<KeyId>, StoreError> {
+        let limit = sql_limit(limit);
+        self.read(|conn| {
+            let ids = match after {
+                None => conn
+                    .prepare_cached(
+                        "SELECT id FROM keys WHERE account = ?1 AND region = ?2
+                         ORDER BY id LIMIT ?3",
+                    )
+                    .map_err(backend)?
+                    .query_map(params![scope.account.0, scope.region.0, limit], |r| {
+                        r.get::<_, Vec<u8>>(0)
+                    })
+                    .map_err(backend)?
+                    .collect::<Result<Vec<_>, _>>(),
+                Some(after) => conn
+                    .prepare_cached(
+                        "SELECT id FROM keys WHERE account = ?1 AND region = ?2 AND id > ?3
+                         ORDER BY id LIMIT ?4",
+                    )
+                    .map_err(backend)?
+                    .query_map(
+                        params![
+                            scope.account.0,
+                            scope.region.0,
+                            &after.as_bytes()[..],
+                            limit
+                        ],
+                        |r| r.get::<_, Vec<u8>>(0),
+                    )
+                    .map_err(backend)?
+                    .collect::<Result<Vec<_>, _>>(),
+            }
+            .map_err(backend)?;
+            ids.iter().map(|b| decode_key_id(b)).collect()
+        })
+    }
+
+    fn get_alias(
+        &self,
+        scope: &Scope,
+        name: &AliasName,
+    ) -> Result<Option<AliasRecord>, StoreError> {
+        self.read(|conn| {
+            let row = conn
+                .prepare_cached(
+                    "SELECT target_key_id, created_at, updated_at FROM aliases
+                     WHERE account = ?1 AND region = ?2 AND name = ?3",
+                )
+                .map_err(backend)?
+                .query_row(params![scope.account.0, scope.region.0, name.0], |r| {
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                })
+                .optional()
+                .map_err(backend)?;
+            row.map(|(target, created, updated)| {
+                Ok(AliasRecord {
+                    scope: scope.clone(),
+                    name: name.clone(),
+                    target: decode_key_id(&target)?,
+                    created_at: Timestamp(created),
+                    updated_at: Timestamp(updated),
+                })
+            })
+            .transpose()
+        })
+    }
+
+    fn list_aliases(
+        &self,
+        scope: &Scope,
+        target: Option<&KeyId>,
+        after: Option<&AliasName>,
+        limit: usize,
+    ) -> Result<Vec<AliasRecord>, StoreError> {
+        let limit = sql_limit(limit);
+        let target: Option<&[u8]> = target.map(|t| &t.as_bytes()[..]);
+        let mut sql = String::from(
+            "SELECT name, target_key_id, created_at, updated_at FROM aliases
+             WHERE account = ?1 AND region = ?2",
+        );
+        let mut args: Vec<&dyn ToSql> = vec![&scope.account.0, &scope.region.0];
+        if let Some(target) = &target {
+            args.push(target);
+            sql.push_str(&format!(" AND target_key_id = ?{}", args.len()));
+        }
+        if let Some(after) = after {
+            args.push(&after.0);
+            sql.push_str(&format!(" AND name > ?{}", args.len()));
+        }
+        args.push(&limit);
+        sql.push_str(&format!(" ORDER BY name LIMIT ?{}", args.len()));
+        self.read(|conn| {
+            let rows = conn
+                .prepare_cached(&sql)
+                .map_err(backend)?
+                .query_map(args.as_slice(), |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, Vec<u8>>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, i64>(3)?,
+                    ))
+                })
+                .map_err(backend)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            rows.into_iter()
+                .map(|(name, target, created, updated)| {
+                    Ok(AliasRecord {
+                        scope: scope.clone(),
+                        name: AliasName(name),
+                        target: decode_key_id(&target)?,
+                        created_at: Timestamp(created),
+                        updated_at: Timestamp(updated),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn keys_due_for_deletion(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(Scope, KeyId)>, StoreError> {
+        let limit = sql_limit(limit);
+        self.read(|conn| {
+            let rows = conn
+                .prepare_cached(
+                    "SELECT account, region, id FROM keys
+                     WHERE state = ?1 AND deletion_date <= ?2
+                     ORDER BY deletion_date, id LIMIT ?3",
+                )
+                .map_err(backend)?
+                .query_map(
+                    params![KeyState::PendingDeletion.as_str(), now.0, limit],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, Vec<u8>>(2)?,
+                        ))
+                    },
+                )
+                .map_err(backend)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            rows.into_iter()
+                .map(|(account, region, id)| {
+                    Ok((
+                        Scope {
+                            account: AccountId(account),
+                            region: Region(region),
+                        },
+                        decode_key_id(&id)?,
+                    ))
+                })
+                .collect()
+        })
+    }
+
+    fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        self.group.submit(writes, |jobs| {
+            let conn = self.writer.lock();
+            writes::run_group(&conn, jobs);
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,145 @@
+//! Connection set-up and the schema, versioned by `PRAGMA user_version`.
+//!
+//! Each entry of [`MIGRATIONS`] takes the schema from version `i` to `i + 1`; a new release
+//! appends an entry and never edits an old one.
+
+use std::time::Duration;
+
+use rusqlite::Connection;
+use trent_core::store::StoreError;
+
+use super::backend;
+
+/// Marks the file as Trent's (`PRAGMA application_id`, "TRNT").
+pub(super) const APPLICATION_ID: i32 = 0x5452_4E54;
+
+/// How long a statement waits for a lock held by another connection before failing.
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The schema version this build writes and understands.
+pub(super) const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
+
+/// Key ids are 16-byte BLOBs so that SQLite's memcmp order equals `KeyId`'s `Ord`; alias names
+/// are TEXT under BINARY collation so that their order equals `String`'s. `state` and
+/// `deletion_date` duplicate fields of `meta` (the JSON of `KeyMeta`) for indexing and are
+/// always written from the same record in the same statement.
+const MIGRATIONS: &[&str] = &[
+    // 0 -> 1
+    "CREATE TABLE keys (
+         id            BLOB    NOT NULL PRIMARY KEY CHECK (length(id) = 16),
+         account       TEXT    NOT NULL,
+         region        TEXT    NOT NULL,
+         version       INTEGER NOT NULL CHECK (version >= 1),
+         state         TEXT    NOT NULL,
+         deletion_date INTEGER,
+         meta          TEXT    NOT NULL,
+         UNIQUE (account, region, id)
+     );
+     CREATE INDEX keys_by_deletion_date ON keys (state, deletion_date);
+     CREATE TABLE key_material (
+         key_id  BLOB    NOT NULL REFERENCES keys (id) ON DELETE CASCADE,
+         version INTEGER NOT NULL,
+         sealed  BLOB    NOT NULL,
+         PRIMARY KEY (key_id, version)
+     );
+     CREATE TABLE aliases (
+         account       TEXT    NOT NULL,
+         region        TEXT    NOT NULL,
+         name          TEXT    NOT NULL COLLATE BINARY,
+         target_key_id BLOB    NOT NULL,
+         created_at    INTEGER NOT NULL,
+         updated_at    INTEGER NOT NULL,
+         PRIMARY KEY (account, region, name),
+         FOREIGN KEY (account, region, target_key_id)
+             REFERENCES keys (account, region, id) ON DELETE CASCADE
+     );
+     CREATE INDEX aliases_by_target ON aliases (account, region, target_key_id, name);",
+];
+
+/// Settings every connection gets.
+pub(super) fn configure_common(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(backend)?;
+    conn.set_prepared_statement_cache_capacity(32);
+    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA trusted_schema = OFF;")
+        .map_err(backend)?;
+    let fk: i64 = conn
+        .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+        .map_err(backend)?;
+    if fk != 1 {
+        return Err(StoreError::Backend(
+            "sqlite: foreign key enforcement is unavailable".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Settings of the file-backed writer: WAL (readers do not block the writer) and a full fsync
+/// at every commit, so an acknowledged commit survives kill -9 and power loss.
+pub(super) fn configure_durable_writer(conn: &Connection) -> Result<(), StoreError> {
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(backend)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Backend(format!(
+            "sqlite: cannot enable WAL journal mode (got {mode:?})"
+        )));
+    }
+    conn.execute_batch("PRAGMA synchronous = FULL;")
+        .map_err(backend)?;
+    let sync: i64 = conn
+        .query_row("PRAGMA synchronous", [], |r| r.get(0))
+        .map_err(backend)?;
+    // 2 = FULL, 3 = EXTRA; both fsync the WAL at every commit.
+    if sync < 2 {
+        return Err(StoreError::Backend(format!(
+            "sqlite: cannot set synchronous=FULL (got {sync})"
+        )));
+    }
+    Ok(())
+}
+
+/// Creates or upgrades the schema in one transaction. Refuses a file written by a newer build
+/// or by another application.
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(backend)?;
+    let app: i32 = tx
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .map_err(backend)?;
+    let version: i32 = tx
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(backend)?;
+    let fresh = app == 0 && version == 0;
+    let ours = app == APPLICATION_ID && (1..=SCHEMA_VERSION).contains(&version);
+    if !fresh && !ours {
+        return Err(StoreError::Backend(if app == APPLICATION_ID {
+            format!(
+                "sqlite: database schema version {version} is not supported by this build \
+                 (supports up to {SCHEMA_VERSION})"
+            )
+        } else {
+            format!(
+                "sqlite: not a Trent database (application_id {app:#x}, user_version {version})"
+            )
+        }));
+    }
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    for (from, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        tx.execute_batch(sql)
+            .map_err(|e| StoreError::Backend(format!("sqlite: migration {from}: {e}")))?;
+    }
+    tx.execute_batch(&format!(
+        "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
+    ))
+    .map_err(backend)?;
+    tx.commit().map_err(backend)?;
+    tracing::info!(
+        from = version,
+        to = SCHEMA_VERSION,
+        "sqlite schema migrated"
+    );
+    Ok(())
+}

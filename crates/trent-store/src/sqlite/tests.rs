@@ -1,0 +1,180 @@
+//! Tests that need the backend's insides: group composition and corrupt rows.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use trent_core::model::{KeySpec, KeyUsage, Origin};
+
+use super::group::Job;
+use super::*;
+
+fn key(scope: &Scope) -> KeyRecord {
+    KeyRecord {
+        id: KeyId::generate(),
+        scope: scope.clone(),
+        version: 1,
+        meta: KeyMeta {
+            description: String::new(),
+            key_spec: KeySpec::SymmetricDefault,
+            key_usage: KeyUsage::EncryptDecrypt,
+            origin: Origin::AwsKms,
+            state: KeyState::Enabled,
+            created_at: Timestamp(1),
+            deletion_date: None,
+            pending_window_days: None,
+            policy: "{}".into(),
+            tags: BTreeMap::new(),
+            current_material: Some(1),
+            multi_region: false,
+        },
+        materials: vec![SealedMaterial {
+            version: 1,
+            sealed: vec![7; 8],
+        }],
+    }
+}
+
+fn alias(scope: &Scope, name: &str, target: KeyId) -> AliasRecord {
+    AliasRecord {
+        scope: scope.clone(),
+        name: AliasName(name.into()),
+        target,
+        created_at: Timestamp(1),
+        updated_at: Timestamp(1),
+    }
+}
+
+#[test]
+fn a_failing_batch_in_a_group_fails_alone() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let scope = Scope::new("111111111111", "us-east-1");
+    let a = key(&scope);
+    let b = key(&scope);
+    let (ok1, wait_ok1) = Job::detached(vec![Write::InsertKey(a.clone())]);
+    let (dup, wait_dup) = Job::detached(vec![Write::InsertKey(a.clone())]);
+    let (ok2, wait_ok2) = Job::detached(vec![Write::InsertAlias(alias(&scope, "alias/a", a.id))]);
+    // Inserts b, then collides on the alias: b must not land.
+    let (taken, wait_taken) = Job::detached(vec![
+        Write::InsertKey(b.clone()),
+        Write::InsertAlias(alias(&scope, "alias/a", b.id)),
+    ]);
+    let (ok3, wait_ok3) = Job::detached(vec![Write::InsertAlias(alias(&scope, "alias/b", a.id))]);
+    writes::run_group(&store.writer.lock(), vec![ok1, dup, ok2, taken, ok3]);
+    assert_eq!(wait_ok1(), Ok(()));
+    assert_eq!(wait_dup(), Err(StoreError::Conflict));
+    assert_eq!(wait_ok2(), Ok(()));
+    assert_eq!(wait_taken(), Err(StoreError::AliasExists));
+    assert_eq!(wait_ok3(), Ok(()));
+    assert_eq!(store.get_key(&scope, &a.id).unwrap(), Some(a.clone()));
+    assert_eq!(store.get_key(&scope, &b.id).unwrap(), None);
+    let aliases = store.list_aliases(&scope, None, None, 10).unwrap();
+    assert_eq!(aliases.len(), 2);
+    assert!(aliases.iter().all(|al| al.target == a.id));
+    assert!(
+        store.writer.lock().is_autocommit(),
+        "no transaction left open"
+    );
+}
+
+#[test]
+fn waiting_commits_share_one_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("trent.db")).unwrap();
+    let scope = Scope::new("111111111111", "us-east-1");
+    const N: usize = 12;
+    let keys: Vec<KeyRecord> = (0..N).map(|_| key(&scope)).collect();
+    std::thread::scope(|s| {
+        // Holding the writer stalls the first leader; everyone else queues behind it.
+        let writer = store.writer.lock();
+        let handles: Vec<_> = keys
+            .iter()
+            .map(|k| {
+                let store = &store;
+                s.spawn(move || store.commit(vec![Write::InsertKey(k.clone())]))
+            })
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while store.group.queued() < N - 1 {
+            assert!(Instant::now() < deadline, "commits did not queue");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        drop(writer);
+        for h in handles {
+            assert_eq!(h.join().unwrap(), Ok(()));
+        }
+    });
+    assert_eq!(
+        store.commit_stats(),
+        CommitStats {
+            groups: 2,
+            batches: N as u64
+        }
+    );
+    for k in &keys {
+        assert_eq!(store.get_key(&scope, &k.id).unwrap().as_ref(), Some(k));
+    }
+}
+
+#[test]
+fn corrupt_rows_are_backend_errors() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let scope = Scope::new("111111111111", "us-east-1");
+    let k = key(&scope);
+    store.commit(vec![Write::InsertKey(k.clone())]).unwrap();
+    let id = &k.id.as_bytes()[..];
+
+    let corrupt = |sql: &str, args: &[&dyn ToSql]| {
+        store.writer.lock().execute(sql, args).unwrap();
+    };
+    corrupt("UPDATE keys SET meta = '{not json' WHERE id = ?1", &[&id]);
+    assert!(matches!(
+        store.get_key(&scope, &k.id),
+        Err(StoreError::Backend(_))
+    ));
+
+    corrupt("UPDATE keys SET meta = x'00ff' WHERE id = ?1", &[&id]);
+    assert!(matches!(
+        store.get_key(&scope, &k.id),
+        Err(StoreError::Backend(_))
+    ));
+
+    let meta = serde_json::to_string(&k.meta).unwrap();
+    corrupt("UPDATE keys SET meta = ?2 WHERE id = ?1", &[&id, &meta]);
+    assert_eq!(store.get_key(&scope, &k.id).unwrap(), Some(k.clone()));
+
+    corrupt(
+        "UPDATE key_material SET version = 1 << 40 WHERE key_id = ?1",
+        &[&id],
+    );
+    assert!(matches!(
+        store.get_key(&scope, &k.id),
+        Err(StoreError::Backend(_))
+    ));
+
+    // Alias target of the wrong type/length (bypassing the foreign key).
+    store
+        .writer
+        .lock()
+        .execute_batch("PRAGMA foreign_keys = OFF")
+        .unwrap();
+    corrupt(
+        "INSERT INTO aliases VALUES ('111111111111', 'us-east-1', 'alias/x', 'oops', 1, 1)",
+        &[],
+    );
+    assert!(matches!(
+        store.get_alias(&scope, &AliasName("alias/x".into())),
+        Err(StoreError::Backend(_))
+    ));
+    assert!(matches!(
+        store.list_aliases(&scope, None, None, 10),
+        Err(StoreError::Backend(_))
+    ));
+}
+
+#[test]
+fn debug_is_short() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let text = format!("{store:?}");
+    assert!(text.starts_with("SqliteStore"), "{text}");
+    assert!(text.len() < 100, "{text}");
+}

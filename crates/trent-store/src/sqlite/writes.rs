@@ -1,0 +1,362 @@
+//! Applying writes: each write's precondition is in its SQL, each batch is a SAVEPOINT, each
+//! group of batches is one transaction and one COMMIT.
+
+use rusqlite::{ffi, params, Connection, ErrorCode};
+use trent_core::ids::{AliasName, KeyId, Scope};
+use trent_core::model::{AliasRecord, KeyRecord};
+use trent_core::store::{StoreError, Write};
+
+use super::group::Job;
+use super::{backend, to_sql_version};
+
+/// Runs the batches of `jobs` in one transaction and wakes every job with its own result.
+///
+/// A batch whose precondition fails is rolled back to its savepoint and gets its own error;
+/// the others proceed. Successes are reported only after the COMMIT (and its fsync) succeeded.
+/// An error that ends the transaction itself (I/O, a failed COMMIT) fails the whole group.
+pub(super) fn run_group(conn: &Connection, jobs: Vec<Job>) {
+    if !conn.is_autocommit() {
+        // A previous leader unwound mid-transaction; nothing of it was acknowledged.
+        tracing::warn!("sqlite: rolling back a transaction left open");
+        if let Err(e) = conn.execute_batch("ROLLBACK") {
+            return fail_all(jobs, backend(e));
+        }
+    }
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        return fail_all(jobs, backend(e));
+    }
+    let mut results = Vec::with_capacity(jobs.len());
+    for job in &jobs {
+        match run_batch(conn, &job.writes) {
+            Ok(result) => results.push(result),
+            Err(fatal) => {
+                abort(conn);
+                return fail_all(jobs, fatal);
+            }
+        }
+    }
+    if let Err(e) = conn.execute_batch("COMMIT") {
+        abort(conn);
+        return fail_all(jobs, backend(e));
+    }
+    tracing::trace!(batches = jobs.len(), "sqlite group committed");
+    for (job, result) in jobs.into_iter().zip(results) {
+        job.finish(result);
+    }
+}
+
+fn fail_all(jobs: Vec<Job>, error: StoreError) {
+    tracing::warn!(batches = jobs.len(), %error, "sqlite group commit failed");
+    for job in jobs {
+        job.finish(Err(error.clone()));
+    }
+}
+
+fn abort(conn: &Connection) {
+    if !conn.is_autocommit() {
+        if let Err(e) = conn.execute_batch("ROLLBACK") {
+            tracing::error!(error = %e, "sqlite: rollback failed");
+        }
+    }
+}
+
+/// Runs one batch inside a savepoint. The outer error means the transaction can no longer be
+/// committed; the inner result is the batch's own.
+fn run_batch(conn: &Connection, writes: &[Write]) -> Result<Result<(), StoreError>, StoreError> {
+    conn.execute_batch("SAVEPOINT batch").map_err(backend)?;
+    let outcome = writes.iter().try_for_each(|w| apply(conn, w));
+    if conn.is_autocommit() {
+        // SQLite rolled back the whole transaction by itself (I/O error, disk full, ...).
+        return Err(match outcome {
+            Err(StoreError::Backend(e)) => StoreError::Backend(e),
+            _ => StoreError::Backend("sqlite: transaction rolled back by the database".into()),
+        });
+    }
+    match outcome {
+        Ok(()) => {
+            conn.execute_batch("RELEASE batch").map_err(backend)?;
+            Ok(Ok(()))
+        }
+        Err(e) => {
+            conn.execute_batch("ROLLBACK TO batch; RELEASE batch")
+                .map_err(backend)?;
+            Ok(Err(e))
+        }
+    }
+}
+
+fn apply(conn: &Connection, write: &Write) -> Result<(), StoreError> {
+    match write {
+        Write::InsertKey(record) => insert_key(conn, record),
+        Write::UpdateKey {
+            record,
+            expected_version,
+        } => update_key(conn, record, *expected_version),
+        Write::DeleteKey {
+            scope,
+            id,
+            expected_version,
+        } => delete_key(conn, scope, id, *expected_version),
+        Write::InsertAlias(alias) => insert_alias(conn, alias),
+        Write::RetargetAlias {
+            alias,
+            expected_target,
+        } => retarget_alias(conn, alias, expected_target),
+        Write::DeleteAlias {
+            scope,
+            name,
+            expected_target,
+        } => delete_alias(conn, scope, name, expected_target),
+    }
+}
+
+enum Constraint {
+    Unique,
+    ForeignKey,
+}
+
+fn constraint(e: &rusqlite::Error) -> Option<Constraint> {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::ConstraintViolation => {
+            match f.extended_code {
+                ffi::SQLITE_CONSTRAINT_PRIMARYKEY | ffi::SQLITE_CONSTRAINT_UNIQUE => {
+                    Some(Constraint::Unique)
+                }
+                ffi::SQLITE_CONSTRAINT_FOREIGNKEY => Some(Constraint::ForeignKey),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+fn invalid(what: String) -> StoreError {
+    StoreError::Backend(format!("invalid write: {what}"))
+}
+
+/// The indexed columns and the document of a key, all from the one record.
+struct KeyRow {
+    version: i64,
+    state: &'static str,
+    deletion_date: Option<i64>,
+    meta: String,
+}
+
+impl KeyRow {
+    fn of(record: &KeyRecord) -> Result<Self, StoreError> {
+        Ok(KeyRow {
+            version: to_sql_version(record.version)?,
+            state: record.meta.state.as_str(),
+            deletion_date: record.meta.deletion_date.map(|t| t.0),
+            meta: serde_json::to_string(&record.meta)
+                .map_err(|e| invalid(format!("key {}: metadata: {e}", record.id)))?,
+        })
+    }
+}
+
+fn insert_key(conn: &Connection, record: &KeyRecord) -> Result<(), StoreError> {
+    if record.version != 1 {
+        return Err(invalid(format!(
+            "InsertKey {} at version {} (must be 1)",
+            record.id, record.version
+        )));
+    }
+    let row = KeyRow::of(record)?;
+    let id = &record.id.as_bytes()[..];
+    conn.prepare_cached(
+        "INSERT INTO keys (id, account, region, version, state, deletion_date, meta)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )
+    .map_err(backend)?
+    .execute(params![
+        id,
+        record.scope.account.0,
+        record.scope.region.0,
+        row.version,
+        row.state,
+        row.deletion_date,
+        row.meta,
+    ])
+    .map_err(|e| match constraint(&e) {
+        Some(Constraint::Unique) => StoreError::Conflict,
+        _ => backend(e),
+    })?;
+    // Material left behind by anything that bypassed the cascade must not resurface.
+    conn.prepare_cached("DELETE FROM key_material WHERE key_id = ?1")
+        .map_err(backend)?
+        .execute(params![id])
+        .map_err(backend)?;
+    let mut insert = conn
+        .prepare_cached("INSERT INTO key_material (key_id, version, sealed) VALUES (?1, ?2, ?3)")
+        .map_err(backend)?;
+    for m in &record.materials {
+        insert
+            .execute(params![id, m.version, m.sealed])
+            .map_err(|e| match constraint(&e) {
+                Some(Constraint::Unique) => invalid(format!(
+                    "InsertKey {}: material version {} twice",
+                    record.id, m.version
+                )),
+                _ => backend(e),
+            })?;
+    }
+    Ok(())
+}
+
+fn update_key(conn: &Connection, record: &KeyRecord, expected: u64) -> Result<(), StoreError> {
+    if expected.checked_add(1) != Some(record.version) {
+        return Err(invalid(format!(
+            "UpdateKey {} to version {} from expected version {expected}",
+            record.id, record.version
+        )));
+    }
+    let row = KeyRow::of(record)?;
+    let id = &record.id.as_bytes()[..];
+    let changed = conn
+        .prepare_cached(
+            "UPDATE keys SET version = ?1, state = ?2, deletion_date = ?3, meta = ?4
+             WHERE id = ?5 AND account = ?6 AND region = ?7 AND version = ?8",
+        )
+        .map_err(backend)?
+        .execute(params![
+            row.version,
+            row.state,
+            row.deletion_date,
+            row.meta,
+            id,
+            record.scope.account.0,
+            record.scope.region.0,
+            to_sql_version(expected)?,
+        ])
+        .map_err(backend)?;
+    if changed == 0 {
+        return Err(StoreError::Conflict);
+    }
+    // Material versions are immutable: add the new ones, keep the stored ones.
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT INTO key_material (key_id, version, sealed) VALUES (?1, ?2, ?3)
+             ON CONFLICT (key_id, version) DO NOTHING",
+        )
+        .map_err(backend)?;
+    for m in &record.materials {
+        insert
+            .execute(params![id, m.version, m.sealed])
+            .map_err(backend)?;
+    }
+    Ok(())
+}
+
+fn delete_key(
+    conn: &Connection,
+    scope: &Scope,
+    id: &KeyId,
+    expected: u64,
+) -> Result<(), StoreError> {
+    let id = &id.as_bytes()[..];
+    let changed = conn
+        .prepare_cached(
+            "DELETE FROM keys WHERE id = ?1 AND account = ?2 AND region = ?3 AND version = ?4",
+        )
+        .map_err(backend)?
+        .execute(params![
+            id,
+            scope.account.0,
+            scope.region.0,
+            to_sql_version(expected)?
+        ])
+        .map_err(backend)?;
+    if changed == 0 {
+        return Err(StoreError::Conflict);
+    }
+    // The foreign keys cascade; these make it hold without them too.
+    conn.prepare_cached("DELETE FROM key_material WHERE key_id = ?1")
+        .map_err(backend)?
+        .execute(params![id])
+        .map_err(backend)?;
+    conn.prepare_cached(
+        "DELETE FROM aliases WHERE account = ?1 AND region = ?2 AND target_key_id = ?3",
+    )
+    .map_err(backend)?
+    .execute(params![scope.account.0, scope.region.0, id])
+    .map_err(backend)?;
+    Ok(())
+}
+
+fn insert_alias(conn: &Connection, alias: &AliasRecord) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO aliases (account, region, name, target_key_id, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .map_err(backend)?
+    .execute(params![
+        alias.scope.account.0,
+        alias.scope.region.0,
+        alias.name.0,
+        &alias.target.as_bytes()[..],
+        alias.created_at.0,
+        alias.updated_at.0,
+    ])
+    .map_err(|e| match constraint(&e) {
+        Some(Constraint::Unique) => StoreError::AliasExists,
+        // The target key is gone (or in another scope): re-read and decide.
+        Some(Constraint::ForeignKey) => StoreError::Conflict,
+        None => backend(e),
+    })?;
+    Ok(())
+}
+
+fn retarget_alias(
+    conn: &Connection,
+    alias: &AliasRecord,
+    expected: &KeyId,
+) -> Result<(), StoreError> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE aliases SET target_key_id = ?1, created_at = ?2, updated_at = ?3
+             WHERE account = ?4 AND region = ?5 AND name = ?6 AND target_key_id = ?7",
+        )
+        .map_err(backend)?
+        .execute(params![
+            &alias.target.as_bytes()[..],
+            alias.created_at.0,
+            alias.updated_at.0,
+            alias.scope.account.0,
+            alias.scope.region.0,
+            alias.name.0,
+            &expected.as_bytes()[..],
+        ])
+        .map_err(|e| match constraint(&e) {
+            Some(Constraint::ForeignKey) => StoreError::Conflict,
+            _ => backend(e),
+        })?;
+    if changed == 0 {
+        return Err(StoreError::Conflict);
+    }
+    Ok(())
+}
+
+fn delete_alias(
+    conn: &Connection,
+    scope: &Scope,
+    name: &AliasName,
+    expected: &KeyId,
+) -> Result<(), StoreError> {
+    let changed = conn
+        .prepare_cached(
+            "DELETE FROM aliases
+             WHERE account = ?1 AND region = ?2 AND name = ?3 AND target_key_id = ?4",
+        )
+        .map_err(backend)?
+        .execute(params![
+            scope.account.0,
+            scope.region.0,
+            name.0,
+            &expected.as_bytes()[..]
+        ])
+        .map_err(backend)?;
+    if changed == 0 {
+        return Err(StoreError::Conflict);
+    }
+    Ok(())
+}
