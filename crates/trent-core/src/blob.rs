@@ -1,0 +1,119 @@
+//! The ciphertext blob a symmetric Encrypt returns: self-describing, so Decrypt needs no KeyId
+//! and rotation keeps old ciphertexts readable.
+//!
+//! ```text
+//! 0      1                17                   21        33
+//! | fmt  | key id (16)    | material version   | nonce   | ciphertext ... | tag (16) |
+//! ```
+//! The header (format byte, key id, material version) and the encryption context are the
+//! AES-GCM associated data: changing either makes decryption fail. Every failure to parse or
+//! open is the same `InvalidCiphertext`.
+
+use std::collections::BTreeMap;
+
+use crate::ids::KeyId;
+
+/// Format byte of the current layout.
+pub const FORMAT_V1: u8 = 1;
+/// Bytes before the sealed part.
+pub const HEADER_LEN: usize = 1 + 16 + 4;
+/// Smallest possible blob: header, nonce, tag (an empty plaintext is never produced, but the
+/// codec does not care).
+pub const MIN_LEN: usize = HEADER_LEN + trent_crypto::NONCE_LEN + trent_crypto::TAG_LEN;
+
+/// The encryption context: a string map bound to the ciphertext; order never matters.
+pub type EncryptionContext = BTreeMap<String, String>;
+
+/// A parsed blob, borrowing its sealed part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Blob<'a> {
+    pub key_id: KeyId,
+    pub material_version: u32,
+    pub sealed: &'a [u8],
+}
+
+pub fn header(key_id: &KeyId, material_version: u32) -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    h[0] = FORMAT_V1;
+    h[1..17].copy_from_slice(key_id.as_bytes());
+    h[17..21].copy_from_slice(&material_version.to_be_bytes());
+    h
+}
+
+/// Header plus an unambiguous encoding of the context (count, then length-prefixed pairs in
+/// key order), used as associated data.
+pub fn associated_data(header: &[u8; HEADER_LEN], context: &EncryptionContext) -> Vec<u8> {
+    let body: usize = context.iter().map(|(k, v)| 8 + k.len() + v.len()).sum();
+    let mut aad = Vec::with_capacity(HEADER_LEN + 4 + body);
+    aad.extend_from_slice(header);
+    aad.extend_from_slice(&(context.len() as u32).to_be_bytes());
+    for (k, v) in context {
+        aad.extend_from_slice(&(k.len() as u32).to_be_bytes());
+        aad.extend_from_slice(k.as_bytes());
+        aad.extend_from_slice(&(v.len() as u32).to_be_bytes());
+        aad.extend_from_slice(v.as_bytes());
+    }
+    aad
+}
+
+pub fn encode(header: &[u8; HEADER_LEN], sealed: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + sealed.len());
+    out.extend_from_slice(header);
+    out.extend_from_slice(sealed);
+    out
+}
+
+/// Parses a blob; `None` for anything that is not one of ours.
+pub fn decode(bytes: &[u8]) -> Option<Blob<'_>> {
+    if bytes.len() < MIN_LEN || bytes[0] != FORMAT_V1 {
+        return None;
+    }
+    let id: [u8; 16] = bytes[1..17].try_into().ok()?;
+    let version = u32::from_be_bytes(bytes[17..21].try_into().ok()?);
+    Some(Blob {
+        key_id: KeyId::from_bytes(id),
+        material_version: version,
+        sealed: &bytes[HEADER_LEN..],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let id = KeyId::generate();
+        let h = header(&id, 7);
+        let sealed = vec![0xAB; trent_crypto::NONCE_LEN + 5 + trent_crypto::TAG_LEN];
+        let bytes = encode(&h, &sealed);
+        let blob = decode(&bytes).unwrap();
+        assert_eq!(blob.key_id, id);
+        assert_eq!(blob.material_version, 7);
+        assert_eq!(blob.sealed, &sealed[..]);
+    }
+
+    #[test]
+    fn rejects_short_and_foreign_input() {
+        assert!(decode(&[]).is_none());
+        assert!(decode(&[1; MIN_LEN - 1]).is_none());
+        let mut other = vec![0u8; 200];
+        other[0] = 2;
+        assert!(decode(&other).is_none());
+    }
+
+    #[test]
+    fn context_encoding_is_unambiguous_and_order_free() {
+        let h = header(&KeyId::generate(), 1);
+        let a = EncryptionContext::from([("ab".into(), "c".into())]);
+        let b = EncryptionContext::from([("a".into(), "bc".into())]);
+        assert_ne!(associated_data(&h, &a), associated_data(&h, &b));
+        let mut x = EncryptionContext::new();
+        x.insert("z".into(), "1".into());
+        x.insert("a".into(), "2".into());
+        let mut y = EncryptionContext::new();
+        y.insert("a".into(), "2".into());
+        y.insert("z".into(), "1".into());
+        assert_eq!(associated_data(&h, &x), associated_data(&h, &y));
+    }
+}

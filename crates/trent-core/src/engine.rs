@@ -1,0 +1,858 @@
+//! The use-cases: what each operation does to keys, independent of any wire format.
+//!
+//! Owns: resolving the four key reference forms, applying the state table before every
+//! operation that names a key, compare-and-set writes with bounded retry, the in-memory cache of
+//! decrypted key material (so cryptographic operations never touch the database), scheduled
+//! deletion (lazily on access and by [`Kms::sweep`]).
+//!
+//! Must not: log or return key material or plaintext except as the documented result of an
+//! operation; render wire errors.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use trent_crypto::{AeadKey, SecretBytes};
+
+use crate::blob::{self, EncryptionContext};
+use crate::clock::Clock;
+use crate::error::{KmsError, NotFound};
+use crate::ids::{AliasName, KeyId, KeyRef, Scope};
+use crate::model::*;
+use crate::state::{self, Dialect, KeyOp};
+use crate::store::{Store, StoreError, Write};
+
+/// How often a write is retried after losing a compare-and-set race.
+const MAX_WRITE_ATTEMPTS: usize = 16;
+/// Cached keys beyond this many are dropped wholesale (simple and bounded; misses are cheap).
+const CACHE_CAPACITY: usize = 100_000;
+/// AWS's quota of tags per key.
+pub const MAX_TAGS: usize = 50;
+
+/// Who is calling, as established by authentication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub scope: Scope,
+    pub access_key_id: String,
+}
+
+/// A key in memory: its record and its material, opened and ready for AES-GCM. Dropped (and the
+/// key schedules freed by aws-lc, which cleanses them) when evicted or invalidated.
+#[derive(Debug)]
+pub struct LoadedKey {
+    pub record: KeyRecord,
+    ciphers: Vec<(u32, AeadKey)>,
+}
+
+impl LoadedKey {
+    pub fn arn(&self) -> String {
+        self.record.arn()
+    }
+
+    fn cipher(&self, version: u32) -> Option<&AeadKey> {
+        self.ciphers
+            .iter()
+            .find(|(v, _)| *v == version)
+            .map(|(_, c)| c)
+    }
+}
+
+/// What CreateKey takes, already decoded and checked for shape by the dialect.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    pub description: String,
+    pub key_spec: KeySpec,
+    pub key_usage: KeyUsage,
+    pub origin: Origin,
+    pub policy: Option<String>,
+    pub tags: Vec<(String, String)>,
+    pub multi_region: bool,
+}
+
+/// A page of results and the marker for the next one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_marker: Option<String>,
+}
+
+/// Result of a decryption.
+#[derive(Debug)]
+pub struct Decrypted {
+    pub plaintext: SecretBytes,
+    pub key: Arc<LoadedKey>,
+}
+
+/// Result of a data-key generation.
+#[derive(Debug)]
+pub struct DataKey {
+    pub plaintext: SecretBytes,
+    pub ciphertext: Vec<u8>,
+    pub key: Arc<LoadedKey>,
+}
+
+/// The engine. Cheap to share (`Arc<Kms>`); all methods take `&self`.
+#[derive(Debug)]
+pub struct Kms {
+    store: Arc<dyn Store>,
+    root: AeadKey,
+    clock: Arc<dyn Clock>,
+    keys: RwLock<HashMap<KeyId, Arc<LoadedKey>>>,
+    aliases: RwLock<HashMap<(Scope, AliasName), KeyId>>,
+}
+
+/// Associated data sealing one material version at rest: binds it to its key and version.
+fn material_aad(id: &KeyId, version: u32) -> Vec<u8> {
+    let mut aad = b"trent/key-material/v1/".to_vec();
+    aad.extend_from_slice(id.as_bytes());
+    aad.extend_from_slice(&version.to_be_bytes());
+    aad
+}
+
+/// The default key policy AWS attaches when CreateKey has none.
+pub fn default_policy(scope: &Scope) -> String {
+    serde_json::to_string_pretty(&serde_json::json!({
+        "Version": "2012-10-17",
+        "Id": "key-default-1",
+        "Statement": [{
+            "Sid": "Enable IAM User Permissions",
+            "Effect": "Allow",
+            "Principal": {"AWS": scope.root_principal()},
+            "Action": "kms:*",
+            "Resource": "*"
+        }]
+    }))
+    .unwrap_or_default()
+}
+
+/// The only key policy name AWS has.
+pub const POLICY_NAME: &str = "default";
+
+impl Kms {
+    pub fn new(store: Arc<dyn Store>, root: AeadKey, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store,
+            root,
+            clock,
+            keys: RwLock::new(HashMap::new()),
+            aliases: RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    // ----- resolution and caching -------------------------------------------------------
+
+    fn scoped(&self, caller: &Caller, scope: &Scope, arn: impl FnOnce() -> String) -> Result<(), KmsError> {
+        if *scope == caller.scope {
+            Ok(())
+        } else {
+            // Cross-account and cross-region use is not offered: the key does not exist here.
+            Err(KmsError::NotFound(NotFound::Key { arn: arn() }))
+        }
+    }
+
+    /// Turns any key reference into the key id it names in the caller's scope.
+    pub fn resolve(&self, caller: &Caller, key: &KeyRef) -> Result<KeyId, KmsError> {
+        match key {
+            KeyRef::Id(id) => Ok(*id),
+            KeyRef::KeyArn { scope, id } => {
+                self.scoped(caller, scope, || scope.key_arn(id))?;
+                Ok(*id)
+            }
+            KeyRef::Alias(name) => self.alias_target(&caller.scope, name),
+            KeyRef::AliasArn { scope, name } => {
+                self.scoped(caller, scope, || scope.alias_arn(name))?;
+                self.alias_target(scope, name)
+            }
+        }
+    }
+
+    fn alias_target(&self, scope: &Scope, name: &AliasName) -> Result<KeyId, KmsError> {
+        let cache_key = (scope.clone(), name.clone());
+        if let Some(id) = self.aliases.read().get(&cache_key) {
+            return Ok(*id);
+        }
+        let alias = self
+            .store
+            .get_alias(scope, name)?
+            .ok_or_else(|| KmsError::NotFound(NotFound::Alias { arn: scope.alias_arn(name) }))?;
+        let mut cache = self.aliases.write();
+        if cache.len() >= CACHE_CAPACITY {
+            cache.clear();
+        }
+        cache.insert(cache_key, alias.target);
+        Ok(alias.target)
+    }
+
+    fn is_deleted(&self, record: &KeyRecord, now: Timestamp) -> bool {
+        record.meta.state == KeyState::PendingDeletion
+            && record.meta.deletion_date.is_some_and(|d| d <= now)
+    }
+
+    /// Loads a key for use, from the cache or the store. A key past its deletion date is gone.
+    fn load(&self, scope: &Scope, id: &KeyId) -> Result<Arc<LoadedKey>, KmsError> {
+        let not_found = || KmsError::NotFound(NotFound::Key { arn: scope.key_arn(id) });
+        let now = self.now();
+        let cached = self.keys.read().get(id).cloned();
+        let loaded = match cached {
+            Some(k) => k,
+            None => {
+                let record = self.store.get_key(scope, id)?.ok_or_else(not_found)?;
+                let loaded = Arc::new(self.open_materials(record)?);
+                let mut cache = self.keys.write();
+                if cache.len() >= CACHE_CAPACITY {
+                    cache.clear();
+                }
+                cache.insert(*id, loaded.clone());
+                loaded
+            }
+        };
+        if loaded.record.scope != *scope || self.is_deleted(&loaded.record, now) {
+            return Err(not_found());
+        }
+        Ok(loaded)
+    }
+
+    fn open_materials(&self, record: KeyRecord) -> Result<LoadedKey, KmsError> {
+        let mut ciphers = Vec::with_capacity(record.materials.len());
+        for m in &record.materials {
+            let material = self.root.open(&material_aad(&record.id, m.version), &m.sealed)?;
+            ciphers.push((m.version, AeadKey::new(&material)?));
+        }
+        Ok(LoadedKey { record, ciphers })
+    }
+
+    fn seal_material(&self, id: &KeyId, version: u32, material: &SecretBytes) -> Result<SealedMaterial, KmsError> {
+        Ok(SealedMaterial {
+            version,
+            sealed: self.root.seal(&material_aad(id, version), material.expose())?,
+        })
+    }
+
+    fn invalidate_key(&self, id: &KeyId) {
+        self.keys.write().remove(id);
+    }
+
+    fn invalidate_aliases(&self) {
+        self.aliases.write().clear();
+    }
+
+    /// Resolves and loads a key and checks `op` against the state table.
+    fn usable(&self, caller: &Caller, key: &KeyRef, op: KeyOp) -> Result<Arc<LoadedKey>, KmsError> {
+        let id = self.resolve(caller, key)?;
+        let loaded = self.load(&caller.scope, &id)?;
+        check_state(&loaded.record, op)?;
+        Ok(loaded)
+    }
+
+    /// Read-modify-write of one key with compare-and-set and bounded retry. `change` sees a
+    /// fresh copy each attempt; if it leaves the metadata unchanged nothing is written.
+    fn modify<R>(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+        op: KeyOp,
+        mut change: impl FnMut(&mut KeyRecord, Timestamp) -> Result<R, KmsError>,
+    ) -> Result<(R, KeyRecord), KmsError> {
+        let id = self.resolve(caller, key)?;
+        let scope = &caller.scope;
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let now = self.now();
+            let current = self
+                .store
+                .get_key(scope, &id)?
+                .filter(|r| !self.is_deleted(r, now))
+                .ok_or_else(|| KmsError::NotFound(NotFound::Key { arn: scope.key_arn(&id) }))?;
+            check_state(&current, op)?;
+            let mut next = current.clone();
+            let out = change(&mut next, now)?;
+            if next.meta == current.meta && next.materials == current.materials {
+                return Ok((out, current));
+            }
+            next.version = current.version + 1;
+            match self.store.commit(vec![Write::UpdateKey {
+                record: next.clone(),
+                expected_version: current.version,
+            }]) {
+                Ok(()) => {
+                    self.invalidate_key(&id);
+                    return Ok((out, next));
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(KmsError::internal("too many concurrent writes to one key"))
+    }
+
+    // ----- key lifecycle ----------------------------------------------------------------
+
+    pub fn create_key(&self, caller: &Caller, new: NewKey) -> Result<KeyRecord, KmsError> {
+        if new.key_spec != KeySpec::SymmetricDefault {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "KeySpec {} is not supported by this server yet.",
+                new.key_spec
+            )));
+        }
+        if new.key_usage != KeyUsage::EncryptDecrypt {
+            return Err(KmsError::Validation(format!(
+                "KeyUsage {} is not compatible with KeySpec {}",
+                new.key_usage, new.key_spec
+            )));
+        }
+        if !matches!(new.origin, Origin::AwsKms | Origin::External) {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "Origin {} is not supported by this server.",
+                new.origin
+            )));
+        }
+        if new.multi_region {
+            return Err(KmsError::UnsupportedOperation(
+                "Multi-Region keys are not supported by this server.".into(),
+            ));
+        }
+        let tags = merge_tags(&BTreeMap::new(), &new.tags)?;
+        let policy = match new.policy {
+            Some(p) => validate_policy(p)?,
+            None => default_policy(&caller.scope),
+        };
+        let id = KeyId::generate();
+        let (state, materials, current_material) = match new.origin {
+            Origin::External => (KeyState::PendingImport, vec![], None),
+            _ => {
+                let material = SecretBytes::random(trent_crypto::AES_256_KEY_LEN)?;
+                (KeyState::Enabled, vec![self.seal_material(&id, 1, &material)?], Some(1))
+            }
+        };
+        let record = KeyRecord {
+            id,
+            scope: caller.scope.clone(),
+            version: 1,
+            meta: KeyMeta {
+                description: new.description,
+                key_spec: new.key_spec,
+                key_usage: new.key_usage,
+                origin: new.origin,
+                state,
+                created_at: self.now(),
+                deletion_date: None,
+                pending_window_days: None,
+                policy,
+                tags,
+                current_material,
+                multi_region: false,
+            },
+            materials,
+        };
+        self.store.commit(vec![Write::InsertKey(record.clone())])?;
+        Ok(record)
+    }
+
+    pub fn describe_key(&self, caller: &Caller, key: &KeyRef) -> Result<Arc<LoadedKey>, KmsError> {
+        self.usable(caller, key, KeyOp::DescribeKey)
+    }
+
+    pub fn list_keys(&self, caller: &Caller, limit: usize, marker: Option<&str>) -> Result<Page<KeyRecordRef>, KmsError> {
+        let after = marker
+            .map(|m| KeyId::parse(m).ok_or(KmsError::InvalidMarker))
+            .transpose()?;
+        let now = self.now();
+        let mut items = Vec::with_capacity(limit);
+        let mut cursor = after;
+        // Keys past their deletion date may still be in the store until the sweeper runs;
+        // skip them, fetching more so the page stays full.
+        loop {
+            let batch = self.store.list_keys(&caller.scope, cursor.as_ref(), limit + 1)?;
+            let exhausted = batch.len() <= limit;
+            for id in batch {
+                cursor = Some(id);
+                if items.len() == limit {
+                    return Ok(Page {
+                        next_marker: items.last().map(|k: &KeyRecordRef| k.id.to_string()),
+                        items,
+                    });
+                }
+                match self.load(&caller.scope, &id) {
+                    Ok(k) => items.push(KeyRecordRef { id, arn: k.arn() }),
+                    Err(KmsError::NotFound(_)) => {}
+                    Err(e) => {
+                        let _ = now;
+                        return Err(e);
+                    }
+                }
+            }
+            if exhausted {
+                return Ok(Page { items, next_marker: None });
+            }
+        }
+    }
+
+    pub fn enable_key(&self, caller: &Caller, key: &KeyRef) -> Result<KeyRecord, KmsError> {
+        self.set_state(caller, key, KeyOp::EnableKey, KeyState::Enabled)
+    }
+
+    pub fn disable_key(&self, caller: &Caller, key: &KeyRef) -> Result<KeyRecord, KmsError> {
+        self.set_state(caller, key, KeyOp::DisableKey, KeyState::Disabled)
+    }
+
+    fn set_state(&self, caller: &Caller, key: &KeyRef, op: KeyOp, to: KeyState) -> Result<KeyRecord, KmsError> {
+        let ((), record) = self.modify(caller, key, op, |r, _| {
+            r.meta.state = to;
+            Ok(())
+        })?;
+        Ok(record)
+    }
+
+    /// Schedules deletion after `window_days` (the dialect has checked its range).
+    pub fn schedule_key_deletion(&self, caller: &Caller, key: &KeyRef, window_days: u32) -> Result<KeyRecord, KmsError> {
+        let ((), record) = self.modify(caller, key, KeyOp::ScheduleKeyDeletion, |r, now| {
+            r.meta.state = KeyState::PendingDeletion;
+            r.meta.deletion_date = Some(now.plus_days(window_days));
+            r.meta.pending_window_days = Some(window_days);
+            Ok(())
+        })?;
+        Ok(record)
+    }
+
+    pub fn cancel_key_deletion(&self, caller: &Caller, key: &KeyRef, dialect: Dialect) -> Result<KeyRecord, KmsError> {
+        let ((), record) = self.modify(caller, key, KeyOp::CancelKeyDeletion, |r, _| {
+            r.meta.state = state::cancel_deletion_target(
+                dialect,
+                r.meta.origin,
+                r.meta.current_material.is_some(),
+            );
+            r.meta.deletion_date = None;
+            r.meta.pending_window_days = None;
+            Ok(())
+        })?;
+        Ok(record)
+    }
+
+    pub fn update_key_description(&self, caller: &Caller, key: &KeyRef, description: String) -> Result<(), KmsError> {
+        self.modify(caller, key, KeyOp::UpdateKeyDescription, |r, _| {
+            r.meta.description = description.clone();
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// Destroys every key whose deletion date has passed; safe to run on several nodes at once
+    /// (each delete names the version it saw). Returns how many keys it destroyed.
+    pub fn sweep(&self, limit: usize) -> Result<usize, KmsError> {
+        let now = self.now();
+        let mut destroyed = 0;
+        for (scope, id) in self.store.keys_due_for_deletion(now, limit)? {
+            let Some(record) = self.store.get_key(&scope, &id)? else { continue };
+            if !self.is_deleted(&record, now) {
+                continue;
+            }
+            match self.store.commit(vec![Write::DeleteKey {
+                scope,
+                id,
+                expected_version: record.version,
+            }]) {
+                Ok(()) => destroyed += 1,
+                Err(StoreError::Conflict) => {}
+                Err(e) => return Err(e.into()),
+            }
+            self.invalidate_key(&id);
+        }
+        if destroyed > 0 {
+            self.invalidate_aliases();
+        }
+        Ok(destroyed)
+    }
+
+    // ----- cryptography -----------------------------------------------------------------
+
+    fn require_symmetric(key: &LoadedKey, op: &str, algorithm: EncryptionAlgorithm) -> Result<(), KmsError> {
+        let r = &key.record;
+        if r.meta.key_usage != KeyUsage::EncryptDecrypt {
+            return Err(KmsError::InvalidKeyUsage(format!(
+                "{} key usage is {} which is not valid for {op}.",
+                r.arn(),
+                r.meta.key_usage
+            )));
+        }
+        if r.meta.key_spec != KeySpec::SymmetricDefault || algorithm != EncryptionAlgorithm::SymmetricDefault {
+            return Err(KmsError::InvalidKeyUsage(format!(
+                "Algorithm {algorithm} is incompatible with key spec {}.",
+                r.meta.key_spec
+            )));
+        }
+        Ok(())
+    }
+
+    fn seal(key: &LoadedKey, plaintext: &[u8], context: &EncryptionContext) -> Result<Vec<u8>, KmsError> {
+        // Enabled keys always have material; a missing one is an internal inconsistency.
+        let version = key
+            .record
+            .meta
+            .current_material
+            .ok_or_else(|| KmsError::internal("enabled key without current material"))?;
+        let cipher = key
+            .cipher(version)
+            .ok_or_else(|| KmsError::internal("current material version missing"))?;
+        let header = blob::header(&key.record.id, version);
+        let sealed = cipher.seal(&blob::associated_data(&header, context), plaintext)?;
+        Ok(blob::encode(&header, &sealed))
+    }
+
+    pub fn encrypt(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+        algorithm: EncryptionAlgorithm,
+    ) -> Result<(Vec<u8>, Arc<LoadedKey>), KmsError> {
+        let loaded = self.usable(caller, key, KeyOp::Encrypt)?;
+        Self::require_symmetric(&loaded, "Encrypt", algorithm)?;
+        let blob = Self::seal(&loaded, plaintext, context)?;
+        Ok((blob, loaded))
+    }
+
+    pub fn decrypt(
+        &self,
+        caller: &Caller,
+        ciphertext: &[u8],
+        key: Option<&KeyRef>,
+        context: &EncryptionContext,
+        algorithm: EncryptionAlgorithm,
+    ) -> Result<Decrypted, KmsError> {
+        self.open(caller, ciphertext, key, context, algorithm, KeyOp::Decrypt, "Decrypt")
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn open(
+        &self,
+        caller: &Caller,
+        ciphertext: &[u8],
+        key: Option<&KeyRef>,
+        context: &EncryptionContext,
+        algorithm: EncryptionAlgorithm,
+        op: KeyOp,
+        op_name: &str,
+    ) -> Result<Decrypted, KmsError> {
+        let parsed = blob::decode(ciphertext).ok_or(KmsError::InvalidCiphertext)?;
+        if let Some(named) = key {
+            if self.resolve(caller, named)? != parsed.key_id {
+                return Err(KmsError::IncorrectKey);
+            }
+        }
+        let loaded = match self.load(&caller.scope, &parsed.key_id) {
+            Ok(k) => k,
+            Err(KmsError::NotFound(_)) => return Err(KmsError::CiphertextKeyInaccessible),
+            Err(e) => return Err(e),
+        };
+        check_state(&loaded.record, op)?;
+        Self::require_symmetric(&loaded, op_name, algorithm)?;
+        let header = blob::header(&parsed.key_id, parsed.material_version);
+        let cipher = loaded
+            .cipher(parsed.material_version)
+            .ok_or(KmsError::InvalidCiphertext)?;
+        let plaintext = cipher
+            .open(&blob::associated_data(&header, context), parsed.sealed)
+            .map_err(|_| KmsError::InvalidCiphertext)?;
+        Ok(Decrypted { plaintext, key: loaded })
+    }
+
+    /// Decrypts under the source key and encrypts under the destination, without the plaintext
+    /// leaving the server. Returns the new blob, the source key and the destination key.
+    #[allow(clippy::too_many_arguments)]
+    pub fn re_encrypt(
+        &self,
+        caller: &Caller,
+        ciphertext: &[u8],
+        source_key: Option<&KeyRef>,
+        source_context: &EncryptionContext,
+        source_algorithm: EncryptionAlgorithm,
+        destination_key: &KeyRef,
+        destination_context: &EncryptionContext,
+        destination_algorithm: EncryptionAlgorithm,
+    ) -> Result<(Vec<u8>, Arc<LoadedKey>, Arc<LoadedKey>), KmsError> {
+        let destination = self.usable(caller, destination_key, KeyOp::ReEncrypt)?;
+        Self::require_symmetric(&destination, "ReEncrypt", destination_algorithm)?;
+        let source = self.open(
+            caller,
+            ciphertext,
+            source_key,
+            source_context,
+            source_algorithm,
+            KeyOp::ReEncrypt,
+            "ReEncrypt",
+        )?;
+        let blob = Self::seal(&destination, source.plaintext.expose(), destination_context)?;
+        Ok((blob, source.key, destination))
+    }
+
+    /// A fresh data key of `len` bytes, returned in plaintext and encrypted under `key`.
+    pub fn generate_data_key(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+        len: usize,
+        context: &EncryptionContext,
+        op: KeyOp,
+    ) -> Result<DataKey, KmsError> {
+        let loaded = self.usable(caller, key, op)?;
+        let op_name = match op {
+            KeyOp::GenerateDataKeyWithoutPlaintext => "GenerateDataKeyWithoutPlaintext",
+            _ => "GenerateDataKey",
+        };
+        Self::require_symmetric(&loaded, op_name, EncryptionAlgorithm::SymmetricDefault)?;
+        let plaintext = SecretBytes::random(len)?;
+        let ciphertext = Self::seal(&loaded, plaintext.expose(), context)?;
+        Ok(DataKey { plaintext, ciphertext, key: loaded })
+    }
+
+    pub fn generate_random(&self, len: usize) -> Result<SecretBytes, KmsError> {
+        Ok(SecretBytes::random(len)?)
+    }
+
+    // ----- aliases ----------------------------------------------------------------------
+
+    pub fn create_alias(&self, caller: &Caller, name: AliasName, target: &KeyRef) -> Result<(), KmsError> {
+        reject_reserved(&name)?;
+        let target = self.usable(caller, target, KeyOp::CreateAlias)?;
+        let now = self.now();
+        let alias = AliasRecord {
+            scope: caller.scope.clone(),
+            name: name.clone(),
+            target: target.record.id,
+            created_at: now,
+            updated_at: now,
+        };
+        match self.store.commit(vec![Write::InsertAlias(alias)]) {
+            Ok(()) => Ok(()),
+            Err(StoreError::AliasExists) => Err(KmsError::AlreadyExists(format!(
+                "An alias with the name {} already exists",
+                caller.scope.alias_arn(&name)
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn existing_alias(&self, caller: &Caller, name: &AliasName) -> Result<AliasRecord, KmsError> {
+        self.store
+            .get_alias(&caller.scope, name)?
+            .ok_or_else(|| KmsError::NotFound(NotFound::Alias { arn: caller.scope.alias_arn(name) }))
+    }
+
+    /// Points an alias at another key. Only the destination key's state matters.
+    pub fn update_alias(&self, caller: &Caller, name: AliasName, target: &KeyRef) -> Result<(), KmsError> {
+        reject_reserved(&name)?;
+        let destination = self.usable(caller, target, KeyOp::UpdateAlias)?;
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let current = self.existing_alias(caller, &name)?;
+            if let Ok(old) = self.load(&caller.scope, &current.target) {
+                let (o, d) = (&old.record.meta, &destination.record.meta);
+                if o.key_spec != d.key_spec || o.key_usage != d.key_usage {
+                    return Err(KmsError::Validation(format!(
+                        "{} key usage and key spec must match those of the current target key.",
+                        destination.arn()
+                    )));
+                }
+            }
+            let alias = AliasRecord {
+                target: destination.record.id,
+                updated_at: self.now(),
+                ..current.clone()
+            };
+            match self.store.commit(vec![Write::RetargetAlias {
+                alias,
+                expected_target: current.target,
+            }]) {
+                Ok(()) => {
+                    self.invalidate_aliases();
+                    return Ok(());
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(KmsError::internal("too many concurrent writes to one alias"))
+    }
+
+    pub fn delete_alias(&self, caller: &Caller, name: AliasName) -> Result<(), KmsError> {
+        reject_reserved(&name)?;
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let current = self.existing_alias(caller, &name)?;
+            if let Ok(key) = self.load(&caller.scope, &current.target) {
+                check_state(&key.record, KeyOp::DeleteAlias)?;
+            }
+            match self.store.commit(vec![Write::DeleteAlias {
+                scope: caller.scope.clone(),
+                name: name.clone(),
+                expected_target: current.target,
+            }]) {
+                Ok(()) => {
+                    self.invalidate_aliases();
+                    return Ok(());
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(KmsError::internal("too many concurrent writes to one alias"))
+    }
+
+    pub fn list_aliases(
+        &self,
+        caller: &Caller,
+        key: Option<&KeyRef>,
+        limit: usize,
+        marker: Option<&str>,
+    ) -> Result<Page<AliasRecord>, KmsError> {
+        let target = match key {
+            Some(k) => Some(self.usable(caller, k, KeyOp::ListAliases)?.record.id),
+            None => None,
+        };
+        let after = marker
+            .map(|m| AliasName::parse(m).map_err(|_| KmsError::InvalidMarker))
+            .transpose()?;
+        let mut items = self
+            .store
+            .list_aliases(&caller.scope, target.as_ref(), after.as_ref(), limit + 1)?;
+        let next_marker = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|a| a.name.0.clone())
+        } else {
+            None
+        };
+        Ok(Page { items, next_marker })
+    }
+
+    // ----- tags -------------------------------------------------------------------------
+
+    pub fn tag_resource(&self, caller: &Caller, key: &KeyRef, tags: &[(String, String)]) -> Result<(), KmsError> {
+        self.modify(caller, key, KeyOp::TagResource, |r, _| {
+            r.meta.tags = merge_tags(&r.meta.tags, tags)?;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    pub fn untag_resource(&self, caller: &Caller, key: &KeyRef, tag_keys: &[String]) -> Result<(), KmsError> {
+        self.modify(caller, key, KeyOp::UntagResource, |r, _| {
+            for k in tag_keys {
+                r.meta.tags.remove(k);
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    pub fn list_resource_tags(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+        limit: usize,
+        marker: Option<&str>,
+    ) -> Result<Page<(String, String)>, KmsError> {
+        let loaded = self.usable(caller, key, KeyOp::ListResourceTags)?;
+        let tags = &loaded.record.meta.tags;
+        if marker.is_some_and(|m| !tags.contains_key(m)) {
+            return Err(KmsError::InvalidMarker);
+        }
+        let mut items: Vec<(String, String)> = tags
+            .iter()
+            .filter(|(k, _)| marker.is_none_or(|m| k.as_str() > m))
+            .take(limit + 1)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let next_marker = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|(k, _)| k.clone())
+        } else {
+            None
+        };
+        Ok(Page { items, next_marker })
+    }
+
+    // ----- key policies -----------------------------------------------------------------
+
+    pub fn get_key_policy(&self, caller: &Caller, key: &KeyRef, name: &str) -> Result<String, KmsError> {
+        check_policy_name(name)?;
+        Ok(self.usable(caller, key, KeyOp::GetKeyPolicy)?.record.meta.policy.clone())
+    }
+
+    pub fn put_key_policy(&self, caller: &Caller, key: &KeyRef, name: &str, policy: String) -> Result<(), KmsError> {
+        check_policy_name(name)?;
+        let policy = validate_policy(policy)?;
+        self.modify(caller, key, KeyOp::PutKeyPolicy, |r, _| {
+            r.meta.policy = policy.clone();
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    pub fn list_key_policies(&self, caller: &Caller, key: &KeyRef) -> Result<Vec<String>, KmsError> {
+        self.usable(caller, key, KeyOp::ListKeyPolicies)?;
+        Ok(vec![POLICY_NAME.to_owned()])
+    }
+}
+
+/// A key id and ARN, as ListKeys returns them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecordRef {
+    pub id: KeyId,
+    pub arn: String,
+}
+
+fn check_state(record: &KeyRecord, op: KeyOp) -> Result<(), KmsError> {
+    state::check(op, record.meta.state).map_err(|rejection| KmsError::KeyState {
+        arn: record.arn(),
+        rejection,
+    })
+}
+
+fn reject_reserved(name: &AliasName) -> Result<(), KmsError> {
+    if name.is_reserved() {
+        return Err(KmsError::InvalidAliasName(
+            "Alias must not begin with \"alias/aws/\": that prefix is reserved for AWS managed keys.".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_policy_name(name: &str) -> Result<(), KmsError> {
+    if name == POLICY_NAME {
+        Ok(())
+    } else {
+        Err(KmsError::NotFound(NotFound::Policy { name: name.to_owned() }))
+    }
+}
+
+/// A key policy must be a JSON object (AWS refuses anything else as malformed).
+fn validate_policy(policy: String) -> Result<String, KmsError> {
+    match serde_json::from_str::<serde_json::Value>(&policy) {
+        Ok(serde_json::Value::Object(_)) => Ok(policy),
+        _ => Err(KmsError::MalformedPolicyDocument(
+            "The key policy is not a valid JSON policy document.".into(),
+        )),
+    }
+}
+
+/// Applies new tags over existing ones with AWS's rules: no `aws:` prefix, no duplicate keys in
+/// one request, at most [`MAX_TAGS`] per key.
+fn merge_tags(existing: &BTreeMap<String, String>, new: &[(String, String)]) -> Result<BTreeMap<String, String>, KmsError> {
+    let mut seen = std::collections::HashSet::new();
+    let mut tags = existing.clone();
+    for (k, v) in new {
+        if k.starts_with("aws:") {
+            return Err(KmsError::Tag("Tags beginning with aws: are reserved".into()));
+        }
+        if !seen.insert(k.as_str()) {
+            return Err(KmsError::Tag("Duplicate tag keys".into()));
+        }
+        tags.insert(k.clone(), v.clone());
+    }
+    if tags.len() > MAX_TAGS {
+        return Err(KmsError::Tag("Too many tags".into()));
+    }
+    Ok(tags)
+}

@@ -12,11 +12,15 @@ pub enum NotFound {
     InvalidKeyId { raw: String },
     /// An alias that does not exist.
     Alias { arn: String },
+    /// A key policy name other than `default`.
+    Policy { name: String },
 }
 
 /// Every way a domain operation can fail.
+///
+/// Deliberately not `#[non_exhaustive]`: every consumer is in this workspace, and an exhaustive
+/// match in each dialect is what guarantees a new variant gets a wire rendering.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum KmsError {
     /// The key or alias does not exist in the caller's account and region.
     #[error("not found: {0:?}")]

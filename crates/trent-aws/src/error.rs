@@ -1,0 +1,159 @@
+//! AWS error codes and how every domain error becomes one. The mapping is one exhaustive match:
+//! adding a `KmsError` variant does not compile until it has an AWS rendering.
+
+use serde::Serialize;
+use trent_core::state::{Cell, StateRejection};
+use trent_core::{KeyState, KmsError, NotFound};
+
+/// An error as the AWS JSON protocol sends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsError {
+    /// The `__type` value.
+    pub code: &'static str,
+    pub message: String,
+    /// HTTP status: 400 for every client error (as AWS's wire shows, whatever its model says),
+    /// 500 for internal errors.
+    pub status: u16,
+    /// For internal errors: the cause, for the log. Never sent.
+    pub cause: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    #[serde(rename = "__type")]
+    code: &'a str,
+    message: &'a str,
+}
+
+impl AwsError {
+    pub fn client(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            status: 400,
+            cause: None,
+        }
+    }
+
+    pub fn body(&self) -> Vec<u8> {
+        serde_json::to_vec(&Body {
+            code: self.code,
+            message: &self.message,
+        })
+        .unwrap_or_default()
+    }
+
+    pub fn serialization(message: impl Into<String>) -> Self {
+        Self::client("SerializationException", message)
+    }
+
+    /// The generic internal error; its cause goes to the log, never to the client.
+    pub fn internal() -> Self {
+        Self {
+            code: "KMSInternalException",
+            message: "An internal error occurred. Retry the request.".into(),
+            status: 500,
+            cause: None,
+        }
+    }
+
+    /// The generic internal error, remembering its cause for the log.
+    pub fn internal_with(cause: impl Into<String>) -> Self {
+        Self {
+            cause: Some(cause.into()),
+            ..Self::internal()
+        }
+    }
+
+    pub fn is_internal(&self) -> bool {
+        self.status >= 500
+    }
+}
+
+fn state_message(arn: &str, r: StateRejection) -> String {
+    match (r.cell, r.state) {
+        (Cell::NotPendingDeletion, _) => format!("{arn} is not pending deletion."),
+        (_, KeyState::Enabled) => format!("{arn} is enabled."),
+        (_, KeyState::Disabled) => format!("{arn} is disabled."),
+        (_, KeyState::PendingDeletion) => format!("{arn} is pending deletion."),
+        (_, KeyState::PendingImport) => format!("{arn} is pending import."),
+    }
+}
+
+impl From<KmsError> for AwsError {
+    fn from(e: KmsError) -> Self {
+        use AwsError as E;
+        match e {
+            KmsError::NotFound(NotFound::Key { arn }) => {
+                E::client("NotFoundException", format!("Key '{arn}' does not exist"))
+            }
+            KmsError::NotFound(NotFound::InvalidKeyId { raw }) => {
+                E::client("NotFoundException", format!("Invalid keyId '{raw}'"))
+            }
+            KmsError::NotFound(NotFound::Alias { arn }) => {
+                E::client("NotFoundException", format!("Alias {arn} is not found."))
+            }
+            KmsError::NotFound(NotFound::Policy { name }) => {
+                E::client("NotFoundException", format!("No such policy exists: {name}"))
+            }
+            KmsError::KeyState { arn, rejection } => {
+                let code = match (rejection.cell, rejection.state) {
+                    (Cell::Unusable, KeyState::Disabled) => "DisabledException",
+                    _ => "KMSInvalidStateException",
+                };
+                E::client(code, state_message(&arn, rejection))
+            }
+            KmsError::Validation(m) => E::client("ValidationException", m),
+            KmsError::AlreadyExists(m) => E::client("AlreadyExistsException", m),
+            KmsError::InvalidAliasName(m) => E::client("InvalidAliasNameException", m),
+            KmsError::InvalidArn(m) => E::client("InvalidArnException", m),
+            KmsError::InvalidMarker => E::client("InvalidMarkerException", "The marker is not valid."),
+            // AWS sends these without detail; so do we (no oracle).
+            KmsError::InvalidCiphertext => E::client("InvalidCiphertextException", ""),
+            KmsError::IncorrectKey => E::client(
+                "IncorrectKeyException",
+                "The key ID in the request does not identify a CMK that can perform this operation.",
+            ),
+            KmsError::CiphertextKeyInaccessible => E::client(
+                "AccessDeniedException",
+                "The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access.",
+            ),
+            KmsError::InvalidKeyUsage(m) => E::client("InvalidKeyUsageException", m),
+            KmsError::UnsupportedOperation(m) => E::client("UnsupportedOperationException", m),
+            KmsError::Tag(m) => E::client("TagException", m),
+            KmsError::LimitExceeded(m) => E::client("LimitExceededException", m),
+            KmsError::MalformedPolicyDocument(m) => E::client("MalformedPolicyDocumentException", m),
+            KmsError::Internal(cause) => E::internal_with(cause),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use trent_core::state::{check, KeyOp};
+
+    #[test]
+    fn state_rejections_render_as_aws_does() {
+        let arn = "arn:aws:kms:us-east-1:000000000000:key/k";
+        let render = |op, state| {
+            let rejection = check(op, state).unwrap_err();
+            AwsError::from(KmsError::KeyState { arn: arn.into(), rejection })
+        };
+        let e = render(KeyOp::Encrypt, KeyState::Disabled);
+        assert_eq!((e.code, e.status), ("DisabledException", 400));
+        assert_eq!(e.message, format!("{arn} is disabled."));
+        let e = render(KeyOp::Encrypt, KeyState::PendingImport);
+        assert_eq!(e.code, "KMSInvalidStateException");
+        assert_eq!(e.message, format!("{arn} is pending import."));
+        let e = render(KeyOp::CancelKeyDeletion, KeyState::Enabled);
+        assert_eq!(e.message, format!("{arn} is not pending deletion."));
+    }
+
+    #[test]
+    fn internal_errors_carry_no_cause() {
+        let e = AwsError::from(KmsError::Internal("disk on fire at /secret/path".into()));
+        assert_eq!(e.status, 500);
+        assert!(!e.message.contains("disk"));
+    }
+}

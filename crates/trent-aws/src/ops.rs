@@ -1,0 +1,876 @@
+//! The operations: one request type, one response type and one handler each, and the operation
+//! list written once (in [`operations!`]). Handlers validate members against AWS's documented
+//! constraints, call the engine, and shape the response; nothing here touches HTTP or storage.
+
+use serde::{Deserialize, Serialize};
+use trent_core::engine::{Caller, Kms, NewKey};
+use trent_core::state::{Dialect, KeyOp};
+use trent_core::{
+    AliasName, DataKeySpec, EncryptionAlgorithm, KeyRecord, KeyRef, KeyRefForms, KeySpec,
+    KeyState, KeyUsage, KmsError, Origin,
+};
+
+use crate::error::AwsError;
+use crate::wire::*;
+
+/// What a handler needs.
+#[derive(Debug)]
+pub struct Ctx<'a> {
+    pub kms: &'a Kms,
+    pub caller: &'a Caller,
+}
+
+type Res<T> = Result<T, AwsError>;
+
+macro_rules! operations {
+    ($($name:ident => $handler:ident, $writes:literal;)+) => {
+        /// The operations Trent serves, by their `X-Amz-Target` name.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Operation { $($name),+ }
+
+        impl Operation {
+            pub fn from_name(name: &str) -> Option<Self> {
+                match name { $(stringify!($name) => Some(Self::$name),)+ _ => None }
+            }
+
+            pub fn name(self) -> &'static str {
+                match self { $(Self::$name => stringify!($name)),+ }
+            }
+
+            /// Whether the operation may write to the store (and so may wait for an fsync).
+            pub fn writes(self) -> bool {
+                match self { $(Self::$name => $writes),+ }
+            }
+
+            pub const ALL: &'static [Operation] = &[$(Self::$name),+];
+        }
+
+        /// Decodes the body, runs the operation's handler and encodes its response.
+        pub fn dispatch(op: Operation, ctx: &Ctx<'_>, body: &[u8]) -> Res<Vec<u8>> {
+            match op { $(Operation::$name => run(ctx, body, $handler),)+ }
+        }
+    };
+}
+
+operations! {
+    CreateKey => create_key, true;
+    DescribeKey => describe_key, false;
+    ListKeys => list_keys, false;
+    EnableKey => enable_key, true;
+    DisableKey => disable_key, true;
+    ScheduleKeyDeletion => schedule_key_deletion, true;
+    CancelKeyDeletion => cancel_key_deletion, true;
+    UpdateKeyDescription => update_key_description, true;
+    Encrypt => encrypt, false;
+    Decrypt => decrypt, false;
+    ReEncrypt => re_encrypt, false;
+    GenerateDataKey => generate_data_key, false;
+    GenerateDataKeyWithoutPlaintext => generate_data_key_without_plaintext, false;
+    GenerateRandom => generate_random, false;
+    CreateAlias => create_alias, true;
+    UpdateAlias => update_alias, true;
+    DeleteAlias => delete_alias, true;
+    ListAliases => list_aliases, false;
+    TagResource => tag_resource, true;
+    UntagResource => untag_resource, true;
+    ListResourceTags => list_resource_tags, false;
+    GetKeyPolicy => get_key_policy, false;
+    PutKeyPolicy => put_key_policy, true;
+    ListKeyPolicies => list_key_policies, false;
+}
+
+/// AWS KMS operations that exist but that Trent does not serve yet: answered with
+/// `UnsupportedOperationException` rather than `UnknownOperationException`, so a client can tell
+/// "not here yet" from "no such thing".
+pub const NOT_YET_SERVED: &[&str] = &[
+    "GetPublicKey", "Sign", "Verify", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext",
+    "DeriveSharedSecret", "Encapsulate", "Decapsulate", "GenerateMac", "VerifyMac",
+    "GetParametersForImport", "ImportKeyMaterial", "DeleteImportedKeyMaterial", "CreateGrant",
+    "ListGrants", "ListRetirableGrants", "RetireGrant", "RevokeGrant", "EnableKeyRotation",
+    "DisableKeyRotation", "GetKeyRotationStatus", "RotateKeyOnDemand", "ListKeyRotations",
+    "ReplicateKey", "UpdatePrimaryRegion", "CreateCustomKeyStore", "ConnectCustomKeyStore",
+    "DisconnectCustomKeyStore", "DeleteCustomKeyStore", "DescribeCustomKeyStores",
+    "UpdateCustomKeyStore", "GetKeyLastUsage",
+];
+
+fn run<Req, Resp>(ctx: &Ctx<'_>, body: &[u8], handler: fn(&Ctx<'_>, Req) -> Res<Resp>) -> Res<Vec<u8>>
+where
+    Req: for<'de> Deserialize<'de>,
+    Resp: Serialize,
+{
+    // Some clients send an empty body for operations without members.
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) { b"{}" } else { body };
+    let req: Req = serde_json::from_slice(body).map_err(|e| {
+        AwsError::serialization(match e.classify() {
+            serde_json::error::Category::Data => format!("Invalid member value: {e}"),
+            _ => "The request body is not valid JSON.".to_owned(),
+        })
+    })?;
+    let resp = handler(ctx, req)?;
+    serde_json::to_vec(&resp).map_err(|_| AwsError::internal())
+}
+
+// ----- shared members ----------------------------------------------------------------------
+
+fn key_ref(value: &Option<String>, member: &str, forms: KeyRefForms) -> Result<KeyRef, KmsError> {
+    let raw = required(value, member)?;
+    check_len(raw.len(), 1, 2048, member, Some(raw))?;
+    KeyRef::parse(raw, forms)
+}
+
+fn optional_key_ref(value: &Option<String>, member: &str, forms: KeyRefForms) -> Result<Option<KeyRef>, KmsError> {
+    match value {
+        None => Ok(None),
+        Some(_) => key_ref(value, member, forms).map(Some),
+    }
+}
+
+fn alias_name(value: &Option<String>) -> Result<AliasName, KmsError> {
+    let raw = required(value, "aliasName")?;
+    check_len(raw.len(), 1, 256, "aliasName", Some(raw))?;
+    AliasName::parse(raw)
+}
+
+/// There are no grants yet, so no grant token can be valid; an empty list is fine.
+fn grant_tokens(tokens: &Option<Vec<String>>) -> Result<(), AwsError> {
+    match tokens.as_deref() {
+        None | Some([]) => Ok(()),
+        Some(t) if t.len() > 10 => Err(validation(format_args!(
+            "Value '{t:?}' at 'grantTokens' failed to satisfy constraint: Member must have length less than or equal to 10"
+        ))
+        .into()),
+        Some(_) => Err(AwsError::client("InvalidGrantTokenException", "The grant token is not valid.")),
+    }
+}
+
+fn algorithm(value: &Option<String>, member: &str) -> Result<EncryptionAlgorithm, KmsError> {
+    match value {
+        None => Ok(EncryptionAlgorithm::SymmetricDefault),
+        Some(v) => parse_enum(v, member, EncryptionAlgorithm::parse, EncryptionAlgorithm::ALL),
+    }
+}
+
+fn dry_run<T>(flag: Option<bool>, result: T) -> Res<T> {
+    if flag == Some(true) {
+        return Err(AwsError::client(
+            "DryRunOperationException",
+            "The request would have succeeded, but the DryRun option is set.",
+        ));
+    }
+    Ok(result)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Tag {
+    tag_key: Option<String>,
+    tag_value: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TagOut {
+    tag_key: String,
+    tag_value: String,
+}
+
+fn tags(tags: &Option<Vec<Tag>>) -> Result<Vec<(String, String)>, KmsError> {
+    let mut out = Vec::new();
+    for (i, t) in tags.iter().flatten().enumerate() {
+        let k = required(&t.tag_key, &format!("tags.{}.member.tagKey", i + 1))?;
+        let v = required(&t.tag_value, &format!("tags.{}.member.tagValue", i + 1))?;
+        check_len(k.chars().count(), 1, 128, &format!("tags.{}.member.tagKey", i + 1), Some(k))?;
+        check_len(v.chars().count(), 0, 256, &format!("tags.{}.member.tagValue", i + 1), Some(v))?;
+        out.push((k.clone(), v.clone()));
+    }
+    Ok(out)
+}
+
+/// Plaintext members: 1–4096 bytes, never echoed in errors.
+fn plaintext(value: &Option<SecretBlob>) -> Result<&[u8], KmsError> {
+    let p = required(value, "plaintext")?;
+    check_len(p.0.len(), 1, 4096, "plaintext", None)?;
+    Ok(p.0.expose())
+}
+
+fn ciphertext<'a>(value: &'a Option<Blob>, member: &str) -> Result<&'a [u8], KmsError> {
+    let c = required(value, member)?;
+    check_len(c.0.len(), 1, 6144, member, None)?;
+    Ok(&c.0)
+}
+
+// ----- key metadata --------------------------------------------------------------------------
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyMetadata {
+    #[serde(rename = "AWSAccountId")]
+    aws_account_id: String,
+    key_id: String,
+    arn: String,
+    creation_date: Epoch,
+    enabled: bool,
+    description: String,
+    key_usage: KeyUsage,
+    key_state: KeyState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deletion_date: Option<Epoch>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pending_deletion_window_in_days: Option<u32>,
+    origin: Origin,
+    key_manager: &'static str,
+    customer_master_key_spec: KeySpec,
+    key_spec: KeySpec,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    encryption_algorithms: &'static [EncryptionAlgorithm],
+    multi_region: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expiration_model: Option<&'static str>,
+}
+
+fn metadata(r: &KeyRecord) -> KeyMetadata {
+    let m = &r.meta;
+    KeyMetadata {
+        aws_account_id: r.scope.account.0.clone(),
+        key_id: r.id.to_string(),
+        arn: r.arn(),
+        creation_date: Epoch(m.created_at),
+        enabled: m.state == KeyState::Enabled,
+        description: m.description.clone(),
+        key_usage: m.key_usage,
+        key_state: m.state,
+        deletion_date: m.deletion_date.map(Epoch),
+        pending_deletion_window_in_days: m.pending_window_days,
+        origin: m.origin,
+        key_manager: "CUSTOMER",
+        customer_master_key_spec: m.key_spec,
+        key_spec: m.key_spec,
+        encryption_algorithms: r.encryption_algorithms(),
+        multi_region: m.multi_region,
+        expiration_model: None,
+    }
+}
+
+// ----- key lifecycle -----------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateKeyRequest {
+    policy: Option<String>,
+    description: Option<String>,
+    key_usage: Option<String>,
+    customer_master_key_spec: Option<String>,
+    key_spec: Option<String>,
+    origin: Option<String>,
+    custom_key_store_id: Option<String>,
+    #[allow(dead_code)]
+    bypass_policy_lockout_safety_check: Option<bool>,
+    tags: Option<Vec<Tag>>,
+    multi_region: Option<bool>,
+    xks_key_id: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyMetadataResponse {
+    key_metadata: KeyMetadata,
+}
+
+fn create_key(ctx: &Ctx<'_>, req: CreateKeyRequest) -> Res<KeyMetadataResponse> {
+    let description = req.description.unwrap_or_default();
+    check_len(description.chars().count(), 0, 8192, "description", None)?;
+    if let Some(p) = &req.policy {
+        check_len(p.chars().count(), 1, 131072, "policy", None)?;
+    }
+    let key_spec = match (&req.key_spec, &req.customer_master_key_spec) {
+        (Some(_), Some(_)) => {
+            return Err(KmsError::Validation(
+                "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated.".into(),
+            )
+            .into())
+        }
+        (Some(s), None) => parse_enum(s, "keySpec", KeySpec::parse, KeySpec::ALL)?,
+        (None, Some(s)) => parse_enum(s, "customerMasterKeySpec", KeySpec::parse, KeySpec::ALL)?,
+        (None, None) => KeySpec::SymmetricDefault,
+    };
+    let key_usage = match &req.key_usage {
+        Some(u) => parse_enum(u, "keyUsage", KeyUsage::parse, KeyUsage::ALL)?,
+        None => KeyUsage::EncryptDecrypt,
+    };
+    let origin = match &req.origin {
+        Some(o) => parse_enum(o, "origin", Origin::parse, Origin::ALL)?,
+        None => Origin::AwsKms,
+    };
+    if req.custom_key_store_id.is_some() || req.xks_key_id.is_some() {
+        return Err(KmsError::UnsupportedOperation(
+            "Custom key stores are not supported by this server.".into(),
+        )
+        .into());
+    }
+    let record = ctx.kms.create_key(
+        ctx.caller,
+        NewKey {
+            description,
+            key_spec,
+            key_usage,
+            origin,
+            policy: req.policy,
+            tags: tags(&req.tags)?,
+            multi_region: req.multi_region.unwrap_or(false),
+        },
+    )?;
+    Ok(KeyMetadataResponse { key_metadata: metadata(&record) })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyIdRequest {
+    key_id: Option<String>,
+    grant_tokens: Option<Vec<String>>,
+}
+
+fn describe_key(ctx: &Ctx<'_>, req: KeyIdRequest) -> Res<KeyMetadataResponse> {
+    let key = key_ref(&req.key_id, "keyId", KeyRefForms::Any)?;
+    grant_tokens(&req.grant_tokens)?;
+    let loaded = ctx.kms.describe_key(ctx.caller, &key)?;
+    Ok(KeyMetadataResponse { key_metadata: metadata(&loaded.record) })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PageRequest {
+    limit: Option<i64>,
+    marker: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyListEntry {
+    key_id: String,
+    key_arn: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListKeysResponse {
+    keys: Vec<KeyListEntry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_marker: Option<String>,
+    truncated: bool,
+}
+
+fn list_keys(ctx: &Ctx<'_>, req: PageRequest) -> Res<ListKeysResponse> {
+    let limit = limit(req.limit, 1000, 100)?;
+    let page = ctx.kms.list_keys(ctx.caller, limit, marker(&req.marker)?)?;
+    Ok(ListKeysResponse {
+        keys: page
+            .items
+            .into_iter()
+            .map(|k| KeyListEntry { key_id: k.id.to_string(), key_arn: k.arn })
+            .collect(),
+        truncated: page.next_marker.is_some(),
+        next_marker: page.next_marker,
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct Empty {}
+
+fn enable_key(ctx: &Ctx<'_>, req: KeyIdRequest) -> Res<Empty> {
+    ctx.kms.enable_key(ctx.caller, &key_ref(&req.key_id, "keyId", KeyRefForms::KeyOnly)?)?;
+    Ok(Empty {})
+}
+
+fn disable_key(ctx: &Ctx<'_>, req: KeyIdRequest) -> Res<Empty> {
+    ctx.kms.disable_key(ctx.caller, &key_ref(&req.key_id, "keyId", KeyRefForms::KeyOnly)?)?;
+    Ok(Empty {})
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ScheduleKeyDeletionRequest {
+    key_id: Option<String>,
+    pending_window_in_days: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ScheduleKeyDeletionResponse {
+    key_id: String,
+    deletion_date: Option<Epoch>,
+    key_state: KeyState,
+    pending_window_in_days: Option<u32>,
+}
+
+/// AWS's deletion window: 7–30 days, default 30.
+const PENDING_WINDOW_DAYS: (i64, i64, u32) = (7, 30, 30);
+
+fn schedule_key_deletion(ctx: &Ctx<'_>, req: ScheduleKeyDeletionRequest) -> Res<ScheduleKeyDeletionResponse> {
+    let key = key_ref(&req.key_id, "keyId", KeyRefForms::KeyOnly)?;
+    let (min, max, default) = PENDING_WINDOW_DAYS;
+    let days = match req.pending_window_in_days {
+        Some(d) => {
+            check_range(d, min, max, "pendingWindowInDays")?;
+            d as u32
+        }
+        None => default,
+    };
+    let r = ctx.kms.schedule_key_deletion(ctx.caller, &key, days)?;
+    Ok(ScheduleKeyDeletionResponse {
+        key_id: r.arn(),
+        deletion_date: r.meta.deletion_date.map(Epoch),
+        key_state: r.meta.state,
+        pending_window_in_days: r.meta.pending_window_days,
+    })
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyArnResponse {
+    key_id: String,
+}
+
+fn cancel_key_deletion(ctx: &Ctx<'_>, req: KeyIdRequest) -> Res<KeyArnResponse> {
+    let key = key_ref(&req.key_id, "keyId", KeyRefForms::KeyOnly)?;
+    let r = ctx.kms.cancel_key_deletion(ctx.caller, &key, Dialect::Aws)?;
+    Ok(KeyArnResponse { key_id: r.arn() })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateKeyDescriptionRequest {
+    key_id: Option<String>,
+    description: Option<String>,
+}
+
+fn update_key_description(ctx: &Ctx<'_>, req: UpdateKeyDescriptionRequest) -> Res<Empty> {
+    let key = key_ref(&req.key_id, "keyId", KeyRefForms::KeyOnly)?;
+    let description = required(&req.description, "description")?;
+    check_len(description.chars().count(), 0, 8192, "description", None)?;
+    ctx.kms.update_key_description(ctx.caller, &key, description.clone())?;
+    Ok(Empty {})
+}
+
+// ----- cryptography ------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EncryptRequest {
+    key_id: Option<String>,
+    plaintext: Option<SecretBlob>,
+    encryption_context: Option<Context>,
+    grant_tokens: Option<Vec<String>>,
+    encryption_algorithm: Option<String>,
+    dry_run: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EncryptResponse {
+    ciphertext_blob: Blob,
+    key_id: String,
+    encryption_algorithm: EncryptionAlgorithm,
+}
+
+fn encrypt(ctx: &Ctx<'_>, req: EncryptRequest) -> Res<EncryptResponse> {
+    let key = key_ref(&req.key_id, "keyId", KeyRefForms::Any)?;
+    let plaintext = plaintext(&req.plaintext)?;
+    grant_tokens(&req.grant_tokens)?;
+    let algorithm = algorithm(&req.encryption_algorithm, "encryptionAlgorithm")?;
+    let context = req.encryption_context.unwrap_or_default();
+    let (blob, key) = ctx.kms.encrypt(ctx.caller, &key, plaintext, &context, algorithm)?;
+    dry_run(
+        req.dry_run,
+        EncryptResponse { ciphertext_blob: Blob(blob), key_id: key.arn(), encryption_algorithm: algorithm },
+    )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DecryptRequest {
+    ciphertext_blob: Option<Blob>,
+    encryption_context: Option<Context>,
+    grant_tokens: Option<Vec<String>>,
+    key_id: Option<String>,
+    encryption_algorithm: Option<String>,
+    recipient: Option<serde_json::Value>,
+    dry_run: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DecryptResponse {
+    key_id: String,
+    plaintext: SecretBlob,
+    encryption_algorithm: EncryptionAlgorithm,
+}
+
+fn no_recipient(recipient: &Option<serde_json::Value>) -> Res<()> {
+    match recipient {
+        None => Ok(()),
+        Some(_) => Err(KmsError::UnsupportedOperation(
+            "Nitro Enclaves attestation (Recipient) is not supported by this server.".into(),
+        )
+        .into()),
+    }
+}
+
+fn decrypt(ctx: &Ctx<'_>, req: DecryptRequest) -> Res<DecryptResponse> {
+    let blob = ciphertext(&req.ciphertext_blob, "ciphertextBlob")?;
+    let key = optional_key_ref(&req.key_id, "keyId", KeyRefForms::Any)?;
+    grant_tokens(&req.grant_tokens)?;
+    no_recipient(&req.recipient)?;
+    let algorithm = algorithm(&req.encryption_algorithm, "encryptionAlgorithm")?;
+    let context = req.encryption_context.unwrap_or_default();
+    let out = ctx.kms.decrypt(ctx.caller, blob, key.as_ref(), &context, algorithm)?;
+    dry_run(
+        req.dry_run,
+        DecryptResponse { key_id: out.key.arn(), plaintext: SecretBlob(out.plaintext), encryption_algorithm: algorithm },
+    )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReEncryptRequest {
+    ciphertext_blob: Option<Blob>,
+    source_encryption_context: Option<Context>,
+    source_key_id: Option<String>,
+    destination_key_id: Option<String>,
+    destination_encryption_context: Option<Context>,
+    source_encryption_algorithm: Option<String>,
+    destination_encryption_algorithm: Option<String>,
+    grant_tokens: Option<Vec<String>>,
+    dry_run: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReEncryptResponse {
+    ciphertext_blob: Blob,
+    source_key_id: String,
+    key_id: String,
+    source_encryption_algorithm: EncryptionAlgorithm,
+    destination_encryption_algorithm: EncryptionAlgorithm,
+}
+
+fn re_encrypt(ctx: &Ctx<'_>, req: ReEncryptRequest) -> Res<ReEncryptResponse> {
+    let blob = ciphertext(&req.ciphertext_blob, "ciphertextBlob")?;
+    let destination = key_ref(&req.destination_key_id, "destinationKeyId", KeyRefForms::Any)?;
+    let source = optional_key_ref(&req.source_key_id, "sourceKeyId", KeyRefForms::Any)?;
+    grant_tokens(&req.grant_tokens)?;
+    let source_algorithm = algorithm(&req.source_encryption_algorithm, "sourceEncryptionAlgorithm")?;
+    let destination_algorithm =
+        algorithm(&req.destination_encryption_algorithm, "destinationEncryptionAlgorithm")?;
+    let (blob, source_key, destination_key) = ctx.kms.re_encrypt(
+        ctx.caller,
+        blob,
+        source.as_ref(),
+        &req.source_encryption_context.unwrap_or_default(),
+        source_algorithm,
+        &destination,
+        &req.destination_encryption_context.unwrap_or_default(),
+        destination_algorithm,
+    )?;
+    dry_run(
+        req.dry_run,
+        ReEncryptResponse {
+            ciphertext_blob: Blob(blob),
+            source_key_id: source_key.arn(),
+            key_id: destination_key.arn(),
+            source_encryption_algorithm: source_algorithm,
+            destination_encryption_algorithm: destination_algorithm,
+        },
+    )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateDataKeyRequest {
+    key_id: Option<String>,
+    encryption_context: Option<Context>,
+    number_of_bytes: Option<i64>,
+    key_spec: Option<String>,
+    grant_tokens: Option<Vec<String>>,
+    recipient: Option<serde_json::Value>,
+    dry_run: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateDataKeyResponse {
+    ciphertext_blob: Blob,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plaintext: Option<SecretBlob>,
+    key_id: String,
+}
+
+/// The data-key length: exactly one of `KeySpec` and `NumberOfBytes` (1–1024).
+fn data_key_len(key_spec: &Option<String>, number_of_bytes: Option<i64>) -> Result<usize, KmsError> {
+    match (key_spec, number_of_bytes) {
+        (Some(_), Some(_)) | (None, None) => Err(KmsError::Validation(
+            "Please specify either number of bytes or key spec.".into(),
+        )),
+        (Some(s), None) => Ok(parse_enum(s, "keySpec", DataKeySpec::parse, DataKeySpec::ALL)?.len()),
+        (None, Some(n)) => {
+            check_range(n, 1, 1024, "numberOfBytes")?;
+            Ok(n as usize)
+        }
+    }
+}
+
+fn data_key(ctx: &Ctx<'_>, req: GenerateDataKeyRequest, op: KeyOp) -> Res<GenerateDataKeyResponse> {
+    let key = key_ref(&req.key_id, "keyId", KeyRefForms::Any)?;
+    let len = data_key_len(&req.key_spec, req.number_of_bytes)?;
+    grant_tokens(&req.grant_tokens)?;
+    no_recipient(&req.recipient)?;
+    let out = ctx.kms.generate_data_key(
+        ctx.caller,
+        &key,
+        len,
+        &req.encryption_context.unwrap_or_default(),
+        op,
+    )?;
+    let plaintext = match op {
+        KeyOp::GenerateDataKeyWithoutPlaintext => None,
+        _ => Some(SecretBlob(out.plaintext)),
+    };
+    dry_run(
+        req.dry_run,
+        GenerateDataKeyResponse { ciphertext_blob: Blob(out.ciphertext), plaintext, key_id: out.key.arn() },
+    )
+}
+
+fn generate_data_key(ctx: &Ctx<'_>, req: GenerateDataKeyRequest) -> Res<GenerateDataKeyResponse> {
+    data_key(ctx, req, KeyOp::GenerateDataKey)
+}
+
+fn generate_data_key_without_plaintext(ctx: &Ctx<'_>, req: GenerateDataKeyRequest) -> Res<GenerateDataKeyResponse> {
+    data_key(ctx, req, KeyOp::GenerateDataKeyWithoutPlaintext)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateRandomRequest {
+    number_of_bytes: Option<i64>,
+    custom_key_store_id: Option<String>,
+    recipient: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateRandomResponse {
+    plaintext: SecretBlob,
+}
+
+fn generate_random(ctx: &Ctx<'_>, req: GenerateRandomRequest) -> Res<GenerateRandomResponse> {
+    let n = req
+        .number_of_bytes
+        .ok_or_else(|| KmsError::Validation("NumberOfBytes is required.".into()))?;
+    check_range(n, 1, 1024, "numberOfBytes")?;
+    no_recipient(&req.recipient)?;
+    if req.custom_key_store_id.is_some() {
+        return Err(KmsError::UnsupportedOperation(
+            "Custom key stores are not supported by this server.".into(),
+        )
+        .into());
+    }
+    Ok(GenerateRandomResponse { plaintext: SecretBlob(ctx.kms.generate_random(n as usize)?) })
+}
+
+// ----- aliases -----------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AliasRequest {
+    alias_name: Option<String>,
+    target_key_id: Option<String>,
+}
+
+fn create_alias(ctx: &Ctx<'_>, req: AliasRequest) -> Res<Empty> {
+    let name = alias_name(&req.alias_name)?;
+    let target = key_ref(&req.target_key_id, "targetKeyId", KeyRefForms::KeyOnly)?;
+    ctx.kms.create_alias(ctx.caller, name, &target)?;
+    Ok(Empty {})
+}
+
+fn update_alias(ctx: &Ctx<'_>, req: AliasRequest) -> Res<Empty> {
+    let name = alias_name(&req.alias_name)?;
+    let target = key_ref(&req.target_key_id, "targetKeyId", KeyRefForms::KeyOnly)?;
+    ctx.kms.update_alias(ctx.caller, name, &target)?;
+    Ok(Empty {})
+}
+
+fn delete_alias(ctx: &Ctx<'_>, req: AliasRequest) -> Res<Empty> {
+    ctx.kms.delete_alias(ctx.caller, alias_name(&req.alias_name)?)?;
+    Ok(Empty {})
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyPageRequest {
+    key_id: Option<String>,
+    limit: Option<i64>,
+    marker: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AliasListEntry {
+    alias_name: String,
+    alias_arn: String,
+    target_key_id: String,
+    creation_date: Epoch,
+    last_updated_date: Epoch,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListAliasesResponse {
+    aliases: Vec<AliasListEntry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_marker: Option<String>,
+    truncated: bool,
+}
+
+fn list_aliases(ctx: &Ctx<'_>, req: KeyPageRequest) -> Res<ListAliasesResponse> {
+    let key = optional_key_ref(&req.key_id, "keyId", KeyRefForms::KeyOnly)?;
+    let limit = limit(req.limit, 100, 50)?;
+    let page = ctx.kms.list_aliases(ctx.caller, key.as_ref(), limit, marker(&req.marker)?)?;
+    Ok(ListAliasesResponse {
+        aliases: page
+            .items
+            .into_iter()
+            .map(|a| AliasListEntry {
+                alias_arn: a.scope.alias_arn(&a.name),
+                alias_name: a.name.0,
+                target_key_id: a.target.to_string(),
+                creation_date: Epoch(a.created_at),
+                last_updated_date: Epoch(a.updated_at),
+            })
+            .collect(),
+        truncated: page.next_marker.is_some(),
+        next_marker: page.next_marker,
+    })
+}
+
+// ----- tags --------------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TagResourceRequest {
+    key_id: Option<String>,
+    tags: Option<Vec<Tag>>,
+}
+
+fn tag_resource(ctx: &Ctx<'_>, req: TagResourceRequest) -> Res<Empty> {
+    let key = key_ref(&req.key_id, "keyId", KeyRefForms::KeyOnly)?;
+    required(&req.tags, "tags")?;
+    ctx.kms.tag_resource(ctx.caller, &key, &tags(&req.tags)?)?;
+    Ok(Empty {})
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UntagResourceRequest {
+    key_id: Option<String>,
+    tag_keys: Option<Vec<String>>,
+}
+
+fn untag_resource(ctx: &Ctx<'_>, req: UntagResourceRequest) -> Res<Empty> {
+    let key = key_ref(&req.key_id, "keyId", KeyRefForms::KeyOnly)?;
+    let keys = required(&req.tag_keys, "tagKeys")?;
+    for (i, k) in keys.iter().enumerate() {
+        check_len(k.chars().count(), 1, 128, &format!("tagKeys.{}.member", i + 1), Some(k))?;
+    }
+    ctx.kms.untag_resource(ctx.caller, &key, keys)?;
+    Ok(Empty {})
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListResourceTagsResponse {
+    tags: Vec<TagOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_marker: Option<String>,
+    truncated: bool,
+}
+
+fn list_resource_tags(ctx: &Ctx<'_>, req: KeyPageRequest) -> Res<ListResourceTagsResponse> {
+    let key = key_ref(&req.key_id, "keyId", KeyRefForms::KeyOnly)?;
+    let limit = limit(req.limit, 50, 50)?;
+    let page = ctx.kms.list_resource_tags(ctx.caller, &key, limit, marker(&req.marker)?)?;
+    Ok(ListResourceTagsResponse {
+        tags: page
+            .items
+            .into_iter()
+            .map(|(tag_key, tag_value)| TagOut { tag_key, tag_value })
+            .collect(),
+        truncated: page.next_marker.is_some(),
+        next_marker: page.next_marker,
+    })
+}
+
+// ----- key policies ------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyPolicyRequest {
+    key_id: Option<String>,
+    policy_name: Option<String>,
+    policy: Option<String>,
+    #[allow(dead_code)]
+    bypass_policy_lockout_safety_check: Option<bool>,
+}
+
+fn policy_name(value: &Option<String>) -> Result<&str, KmsError> {
+    match value {
+        None => Ok(trent_core::engine::POLICY_NAME),
+        Some(n) => {
+            check_len(n.chars().count(), 1, 128, "policyName", Some(n))?;
+            if !n.chars().all(|c| c.is_alphanumeric() || c == '_') {
+                return Err(validation(format_args!(
+                    "Value '{n}' at 'policyName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w]+"
+                )));
+            }
+            Ok(n)
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetKeyPolicyResponse {
+    policy: String,
+    policy_name: String,
+}
+
+fn get_key_policy(ctx: &Ctx<'_>, req: KeyPolicyRequest) -> Res<GetKeyPolicyResponse> {
+    let key = key_ref(&req.key_id, "keyId", KeyRefForms::KeyOnly)?;
+    let name = policy_name(&req.policy_name)?;
+    let policy = ctx.kms.get_key_policy(ctx.caller, &key, name)?;
+    Ok(GetKeyPolicyResponse { policy, policy_name: name.to_owned() })
+}
+
+fn put_key_policy(ctx: &Ctx<'_>, req: KeyPolicyRequest) -> Res<Empty> {
+    let key = key_ref(&req.key_id, "keyId", KeyRefForms::KeyOnly)?;
+    let name = policy_name(&req.policy_name)?;
+    let policy = required(&req.policy, "policy")?;
+    check_len(policy.chars().count(), 1, 131072, "policy", None)?;
+    ctx.kms.put_key_policy(ctx.caller, &key, name, policy.clone())?;
+    Ok(Empty {})
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListKeyPoliciesResponse {
+    policy_names: Vec<String>,
+    truncated: bool,
+}
+
+fn list_key_policies(ctx: &Ctx<'_>, req: KeyPageRequest) -> Res<ListKeyPoliciesResponse> {
+    let key = key_ref(&req.key_id, "keyId", KeyRefForms::KeyOnly)?;
+    limit(req.limit, 1000, 100)?;
+    marker(&req.marker)?;
+    let policy_names = ctx.kms.list_key_policies(ctx.caller, &key)?;
+    Ok(ListKeyPoliciesResponse { policy_names, truncated: false })
+}

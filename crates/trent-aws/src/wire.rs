@@ -1,0 +1,166 @@
+//! Wire types and validation helpers for AWS JSON 1.1: base64 blobs (secret ones zeroized),
+//! epoch-second timestamps, and validation errors in AWS's own "1 validation error detected"
+//! wording.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+use trent_core::model::Timestamp;
+use trent_core::KmsError;
+use trent_crypto::SecretBytes;
+
+/// A non-secret binary member (ciphertext blobs).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Blob(pub Vec<u8>);
+
+/// A secret binary member (plaintext): zeroized on drop, never printed.
+#[derive(Debug, Clone, Default)]
+pub struct SecretBlob(pub SecretBytes);
+
+struct Base64Visitor;
+
+impl Visitor<'_> for Base64Visitor {
+    type Value = Vec<u8>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a base64-encoded string")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Vec<u8>, E> {
+        STANDARD
+            .decode(v)
+            .map_err(|_| E::custom("Invalid base64 in a blob member"))
+    }
+}
+
+impl<'de> Deserialize<'de> for Blob {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(Base64Visitor).map(Blob)
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretBlob {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(Base64Visitor)
+            .map(|v| SecretBlob(SecretBytes::new(v)))
+    }
+}
+
+impl Serialize for Blob {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(&self.0))
+    }
+}
+
+impl Serialize for SecretBlob {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // The encoded copy is wiped as soon as it has been written out.
+        let encoded = zeroize::Zeroizing::new(STANDARD.encode(self.0.expose()));
+        s.serialize_str(&encoded)
+    }
+}
+
+/// Epoch seconds, as AWS JSON renders timestamps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Epoch(pub Timestamp);
+
+impl Serialize for Epoch {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(self.0.epoch_seconds())
+    }
+}
+
+pub type Context = BTreeMap<String, String>;
+
+/// `1 validation error detected: <detail>` as AWS's front end words it.
+pub fn validation(detail: impl fmt::Display) -> KmsError {
+    KmsError::Validation(format!("1 validation error detected: {detail}"))
+}
+
+/// A required member that is absent.
+pub fn required<'a, T>(value: &'a Option<T>, member: &str) -> Result<&'a T, KmsError> {
+    value.as_ref().ok_or_else(|| {
+        validation(format_args!(
+            "Value null at '{member}' failed to satisfy constraint: Member must not be null"
+        ))
+    })
+}
+
+/// Length bounds on a string member; `show` = whether AWS echoes the value (it never echoes
+/// secrets).
+pub fn check_len(len: usize, min: usize, max: usize, member: &str, value: Option<&str>) -> Result<(), KmsError> {
+    let shown = match value {
+        Some(v) => format!("Value '{v}' at '{member}'"),
+        None => format!("Value at '{member}'"),
+    };
+    if len < min {
+        return Err(validation(format_args!(
+            "{shown} failed to satisfy constraint: Member must have length greater than or equal to {min}"
+        )));
+    }
+    if len > max {
+        return Err(validation(format_args!(
+            "{shown} failed to satisfy constraint: Member must have length less than or equal to {max}"
+        )));
+    }
+    Ok(())
+}
+
+/// Numeric range on an integer member.
+pub fn check_range(value: i64, min: i64, max: i64, member: &str) -> Result<(), KmsError> {
+    if value < min {
+        return Err(validation(format_args!(
+            "Value '{value}' at '{member}' failed to satisfy constraint: Member must have value greater than or equal to {min}"
+        )));
+    }
+    if value > max {
+        return Err(validation(format_args!(
+            "Value '{value}' at '{member}' failed to satisfy constraint: Member must have value less than or equal to {max}"
+        )));
+    }
+    Ok(())
+}
+
+/// Parses an enum member, with AWS's enum-set message on failure.
+pub fn parse_enum<T: Copy + fmt::Display>(
+    value: &str,
+    member: &str,
+    parse: fn(&str) -> Option<T>,
+    all: &[T],
+) -> Result<T, KmsError> {
+    parse(value).ok_or_else(|| {
+        let set = all.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ");
+        validation(format_args!(
+            "Value '{value}' at '{member}' failed to satisfy constraint: Member must satisfy enum value set: [{set}]"
+        ))
+    })
+}
+
+/// Optional `Limit` with the operation's documented range and default.
+pub fn limit(value: Option<i64>, max: i64, default: usize) -> Result<usize, KmsError> {
+    match value {
+        None => Ok(default),
+        Some(v) => {
+            check_range(v, 1, max, "limit")?;
+            Ok(v as usize)
+        }
+    }
+}
+
+/// Optional `Marker`: 1–1024 characters in `[\u0020-\u00FF]`.
+pub fn marker(value: &Option<String>) -> Result<Option<&str>, KmsError> {
+    match value {
+        None => Ok(None),
+        Some(m) => {
+            check_len(m.chars().count(), 1, 1024, "marker", Some(m))?;
+            if m.chars().any(|c| !('\u{20}'..='\u{FF}').contains(&c)) {
+                return Err(KmsError::InvalidMarker);
+            }
+            Ok(Some(m))
+        }
+    }
+}
