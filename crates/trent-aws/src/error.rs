@@ -138,7 +138,10 @@ mod tests {
         let arn = "arn:aws:kms:us-east-1:000000000000:key/k";
         let render = |op, state| {
             let rejection = check(op, state).unwrap_err();
-            AwsError::from(KmsError::KeyState { arn: arn.into(), rejection })
+            AwsError::from(KmsError::KeyState {
+                arn: arn.into(),
+                rejection,
+            })
         };
         let e = render(KeyOp::Encrypt, KeyState::Disabled);
         assert_eq!((e.code, e.status), ("DisabledException", 400));

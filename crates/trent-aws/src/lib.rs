@@ -23,7 +23,12 @@ pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 pub fn operation(target: Option<&str>) -> Result<Operation, AwsError> {
     let name = target
         .and_then(|t| t.strip_prefix(TARGET_PREFIX))
-        .ok_or_else(|| AwsError::client("UnknownOperationException", "Missing or malformed X-Amz-Target header."))?;
+        .ok_or_else(|| {
+            AwsError::client(
+                "UnknownOperationException",
+                "Missing or malformed X-Amz-Target header.",
+            )
+        })?;
     if let Some(op) = Operation::from_name(name) {
         return Ok(op);
     }
@@ -33,5 +38,8 @@ pub fn operation(target: Option<&str>) -> Result<Operation, AwsError> {
             format!("{name} is not supported by this server yet."),
         ));
     }
-    Err(AwsError::client("UnknownOperationException", format!("Unknown operation {name}.")))
+    Err(AwsError::client(
+        "UnknownOperationException",
+        format!("Unknown operation {name}."),
+    ))
 }

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use trent_core::engine::{Caller, Kms, NewKey};
 use trent_core::state::{Dialect, KeyOp};
 use trent_core::{
-    AliasName, DataKeySpec, EncryptionAlgorithm, KeyRecord, KeyRef, KeyRefForms, KeySpec,
-    KeyState, KeyUsage, KmsError, Origin,
+    AliasName, DataKeySpec, EncryptionAlgorithm, KeyRecord, KeyRef, KeyRefForms, KeySpec, KeyState,
+    KeyUsage, KmsError, Origin,
 };
 
 use crate::error::AwsError;
@@ -83,23 +83,55 @@ operations! {
 /// `UnsupportedOperationException` rather than `UnknownOperationException`, so a client can tell
 /// "not here yet" from "no such thing".
 pub const NOT_YET_SERVED: &[&str] = &[
-    "GetPublicKey", "Sign", "Verify", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext",
-    "DeriveSharedSecret", "Encapsulate", "Decapsulate", "GenerateMac", "VerifyMac",
-    "GetParametersForImport", "ImportKeyMaterial", "DeleteImportedKeyMaterial", "CreateGrant",
-    "ListGrants", "ListRetirableGrants", "RetireGrant", "RevokeGrant", "EnableKeyRotation",
-    "DisableKeyRotation", "GetKeyRotationStatus", "RotateKeyOnDemand", "ListKeyRotations",
-    "ReplicateKey", "UpdatePrimaryRegion", "CreateCustomKeyStore", "ConnectCustomKeyStore",
-    "DisconnectCustomKeyStore", "DeleteCustomKeyStore", "DescribeCustomKeyStores",
-    "UpdateCustomKeyStore", "GetKeyLastUsage",
+    "GetPublicKey",
+    "Sign",
+    "Verify",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+    "DeriveSharedSecret",
+    "Encapsulate",
+    "Decapsulate",
+    "GenerateMac",
+    "VerifyMac",
+    "GetParametersForImport",
+    "ImportKeyMaterial",
+    "DeleteImportedKeyMaterial",
+    "CreateGrant",
+    "ListGrants",
+    "ListRetirableGrants",
+    "RetireGrant",
+    "RevokeGrant",
+    "EnableKeyRotation",
+    "DisableKeyRotation",
+    "GetKeyRotationStatus",
+    "RotateKeyOnDemand",
+    "ListKeyRotations",
+    "ReplicateKey",
+    "UpdatePrimaryRegion",
+    "CreateCustomKeyStore",
+    "ConnectCustomKeyStore",
+    "DisconnectCustomKeyStore",
+    "DeleteCustomKeyStore",
+    "DescribeCustomKeyStores",
+    "UpdateCustomKeyStore",
+    "GetKeyLastUsage",
 ];
 
-fn run<Req, Resp>(ctx: &Ctx<'_>, body: &[u8], handler: fn(&Ctx<'_>, Req) -> Res<Resp>) -> Res<Vec<u8>>
+fn run<Req, Resp>(
+    ctx: &Ctx<'_>,
+    body: &[u8],
+    handler: fn(&Ctx<'_>, Req) -> Res<Resp>,
+) -> Res<Vec<u8>>
 where
     Req: for<'de> Deserialize<'de>,
     Resp: Serialize,
 {
     // Some clients send an empty body for operations without members.
-    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) { b"{}" } else { body };
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
     let req: Req = serde_json::from_slice(body).map_err(|e| {
         AwsError::serialization(match e.classify() {
             serde_json::error::Category::Data => format!("Invalid member value: {e}"),
@@ -118,7 +150,11 @@ fn key_ref(value: &Option<String>, member: &str, forms: KeyRefForms) -> Result<K
     KeyRef::parse(raw, forms)
 }
 
-fn optional_key_ref(value: &Option<String>, member: &str, forms: KeyRefForms) -> Result<Option<KeyRef>, KmsError> {
+fn optional_key_ref(
+    value: &Option<String>,
+    member: &str,
+    forms: KeyRefForms,
+) -> Result<Option<KeyRef>, KmsError> {
     match value {
         None => Ok(None),
         Some(_) => key_ref(value, member, forms).map(Some),
@@ -146,7 +182,12 @@ fn grant_tokens(tokens: &Option<Vec<String>>) -> Result<(), AwsError> {
 fn algorithm(value: &Option<String>, member: &str) -> Result<EncryptionAlgorithm, KmsError> {
     match value {
         None => Ok(EncryptionAlgorithm::SymmetricDefault),
-        Some(v) => parse_enum(v, member, EncryptionAlgorithm::parse, EncryptionAlgorithm::ALL),
+        Some(v) => parse_enum(
+            v,
+            member,
+            EncryptionAlgorithm::parse,
+            EncryptionAlgorithm::ALL,
+        ),
     }
 }
 
@@ -179,8 +220,20 @@ fn tags(tags: &Option<Vec<Tag>>) -> Result<Vec<(String, String)>, KmsError> {
     for (i, t) in tags.iter().flatten().enumerate() {
         let k = required(&t.tag_key, &format!("tags.{}.member.tagKey", i + 1))?;
         let v = required(&t.tag_value, &format!("tags.{}.member.tagValue", i + 1))?;
-        check_len(k.chars().count(), 1, 128, &format!("tags.{}.member.tagKey", i + 1), Some(k))?;
-        check_len(v.chars().count(), 0, 256, &format!("tags.{}.member.tagValue", i + 1), Some(v))?;
+        check_len(
+            k.chars().count(),
+            1,
+            128,
+            &format!("tags.{}.member.tagKey", i + 1),
+            Some(k),
+        )?;
+        check_len(
+            v.chars().count(),
+            0,
+            256,
+            &format!("tags.{}.member.tagValue", i + 1),
+            Some(v),
+        )?;
         out.push((k.clone(), v.clone()));
     }
     Ok(out)
@@ -319,7 +372,9 @@ fn create_key(ctx: &Ctx<'_>, req: CreateKeyRequest) -> Res<KeyMetadataResponse> 
             multi_region: req.multi_region.unwrap_or(false),
         },
     )?;
-    Ok(KeyMetadataResponse { key_metadata: metadata(&record) })
+    Ok(KeyMetadataResponse {
+        key_metadata: metadata(&record),
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -333,7 +388,9 @@ fn describe_key(ctx: &Ctx<'_>, req: KeyIdRequest) -> Res<KeyMetadataResponse> {
     let key = key_ref(&req.key_id, "keyId", KeyRefForms::Any)?;
     grant_tokens(&req.grant_tokens)?;
     let loaded = ctx.kms.describe_key(ctx.caller, &key)?;
-    Ok(KeyMetadataResponse { key_metadata: metadata(&loaded.record) })
+    Ok(KeyMetadataResponse {
+        key_metadata: metadata(&loaded.record),
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -366,7 +423,10 @@ fn list_keys(ctx: &Ctx<'_>, req: PageRequest) -> Res<ListKeysResponse> {
         keys: page
             .items
             .into_iter()
-            .map(|k| KeyListEntry { key_id: k.id.to_string(), key_arn: k.arn })
+            .map(|k| KeyListEntry {
+                key_id: k.id.to_string(),
+                key_arn: k.arn,
+            })
             .collect(),
         truncated: page.next_marker.is_some(),
         next_marker: page.next_marker,
@@ -377,12 +437,18 @@ fn list_keys(ctx: &Ctx<'_>, req: PageRequest) -> Res<ListKeysResponse> {
 pub struct Empty {}
 
 fn enable_key(ctx: &Ctx<'_>, req: KeyIdRequest) -> Res<Empty> {
-    ctx.kms.enable_key(ctx.caller, &key_ref(&req.key_id, "keyId", KeyRefForms::KeyOnly)?)?;
+    ctx.kms.enable_key(
+        ctx.caller,
+        &key_ref(&req.key_id, "keyId", KeyRefForms::KeyOnly)?,
+    )?;
     Ok(Empty {})
 }
 
 fn disable_key(ctx: &Ctx<'_>, req: KeyIdRequest) -> Res<Empty> {
-    ctx.kms.disable_key(ctx.caller, &key_ref(&req.key_id, "keyId", KeyRefForms::KeyOnly)?)?;
+    ctx.kms.disable_key(
+        ctx.caller,
+        &key_ref(&req.key_id, "keyId", KeyRefForms::KeyOnly)?,
+    )?;
     Ok(Empty {})
 }
 
@@ -405,7 +471,10 @@ pub struct ScheduleKeyDeletionResponse {
 /// AWS's deletion window: 7–30 days, default 30.
 const PENDING_WINDOW_DAYS: (i64, i64, u32) = (7, 30, 30);
 
-fn schedule_key_deletion(ctx: &Ctx<'_>, req: ScheduleKeyDeletionRequest) -> Res<ScheduleKeyDeletionResponse> {
+fn schedule_key_deletion(
+    ctx: &Ctx<'_>,
+    req: ScheduleKeyDeletionRequest,
+) -> Res<ScheduleKeyDeletionResponse> {
     let key = key_ref(&req.key_id, "keyId", KeyRefForms::KeyOnly)?;
     let (min, max, default) = PENDING_WINDOW_DAYS;
     let days = match req.pending_window_in_days {
@@ -432,7 +501,9 @@ pub struct KeyArnResponse {
 
 fn cancel_key_deletion(ctx: &Ctx<'_>, req: KeyIdRequest) -> Res<KeyArnResponse> {
     let key = key_ref(&req.key_id, "keyId", KeyRefForms::KeyOnly)?;
-    let r = ctx.kms.cancel_key_deletion(ctx.caller, &key, Dialect::Aws)?;
+    let r = ctx
+        .kms
+        .cancel_key_deletion(ctx.caller, &key, Dialect::Aws)?;
     Ok(KeyArnResponse { key_id: r.arn() })
 }
 
@@ -447,7 +518,8 @@ fn update_key_description(ctx: &Ctx<'_>, req: UpdateKeyDescriptionRequest) -> Re
     let key = key_ref(&req.key_id, "keyId", KeyRefForms::KeyOnly)?;
     let description = required(&req.description, "description")?;
     check_len(description.chars().count(), 0, 8192, "description", None)?;
-    ctx.kms.update_key_description(ctx.caller, &key, description.clone())?;
+    ctx.kms
+        .update_key_description(ctx.caller, &key, description.clone())?;
     Ok(Empty {})
 }
 
@@ -478,10 +550,16 @@ fn encrypt(ctx: &Ctx<'_>, req: EncryptRequest) -> Res<EncryptResponse> {
     grant_tokens(&req.grant_tokens)?;
     let algorithm = algorithm(&req.encryption_algorithm, "encryptionAlgorithm")?;
     let context = req.encryption_context.unwrap_or_default();
-    let (blob, key) = ctx.kms.encrypt(ctx.caller, &key, plaintext, &context, algorithm)?;
+    let (blob, key) = ctx
+        .kms
+        .encrypt(ctx.caller, &key, plaintext, &context, algorithm)?;
     dry_run(
         req.dry_run,
-        EncryptResponse { ciphertext_blob: Blob(blob), key_id: key.arn(), encryption_algorithm: algorithm },
+        EncryptResponse {
+            ciphertext_blob: Blob(blob),
+            key_id: key.arn(),
+            encryption_algorithm: algorithm,
+        },
     )
 }
 
@@ -522,10 +600,16 @@ fn decrypt(ctx: &Ctx<'_>, req: DecryptRequest) -> Res<DecryptResponse> {
     no_recipient(&req.recipient)?;
     let algorithm = algorithm(&req.encryption_algorithm, "encryptionAlgorithm")?;
     let context = req.encryption_context.unwrap_or_default();
-    let out = ctx.kms.decrypt(ctx.caller, blob, key.as_ref(), &context, algorithm)?;
+    let out = ctx
+        .kms
+        .decrypt(ctx.caller, blob, key.as_ref(), &context, algorithm)?;
     dry_run(
         req.dry_run,
-        DecryptResponse { key_id: out.key.arn(), plaintext: SecretBlob(out.plaintext), encryption_algorithm: algorithm },
+        DecryptResponse {
+            key_id: out.key.arn(),
+            plaintext: SecretBlob(out.plaintext),
+            encryption_algorithm: algorithm,
+        },
     )
 }
 
@@ -555,13 +639,22 @@ pub struct ReEncryptResponse {
 
 fn re_encrypt(ctx: &Ctx<'_>, req: ReEncryptRequest) -> Res<ReEncryptResponse> {
     let blob = ciphertext(&req.ciphertext_blob, "ciphertextBlob")?;
-    let destination = key_ref(&req.destination_key_id, "destinationKeyId", KeyRefForms::Any)?;
+    let destination = key_ref(
+        &req.destination_key_id,
+        "destinationKeyId",
+        KeyRefForms::Any,
+    )?;
     let source = optional_key_ref(&req.source_key_id, "sourceKeyId", KeyRefForms::Any)?;
     grant_tokens(&req.grant_tokens)?;
-    let source_algorithm = algorithm(&req.source_encryption_algorithm, "sourceEncryptionAlgorithm")?;
-    let destination_algorithm =
-        algorithm(&req.destination_encryption_algorithm, "destinationEncryptionAlgorithm")?;
-    let (blob, source_key, destination_key) = ctx.kms.re_encrypt(
+    let source_algorithm = algorithm(
+        &req.source_encryption_algorithm,
+        "sourceEncryptionAlgorithm",
+    )?;
+    let destination_algorithm = algorithm(
+        &req.destination_encryption_algorithm,
+        "destinationEncryptionAlgorithm",
+    )?;
+    let out = ctx.kms.re_encrypt(
         ctx.caller,
         blob,
         source.as_ref(),
@@ -574,9 +667,9 @@ fn re_encrypt(ctx: &Ctx<'_>, req: ReEncryptRequest) -> Res<ReEncryptResponse> {
     dry_run(
         req.dry_run,
         ReEncryptResponse {
-            ciphertext_blob: Blob(blob),
-            source_key_id: source_key.arn(),
-            key_id: destination_key.arn(),
+            ciphertext_blob: Blob(out.ciphertext),
+            source_key_id: out.source.arn(),
+            key_id: out.destination.arn(),
             source_encryption_algorithm: source_algorithm,
             destination_encryption_algorithm: destination_algorithm,
         },
@@ -605,12 +698,17 @@ pub struct GenerateDataKeyResponse {
 }
 
 /// The data-key length: exactly one of `KeySpec` and `NumberOfBytes` (1–1024).
-fn data_key_len(key_spec: &Option<String>, number_of_bytes: Option<i64>) -> Result<usize, KmsError> {
+fn data_key_len(
+    key_spec: &Option<String>,
+    number_of_bytes: Option<i64>,
+) -> Result<usize, KmsError> {
     match (key_spec, number_of_bytes) {
         (Some(_), Some(_)) | (None, None) => Err(KmsError::Validation(
             "Please specify either number of bytes or key spec.".into(),
         )),
-        (Some(s), None) => Ok(parse_enum(s, "keySpec", DataKeySpec::parse, DataKeySpec::ALL)?.len()),
+        (Some(s), None) => {
+            Ok(parse_enum(s, "keySpec", DataKeySpec::parse, DataKeySpec::ALL)?.byte_len())
+        }
         (None, Some(n)) => {
             check_range(n, 1, 1024, "numberOfBytes")?;
             Ok(n as usize)
@@ -636,7 +734,11 @@ fn data_key(ctx: &Ctx<'_>, req: GenerateDataKeyRequest, op: KeyOp) -> Res<Genera
     };
     dry_run(
         req.dry_run,
-        GenerateDataKeyResponse { ciphertext_blob: Blob(out.ciphertext), plaintext, key_id: out.key.arn() },
+        GenerateDataKeyResponse {
+            ciphertext_blob: Blob(out.ciphertext),
+            plaintext,
+            key_id: out.key.arn(),
+        },
     )
 }
 
@@ -644,7 +746,10 @@ fn generate_data_key(ctx: &Ctx<'_>, req: GenerateDataKeyRequest) -> Res<Generate
     data_key(ctx, req, KeyOp::GenerateDataKey)
 }
 
-fn generate_data_key_without_plaintext(ctx: &Ctx<'_>, req: GenerateDataKeyRequest) -> Res<GenerateDataKeyResponse> {
+fn generate_data_key_without_plaintext(
+    ctx: &Ctx<'_>,
+    req: GenerateDataKeyRequest,
+) -> Res<GenerateDataKeyResponse> {
     data_key(ctx, req, KeyOp::GenerateDataKeyWithoutPlaintext)
 }
 
@@ -674,7 +779,9 @@ fn generate_random(ctx: &Ctx<'_>, req: GenerateRandomRequest) -> Res<GenerateRan
         )
         .into());
     }
-    Ok(GenerateRandomResponse { plaintext: SecretBlob(ctx.kms.generate_random(n as usize)?) })
+    Ok(GenerateRandomResponse {
+        plaintext: SecretBlob(ctx.kms.generate_random(n as usize)?),
+    })
 }
 
 // ----- aliases -----------------------------------------------------------------------------------
@@ -701,7 +808,8 @@ fn update_alias(ctx: &Ctx<'_>, req: AliasRequest) -> Res<Empty> {
 }
 
 fn delete_alias(ctx: &Ctx<'_>, req: AliasRequest) -> Res<Empty> {
-    ctx.kms.delete_alias(ctx.caller, alias_name(&req.alias_name)?)?;
+    ctx.kms
+        .delete_alias(ctx.caller, alias_name(&req.alias_name)?)?;
     Ok(Empty {})
 }
 
@@ -735,7 +843,9 @@ pub struct ListAliasesResponse {
 fn list_aliases(ctx: &Ctx<'_>, req: KeyPageRequest) -> Res<ListAliasesResponse> {
     let key = optional_key_ref(&req.key_id, "keyId", KeyRefForms::KeyOnly)?;
     let limit = limit(req.limit, 100, 50)?;
-    let page = ctx.kms.list_aliases(ctx.caller, key.as_ref(), limit, marker(&req.marker)?)?;
+    let page = ctx
+        .kms
+        .list_aliases(ctx.caller, key.as_ref(), limit, marker(&req.marker)?)?;
     Ok(ListAliasesResponse {
         aliases: page
             .items
@@ -780,7 +890,13 @@ fn untag_resource(ctx: &Ctx<'_>, req: UntagResourceRequest) -> Res<Empty> {
     let key = key_ref(&req.key_id, "keyId", KeyRefForms::KeyOnly)?;
     let keys = required(&req.tag_keys, "tagKeys")?;
     for (i, k) in keys.iter().enumerate() {
-        check_len(k.chars().count(), 1, 128, &format!("tagKeys.{}.member", i + 1), Some(k))?;
+        check_len(
+            k.chars().count(),
+            1,
+            128,
+            &format!("tagKeys.{}.member", i + 1),
+            Some(k),
+        )?;
     }
     ctx.kms.untag_resource(ctx.caller, &key, keys)?;
     Ok(Empty {})
@@ -798,7 +914,9 @@ pub struct ListResourceTagsResponse {
 fn list_resource_tags(ctx: &Ctx<'_>, req: KeyPageRequest) -> Res<ListResourceTagsResponse> {
     let key = key_ref(&req.key_id, "keyId", KeyRefForms::KeyOnly)?;
     let limit = limit(req.limit, 50, 50)?;
-    let page = ctx.kms.list_resource_tags(ctx.caller, &key, limit, marker(&req.marker)?)?;
+    let page = ctx
+        .kms
+        .list_resource_tags(ctx.caller, &key, limit, marker(&req.marker)?)?;
     Ok(ListResourceTagsResponse {
         tags: page
             .items
@@ -848,7 +966,10 @@ fn get_key_policy(ctx: &Ctx<'_>, req: KeyPolicyRequest) -> Res<GetKeyPolicyRespo
     let key = key_ref(&req.key_id, "keyId", KeyRefForms::KeyOnly)?;
     let name = policy_name(&req.policy_name)?;
     let policy = ctx.kms.get_key_policy(ctx.caller, &key, name)?;
-    Ok(GetKeyPolicyResponse { policy, policy_name: name.to_owned() })
+    Ok(GetKeyPolicyResponse {
+        policy,
+        policy_name: name.to_owned(),
+    })
 }
 
 fn put_key_policy(ctx: &Ctx<'_>, req: KeyPolicyRequest) -> Res<Empty> {
@@ -856,7 +977,8 @@ fn put_key_policy(ctx: &Ctx<'_>, req: KeyPolicyRequest) -> Res<Empty> {
     let name = policy_name(&req.policy_name)?;
     let policy = required(&req.policy, "policy")?;
     check_len(policy.chars().count(), 1, 131072, "policy", None)?;
-    ctx.kms.put_key_policy(ctx.caller, &key, name, policy.clone())?;
+    ctx.kms
+        .put_key_policy(ctx.caller, &key, name, policy.clone())?;
     Ok(Empty {})
 }
 
@@ -872,5 +994,8 @@ fn list_key_policies(ctx: &Ctx<'_>, req: KeyPageRequest) -> Res<ListKeyPoliciesR
     limit(req.limit, 1000, 100)?;
     marker(&req.marker)?;
     let policy_names = ctx.kms.list_key_policies(ctx.caller, &key)?;
-    Ok(ListKeyPoliciesResponse { policy_names, truncated: false })
+    Ok(ListKeyPoliciesResponse {
+        policy_names,
+        truncated: false,
+    })
 }

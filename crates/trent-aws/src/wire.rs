@@ -92,7 +92,13 @@ pub fn required<'a, T>(value: &'a Option<T>, member: &str) -> Result<&'a T, KmsE
 
 /// Length bounds on a string member; `show` = whether AWS echoes the value (it never echoes
 /// secrets).
-pub fn check_len(len: usize, min: usize, max: usize, member: &str, value: Option<&str>) -> Result<(), KmsError> {
+pub fn check_len(
+    len: usize,
+    min: usize,
+    max: usize,
+    member: &str,
+    value: Option<&str>,
+) -> Result<(), KmsError> {
     let shown = match value {
         Some(v) => format!("Value '{v}' at '{member}'"),
         None => format!("Value at '{member}'"),

@@ -83,6 +83,14 @@ pub struct Decrypted {
     pub key: Arc<LoadedKey>,
 }
 
+/// Result of a re-encryption.
+#[derive(Debug)]
+pub struct ReEncrypted {
+    pub ciphertext: Vec<u8>,
+    pub source: Arc<LoadedKey>,
+    pub destination: Arc<LoadedKey>,
+}
+
 /// Result of a data-key generation.
 #[derive(Debug)]
 pub struct DataKey {
@@ -102,7 +110,7 @@ pub struct Kms {
 }
 
 /// Associated data sealing one material version at rest: binds it to its key and version.
-fn material_aad(id: &KeyId, version: u32) -> Vec<u8> {
+pub fn material_aad(id: &KeyId, version: u32) -> Vec<u8> {
     let mut aad = b"trent/key-material/v1/".to_vec();
     aad.extend_from_slice(id.as_bytes());
     aad.extend_from_slice(&version.to_be_bytes());
@@ -145,7 +153,12 @@ impl Kms {
 
     // ----- resolution and caching -------------------------------------------------------
 
-    fn scoped(&self, caller: &Caller, scope: &Scope, arn: impl FnOnce() -> String) -> Result<(), KmsError> {
+    fn scoped(
+        &self,
+        caller: &Caller,
+        scope: &Scope,
+        arn: impl FnOnce() -> String,
+    ) -> Result<(), KmsError> {
         if *scope == caller.scope {
             Ok(())
         } else {
@@ -175,10 +188,11 @@ impl Kms {
         if let Some(id) = self.aliases.read().get(&cache_key) {
             return Ok(*id);
         }
-        let alias = self
-            .store
-            .get_alias(scope, name)?
-            .ok_or_else(|| KmsError::NotFound(NotFound::Alias { arn: scope.alias_arn(name) }))?;
+        let alias = self.store.get_alias(scope, name)?.ok_or_else(|| {
+            KmsError::NotFound(NotFound::Alias {
+                arn: scope.alias_arn(name),
+            })
+        })?;
         let mut cache = self.aliases.write();
         if cache.len() >= CACHE_CAPACITY {
             cache.clear();
@@ -194,7 +208,11 @@ impl Kms {
 
     /// Loads a key for use, from the cache or the store. A key past its deletion date is gone.
     fn load(&self, scope: &Scope, id: &KeyId) -> Result<Arc<LoadedKey>, KmsError> {
-        let not_found = || KmsError::NotFound(NotFound::Key { arn: scope.key_arn(id) });
+        let not_found = || {
+            KmsError::NotFound(NotFound::Key {
+                arn: scope.key_arn(id),
+            })
+        };
         let now = self.now();
         let cached = self.keys.read().get(id).cloned();
         let loaded = match cached {
@@ -219,16 +237,25 @@ impl Kms {
     fn open_materials(&self, record: KeyRecord) -> Result<LoadedKey, KmsError> {
         let mut ciphers = Vec::with_capacity(record.materials.len());
         for m in &record.materials {
-            let material = self.root.open(&material_aad(&record.id, m.version), &m.sealed)?;
+            let material = self
+                .root
+                .open(&material_aad(&record.id, m.version), &m.sealed)?;
             ciphers.push((m.version, AeadKey::new(&material)?));
         }
         Ok(LoadedKey { record, ciphers })
     }
 
-    fn seal_material(&self, id: &KeyId, version: u32, material: &SecretBytes) -> Result<SealedMaterial, KmsError> {
+    fn seal_material(
+        &self,
+        id: &KeyId,
+        version: u32,
+        material: &SecretBytes,
+    ) -> Result<SealedMaterial, KmsError> {
         Ok(SealedMaterial {
             version,
-            sealed: self.root.seal(&material_aad(id, version), material.expose())?,
+            sealed: self
+                .root
+                .seal(&material_aad(id, version), material.expose())?,
         })
     }
 
@@ -265,7 +292,11 @@ impl Kms {
                 .store
                 .get_key(scope, &id)?
                 .filter(|r| !self.is_deleted(r, now))
-                .ok_or_else(|| KmsError::NotFound(NotFound::Key { arn: scope.key_arn(&id) }))?;
+                .ok_or_else(|| {
+                    KmsError::NotFound(NotFound::Key {
+                        arn: scope.key_arn(&id),
+                    })
+                })?;
             check_state(&current, op)?;
             let mut next = current.clone();
             let out = change(&mut next, now)?;
@@ -324,7 +355,11 @@ impl Kms {
             Origin::External => (KeyState::PendingImport, vec![], None),
             _ => {
                 let material = SecretBytes::random(trent_crypto::AES_256_KEY_LEN)?;
-                (KeyState::Enabled, vec![self.seal_material(&id, 1, &material)?], Some(1))
+                (
+                    KeyState::Enabled,
+                    vec![self.seal_material(&id, 1, &material)?],
+                    Some(1),
+                )
             }
         };
         let record = KeyRecord {
@@ -355,37 +390,44 @@ impl Kms {
         self.usable(caller, key, KeyOp::DescribeKey)
     }
 
-    pub fn list_keys(&self, caller: &Caller, limit: usize, marker: Option<&str>) -> Result<Page<KeyRecordRef>, KmsError> {
-        let after = marker
+    pub fn list_keys(
+        &self,
+        caller: &Caller,
+        limit: usize,
+        marker: Option<&str>,
+    ) -> Result<Page<KeyRecordRef>, KmsError> {
+        let mut cursor = marker
             .map(|m| KeyId::parse(m).ok_or(KmsError::InvalidMarker))
             .transpose()?;
         let now = self.now();
-        let mut items = Vec::with_capacity(limit);
-        let mut cursor = after;
-        // Keys past their deletion date may still be in the store until the sweeper runs;
-        // skip them, fetching more so the page stays full.
+        let mut items: Vec<KeyRecordRef> = Vec::with_capacity(limit);
+        // Keys past their deletion date may stay in the store until the sweeper runs; they
+        // are skipped, and more are fetched so the page stays full.
         loop {
-            let batch = self.store.list_keys(&caller.scope, cursor.as_ref(), limit + 1)?;
+            let batch = self
+                .store
+                .list_keys(&caller.scope, cursor.as_ref(), limit + 1)?;
             let exhausted = batch.len() <= limit;
             for id in batch {
-                cursor = Some(id);
                 if items.len() == limit {
-                    return Ok(Page {
-                        next_marker: items.last().map(|k: &KeyRecordRef| k.id.to_string()),
-                        items,
-                    });
+                    let next_marker = items.last().map(|k| k.id.to_string());
+                    return Ok(Page { items, next_marker });
                 }
-                match self.load(&caller.scope, &id) {
-                    Ok(k) => items.push(KeyRecordRef { id, arn: k.arn() }),
-                    Err(KmsError::NotFound(_)) => {}
-                    Err(e) => {
-                        let _ = now;
-                        return Err(e);
-                    }
+                cursor = Some(id);
+                let cached = self.keys.read().get(&id).map(|k| k.record.clone());
+                let record = match cached {
+                    Some(r) => Some(r),
+                    None => self.store.get_key(&caller.scope, &id)?,
+                };
+                if let Some(r) = record.filter(|r| !self.is_deleted(r, now)) {
+                    items.push(KeyRecordRef { id, arn: r.arn() });
                 }
             }
             if exhausted {
-                return Ok(Page { items, next_marker: None });
+                return Ok(Page {
+                    items,
+                    next_marker: None,
+                });
             }
         }
     }
@@ -398,7 +440,13 @@ impl Kms {
         self.set_state(caller, key, KeyOp::DisableKey, KeyState::Disabled)
     }
 
-    fn set_state(&self, caller: &Caller, key: &KeyRef, op: KeyOp, to: KeyState) -> Result<KeyRecord, KmsError> {
+    fn set_state(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+        op: KeyOp,
+        to: KeyState,
+    ) -> Result<KeyRecord, KmsError> {
         let ((), record) = self.modify(caller, key, op, |r, _| {
             r.meta.state = to;
             Ok(())
@@ -407,7 +455,12 @@ impl Kms {
     }
 
     /// Schedules deletion after `window_days` (the dialect has checked its range).
-    pub fn schedule_key_deletion(&self, caller: &Caller, key: &KeyRef, window_days: u32) -> Result<KeyRecord, KmsError> {
+    pub fn schedule_key_deletion(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+        window_days: u32,
+    ) -> Result<KeyRecord, KmsError> {
         let ((), record) = self.modify(caller, key, KeyOp::ScheduleKeyDeletion, |r, now| {
             r.meta.state = KeyState::PendingDeletion;
             r.meta.deletion_date = Some(now.plus_days(window_days));
@@ -417,7 +470,12 @@ impl Kms {
         Ok(record)
     }
 
-    pub fn cancel_key_deletion(&self, caller: &Caller, key: &KeyRef, dialect: Dialect) -> Result<KeyRecord, KmsError> {
+    pub fn cancel_key_deletion(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+        dialect: Dialect,
+    ) -> Result<KeyRecord, KmsError> {
         let ((), record) = self.modify(caller, key, KeyOp::CancelKeyDeletion, |r, _| {
             r.meta.state = state::cancel_deletion_target(
                 dialect,
@@ -431,7 +489,12 @@ impl Kms {
         Ok(record)
     }
 
-    pub fn update_key_description(&self, caller: &Caller, key: &KeyRef, description: String) -> Result<(), KmsError> {
+    pub fn update_key_description(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+        description: String,
+    ) -> Result<(), KmsError> {
         self.modify(caller, key, KeyOp::UpdateKeyDescription, |r, _| {
             r.meta.description = description.clone();
             Ok(())
@@ -445,7 +508,9 @@ impl Kms {
         let now = self.now();
         let mut destroyed = 0;
         for (scope, id) in self.store.keys_due_for_deletion(now, limit)? {
-            let Some(record) = self.store.get_key(&scope, &id)? else { continue };
+            let Some(record) = self.store.get_key(&scope, &id)? else {
+                continue;
+            };
             if !self.is_deleted(&record, now) {
                 continue;
             }
@@ -468,7 +533,11 @@ impl Kms {
 
     // ----- cryptography -----------------------------------------------------------------
 
-    fn require_symmetric(key: &LoadedKey, op: &str, algorithm: EncryptionAlgorithm) -> Result<(), KmsError> {
+    fn require_symmetric(
+        key: &LoadedKey,
+        op: &str,
+        algorithm: EncryptionAlgorithm,
+    ) -> Result<(), KmsError> {
         let r = &key.record;
         if r.meta.key_usage != KeyUsage::EncryptDecrypt {
             return Err(KmsError::InvalidKeyUsage(format!(
@@ -477,7 +546,9 @@ impl Kms {
                 r.meta.key_usage
             )));
         }
-        if r.meta.key_spec != KeySpec::SymmetricDefault || algorithm != EncryptionAlgorithm::SymmetricDefault {
+        if r.meta.key_spec != KeySpec::SymmetricDefault
+            || algorithm != EncryptionAlgorithm::SymmetricDefault
+        {
             return Err(KmsError::InvalidKeyUsage(format!(
                 "Algorithm {algorithm} is incompatible with key spec {}.",
                 r.meta.key_spec
@@ -486,7 +557,11 @@ impl Kms {
         Ok(())
     }
 
-    fn seal(key: &LoadedKey, plaintext: &[u8], context: &EncryptionContext) -> Result<Vec<u8>, KmsError> {
+    fn seal(
+        key: &LoadedKey,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<Vec<u8>, KmsError> {
         // Enabled keys always have material; a missing one is an internal inconsistency.
         let version = key
             .record
@@ -523,7 +598,15 @@ impl Kms {
         context: &EncryptionContext,
         algorithm: EncryptionAlgorithm,
     ) -> Result<Decrypted, KmsError> {
-        self.open(caller, ciphertext, key, context, algorithm, KeyOp::Decrypt, "Decrypt")
+        self.open(
+            caller,
+            ciphertext,
+            key,
+            context,
+            algorithm,
+            KeyOp::Decrypt,
+            "Decrypt",
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -557,7 +640,10 @@ impl Kms {
         let plaintext = cipher
             .open(&blob::associated_data(&header, context), parsed.sealed)
             .map_err(|_| KmsError::InvalidCiphertext)?;
-        Ok(Decrypted { plaintext, key: loaded })
+        Ok(Decrypted {
+            plaintext,
+            key: loaded,
+        })
     }
 
     /// Decrypts under the source key and encrypts under the destination, without the plaintext
@@ -573,7 +659,7 @@ impl Kms {
         destination_key: &KeyRef,
         destination_context: &EncryptionContext,
         destination_algorithm: EncryptionAlgorithm,
-    ) -> Result<(Vec<u8>, Arc<LoadedKey>, Arc<LoadedKey>), KmsError> {
+    ) -> Result<ReEncrypted, KmsError> {
         let destination = self.usable(caller, destination_key, KeyOp::ReEncrypt)?;
         Self::require_symmetric(&destination, "ReEncrypt", destination_algorithm)?;
         let source = self.open(
@@ -585,8 +671,12 @@ impl Kms {
             KeyOp::ReEncrypt,
             "ReEncrypt",
         )?;
-        let blob = Self::seal(&destination, source.plaintext.expose(), destination_context)?;
-        Ok((blob, source.key, destination))
+        let ciphertext = Self::seal(&destination, source.plaintext.expose(), destination_context)?;
+        Ok(ReEncrypted {
+            ciphertext,
+            source: source.key,
+            destination,
+        })
     }
 
     /// A fresh data key of `len` bytes, returned in plaintext and encrypted under `key`.
@@ -606,7 +696,11 @@ impl Kms {
         Self::require_symmetric(&loaded, op_name, EncryptionAlgorithm::SymmetricDefault)?;
         let plaintext = SecretBytes::random(len)?;
         let ciphertext = Self::seal(&loaded, plaintext.expose(), context)?;
-        Ok(DataKey { plaintext, ciphertext, key: loaded })
+        Ok(DataKey {
+            plaintext,
+            ciphertext,
+            key: loaded,
+        })
     }
 
     pub fn generate_random(&self, len: usize) -> Result<SecretBytes, KmsError> {
@@ -615,7 +709,12 @@ impl Kms {
 
     // ----- aliases ----------------------------------------------------------------------
 
-    pub fn create_alias(&self, caller: &Caller, name: AliasName, target: &KeyRef) -> Result<(), KmsError> {
+    pub fn create_alias(
+        &self,
+        caller: &Caller,
+        name: AliasName,
+        target: &KeyRef,
+    ) -> Result<(), KmsError> {
         reject_reserved(&name)?;
         let target = self.usable(caller, target, KeyOp::CreateAlias)?;
         let now = self.now();
@@ -637,13 +736,20 @@ impl Kms {
     }
 
     fn existing_alias(&self, caller: &Caller, name: &AliasName) -> Result<AliasRecord, KmsError> {
-        self.store
-            .get_alias(&caller.scope, name)?
-            .ok_or_else(|| KmsError::NotFound(NotFound::Alias { arn: caller.scope.alias_arn(name) }))
+        self.store.get_alias(&caller.scope, name)?.ok_or_else(|| {
+            KmsError::NotFound(NotFound::Alias {
+                arn: caller.scope.alias_arn(name),
+            })
+        })
     }
 
     /// Points an alias at another key. Only the destination key's state matters.
-    pub fn update_alias(&self, caller: &Caller, name: AliasName, target: &KeyRef) -> Result<(), KmsError> {
+    pub fn update_alias(
+        &self,
+        caller: &Caller,
+        name: AliasName,
+        target: &KeyRef,
+    ) -> Result<(), KmsError> {
         reject_reserved(&name)?;
         let destination = self.usable(caller, target, KeyOp::UpdateAlias)?;
         for _ in 0..MAX_WRITE_ATTEMPTS {
@@ -674,7 +780,9 @@ impl Kms {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(KmsError::internal("too many concurrent writes to one alias"))
+        Err(KmsError::internal(
+            "too many concurrent writes to one alias",
+        ))
     }
 
     pub fn delete_alias(&self, caller: &Caller, name: AliasName) -> Result<(), KmsError> {
@@ -697,7 +805,9 @@ impl Kms {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(KmsError::internal("too many concurrent writes to one alias"))
+        Err(KmsError::internal(
+            "too many concurrent writes to one alias",
+        ))
     }
 
     pub fn list_aliases(
@@ -714,9 +824,9 @@ impl Kms {
         let after = marker
             .map(|m| AliasName::parse(m).map_err(|_| KmsError::InvalidMarker))
             .transpose()?;
-        let mut items = self
-            .store
-            .list_aliases(&caller.scope, target.as_ref(), after.as_ref(), limit + 1)?;
+        let mut items =
+            self.store
+                .list_aliases(&caller.scope, target.as_ref(), after.as_ref(), limit + 1)?;
         let next_marker = if items.len() > limit {
             items.truncate(limit);
             items.last().map(|a| a.name.0.clone())
@@ -728,7 +838,12 @@ impl Kms {
 
     // ----- tags -------------------------------------------------------------------------
 
-    pub fn tag_resource(&self, caller: &Caller, key: &KeyRef, tags: &[(String, String)]) -> Result<(), KmsError> {
+    pub fn tag_resource(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+        tags: &[(String, String)],
+    ) -> Result<(), KmsError> {
         self.modify(caller, key, KeyOp::TagResource, |r, _| {
             r.meta.tags = merge_tags(&r.meta.tags, tags)?;
             Ok(())
@@ -736,7 +851,12 @@ impl Kms {
         Ok(())
     }
 
-    pub fn untag_resource(&self, caller: &Caller, key: &KeyRef, tag_keys: &[String]) -> Result<(), KmsError> {
+    pub fn untag_resource(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+        tag_keys: &[String],
+    ) -> Result<(), KmsError> {
         self.modify(caller, key, KeyOp::UntagResource, |r, _| {
             for k in tag_keys {
                 r.meta.tags.remove(k);
@@ -775,12 +895,28 @@ impl Kms {
 
     // ----- key policies -----------------------------------------------------------------
 
-    pub fn get_key_policy(&self, caller: &Caller, key: &KeyRef, name: &str) -> Result<String, KmsError> {
+    pub fn get_key_policy(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+        name: &str,
+    ) -> Result<String, KmsError> {
         check_policy_name(name)?;
-        Ok(self.usable(caller, key, KeyOp::GetKeyPolicy)?.record.meta.policy.clone())
+        Ok(self
+            .usable(caller, key, KeyOp::GetKeyPolicy)?
+            .record
+            .meta
+            .policy
+            .clone())
     }
 
-    pub fn put_key_policy(&self, caller: &Caller, key: &KeyRef, name: &str, policy: String) -> Result<(), KmsError> {
+    pub fn put_key_policy(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+        name: &str,
+        policy: String,
+    ) -> Result<(), KmsError> {
         check_policy_name(name)?;
         let policy = validate_policy(policy)?;
         self.modify(caller, key, KeyOp::PutKeyPolicy, |r, _| {
@@ -790,7 +926,11 @@ impl Kms {
         Ok(())
     }
 
-    pub fn list_key_policies(&self, caller: &Caller, key: &KeyRef) -> Result<Vec<String>, KmsError> {
+    pub fn list_key_policies(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+    ) -> Result<Vec<String>, KmsError> {
         self.usable(caller, key, KeyOp::ListKeyPolicies)?;
         Ok(vec![POLICY_NAME.to_owned()])
     }
@@ -823,7 +963,9 @@ fn check_policy_name(name: &str) -> Result<(), KmsError> {
     if name == POLICY_NAME {
         Ok(())
     } else {
-        Err(KmsError::NotFound(NotFound::Policy { name: name.to_owned() }))
+        Err(KmsError::NotFound(NotFound::Policy {
+            name: name.to_owned(),
+        }))
     }
 }
 
@@ -839,12 +981,17 @@ fn validate_policy(policy: String) -> Result<String, KmsError> {
 
 /// Applies new tags over existing ones with AWS's rules: no `aws:` prefix, no duplicate keys in
 /// one request, at most [`MAX_TAGS`] per key.
-fn merge_tags(existing: &BTreeMap<String, String>, new: &[(String, String)]) -> Result<BTreeMap<String, String>, KmsError> {
+fn merge_tags(
+    existing: &BTreeMap<String, String>,
+    new: &[(String, String)],
+) -> Result<BTreeMap<String, String>, KmsError> {
     let mut seen = std::collections::HashSet::new();
     let mut tags = existing.clone();
     for (k, v) in new {
         if k.starts_with("aws:") {
-            return Err(KmsError::Tag("Tags beginning with aws: are reserved".into()));
+            return Err(KmsError::Tag(
+                "Tags beginning with aws: are reserved".into(),
+            ));
         }
         if !seen.insert(k.as_str()) {
             return Err(KmsError::Tag("Duplicate tag keys".into()));

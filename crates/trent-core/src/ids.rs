@@ -61,11 +61,17 @@ impl Scope {
     }
 
     pub fn key_arn(&self, id: &KeyId) -> String {
-        format!("arn:aws:kms:{}:{}:key/{}", self.region.0, self.account.0, id)
+        format!(
+            "arn:aws:kms:{}:{}:key/{}",
+            self.region.0, self.account.0, id
+        )
     }
 
     pub fn alias_arn(&self, name: &AliasName) -> String {
-        format!("arn:aws:kms:{}:{}:{}", self.region.0, self.account.0, name.0)
+        format!(
+            "arn:aws:kms:{}:{}:{}",
+            self.region.0, self.account.0, name.0
+        )
     }
 
     pub fn root_principal(&self) -> String {
@@ -190,7 +196,10 @@ mod tests {
         assert_eq!(KeyRef::parse(ID, KeyRefForms::Any).unwrap(), KeyRef::Id(id));
         assert_eq!(
             KeyRef::parse(&scope.key_arn(&id), KeyRefForms::KeyOnly).unwrap(),
-            KeyRef::KeyArn { scope: scope.clone(), id }
+            KeyRef::KeyArn {
+                scope: scope.clone(),
+                id
+            }
         );
         let name = AliasName::parse("alias/app").unwrap();
         assert_eq!(
@@ -205,7 +214,12 @@ mod tests {
 
     #[test]
     fn rejects_malformed_ids_as_not_found() {
-        for raw in ["", "fake-key-id", "1234abcd12ab34cd56ef1234567890ab", "arn:aws:kms:x"] {
+        for raw in [
+            "",
+            "fake-key-id",
+            "1234abcd12ab34cd56ef1234567890ab",
+            "arn:aws:kms:x",
+        ] {
             let err = KeyRef::parse(raw, KeyRefForms::Any).unwrap_err();
             assert!(
                 matches!(err, KmsError::NotFound(_) | KmsError::InvalidArn(_)),
@@ -225,11 +239,23 @@ mod tests {
     #[test]
     fn alias_name_rules() {
         assert!(AliasName::parse("alias/a-b_c:d/e").is_ok());
-        assert!(matches!(AliasName::parse("app"), Err(KmsError::Validation(_))));
-        assert!(matches!(AliasName::parse("alias/"), Err(KmsError::InvalidAliasName(_))));
-        assert!(matches!(AliasName::parse("alias/sp ace"), Err(KmsError::InvalidAliasName(_))));
+        assert!(matches!(
+            AliasName::parse("app"),
+            Err(KmsError::Validation(_))
+        ));
+        assert!(matches!(
+            AliasName::parse("alias/"),
+            Err(KmsError::InvalidAliasName(_))
+        ));
+        assert!(matches!(
+            AliasName::parse("alias/sp ace"),
+            Err(KmsError::InvalidAliasName(_))
+        ));
         let long = format!("alias/{}", "a".repeat(251));
-        assert!(matches!(AliasName::parse(&long), Err(KmsError::InvalidAliasName(_))));
+        assert!(matches!(
+            AliasName::parse(&long),
+            Err(KmsError::InvalidAliasName(_))
+        ));
         assert!(AliasName::parse("alias/aws/x").unwrap().is_reserved());
     }
 }

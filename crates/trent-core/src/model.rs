@@ -107,7 +107,7 @@ named_enum!(
 );
 
 impl DataKeySpec {
-    pub fn len(self) -> usize {
+    pub fn byte_len(self) -> usize {
         match self {
             DataKeySpec::Aes256 => 32,
             DataKeySpec::Aes128 => 16,
@@ -141,7 +141,12 @@ pub struct SealedMaterial {
 
 impl std::fmt::Debug for SealedMaterial {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SealedMaterial(v{}, {} bytes)", self.version, self.sealed.len())
+        write!(
+            f,
+            "SealedMaterial(v{}, {} bytes)",
+            self.version,
+            self.sealed.len()
+        )
     }
 }
 
@@ -182,13 +187,12 @@ impl KeyRecord {
     pub fn encryption_algorithms(&self) -> &'static [EncryptionAlgorithm] {
         match (self.meta.key_spec, self.meta.key_usage) {
             (KeySpec::SymmetricDefault, _) => &[EncryptionAlgorithm::SymmetricDefault],
-            (
-                KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096,
-                KeyUsage::EncryptDecrypt,
-            ) => &[
-                EncryptionAlgorithm::RsaesOaepSha1,
-                EncryptionAlgorithm::RsaesOaepSha256,
-            ],
+            (KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096, KeyUsage::EncryptDecrypt) => {
+                &[
+                    EncryptionAlgorithm::RsaesOaepSha1,
+                    EncryptionAlgorithm::RsaesOaepSha256,
+                ]
+            }
             _ => &[],
         }
     }

@@ -176,11 +176,27 @@ mod tests {
         ];
         for op in &ops {
             match op {
-                DescribeKey | EnableKey | DisableKey | ScheduleKeyDeletion | CancelKeyDeletion
-                | UpdateKeyDescription | Encrypt | Decrypt | ReEncrypt | GenerateDataKey
-                | GenerateDataKeyWithoutPlaintext | CreateAlias | UpdateAlias | DeleteAlias
-                | ListAliases | TagResource | UntagResource | ListResourceTags | GetKeyPolicy
-                | PutKeyPolicy | ListKeyPolicies => {}
+                DescribeKey
+                | EnableKey
+                | DisableKey
+                | ScheduleKeyDeletion
+                | CancelKeyDeletion
+                | UpdateKeyDescription
+                | Encrypt
+                | Decrypt
+                | ReEncrypt
+                | GenerateDataKey
+                | GenerateDataKeyWithoutPlaintext
+                | CreateAlias
+                | UpdateAlias
+                | DeleteAlias
+                | ListAliases
+                | TagResource
+                | UntagResource
+                | ListResourceTags
+                | GetKeyPolicy
+                | PutKeyPolicy
+                | ListKeyPolicies => {}
             }
         }
         ops
@@ -200,31 +216,130 @@ mod tests {
     fn matches_the_source_document() {
         use KeyState::*;
         let doc: &[(KeyOp, [&str; 4])] = &[
-            (KeyOp::GenerateDataKey, ["Success", "Rejected.Disabled", "Rejected.PendingDeletion", "Rejected.PendingImport"]),
-            (KeyOp::GenerateDataKeyWithoutPlaintext, ["Success", "Rejected.Disabled", "Rejected.PendingDeletion", "Rejected.PendingImport"]),
-            (KeyOp::Encrypt, ["Success", "Rejected.Disabled", "Rejected.PendingDeletion", "Rejected.PendingImport"]),
-            (KeyOp::Decrypt, ["Success", "Rejected.Disabled", "Rejected.PendingDeletion", "Rejected.PendingImport"]),
-            (KeyOp::UpdateKeyDescription, ["Success", "Success", "Rejected.PendingDeletion", "Success"]),
-            (KeyOp::TagResource, ["Success", "Success", "Rejected.PendingDeletion", "Success"]),
-            (KeyOp::UntagResource, ["Success", "Success", "Rejected.PendingDeletion", "Success"]),
-            (KeyOp::EnableKey, ["Success", "Success", "Rejected.StateModifiedFailed", "Rejected.StateModifiedFailed"]),
-            (KeyOp::DisableKey, ["Success", "Success", "Rejected.StateModifiedFailed", "Rejected.StateModifiedFailed"]),
-            (KeyOp::ScheduleKeyDeletion, ["Success", "Success", "Rejected.StateModifiedFailed", "Success"]),
-            (KeyOp::CancelKeyDeletion, ["Rejected.StateModifiedFailed", "Rejected.StateModifiedFailed", "Success", "Rejected.StateModifiedFailed"]),
-            (KeyOp::CreateAlias, ["Success", "Success", "Rejected.StateModifiedFailed", "Success"]),
-            (KeyOp::DeleteAlias, ["Success", "Success", "Success", "Success"]),
-            (KeyOp::ListAliases, ["Success", "Success", "Success", "Success"]),
-            (KeyOp::DescribeKey, ["Success", "Success", "Success", "Success"]),
-            (KeyOp::ListResourceTags, ["Success", "Success", "Success", "Success"]),
+            (
+                KeyOp::GenerateDataKey,
+                [
+                    "Success",
+                    "Rejected.Disabled",
+                    "Rejected.PendingDeletion",
+                    "Rejected.PendingImport",
+                ],
+            ),
+            (
+                KeyOp::GenerateDataKeyWithoutPlaintext,
+                [
+                    "Success",
+                    "Rejected.Disabled",
+                    "Rejected.PendingDeletion",
+                    "Rejected.PendingImport",
+                ],
+            ),
+            (
+                KeyOp::Encrypt,
+                [
+                    "Success",
+                    "Rejected.Disabled",
+                    "Rejected.PendingDeletion",
+                    "Rejected.PendingImport",
+                ],
+            ),
+            (
+                KeyOp::Decrypt,
+                [
+                    "Success",
+                    "Rejected.Disabled",
+                    "Rejected.PendingDeletion",
+                    "Rejected.PendingImport",
+                ],
+            ),
+            (
+                KeyOp::UpdateKeyDescription,
+                ["Success", "Success", "Rejected.PendingDeletion", "Success"],
+            ),
+            (
+                KeyOp::TagResource,
+                ["Success", "Success", "Rejected.PendingDeletion", "Success"],
+            ),
+            (
+                KeyOp::UntagResource,
+                ["Success", "Success", "Rejected.PendingDeletion", "Success"],
+            ),
+            (
+                KeyOp::EnableKey,
+                [
+                    "Success",
+                    "Success",
+                    "Rejected.StateModifiedFailed",
+                    "Rejected.StateModifiedFailed",
+                ],
+            ),
+            (
+                KeyOp::DisableKey,
+                [
+                    "Success",
+                    "Success",
+                    "Rejected.StateModifiedFailed",
+                    "Rejected.StateModifiedFailed",
+                ],
+            ),
+            (
+                KeyOp::ScheduleKeyDeletion,
+                [
+                    "Success",
+                    "Success",
+                    "Rejected.StateModifiedFailed",
+                    "Success",
+                ],
+            ),
+            (
+                KeyOp::CancelKeyDeletion,
+                [
+                    "Rejected.StateModifiedFailed",
+                    "Rejected.StateModifiedFailed",
+                    "Success",
+                    "Rejected.StateModifiedFailed",
+                ],
+            ),
+            (
+                KeyOp::CreateAlias,
+                [
+                    "Success",
+                    "Success",
+                    "Rejected.StateModifiedFailed",
+                    "Success",
+                ],
+            ),
+            (
+                KeyOp::DeleteAlias,
+                ["Success", "Success", "Success", "Success"],
+            ),
+            (
+                KeyOp::ListAliases,
+                ["Success", "Success", "Success", "Success"],
+            ),
+            (
+                KeyOp::DescribeKey,
+                ["Success", "Success", "Success", "Success"],
+            ),
+            (
+                KeyOp::ListResourceTags,
+                ["Success", "Success", "Success", "Success"],
+            ),
             // Special case: UpdateAlias depends only on the destination key.
-            (KeyOp::UpdateAlias, ["Success", "Success", "Rejected.PendingDeletion", "Success"]),
+            (
+                KeyOp::UpdateAlias,
+                ["Success", "Success", "Rejected.PendingDeletion", "Success"],
+            ),
         ];
         let states = [Enabled, Disabled, PendingDeletion, PendingImport];
         for (op, row) in doc {
             for (state, expected) in states.iter().zip(row) {
                 let got = match check(*op, *state) {
                     Ok(()) => "Success".to_owned(),
-                    Err(StateRejection { cell: Cell::Unusable, state }) => format!("Rejected.{state}"),
+                    Err(StateRejection {
+                        cell: Cell::Unusable,
+                        state,
+                    }) => format!("Rejected.{state}"),
                     Err(_) => "Rejected.StateModifiedFailed".to_owned(),
                 };
                 assert_eq!(&got, expected, "{op:?} in {state:?}");
@@ -239,11 +354,31 @@ mod tests {
         // (op, state, expected: None = succeeds, Some(text of the AWS error))
         let cases: &[(KeyOp, KeyState, Option<&str>)] = &[
             (KeyOp::Encrypt, Disabled, Some("DisabledException")),
-            (KeyOp::Encrypt, PendingDeletion, Some("KMSInvalidStateException")),
-            (KeyOp::Encrypt, PendingImport, Some("KMSInvalidStateException")),
-            (KeyOp::EnableKey, PendingImport, Some("KMSInvalidStateException")),
-            (KeyOp::CancelKeyDeletion, Enabled, Some("KMSInvalidStateException")),
-            (KeyOp::CreateAlias, PendingDeletion, Some("KMSInvalidStateException")),
+            (
+                KeyOp::Encrypt,
+                PendingDeletion,
+                Some("KMSInvalidStateException"),
+            ),
+            (
+                KeyOp::Encrypt,
+                PendingImport,
+                Some("KMSInvalidStateException"),
+            ),
+            (
+                KeyOp::EnableKey,
+                PendingImport,
+                Some("KMSInvalidStateException"),
+            ),
+            (
+                KeyOp::CancelKeyDeletion,
+                Enabled,
+                Some("KMSInvalidStateException"),
+            ),
+            (
+                KeyOp::CreateAlias,
+                PendingDeletion,
+                Some("KMSInvalidStateException"),
+            ),
             (KeyOp::ScheduleKeyDeletion, PendingImport, None),
             (KeyOp::PutKeyPolicy, PendingDeletion, None),
         ];
@@ -258,8 +393,14 @@ mod tests {
 
     #[test]
     fn cancel_deletion_targets() {
-        assert_eq!(cancel_deletion_target(Dialect::Aws, Origin::AwsKms, true), KeyState::Disabled);
-        assert_eq!(cancel_deletion_target(Dialect::Aliyun, Origin::AwsKms, true), KeyState::Enabled);
+        assert_eq!(
+            cancel_deletion_target(Dialect::Aws, Origin::AwsKms, true),
+            KeyState::Disabled
+        );
+        assert_eq!(
+            cancel_deletion_target(Dialect::Aliyun, Origin::AwsKms, true),
+            KeyState::Enabled
+        );
         assert_eq!(
             cancel_deletion_target(Dialect::Aws, Origin::External, false),
             KeyState::PendingImport

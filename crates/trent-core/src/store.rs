@@ -196,7 +196,10 @@ pub mod conformance {
         let a = key(&scope, KeyState::Enabled, None);
         let b = key(&scope, KeyState::Enabled, None);
         store
-            .commit(vec![Write::InsertKey(a.clone()), Write::InsertKey(b.clone())])
+            .commit(vec![
+                Write::InsertKey(a.clone()),
+                Write::InsertKey(b.clone()),
+            ])
             .unwrap();
         let al = alias(&scope, "alias/one", a.id);
         store.commit(vec![Write::InsertAlias(al.clone())]).unwrap();
@@ -254,7 +257,10 @@ pub mod conformance {
         let fresh = key(&scope, KeyState::Enabled, None);
         // The second write conflicts, so the first must not land either.
         assert_eq!(
-            store.commit(vec![Write::InsertKey(fresh.clone()), Write::InsertKey(a.clone())]),
+            store.commit(vec![
+                Write::InsertKey(fresh.clone()),
+                Write::InsertKey(a.clone())
+            ]),
             Err(StoreError::Conflict)
         );
         assert_eq!(store.get_key(&scope, &fresh.id).unwrap(), None);
@@ -286,14 +292,19 @@ pub mod conformance {
             .unwrap();
         assert_eq!(store.get_key(&scope, &k.id).unwrap(), None);
         assert_eq!(
-            store.get_alias(&scope, &AliasName("alias/doomed".into())).unwrap(),
+            store
+                .get_alias(&scope, &AliasName("alias/doomed".into()))
+                .unwrap(),
             None
         );
         // Re-inserting the same id starts with no stale material.
         let mut again = k.clone();
         again.materials.clear();
         store.commit(vec![Write::InsertKey(again.clone())]).unwrap();
-        assert_eq!(store.get_key(&scope, &k.id).unwrap().unwrap().materials, vec![]);
+        assert_eq!(
+            store.get_key(&scope, &k.id).unwrap().unwrap().materials,
+            vec![]
+        );
     }
 
     pub fn listing_pages_in_order(store: &dyn Store) {
@@ -339,7 +350,10 @@ pub mod conformance {
         let due = key(&scope, KeyState::PendingDeletion, Some(Timestamp(1_000)));
         let later = key(&scope, KeyState::PendingDeletion, Some(Timestamp(9_000)));
         store
-            .commit(vec![Write::InsertKey(due.clone()), Write::InsertKey(later.clone())])
+            .commit(vec![
+                Write::InsertKey(due.clone()),
+                Write::InsertKey(later.clone()),
+            ])
             .unwrap();
         let found = store.keys_due_for_deletion(Timestamp(5_000), 100).unwrap();
         assert!(found.contains(&(scope.clone(), due.id)));

@@ -88,7 +88,11 @@ impl Config {
             .data_dir
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
-        let sweep_interval_secs = args.sweep_interval_secs.or(file.sweep_interval_secs).unwrap_or(5).max(1);
+        let sweep_interval_secs = args
+            .sweep_interval_secs
+            .or(file.sweep_interval_secs)
+            .unwrap_or(5)
+            .max(1);
         let dev_credential = file.credentials.is_empty();
         let credentials = if dev_credential {
             vec![CredentialConfig {
@@ -101,7 +105,9 @@ impl Config {
         };
         for c in &credentials {
             if c.access_key_id.is_empty() || c.secret_access_key.is_empty() {
-                return Err("every credential needs a non-empty access_key_id and secret_access_key".into());
+                return Err(
+                    "every credential needs a non-empty access_key_id and secret_access_key".into(),
+                );
             }
             if c.account_id.len() != 12 || !c.account_id.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(format!(
@@ -160,8 +166,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("trent.toml");
         std::fs::write(&path, "[[credentials]]\naccess_key_id = \"a\"\nsecret_access_key = \"s\"\naccount_id = \"12\"\n").unwrap();
-        assert!(Config::resolve(ServeArgs { config: Some(path.clone()), ..Default::default() }).is_err());
+        assert!(Config::resolve(ServeArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        })
+        .is_err());
         std::fs::write(&path, "nonsense = 1\n").unwrap();
-        assert!(Config::resolve(ServeArgs { config: Some(path), ..Default::default() }).is_err());
+        assert!(Config::resolve(ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        })
+        .is_err());
     }
 }

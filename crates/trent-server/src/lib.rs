@@ -42,7 +42,9 @@ impl Credentials {
                         c.access_key_id.clone(),
                         Credential {
                             access_key_id: c.access_key_id.clone(),
-                            secret_access_key: SecretBytes::new(c.secret_access_key.as_bytes().to_vec()),
+                            secret_access_key: SecretBytes::new(
+                                c.secret_access_key.as_bytes().to_vec(),
+                            ),
                             account_id: c.account_id.clone(),
                         },
                     )
@@ -69,14 +71,28 @@ pub struct AppState {
 }
 
 pub fn app(state: Arc<AppState>) -> Router {
-    let mut router = Router::new()
-        .route("/", post(handle_kms))
-        .route("/health", get(|| async { ([(header::CONTENT_TYPE, "application/json")], "{\"status\":\"ok\"}") }));
+    let mut router = Router::new().route("/", post(handle_kms)).route(
+        "/health",
+        get(|| async {
+            (
+                [(header::CONTENT_TYPE, "application/json")],
+                "{\"status\":\"ok\"}",
+            )
+        }),
+    );
     if state.test_clock.is_some() {
         router = router.route("/_trent/test/advance-clock", post(advance_clock));
     }
     router
-        .fallback(|| async { aws_error_response(&AwsError::client("UnknownOperationException", "Trent serves KMS requests as POST /."), StatusCode::NOT_FOUND) })
+        .fallback(|| async {
+            aws_error_response(
+                &AwsError::client(
+                    "UnknownOperationException",
+                    "Trent serves KMS requests as POST /.",
+                ),
+                StatusCode::NOT_FOUND,
+            )
+        })
         .with_state(state)
 }
 
@@ -87,7 +103,10 @@ fn request_id() -> String {
 fn aws_response(status: StatusCode, body: Vec<u8>, request_id: &str) -> Response {
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(trent_aws::CONTENT_TYPE));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(trent_aws::CONTENT_TYPE),
+    );
     if let Ok(v) = HeaderValue::from_str(request_id) {
         headers.insert("x-amzn-requestid", v);
     }
@@ -104,21 +123,32 @@ fn auth_error(e: &AuthError) -> AwsError {
 
 /// Reads the body up to the limit; a larger body is refused without reading it all.
 async fn read_body(body: Body) -> Result<Bytes, AwsError> {
-    axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
-        AwsError::client(
-            "ValidationException",
-            format!("The request body is larger than the limit of {MAX_BODY_BYTES} bytes."),
-        )
-    })
+    axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            AwsError::client(
+                "ValidationException",
+                format!("The request body is larger than the limit of {MAX_BODY_BYTES} bytes."),
+            )
+        })
 }
 
 /// Authenticates a request: every header must be text, the signature must verify.
-fn authenticate(state: &AppState, method: &Method, uri: &axum::http::Uri, headers: &HeaderMap, body: &[u8]) -> Result<Caller, AwsError> {
+fn authenticate(
+    state: &AppState,
+    method: &Method,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Caller, AwsError> {
     let mut pairs = Vec::with_capacity(headers.len());
     for (name, value) in headers {
-        let value = value
-            .to_str()
-            .map_err(|_| AwsError::client("IncompleteSignatureException", format!("Header {name} is not valid text.")))?;
+        let value = value.to_str().map_err(|_| {
+            AwsError::client(
+                "IncompleteSignatureException",
+                format!("Header {name} is not valid text."),
+            )
+        })?;
         pairs.push((name.as_str(), value));
     }
     let request = SignedRequest {
@@ -130,7 +160,12 @@ fn authenticate(state: &AppState, method: &Method, uri: &axum::http::Uri, header
     };
     let verified = state
         .verifier
-        .verify(&request, &state.credentials, trent_aws::SIGNING_SERVICE, now_for_auth(state))
+        .verify(
+            &request,
+            &state.credentials,
+            trent_aws::SIGNING_SERVICE,
+            now_for_auth(state),
+        )
         .map_err(|e| auth_error(&e))?;
     Ok(Caller {
         scope: Scope::new(verified.account_id, verified.region),
@@ -150,7 +185,10 @@ async fn handle_kms(State(state): State<Arc<AppState>>, request: Request) -> Res
     let result = async {
         let body = read_body(body).await?;
         let caller = authenticate(&state, &parts.method, &parts.uri, &parts.headers, &body)?;
-        let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok());
+        let target = parts
+            .headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok());
         let op = trent_aws::operation(target)?;
         execute(state.clone(), op, caller, body).await
     }
@@ -161,7 +199,8 @@ async fn handle_kms(State(state): State<Arc<AppState>>, request: Request) -> Res
             if e.is_internal() {
                 tracing::error!(request_id = %id, cause = e.cause.as_deref().unwrap_or("unknown"), "internal error");
             }
-            let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let status =
+                StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             aws_response(status, e.body(), &id)
         }
     }
@@ -169,13 +208,23 @@ async fn handle_kms(State(state): State<Arc<AppState>>, request: Request) -> Res
 
 /// Runs an operation. Reads (and all cryptographic operations, which hit the key cache) run
 /// inline; operations that write may wait on an fsync, so they run on the blocking pool.
-async fn execute(state: Arc<AppState>, op: Operation, caller: Caller, body: Bytes) -> Result<Vec<u8>, AwsError> {
+async fn execute(
+    state: Arc<AppState>,
+    op: Operation,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Vec<u8>, AwsError> {
     let run = move || {
-        let ctx = trent_aws::Ctx { kms: &state.kms, caller: &caller };
+        let ctx = trent_aws::Ctx {
+            kms: &state.kms,
+            caller: &caller,
+        };
         trent_aws::dispatch(op, &ctx, &body)
     };
     if op.writes() {
-        tokio::task::spawn_blocking(run).await.map_err(|e| AwsError::internal_with(format!("task failed: {e}")))?
+        tokio::task::spawn_blocking(run)
+            .await
+            .map_err(|e| AwsError::internal_with(format!("task failed: {e}")))?
     } else {
         run()
     }
@@ -190,7 +239,11 @@ async fn advance_clock(State(state): State<Arc<AppState>>, request: Request) -> 
     match (seconds, &state.test_clock) {
         (Some(s), Some(clock)) if s >= 0 => {
             clock.advance_ms(s * 1000);
-            (StatusCode::OK, format!("{{\"offset_ms\":{}}}", clock.offset_ms())).into_response()
+            (
+                StatusCode::OK,
+                format!("{{\"offset_ms\":{}}}", clock.offset_ms()),
+            )
+                .into_response()
         }
         _ => (StatusCode::BAD_REQUEST, "seconds=N required").into_response(),
     }

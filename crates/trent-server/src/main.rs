@@ -10,7 +10,11 @@ use trent_server::config::{Config, ServeArgs};
 use trent_server::{app, rootkey, AppState, Credentials};
 
 #[derive(Debug, Parser)]
-#[command(name = "trent", version, about = "A self-hosted, AWS KMS-compatible key management service")]
+#[command(
+    name = "trent",
+    version,
+    about = "A self-hosted, AWS KMS-compatible key management service"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -45,12 +49,17 @@ fn main() -> std::process::ExitCode {
 
 fn serve(args: ServeArgs) -> Result<(), String> {
     let config = Config::resolve(args)?;
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| format!("cannot create data directory {}: {e}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        format!(
+            "cannot create data directory {}: {e}",
+            config.data_dir.display()
+        )
+    })?;
     let (root, source) = rootkey::load(&config.data_dir)?;
     tracing::info!(source = ?source, "root key loaded");
     let db = config.data_dir.join("trent.db");
-    let store = trent_store::sqlite::SqliteStore::open(&db).map_err(|e| format!("cannot open store {}: {e}", db.display()))?;
+    let store = trent_store::sqlite::SqliteStore::open(&db)
+        .map_err(|e| format!("cannot open store {}: {e}", db.display()))?;
     let (clock, test_clock): (Arc<dyn Clock>, _) = if config.test_clock {
         tracing::warn!("TEST CLOCK ENABLED: POST /_trent/test/advance-clock moves time. Never use this in production.");
         let c = Arc::new(OffsetClock::default());
@@ -79,7 +88,10 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        tokio::spawn(sweeper(kms, Duration::from_secs(config.sweep_interval_secs)));
+        tokio::spawn(sweeper(
+            kms,
+            Duration::from_secs(config.sweep_interval_secs),
+        ));
         tracing::info!(data_dir = %config.data_dir.display(), "trent listening on http://{addr}");
         // A machine-readable line for scripts and tests that start us on port 0.
         println!("listening on http://{addr}");

@@ -18,7 +18,9 @@ fn decode_hex(text: &str) -> Result<SecretBytes, String> {
         hex::decode(text.trim()).map_err(|_| "root key is not valid hex".to_owned())?,
     );
     if bytes.len() != AES_256_KEY_LEN {
-        return Err(format!("root key must be {AES_256_KEY_LEN} bytes (64 hex characters)"));
+        return Err(format!(
+            "root key must be {AES_256_KEY_LEN} bytes (64 hex characters)"
+        ));
     }
     Ok(SecretBytes::new(bytes.to_vec()))
 }
@@ -35,7 +37,10 @@ pub fn load(data_dir: &Path) -> Result<(AeadKey, Source), String> {
     if let Ok(text) = std::env::var(ENV_VAR) {
         let text = Zeroizing::new(text);
         let key = decode_hex(&text)?;
-        return Ok((AeadKey::new(&key).map_err(|e| e.to_string())?, Source::Environment));
+        return Ok((
+            AeadKey::new(&key).map_err(|e| e.to_string())?,
+            Source::Environment,
+        ));
     }
     let path = data_dir.join(FILE_NAME);
     let (key, source) = match std::fs::read_to_string(&path) {
@@ -110,7 +115,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(FILE_NAME)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.path().join(FILE_NAME))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         let (b, source) = load(dir.path()).unwrap();

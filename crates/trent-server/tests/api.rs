@@ -11,53 +11,99 @@ async fn key_lifecycle() {
     let server = Server::start();
     let kms = server.client();
 
-    let created = kms.create_key().description("app key").send().await.unwrap();
+    let created = kms
+        .create_key()
+        .description("app key")
+        .send()
+        .await
+        .unwrap();
     let meta = created.key_metadata().unwrap();
     let id = meta.key_id().to_owned();
     assert_eq!(meta.key_state(), Some(&KeyState::Enabled));
     assert!(meta.enabled());
     assert_eq!(meta.aws_account_id(), Some(ACCOUNT));
-    assert_eq!(meta.arn(), Some(format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{id}").as_str()));
+    assert_eq!(
+        meta.arn(),
+        Some(format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{id}").as_str())
+    );
     assert_eq!(meta.description(), Some("app key"));
     assert_eq!(meta.origin(), Some(&OriginType::AwsKms));
-    assert_eq!(meta.key_spec().map(|s| s.as_str()), Some("SYMMETRIC_DEFAULT"));
-    assert_eq!(meta.key_usage().map(|s| s.as_str()), Some("ENCRYPT_DECRYPT"));
+    assert_eq!(
+        meta.key_spec().map(|s| s.as_str()),
+        Some("SYMMETRIC_DEFAULT")
+    );
+    assert_eq!(
+        meta.key_usage().map(|s| s.as_str()),
+        Some("ENCRYPT_DECRYPT")
+    );
     assert_eq!(meta.key_manager().map(|s| s.as_str()), Some("CUSTOMER"));
     assert_eq!(meta.encryption_algorithms().len(), 1);
     assert_eq!(meta.multi_region(), Some(false));
     assert!(meta.creation_date().is_some());
 
     let listed = kms.list_keys().send().await.unwrap();
-    assert!(listed.keys().iter().any(|k| k.key_id() == Some(id.as_str())));
+    assert!(listed
+        .keys()
+        .iter()
+        .any(|k| k.key_id() == Some(id.as_str())));
 
     kms.disable_key().key_id(&id).send().await.unwrap();
     let d = kms.describe_key().key_id(&id).send().await.unwrap();
-    assert_eq!(d.key_metadata().unwrap().key_state(), Some(&KeyState::Disabled));
+    assert_eq!(
+        d.key_metadata().unwrap().key_state(),
+        Some(&KeyState::Disabled)
+    );
     assert!(!d.key_metadata().unwrap().enabled());
     // Enable and disable are idempotent between Enabled and Disabled.
     kms.disable_key().key_id(&id).send().await.unwrap();
     kms.enable_key().key_id(&id).send().await.unwrap();
     kms.enable_key().key_id(&id).send().await.unwrap();
 
-    kms.update_key_description().key_id(&id).description("renamed").send().await.unwrap();
+    kms.update_key_description()
+        .key_id(&id)
+        .description("renamed")
+        .send()
+        .await
+        .unwrap();
     let d = kms.describe_key().key_id(&id).send().await.unwrap();
     assert_eq!(d.key_metadata().unwrap().description(), Some("renamed"));
 
-    let scheduled = kms.schedule_key_deletion().key_id(&id).pending_window_in_days(7).send().await.unwrap();
+    let scheduled = kms
+        .schedule_key_deletion()
+        .key_id(&id)
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(scheduled.key_state(), Some(&KeyState::PendingDeletion));
     assert_eq!(scheduled.pending_window_in_days(), Some(7));
     let deletion = scheduled.deletion_date().unwrap().secs();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-    assert!((deletion - now - 7 * 86400).abs() < 120, "deletion date {deletion} vs now {now}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!(
+        (deletion - now - 7 * 86400).abs() < 120,
+        "deletion date {deletion} vs now {now}"
+    );
     let d = kms.describe_key().key_id(&id).send().await.unwrap();
-    assert_eq!(d.key_metadata().unwrap().key_state(), Some(&KeyState::PendingDeletion));
+    assert_eq!(
+        d.key_metadata().unwrap().key_state(),
+        Some(&KeyState::PendingDeletion)
+    );
     assert!(d.key_metadata().unwrap().deletion_date().is_some());
 
     let cancelled = kms.cancel_key_deletion().key_id(&id).send().await.unwrap();
-    assert_eq!(cancelled.key_id(), Some(format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{id}").as_str()));
+    assert_eq!(
+        cancelled.key_id(),
+        Some(format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{id}").as_str())
+    );
     // AWS (and the source document): a cancelled key is Disabled.
     let d = kms.describe_key().key_id(&id).send().await.unwrap();
-    assert_eq!(d.key_metadata().unwrap().key_state(), Some(&KeyState::Disabled));
+    assert_eq!(
+        d.key_metadata().unwrap().key_state(),
+        Some(&KeyState::Disabled)
+    );
     assert!(d.key_metadata().unwrap().deletion_date().is_none());
 }
 
@@ -65,10 +111,37 @@ async fn key_lifecycle() {
 async fn default_deletion_window_is_30_days_and_range_is_7_to_30() {
     let server = Server::start();
     let kms = server.client();
-    let id = kms.create_key().send().await.unwrap().key_metadata().unwrap().key_id().to_owned();
-    assert_code!(kms.schedule_key_deletion().key_id(&id).pending_window_in_days(6).send().await, "ValidationException");
-    assert_code!(kms.schedule_key_deletion().key_id(&id).pending_window_in_days(31).send().await, "ValidationException");
-    let s = kms.schedule_key_deletion().key_id(&id).send().await.unwrap();
+    let id = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_owned();
+    assert_code!(
+        kms.schedule_key_deletion()
+            .key_id(&id)
+            .pending_window_in_days(6)
+            .send()
+            .await,
+        "ValidationException"
+    );
+    assert_code!(
+        kms.schedule_key_deletion()
+            .key_id(&id)
+            .pending_window_in_days(31)
+            .send()
+            .await,
+        "ValidationException"
+    );
+    let s = kms
+        .schedule_key_deletion()
+        .key_id(&id)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(s.pending_window_in_days(), Some(30));
 }
 
@@ -76,29 +149,62 @@ async fn default_deletion_window_is_30_days_and_range_is_7_to_30() {
 async fn external_keys_start_pending_import() {
     let server = Server::start();
     let kms = server.client();
-    let meta = kms.create_key().origin(OriginType::External).send().await.unwrap().key_metadata().unwrap().clone();
+    let meta = kms
+        .create_key()
+        .origin(OriginType::External)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .clone();
     assert_eq!(meta.key_state(), Some(&KeyState::PendingImport));
     assert_eq!(meta.origin(), Some(&OriginType::External));
     assert!(!meta.enabled());
     let id = meta.key_id();
     // A key without material cannot be enabled or used.
-    assert_code!(kms.enable_key().key_id(id).send().await, "KMSInvalidStateException");
-    assert_code!(kms.encrypt().key_id(id).plaintext(Blob::new("x")).send().await, "KMSInvalidStateException");
+    assert_code!(
+        kms.enable_key().key_id(id).send().await,
+        "KMSInvalidStateException"
+    );
+    assert_code!(
+        kms.encrypt()
+            .key_id(id)
+            .plaintext(Blob::new("x"))
+            .send()
+            .await,
+        "KMSInvalidStateException"
+    );
     // Scheduling deletion works; cancelling returns it to PendingImport (it has no material).
     kms.schedule_key_deletion().key_id(id).send().await.unwrap();
     kms.cancel_key_deletion().key_id(id).send().await.unwrap();
     let d = kms.describe_key().key_id(id).send().await.unwrap();
-    assert_eq!(d.key_metadata().unwrap().key_state(), Some(&KeyState::PendingImport));
+    assert_eq!(
+        d.key_metadata().unwrap().key_state(),
+        Some(&KeyState::PendingImport)
+    );
 }
 
 #[tokio::test]
 async fn encrypt_decrypt_round_trips_with_every_key_reference_form() {
     let server = Server::start();
     let kms = server.client();
-    let meta = kms.create_key().send().await.unwrap().key_metadata().unwrap().clone();
+    let meta = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .clone();
     let id = meta.key_id().to_owned();
     let arn = meta.arn().unwrap().to_owned();
-    kms.create_alias().alias_name("alias/app").target_key_id(&id).send().await.unwrap();
+    kms.create_alias()
+        .alias_name("alias/app")
+        .target_key_id(&id)
+        .send()
+        .await
+        .unwrap();
     let alias_arn = format!("arn:aws:kms:{REGION}:{ACCOUNT}:alias/app");
 
     for key in [&id, &arn, &"alias/app".to_owned(), &alias_arn] {
@@ -113,9 +219,15 @@ async fn encrypt_decrypt_round_trips_with_every_key_reference_form() {
             .await
             .unwrap();
         assert_eq!(enc.key_id(), Some(arn.as_str()));
-        assert_eq!(enc.encryption_algorithm().map(|a| a.as_str()), Some("SYMMETRIC_DEFAULT"));
+        assert_eq!(
+            enc.encryption_algorithm().map(|a| a.as_str()),
+            Some("SYMMETRIC_DEFAULT")
+        );
         let blob = enc.ciphertext_blob().unwrap().clone();
-        assert!(!blob.as_ref().windows(secret.len()).any(|w| w == secret.as_bytes()));
+        assert!(!blob
+            .as_ref()
+            .windows(secret.len())
+            .any(|w| w == secret.as_bytes()));
         // Decrypt needs no KeyId: the blob names its key. The context must match exactly,
         // in any order.
         let dec = kms
@@ -128,12 +240,28 @@ async fn encrypt_decrypt_round_trips_with_every_key_reference_form() {
             .unwrap();
         assert_eq!(dec.plaintext().unwrap().as_ref(), secret.as_bytes());
         assert_eq!(dec.key_id(), Some(arn.as_str()));
-        let dec = kms.decrypt().ciphertext_blob(blob.clone()).key_id(key).encryption_context("tenant", "a").encryption_context("purpose", "test").send().await.unwrap();
+        let dec = kms
+            .decrypt()
+            .ciphertext_blob(blob.clone())
+            .key_id(key)
+            .encryption_context("tenant", "a")
+            .encryption_context("purpose", "test")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(dec.plaintext().unwrap().as_ref(), secret.as_bytes());
         // Wrong, missing or extra context: InvalidCiphertextException.
-        assert_code!(kms.decrypt().ciphertext_blob(blob.clone()).send().await, "InvalidCiphertextException");
         assert_code!(
-            kms.decrypt().ciphertext_blob(blob.clone()).encryption_context("tenant", "b").encryption_context("purpose", "test").send().await,
+            kms.decrypt().ciphertext_blob(blob.clone()).send().await,
+            "InvalidCiphertextException"
+        );
+        assert_code!(
+            kms.decrypt()
+                .ciphertext_blob(blob.clone())
+                .encryption_context("tenant", "b")
+                .encryption_context("purpose", "test")
+                .send()
+                .await,
             "InvalidCiphertextException"
         );
     }
@@ -143,12 +271,44 @@ async fn encrypt_decrypt_round_trips_with_every_key_reference_form() {
 async fn decryption_failures() {
     let server = Server::start();
     let kms = server.client();
-    let a = kms.create_key().send().await.unwrap().key_metadata().unwrap().key_id().to_owned();
-    let b = kms.create_key().send().await.unwrap().key_metadata().unwrap().key_id().to_owned();
-    let blob = kms.encrypt().key_id(&a).plaintext(Blob::new("hello")).send().await.unwrap().ciphertext_blob().unwrap().clone();
+    let a = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_owned();
+    let b = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_owned();
+    let blob = kms
+        .encrypt()
+        .key_id(&a)
+        .plaintext(Blob::new("hello"))
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob()
+        .unwrap()
+        .clone();
 
     // Decrypt with a different KeyId.
-    assert_code!(kms.decrypt().ciphertext_blob(blob.clone()).key_id(&b).send().await, "IncorrectKeyException");
+    assert_code!(
+        kms.decrypt()
+            .ciphertext_blob(blob.clone())
+            .key_id(&b)
+            .send()
+            .await,
+        "IncorrectKeyException"
+    );
     // Any flipped byte: no detail, one code.
     for i in [0, 5, 20, 30, blob.as_ref().len() - 1] {
         let mut t = blob.as_ref().to_vec();
@@ -156,14 +316,32 @@ async fn decryption_failures() {
         let r = kms.decrypt().ciphertext_blob(Blob::new(t)).send().await;
         let c = common::code(&r.unwrap_err());
         // A flipped key-id byte names a key that does not exist here.
-        assert!(c == "InvalidCiphertextException" || c == "AccessDeniedException", "byte {i}: {c}");
+        assert!(
+            c == "InvalidCiphertextException" || c == "AccessDeniedException",
+            "byte {i}: {c}"
+        );
     }
     // Garbage and truncation.
-    assert_code!(kms.decrypt().ciphertext_blob(Blob::new(vec![7u8; 100])).send().await, "InvalidCiphertextException");
-    assert_code!(kms.decrypt().ciphertext_blob(Blob::new(&blob.as_ref()[..30])).send().await, "InvalidCiphertextException");
+    assert_code!(
+        kms.decrypt()
+            .ciphertext_blob(Blob::new(vec![7u8; 100]))
+            .send()
+            .await,
+        "InvalidCiphertextException"
+    );
+    assert_code!(
+        kms.decrypt()
+            .ciphertext_blob(Blob::new(&blob.as_ref()[..30]))
+            .send()
+            .await,
+        "InvalidCiphertextException"
+    );
     // The same blob in another region: the key does not exist there.
     let west = server.client_for("eu-west-1", "test", "test");
-    assert_code!(west.decrypt().ciphertext_blob(blob.clone()).send().await, "AccessDeniedException");
+    assert_code!(
+        west.decrypt().ciphertext_blob(blob.clone()).send().await,
+        "AccessDeniedException"
+    );
     // Still fine here.
     assert!(kms.decrypt().ciphertext_blob(blob).send().await.is_ok());
 }
@@ -172,37 +350,142 @@ async fn decryption_failures() {
 async fn data_keys_and_random() {
     let server = Server::start();
     let kms = server.client();
-    let id = kms.create_key().send().await.unwrap().key_metadata().unwrap().key_id().to_owned();
+    let id = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_owned();
 
-    let dk = kms.generate_data_key().key_id(&id).key_spec(DataKeySpec::Aes256).encryption_context("k", "v").send().await.unwrap();
+    let dk = kms
+        .generate_data_key()
+        .key_id(&id)
+        .key_spec(DataKeySpec::Aes256)
+        .encryption_context("k", "v")
+        .send()
+        .await
+        .unwrap();
     let plain = dk.plaintext().unwrap().as_ref().to_vec();
     assert_eq!(plain.len(), 32);
-    let dec = kms.decrypt().ciphertext_blob(dk.ciphertext_blob().unwrap().clone()).encryption_context("k", "v").send().await.unwrap();
+    let dec = kms
+        .decrypt()
+        .ciphertext_blob(dk.ciphertext_blob().unwrap().clone())
+        .encryption_context("k", "v")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(dec.plaintext().unwrap().as_ref(), plain.as_slice());
 
-    let dk = kms.generate_data_key().key_id(&id).key_spec(DataKeySpec::Aes128).send().await.unwrap();
+    let dk = kms
+        .generate_data_key()
+        .key_id(&id)
+        .key_spec(DataKeySpec::Aes128)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(dk.plaintext().unwrap().as_ref().len(), 16);
-    let dk = kms.generate_data_key().key_id(&id).number_of_bytes(1024).send().await.unwrap();
+    let dk = kms
+        .generate_data_key()
+        .key_id(&id)
+        .number_of_bytes(1024)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(dk.plaintext().unwrap().as_ref().len(), 1024);
-    let dk = kms.generate_data_key().key_id(&id).number_of_bytes(1).send().await.unwrap();
+    let dk = kms
+        .generate_data_key()
+        .key_id(&id)
+        .number_of_bytes(1)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(dk.plaintext().unwrap().as_ref().len(), 1);
 
-    let wp = kms.generate_data_key_without_plaintext().key_id(&id).key_spec(DataKeySpec::Aes256).send().await.unwrap();
-    let dec = kms.decrypt().ciphertext_blob(wp.ciphertext_blob().unwrap().clone()).send().await.unwrap();
+    let wp = kms
+        .generate_data_key_without_plaintext()
+        .key_id(&id)
+        .key_spec(DataKeySpec::Aes256)
+        .send()
+        .await
+        .unwrap();
+    let dec = kms
+        .decrypt()
+        .ciphertext_blob(wp.ciphertext_blob().unwrap().clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(dec.plaintext().unwrap().as_ref().len(), 32);
 
-    assert_code!(kms.generate_data_key().key_id(&id).send().await, "ValidationException");
-    assert_code!(kms.generate_data_key().key_id(&id).number_of_bytes(1025).send().await, "ValidationException");
-    assert_code!(kms.generate_data_key().key_id(&id).number_of_bytes(0).send().await, "ValidationException");
-    assert_code!(kms.generate_data_key().key_id(&id).number_of_bytes(32).key_spec(DataKeySpec::Aes256).send().await, "ValidationException");
+    assert_code!(
+        kms.generate_data_key().key_id(&id).send().await,
+        "ValidationException"
+    );
+    assert_code!(
+        kms.generate_data_key()
+            .key_id(&id)
+            .number_of_bytes(1025)
+            .send()
+            .await,
+        "ValidationException"
+    );
+    assert_code!(
+        kms.generate_data_key()
+            .key_id(&id)
+            .number_of_bytes(0)
+            .send()
+            .await,
+        "ValidationException"
+    );
+    assert_code!(
+        kms.generate_data_key()
+            .key_id(&id)
+            .number_of_bytes(32)
+            .key_spec(DataKeySpec::Aes256)
+            .send()
+            .await,
+        "ValidationException"
+    );
 
-    let r1 = kms.generate_random().number_of_bytes(32).send().await.unwrap();
-    let r2 = kms.generate_random().number_of_bytes(32).send().await.unwrap();
+    let r1 = kms
+        .generate_random()
+        .number_of_bytes(32)
+        .send()
+        .await
+        .unwrap();
+    let r2 = kms
+        .generate_random()
+        .number_of_bytes(32)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r1.plaintext().unwrap().as_ref().len(), 32);
-    assert_ne!(r1.plaintext().unwrap().as_ref(), r2.plaintext().unwrap().as_ref());
-    assert_eq!(kms.generate_random().number_of_bytes(1024).send().await.unwrap().plaintext().unwrap().as_ref().len(), 1024);
-    assert_code!(kms.generate_random().number_of_bytes(1025).send().await, "ValidationException");
-    assert_code!(kms.generate_random().number_of_bytes(0).send().await, "ValidationException");
+    assert_ne!(
+        r1.plaintext().unwrap().as_ref(),
+        r2.plaintext().unwrap().as_ref()
+    );
+    assert_eq!(
+        kms.generate_random()
+            .number_of_bytes(1024)
+            .send()
+            .await
+            .unwrap()
+            .plaintext()
+            .unwrap()
+            .as_ref()
+            .len(),
+        1024
+    );
+    assert_code!(
+        kms.generate_random().number_of_bytes(1025).send().await,
+        "ValidationException"
+    );
+    assert_code!(
+        kms.generate_random().number_of_bytes(0).send().await,
+        "ValidationException"
+    );
     assert_code!(kms.generate_random().send().await, "ValidationException");
 }
 
@@ -210,9 +493,33 @@ async fn data_keys_and_random() {
 async fn re_encrypt_moves_a_ciphertext_between_keys() {
     let server = Server::start();
     let kms = server.client();
-    let a = kms.create_key().send().await.unwrap().key_metadata().unwrap().clone();
-    let b = kms.create_key().send().await.unwrap().key_metadata().unwrap().clone();
-    let blob = kms.encrypt().key_id(a.key_id()).plaintext(Blob::new("move me")).encryption_context("x", "1").send().await.unwrap().ciphertext_blob().unwrap().clone();
+    let a = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .clone();
+    let b = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .clone();
+    let blob = kms
+        .encrypt()
+        .key_id(a.key_id())
+        .plaintext(Blob::new("move me"))
+        .encryption_context("x", "1")
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob()
+        .unwrap()
+        .clone();
     let re = kms
         .re_encrypt()
         .ciphertext_blob(blob)
@@ -224,7 +531,13 @@ async fn re_encrypt_moves_a_ciphertext_between_keys() {
         .unwrap();
     assert_eq!(re.source_key_id(), a.arn());
     assert_eq!(re.key_id(), b.arn());
-    let dec = kms.decrypt().ciphertext_blob(re.ciphertext_blob().unwrap().clone()).encryption_context("y", "2").send().await.unwrap();
+    let dec = kms
+        .decrypt()
+        .ciphertext_blob(re.ciphertext_blob().unwrap().clone())
+        .encryption_context("y", "2")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(dec.plaintext().unwrap().as_ref(), b"move me");
     assert_eq!(dec.key_id(), b.arn());
 }
@@ -233,58 +546,190 @@ async fn re_encrypt_moves_a_ciphertext_between_keys() {
 async fn plaintext_limits() {
     let server = Server::start();
     let kms = server.client();
-    let id = kms.create_key().send().await.unwrap().key_metadata().unwrap().key_id().to_owned();
-    assert!(kms.encrypt().key_id(&id).plaintext(Blob::new(vec![1u8; 4096])).send().await.is_ok());
-    assert_code!(kms.encrypt().key_id(&id).plaintext(Blob::new(vec![1u8; 4097])).send().await, "ValidationException");
-    assert_code!(kms.encrypt().key_id(&id).plaintext(Blob::new(Vec::<u8>::new())).send().await, "ValidationException");
+    let id = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_owned();
+    assert!(kms
+        .encrypt()
+        .key_id(&id)
+        .plaintext(Blob::new(vec![1u8; 4096]))
+        .send()
+        .await
+        .is_ok());
+    assert_code!(
+        kms.encrypt()
+            .key_id(&id)
+            .plaintext(Blob::new(vec![1u8; 4097]))
+            .send()
+            .await,
+        "ValidationException"
+    );
+    assert_code!(
+        kms.encrypt()
+            .key_id(&id)
+            .plaintext(Blob::new(Vec::<u8>::new()))
+            .send()
+            .await,
+        "ValidationException"
+    );
 }
 
 #[tokio::test]
 async fn aliases() {
     let server = Server::start();
     let kms = server.client();
-    let a = kms.create_key().send().await.unwrap().key_metadata().unwrap().key_id().to_owned();
-    let b = kms.create_key().send().await.unwrap().key_metadata().unwrap().key_id().to_owned();
+    let a = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_owned();
+    let b = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_owned();
 
-    kms.create_alias().alias_name("alias/one").target_key_id(&a).send().await.unwrap();
-    assert_code!(kms.create_alias().alias_name("alias/one").target_key_id(&b).send().await, "AlreadyExistsException");
-    assert_code!(kms.create_alias().alias_name("noprefix").target_key_id(&a).send().await, "ValidationException");
-    assert_code!(kms.create_alias().alias_name("alias/aws/mine").target_key_id(&a).send().await, "InvalidAliasNameException");
-    assert_code!(kms.create_alias().alias_name("alias/bad name").target_key_id(&a).send().await, "InvalidAliasNameException");
-    assert_code!(kms.create_alias().alias_name("alias/two").target_key_id("alias/one").send().await, "InvalidArnException");
+    kms.create_alias()
+        .alias_name("alias/one")
+        .target_key_id(&a)
+        .send()
+        .await
+        .unwrap();
+    assert_code!(
+        kms.create_alias()
+            .alias_name("alias/one")
+            .target_key_id(&b)
+            .send()
+            .await,
+        "AlreadyExistsException"
+    );
+    assert_code!(
+        kms.create_alias()
+            .alias_name("noprefix")
+            .target_key_id(&a)
+            .send()
+            .await,
+        "ValidationException"
+    );
+    assert_code!(
+        kms.create_alias()
+            .alias_name("alias/aws/mine")
+            .target_key_id(&a)
+            .send()
+            .await,
+        "InvalidAliasNameException"
+    );
+    assert_code!(
+        kms.create_alias()
+            .alias_name("alias/bad name")
+            .target_key_id(&a)
+            .send()
+            .await,
+        "InvalidAliasNameException"
+    );
+    assert_code!(
+        kms.create_alias()
+            .alias_name("alias/two")
+            .target_key_id("alias/one")
+            .send()
+            .await,
+        "InvalidArnException"
+    );
 
     let d = kms.describe_key().key_id("alias/one").send().await.unwrap();
     assert_eq!(d.key_metadata().unwrap().key_id(), a);
 
-    kms.update_alias().alias_name("alias/one").target_key_id(&b).send().await.unwrap();
+    kms.update_alias()
+        .alias_name("alias/one")
+        .target_key_id(&b)
+        .send()
+        .await
+        .unwrap();
     let d = kms.describe_key().key_id("alias/one").send().await.unwrap();
     assert_eq!(d.key_metadata().unwrap().key_id(), b);
-    assert_code!(kms.update_alias().alias_name("alias/missing").target_key_id(&b).send().await, "NotFoundException");
+    assert_code!(
+        kms.update_alias()
+            .alias_name("alias/missing")
+            .target_key_id(&b)
+            .send()
+            .await,
+        "NotFoundException"
+    );
 
     for i in 0..5 {
-        kms.create_alias().alias_name(format!("alias/page-{i}")).target_key_id(&a).send().await.unwrap();
+        kms.create_alias()
+            .alias_name(format!("alias/page-{i}"))
+            .target_key_id(&a)
+            .send()
+            .await
+            .unwrap();
     }
     let all = kms.list_aliases().send().await.unwrap();
     assert_eq!(all.aliases().len(), 6);
-    let one = all.aliases().iter().find(|x| x.alias_name() == Some("alias/one")).unwrap();
+    let one = all
+        .aliases()
+        .iter()
+        .find(|x| x.alias_name() == Some("alias/one"))
+        .unwrap();
     assert_eq!(one.target_key_id(), Some(b.as_str()));
-    assert_eq!(one.alias_arn(), Some(format!("arn:aws:kms:{REGION}:{ACCOUNT}:alias/one").as_str()));
+    assert_eq!(
+        one.alias_arn(),
+        Some(format!("arn:aws:kms:{REGION}:{ACCOUNT}:alias/one").as_str())
+    );
     let of_a = kms.list_aliases().key_id(&a).send().await.unwrap();
     assert_eq!(of_a.aliases().len(), 5);
     // Pagination.
     let first = kms.list_aliases().limit(4).send().await.unwrap();
     assert_eq!(first.aliases().len(), 4);
     assert!(first.truncated());
-    let rest = kms.list_aliases().limit(4).marker(first.next_marker().unwrap()).send().await.unwrap();
+    let rest = kms
+        .list_aliases()
+        .limit(4)
+        .marker(first.next_marker().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(rest.aliases().len(), 2);
     assert!(!rest.truncated());
-    assert_code!(kms.list_aliases().limit(101).send().await, "ValidationException");
+    assert_code!(
+        kms.list_aliases().limit(101).send().await,
+        "ValidationException"
+    );
 
-    kms.delete_alias().alias_name("alias/one").send().await.unwrap();
-    assert_code!(kms.describe_key().key_id("alias/one").send().await, "NotFoundException");
-    assert_code!(kms.delete_alias().alias_name("alias/one").send().await, "NotFoundException");
+    kms.delete_alias()
+        .alias_name("alias/one")
+        .send()
+        .await
+        .unwrap();
+    assert_code!(
+        kms.describe_key().key_id("alias/one").send().await,
+        "NotFoundException"
+    );
+    assert_code!(
+        kms.delete_alias().alias_name("alias/one").send().await,
+        "NotFoundException"
+    );
     // The name is free again.
-    kms.create_alias().alias_name("alias/one").target_key_id(&a).send().await.unwrap();
+    kms.create_alias()
+        .alias_name("alias/one")
+        .target_key_id(&a)
+        .send()
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -292,29 +737,105 @@ async fn tags() {
     let server = Server::start();
     let kms = server.client();
     let tag = |k: &str, v: &str| Tag::builder().tag_key(k).tag_value(v).build().unwrap();
-    let id = kms.create_key().tags(tag("env", "test")).send().await.unwrap().key_metadata().unwrap().key_id().to_owned();
-    kms.tag_resource().key_id(&id).tags(tag("team", "kms")).tags(tag("env", "prod")).send().await.unwrap();
+    let id = kms
+        .create_key()
+        .tags(tag("env", "test"))
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_owned();
+    kms.tag_resource()
+        .key_id(&id)
+        .tags(tag("team", "kms"))
+        .tags(tag("env", "prod"))
+        .send()
+        .await
+        .unwrap();
     let listed = kms.list_resource_tags().key_id(&id).send().await.unwrap();
-    let pairs: Vec<(String, String)> = listed.tags().iter().map(|t| (t.tag_key().to_owned(), t.tag_value().to_owned())).collect();
-    assert_eq!(pairs, vec![("env".into(), "prod".into()), ("team".into(), "kms".into())]);
-    kms.untag_resource().key_id(&id).tag_keys("env").send().await.unwrap();
-    assert_eq!(kms.list_resource_tags().key_id(&id).send().await.unwrap().tags().len(), 1);
+    let pairs: Vec<(String, String)> = listed
+        .tags()
+        .iter()
+        .map(|t| (t.tag_key().to_owned(), t.tag_value().to_owned()))
+        .collect();
+    assert_eq!(
+        pairs,
+        vec![("env".into(), "prod".into()), ("team".into(), "kms".into())]
+    );
+    kms.untag_resource()
+        .key_id(&id)
+        .tag_keys("env")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        kms.list_resource_tags()
+            .key_id(&id)
+            .send()
+            .await
+            .unwrap()
+            .tags()
+            .len(),
+        1
+    );
 
-    assert_code!(kms.tag_resource().key_id(&id).tags(tag("aws:reserved", "x")).send().await, "TagException");
-    assert_code!(kms.tag_resource().key_id(&id).tags(tag("a", "1")).tags(tag("a", "2")).send().await, "TagException");
+    assert_code!(
+        kms.tag_resource()
+            .key_id(&id)
+            .tags(tag("aws:reserved", "x"))
+            .send()
+            .await,
+        "TagException"
+    );
+    assert_code!(
+        kms.tag_resource()
+            .key_id(&id)
+            .tags(tag("a", "1"))
+            .tags(tag("a", "2"))
+            .send()
+            .await,
+        "TagException"
+    );
     let mut too_many = kms.tag_resource().key_id(&id);
     for i in 0..50 {
         too_many = too_many.tags(tag(&format!("k{i}"), "v"));
     }
     assert_code!(too_many.send().await, "TagException");
-    assert_code!(kms.tag_resource().key_id(&id).tags(tag(&"k".repeat(129), "v")).send().await, "ValidationException");
+    assert_code!(
+        kms.tag_resource()
+            .key_id(&id)
+            .tags(tag(&"k".repeat(129), "v"))
+            .send()
+            .await,
+        "ValidationException"
+    );
     // Pagination.
     for i in 0..5 {
-        kms.tag_resource().key_id(&id).tags(tag(&format!("p{i}"), "v")).send().await.unwrap();
+        kms.tag_resource()
+            .key_id(&id)
+            .tags(tag(&format!("p{i}"), "v"))
+            .send()
+            .await
+            .unwrap();
     }
-    let first = kms.list_resource_tags().key_id(&id).limit(4).send().await.unwrap();
+    let first = kms
+        .list_resource_tags()
+        .key_id(&id)
+        .limit(4)
+        .send()
+        .await
+        .unwrap();
     assert!(first.truncated());
-    let rest = kms.list_resource_tags().key_id(&id).limit(4).marker(first.next_marker().unwrap()).send().await.unwrap();
+    let rest = kms
+        .list_resource_tags()
+        .key_id(&id)
+        .limit(4)
+        .marker(first.next_marker().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(first.tags().len() + rest.tags().len(), 6);
 }
 
@@ -322,18 +843,65 @@ async fn tags() {
 async fn key_policies() {
     let server = Server::start();
     let kms = server.client();
-    let id = kms.create_key().send().await.unwrap().key_metadata().unwrap().key_id().to_owned();
-    let p = kms.get_key_policy().key_id(&id).policy_name("default").send().await.unwrap();
+    let id = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_owned();
+    let p = kms
+        .get_key_policy()
+        .key_id(&id)
+        .policy_name("default")
+        .send()
+        .await
+        .unwrap();
     let doc: serde_json::Value = serde_json::from_str(p.policy().unwrap()).unwrap();
-    assert_eq!(doc["Statement"][0]["Principal"]["AWS"], format!("arn:aws:iam::{ACCOUNT}:root"));
+    assert_eq!(
+        doc["Statement"][0]["Principal"]["AWS"],
+        format!("arn:aws:iam::{ACCOUNT}:root")
+    );
     assert_eq!(doc["Statement"][0]["Action"], "kms:*");
     let names = kms.list_key_policies().key_id(&id).send().await.unwrap();
     assert_eq!(names.policy_names(), ["default"]);
     let mine = r#"{"Version":"2012-10-17","Statement":[]}"#;
-    kms.put_key_policy().key_id(&id).policy_name("default").policy(mine).send().await.unwrap();
-    assert_eq!(kms.get_key_policy().key_id(&id).policy_name("default").send().await.unwrap().policy(), Some(mine));
-    assert_code!(kms.put_key_policy().key_id(&id).policy_name("default").policy("not json").send().await, "MalformedPolicyDocumentException");
-    assert_code!(kms.get_key_policy().key_id(&id).policy_name("other").send().await, "NotFoundException");
+    kms.put_key_policy()
+        .key_id(&id)
+        .policy_name("default")
+        .policy(mine)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        kms.get_key_policy()
+            .key_id(&id)
+            .policy_name("default")
+            .send()
+            .await
+            .unwrap()
+            .policy(),
+        Some(mine)
+    );
+    assert_code!(
+        kms.put_key_policy()
+            .key_id(&id)
+            .policy_name("default")
+            .policy("not json")
+            .send()
+            .await,
+        "MalformedPolicyDocumentException"
+    );
+    assert_code!(
+        kms.get_key_policy()
+            .key_id(&id)
+            .policy_name("other")
+            .send()
+            .await,
+        "NotFoundException"
+    );
 }
 
 #[tokio::test]
@@ -341,20 +909,56 @@ async fn not_found_and_scoping() {
     let server = Server::start();
     let kms = server.client();
     let missing = "11111111-2222-3333-4444-555555555555";
-    assert_code!(kms.describe_key().key_id(missing).send().await, "NotFoundException");
-    assert_code!(kms.describe_key().key_id("fake-key-id").send().await, "NotFoundException");
-    assert_code!(kms.describe_key().key_id("alias/nothing").send().await, "NotFoundException");
-    assert_code!(kms.disable_key().key_id(missing).send().await, "NotFoundException");
-    assert_code!(kms.disable_key().key_id("alias/nothing").send().await, "InvalidArnException");
+    assert_code!(
+        kms.describe_key().key_id(missing).send().await,
+        "NotFoundException"
+    );
+    assert_code!(
+        kms.describe_key().key_id("fake-key-id").send().await,
+        "NotFoundException"
+    );
+    assert_code!(
+        kms.describe_key().key_id("alias/nothing").send().await,
+        "NotFoundException"
+    );
+    assert_code!(
+        kms.disable_key().key_id(missing).send().await,
+        "NotFoundException"
+    );
+    assert_code!(
+        kms.disable_key().key_id("alias/nothing").send().await,
+        "InvalidArnException"
+    );
 
     // Keys live per region: not visible from another.
-    let id = kms.create_key().send().await.unwrap().key_metadata().unwrap().key_id().to_owned();
+    let id = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_owned();
     let west = server.client_for("eu-west-1", "test", "test");
-    assert_code!(west.describe_key().key_id(&id).send().await, "NotFoundException");
-    assert!(!west.list_keys().send().await.unwrap().keys().iter().any(|k| k.key_id() == Some(id.as_str())));
+    assert_code!(
+        west.describe_key().key_id(&id).send().await,
+        "NotFoundException"
+    );
+    assert!(!west
+        .list_keys()
+        .send()
+        .await
+        .unwrap()
+        .keys()
+        .iter()
+        .any(|k| k.key_id() == Some(id.as_str())));
     // An ARN naming another region is not found either.
     let arn = format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{id}");
-    assert_code!(west.describe_key().key_id(&arn).send().await, "NotFoundException");
+    assert_code!(
+        west.describe_key().key_id(&arn).send().await,
+        "NotFoundException"
+    );
     // Errors are HTTP 400, as AWS sends them.
     let e = kms.describe_key().key_id(missing).send().await.unwrap_err();
     assert_eq!(common::status(&e), 400);
@@ -366,12 +970,27 @@ async fn list_keys_paginates() {
     let kms = server.client();
     let mut ids = Vec::new();
     for _ in 0..7 {
-        ids.push(kms.create_key().send().await.unwrap().key_metadata().unwrap().key_id().to_owned());
+        ids.push(
+            kms.create_key()
+                .send()
+                .await
+                .unwrap()
+                .key_metadata()
+                .unwrap()
+                .key_id()
+                .to_owned(),
+        );
     }
     let mut seen = Vec::new();
     let mut marker: Option<String> = None;
     loop {
-        let page = kms.list_keys().limit(3).set_marker(marker.clone()).send().await.unwrap();
+        let page = kms
+            .list_keys()
+            .limit(3)
+            .set_marker(marker.clone())
+            .send()
+            .await
+            .unwrap();
         assert!(page.keys().len() <= 3);
         seen.extend(page.keys().iter().map(|k| k.key_id().unwrap().to_owned()));
         if !page.truncated() {
@@ -383,60 +1002,156 @@ async fn list_keys_paginates() {
     seen.sort();
     assert_eq!(ids, seen);
     assert_code!(kms.list_keys().limit(0).send().await, "ValidationException");
-    assert_code!(kms.list_keys().limit(1001).send().await, "ValidationException");
-    assert_code!(kms.list_keys().marker("garbage").send().await, "InvalidMarkerException");
+    assert_code!(
+        kms.list_keys().limit(1001).send().await,
+        "ValidationException"
+    );
+    assert_code!(
+        kms.list_keys().marker("garbage").send().await,
+        "InvalidMarkerException"
+    );
 }
 
 #[tokio::test]
 async fn scheduled_deletion_destroys_the_key_when_the_window_passes() {
     let server = Server::start_with(&["--sweep-interval-secs", "1"]);
     let kms = server.client();
-    let id = kms.create_key().send().await.unwrap().key_metadata().unwrap().key_id().to_owned();
-    kms.create_alias().alias_name("alias/doomed").target_key_id(&id).send().await.unwrap();
-    let blob = kms.encrypt().key_id(&id).plaintext(Blob::new("x")).send().await.unwrap().ciphertext_blob().unwrap().clone();
-    kms.schedule_key_deletion().key_id(&id).pending_window_in_days(7).send().await.unwrap();
+    let id = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_owned();
+    kms.create_alias()
+        .alias_name("alias/doomed")
+        .target_key_id(&id)
+        .send()
+        .await
+        .unwrap();
+    let blob = kms
+        .encrypt()
+        .key_id(&id)
+        .plaintext(Blob::new("x"))
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob()
+        .unwrap()
+        .clone();
+    kms.schedule_key_deletion()
+        .key_id(&id)
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .unwrap();
 
     server.advance_clock(6 * 86400).await;
-    assert!(kms.describe_key().key_id(&id).send().await.is_ok(), "still pending after 6 days");
+    assert!(
+        kms.describe_key().key_id(&id).send().await.is_ok(),
+        "still pending after 6 days"
+    );
 
     server.advance_clock(86400 + 60).await;
     // On access: gone at once.
-    assert_code!(kms.describe_key().key_id(&id).send().await, "NotFoundException");
-    assert_code!(kms.cancel_key_deletion().key_id(&id).send().await, "NotFoundException");
-    assert_code!(kms.decrypt().ciphertext_blob(blob).send().await, "AccessDeniedException");
-    assert!(!kms.list_keys().send().await.unwrap().keys().iter().any(|k| k.key_id() == Some(id.as_str())));
+    assert_code!(
+        kms.describe_key().key_id(&id).send().await,
+        "NotFoundException"
+    );
+    assert_code!(
+        kms.cancel_key_deletion().key_id(&id).send().await,
+        "NotFoundException"
+    );
+    assert_code!(
+        kms.decrypt().ciphertext_blob(blob).send().await,
+        "AccessDeniedException"
+    );
+    assert!(!kms
+        .list_keys()
+        .send()
+        .await
+        .unwrap()
+        .keys()
+        .iter()
+        .any(|k| k.key_id() == Some(id.as_str())));
 
     // And by the sweeper: the key row, its material and its alias leave the database.
     let mut gone = false;
     for _ in 0..50 {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         let conn = rusqlite::Connection::open(server.db_path()).unwrap();
-        let n: i64 = conn.query_row("SELECT count(*) FROM keys", [], |r| r.get(0)).unwrap();
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM keys", [], |r| r.get(0))
+            .unwrap();
         if n == 0 {
             gone = true;
             break;
         }
     }
     assert!(gone, "the sweeper did not destroy the key");
-    assert!(kms.list_aliases().send().await.unwrap().aliases().is_empty());
+    assert!(kms
+        .list_aliases()
+        .send()
+        .await
+        .unwrap()
+        .aliases()
+        .is_empty());
 }
 
 #[tokio::test]
 async fn dry_run_and_grant_tokens() {
     let server = Server::start();
     let kms = server.client();
-    let id = kms.create_key().send().await.unwrap().key_metadata().unwrap().key_id().to_owned();
-    assert_code!(kms.encrypt().key_id(&id).plaintext(Blob::new("x")).dry_run(true).send().await, "DryRunOperationException");
-    assert_code!(kms.encrypt().key_id(&id).plaintext(Blob::new("x")).grant_tokens("bogus").send().await, "InvalidGrantTokenException");
+    let id = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_owned();
+    assert_code!(
+        kms.encrypt()
+            .key_id(&id)
+            .plaintext(Blob::new("x"))
+            .dry_run(true)
+            .send()
+            .await,
+        "DryRunOperationException"
+    );
+    assert_code!(
+        kms.encrypt()
+            .key_id(&id)
+            .plaintext(Blob::new("x"))
+            .grant_tokens("bogus")
+            .send()
+            .await,
+        "InvalidGrantTokenException"
+    );
 }
 
 #[tokio::test]
 async fn unsupported_key_specs_are_refused_clearly() {
     let server = Server::start();
     let kms = server.client();
-    let r = kms.create_key().key_spec(aws_sdk_kms::types::KeySpec::EccNistP256).key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify).send().await;
+    let r = kms
+        .create_key()
+        .key_spec(aws_sdk_kms::types::KeySpec::EccNistP256)
+        .key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify)
+        .send()
+        .await;
     assert_code!(r, "UnsupportedOperationException");
-    let r = kms.create_key().key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify).send().await;
+    let r = kms
+        .create_key()
+        .key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify)
+        .send()
+        .await;
     assert_code!(r, "ValidationException");
-    assert_code!(kms.get_public_key().key_id("alias/x").send().await, "UnsupportedOperationException");
+    assert_code!(
+        kms.get_public_key().key_id("alias/x").send().await,
+        "UnsupportedOperationException"
+    );
 }

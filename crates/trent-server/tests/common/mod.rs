@@ -59,7 +59,9 @@ impl Server {
             .expect("start trent");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read listening line");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read listening line");
         let url = line
             .trim()
             .strip_prefix("listening on ")
@@ -79,8 +81,13 @@ impl Server {
 
     /// SIGTERM and wait for a clean exit; returns whether it exited successfully.
     pub fn terminate(&mut self) -> bool {
-        let Some(mut c) = self.child.take() else { return false };
-        let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+        let Some(mut c) = self.child.take() else {
+            return false;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
         for _ in 0..100 {
             if let Ok(Some(status)) = c.try_wait() {
                 return status.success();
@@ -114,7 +121,10 @@ impl Server {
     /// Moves the server's key clock forward.
     pub async fn advance_clock(&self, seconds: i64) {
         let resp = reqwest::Client::new()
-            .post(format!("{}/_trent/test/advance-clock?seconds={seconds}", self.url))
+            .post(format!(
+                "{}/_trent/test/advance-clock?seconds={seconds}",
+                self.url
+            ))
             .send()
             .await
             .expect("advance clock");
@@ -139,16 +149,21 @@ impl Drop for Server {
 /// The `__type` code of an SDK error, whatever the operation.
 pub fn code<E, R>(err: &aws_sdk_kms::error::SdkError<E, R>) -> String
 where
-    E: aws_sdk_kms::error::ProvideErrorMetadata,
+    E: aws_sdk_kms::error::ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
 {
     match err {
-        aws_sdk_kms::error::SdkError::ServiceError(e) => e.err().code().unwrap_or("<none>").to_owned(),
+        aws_sdk_kms::error::SdkError::ServiceError(e) => {
+            e.err().code().unwrap_or("<none>").to_owned()
+        }
         other => format!("<not a service error: {other:?}>"),
     }
 }
 
 /// The HTTP status of an SDK service error.
-pub fn status<E>(err: &aws_sdk_kms::error::SdkError<E, aws_sdk_kms::config::http::HttpResponse>) -> u16 {
+pub fn status<E>(
+    err: &aws_sdk_kms::error::SdkError<E, aws_sdk_kms::config::http::HttpResponse>,
+) -> u16 {
     match err {
         aws_sdk_kms::error::SdkError::ServiceError(e) => e.raw().status().as_u16(),
         _ => 0,

@@ -60,8 +60,10 @@ const MIGRATIONS: &[&str] = &[
 pub(super) fn configure_common(conn: &Connection) -> Result<(), StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT).map_err(backend)?;
     conn.set_prepared_statement_cache_capacity(32);
-    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA trusted_schema = OFF;")
-        .map_err(backend)?;
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON; PRAGMA trusted_schema = OFF; PRAGMA secure_delete = ON;",
+    )
+    .map_err(backend)?;
     let fk: i64 = conn
         .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
         .map_err(backend)?;
