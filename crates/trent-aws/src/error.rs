@@ -131,13 +131,13 @@ impl From<KmsError> for AwsError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use trent_core::state::{check, KeyOp};
+    use trent_core::state::{check, Dialect, KeyOp};
 
     #[test]
     fn state_rejections_render_as_aws_does() {
         let arn = "arn:aws:kms:us-east-1:000000000000:key/k";
         let render = |op, state| {
-            let rejection = check(op, state).unwrap_err();
+            let rejection = check(Dialect::Aws, op, state).unwrap_err();
             AwsError::from(KmsError::KeyState {
                 arn: arn.into(),
                 rejection,

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use trent_core::engine::{Caller, Kms, NewKey};
-use trent_core::state::{Dialect, KeyOp};
+use trent_core::state::KeyOp;
 use trent_core::{
     AliasName, DataKeySpec, EncryptionAlgorithm, KeyRecord, KeyRef, KeyRefForms, KeySpec, KeyState,
     KeyUsage, KmsError, Origin,
@@ -501,9 +501,7 @@ pub struct KeyArnResponse {
 
 fn cancel_key_deletion(ctx: &Ctx<'_>, req: KeyIdRequest) -> Res<KeyArnResponse> {
     let key = key_ref(&req.key_id, "keyId", KeyRefForms::KeyOnly)?;
-    let r = ctx
-        .kms
-        .cancel_key_deletion(ctx.caller, &key, Dialect::Aws)?;
+    let r = ctx.kms.cancel_key_deletion(ctx.caller, &key)?;
     Ok(KeyArnResponse { key_id: r.arn() })
 }
 

@@ -34,6 +34,8 @@ pub const MAX_TAGS: usize = 50;
 pub struct Caller {
     pub scope: Scope,
     pub access_key_id: String,
+    /// Which vendor's rules apply where the vendors differ (state-table cells, transitions).
+    pub dialect: Dialect,
 }
 
 /// A key in memory: its record and its material, opened and ready for AES-GCM. Dropped (and the
@@ -271,7 +273,7 @@ impl Kms {
     fn usable(&self, caller: &Caller, key: &KeyRef, op: KeyOp) -> Result<Arc<LoadedKey>, KmsError> {
         let id = self.resolve(caller, key)?;
         let loaded = self.load(&caller.scope, &id)?;
-        check_state(&loaded.record, op)?;
+        check_state(caller.dialect, &loaded.record, op)?;
         Ok(loaded)
     }
 
@@ -297,7 +299,7 @@ impl Kms {
                         arn: scope.key_arn(&id),
                     })
                 })?;
-            check_state(&current, op)?;
+            check_state(caller.dialect, &current, op)?;
             let mut next = current.clone();
             let out = change(&mut next, now)?;
             if next.meta == current.meta && next.materials == current.materials {
@@ -474,11 +476,10 @@ impl Kms {
         &self,
         caller: &Caller,
         key: &KeyRef,
-        dialect: Dialect,
     ) -> Result<KeyRecord, KmsError> {
         let ((), record) = self.modify(caller, key, KeyOp::CancelKeyDeletion, |r, _| {
             r.meta.state = state::cancel_deletion_target(
-                dialect,
+                caller.dialect,
                 r.meta.origin,
                 r.meta.current_material.is_some(),
             );
@@ -631,7 +632,7 @@ impl Kms {
             Err(KmsError::NotFound(_)) => return Err(KmsError::CiphertextKeyInaccessible),
             Err(e) => return Err(e),
         };
-        check_state(&loaded.record, op)?;
+        check_state(caller.dialect, &loaded.record, op)?;
         Self::require_symmetric(&loaded, op_name, algorithm)?;
         let header = blob::header(&parsed.key_id, parsed.material_version);
         let cipher = loaded
@@ -790,7 +791,7 @@ impl Kms {
         for _ in 0..MAX_WRITE_ATTEMPTS {
             let current = self.existing_alias(caller, &name)?;
             if let Ok(key) = self.load(&caller.scope, &current.target) {
-                check_state(&key.record, KeyOp::DeleteAlias)?;
+                check_state(caller.dialect, &key.record, KeyOp::DeleteAlias)?;
             }
             match self.store.commit(vec![Write::DeleteAlias {
                 scope: caller.scope.clone(),
@@ -943,8 +944,8 @@ pub struct KeyRecordRef {
     pub arn: String,
 }
 
-fn check_state(record: &KeyRecord, op: KeyOp) -> Result<(), KmsError> {
-    state::check(op, record.meta.state).map_err(|rejection| KmsError::KeyState {
+fn check_state(dialect: Dialect, record: &KeyRecord, op: KeyOp) -> Result<(), KmsError> {
+    state::check(dialect, op, record.meta.state).map_err(|rejection| KmsError::KeyState {
         arn: record.arn(),
         rejection,
     })

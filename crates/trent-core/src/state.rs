@@ -63,44 +63,48 @@ pub struct StateRejection {
 
 use Cell::{Allowed as A, NoStateChange as M, NotPendingDeletion as P, Unusable as U};
 
+/// One row: the operation, its cells in the AWS dialect, and its cells in the Alibaba dialect
+/// where Alibaba's documentation differs (`None`: the same).
+type Row = (KeyOp, [Cell; 4], Option<[Cell; 4]>);
+
 /// Columns: Enabled, Disabled, PendingDeletion, PendingImport (the source document's order).
-const TABLE: &[(KeyOp, [Cell; 4])] = &[
+const TABLE: &[Row] = &[
     // Cryptographic operations need an Enabled key.
-    (KeyOp::Encrypt, [A, U, U, U]),
-    (KeyOp::Decrypt, [A, U, U, U]),
-    (KeyOp::ReEncrypt, [A, U, U, U]),
-    (KeyOp::GenerateDataKey, [A, U, U, U]),
-    (KeyOp::GenerateDataKeyWithoutPlaintext, [A, U, U, U]),
+    (KeyOp::Encrypt, [A, U, U, U], None),
+    (KeyOp::Decrypt, [A, U, U, U], None),
+    (KeyOp::ReEncrypt, [A, U, U, U], None),
+    (KeyOp::GenerateDataKey, [A, U, U, U], None),
+    (KeyOp::GenerateDataKeyWithoutPlaintext, [A, U, U, U], None),
     // Metadata changes are refused only while the key is pending deletion.
-    (KeyOp::UpdateKeyDescription, [A, A, U, A]),
-    (KeyOp::TagResource, [A, A, U, A]),
-    (KeyOp::UntagResource, [A, A, U, A]),
+    (KeyOp::UpdateKeyDescription, [A, A, U, A], None),
+    (KeyOp::TagResource, [A, A, U, A], None),
+    (KeyOp::UntagResource, [A, A, U, A], None),
     // State changes.
-    (KeyOp::EnableKey, [A, A, M, M]),
-    (KeyOp::DisableKey, [A, A, M, M]),
-    (KeyOp::ScheduleKeyDeletion, [A, A, M, A]),
-    (KeyOp::CancelKeyDeletion, [P, P, A, P]),
+    (KeyOp::EnableKey, [A, A, M, M], None),
+    (KeyOp::DisableKey, [A, A, M, M], None),
+    (KeyOp::ScheduleKeyDeletion, [A, A, M, A], None),
+    (KeyOp::CancelKeyDeletion, [P, P, A, P], None),
     // Aliases: a new alias may not point at a key pending deletion; UpdateAlias looks only at
     // the destination key.
-    (KeyOp::CreateAlias, [A, A, M, A]),
-    (KeyOp::UpdateAlias, [A, A, U, A]),
-    (KeyOp::DeleteAlias, [A, A, A, A]),
+    (KeyOp::CreateAlias, [A, A, M, A], None),
+    (KeyOp::UpdateAlias, [A, A, U, A], None),
+    (KeyOp::DeleteAlias, [A, A, A, A], None),
     // Reads and policies work in every state.
-    (KeyOp::DescribeKey, [A, A, A, A]),
-    (KeyOp::ListAliases, [A, A, A, A]),
-    (KeyOp::ListResourceTags, [A, A, A, A]),
-    (KeyOp::GetKeyPolicy, [A, A, A, A]),
-    (KeyOp::PutKeyPolicy, [A, A, A, A]),
-    (KeyOp::ListKeyPolicies, [A, A, A, A]),
+    (KeyOp::DescribeKey, [A, A, A, A], None),
+    (KeyOp::ListAliases, [A, A, A, A], None),
+    (KeyOp::ListResourceTags, [A, A, A, A], None),
+    (KeyOp::GetKeyPolicy, [A, A, A, A], None),
+    (KeyOp::PutKeyPolicy, [A, A, A, A], None),
+    (KeyOp::ListKeyPolicies, [A, A, A, A], None),
 ];
 
 /// Every operation the table covers, in table order.
 pub fn operations() -> impl Iterator<Item = KeyOp> {
-    TABLE.iter().map(|(op, _)| *op)
+    TABLE.iter().map(|(op, _, _)| *op)
 }
 
-/// The cell for `op` on a key in `state`.
-pub fn cell(op: KeyOp, state: KeyState) -> Cell {
+/// The cell for `op` on a key in `state`, in `dialect`.
+pub fn cell(dialect: Dialect, op: KeyOp, state: KeyState) -> Cell {
     let column = match state {
         KeyState::Enabled => 0,
         KeyState::Disabled => 1,
@@ -109,15 +113,18 @@ pub fn cell(op: KeyOp, state: KeyState) -> Cell {
     };
     TABLE
         .iter()
-        .find(|(o, _)| *o == op)
-        .map(|(_, cells)| cells[column])
+        .find(|(o, _, _)| *o == op)
+        .map(|(_, aws, aliyun)| match (dialect, aliyun) {
+            (Dialect::Aliyun, Some(cells)) => cells[column],
+            _ => aws[column],
+        })
         // Every KeyOp has a row; the unit test below proves it, so this never refuses in practice.
         .unwrap_or(Cell::NoStateChange)
 }
 
 /// Checks `op` against the table.
-pub fn check(op: KeyOp, state: KeyState) -> Result<(), StateRejection> {
-    match cell(op, state) {
+pub fn check(dialect: Dialect, op: KeyOp, state: KeyState) -> Result<(), StateRejection> {
+    match cell(dialect, op, state) {
         Cell::Allowed => Ok(()),
         cell => Err(StateRejection { cell, state }),
     }
@@ -205,7 +212,11 @@ mod tests {
     #[test]
     fn every_operation_has_exactly_one_row() {
         for op in all_ops() {
-            assert_eq!(TABLE.iter().filter(|(o, _)| *o == op).count(), 1, "{op:?}");
+            assert_eq!(
+                TABLE.iter().filter(|(o, _, _)| *o == op).count(),
+                1,
+                "{op:?}"
+            );
         }
         assert_eq!(TABLE.len(), all_ops().len());
     }
@@ -334,7 +345,7 @@ mod tests {
         let states = [Enabled, Disabled, PendingDeletion, PendingImport];
         for (op, row) in doc {
             for (state, expected) in states.iter().zip(row) {
-                let got = match check(*op, *state) {
+                let got = match check(Dialect::Aliyun, *op, *state) {
                     Ok(()) => "Success".to_owned(),
                     Err(StateRejection {
                         cell: Cell::Unusable,
@@ -383,10 +394,12 @@ mod tests {
             (KeyOp::PutKeyPolicy, PendingDeletion, None),
         ];
         for (op, state, expected) in cases {
-            let got = check(*op, *state).err().map(|r| match (r.cell, r.state) {
-                (Cell::Unusable, Disabled) => "DisabledException",
-                _ => "KMSInvalidStateException",
-            });
+            let got = check(Dialect::Aws, *op, *state)
+                .err()
+                .map(|r| match (r.cell, r.state) {
+                    (Cell::Unusable, Disabled) => "DisabledException",
+                    _ => "KMSInvalidStateException",
+                });
             assert_eq!(got, *expected, "{op:?} in {state:?}");
         }
     }

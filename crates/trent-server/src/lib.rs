@@ -10,7 +10,7 @@ pub mod rootkey;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -22,6 +22,7 @@ use trent_aws::sigv4::{self, AuthError, Credential, CredentialStore, SignedReque
 use trent_aws::{AwsError, Operation};
 use trent_core::clock::OffsetClock;
 use trent_core::engine::{Caller, Kms};
+use trent_core::state::Dialect;
 use trent_core::Scope;
 use trent_crypto::SecretBytes;
 
@@ -84,6 +85,15 @@ pub fn app(state: Arc<AppState>) -> Router {
         router = router.route("/_trent/test/advance-clock", post(advance_clock));
     }
     router
+        .method_not_allowed_fallback(|| async {
+            aws_error_response(
+                &AwsError::client(
+                    "UnknownOperationException",
+                    "Trent serves KMS requests as POST /.",
+                ),
+                StatusCode::METHOD_NOT_ALLOWED,
+            )
+        })
         .fallback(|| async {
             aws_error_response(
                 &AwsError::client(
@@ -121,16 +131,23 @@ fn auth_error(e: &AuthError) -> AwsError {
     AwsError::client(e.aws_code(), e.to_string())
 }
 
-/// Reads the body up to the limit; a larger body is refused without reading it all.
+/// How long a client may take to send its body before the request is dropped.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Reads the body up to the limit; a larger body is refused without reading it all, and a
+/// client that stalls is cut off rather than holding a connection forever.
 async fn read_body(body: Body) -> Result<Bytes, AwsError> {
-    axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| {
-            AwsError::client(
-                "ValidationException",
-                format!("The request body is larger than the limit of {MAX_BODY_BYTES} bytes."),
-            )
-        })
+    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err(AwsError::client(
+            "ValidationException",
+            format!("The request body is larger than the limit of {MAX_BODY_BYTES} bytes, or was cut short."),
+        )),
+        Err(_) => Err(AwsError::client(
+            "RequestTimeoutException",
+            "The request body was not received in time.",
+        )),
+    }
 }
 
 /// Authenticates a request: every header must be text, the signature must verify.
@@ -170,6 +187,7 @@ fn authenticate(
     Ok(Caller {
         scope: Scope::new(verified.account_id, verified.region),
         access_key_id: verified.access_key_id,
+        dialect: Dialect::Aws,
     })
 }
 

@@ -346,4 +346,8 @@ async fn health_and_unknown_routes() {
     let r = reqwest::get(format!("{}/nope", server.url)).await.unwrap();
     assert_eq!(r.status(), 404);
     assert!(r.headers().get("x-amzn-requestid").is_some());
+    let r = reqwest::get(format!("{}/", server.url)).await.unwrap();
+    assert_eq!(r.status(), 405);
+    let body: serde_json::Value = r.json().await.unwrap_or(serde_json::Value::Null);
+    assert_eq!(body["__type"], "UnknownOperationException");
 }

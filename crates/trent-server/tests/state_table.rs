@@ -226,7 +226,7 @@ async fn every_operation_in_every_state_matches_the_table() {
         for st in STATES {
             n += 1;
             let fixture = key_in(&kms, st, n).await;
-            let expected = match state::check(op, st) {
+            let expected = match state::check(state::Dialect::Aws, op, st) {
                 Ok(()) => None,
                 Err(r) if r.cell == Cell::Unusable && r.state == KeyState::Disabled => {
                     Some("DisabledException".to_owned())
