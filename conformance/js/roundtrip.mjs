@@ -148,6 +148,14 @@ if (key) {
   });
 
   await check("js.list-keys-paginator", async () => {
+    // Other clients create keys concurrently (none are deleted within a run): compare with
+    // listings taken before and after, before <= paged <= after.
+    const allKeys = async () => {
+      const ids = new Set();
+      for await (const page of paginateListKeys({ client: kms }, {})) page.Keys.forEach((k) => ids.add(k.KeyId));
+      return ids;
+    };
+    const before = await allKeys();
     const seen = [];
     let pages = 0;
     for await (const page of paginateListKeys({ client: kms, pageSize: 2 }, {})) {
@@ -157,9 +165,16 @@ if (key) {
     }
     assert(seen.includes(key.KeyId), "created key not listed");
     eq(new Set(seen).size, seen.length, "distinct keys");
-    const all = (await kms.send(new ListKeysCommand({}))).Keys.length;
-    eq(seen.length, all, "keys across pages vs one ListKeys");
-    assert(pages >= Math.ceil(all / 2), `${pages} pages for ${all} keys`);
+    const after = await allKeys();
+    const paged = new Set(seen);
+    const missing = [...before].filter((k) => !paged.has(k));
+    const extra = seen.filter((k) => !after.has(k));
+    assert(missing.length === 0 && extra.length === 0, `paged listing: missing ${missing}, extra ${extra}`);
+    assert(pages >= Math.ceil(before.size / 2), `${pages} pages for at least ${before.size} keys`);
+    const one = await kms.send(new ListKeysCommand({ Limit: 1 }));
+    eq(one.Keys.length, 1, "ListKeys Limit=1 page size");
+    eq(one.Truncated, true, "ListKeys Limit=1 Truncated");
+    assert(typeof one.NextMarker === "string" && one.NextMarker.length > 0, "NextMarker");
   });
 }
 
