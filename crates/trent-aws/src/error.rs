@@ -118,6 +118,20 @@ impl From<KmsError> for AwsError {
                 "AccessDeniedException",
                 "The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access.",
             ),
+            KmsError::InvalidSignature => E::client("KMSInvalidSignatureException", ""),
+            KmsError::InvalidMac => E::client("KMSInvalidMacException", ""),
+            KmsError::IncorrectKeyMaterial => E::client(
+                "IncorrectKeyMaterialException",
+                "The key material is not valid for this KMS key, or is not the key material previously imported into it.",
+            ),
+            KmsError::InvalidImportToken => E::client(
+                "InvalidImportTokenException",
+                "The import token is not valid for this KMS key.",
+            ),
+            KmsError::ExpiredImportToken => E::client(
+                "ExpiredImportTokenException",
+                "The import token has expired. Use GetParametersForImport to get a new one.",
+            ),
             KmsError::InvalidKeyUsage(m) => E::client("InvalidKeyUsageException", m),
             KmsError::UnsupportedOperation(m) => E::client("UnsupportedOperationException", m),
             KmsError::Tag(m) => E::client("TagException", m),

@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 use trent_core::engine::{Caller, Kms, NewKey};
 use trent_core::state::KeyOp;
 use trent_core::{
-    AliasName, DataKeySpec, EncryptionAlgorithm, KeyRecord, KeyRef, KeyRefForms, KeySpec, KeyState,
-    KeyUsage, KmsError, Origin,
+    AliasName, DataKeySpec, EncryptionAlgorithm, ExpirationModel, KeyAgreementAlgorithm, KeyRecord,
+    KeyRef, KeyRefForms, KeySpec, KeyState, KeyUsage, KmsError, MacAlgorithm, Origin,
+    SigningAlgorithm,
 };
 
 use crate::error::AwsError;
@@ -23,7 +24,7 @@ pub struct Ctx<'a> {
 type Res<T> = Result<T, AwsError>;
 
 macro_rules! operations {
-    ($($name:ident => $handler:ident, $writes:literal;)+) => {
+    ($($name:ident => $handler:path, $writes:literal;)+) => {
         /// The operations Trent serves, by their `X-Amz-Target` name.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum Operation { $($name),+ }
@@ -37,7 +38,8 @@ macro_rules! operations {
                 match self { $(Self::$name => stringify!($name)),+ }
             }
 
-            /// Whether the operation may write to the store (and so may wait for an fsync).
+            /// Whether the operation may block its thread: it writes to the store (and so may
+            /// wait for an fsync) or generates an RSA key (seconds for RSA_4096).
             pub fn writes(self) -> bool {
                 match self { $(Self::$name => $writes),+ }
             }
@@ -77,35 +79,39 @@ operations! {
     GetKeyPolicy => get_key_policy, false;
     PutKeyPolicy => put_key_policy, true;
     ListKeyPolicies => list_key_policies, false;
+    GetPublicKey => asymmetric::get_public_key, false;
+    Sign => asymmetric::sign, false;
+    Verify => asymmetric::verify, false;
+    GenerateDataKeyPair => asymmetric::generate_data_key_pair, true;
+    GenerateDataKeyPairWithoutPlaintext => asymmetric::generate_data_key_pair_without_plaintext, true;
+    DeriveSharedSecret => asymmetric::derive_shared_secret, false;
+    GenerateMac => asymmetric::generate_mac, false;
+    VerifyMac => asymmetric::verify_mac, false;
+    GetParametersForImport => import::get_parameters_for_import, true;
+    ImportKeyMaterial => import::import_key_material, true;
+    DeleteImportedKeyMaterial => import::delete_imported_key_material, true;
+    EnableKeyRotation => rotation::enable_key_rotation, true;
+    DisableKeyRotation => rotation::disable_key_rotation, true;
+    GetKeyRotationStatus => rotation::get_key_rotation_status, false;
+    RotateKeyOnDemand => rotation::rotate_key_on_demand, true;
+    ListKeyRotations => rotation::list_key_rotations, false;
 }
+
+mod asymmetric;
+mod import;
+mod rotation;
 
 /// AWS KMS operations that exist but that Trent does not serve yet: answered with
 /// `UnsupportedOperationException` rather than `UnknownOperationException`, so a client can tell
 /// "not here yet" from "no such thing".
 pub const NOT_YET_SERVED: &[&str] = &[
-    "GetPublicKey",
-    "Sign",
-    "Verify",
-    "GenerateDataKeyPair",
-    "GenerateDataKeyPairWithoutPlaintext",
-    "DeriveSharedSecret",
     "Encapsulate",
     "Decapsulate",
-    "GenerateMac",
-    "VerifyMac",
-    "GetParametersForImport",
-    "ImportKeyMaterial",
-    "DeleteImportedKeyMaterial",
     "CreateGrant",
     "ListGrants",
     "ListRetirableGrants",
     "RetireGrant",
     "RevokeGrant",
-    "EnableKeyRotation",
-    "DisableKeyRotation",
-    "GetKeyRotationStatus",
-    "RotateKeyOnDemand",
-    "ListKeyRotations",
     "ReplicateKey",
     "UpdatePrimaryRegion",
     "CreateCustomKeyStore",
@@ -276,9 +282,17 @@ pub struct KeyMetadata {
     key_spec: KeySpec,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     encryption_algorithms: &'static [EncryptionAlgorithm],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    signing_algorithms: &'static [SigningAlgorithm],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    mac_algorithms: &'static [MacAlgorithm],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    key_agreement_algorithms: &'static [KeyAgreementAlgorithm],
     multi_region: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    expiration_model: Option<&'static str>,
+    expiration_model: Option<ExpirationModel>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    valid_to: Option<Epoch>,
 }
 
 fn metadata(r: &KeyRecord) -> KeyMetadata {
@@ -299,8 +313,12 @@ fn metadata(r: &KeyRecord) -> KeyMetadata {
         customer_master_key_spec: m.key_spec,
         key_spec: m.key_spec,
         encryption_algorithms: r.encryption_algorithms(),
+        signing_algorithms: r.signing_algorithms(),
+        mac_algorithms: r.mac_algorithms(),
+        key_agreement_algorithms: r.key_agreement_algorithms(),
         multi_region: m.multi_region,
-        expiration_model: None,
+        expiration_model: m.import.as_ref().and_then(|i| i.expiration_model),
+        valid_to: m.import.as_ref().and_then(|i| i.valid_to).map(Epoch),
     }
 }
 
@@ -348,7 +366,13 @@ fn create_key(ctx: &Ctx<'_>, req: CreateKeyRequest) -> Res<KeyMetadataResponse> 
     };
     let key_usage = match &req.key_usage {
         Some(u) => parse_enum(u, "keyUsage", KeyUsage::parse, KeyUsage::ALL)?,
-        None => KeyUsage::EncryptDecrypt,
+        None if key_spec == KeySpec::SymmetricDefault => KeyUsage::EncryptDecrypt,
+        None => {
+            return Err(KmsError::Validation(
+                "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.".into(),
+            )
+            .into())
+        }
     };
     let origin = match &req.origin {
         Some(o) => parse_enum(o, "origin", Origin::parse, Origin::ALL)?,

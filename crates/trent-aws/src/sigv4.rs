@@ -929,7 +929,7 @@ fn parse_amz_date(s: &str) -> Option<i64> {
 }
 
 /// Unix seconds to `YYYYMMDDTHHMMSSZ`.
-fn format_amz_date(secs: i64) -> String {
+pub fn format_amz_date(secs: i64) -> String {
     let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
     let rem = secs.rem_euclid(86_400);
     format!(

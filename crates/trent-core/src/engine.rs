@@ -12,6 +12,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
+use trent_crypto::asymmetric::{self, PrivateKey};
+use trent_crypto::mac::MacKey;
 use trent_crypto::{AeadKey, SecretBytes};
 
 use crate::blob::{self, EncryptionContext};
@@ -38,12 +40,29 @@ pub struct Caller {
     pub dialect: Dialect,
 }
 
-/// A key in memory: its record and its material, opened and ready for AES-GCM. Dropped (and the
-/// key schedules freed by aws-lc, which cleanses them) when evicted or invalidated.
+mod asymmetric_ops;
+mod import;
+mod rotation;
+
+pub use asymmetric_ops::DataKeyPair;
+pub use import::{ImportParameters, ImportedMaterial};
+pub use rotation::{RotationStatus, DEFAULT_ROTATION_PERIOD_DAYS};
+
+/// One version of a key's material, opened and prepared for its kind of cryptography.
+#[derive(Debug)]
+enum Material {
+    Aead(AeadKey),
+    /// Boxed: aws-lc's prepared HMAC state is over a kilobyte.
+    Mac(Box<MacKey>),
+    Private(PrivateKey),
+}
+
+/// A key in memory: its record and its material, opened and prepared. Dropped (and the key
+/// structures freed by aws-lc, which cleanses them) when evicted or invalidated.
 #[derive(Debug)]
 pub struct LoadedKey {
     pub record: KeyRecord,
-    ciphers: Vec<(u32, AeadKey)>,
+    materials: Vec<(u32, Material)>,
 }
 
 impl LoadedKey {
@@ -51,12 +70,74 @@ impl LoadedKey {
         self.record.arn()
     }
 
-    fn cipher(&self, version: u32) -> Option<&AeadKey> {
-        self.ciphers
+    fn material(&self, version: u32) -> Option<&Material> {
+        self.materials
             .iter()
             .find(|(v, _)| *v == version)
-            .map(|(_, c)| c)
+            .map(|(_, m)| m)
     }
+
+    fn cipher(&self, version: u32) -> Option<&AeadKey> {
+        match self.material(version) {
+            Some(Material::Aead(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The material new operations use. Usable keys always have it; a missing one is an
+    /// internal inconsistency.
+    fn current(&self) -> Result<(u32, &Material), KmsError> {
+        let version = self
+            .record
+            .meta
+            .current_material
+            .ok_or_else(|| KmsError::internal("usable key without current material"))?;
+        let material = self
+            .material(version)
+            .ok_or_else(|| KmsError::internal("current material version missing"))?;
+        Ok((version, material))
+    }
+
+    /// The public key (DER SubjectPublicKeyInfo) of an asymmetric key with material.
+    pub fn public_key_der(&self) -> Option<&[u8]> {
+        match self.current() {
+            Ok((_, Material::Private(k))) => Some(k.public_key_der()),
+            _ => None,
+        }
+    }
+}
+
+/// Fresh material for a key of `spec`: AES-256 for symmetric keys, HMAC material as long as the
+/// hash output, a PKCS#8 private key for asymmetric keys.
+fn generate_material(spec: KeySpec) -> Result<SecretBytes, KmsError> {
+    match spec.kind() {
+        KeyKind::Symmetric => Ok(SecretBytes::random(trent_crypto::AES_256_KEY_LEN)?),
+        KeyKind::Hmac(_) => Ok(SecretBytes::random(
+            spec.hmac_material_len()
+                .unwrap_or(trent_crypto::AES_256_KEY_LEN),
+        )?),
+        KeyKind::Asymmetric(pair) => Ok(asymmetric::generate_private_key(pair)?),
+        KeyKind::Unsupported => Err(unsupported_spec(spec)),
+    }
+}
+
+/// Prepares opened material for use; fails if it is not material of `spec`.
+fn prepare_material(
+    spec: KeySpec,
+    material: &SecretBytes,
+) -> Result<Material, trent_crypto::CryptoError> {
+    match spec.kind() {
+        KeyKind::Symmetric => AeadKey::new(material).map(Material::Aead),
+        KeyKind::Hmac(alg) => Ok(Material::Mac(Box::new(MacKey::new(alg.hash(), material)))),
+        KeyKind::Asymmetric(pair) => {
+            PrivateKey::from_pkcs8(pair, material.expose()).map(Material::Private)
+        }
+        KeyKind::Unsupported => Err(trent_crypto::CryptoError),
+    }
+}
+
+fn unsupported_spec(spec: KeySpec) -> KmsError {
+    KmsError::UnsupportedOperation(format!("KeySpec {spec} is not supported by this server."))
 }
 
 /// What CreateKey takes, already decoded and checked for shape by the dialect.
@@ -233,18 +314,31 @@ impl Kms {
         if loaded.record.scope != *scope || self.is_deleted(&loaded.record, now) {
             return Err(not_found());
         }
+        if import::material_expired(&loaded.record, now) {
+            // Expired imported material is gone from the moment ValidTo passes; the sweeper
+            // makes that durable, until then every reader sees the key without it.
+            let mut record = loaded.record.clone();
+            import::drop_material(&mut record);
+            return Ok(Arc::new(LoadedKey {
+                record,
+                materials: vec![],
+            }));
+        }
         Ok(loaded)
     }
 
     fn open_materials(&self, record: KeyRecord) -> Result<LoadedKey, KmsError> {
-        let mut ciphers = Vec::with_capacity(record.materials.len());
+        let mut materials = Vec::with_capacity(record.materials.len());
         for m in &record.materials {
             let material = self
                 .root
                 .open(&material_aad(&record.id, m.version), &m.sealed)?;
-            ciphers.push((m.version, AeadKey::new(&material)?));
+            materials.push((
+                m.version,
+                prepare_material(record.meta.key_spec, &material)?,
+            ));
         }
-        Ok(LoadedKey { record, ciphers })
+        Ok(LoadedKey { record, materials })
     }
 
     fn seal_material(
@@ -290,7 +384,7 @@ impl Kms {
         let scope = &caller.scope;
         for _ in 0..MAX_WRITE_ATTEMPTS {
             let now = self.now();
-            let current = self
+            let mut current = self
                 .store
                 .get_key(scope, &id)?
                 .filter(|r| !self.is_deleted(r, now))
@@ -299,6 +393,11 @@ impl Kms {
                         arn: scope.key_arn(&id),
                     })
                 })?;
+            // A write after ValidTo passed starts from the key without its expired material
+            // (and so also makes the expiry durable).
+            if import::material_expired(&current, now) {
+                import::drop_material(&mut current);
+            }
             check_state(caller.dialect, &current, op)?;
             let mut next = current.clone();
             let out = change(&mut next, now)?;
@@ -324,13 +423,10 @@ impl Kms {
     // ----- key lifecycle ----------------------------------------------------------------
 
     pub fn create_key(&self, caller: &Caller, new: NewKey) -> Result<KeyRecord, KmsError> {
-        if new.key_spec != KeySpec::SymmetricDefault {
-            return Err(KmsError::UnsupportedOperation(format!(
-                "KeySpec {} is not supported by this server yet.",
-                new.key_spec
-            )));
+        if new.key_spec.kind() == KeyKind::Unsupported {
+            return Err(unsupported_spec(new.key_spec));
         }
-        if new.key_usage != KeyUsage::EncryptDecrypt {
+        if !new.key_spec.usages().contains(&new.key_usage) {
             return Err(KmsError::Validation(format!(
                 "KeyUsage {} is not compatible with KeySpec {}",
                 new.key_usage, new.key_spec
@@ -356,7 +452,7 @@ impl Kms {
         let (state, materials, current_material) = match new.origin {
             Origin::External => (KeyState::PendingImport, vec![], None),
             _ => {
-                let material = SecretBytes::random(trent_crypto::AES_256_KEY_LEN)?;
+                let material = generate_material(new.key_spec)?;
                 (
                     KeyState::Enabled,
                     vec![self.seal_material(&id, 1, &material)?],
@@ -381,6 +477,8 @@ impl Kms {
                 tags,
                 current_material,
                 multi_region: false,
+                import: None,
+                rotation: Rotation::default(),
             },
             materials,
         };
@@ -503,33 +601,56 @@ impl Kms {
         Ok(())
     }
 
-    /// Destroys every key whose deletion date has passed; safe to run on several nodes at once
-    /// (each delete names the version it saw). Returns how many keys it destroyed.
+    /// Does whatever is due: destroys keys whose deletion date has passed, deletes imported
+    /// material whose ValidTo has passed, rotates keys whose rotation date has come. Safe to run
+    /// on several nodes at once (each write names the version it saw; a loser skips the key,
+    /// which the winner has handled). Returns how many keys it changed.
     pub fn sweep(&self, limit: usize) -> Result<usize, KmsError> {
         let now = self.now();
-        let mut destroyed = 0;
-        for (scope, id) in self.store.keys_due_for_deletion(now, limit)? {
+        let mut changed = 0;
+        let mut destroyed = false;
+        for (scope, id) in self.store.keys_due(now, limit)? {
             let Some(record) = self.store.get_key(&scope, &id)? else {
                 continue;
             };
-            if !self.is_deleted(&record, now) {
-                continue;
-            }
-            match self.store.commit(vec![Write::DeleteKey {
-                scope,
-                id,
-                expected_version: record.version,
-            }]) {
-                Ok(()) => destroyed += 1,
+            let write = if self.is_deleted(&record, now) {
+                destroyed = true;
+                Write::DeleteKey {
+                    scope,
+                    id,
+                    expected_version: record.version,
+                }
+            } else {
+                let mut next = record.clone();
+                self.do_due_work(&mut next, now)?;
+                if next == record {
+                    continue;
+                }
+                next.version = record.version + 1;
+                Write::UpdateKey {
+                    record: next,
+                    expected_version: record.version,
+                }
+            };
+            match self.store.commit(vec![write]) {
+                Ok(()) => changed += 1,
                 Err(StoreError::Conflict) => {}
                 Err(e) => return Err(e.into()),
             }
             self.invalidate_key(&id);
         }
-        if destroyed > 0 {
+        if destroyed {
             self.invalidate_aliases();
         }
-        Ok(destroyed)
+        Ok(changed)
+    }
+
+    /// The scheduled work due on a key that is not being destroyed.
+    fn do_due_work(&self, record: &mut KeyRecord, now: Timestamp) -> Result<(), KmsError> {
+        if import::material_expired(record, now) {
+            import::drop_material(record);
+        }
+        self.rotate_if_due(record, now)
     }
 
     // ----- cryptography -----------------------------------------------------------------
@@ -563,15 +684,9 @@ impl Kms {
         plaintext: &[u8],
         context: &EncryptionContext,
     ) -> Result<Vec<u8>, KmsError> {
-        // Enabled keys always have material; a missing one is an internal inconsistency.
-        let version = key
-            .record
-            .meta
-            .current_material
-            .ok_or_else(|| KmsError::internal("enabled key without current material"))?;
-        let cipher = key
-            .cipher(version)
-            .ok_or_else(|| KmsError::internal("current material version missing"))?;
+        let (version, Material::Aead(cipher)) = key.current()? else {
+            return Err(KmsError::internal("symmetric key without AES material"));
+        };
         let header = blob::header(&key.record.id, version);
         let sealed = cipher.seal(&blob::associated_data(&header, context), plaintext)?;
         Ok(blob::encode(&header, &sealed))
@@ -586,8 +701,7 @@ impl Kms {
         algorithm: EncryptionAlgorithm,
     ) -> Result<(Vec<u8>, Arc<LoadedKey>), KmsError> {
         let loaded = self.usable(caller, key, KeyOp::Encrypt)?;
-        Self::require_symmetric(&loaded, "Encrypt", algorithm)?;
-        let blob = Self::seal(&loaded, plaintext, context)?;
+        let blob = Self::encrypt_with(&loaded, "Encrypt", plaintext, context, algorithm)?;
         Ok((blob, loaded))
     }
 
@@ -621,6 +735,20 @@ impl Kms {
         op: KeyOp,
         op_name: &str,
     ) -> Result<Decrypted, KmsError> {
+        if key.is_none() && algorithm.oaep().is_some() {
+            // Raw RSA ciphertext does not say which key made it.
+            return Err(KmsError::Validation(format!(
+                "KeyId is required to decrypt with EncryptionAlgorithm {algorithm}."
+            )));
+        }
+        if let Some(loaded) = self.named_asymmetric(caller, key, op)? {
+            let plaintext =
+                Self::decrypt_asymmetric(&loaded, op_name, ciphertext, context, algorithm)?;
+            return Ok(Decrypted {
+                plaintext,
+                key: loaded,
+            });
+        }
         let parsed = blob::decode(ciphertext).ok_or(KmsError::InvalidCiphertext)?;
         if let Some(named) = key {
             if self.resolve(caller, named)? != parsed.key_id {
@@ -662,7 +790,13 @@ impl Kms {
         destination_algorithm: EncryptionAlgorithm,
     ) -> Result<ReEncrypted, KmsError> {
         let destination = self.usable(caller, destination_key, KeyOp::ReEncrypt)?;
-        Self::require_symmetric(&destination, "ReEncrypt", destination_algorithm)?;
+        // The destination is checked before anything is decrypted.
+        Self::check_encryption(
+            &destination,
+            "ReEncrypt",
+            destination_context,
+            destination_algorithm,
+        )?;
         let source = self.open(
             caller,
             ciphertext,
@@ -672,7 +806,13 @@ impl Kms {
             KeyOp::ReEncrypt,
             "ReEncrypt",
         )?;
-        let ciphertext = Self::seal(&destination, source.plaintext.expose(), destination_context)?;
+        let ciphertext = Self::encrypt_with(
+            &destination,
+            "ReEncrypt",
+            source.plaintext.expose(),
+            destination_context,
+            destination_algorithm,
+        )?;
         Ok(ReEncrypted {
             ciphertext,
             source: source.key,

@@ -53,6 +53,22 @@ pub enum KmsError {
     /// The ciphertext names a key that does not exist in the caller's scope.
     #[error("ciphertext refers to an inaccessible key")]
     CiphertextKeyInaccessible,
+    /// Verify: the signature does not match. Deliberately without detail.
+    #[error("invalid signature")]
+    InvalidSignature,
+    /// VerifyMac: the MAC does not match. Deliberately without detail.
+    #[error("invalid MAC")]
+    InvalidMac,
+    /// ImportKeyMaterial: the material is not valid for the key, or is not the material that
+    /// was imported into it before.
+    #[error("incorrect key material")]
+    IncorrectKeyMaterial,
+    /// ImportKeyMaterial: the import token is not one this server issued for this key.
+    #[error("invalid import token")]
+    InvalidImportToken,
+    /// ImportKeyMaterial: the import token's 24 hours have passed.
+    #[error("expired import token")]
+    ExpiredImportToken,
     /// The key's spec or usage does not allow the operation or algorithm.
     #[error("invalid key usage: {0}")]
     InvalidKeyUsage(String),

@@ -4,6 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use trent_crypto::asymmetric::{Hash, ImportWrapping, KeyPairSpec, OaepHash, SignatureScheme};
+use trent_crypto::mac::MacHash;
+
 use crate::ids::{AliasName, KeyId, Scope};
 
 /// Declares a closed set of names that travel on the wire, with one table from variant to name.
@@ -44,8 +47,8 @@ named_enum!(
 );
 
 named_enum!(
-    /// Key specs. Only SYMMETRIC_DEFAULT has an engine so far; the rest are recognised so that a
-    /// request naming them gets a precise refusal rather than a parse error.
+    /// Key specs. Every AWS spec is recognised; [`KeySpec::kind`] says which ones Trent
+    /// implements, so the others get a precise refusal rather than a parse error.
     KeySpec {
         SymmetricDefault => "SYMMETRIC_DEFAULT",
         Rsa2048 => "RSA_2048",
@@ -97,6 +100,290 @@ named_enum!(
         Sm2Pke => "SM2PKE",
     }
 );
+
+named_enum!(
+    SigningAlgorithm {
+        RsassaPssSha256 => "RSASSA_PSS_SHA_256",
+        RsassaPssSha384 => "RSASSA_PSS_SHA_384",
+        RsassaPssSha512 => "RSASSA_PSS_SHA_512",
+        RsassaPkcs1V15Sha256 => "RSASSA_PKCS1_V1_5_SHA_256",
+        RsassaPkcs1V15Sha384 => "RSASSA_PKCS1_V1_5_SHA_384",
+        RsassaPkcs1V15Sha512 => "RSASSA_PKCS1_V1_5_SHA_512",
+        EcdsaSha256 => "ECDSA_SHA_256",
+        EcdsaSha384 => "ECDSA_SHA_384",
+        EcdsaSha512 => "ECDSA_SHA_512",
+        Sm2Dsa => "SM2DSA",
+        MlDsaShake256 => "ML_DSA_SHAKE_256",
+        Ed25519Sha512 => "ED25519_SHA_512",
+        Ed25519PhSha512 => "ED25519_PH_SHA_512",
+    }
+);
+
+named_enum!(
+    MessageType {
+        Raw => "RAW",
+        Digest => "DIGEST",
+        ExternalMu => "EXTERNAL_MU",
+    }
+);
+
+named_enum!(
+    MacAlgorithm {
+        HmacSha224 => "HMAC_SHA_224",
+        HmacSha256 => "HMAC_SHA_256",
+        HmacSha384 => "HMAC_SHA_384",
+        HmacSha512 => "HMAC_SHA_512",
+    }
+);
+
+named_enum!(
+    KeyAgreementAlgorithm {
+        Ecdh => "ECDH",
+    }
+);
+
+named_enum!(
+    /// `KeyPairSpec` of GenerateDataKeyPair.
+    DataKeyPairSpec {
+        Rsa2048 => "RSA_2048",
+        Rsa3072 => "RSA_3072",
+        Rsa4096 => "RSA_4096",
+        EccNistP256 => "ECC_NIST_P256",
+        EccNistP384 => "ECC_NIST_P384",
+        EccNistP521 => "ECC_NIST_P521",
+        EccSecgP256k1 => "ECC_SECG_P256K1",
+        Sm2 => "SM2",
+        EccNistEdwards25519 => "ECC_NIST_EDWARDS25519",
+        MlKem512 => "ML_KEM_512",
+        MlKem768 => "ML_KEM_768",
+        MlKem1024 => "ML_KEM_1024",
+    }
+);
+
+impl DataKeyPairSpec {
+    /// The key spec whose key pairs this data key pair spec names.
+    pub fn key_spec(self) -> KeySpec {
+        match self {
+            DataKeyPairSpec::Rsa2048 => KeySpec::Rsa2048,
+            DataKeyPairSpec::Rsa3072 => KeySpec::Rsa3072,
+            DataKeyPairSpec::Rsa4096 => KeySpec::Rsa4096,
+            DataKeyPairSpec::EccNistP256 => KeySpec::EccNistP256,
+            DataKeyPairSpec::EccNistP384 => KeySpec::EccNistP384,
+            DataKeyPairSpec::EccNistP521 => KeySpec::EccNistP521,
+            DataKeyPairSpec::EccSecgP256k1 => KeySpec::EccSecgP256k1,
+            DataKeyPairSpec::Sm2 => KeySpec::Sm2,
+            DataKeyPairSpec::EccNistEdwards25519 => KeySpec::EccNistEdwards25519,
+            DataKeyPairSpec::MlKem512 => KeySpec::MlKem512,
+            DataKeyPairSpec::MlKem768 => KeySpec::MlKem768,
+            DataKeyPairSpec::MlKem1024 => KeySpec::MlKem1024,
+        }
+    }
+}
+
+named_enum!(
+    /// How the client wrapped key material for ImportKeyMaterial.
+    WrappingAlgorithm {
+        RsaesPkcs1V15 => "RSAES_PKCS1_V1_5",
+        RsaesOaepSha1 => "RSAES_OAEP_SHA_1",
+        RsaesOaepSha256 => "RSAES_OAEP_SHA_256",
+        RsaAesKeyWrapSha1 => "RSA_AES_KEY_WRAP_SHA_1",
+        RsaAesKeyWrapSha256 => "RSA_AES_KEY_WRAP_SHA_256",
+        Sm2Pke => "SM2PKE",
+    }
+);
+
+impl WrappingAlgorithm {
+    /// The unwrapping scheme, for the algorithms Trent offers.
+    pub fn scheme(self) -> Option<ImportWrapping> {
+        Some(match self {
+            WrappingAlgorithm::RsaesOaepSha1 => ImportWrapping::Oaep(OaepHash::Sha1),
+            WrappingAlgorithm::RsaesOaepSha256 => ImportWrapping::Oaep(OaepHash::Sha256),
+            WrappingAlgorithm::RsaAesKeyWrapSha1 => ImportWrapping::RsaAesKeyWrap(OaepHash::Sha1),
+            WrappingAlgorithm::RsaAesKeyWrapSha256 => {
+                ImportWrapping::RsaAesKeyWrap(OaepHash::Sha256)
+            }
+            WrappingAlgorithm::RsaesPkcs1V15 | WrappingAlgorithm::Sm2Pke => return None,
+        })
+    }
+}
+
+named_enum!(
+    WrappingKeySpec {
+        Rsa2048 => "RSA_2048",
+        Rsa3072 => "RSA_3072",
+        Rsa4096 => "RSA_4096",
+        Sm2 => "SM2",
+    }
+);
+
+impl WrappingKeySpec {
+    pub fn key_pair_spec(self) -> Option<KeyPairSpec> {
+        match self {
+            WrappingKeySpec::Rsa2048 => Some(KeyPairSpec::Rsa2048),
+            WrappingKeySpec::Rsa3072 => Some(KeyPairSpec::Rsa3072),
+            WrappingKeySpec::Rsa4096 => Some(KeyPairSpec::Rsa4096),
+            WrappingKeySpec::Sm2 => None,
+        }
+    }
+}
+
+named_enum!(
+    ExpirationModel {
+        KeyMaterialExpires => "KEY_MATERIAL_EXPIRES",
+        KeyMaterialDoesNotExpire => "KEY_MATERIAL_DOES_NOT_EXPIRE",
+    }
+);
+
+named_enum!(
+    RotationType {
+        Automatic => "AUTOMATIC",
+        OnDemand => "ON_DEMAND",
+    }
+);
+
+/// What kind of cryptography a key spec stands for, and so how its material is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// AES-256-GCM material behind the ciphertext blob.
+    Symmetric,
+    /// HMAC material of the given hash.
+    Hmac(MacAlgorithm),
+    /// A private key, stored as PKCS#8.
+    Asymmetric(KeyPairSpec),
+    /// A spec AWS has that this server does not implement.
+    Unsupported,
+}
+
+impl KeySpec {
+    pub fn kind(self) -> KeyKind {
+        use KeySpec::*;
+        match self {
+            SymmetricDefault => KeyKind::Symmetric,
+            Hmac224 => KeyKind::Hmac(MacAlgorithm::HmacSha224),
+            Hmac256 => KeyKind::Hmac(MacAlgorithm::HmacSha256),
+            Hmac384 => KeyKind::Hmac(MacAlgorithm::HmacSha384),
+            Hmac512 => KeyKind::Hmac(MacAlgorithm::HmacSha512),
+            Rsa2048 => KeyKind::Asymmetric(KeyPairSpec::Rsa2048),
+            Rsa3072 => KeyKind::Asymmetric(KeyPairSpec::Rsa3072),
+            Rsa4096 => KeyKind::Asymmetric(KeyPairSpec::Rsa4096),
+            EccNistP256 => KeyKind::Asymmetric(KeyPairSpec::EccP256),
+            EccNistP384 => KeyKind::Asymmetric(KeyPairSpec::EccP384),
+            EccNistP521 => KeyKind::Asymmetric(KeyPairSpec::EccP521),
+            EccSecgP256k1 => KeyKind::Asymmetric(KeyPairSpec::EccSecp256k1),
+            MlDsa44 => KeyKind::Asymmetric(KeyPairSpec::MlDsa44),
+            MlDsa65 => KeyKind::Asymmetric(KeyPairSpec::MlDsa65),
+            MlDsa87 => KeyKind::Asymmetric(KeyPairSpec::MlDsa87),
+            EccNistEdwards25519 | MlKem512 | MlKem768 | MlKem1024 | Sm2 => KeyKind::Unsupported,
+        }
+    }
+
+    /// The key usages AWS allows for this spec (AWS's CreateKey reference).
+    pub fn usages(self) -> &'static [KeyUsage] {
+        use KeySpec::*;
+        match self {
+            SymmetricDefault => &[KeyUsage::EncryptDecrypt],
+            Hmac224 | Hmac256 | Hmac384 | Hmac512 => &[KeyUsage::GenerateVerifyMac],
+            Rsa2048 | Rsa3072 | Rsa4096 => &[KeyUsage::EncryptDecrypt, KeyUsage::SignVerify],
+            EccNistP256 | EccNistP384 | EccNistP521 => {
+                &[KeyUsage::SignVerify, KeyUsage::KeyAgreement]
+            }
+            EccSecgP256k1 | EccNistEdwards25519 | MlDsa44 | MlDsa65 | MlDsa87 => {
+                &[KeyUsage::SignVerify]
+            }
+            MlKem512 | MlKem768 | MlKem1024 => &[KeyUsage::EncapsulateDecapsulate],
+            Sm2 => &[
+                KeyUsage::EncryptDecrypt,
+                KeyUsage::SignVerify,
+                KeyUsage::KeyAgreement,
+            ],
+        }
+    }
+
+    /// The signing algorithms of a SIGN_VERIFY key of this spec.
+    pub fn signing_algorithms(self) -> &'static [SigningAlgorithm] {
+        use SigningAlgorithm::*;
+        match self {
+            KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => &[
+                RsassaPssSha256,
+                RsassaPssSha384,
+                RsassaPssSha512,
+                RsassaPkcs1V15Sha256,
+                RsassaPkcs1V15Sha384,
+                RsassaPkcs1V15Sha512,
+            ],
+            KeySpec::EccNistP256 | KeySpec::EccSecgP256k1 => &[EcdsaSha256],
+            KeySpec::EccNistP384 => &[EcdsaSha384],
+            KeySpec::EccNistP521 => &[EcdsaSha512],
+            KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87 => &[MlDsaShake256],
+            _ => &[],
+        }
+    }
+
+    /// Length of generated HMAC material: the hash's output length, as AWS generates it.
+    pub fn hmac_material_len(self) -> Option<usize> {
+        match self.kind() {
+            KeyKind::Hmac(MacAlgorithm::HmacSha224) => Some(28),
+            KeyKind::Hmac(MacAlgorithm::HmacSha256) => Some(32),
+            KeyKind::Hmac(MacAlgorithm::HmacSha384) => Some(48),
+            KeyKind::Hmac(MacAlgorithm::HmacSha512) => Some(64),
+            _ => None,
+        }
+    }
+
+    /// Lengths of HMAC material AWS accepts for import: from the hash's output length up to its
+    /// block size.
+    pub fn hmac_import_len(self) -> Option<std::ops::RangeInclusive<usize>> {
+        match self.kind() {
+            KeyKind::Hmac(MacAlgorithm::HmacSha224) => Some(28..=64),
+            KeyKind::Hmac(MacAlgorithm::HmacSha256) => Some(32..=64),
+            KeyKind::Hmac(MacAlgorithm::HmacSha384) => Some(48..=128),
+            KeyKind::Hmac(MacAlgorithm::HmacSha512) => Some(64..=128),
+            _ => None,
+        }
+    }
+}
+
+impl SigningAlgorithm {
+    /// The scheme that implements the algorithm, for the algorithms Trent offers.
+    pub fn scheme(self) -> Option<SignatureScheme> {
+        use SigningAlgorithm::*;
+        Some(match self {
+            RsassaPssSha256 => SignatureScheme::RsaPss(Hash::Sha256),
+            RsassaPssSha384 => SignatureScheme::RsaPss(Hash::Sha384),
+            RsassaPssSha512 => SignatureScheme::RsaPss(Hash::Sha512),
+            RsassaPkcs1V15Sha256 => SignatureScheme::RsaPkcs1(Hash::Sha256),
+            RsassaPkcs1V15Sha384 => SignatureScheme::RsaPkcs1(Hash::Sha384),
+            RsassaPkcs1V15Sha512 => SignatureScheme::RsaPkcs1(Hash::Sha512),
+            EcdsaSha256 => SignatureScheme::Ecdsa(Hash::Sha256),
+            EcdsaSha384 => SignatureScheme::Ecdsa(Hash::Sha384),
+            EcdsaSha512 => SignatureScheme::Ecdsa(Hash::Sha512),
+            MlDsaShake256 => SignatureScheme::MlDsa,
+            Sm2Dsa | Ed25519Sha512 | Ed25519PhSha512 => return None,
+        })
+    }
+}
+
+impl MacAlgorithm {
+    pub fn hash(self) -> MacHash {
+        match self {
+            MacAlgorithm::HmacSha224 => MacHash::Sha224,
+            MacAlgorithm::HmacSha256 => MacHash::Sha256,
+            MacAlgorithm::HmacSha384 => MacHash::Sha384,
+            MacAlgorithm::HmacSha512 => MacHash::Sha512,
+        }
+    }
+}
+
+impl EncryptionAlgorithm {
+    /// The RSA-OAEP hash of an asymmetric encryption algorithm.
+    pub fn oaep(self) -> Option<OaepHash> {
+        match self {
+            EncryptionAlgorithm::RsaesOaepSha1 => Some(OaepHash::Sha1),
+            EncryptionAlgorithm::RsaesOaepSha256 => Some(OaepHash::Sha256),
+            _ => None,
+        }
+    }
+}
 
 named_enum!(
     /// `KeySpec` of GenerateDataKey.
@@ -166,6 +453,53 @@ pub struct KeyMeta {
     /// The material version new ciphertexts use; `None` while an EXTERNAL key has none.
     pub current_material: Option<u32>,
     pub multi_region: bool,
+    /// EXTERNAL keys: what was imported (kept after the material is deleted, because only the
+    /// same material may be imported again).
+    #[serde(default)]
+    pub import: Option<ImportRecord>,
+    /// Automatic and on-demand rotation of symmetric keys.
+    #[serde(default)]
+    pub rotation: Rotation,
+}
+
+/// The imported material of an EXTERNAL key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportRecord {
+    /// Hex of a digest of the material, sealed under the root key: it tells whether material
+    /// offered later is the same, and gives nothing to check a guess of the material against
+    /// without the root key.
+    pub material_check: String,
+    /// Set while the material is imported; `None` after it was deleted or expired.
+    pub expiration_model: Option<ExpirationModel>,
+    pub valid_to: Option<Timestamp>,
+}
+
+impl ImportRecord {
+    /// A stable, public identifier of the imported material (AWS's `KeyMaterialId`): derived
+    /// from the sealed check, so it reveals nothing about the material.
+    pub fn key_material_id(&self) -> String {
+        hex::encode(trent_crypto::sha256(self.material_check.as_bytes()))
+    }
+}
+
+/// Rotation settings and history of a key.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rotation {
+    /// Automatic rotation period, while automatic rotation is enabled.
+    pub period_days: Option<u32>,
+    /// When automatic rotation next happens (while enabled).
+    pub next_rotation: Option<Timestamp>,
+    /// When the last on-demand rotation started.
+    pub on_demand_started: Option<Timestamp>,
+    /// Every completed rotation, oldest first.
+    pub history: Vec<RotationEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RotationEntry {
+    pub material_version: u32,
+    pub date: Timestamp,
+    pub kind: RotationType,
 }
 
 /// A key as stored: identity, a row version for compare-and-set, metadata and sealed material.
@@ -182,6 +516,50 @@ pub struct KeyRecord {
 impl KeyRecord {
     pub fn arn(&self) -> String {
         self.scope.key_arn(&self.id)
+    }
+
+    pub fn signing_algorithms(&self) -> &'static [SigningAlgorithm] {
+        match self.meta.key_usage {
+            KeyUsage::SignVerify => self.meta.key_spec.signing_algorithms(),
+            _ => &[],
+        }
+    }
+
+    pub fn mac_algorithms(&self) -> &'static [MacAlgorithm] {
+        match self.meta.key_spec.kind() {
+            KeyKind::Hmac(MacAlgorithm::HmacSha224) => &[MacAlgorithm::HmacSha224],
+            KeyKind::Hmac(MacAlgorithm::HmacSha256) => &[MacAlgorithm::HmacSha256],
+            KeyKind::Hmac(MacAlgorithm::HmacSha384) => &[MacAlgorithm::HmacSha384],
+            KeyKind::Hmac(MacAlgorithm::HmacSha512) => &[MacAlgorithm::HmacSha512],
+            _ => &[],
+        }
+    }
+
+    pub fn key_agreement_algorithms(&self) -> &'static [KeyAgreementAlgorithm] {
+        match self.meta.key_usage {
+            KeyUsage::KeyAgreement => &[KeyAgreementAlgorithm::Ecdh],
+            _ => &[],
+        }
+    }
+
+    /// The earliest moment something is due to happen to this key on its own: its deletion,
+    /// the expiry of its imported material, or its next automatic rotation (only while it is
+    /// Enabled: AWS does not rotate keys that are disabled or pending deletion).
+    pub fn next_due(&self) -> Option<Timestamp> {
+        let m = &self.meta;
+        let deletion = m
+            .deletion_date
+            .filter(|_| m.state == KeyState::PendingDeletion);
+        let expiry = m
+            .import
+            .as_ref()
+            .and_then(|i| i.valid_to)
+            .filter(|_| m.current_material.is_some());
+        let rotation = m
+            .rotation
+            .next_rotation
+            .filter(|_| m.state == KeyState::Enabled);
+        [deletion, expiry, rotation].into_iter().flatten().min()
     }
 
     pub fn encryption_algorithms(&self) -> &'static [EncryptionAlgorithm] {

@@ -40,6 +40,25 @@ pub enum KeyOp {
     GetKeyPolicy,
     PutKeyPolicy,
     ListKeyPolicies,
+    GetPublicKey,
+    Sign,
+    Verify,
+    GenerateDataKeyPair,
+    GenerateDataKeyPairWithoutPlaintext,
+    DeriveSharedSecret,
+    GenerateMac,
+    VerifyMac,
+    GetParametersForImport,
+    ImportKeyMaterial,
+    /// Alibaba: DeleteKeyMaterial.
+    DeleteImportedKeyMaterial,
+    /// Alibaba: UpdateRotationPolicy (enabling).
+    EnableKeyRotation,
+    /// Alibaba: UpdateRotationPolicy (disabling).
+    DisableKeyRotation,
+    GetKeyRotationStatus,
+    RotateKeyOnDemand,
+    ListKeyRotations,
 }
 
 /// One cell of the table.
@@ -75,6 +94,37 @@ const TABLE: &[Row] = &[
     (KeyOp::ReEncrypt, [A, U, U, U], None),
     (KeyOp::GenerateDataKey, [A, U, U, U], None),
     (KeyOp::GenerateDataKeyWithoutPlaintext, [A, U, U, U], None),
+    (KeyOp::GenerateDataKeyPair, [A, U, U, U], None),
+    (
+        KeyOp::GenerateDataKeyPairWithoutPlaintext,
+        [A, U, U, U],
+        None,
+    ),
+    (KeyOp::GetPublicKey, [A, U, U, U], None),
+    (KeyOp::Sign, [A, U, U, U], None),
+    (KeyOp::Verify, [A, U, U, U], None),
+    (KeyOp::DeriveSharedSecret, [A, U, U, U], None),
+    (KeyOp::GenerateMac, [A, U, U, U], None),
+    (KeyOp::VerifyMac, [A, U, U, U], None),
+    // Import (EXTERNAL keys only; other keys are refused before the table is read). AWS's
+    // key-state reference refuses GetParametersForImport for a key pending deletion
+    // (KMSInvalidStateException); Alibaba's BYOK table allows it in every state. Deleting the
+    // material works in every state (in PendingDeletion without a state change).
+    (
+        KeyOp::GetParametersForImport,
+        [A, A, M, A],
+        Some([A, A, A, A]),
+    ),
+    (KeyOp::ImportKeyMaterial, [A, A, M, A], None),
+    (KeyOp::DeleteImportedKeyMaterial, [A, A, A, A], None),
+    // Rotation (symmetric keys with generated material; other keys are refused before the
+    // table is read, except by RotateKeyOnDemand, whose state AWS checks first). Changing the
+    // policy or rotating needs an Enabled key; the status and history can always be read.
+    (KeyOp::EnableKeyRotation, [A, U, U, U], None),
+    (KeyOp::DisableKeyRotation, [A, U, U, U], None),
+    (KeyOp::RotateKeyOnDemand, [A, U, U, U], None),
+    (KeyOp::GetKeyRotationStatus, [A, A, A, U], None),
+    (KeyOp::ListKeyRotations, [A, A, A, A], None),
     // Metadata changes are refused only while the key is pending deletion.
     (KeyOp::UpdateKeyDescription, [A, A, U, A], None),
     (KeyOp::TagResource, [A, A, U, A], None),
@@ -180,6 +230,22 @@ mod tests {
             GetKeyPolicy,
             PutKeyPolicy,
             ListKeyPolicies,
+            GetPublicKey,
+            Sign,
+            Verify,
+            GenerateDataKeyPair,
+            GenerateDataKeyPairWithoutPlaintext,
+            DeriveSharedSecret,
+            GenerateMac,
+            VerifyMac,
+            GetParametersForImport,
+            ImportKeyMaterial,
+            DeleteImportedKeyMaterial,
+            EnableKeyRotation,
+            DisableKeyRotation,
+            GetKeyRotationStatus,
+            RotateKeyOnDemand,
+            ListKeyRotations,
         ];
         for op in &ops {
             match op {
@@ -203,7 +269,23 @@ mod tests {
                 | ListResourceTags
                 | GetKeyPolicy
                 | PutKeyPolicy
-                | ListKeyPolicies => {}
+                | ListKeyPolicies
+                | GetPublicKey
+                | Sign
+                | Verify
+                | GenerateDataKeyPair
+                | GenerateDataKeyPairWithoutPlaintext
+                | DeriveSharedSecret
+                | GenerateMac
+                | VerifyMac
+                | GetParametersForImport
+                | ImportKeyMaterial
+                | DeleteImportedKeyMaterial
+                | EnableKeyRotation
+                | DisableKeyRotation
+                | GetKeyRotationStatus
+                | RotateKeyOnDemand
+                | ListKeyRotations => {}
             }
         }
         ops
@@ -336,6 +418,43 @@ mod tests {
                 KeyOp::ListResourceTags,
                 ["Success", "Success", "Success", "Success"],
             ),
+            // The BYOK table.
+            (
+                KeyOp::GetParametersForImport,
+                ["Success", "Success", "Success", "Success"],
+            ),
+            (
+                KeyOp::ImportKeyMaterial,
+                [
+                    "Success",
+                    "Success",
+                    "Rejected.StateModifiedFailed",
+                    "Success",
+                ],
+            ),
+            (
+                KeyOp::DeleteImportedKeyMaterial,
+                ["Success", "Success", "Success", "Success"],
+            ),
+            // UpdateRotationPolicy, which both rotation switches are.
+            (
+                KeyOp::EnableKeyRotation,
+                [
+                    "Success",
+                    "Rejected.Disabled",
+                    "Rejected.PendingDeletion",
+                    "Rejected.PendingImport",
+                ],
+            ),
+            (
+                KeyOp::DisableKeyRotation,
+                [
+                    "Success",
+                    "Rejected.Disabled",
+                    "Rejected.PendingDeletion",
+                    "Rejected.PendingImport",
+                ],
+            ),
             // Special case: UpdateAlias depends only on the destination key.
             (
                 KeyOp::UpdateAlias,
@@ -392,6 +511,78 @@ mod tests {
             ),
             (KeyOp::ScheduleKeyDeletion, PendingImport, None),
             (KeyOp::PutKeyPolicy, PendingDeletion, None),
+            // Sign, Verify, GetPublicKey: [1] Disabled, [3] pending deletion.
+            (KeyOp::Sign, Disabled, Some("DisabledException")),
+            (
+                KeyOp::Verify,
+                PendingDeletion,
+                Some("KMSInvalidStateException"),
+            ),
+            (KeyOp::GetPublicKey, Disabled, Some("DisabledException")),
+            // The same cells as Encrypt (the reference lists them in one row).
+            (
+                KeyOp::GenerateDataKeyPair,
+                Disabled,
+                Some("DisabledException"),
+            ),
+            (
+                KeyOp::GenerateDataKeyPairWithoutPlaintext,
+                PendingImport,
+                Some("KMSInvalidStateException"),
+            ),
+            // Added after the archived table; their error lists name both exceptions.
+            (KeyOp::GenerateMac, Disabled, Some("DisabledException")),
+            (
+                KeyOp::VerifyMac,
+                PendingImport,
+                Some("KMSInvalidStateException"),
+            ),
+            (
+                KeyOp::DeriveSharedSecret,
+                Disabled,
+                Some("DisabledException"),
+            ),
+            // Import: X[8] when pending deletion; fine in the other states.
+            (
+                KeyOp::GetParametersForImport,
+                PendingDeletion,
+                Some("KMSInvalidStateException"),
+            ),
+            (
+                KeyOp::ImportKeyMaterial,
+                PendingDeletion,
+                Some("KMSInvalidStateException"),
+            ),
+            (KeyOp::ImportKeyMaterial, Disabled, None),
+            (KeyOp::GetParametersForImport, PendingImport, None),
+            // Deleting material succeeds in every state (the API page overrides X[9]).
+            (KeyOp::DeleteImportedKeyMaterial, PendingDeletion, None),
+            (KeyOp::DeleteImportedKeyMaterial, PendingImport, None),
+            // Rotation: [1] or [3] to change the policy; the status reads in any state of a
+            // rotatable key; RotateKeyOnDemand as recorded against AWS.
+            (
+                KeyOp::EnableKeyRotation,
+                Disabled,
+                Some("DisabledException"),
+            ),
+            (
+                KeyOp::DisableKeyRotation,
+                PendingDeletion,
+                Some("KMSInvalidStateException"),
+            ),
+            (KeyOp::GetKeyRotationStatus, Disabled, None),
+            (KeyOp::GetKeyRotationStatus, PendingDeletion, None),
+            (
+                KeyOp::RotateKeyOnDemand,
+                Disabled,
+                Some("DisabledException"),
+            ),
+            (
+                KeyOp::RotateKeyOnDemand,
+                PendingImport,
+                Some("KMSInvalidStateException"),
+            ),
+            (KeyOp::ListKeyRotations, PendingDeletion, None),
         ];
         for (op, state, expected) in cases {
             let got = check(Dialect::Aws, *op, *state)

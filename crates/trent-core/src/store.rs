@@ -79,12 +79,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         limit: usize,
     ) -> Result<Vec<AliasRecord>, StoreError>;
 
-    /// Keys pending deletion whose deletion date is at or before `now`, across all scopes.
-    fn keys_due_for_deletion(
-        &self,
-        now: Timestamp,
-        limit: usize,
-    ) -> Result<Vec<(Scope, KeyId)>, StoreError>;
+    /// Keys whose [`KeyRecord::next_due`] is at or before `now`, across all scopes, earliest
+    /// first.
+    fn keys_due(&self, now: Timestamp, limit: usize) -> Result<Vec<(Scope, KeyId)>, StoreError>;
 
     /// Applies all writes atomically and durably (the call returns after the data is on
     /// stable storage), or none of them.
@@ -116,6 +113,8 @@ pub mod conformance {
                 tags: BTreeMap::from([("k".to_owned(), "v".to_owned())]),
                 current_material: Some(1),
                 multi_region: false,
+                import: None,
+                rotation: Rotation::default(),
             },
             materials: vec![SealedMaterial {
                 version: 1,
@@ -138,6 +137,7 @@ pub mod conformance {
     pub fn run_all(store: &dyn Store) {
         keys_round_trip_and_are_scoped(store);
         updates_are_compare_and_set(store);
+        updates_remove_material(store);
         aliases_are_unique_and_conditional(store);
         batches_are_atomic(store);
         delete_removes_key_material_and_aliases(store);
@@ -189,6 +189,43 @@ pub mod conformance {
             Err(StoreError::Conflict)
         );
         assert_eq!(store.get_key(&scope, &k.id).unwrap(), Some(next));
+    }
+
+    /// An update's materials are the key's materials afterwards: versions it leaves out are
+    /// destroyed, and a destroyed version can be stored again (reimport of the same material).
+    pub fn updates_remove_material(store: &dyn Store) {
+        let scope = Scope::new("888888888888", "us-east-1");
+        let mut k = key(&scope, KeyState::Enabled, None);
+        k.materials.push(SealedMaterial {
+            version: 2,
+            sealed: vec![4, 5, 6],
+        });
+        store.commit(vec![Write::InsertKey(k.clone())]).unwrap();
+        let mut gone = k.clone();
+        gone.version = 2;
+        gone.meta.state = KeyState::PendingImport;
+        gone.meta.current_material = None;
+        gone.materials.clear();
+        store
+            .commit(vec![Write::UpdateKey {
+                record: gone.clone(),
+                expected_version: 1,
+            }])
+            .unwrap();
+        assert_eq!(store.get_key(&scope, &k.id).unwrap(), Some(gone.clone()));
+        let mut back = gone.clone();
+        back.version = 3;
+        back.materials = vec![SealedMaterial {
+            version: 1,
+            sealed: vec![7, 7],
+        }];
+        store
+            .commit(vec![Write::UpdateKey {
+                record: back.clone(),
+                expected_version: 2,
+            }])
+            .unwrap();
+        assert_eq!(store.get_key(&scope, &k.id).unwrap(), Some(back));
     }
 
     pub fn aliases_are_unique_and_conditional(store: &dyn Store) {
@@ -349,14 +386,46 @@ pub mod conformance {
         let scope = Scope::new("777777777777", "us-east-1");
         let due = key(&scope, KeyState::PendingDeletion, Some(Timestamp(1_000)));
         let later = key(&scope, KeyState::PendingDeletion, Some(Timestamp(9_000)));
+        let mut expiring = key(&scope, KeyState::Enabled, None);
+        expiring.meta.import = Some(ImportRecord {
+            material_check: "00".into(),
+            expiration_model: Some(ExpirationModel::KeyMaterialExpires),
+            valid_to: Some(Timestamp(2_000)),
+        });
+        let mut rotating = key(&scope, KeyState::Enabled, None);
+        rotating.meta.rotation.next_rotation = Some(Timestamp(3_000));
+        let mut disabled_rotating = rotating.clone();
+        disabled_rotating.id = KeyId::generate();
+        disabled_rotating.meta.state = KeyState::Disabled;
         store
             .commit(vec![
                 Write::InsertKey(due.clone()),
                 Write::InsertKey(later.clone()),
+                Write::InsertKey(expiring.clone()),
+                Write::InsertKey(rotating.clone()),
+                Write::InsertKey(disabled_rotating.clone()),
             ])
             .unwrap();
-        let found = store.keys_due_for_deletion(Timestamp(5_000), 100).unwrap();
+        let found = store.keys_due(Timestamp(5_000), 100).unwrap();
         assert!(found.contains(&(scope.clone(), due.id)));
         assert!(!found.contains(&(scope.clone(), later.id)));
+        assert!(found.contains(&(scope.clone(), expiring.id)));
+        assert!(found.contains(&(scope.clone(), rotating.id)));
+        assert!(
+            !found.contains(&(scope.clone(), disabled_rotating.id)),
+            "disabled keys do not rotate"
+        );
+        // Due dates follow updates: once rotated, the key is no longer due.
+        let mut rotated = rotating.clone();
+        rotated.version = 2;
+        rotated.meta.rotation.next_rotation = Some(Timestamp(9_000));
+        store
+            .commit(vec![Write::UpdateKey {
+                record: rotated,
+                expected_version: 1,
+            }])
+            .unwrap();
+        let found = store.keys_due(Timestamp(5_000), 100).unwrap();
+        assert!(!found.contains(&(scope.clone(), rotating.id)));
     }
 }

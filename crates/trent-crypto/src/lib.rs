@@ -1,13 +1,18 @@
 //! Trent's cryptography, on one vetted library (aws-lc-rs).
 //!
 //! Owns: secret byte containers that zeroize on drop and never print, AES-256-GCM sealing with a
-//! random nonce (for key material at rest and for ciphertext blobs), random bytes, and the
-//! SHA-256/HMAC-SHA-256 primitives SigV4 needs.
+//! random nonce (for key material at rest and for ciphertext blobs), random bytes, the
+//! SHA-256/HMAC-SHA-256 primitives SigV4 needs, and the KMS key types: [`asymmetric`] (RSA,
+//! ECDSA/ECDH, ML-DSA, import unwrapping), [`mac`] (HMAC keys) and [`key_wrap`] (AES-KWP).
 //!
 //! Must not: do I/O, log, or say *why* something failed. Every failure is the one opaque
 //! [`CryptoError`], so no caller can build a padding or tag oracle out of it.
 
 use std::fmt;
+
+pub mod asymmetric;
+pub mod key_wrap;
+pub mod mac;
 
 use aws_lc_rs::{aead, constant_time, digest, hmac, rand};
 use zeroize::{Zeroize, Zeroizing};
@@ -142,6 +147,46 @@ pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     out
 }
 
+/// HMAC-SHA-1 of `data` under `key`. Only for verifying Alibaba Cloud's RPC signatures
+/// (SignatureMethod HMAC-SHA1), which its legacy SDKs still send; never for anything new.
+pub fn hmac_sha1(key: &[u8], data: &[u8]) -> [u8; 20] {
+    let k = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, key);
+    let tag = hmac::sign(&k, data);
+    let mut out = [0u8; 20];
+    out.copy_from_slice(tag.as_ref());
+    out
+}
+
+/// RSA-OAEP encryption to someone else's RSA public key (DER SubjectPublicKeyInfo) whose modulus
+/// is `modulus_len` bytes: how Alibaba's GenerateAndExportDataKey and ExportDataKey hand a data
+/// key to the holder of that key. (Belongs beside `PrivateKey::encrypt_oaep` in `asymmetric`.)
+pub fn encrypt_oaep_to(
+    spki: &[u8],
+    modulus_len: usize,
+    hash: asymmetric::OaepHash,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    use aws_lc_rs::rsa::{
+        OaepPublicEncryptingKey, PublicEncryptingKey, OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256,
+    };
+    let key = PublicEncryptingKey::from_der(spki).map_err(|_| CryptoError)?;
+    if key.key_size_bytes() != modulus_len {
+        return Err(CryptoError);
+    }
+    let key = OaepPublicEncryptingKey::new(key).map_err(|_| CryptoError)?;
+    let algorithm = match hash {
+        asymmetric::OaepHash::Sha1 => &OAEP_SHA1_MGF1SHA1,
+        asymmetric::OaepHash::Sha256 => &OAEP_SHA256_MGF1SHA256,
+    };
+    let mut out = vec![0u8; key.ciphertext_size()];
+    let len = key
+        .encrypt(algorithm, plaintext, &mut out, None)
+        .map_err(|_| CryptoError)?
+        .len();
+    out.truncate(len);
+    Ok(out)
+}
+
 /// Compares two byte strings in time independent of where they differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     #[allow(deprecated)]
@@ -194,6 +239,31 @@ mod tests {
     fn debug_redacts() {
         let s = SecretBytes::new(b"topsecret".to_vec());
         assert!(!format!("{s:?}").contains("topsecret"));
+    }
+
+    #[test]
+    fn oaep_to_a_public_key_opens_with_its_private_key() {
+        use asymmetric::{generate_private_key, KeyPairSpec, OaepHash, PrivateKey};
+        let pkcs8 = generate_private_key(KeyPairSpec::Rsa2048).unwrap();
+        let key = PrivateKey::from_pkcs8(KeyPairSpec::Rsa2048, pkcs8.expose()).unwrap();
+        for hash in [OaepHash::Sha1, OaepHash::Sha256] {
+            let sealed = encrypt_oaep_to(key.public_key_der(), 256, hash, b"data key").unwrap();
+            assert_eq!(
+                key.decrypt_oaep(hash, &sealed).unwrap().expose(),
+                b"data key"
+            );
+        }
+        assert!(encrypt_oaep_to(key.public_key_der(), 384, OaepHash::Sha256, b"x").is_err());
+        assert!(encrypt_oaep_to(b"not a key", 256, OaepHash::Sha256, b"x").is_err());
+    }
+
+    #[test]
+    fn hmac_sha1_known_answer_rfc2202_case2() {
+        let tag = hmac_sha1(b"Jefe", b"what do ya want for nothing?");
+        assert_eq!(
+            tag.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"
+        );
     }
 
     #[test]

@@ -25,6 +25,8 @@ fn key_with_id(scope: &Scope, id: KeyId) -> KeyRecord {
             tags: BTreeMap::from([("team".to_owned(), "x".to_owned())]),
             current_material: Some(1),
             multi_region: false,
+            import: None,
+            rotation: Default::default(),
         },
         materials: vec![SealedMaterial {
             version: 1,
@@ -100,7 +102,7 @@ fn reopening_returns_what_was_committed() {
     assert_eq!(store.get_alias(&s, &al.name).unwrap(), Some(al));
     assert_eq!(store.list_keys(&s, None, 10).unwrap(), vec![k.id]);
     assert_eq!(
-        store.keys_due_for_deletion(Timestamp(5), 10).unwrap(),
+        store.keys_due(Timestamp(5), 10).unwrap(),
         vec![(s.clone(), k.id)]
     );
     // And it is still writable after reopening.
@@ -247,10 +249,13 @@ fn updates_keep_material_and_respect_scope() {
     let k = key(&s);
     store.commit(vec![Write::InsertKey(k.clone())]).unwrap();
 
-    // A record carrying no material does not delete stored material.
+    // A stored material version is immutable: a record listing it with other bytes keeps the
+    // stored bytes.
     let mut next = k.clone();
     next.version = 2;
-    next.materials.clear();
+    for m in &mut next.materials {
+        m.sealed = vec![0xEE; 8];
+    }
     next.meta.description = "new".into();
     store
         .commit(vec![Write::UpdateKey {
@@ -316,22 +321,10 @@ fn due_for_deletion_spans_scopes_and_honours_limit() {
             .unwrap();
         expected.push((s, k.id));
     }
-    assert_eq!(
-        store.keys_due_for_deletion(Timestamp(1_000), 10).unwrap(),
-        expected
-    );
-    assert_eq!(
-        store.keys_due_for_deletion(Timestamp(1_000), 2).unwrap(),
-        expected[..2]
-    );
-    assert_eq!(
-        store.keys_due_for_deletion(Timestamp(100), 10).unwrap(),
-        expected[..1]
-    );
-    assert_eq!(
-        store.keys_due_for_deletion(Timestamp(99), 10).unwrap(),
-        vec![]
-    );
+    assert_eq!(store.keys_due(Timestamp(1_000), 10).unwrap(), expected);
+    assert_eq!(store.keys_due(Timestamp(1_000), 2).unwrap(), expected[..2]);
+    assert_eq!(store.keys_due(Timestamp(100), 10).unwrap(), expected[..1]);
+    assert_eq!(store.keys_due(Timestamp(99), 10).unwrap(), vec![]);
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! driven by the official `aws-sdk-kms` client.
 #![allow(dead_code)]
 
+pub mod byok;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, ToSql};
 use trent_core::ids::{AccountId, AliasName, KeyId, Region, Scope};
-use trent_core::model::{AliasRecord, KeyMeta, KeyRecord, KeyState, SealedMaterial, Timestamp};
+use trent_core::model::{AliasRecord, KeyMeta, KeyRecord, SealedMaterial, Timestamp};
 use trent_core::store::{Store, StoreError, Write};
 
 use group::GroupCommit;
@@ -359,30 +359,23 @@ impl Store for SqliteStore {
         })
     }
 
-    fn keys_due_for_deletion(
-        &self,
-        now: Timestamp,
-        limit: usize,
-    ) -> Result<Vec<(Scope, KeyId)>, StoreError> {
+    fn keys_due(&self, now: Timestamp, limit: usize) -> Result<Vec<(Scope, KeyId)>, StoreError> {
         let limit = sql_limit(limit);
         self.read(|conn| {
             let rows = conn
                 .prepare_cached(
                     "SELECT account, region, id FROM keys
-                     WHERE state = ?1 AND deletion_date <= ?2
-                     ORDER BY deletion_date, id LIMIT ?3",
+                     WHERE due_at <= ?1
+                     ORDER BY due_at, id LIMIT ?2",
                 )
                 .map_err(backend)?
-                .query_map(
-                    params![KeyState::PendingDeletion.as_str(), now.0, limit],
-                    |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, Vec<u8>>(2)?,
-                        ))
-                    },
-                )
+                .query_map(params![now.0, limit], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Vec<u8>>(2)?,
+                    ))
+                })
                 .map_err(backend)?
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(backend)?;

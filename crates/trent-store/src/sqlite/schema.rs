@@ -20,10 +20,10 @@ pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub(super) const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 
 /// Key ids are 16-byte BLOBs so that SQLite's memcmp order equals `KeyId`'s `Ord`; alias names
-/// are TEXT under BINARY collation so that their order equals `String`'s. `state` and
-/// `deletion_date` duplicate fields of `meta` (the JSON of `KeyMeta`) for indexing and are
-/// always written from the same record in the same statement.
-const MIGRATIONS: &[&str] = &[
+/// are TEXT under BINARY collation so that their order equals `String`'s. `state`,
+/// `deletion_date` and `due_at` are derived from the record (the JSON of `KeyMeta` is `meta`)
+/// for indexing and are always written from the same record in the same statement.
+pub(super) const MIGRATIONS: &[&str] = &[
     // 0 -> 1
     "CREATE TABLE keys (
          id            BLOB    NOT NULL PRIMARY KEY CHECK (length(id) = 16),
@@ -54,6 +54,11 @@ const MIGRATIONS: &[&str] = &[
              REFERENCES keys (account, region, id) ON DELETE CASCADE
      );
      CREATE INDEX aliases_by_target ON aliases (account, region, target_key_id, name);",
+    // 1 -> 2: `due_at` is `KeyRecord::next_due` (deletion, material expiry or automatic
+    // rotation, whichever comes first), so the sweeper finds every key with work to do.
+    "ALTER TABLE keys ADD COLUMN due_at INTEGER;
+     UPDATE keys SET due_at = deletion_date WHERE state = 'PendingDeletion';
+     CREATE INDEX keys_by_due_at ON keys (due_at);",
 ];
 
 /// Settings every connection gets.

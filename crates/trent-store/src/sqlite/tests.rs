@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use trent_core::model::{KeySpec, KeyUsage, Origin};
+use trent_core::model::{KeySpec, KeyState, KeyUsage, Origin};
 
 use super::group::Job;
 use super::*;
@@ -26,6 +26,8 @@ fn key(scope: &Scope) -> KeyRecord {
             tags: BTreeMap::new(),
             current_material: Some(1),
             multi_region: false,
+            import: None,
+            rotation: Default::default(),
         },
         materials: vec![SealedMaterial {
             version: 1,
@@ -177,4 +179,42 @@ fn debug_is_short() {
     let text = format!("{store:?}");
     assert!(text.starts_with("SqliteStore"), "{text}");
     assert!(text.len() < 100, "{text}");
+}
+
+/// A database written by schema version 1 (before `due_at`) opens, and its keys pending
+/// deletion are still found by the sweeper's query.
+#[test]
+fn schema_1_databases_migrate_with_their_deletions_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trent.db");
+    let scope = Scope::new("111111111111", "us-east-1");
+    let mut doomed = key(&scope);
+    doomed.meta.state = KeyState::PendingDeletion;
+    doomed.meta.deletion_date = Some(Timestamp(1_000));
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(super::schema::MIGRATIONS[0]).unwrap();
+        conn.execute_batch(&format!(
+            "PRAGMA application_id = {}; PRAGMA user_version = 1;",
+            super::schema::APPLICATION_ID
+        ))
+        .unwrap();
+        conn.execute(
+            "INSERT INTO keys (id, account, region, version, state, deletion_date, meta)
+             VALUES (?1, ?2, ?3, 1, 'PendingDeletion', 1000, ?4)",
+            rusqlite::params![
+                &doomed.id.as_bytes()[..],
+                scope.account.0,
+                scope.region.0,
+                serde_json::to_string(&doomed.meta).unwrap()
+            ],
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(
+        store.keys_due(Timestamp(2_000), 10).unwrap(),
+        vec![(scope.clone(), doomed.id)]
+    );
+    assert_eq!(store.keys_due(Timestamp(999), 10).unwrap(), vec![]);
 }

@@ -139,6 +139,7 @@ struct KeyRow {
     version: i64,
     state: &'static str,
     deletion_date: Option<i64>,
+    due_at: Option<i64>,
     meta: String,
 }
 
@@ -148,6 +149,7 @@ impl KeyRow {
             version: to_sql_version(record.version)?,
             state: record.meta.state.as_str(),
             deletion_date: record.meta.deletion_date.map(|t| t.0),
+            due_at: record.next_due().map(|t| t.0),
             meta: serde_json::to_string(&record.meta)
                 .map_err(|e| invalid(format!("key {}: metadata: {e}", record.id)))?,
         })
@@ -164,8 +166,8 @@ fn insert_key(conn: &Connection, record: &KeyRecord) -> Result<(), StoreError> {
     let row = KeyRow::of(record)?;
     let id = &record.id.as_bytes()[..];
     conn.prepare_cached(
-        "INSERT INTO keys (id, account, region, version, state, deletion_date, meta)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO keys (id, account, region, version, state, deletion_date, due_at, meta)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )
     .map_err(backend)?
     .execute(params![
@@ -175,6 +177,7 @@ fn insert_key(conn: &Connection, record: &KeyRecord) -> Result<(), StoreError> {
         row.version,
         row.state,
         row.deletion_date,
+        row.due_at,
         row.meta,
     ])
     .map_err(|e| match constraint(&e) {
@@ -214,14 +217,15 @@ fn update_key(conn: &Connection, record: &KeyRecord, expected: u64) -> Result<()
     let id = &record.id.as_bytes()[..];
     let changed = conn
         .prepare_cached(
-            "UPDATE keys SET version = ?1, state = ?2, deletion_date = ?3, meta = ?4
-             WHERE id = ?5 AND account = ?6 AND region = ?7 AND version = ?8",
+            "UPDATE keys SET version = ?1, state = ?2, deletion_date = ?3, due_at = ?4, meta = ?5
+             WHERE id = ?6 AND account = ?7 AND region = ?8 AND version = ?9",
         )
         .map_err(backend)?
         .execute(params![
             row.version,
             row.state,
             row.deletion_date,
+            row.due_at,
             row.meta,
             id,
             record.scope.account.0,
@@ -232,7 +236,24 @@ fn update_key(conn: &Connection, record: &KeyRecord, expected: u64) -> Result<()
     if changed == 0 {
         return Err(StoreError::Conflict);
     }
-    // Material versions are immutable: add the new ones, keep the stored ones.
+    // The record's versions are the key's material from now on. A stored version is
+    // immutable: it is kept as it is while listed and destroyed (secure_delete overwrites it)
+    // once it is not; new versions are added.
+    let stored: Vec<u32> = conn
+        .prepare_cached("SELECT version FROM key_material WHERE key_id = ?1")
+        .map_err(backend)?
+        .query_map(params![id], |r| r.get(0))
+        .map_err(backend)?
+        .collect::<Result<_, _>>()
+        .map_err(backend)?;
+    let mut remove = conn
+        .prepare_cached("DELETE FROM key_material WHERE key_id = ?1 AND version = ?2")
+        .map_err(backend)?;
+    for v in stored {
+        if !record.materials.iter().any(|m| m.version == v) {
+            remove.execute(params![id, v]).map_err(backend)?;
+        }
+    }
     let mut insert = conn
         .prepare_cached(
             "INSERT INTO key_material (key_id, version, sealed) VALUES (?1, ?2, ?3)

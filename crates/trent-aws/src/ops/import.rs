@@ -1,0 +1,152 @@
+//! Importing key material: GetParametersForImport, ImportKeyMaterial,
+//! DeleteImportedKeyMaterial.
+
+use serde::{Deserialize, Serialize};
+use trent_core::engine::ImportedMaterial;
+use trent_core::model::Timestamp;
+use trent_core::{ExpirationModel, KeyRefForms, KmsError, WrappingAlgorithm, WrappingKeySpec};
+
+use super::{key_ref, Ctx, Res};
+use crate::wire::*;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetParametersForImportRequest {
+    key_id: Option<String>,
+    wrapping_algorithm: Option<String>,
+    wrapping_key_spec: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetParametersForImportResponse {
+    key_id: String,
+    import_token: Blob,
+    public_key: Blob,
+    parameters_valid_to: Epoch,
+}
+
+pub(super) fn get_parameters_for_import(
+    ctx: &Ctx<'_>,
+    req: GetParametersForImportRequest,
+) -> Res<GetParametersForImportResponse> {
+    let key = key_ref(&req.key_id, "keyId", KeyRefForms::KeyOnly)?;
+    let algorithm = parse_enum(
+        required(&req.wrapping_algorithm, "wrappingAlgorithm")?,
+        "wrappingAlgorithm",
+        WrappingAlgorithm::parse,
+        WrappingAlgorithm::ALL,
+    )?;
+    let spec = parse_enum(
+        required(&req.wrapping_key_spec, "wrappingKeySpec")?,
+        "wrappingKeySpec",
+        WrappingKeySpec::parse,
+        WrappingKeySpec::ALL,
+    )?;
+    let p = ctx
+        .kms
+        .get_parameters_for_import(ctx.caller, &key, algorithm, spec)?;
+    Ok(GetParametersForImportResponse {
+        key_id: p.key.arn(),
+        import_token: Blob(p.import_token),
+        public_key: Blob(p.public_key),
+        parameters_valid_to: Epoch(p.valid_to),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImportKeyMaterialRequest {
+    key_id: Option<String>,
+    import_token: Option<Blob>,
+    encrypted_key_material: Option<Blob>,
+    /// Epoch seconds, as AWS JSON sends timestamps.
+    valid_to: Option<f64>,
+    expiration_model: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImportKeyMaterialResponse {
+    key_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_material_id: Option<String>,
+}
+
+/// ValidTo from ExpirationModel and ValidTo: AWS requires ValidTo with KEY_MATERIAL_EXPIRES and
+/// refuses it with KEY_MATERIAL_DOES_NOT_EXPIRE; without a model, ValidTo decides.
+fn valid_to(
+    model: Option<ExpirationModel>,
+    valid_to: Option<f64>,
+) -> Result<Option<Timestamp>, KmsError> {
+    let valid_to = valid_to.map(|secs| Timestamp((secs * 1000.0) as i64));
+    match (model, valid_to) {
+        (Some(ExpirationModel::KeyMaterialExpires), None) => Err(KmsError::Validation(
+            "A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES".into(),
+        )),
+        (Some(ExpirationModel::KeyMaterialDoesNotExpire), Some(_)) => Err(KmsError::Validation(
+            "A validTo date must not be set if the ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE"
+                .into(),
+        )),
+        (_, v) => Ok(v),
+    }
+}
+
+pub(super) fn import_key_material(
+    ctx: &Ctx<'_>,
+    req: ImportKeyMaterialRequest,
+) -> Res<ImportKeyMaterialResponse> {
+    let key = key_ref(&req.key_id, "keyId", KeyRefForms::KeyOnly)?;
+    let token = required(&req.import_token, "importToken")?;
+    check_len(token.0.len(), 1, 6144, "importToken", None)?;
+    let material = required(&req.encrypted_key_material, "encryptedKeyMaterial")?;
+    check_len(material.0.len(), 1, 6144, "encryptedKeyMaterial", None)?;
+    let model = req
+        .expiration_model
+        .as_deref()
+        .map(|m| {
+            parse_enum(
+                m,
+                "expirationModel",
+                ExpirationModel::parse,
+                ExpirationModel::ALL,
+            )
+        })
+        .transpose()?;
+    let record = ctx.kms.import_key_material(
+        ctx.caller,
+        &key,
+        ImportedMaterial {
+            import_token: &token.0,
+            encrypted_key_material: &material.0,
+            valid_to: valid_to(model, req.valid_to)?,
+        },
+    )?;
+    Ok(ImportKeyMaterialResponse {
+        key_id: record.arn(),
+        key_material_id: record.meta.import.map(|i| i.key_material_id()),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeleteImportedKeyMaterialRequest {
+    key_id: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeleteImportedKeyMaterialResponse {
+    key_id: String,
+}
+
+pub(super) fn delete_imported_key_material(
+    ctx: &Ctx<'_>,
+    req: DeleteImportedKeyMaterialRequest,
+) -> Res<DeleteImportedKeyMaterialResponse> {
+    let key = key_ref(&req.key_id, "keyId", KeyRefForms::KeyOnly)?;
+    let record = ctx.kms.delete_imported_key_material(ctx.caller, &key)?;
+    Ok(DeleteImportedKeyMaterialResponse {
+        key_id: record.arn(),
+    })
+}

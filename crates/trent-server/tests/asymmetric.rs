@@ -1,0 +1,901 @@
+//! Asymmetric and HMAC keys through `aws-sdk-kms`, with every signature, decryption and shared
+//! secret cross-checked by an independent implementation (RustCrypto `rsa`, `p256`, `p384`,
+//! `p521`, `k256`, `ml-dsa`).
+
+mod common;
+
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::{
+    DataKeyPairSpec, EncryptionAlgorithmSpec, KeyAgreementAlgorithmSpec, KeySpec, KeyUsageType,
+    MacAlgorithmSpec, MessageType, SigningAlgorithmSpec,
+};
+use aws_sdk_kms::Client;
+use common::Server;
+use rsa::pkcs8::DecodePublicKey;
+use sha2::Digest;
+
+async fn create(kms: &Client, spec: KeySpec, usage: KeyUsageType) -> String {
+    kms.create_key()
+        .key_spec(spec)
+        .key_usage(usage)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_owned()
+}
+
+async fn public_key(kms: &Client, id: &str) -> Vec<u8> {
+    kms.get_public_key()
+        .key_id(id)
+        .send()
+        .await
+        .unwrap()
+        .public_key()
+        .unwrap()
+        .as_ref()
+        .to_vec()
+}
+
+async fn sign(
+    kms: &Client,
+    id: &str,
+    message: &[u8],
+    message_type: MessageType,
+    algorithm: &SigningAlgorithmSpec,
+) -> Vec<u8> {
+    kms.sign()
+        .key_id(id)
+        .message(Blob::new(message))
+        .message_type(message_type)
+        .signing_algorithm(algorithm.clone())
+        .send()
+        .await
+        .unwrap()
+        .signature()
+        .unwrap()
+        .as_ref()
+        .to_vec()
+}
+
+/// Verifies a Trent signature over `message` with an independent library.
+fn verify_independently(spki: &[u8], algorithm: &SigningAlgorithmSpec, message: &[u8], sig: &[u8]) {
+    use rsa::signature::Verifier;
+    use SigningAlgorithmSpec as A;
+    match algorithm {
+        A::RsassaPssSha256 | A::RsassaPssSha384 | A::RsassaPssSha512 => {
+            let key = rsa::RsaPublicKey::from_public_key_der(spki).unwrap();
+            let sig = rsa::pss::Signature::try_from(sig).unwrap();
+            match algorithm {
+                A::RsassaPssSha256 => {
+                    rsa::pss::VerifyingKey::<sha2::Sha256>::new(key).verify(message, &sig)
+                }
+                A::RsassaPssSha384 => {
+                    rsa::pss::VerifyingKey::<sha2::Sha384>::new(key).verify(message, &sig)
+                }
+                _ => rsa::pss::VerifyingKey::<sha2::Sha512>::new(key).verify(message, &sig),
+            }
+            .unwrap()
+        }
+        A::RsassaPkcs1V15Sha256 | A::RsassaPkcs1V15Sha384 | A::RsassaPkcs1V15Sha512 => {
+            let key = rsa::RsaPublicKey::from_public_key_der(spki).unwrap();
+            let sig = rsa::pkcs1v15::Signature::try_from(sig).unwrap();
+            match algorithm {
+                A::RsassaPkcs1V15Sha256 => {
+                    rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(key).verify(message, &sig)
+                }
+                A::RsassaPkcs1V15Sha384 => {
+                    rsa::pkcs1v15::VerifyingKey::<sha2::Sha384>::new(key).verify(message, &sig)
+                }
+                _ => rsa::pkcs1v15::VerifyingKey::<sha2::Sha512>::new(key).verify(message, &sig),
+            }
+            .unwrap()
+        }
+        A::EcdsaSha256 => {
+            // P-256 and secp256k1 both use ECDSA_SHA_256; the SPKI's curve OID tells them apart.
+            if let Ok(key) = p256::ecdsa::VerifyingKey::from_public_key_der(spki) {
+                let sig = p256::ecdsa::Signature::from_der(sig).unwrap();
+                key.verify(message, &sig).unwrap();
+            } else {
+                let key = k256::ecdsa::VerifyingKey::from_public_key_der(spki).unwrap();
+                let sig = k256::ecdsa::Signature::from_der(sig).unwrap();
+                // k256 accepts only low-S signatures (Bitcoin's rule); (r, n−s) is the same
+                // signature for ECDSA itself.
+                let sig = sig.normalize_s().unwrap_or(sig);
+                key.verify(message, &sig).unwrap();
+            }
+        }
+        A::EcdsaSha384 => {
+            let key = p384::ecdsa::VerifyingKey::from_public_key_der(spki).unwrap();
+            let sig = p384::ecdsa::Signature::from_der(sig).unwrap();
+            key.verify(message, &sig).unwrap();
+        }
+        A::EcdsaSha512 => {
+            let public = p521::PublicKey::from_public_key_der(spki).unwrap();
+            let point =
+                p521::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&public, false);
+            let key = p521::ecdsa::VerifyingKey::from_sec1_bytes(point.as_bytes()).unwrap();
+            let sig = p521::ecdsa::Signature::from_der(sig).unwrap();
+            key.verify(message, &sig).unwrap();
+        }
+        other => panic!("no independent verifier for {other:?}"),
+    }
+}
+
+fn digest(algorithm: &SigningAlgorithmSpec, message: &[u8]) -> Vec<u8> {
+    let name = algorithm.as_str();
+    if name.ends_with("384") {
+        sha2::Sha384::digest(message).to_vec()
+    } else if name.ends_with("512") {
+        sha2::Sha512::digest(message).to_vec()
+    } else {
+        sha2::Sha256::digest(message).to_vec()
+    }
+}
+
+/// Every signing spec with every algorithm AWS lists for it: RAW and DIGEST signatures verify
+/// with an independent library and through Verify; DescribeKey and GetPublicKey agree.
+#[tokio::test]
+async fn signatures_verify_independently_for_every_spec_and_algorithm() {
+    let server = Server::start();
+    let kms = server.client();
+    use SigningAlgorithmSpec as A;
+    let rsa_algorithms = vec![
+        A::RsassaPssSha256,
+        A::RsassaPssSha384,
+        A::RsassaPssSha512,
+        A::RsassaPkcs1V15Sha256,
+        A::RsassaPkcs1V15Sha384,
+        A::RsassaPkcs1V15Sha512,
+    ];
+    let cases = vec![
+        (KeySpec::Rsa2048, rsa_algorithms.clone()),
+        (KeySpec::Rsa3072, rsa_algorithms.clone()),
+        (KeySpec::Rsa4096, rsa_algorithms),
+        (KeySpec::EccNistP256, vec![A::EcdsaSha256]),
+        (KeySpec::EccNistP384, vec![A::EcdsaSha384]),
+        (KeySpec::EccNistP521, vec![A::EcdsaSha512]),
+        (KeySpec::EccSecgP256K1, vec![A::EcdsaSha256]),
+    ];
+    let message = b"the message Trent signs";
+    for (spec, algorithms) in cases {
+        let id = create(&kms, spec.clone(), KeyUsageType::SignVerify).await;
+        let described = kms.describe_key().key_id(&id).send().await.unwrap();
+        let meta = described.key_metadata().unwrap();
+        assert_eq!(meta.signing_algorithms(), &algorithms[..], "{spec:?}");
+        assert!(meta.encryption_algorithms().is_empty());
+        let got = kms.get_public_key().key_id(&id).send().await.unwrap();
+        assert_eq!(got.key_spec(), Some(&spec));
+        assert_eq!(got.key_usage(), Some(&KeyUsageType::SignVerify));
+        assert_eq!(got.signing_algorithms(), &algorithms[..]);
+        let spki = got.public_key().unwrap().as_ref().to_vec();
+        for algorithm in &algorithms {
+            let raw = sign(&kms, &id, message, MessageType::Raw, algorithm).await;
+            verify_independently(&spki, algorithm, message, &raw);
+            let pre = sign(
+                &kms,
+                &id,
+                &digest(algorithm, message),
+                MessageType::Digest,
+                algorithm,
+            )
+            .await;
+            verify_independently(&spki, algorithm, message, &pre);
+            let verified = kms
+                .verify()
+                .key_id(&id)
+                .message(Blob::new(message.as_slice()))
+                .signature(Blob::new(raw.clone()))
+                .signing_algorithm(algorithm.clone())
+                .send()
+                .await
+                .unwrap();
+            assert!(verified.signature_valid());
+            let mut bad = raw.clone();
+            let last = bad.len() - 1;
+            bad[last] ^= 1;
+            assert_code!(
+                kms.verify()
+                    .key_id(&id)
+                    .message(Blob::new(message.as_slice()))
+                    .signature(Blob::new(bad))
+                    .signing_algorithm(algorithm.clone())
+                    .send()
+                    .await,
+                "KMSInvalidSignatureException"
+            );
+        }
+    }
+}
+
+/// Verifies an ML-DSA signature (pure, empty context) with RustCrypto's `ml-dsa`.
+fn verify_ml_dsa(spec: &KeySpec, spki: &[u8], message: &[u8], sig: &[u8]) -> bool {
+    fn check<P: ml_dsa::MlDsaParams>(spki: &[u8], message: &[u8], sig: &[u8]) -> bool
+    where
+        ml_dsa::VerifyingKey<P>: DecodePublicKey,
+    {
+        let key = ml_dsa::VerifyingKey::<P>::from_public_key_der(spki).unwrap();
+        let sig = ml_dsa::Signature::<P>::try_from(sig).unwrap();
+        key.verify_with_context(message, &[], &sig)
+    }
+    match spec {
+        KeySpec::MlDsa44 => check::<ml_dsa::MlDsa44>(spki, message, sig),
+        KeySpec::MlDsa65 => check::<ml_dsa::MlDsa65>(spki, message, sig),
+        _ => check::<ml_dsa::MlDsa87>(spki, message, sig),
+    }
+}
+
+#[tokio::test]
+async fn ml_dsa_signs_and_verifies() {
+    let server = Server::start();
+    let kms = server.client();
+    // (spec, public key length in the SPKI, signature length), FIPS 204 table 2.
+    for (spec, pk_len, sig_len) in [
+        (KeySpec::MlDsa44, 1312, 2420),
+        (KeySpec::MlDsa65, 1952, 3309),
+        (KeySpec::MlDsa87, 2592, 4627),
+    ] {
+        let id = create(&kms, spec.clone(), KeyUsageType::SignVerify).await;
+        let spki = public_key(&kms, &id).await;
+        assert!(spki.len() > pk_len && spki.len() < pk_len + 30, "{spec:?}");
+        let alg = SigningAlgorithmSpec::MlDsaShake256;
+        let sig = sign(&kms, &id, b"post-quantum", MessageType::Raw, &alg).await;
+        assert_eq!(sig.len(), sig_len);
+        assert!(
+            verify_ml_dsa(&spec, &spki, b"post-quantum", &sig),
+            "{spec:?}"
+        );
+        assert!(!verify_ml_dsa(&spec, &spki, b"post-quantuM", &sig));
+        kms.verify()
+            .key_id(&id)
+            .message(Blob::new("post-quantum"))
+            .signature(Blob::new(sig.clone()))
+            .signing_algorithm(alg.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_code!(
+            kms.verify()
+                .key_id(&id)
+                .message(Blob::new("post-quantuM"))
+                .signature(Blob::new(sig))
+                .signing_algorithm(alg.clone())
+                .send()
+                .await,
+            "KMSInvalidSignatureException"
+        );
+        // ML-DSA signs messages, not digests.
+        assert_code!(
+            kms.sign()
+                .key_id(&id)
+                .message(Blob::new(vec![0u8; 32]))
+                .message_type(MessageType::Digest)
+                .signing_algorithm(alg)
+                .send()
+                .await,
+            "ValidationException"
+        );
+    }
+}
+
+#[tokio::test]
+async fn signing_is_refused_as_aws_refuses_it() {
+    let server = Server::start();
+    let kms = server.client();
+    let ec = create(&kms, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
+    // An algorithm of another curve.
+    assert_code!(
+        kms.sign()
+            .key_id(&ec)
+            .message(Blob::new("m"))
+            .signing_algorithm(SigningAlgorithmSpec::EcdsaSha384)
+            .send()
+            .await,
+        "InvalidKeyUsageException"
+    );
+    // A digest of the wrong length.
+    let err = kms
+        .sign()
+        .key_id(&ec)
+        .message(Blob::new(vec![0u8; 31]))
+        .message_type(MessageType::Digest)
+        .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(common::code(&err), "ValidationException");
+    assert_eq!(
+        err.into_service_error().meta().message(),
+        Some("Digest is invalid length for algorithm ECDSA_SHA_256.")
+    );
+    // Messages are 1–4096 bytes.
+    assert_code!(
+        kms.sign()
+            .key_id(&ec)
+            .message(Blob::new(vec![0u8; 4097]))
+            .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+            .send()
+            .await,
+        "ValidationException"
+    );
+    // The signing algorithm is required.
+    assert_code!(
+        kms.sign().key_id(&ec).message(Blob::new("m")).send().await,
+        "ValidationException"
+    );
+    // A signing key does not encrypt; a symmetric key does not sign and has no public key.
+    assert_code!(
+        kms.encrypt()
+            .key_id(&ec)
+            .plaintext(Blob::new("p"))
+            .send()
+            .await,
+        "InvalidKeyUsageException"
+    );
+    let symmetric = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_owned();
+    let err = kms
+        .sign()
+        .key_id(&symmetric)
+        .message(Blob::new("m"))
+        .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(common::code(&err), "InvalidKeyUsageException");
+    assert!(err
+        .into_service_error()
+        .meta()
+        .message()
+        .unwrap()
+        .ends_with("key usage is ENCRYPT_DECRYPT which is not valid for Sign."));
+    assert_code!(
+        kms.get_public_key().key_id(&symmetric).send().await,
+        "UnsupportedOperationException"
+    );
+    // A disabled key signs nothing.
+    kms.disable_key().key_id(&ec).send().await.unwrap();
+    assert_code!(
+        kms.sign()
+            .key_id(&ec)
+            .message(Blob::new("m"))
+            .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+            .send()
+            .await,
+        "DisabledException"
+    );
+}
+
+#[tokio::test]
+async fn create_key_checks_spec_and_usage_as_aws_does() {
+    let server = Server::start();
+    let kms = server.client();
+    let err = kms
+        .create_key()
+        .key_spec(KeySpec::Rsa2048)
+        .key_usage(KeyUsageType::KeyAgreement)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(common::code(&err), "ValidationException");
+    assert_eq!(
+        err.into_service_error().meta().message(),
+        Some("KeyUsage KEY_AGREEMENT is not compatible with KeySpec RSA_2048")
+    );
+    let err = kms
+        .create_key()
+        .key_spec(KeySpec::Hmac256)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.into_service_error().meta().message(),
+        Some("You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.")
+    );
+    assert_code!(
+        kms.create_key()
+            .key_spec(KeySpec::EccSecgP256K1)
+            .key_usage(KeyUsageType::KeyAgreement)
+            .send()
+            .await,
+        "ValidationException"
+    );
+    assert_code!(
+        kms.create_key()
+            .key_spec(KeySpec::Hmac384)
+            .key_usage(KeyUsageType::EncryptDecrypt)
+            .send()
+            .await,
+        "ValidationException"
+    );
+}
+
+/// A message encrypted by an independent library to the public key decrypts in Trent, for
+/// both OAEP hashes and every RSA size; Trent's own ciphertexts round-trip; limits as AWS's.
+#[tokio::test]
+async fn rsa_oaep_interoperates() {
+    let server = Server::start();
+    let kms = server.client();
+    for (spec, modulus) in [
+        (KeySpec::Rsa2048, 256),
+        (KeySpec::Rsa3072, 384),
+        (KeySpec::Rsa4096, 512),
+    ] {
+        let id = create(&kms, spec.clone(), KeyUsageType::EncryptDecrypt).await;
+        let meta = kms.describe_key().key_id(&id).send().await.unwrap();
+        assert_eq!(
+            meta.key_metadata().unwrap().encryption_algorithms(),
+            &[
+                EncryptionAlgorithmSpec::RsaesOaepSha1,
+                EncryptionAlgorithmSpec::RsaesOaepSha256
+            ]
+        );
+        let public = rsa::RsaPublicKey::from_public_key_der(&public_key(&kms, &id).await).unwrap();
+        for (algorithm, hash_len) in [
+            (EncryptionAlgorithmSpec::RsaesOaepSha1, 20),
+            (EncryptionAlgorithmSpec::RsaesOaepSha256, 32),
+        ] {
+            let max = modulus - 2 * hash_len - 2;
+            let message = vec![0xA5u8; max];
+            let outside = if hash_len == 20 {
+                public.encrypt(
+                    &mut rand_core::OsRng,
+                    rsa::Oaep::new::<sha1::Sha1>(),
+                    &message,
+                )
+            } else {
+                public.encrypt(
+                    &mut rand_core::OsRng,
+                    rsa::Oaep::new::<sha2::Sha256>(),
+                    &message,
+                )
+            }
+            .unwrap();
+            let plain = kms
+                .decrypt()
+                .key_id(&id)
+                .ciphertext_blob(Blob::new(outside.clone()))
+                .encryption_algorithm(algorithm.clone())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(plain.plaintext().unwrap().as_ref(), &message[..]);
+            assert_eq!(plain.encryption_algorithm(), Some(&algorithm));
+            // Trent's ciphertext is raw RSA output of the modulus size.
+            let inside = kms
+                .encrypt()
+                .key_id(&id)
+                .plaintext(Blob::new(message.clone()))
+                .encryption_algorithm(algorithm.clone())
+                .send()
+                .await
+                .unwrap();
+            let blob = inside.ciphertext_blob().unwrap().as_ref().to_vec();
+            assert_eq!(blob.len(), modulus);
+            let again = kms
+                .decrypt()
+                .key_id(&id)
+                .ciphertext_blob(Blob::new(blob))
+                .encryption_algorithm(algorithm.clone())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(again.plaintext().unwrap().as_ref(), &message[..]);
+            // One byte over the limit.
+            let err = kms
+                .encrypt()
+                .key_id(&id)
+                .plaintext(Blob::new(vec![1u8; max + 1]))
+                .encryption_algorithm(algorithm.clone())
+                .send()
+                .await
+                .unwrap_err();
+            assert_eq!(common::code(&err), "ValidationException");
+            assert_eq!(
+                err.into_service_error().meta().message().unwrap(),
+                format!(
+                    "Algorithm {} and key spec {} cannot encrypt data larger than {max} bytes.",
+                    algorithm.as_str(),
+                    spec.as_str()
+                )
+            );
+            // The wrong hash does not decrypt.
+            let other = if hash_len == 20 {
+                EncryptionAlgorithmSpec::RsaesOaepSha256
+            } else {
+                EncryptionAlgorithmSpec::RsaesOaepSha1
+            };
+            assert_code!(
+                kms.decrypt()
+                    .key_id(&id)
+                    .ciphertext_blob(Blob::new(outside))
+                    .encryption_algorithm(other)
+                    .send()
+                    .await,
+                "InvalidCiphertextException"
+            );
+        }
+        // ReEncrypt from RSA to a symmetric key and back.
+        let symmetric = kms
+            .create_key()
+            .send()
+            .await
+            .unwrap()
+            .key_metadata()
+            .unwrap()
+            .key_id()
+            .to_owned();
+        let rsa_blob = kms
+            .encrypt()
+            .key_id(&id)
+            .plaintext(Blob::new("moved"))
+            .encryption_algorithm(EncryptionAlgorithmSpec::RsaesOaepSha256)
+            .send()
+            .await
+            .unwrap()
+            .ciphertext_blob()
+            .unwrap()
+            .clone();
+        let moved = kms
+            .re_encrypt()
+            .ciphertext_blob(rsa_blob)
+            .source_key_id(&id)
+            .source_encryption_algorithm(EncryptionAlgorithmSpec::RsaesOaepSha256)
+            .destination_key_id(&symmetric)
+            .send()
+            .await
+            .unwrap();
+        let back = kms
+            .re_encrypt()
+            .ciphertext_blob(moved.ciphertext_blob().unwrap().clone())
+            .destination_key_id(&id)
+            .destination_encryption_algorithm(EncryptionAlgorithmSpec::RsaesOaepSha1)
+            .send()
+            .await
+            .unwrap();
+        let plain = kms
+            .decrypt()
+            .key_id(&id)
+            .ciphertext_blob(back.ciphertext_blob().unwrap().clone())
+            .encryption_algorithm(EncryptionAlgorithmSpec::RsaesOaepSha1)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(plain.plaintext().unwrap().as_ref(), b"moved");
+        // Raw RSA ciphertext does not name its key: Decrypt needs the KeyId.
+        assert_code!(
+            kms.decrypt()
+                .ciphertext_blob(Blob::new(vec![1u8; modulus]))
+                .encryption_algorithm(EncryptionAlgorithmSpec::RsaesOaepSha256)
+                .send()
+                .await,
+            "ValidationException"
+        );
+        // SYMMETRIC_DEFAULT does not fit an RSA key; an encryption key does not sign.
+        assert_code!(
+            kms.encrypt()
+                .key_id(&id)
+                .plaintext(Blob::new("p"))
+                .send()
+                .await,
+            "InvalidKeyUsageException"
+        );
+        assert_code!(
+            kms.sign()
+                .key_id(&id)
+                .message(Blob::new("m"))
+                .signing_algorithm(SigningAlgorithmSpec::RsassaPssSha256)
+                .send()
+                .await,
+            "InvalidKeyUsageException"
+        );
+    }
+}
+
+/// ECDH: Trent's shared secret equals the one an independent library derives on the other
+/// side, on every NIST curve.
+#[tokio::test]
+async fn derive_shared_secret_matches_the_peer() {
+    use p256::pkcs8::EncodePublicKey;
+    let server = Server::start();
+    let kms = server.client();
+    let derive = |id: String, peer: Vec<u8>| {
+        let kms = kms.clone();
+        async move {
+            let out = kms
+                .derive_shared_secret()
+                .key_id(id)
+                .key_agreement_algorithm(KeyAgreementAlgorithmSpec::Ecdh)
+                .public_key(Blob::new(peer))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                out.key_agreement_algorithm(),
+                Some(&KeyAgreementAlgorithmSpec::Ecdh)
+            );
+            out.shared_secret().unwrap().as_ref().to_vec()
+        }
+    };
+
+    let id = create(&kms, KeySpec::EccNistP256, KeyUsageType::KeyAgreement).await;
+    let meta = kms.describe_key().key_id(&id).send().await.unwrap();
+    assert_eq!(
+        meta.key_metadata().unwrap().key_agreement_algorithms(),
+        &[KeyAgreementAlgorithmSpec::Ecdh]
+    );
+    let trent = p256::PublicKey::from_public_key_der(&public_key(&kms, &id).await).unwrap();
+    let peer = p256::SecretKey::random(&mut rand_core::OsRng);
+    let expected = p256::ecdh::diffie_hellman(peer.to_nonzero_scalar(), trent.as_affine());
+    let peer_spki = peer
+        .public_key()
+        .to_public_key_der()
+        .unwrap()
+        .as_bytes()
+        .to_vec();
+    assert_eq!(
+        derive(id.clone(), peer_spki).await,
+        expected.raw_secret_bytes().to_vec()
+    );
+
+    let id384 = create(&kms, KeySpec::EccNistP384, KeyUsageType::KeyAgreement).await;
+    let trent = p384::PublicKey::from_public_key_der(&public_key(&kms, &id384).await).unwrap();
+    let peer = p384::SecretKey::random(&mut rand_core::OsRng);
+    let expected = p384::ecdh::diffie_hellman(peer.to_nonzero_scalar(), trent.as_affine());
+    let peer_spki = peer
+        .public_key()
+        .to_public_key_der()
+        .unwrap()
+        .as_bytes()
+        .to_vec();
+    assert_eq!(
+        derive(id384.clone(), peer_spki).await,
+        expected.raw_secret_bytes().to_vec()
+    );
+
+    let id521 = create(&kms, KeySpec::EccNistP521, KeyUsageType::KeyAgreement).await;
+    let trent = p521::PublicKey::from_public_key_der(&public_key(&kms, &id521).await).unwrap();
+    let peer = p521::SecretKey::random(&mut rand_core::OsRng);
+    let expected = p521::ecdh::diffie_hellman(peer.to_nonzero_scalar(), trent.as_affine());
+    let peer_spki = peer
+        .public_key()
+        .to_public_key_der()
+        .unwrap()
+        .as_bytes()
+        .to_vec();
+    assert_eq!(
+        derive(id521, peer_spki).await,
+        expected.raw_secret_bytes().to_vec()
+    );
+
+    // A peer key on another curve, or a key that is not for key agreement, is refused.
+    let other = p256::SecretKey::random(&mut rand_core::OsRng)
+        .public_key()
+        .to_public_key_der()
+        .unwrap()
+        .as_bytes()
+        .to_vec();
+    assert_code!(
+        kms.derive_shared_secret()
+            .key_id(&id384)
+            .key_agreement_algorithm(KeyAgreementAlgorithmSpec::Ecdh)
+            .public_key(Blob::new(other.clone()))
+            .send()
+            .await,
+        "ValidationException"
+    );
+    let signing = create(&kms, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
+    assert_code!(
+        kms.derive_shared_secret()
+            .key_id(&signing)
+            .key_agreement_algorithm(KeyAgreementAlgorithmSpec::Ecdh)
+            .public_key(Blob::new(other))
+            .send()
+            .await,
+        "InvalidKeyUsageException"
+    );
+    assert_code!(
+        kms.sign()
+            .key_id(&id)
+            .message(Blob::new("m"))
+            .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+            .send()
+            .await,
+        "InvalidKeyUsageException"
+    );
+}
+
+/// Data key pairs: the private key is PKCS#8 an independent library parses, matching the public
+/// key; its encrypted copy is a normal ciphertext of the symmetric key, bound to the context.
+#[tokio::test]
+async fn data_key_pairs() {
+    use p256::pkcs8::{DecodePrivateKey, EncodePublicKey};
+    let server = Server::start();
+    let kms = server.client();
+    let key = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_owned();
+    let pair = kms
+        .generate_data_key_pair()
+        .key_id(&key)
+        .key_pair_spec(DataKeyPairSpec::EccNistP256)
+        .encryption_context("purpose", "test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pair.key_pair_spec(), Some(&DataKeyPairSpec::EccNistP256));
+    let private = pair.private_key_plaintext().unwrap().as_ref().to_vec();
+    let secret = p256::SecretKey::from_pkcs8_der(&private).unwrap();
+    assert_eq!(
+        secret.public_key().to_public_key_der().unwrap().as_bytes(),
+        pair.public_key().unwrap().as_ref()
+    );
+    let blob = pair.private_key_ciphertext_blob().unwrap().clone();
+    let opened = kms
+        .decrypt()
+        .ciphertext_blob(blob.clone())
+        .encryption_context("purpose", "test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.plaintext().unwrap().as_ref(), &private[..]);
+    assert_code!(
+        kms.decrypt().ciphertext_blob(blob).send().await,
+        "InvalidCiphertextException"
+    );
+
+    let rsa_pair = kms
+        .generate_data_key_pair_without_plaintext()
+        .key_id(&key)
+        .key_pair_spec(DataKeyPairSpec::Rsa2048)
+        .send()
+        .await
+        .unwrap();
+    let public =
+        rsa::RsaPublicKey::from_public_key_der(rsa_pair.public_key().unwrap().as_ref()).unwrap();
+    assert_eq!(rsa::traits::PublicKeyParts::size(&public), 256);
+    let opened = kms
+        .decrypt()
+        .ciphertext_blob(rsa_pair.private_key_ciphertext_blob().unwrap().clone())
+        .send()
+        .await
+        .unwrap();
+    let private = rsa::RsaPrivateKey::from_pkcs8_der(opened.plaintext().unwrap().as_ref()).unwrap();
+    assert_eq!(private.to_public_key(), public);
+
+    // The wrapping key must be symmetric; unimplemented pair specs are refused clearly.
+    let signing = create(&kms, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
+    assert_code!(
+        kms.generate_data_key_pair()
+            .key_id(&signing)
+            .key_pair_spec(DataKeyPairSpec::EccNistP256)
+            .send()
+            .await,
+        "InvalidKeyUsageException"
+    );
+    assert_code!(
+        kms.generate_data_key_pair()
+            .key_id(&key)
+            .key_pair_spec(DataKeyPairSpec::Sm2)
+            .send()
+            .await,
+        "UnsupportedOperationException"
+    );
+}
+
+#[tokio::test]
+async fn hmac_keys_generate_and_verify_macs() {
+    let server = Server::start();
+    let kms = server.client();
+    for (spec, algorithm, len) in [
+        (KeySpec::Hmac224, MacAlgorithmSpec::HmacSha224, 28),
+        (KeySpec::Hmac256, MacAlgorithmSpec::HmacSha256, 32),
+        (KeySpec::Hmac384, MacAlgorithmSpec::HmacSha384, 48),
+        (KeySpec::Hmac512, MacAlgorithmSpec::HmacSha512, 64),
+    ] {
+        let id = create(&kms, spec.clone(), KeyUsageType::GenerateVerifyMac).await;
+        let meta = kms.describe_key().key_id(&id).send().await.unwrap();
+        assert_eq!(
+            meta.key_metadata().unwrap().mac_algorithms(),
+            std::slice::from_ref(&algorithm)
+        );
+        let mac = kms
+            .generate_mac()
+            .key_id(&id)
+            .message(Blob::new("hello"))
+            .mac_algorithm(algorithm.clone())
+            .send()
+            .await
+            .unwrap();
+        let tag = mac.mac().unwrap().as_ref().to_vec();
+        assert_eq!(tag.len(), len);
+        let ok = kms
+            .verify_mac()
+            .key_id(&id)
+            .message(Blob::new("hello"))
+            .mac(Blob::new(tag.clone()))
+            .mac_algorithm(algorithm.clone())
+            .send()
+            .await
+            .unwrap();
+        assert!(ok.mac_valid());
+        assert_code!(
+            kms.verify_mac()
+                .key_id(&id)
+                .message(Blob::new("hellO"))
+                .mac(Blob::new(tag))
+                .mac_algorithm(algorithm.clone())
+                .send()
+                .await,
+            "KMSInvalidMacException"
+        );
+        let other = if algorithm == MacAlgorithmSpec::HmacSha256 {
+            MacAlgorithmSpec::HmacSha512
+        } else {
+            MacAlgorithmSpec::HmacSha256
+        };
+        let err = kms
+            .generate_mac()
+            .key_id(&id)
+            .message(Blob::new("hello"))
+            .mac_algorithm(other.clone())
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(common::code(&err), "InvalidKeyUsageException");
+        assert_eq!(
+            err.into_service_error().meta().message().unwrap(),
+            format!(
+                "Algorithm {} is incompatible with key spec {}.",
+                other.as_str(),
+                spec.as_str()
+            )
+        );
+        assert_code!(
+            kms.encrypt()
+                .key_id(&id)
+                .plaintext(Blob::new("p"))
+                .send()
+                .await,
+            "InvalidKeyUsageException"
+        );
+    }
+    let symmetric = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_owned();
+    let err = kms
+        .generate_mac()
+        .key_id(&symmetric)
+        .message(Blob::new("hello"))
+        .mac_algorithm(MacAlgorithmSpec::HmacSha256)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err
+        .into_service_error()
+        .meta()
+        .message()
+        .unwrap()
+        .ends_with("key usage is ENCRYPT_DECRYPT which is not valid for GenerateMac."));
+}

@@ -1,0 +1,478 @@
+//! Bring-your-own-key through `aws-sdk-kms`, done the way a client does it: download the
+//! wrapping public key, wrap the material locally with independent libraries (RustCrypto `rsa`
+//! and `aes-kw`), import. Imported material is then checked from outside (an HMAC computed by
+//! the `hmac` crate, a signature verified by `p256`, a public key compared byte for byte).
+
+mod common;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_sdk_kms::primitives::{Blob, DateTime};
+use aws_sdk_kms::types::{
+    AlgorithmSpec, ExpirationModelType, KeySpec, KeyState, KeyUsageType, MacAlgorithmSpec,
+    OriginType, SigningAlgorithmSpec, WrappingKeySpec,
+};
+use aws_sdk_kms::Client;
+use common::{byok, Server};
+
+async fn external(kms: &Client, spec: Option<(KeySpec, KeyUsageType)>) -> String {
+    let mut create = kms.create_key().origin(OriginType::External);
+    if let Some((spec, usage)) = spec {
+        create = create.key_spec(spec).key_usage(usage);
+    }
+    let meta = create.send().await.unwrap();
+    let meta = meta.key_metadata().unwrap();
+    assert_eq!(meta.key_state(), Some(&KeyState::PendingImport));
+    meta.key_id().to_owned()
+}
+
+async fn state(kms: &Client, id: &str) -> KeyState {
+    kms.describe_key()
+        .key_id(id)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_state()
+        .unwrap()
+        .clone()
+}
+
+async fn encrypt(kms: &Client, id: &str, text: &str) -> Blob {
+    kms.encrypt()
+        .key_id(id)
+        .plaintext(Blob::new(text))
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob()
+        .unwrap()
+        .clone()
+}
+
+fn seconds_from_now(secs: i64) -> DateTime {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    DateTime::from_secs(now + secs)
+}
+
+/// Every wrapping algorithm with every wrapping key size imports symmetric material.
+#[tokio::test]
+async fn every_wrapping_algorithm_and_key_size_imports() {
+    let server = Server::start();
+    let kms = server.client();
+    for algorithm in [
+        AlgorithmSpec::RsaesOaepSha1,
+        AlgorithmSpec::RsaesOaepSha256,
+        AlgorithmSpec::RsaAesKeyWrapSha1,
+        AlgorithmSpec::RsaAesKeyWrapSha256,
+    ] {
+        for spec in [
+            WrappingKeySpec::Rsa2048,
+            WrappingKeySpec::Rsa3072,
+            WrappingKeySpec::Rsa4096,
+        ] {
+            let id = external(&kms, None).await;
+            let params = kms
+                .get_parameters_for_import()
+                .key_id(&id)
+                .wrapping_algorithm(algorithm.clone())
+                .wrapping_key_spec(spec.clone())
+                .send()
+                .await
+                .unwrap();
+            // Valid for 24 hours.
+            let valid_to = params.parameters_valid_to().unwrap().secs();
+            let now = seconds_from_now(0).secs();
+            assert!((valid_to - now - 86_400).abs() < 60, "{valid_to} vs {now}");
+            let token = params.import_token().unwrap().as_ref();
+            let public = params.public_key().unwrap().as_ref();
+            let wrapped = byok::wrap(public, &algorithm, &[7u8; 32]);
+            byok::import_with(&kms, &id, token, &wrapped, None)
+                .await
+                .unwrap_or_else(|e| panic!("{algorithm:?} {spec:?}: {e:?}"));
+            assert_eq!(state(&kms, &id).await, KeyState::Enabled);
+            let blob = encrypt(&kms, &id, "imported").await;
+            let out = kms.decrypt().ciphertext_blob(blob).send().await.unwrap();
+            assert_eq!(out.plaintext().unwrap().as_ref(), b"imported");
+        }
+    }
+}
+
+/// The source documents' transitions: import → Enabled; delete → PendingImport (old
+/// ciphertexts unusable); reimport of the same material brings them back; other material is
+/// refused.
+#[tokio::test]
+async fn delete_and_reimport_the_same_material() {
+    let server = Server::start();
+    let kms = server.client();
+    let id = external(&kms, None).await;
+    let material = [0x42u8; 32];
+    let imported = byok::import(&kms, &id, &material, None).await.unwrap();
+    assert_eq!(imported.key_material_id().map(str::len), Some(64));
+    let meta = kms.describe_key().key_id(&id).send().await.unwrap();
+    let meta = meta.key_metadata().unwrap();
+    assert_eq!(meta.key_state(), Some(&KeyState::Enabled));
+    assert_eq!(meta.origin(), Some(&OriginType::External));
+    assert_eq!(
+        meta.expiration_model(),
+        Some(&ExpirationModelType::KeyMaterialDoesNotExpire)
+    );
+    let blob = encrypt(&kms, &id, "before").await;
+
+    kms.delete_imported_key_material()
+        .key_id(&id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(state(&kms, &id).await, KeyState::PendingImport);
+    assert_code!(
+        kms.decrypt().ciphertext_blob(blob.clone()).send().await,
+        "KMSInvalidStateException"
+    );
+    // Deleting again changes nothing.
+    kms.delete_imported_key_material()
+        .key_id(&id)
+        .send()
+        .await
+        .unwrap();
+
+    assert_code!(
+        byok::import(&kms, &id, &[0x43u8; 32], None).await,
+        "IncorrectKeyMaterialException"
+    );
+    assert_eq!(state(&kms, &id).await, KeyState::PendingImport);
+    byok::import(&kms, &id, &material, None).await.unwrap();
+    assert_eq!(state(&kms, &id).await, KeyState::Enabled);
+    let out = kms.decrypt().ciphertext_blob(blob).send().await.unwrap();
+    assert_eq!(out.plaintext().unwrap().as_ref(), b"before");
+    // Reimporting into an enabled key: the same material only.
+    byok::import(&kms, &id, &material, None).await.unwrap();
+    assert_code!(
+        byok::import(&kms, &id, &[0x43u8; 32], None).await,
+        "IncorrectKeyMaterialException"
+    );
+    // Material of the wrong size for the spec is refused too.
+    let other = external(&kms, None).await;
+    assert_code!(
+        byok::import(&kms, &other, &[1u8; 16], None).await,
+        "IncorrectKeyMaterialException"
+    );
+}
+
+#[tokio::test]
+async fn import_tokens_are_bound_to_their_key_and_expire() {
+    let server = Server::start();
+    let kms = server.client();
+    let a = external(&kms, None).await;
+    let b = external(&kms, None).await;
+    let alg = AlgorithmSpec::RsaesOaepSha256;
+    let (token_a, public_a) = byok::parameters(&kms, &a, &alg, WrappingKeySpec::Rsa2048).await;
+    let wrapped = byok::wrap(&public_a, &alg, &[9u8; 32]);
+    // A's token does not import into B.
+    assert_code!(
+        byok::import_with(&kms, &b, &token_a, &wrapped, None).await,
+        "InvalidImportTokenException"
+    );
+    // A token that is not one at all.
+    assert_code!(
+        byok::import_with(&kms, &a, &[1u8; 100], &wrapped, None).await,
+        "InvalidImportTokenException"
+    );
+    // Material wrapped under another key's public key does not unwrap.
+    let (_, public_b) = byok::parameters(&kms, &b, &alg, WrappingKeySpec::Rsa2048).await;
+    assert_code!(
+        byok::import_with(
+            &kms,
+            &a,
+            &token_a,
+            &byok::wrap(&public_b, &alg, &[9u8; 32]),
+            None
+        )
+        .await,
+        "InvalidCiphertextException"
+    );
+    // After 24 hours the token has expired.
+    server.advance_clock(86_400 + 60).await;
+    assert_code!(
+        byok::import_with(&kms, &a, &token_a, &wrapped, None).await,
+        "ExpiredImportTokenException"
+    );
+    assert_eq!(state(&kms, &a).await, KeyState::PendingImport);
+}
+
+#[tokio::test]
+async fn only_external_keys_take_imports() {
+    let server = Server::start();
+    let kms = server.client();
+    let id = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_owned();
+    let expected = format!("arn:aws:kms:us-east-1:000000000000:key/{id} origin is AWS_KMS which is not valid for this operation.");
+    let err = kms
+        .get_parameters_for_import()
+        .key_id(&id)
+        .wrapping_algorithm(AlgorithmSpec::RsaesOaepSha256)
+        .wrapping_key_spec(WrappingKeySpec::Rsa2048)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(common::code(&err), "UnsupportedOperationException");
+    assert_eq!(
+        err.into_service_error().meta().message(),
+        Some(expected.as_str())
+    );
+    assert_code!(
+        kms.delete_imported_key_material().key_id(&id).send().await,
+        "UnsupportedOperationException"
+    );
+    assert_code!(
+        kms.import_key_material()
+            .key_id(&id)
+            .import_token(Blob::new(vec![1u8; 10]))
+            .encrypted_key_material(Blob::new(vec![1u8; 10]))
+            .send()
+            .await,
+        "UnsupportedOperationException"
+    );
+    // A wrapping algorithm AWS has withdrawn.
+    let ext = external(&kms, None).await;
+    assert_code!(
+        kms.get_parameters_for_import()
+            .key_id(&ext)
+            .wrapping_algorithm(AlgorithmSpec::RsaesPkcs1V15)
+            .wrapping_key_spec(WrappingKeySpec::Rsa2048)
+            .send()
+            .await,
+        "UnsupportedOperationException"
+    );
+}
+
+/// ValidTo: the key is unusable the moment it passes, and the sweeper deletes the material
+/// durably (a restart, which resets the test clock, does not bring it back).
+#[tokio::test]
+async fn expiring_material_is_deleted_when_valid_to_passes() {
+    let mut server = Server::start_with(&["--sweep-interval-secs", "1"]);
+    let kms = server.client();
+    let id = external(&kms, None).await;
+    // ValidTo must be in the future; KEY_MATERIAL_EXPIRES needs one.
+    assert_code!(
+        byok::import(&kms, &id, &[5u8; 32], Some(seconds_from_now(-60))).await,
+        "ValidationException"
+    );
+    let (token, public) = byok::parameters(
+        &kms,
+        &id,
+        &AlgorithmSpec::RsaesOaepSha256,
+        WrappingKeySpec::Rsa2048,
+    )
+    .await;
+    let err = kms
+        .import_key_material()
+        .key_id(&id)
+        .import_token(Blob::new(token))
+        .encrypted_key_material(Blob::new(byok::wrap(
+            &public,
+            &AlgorithmSpec::RsaesOaepSha256,
+            &[5u8; 32],
+        )))
+        .expiration_model(ExpirationModelType::KeyMaterialExpires)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.into_service_error().meta().message(),
+        Some("A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES")
+    );
+
+    let valid_to = seconds_from_now(3_600);
+    byok::import(&kms, &id, &[5u8; 32], Some(valid_to))
+        .await
+        .unwrap();
+    let meta = kms.describe_key().key_id(&id).send().await.unwrap();
+    let meta = meta.key_metadata().unwrap();
+    assert_eq!(
+        meta.expiration_model(),
+        Some(&ExpirationModelType::KeyMaterialExpires)
+    );
+    assert_eq!(meta.valid_to().map(|t| t.secs()), Some(valid_to.secs()));
+    encrypt(&kms, &id, "still valid").await;
+
+    server.advance_clock(3_601).await;
+    // At once, before any sweep.
+    assert_code!(
+        kms.encrypt()
+            .key_id(&id)
+            .plaintext(Blob::new("x"))
+            .send()
+            .await,
+        "KMSInvalidStateException"
+    );
+    assert_eq!(state(&kms, &id).await, KeyState::PendingImport);
+    // The sweeper makes it durable.
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    server.restart();
+    let kms = server.client();
+    assert_eq!(state(&kms, &id).await, KeyState::PendingImport);
+    let meta = kms.describe_key().key_id(&id).send().await.unwrap();
+    assert_eq!(meta.key_metadata().unwrap().expiration_model(), None);
+    // The same material imports again.
+    byok::import(&kms, &id, &[5u8; 32], None).await.unwrap();
+    assert_eq!(state(&kms, &id).await, KeyState::Enabled);
+}
+
+/// Deleting the material of a key pending deletion leaves it pending deletion; cancelling then
+/// leaves it PendingImport (it has nothing to be enabled with).
+#[tokio::test]
+async fn delete_material_while_pending_deletion() {
+    let server = Server::start();
+    let kms = server.client();
+    let id = external(&kms, None).await;
+    byok::import(&kms, &id, &[3u8; 32], None).await.unwrap();
+    let alg = AlgorithmSpec::RsaesOaepSha256;
+    let (token, public) = byok::parameters(&kms, &id, &alg, WrappingKeySpec::Rsa2048).await;
+    kms.schedule_key_deletion()
+        .key_id(&id)
+        .send()
+        .await
+        .unwrap();
+    // No new import parameters for a key pending deletion (AWS's key-state reference, [8]).
+    assert_code!(
+        kms.get_parameters_for_import()
+            .key_id(&id)
+            .wrapping_algorithm(alg.clone())
+            .wrapping_key_spec(WrappingKeySpec::Rsa2048)
+            .send()
+            .await,
+        "KMSInvalidStateException"
+    );
+    kms.delete_imported_key_material()
+        .key_id(&id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(state(&kms, &id).await, KeyState::PendingDeletion);
+    assert_code!(
+        byok::import_with(
+            &kms,
+            &id,
+            &token,
+            &byok::wrap(&public, &alg, &[3u8; 32]),
+            None
+        )
+        .await,
+        "KMSInvalidStateException"
+    );
+    kms.cancel_key_deletion().key_id(&id).send().await.unwrap();
+    assert_eq!(state(&kms, &id).await, KeyState::PendingImport);
+}
+
+/// HMAC and asymmetric keys take imported material too, and then use exactly that material.
+#[tokio::test]
+async fn hmac_and_asymmetric_material_imports() {
+    use hmac::Mac;
+    use p256::pkcs8::{EncodePrivateKey, EncodePublicKey};
+    let server = Server::start();
+    let kms = server.client();
+
+    // HMAC: the MAC equals one computed by an independent library with the same key.
+    let id = external(
+        &kms,
+        Some((KeySpec::Hmac256, KeyUsageType::GenerateVerifyMac)),
+    )
+    .await;
+    let material = [0x33u8; 40];
+    byok::import(&kms, &id, &material, None).await.unwrap();
+    let mac = kms
+        .generate_mac()
+        .key_id(&id)
+        .message(Blob::new("message"))
+        .mac_algorithm(MacAlgorithmSpec::HmacSha256)
+        .send()
+        .await
+        .unwrap();
+    let mut expected = hmac::Hmac::<sha2::Sha256>::new_from_slice(&material).unwrap();
+    expected.update(b"message");
+    assert_eq!(
+        mac.mac().unwrap().as_ref(),
+        &expected.finalize().into_bytes()[..]
+    );
+    // HMAC_256 material is 32–64 bytes.
+    let short = external(
+        &kms,
+        Some((KeySpec::Hmac256, KeyUsageType::GenerateVerifyMac)),
+    )
+    .await;
+    assert_code!(
+        byok::import(&kms, &short, &[1u8; 31], None).await,
+        "IncorrectKeyMaterialException"
+    );
+
+    // ECC: a private key made by an independent library; Trent's public key is its public key
+    // and Trent's signatures verify with it.
+    let id = external(&kms, Some((KeySpec::EccNistP256, KeyUsageType::SignVerify))).await;
+    let secret = p256::SecretKey::random(&mut rand_core::OsRng);
+    let pkcs8 = secret.to_pkcs8_der().unwrap().as_bytes().to_vec();
+    byok::import(&kms, &id, &pkcs8, None).await.unwrap();
+    let public = kms.get_public_key().key_id(&id).send().await.unwrap();
+    assert_eq!(
+        public.public_key().unwrap().as_ref(),
+        secret.public_key().to_public_key_der().unwrap().as_bytes()
+    );
+    let sig = kms
+        .sign()
+        .key_id(&id)
+        .message(Blob::new("signed"))
+        .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+        .send()
+        .await
+        .unwrap();
+    let verifying = p256::ecdsa::VerifyingKey::from(secret.public_key());
+    let sig = p256::ecdsa::Signature::from_der(sig.signature().unwrap().as_ref()).unwrap();
+    p256::ecdsa::signature::Verifier::verify(&verifying, b"signed", &sig).unwrap();
+    // Another curve's key is not material for this key.
+    let other = p384::SecretKey::random(&mut rand_core::OsRng)
+        .to_pkcs8_der()
+        .unwrap()
+        .as_bytes()
+        .to_vec();
+    let fresh = external(&kms, Some((KeySpec::EccNistP256, KeyUsageType::SignVerify))).await;
+    assert_code!(
+        byok::import(&kms, &fresh, &other, None).await,
+        "IncorrectKeyMaterialException"
+    );
+
+    // RSA: too long for RSA-OAEP, so wrapped with RSA_AES_KEY_WRAP_SHA_1.
+    let id = external(&kms, Some((KeySpec::Rsa2048, KeyUsageType::EncryptDecrypt))).await;
+    let private = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+    let pkcs8 = aws_lc_rs::encoding::AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&private)
+        .unwrap()
+        .as_ref()
+        .to_vec();
+    let alg = AlgorithmSpec::RsaAesKeyWrapSha1;
+    let (token, wrapping) = byok::parameters(&kms, &id, &alg, WrappingKeySpec::Rsa4096).await;
+    byok::import_with(
+        &kms,
+        &id,
+        &token,
+        &byok::wrap(&wrapping, &alg, &pkcs8),
+        None,
+    )
+    .await
+    .unwrap();
+    let spki = kms.get_public_key().key_id(&id).send().await.unwrap();
+    let expected = aws_lc_rs::encoding::AsDer::<aws_lc_rs::encoding::PublicKeyX509Der>::as_der(
+        aws_lc_rs::signature::KeyPair::public_key(&private),
+    )
+    .unwrap();
+    assert_eq!(spki.public_key().unwrap().as_ref(), expected.as_ref());
+}

@@ -1,0 +1,350 @@
+//! Key rotation through `aws-sdk-kms`, across moves of the server's clock: automatic rotation
+//! by the background sweeper, on-demand rotation and its quota, the history, and old
+//! ciphertexts that keep decrypting.
+
+mod common;
+
+use std::time::Duration;
+
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::{KeySpec, KeyUsageType, OriginType, RotationType};
+use aws_sdk_kms::Client;
+use common::Server;
+
+const DAY: i64 = 86_400;
+
+async fn symmetric(kms: &Client) -> String {
+    kms.create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_owned()
+}
+
+async fn encrypt(kms: &Client, id: &str, text: &str) -> Vec<u8> {
+    kms.encrypt()
+        .key_id(id)
+        .plaintext(Blob::new(text))
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob()
+        .unwrap()
+        .as_ref()
+        .to_vec()
+}
+
+async fn decrypts_to(kms: &Client, blob: &[u8], text: &str) {
+    let out = kms
+        .decrypt()
+        .ciphertext_blob(Blob::new(blob))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.plaintext().unwrap().as_ref(), text.as_bytes());
+}
+
+/// The material version a Trent ciphertext names (bytes 17..21 of the blob).
+fn material_version(blob: &[u8]) -> u32 {
+    u32::from_be_bytes(blob[17..21].try_into().unwrap())
+}
+
+async fn rotations(kms: &Client, id: &str) -> Vec<RotationType> {
+    kms.list_key_rotations()
+        .key_id(id)
+        .send()
+        .await
+        .unwrap()
+        .rotations()
+        .iter()
+        .map(|r| r.rotation_type().unwrap().clone())
+        .collect()
+}
+
+/// Waits for the sweeper (run every second in these tests) to have run at least once more.
+async fn sweep() {
+    tokio::time::sleep(Duration::from_millis(2_200)).await;
+}
+
+#[tokio::test]
+async fn automatic_rotation_follows_the_clock() {
+    let mut server = Server::start_with(&["--sweep-interval-secs", "1"]);
+    let kms = server.client();
+    let id = symmetric(&kms).await;
+    let status = kms
+        .get_key_rotation_status()
+        .key_id(&id)
+        .send()
+        .await
+        .unwrap();
+    assert!(!status.key_rotation_enabled());
+    assert_eq!(status.next_rotation_date(), None);
+
+    kms.enable_key_rotation().key_id(&id).send().await.unwrap();
+    let status = kms
+        .get_key_rotation_status()
+        .key_id(&id)
+        .send()
+        .await
+        .unwrap();
+    assert!(status.key_rotation_enabled());
+    assert_eq!(status.rotation_period_in_days(), Some(365));
+    let next = status.next_rotation_date().unwrap().secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!((next - now - 365 * DAY).abs() < 60);
+
+    let before = encrypt(&kms, &id, "year one").await;
+    assert_eq!(material_version(&before), 1);
+    server.advance_clock(364 * DAY).await;
+    sweep().await;
+    assert!(rotations(&kms, &id).await.is_empty(), "not due yet");
+
+    server.advance_clock(2 * DAY).await;
+    sweep().await;
+    assert_eq!(rotations(&kms, &id).await, [RotationType::Automatic]);
+    let after = encrypt(&kms, &id, "year two").await;
+    assert_eq!(
+        material_version(&after),
+        2,
+        "new ciphertexts use the new material"
+    );
+    decrypts_to(&kms, &before, "year one").await;
+    decrypts_to(&kms, &after, "year two").await;
+    let status = kms
+        .get_key_rotation_status()
+        .key_id(&id)
+        .send()
+        .await
+        .unwrap();
+    assert!(status.next_rotation_date().unwrap().secs() > next + 364 * DAY);
+
+    // A shorter period, then rotation off.
+    kms.enable_key_rotation()
+        .key_id(&id)
+        .rotation_period_in_days(90)
+        .send()
+        .await
+        .unwrap();
+    server.advance_clock(91 * DAY).await;
+    sweep().await;
+    assert_eq!(rotations(&kms, &id).await.len(), 2);
+    kms.disable_key_rotation().key_id(&id).send().await.unwrap();
+    let status = kms
+        .get_key_rotation_status()
+        .key_id(&id)
+        .send()
+        .await
+        .unwrap();
+    assert!(!status.key_rotation_enabled());
+    assert_eq!(status.next_rotation_date(), None);
+    server.advance_clock(400 * DAY).await;
+    sweep().await;
+    assert_eq!(rotations(&kms, &id).await.len(), 2);
+
+    // Everything survives a restart.
+    let third = encrypt(&kms, &id, "year three").await;
+    assert_eq!(material_version(&third), 3);
+    server.restart();
+    let kms = server.client();
+    decrypts_to(&kms, &before, "year one").await;
+    decrypts_to(&kms, &after, "year two").await;
+    decrypts_to(&kms, &third, "year three").await;
+    assert_eq!(rotations(&kms, &id).await.len(), 2);
+}
+
+/// AWS does not rotate a disabled key; once enabled again past its date, it rotates.
+#[tokio::test]
+async fn disabled_keys_do_not_rotate() {
+    let server = Server::start_with(&["--sweep-interval-secs", "1"]);
+    let kms = server.client();
+    let id = symmetric(&kms).await;
+    kms.enable_key_rotation()
+        .key_id(&id)
+        .rotation_period_in_days(90)
+        .send()
+        .await
+        .unwrap();
+    kms.disable_key().key_id(&id).send().await.unwrap();
+    assert_code!(
+        kms.enable_key_rotation().key_id(&id).send().await,
+        "DisabledException"
+    );
+    server.advance_clock(100 * DAY).await;
+    sweep().await;
+    assert!(rotations(&kms, &id).await.is_empty());
+    kms.enable_key().key_id(&id).send().await.unwrap();
+    sweep().await;
+    assert_eq!(rotations(&kms, &id).await, [RotationType::Automatic]);
+}
+
+#[tokio::test]
+async fn on_demand_rotation_and_its_quota() {
+    let server = Server::start();
+    let kms = server.client();
+    let id = symmetric(&kms).await;
+    let mut blobs = vec![encrypt(&kms, &id, "v1").await];
+    for n in 2..=11 {
+        let out = kms.rotate_key_on_demand().key_id(&id).send().await.unwrap();
+        assert!(out.key_id().unwrap().ends_with(&id));
+        let blob = encrypt(&kms, &id, &format!("v{n}")).await;
+        assert_eq!(material_version(&blob), n);
+        blobs.push(blob);
+    }
+    let err = kms
+        .rotate_key_on_demand()
+        .key_id(&id)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(common::code(&err), "LimitExceededException");
+    assert_eq!(
+        err.into_service_error().meta().message().unwrap(),
+        format!("The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: arn:aws:kms:us-east-1:000000000000:key/{id}")
+    );
+    for (n, blob) in blobs.iter().enumerate() {
+        decrypts_to(&kms, blob, &format!("v{}", n + 1)).await;
+    }
+    let status = kms
+        .get_key_rotation_status()
+        .key_id(&id)
+        .send()
+        .await
+        .unwrap();
+    assert!(status.on_demand_rotation_start_date().is_some());
+    assert!(
+        !status.key_rotation_enabled(),
+        "on demand leaves automatic rotation off"
+    );
+
+    // The history pages.
+    let first = kms
+        .list_key_rotations()
+        .key_id(&id)
+        .limit(4)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.rotations().len(), 4);
+    assert!(first.truncated());
+    assert!(first
+        .rotations()
+        .iter()
+        .all(|r| r.rotation_type() == Some(&RotationType::OnDemand)));
+    let rest = kms
+        .list_key_rotations()
+        .key_id(&id)
+        .marker(first.next_marker().unwrap())
+        .limit(100)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rest.rotations().len(), 6);
+    assert!(!rest.truncated());
+    assert_code!(
+        kms.list_key_rotations()
+            .key_id(&id)
+            .marker("bogus")
+            .send()
+            .await,
+        "InvalidMarkerException"
+    );
+    // A disabled key does not rotate on demand either.
+    kms.disable_key().key_id(&id).send().await.unwrap();
+    assert_code!(
+        kms.rotate_key_on_demand().key_id(&id).send().await,
+        "DisabledException"
+    );
+}
+
+#[tokio::test]
+async fn only_symmetric_generated_keys_rotate() {
+    let server = Server::start();
+    let kms = server.client();
+    let id = symmetric(&kms).await;
+    for days in [89, 2561] {
+        assert_code!(
+            kms.enable_key_rotation()
+                .key_id(&id)
+                .rotation_period_in_days(days)
+                .send()
+                .await,
+            "ValidationException"
+        );
+    }
+    for (spec, usage) in [
+        (KeySpec::Rsa2048, KeyUsageType::SignVerify),
+        (KeySpec::EccNistP256, KeyUsageType::SignVerify),
+        (KeySpec::Hmac256, KeyUsageType::GenerateVerifyMac),
+    ] {
+        let other = kms
+            .create_key()
+            .key_spec(spec)
+            .key_usage(usage)
+            .send()
+            .await
+            .unwrap()
+            .key_metadata()
+            .unwrap()
+            .key_id()
+            .to_owned();
+        assert_code!(
+            kms.enable_key_rotation().key_id(&other).send().await,
+            "UnsupportedOperationException"
+        );
+        assert_code!(
+            kms.rotate_key_on_demand().key_id(&other).send().await,
+            "UnsupportedOperationException"
+        );
+        assert_code!(
+            kms.get_key_rotation_status().key_id(&other).send().await,
+            "UnsupportedOperationException"
+        );
+    }
+    let external = kms
+        .create_key()
+        .origin(OriginType::External)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_owned();
+    let err = kms
+        .enable_key_rotation()
+        .key_id(&external)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(common::code(&err), "UnsupportedOperationException");
+    assert!(err
+        .into_service_error()
+        .meta()
+        .message()
+        .unwrap()
+        .ends_with("origin is EXTERNAL which is not valid for this operation."));
+    // An EXTERNAL key without material: the state answers first, as recorded against AWS.
+    assert_code!(
+        kms.rotate_key_on_demand().key_id(&external).send().await,
+        "KMSInvalidStateException"
+    );
+    // Aliases are not accepted where AWS takes only key ids and ARNs.
+    kms.create_alias()
+        .alias_name("alias/rot")
+        .target_key_id(&id)
+        .send()
+        .await
+        .unwrap();
+    assert!(kms
+        .enable_key_rotation()
+        .key_id("alias/rot")
+        .send()
+        .await
+        .is_err());
+}
