@@ -28,6 +28,9 @@ pub struct ServeArgs {
     /// Seconds between runs of the scheduled-deletion sweeper [default: 5]
     #[arg(long, env = "TRENT_SWEEP_INTERVAL_SECS")]
     pub sweep_interval_secs: Option<u64>,
+    /// Region of Alibaba Cloud requests that name none [default: cn-hangzhou]
+    #[arg(long, env = "TRENT_ALIYUN_REGION")]
+    pub aliyun_region: Option<String>,
     /// FOR TESTS ONLY: serve `POST /_trent/test/advance-clock?seconds=N`, which moves this
     /// server's clock forward. Never enable in production.
     #[arg(long, env = "TRENT_TEST_CLOCK", hide = true)]
@@ -50,6 +53,7 @@ pub struct FileConfig {
     pub listen: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub sweep_interval_secs: Option<u64>,
+    pub aliyun_region: Option<String>,
     #[serde(default)]
     pub credentials: Vec<CredentialConfig>,
 }
@@ -60,6 +64,9 @@ pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub sweep_interval_secs: u64,
+    /// The region of Alibaba Cloud requests that name none: the current Alibaba SDK signs no
+    /// region, and keys live per account and region.
+    pub aliyun_region: String,
     pub credentials: Vec<CredentialConfig>,
     /// True when no credentials were configured and the development credential is in use.
     pub dev_credential: bool,
@@ -93,6 +100,17 @@ impl Config {
             .or(file.sweep_interval_secs)
             .unwrap_or(5)
             .max(1);
+        let aliyun_region = args
+            .aliyun_region
+            .or(file.aliyun_region)
+            .unwrap_or_else(|| trent_aliyun::DEFAULT_REGION.to_owned());
+        if aliyun_region.is_empty()
+            || !aliyun_region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(format!("invalid aliyun_region {aliyun_region:?}"));
+        }
         let dev_credential = file.credentials.is_empty();
         let credentials = if dev_credential {
             vec![CredentialConfig {
@@ -120,6 +138,7 @@ impl Config {
             listen,
             data_dir,
             sweep_interval_secs,
+            aliyun_region,
             credentials,
             dev_credential,
             test_clock: args.test_clock,

@@ -77,6 +77,8 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         kms: kms.clone(),
         credentials: Credentials::new(&config.credentials),
         verifier: Default::default(),
+        aliyun_verifier: Default::default(),
+        aliyun_region: config.aliyun_region.clone(),
         test_clock,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
