@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Produces docs/BENCHMARKS.md: Trent vs a trivial HTTP server vs moto's server, same machine,
+# same run. Run it on an otherwise idle machine; it takes a few minutes.
+#   bash bench/run.sh                 # the standard run
+#   MANY_KEYS=1000000 bash bench/run.sh   # also the many-keys figures (slow: creates the keys through the API)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MOTO_VERSION="${MOTO_VERSION:-5.2.5}"
+SECONDS_PER_FIGURE="${SECONDS_PER_FIGURE:-8}"
+MANY_KEYS="${MANY_KEYS:-0}"
+
+cargo build --release --locked -p trent-server -p trent-bench
+
+venv=bench/.venv
+if [ ! -x "$venv/bin/moto_server" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==${MOTO_VERSION}"
+fi
+
+./target/release/trent-bench suite \
+  --trent target/release/trent \
+  --moto "$venv/bin/moto_server" \
+  --seconds "$SECONDS_PER_FIGURE" \
+  --many-keys "$MANY_KEYS" \
+  --command "bash bench/run.sh" \
+  --out docs/BENCHMARKS.md
+echo "wrote docs/BENCHMARKS.md"

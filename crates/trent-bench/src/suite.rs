@@ -1,0 +1,460 @@
+//! The comparison run behind docs/BENCHMARKS.md: Trent, a trivial HTTP server and moto's server,
+//! measured the same way on the same machine in one run, plus the durability ceiling (fsyncs per
+//! second on the data disk), idle memory, and (optionally) behaviour with many keys.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{measure, runtime, Measurement, Target};
+
+#[derive(Debug, clap::Args)]
+pub struct SuiteArgs {
+    /// The trent binary to measure.
+    #[arg(long, default_value = "target/release/trent")]
+    trent: PathBuf,
+    /// moto's server command (e.g. a venv's `moto_server`); omitted = moto not measured.
+    #[arg(long)]
+    moto: Option<PathBuf>,
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 8.0)]
+    seconds: f64,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Also create this many keys, then measure startup time and Encrypt throughput with them.
+    #[arg(long, default_value_t = 0)]
+    many_keys: usize,
+    /// Where to write the report (stdout if omitted).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// The command line to print in the report.
+    #[arg(long, default_value = "bash bench/run.sh")]
+    command: String,
+}
+
+const TRENT_OPS: &[&str] = &[
+    "Encrypt",
+    "Decrypt",
+    "GenerateDataKey",
+    "DescribeKey",
+    "CreateKey",
+    "Sign",
+];
+/// Operations held to the 0.6 × trivial target.
+const FAST_OPS: &[&str] = &["Encrypt", "Decrypt", "GenerateDataKey", "DescribeKey"];
+
+struct Proc {
+    child: Child,
+    url: String,
+    started_in: Duration,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    /// Starts a server that prints `listening on <url>` as its first line.
+    fn announced(mut cmd: Command) -> Result<Self, String> {
+        let start = Instant::now();
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("{cmd:?}: {e}"))?;
+        let mut line = String::new();
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .ok_or_else(|| format!("unexpected: {line:?}"))?
+            .to_owned();
+        Ok(Self {
+            child,
+            url,
+            started_in: start.elapsed(),
+        })
+    }
+
+    /// Starts a server on a known port and waits until it accepts connections.
+    fn on_port(mut cmd: Command, port: u16) -> Result<Self, String> {
+        let start = Instant::now();
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("{cmd:?}: {e}"))?;
+        let mut proc = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            started_in: Duration::ZERO,
+        };
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if start.elapsed() > Duration::from_secs(60) {
+                return Err(format!("{cmd:?} did not start listening"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        proc.started_in = start.elapsed();
+        Ok(proc)
+    }
+
+    fn rss_mb(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let kb: f64 = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
+        Some(kb / 1024.0)
+    }
+}
+
+fn free_port() -> Result<u16, String> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    Ok(l.local_addr().map_err(|e| e.to_string())?.port())
+}
+
+fn trent(binary: &Path, data_dir: &Path) -> Result<Proc, String> {
+    let mut cmd = Command::new(binary);
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env("TRENT_LOG", "error");
+    Proc::announced(cmd)
+}
+
+/// fsyncs per second on the disk holding `dir`: the ceiling for one-fsync-per-request writes.
+fn fsync_rate(dir: &Path) -> Result<f64, String> {
+    let path = dir.join("fsync-probe");
+    let mut f = std::fs::File::create(&path).map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    let mut n = 0u32;
+    while start.elapsed() < Duration::from_secs(2) {
+        f.write_all(&[0u8; 512]).map_err(|e| e.to_string())?;
+        f.sync_data().map_err(|e| e.to_string())?;
+        n += 1;
+    }
+    let rate = f64::from(n) / start.elapsed().as_secs_f64();
+    let _ = std::fs::remove_file(path);
+    Ok(rate)
+}
+
+/// Measures each op; an op that cannot be prepared (e.g. a key spec the server lacks) is
+/// reported with the reason instead of a figure.
+async fn run_ops(
+    url: &str,
+    ops: &[&str],
+    connections: usize,
+    seconds: f64,
+) -> Vec<(String, Result<Measurement, String>)> {
+    let mut out = Vec::new();
+    for op in ops {
+        let result = async {
+            let target = Target::new(url)?;
+            let prepared = target.prepare(op).await?;
+            measure(
+                &target,
+                &prepared,
+                connections,
+                Duration::from_secs_f64(seconds),
+            )
+            .await
+        }
+        .await;
+        match &result {
+            Ok(m) => eprintln!("  {}", m.summary()),
+            Err(e) => eprintln!("  {op}: not measured: {e}"),
+        }
+        out.push((op.to_string(), result));
+    }
+    out
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| format!("{:.0} GiB", kb / 1024.0 / 1024.0))
+        .unwrap_or_default();
+    format!("{cores} cores ({cpu}), {mem} RAM")
+}
+
+pub fn run(args: SuiteArgs) -> Result<(), String> {
+    let rt = runtime()?;
+    let work = std::env::temp_dir().join(format!("trent-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+    let result = rt.block_on(run_in(&args, &work));
+    let _ = std::fs::remove_dir_all(&work);
+    let report = result?;
+    match &args.out {
+        Some(path) => std::fs::write(path, report).map_err(|e| e.to_string())?,
+        None => print!("{report}"),
+    }
+    Ok(())
+}
+
+fn cell(r: &Result<Measurement, String>) -> (String, String, String, Option<f64>) {
+    match r {
+        Ok(m) if m.failures == 0 => (
+            format!("{:.0}", m.rps()),
+            format!("{:.2}", m.p50_ms),
+            format!("{:.2}", m.p99_ms),
+            Some(m.rps()),
+        ),
+        Ok(m) => (
+            format!(
+                "invalid: {} of {} failed ({})",
+                m.failures,
+                m.requests,
+                m.first_failure.as_deref().unwrap_or("")
+            ),
+            "-".into(),
+            "-".into(),
+            None,
+        ),
+        Err(e) => (format!("n/a ({e})"), "-".into(), "-".into(), None),
+    }
+}
+
+async fn run_in(args: &SuiteArgs, work: &Path) -> Result<String, String> {
+    let (c, s) = (args.connections, args.seconds);
+    let fsyncs = fsync_rate(work)?;
+    eprintln!("fsync ceiling: {fsyncs:.0}/s");
+
+    eprintln!("trivial server:");
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut cmd = Command::new(&me);
+    cmd.args(["trivial", "--listen", "127.0.0.1:0"]);
+    let trivial = Proc::announced(cmd)?;
+    let trivial_rps = match run_ops(&trivial.url, &["Trivial"], c, s).await.remove(0).1 {
+        Ok(m) if m.failures == 0 => m,
+        Ok(m) => {
+            return Err(format!(
+                "trivial server failed requests: {:?}",
+                m.first_failure
+            ))
+        }
+        Err(e) => return Err(format!("trivial server: {e}")),
+    };
+    drop(trivial);
+
+    eprintln!("trent:");
+    let trent_dir = work.join("trent");
+    let server = trent(&args.trent, &trent_dir)?;
+    std::thread::sleep(Duration::from_secs(1));
+    let idle_rss = server.rss_mb();
+    let trent_results = run_ops(&server.url, TRENT_OPS, c, s).await;
+    let busy_rss = server.rss_mb();
+    drop(server);
+
+    let moto_results = match &args.moto {
+        Some(moto) => {
+            eprintln!("moto:");
+            let port = free_port()?;
+            let mut cmd = Command::new(moto);
+            cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+            let server = Proc::on_port(cmd, port)?;
+            Some(run_ops(&server.url, TRENT_OPS, c, s).await)
+        }
+        None => None,
+    };
+
+    let many = if args.many_keys > 0 {
+        eprintln!("trent with {} keys:", args.many_keys);
+        let dir = work.join("many");
+        let server = trent(&args.trent, &dir)?;
+        let start = Instant::now();
+        seed_keys(&server.url, args.many_keys).await?;
+        let seeded_in = start.elapsed();
+        drop(server);
+        let server = trent(&args.trent, &dir)?;
+        let startup = server.started_in;
+        let encrypt = run_ops(&server.url, &["Encrypt"], c, s).await.remove(0).1;
+        Some((seeded_in, startup, encrypt, server.rss_mb()))
+    } else {
+        None
+    };
+
+    // ----- the report -----
+    let mut r = String::new();
+    let w = &mut r;
+    use std::fmt::Write as _;
+    let _ = writeln!(w, "# Benchmarks\n");
+    let _ = writeln!(
+        w,
+        "Produced by `{}` (see [bench/run.sh](../bench/run.sh)); do not edit by hand.\n",
+        args.command
+    );
+    let _ = writeln!(w, "- Machine: {}.", machine());
+    let _ = writeln!(
+        w,
+        "- Load: `trent-bench`, {c} keep-alive connections, closed loop, {s} s per figure after a warm-up, on ONE thread of the same machine (like `wrk -t1`); every request SigV4-signed (signed once per connection and replayed, so the server verifies a signature on every request). Any non-2xx answer invalidates the figure."
+    );
+    let _ = writeln!(w, "- Trent: release build, embedded SQLite store on a fresh data directory, SigV4 verification on, default settings.");
+    let _ = writeln!(w, "- Trivial server: axum on tokio answering every POST with `{{}}` (the ceiling for any HTTP service here): **{:.0} req/s**, p50 {:.2} ms, p99 {:.2} ms.", trivial_rps.rps(), trivial_rps.p50_ms, trivial_rps.p99_ms);
+    let _ = writeln!(w, "- Durable-write ceiling: **{fsyncs:.0} fsyncs/s** on the data disk (one 512-byte write + fdatasync per iteration).\n");
+
+    let _ = writeln!(w, "## Throughput and latency\n");
+    let _ = writeln!(
+        w,
+        "| operation | Trent req/s | p50 ms | p99 ms | × trivial | moto req/s | Trent × moto |"
+    );
+    let _ = writeln!(w, "|---|---|---|---|---|---|---|");
+    let mut verdicts = Vec::new();
+    for (i, (op, res)) in trent_results.iter().enumerate() {
+        let (rps, p50, p99, value) = cell(res);
+        let vs_trivial = value
+            .map(|v| format!("{:.2}", v / trivial_rps.rps()))
+            .unwrap_or("-".into());
+        let (moto_rps, moto_value) = match &moto_results {
+            Some(m) => {
+                let (t, _, _, v) = cell(&m[i].1);
+                (t, v)
+            }
+            None => ("not run".into(), None),
+        };
+        let vs_moto = match (value, moto_value) {
+            (Some(a), Some(b)) => format!("{:.1}", a / b),
+            _ => "-".into(),
+        };
+        let _ = writeln!(
+            w,
+            "| {op} | {rps} | {p50} | {p99} | {vs_trivial} | {moto_rps} | {vs_moto} |"
+        );
+        if FAST_OPS.contains(&op.as_str()) {
+            if let Ok(m) = res {
+                let ratio = m.rps() / trivial_rps.rps();
+                verdicts.push(format!(
+                    "- {op}: {:.2} × trivial (target ≥ 0.6): **{}**; p99 {:.2} ms (target < 5 ms): **{}**.",
+                    ratio,
+                    if ratio >= 0.6 && m.failures == 0 { "met" } else { "missed" },
+                    m.p99_ms,
+                    if m.p99_ms < 5.0 { "met" } else { "missed" }
+                ));
+            }
+        }
+        if op == "CreateKey" {
+            if let Ok(m) = res {
+                let ratio = m.rps() / fsyncs;
+                verdicts.push(format!(
+                    "- CreateKey (durable, fsync'd before the answer): {:.0} req/s = {:.1} × the one-fsync-per-request ceiling (target ≥ 2): **{}**.",
+                    m.rps(),
+                    ratio,
+                    if ratio >= 2.0 && m.failures == 0 { "met" } else { "missed" }
+                ));
+            }
+        }
+    }
+    let _ = writeln!(w, "\n## Targets\n");
+    for v in &verdicts {
+        let _ = writeln!(w, "{v}");
+    }
+    match idle_rss {
+        Some(mb) => {
+            let _ = writeln!(
+                w,
+                "- Idle resident memory: {mb:.1} MB (target < 30 MB): **{}**; after the load above: {:.1} MB.",
+                if mb < 30.0 { "met" } else { "missed" },
+                busy_rss.unwrap_or(0.0)
+            );
+        }
+        None => {
+            let _ = writeln!(w, "- Idle resident memory: not measured (no /proc).");
+        }
+    }
+    match many {
+        Some((seeded_in, startup, encrypt, rss)) => {
+            let one_key = trent_results
+                .iter()
+                .find(|(op, _)| op == "Encrypt")
+                .and_then(|(_, r)| r.as_ref().ok())
+                .map(|m| m.rps());
+            let (rps, _, p99, value) = cell(&encrypt);
+            let _ = writeln!(
+                w,
+                "- With {} keys (created through the API in {:.0} s): startup {:.2} s (target < 2 s): **{}**; Encrypt {rps} req/s (p99 {p99} ms), {} of the 1-key figure (target within 10%); resident memory {:.1} MB.",
+                args.many_keys,
+                seeded_in.as_secs_f64(),
+                startup.as_secs_f64(),
+                if startup.as_secs_f64() < 2.0 { "met" } else { "missed" },
+                match (value, one_key) {
+                    (Some(a), Some(b)) => format!("{:.0}%", 100.0 * a / b),
+                    _ => "-".into(),
+                },
+                rss.unwrap_or(0.0)
+            );
+        }
+        None => {
+            let _ = writeln!(
+                w,
+                "- Many keys: not measured in this run (`--many-keys N`)."
+            );
+        }
+    }
+    Ok(r)
+}
+
+/// Creates `n` keys through the API with the benchmark's connections.
+async fn seed_keys(url: &str, n: usize) -> Result<(), String> {
+    let target = Target::new(url)?;
+    let per_conn = n.div_ceil(32);
+    let local = tokio::task::LocalSet::new();
+    let mut handles = Vec::new();
+    for c in 0..32 {
+        let count = per_conn.min(n.saturating_sub(c * per_conn));
+        let target = Target::new(&target.url)?;
+        handles.push(local.spawn_local(async move {
+            let prepared = target.prepare("CreateKey").await?;
+            let mut request = Vec::new();
+            let mut conn = crate::http::Conn::open(&target.host).await?;
+            for i in 0..count {
+                // Re-sign now and then: a signature is valid for five minutes.
+                if i % 10_000 == 0 {
+                    request = target.signed_request(&prepared);
+                }
+                let (status, body) = conn.send(&request).await?;
+                if status != 200 {
+                    return Err(format!(
+                        "CreateKey {status}: {}",
+                        String::from_utf8_lossy(&body)
+                    ));
+                }
+            }
+            Ok::<(), String>(())
+        }));
+    }
+    local
+        .run_until(async {
+            for h in handles {
+                h.await.map_err(|e| e.to_string())??;
+            }
+            Ok(())
+        })
+        .await
+}
