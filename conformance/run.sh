@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Conformance suite: drives a live `trent serve` with real AWS clients nobody on the team wrote
-# (AWS CLI v1, boto3, the AWS Encryption SDK for Python, the AWS SDK for JavaScript v3).
+# (AWS CLI v1, boto3, the AWS Encryption SDK for Python, the AWS SDK for JavaScript v3, and
+# Alibaba Cloud's own Python SDKs for the Alibaba dialect).
 #
 #   bash conformance/run.sh            (from the repo root, or from anywhere)
 #
@@ -10,7 +11,7 @@
 # checks, and ends with one line `N passed, M failed`. Exits non-zero if anything failed.
 #
 # Environment knobs: TRENT_BIN=path (use this server binary, skip the build), PYTHON=python3.11,
-# CONFORMANCE_ONLY="awscli boto3 esdk js" (a subset), CONFORMANCE_VERBOSE=1 (tracebacks).
+# CONFORMANCE_ONLY="awscli boto3 esdk js aliyun" (a subset), CONFORMANCE_VERBOSE=1 (tracebacks).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -23,7 +24,8 @@ PYTHON="${PYTHON:-python3}"
 VENV="$HERE/.venv"
 JSDIR="$HERE/js"
 CLIENT_TIMEOUT="${CONFORMANCE_CLIENT_TIMEOUT:-240}"
-ONLY="${CONFORMANCE_ONLY:-awscli boto3 esdk js}"
+ONLY="${CONFORMANCE_ONLY:-awscli boto3 esdk js aliyun}"
+ALIYUN_VENV="$HERE/aliyun/.venv"
 
 PASSED=0
 FAILED=0
@@ -88,28 +90,40 @@ if [[ ! -x "$BIN" ]]; then
     finish
 fi
 
-# ----- 2. Python clients -------------------------------------------------------------------
-PY_OK=1
-if [[ " $ONLY " =~ \ (awscli|boto3|esdk)\  ]]; then
-    want="$(stamp_of "$HERE/requirements.txt")"
-    if [[ ! -f "$VENV/.installed" || "$(cat "$VENV/.installed")" != "$want" || ! -x "$VENV/bin/python" ]]; then
-        log "installing Python clients into conformance/.venv"
-        rm -rf "$VENV"
-        if ! "$PYTHON" -m venv "$VENV" >"$WORK/venv.log" 2>&1; then
-            # Debian-style Pythons without ensurepip: fall back to virtualenv.
-            "$PYTHON" -m pip install -q --user virtualenv >>"$WORK/venv.log" 2>&1 || true
-            "$PYTHON" -m virtualenv -q "$VENV" >>"$WORK/venv.log" 2>&1 || true
-        fi
-        if [[ -x "$VENV/bin/python" ]] &&
-            PIP_DISABLE_PIP_VERSION_CHECK=1 "$VENV/bin/python" -m pip install -q -r "$HERE/requirements.txt" \
-                >"$WORK/pip.log" 2>&1; then
-            echo "$want" >"$VENV/.installed"
-        else
-            cat "$WORK/venv.log" "$WORK/pip.log" 2>/dev/null | tail -n 30 | sed 's/^/# pip: /'
-            setup_fail python-clients "could not create conformance/.venv or install requirements.txt"
-            PY_OK=0
-        fi
+# ----- 2. Python clients (one venv for the AWS clients, one for Alibaba's SDKs) ------------
+# ensure_venv DIR REQUIREMENTS: creates DIR and installs the pins, unless already done from the
+# same pins. Returns non-zero (after printing why) when it cannot.
+ensure_venv() {
+    local venv="$1" req="$2" want
+    want="$(stamp_of "$req")"
+    if [[ -f "$venv/.installed" && "$(cat "$venv/.installed")" == "$want" && -x "$venv/bin/python" ]]; then
+        return 0
     fi
+    log "installing $(basename "$(dirname "$req")")/$(basename "$req") into ${venv#"$ROOT"/}"
+    rm -rf "$venv"
+    if ! "$PYTHON" -m venv "$venv" >"$WORK/venv.log" 2>&1; then
+        # Debian-style Pythons without ensurepip: fall back to virtualenv.
+        "$PYTHON" -m pip install -q --user virtualenv >>"$WORK/venv.log" 2>&1 || true
+        "$PYTHON" -m virtualenv -q "$venv" >>"$WORK/venv.log" 2>&1 || true
+    fi
+    if [[ -x "$venv/bin/python" ]] &&
+        PIP_DISABLE_PIP_VERSION_CHECK=1 "$venv/bin/python" -m pip install -q -r "$req" >"$WORK/pip.log" 2>&1; then
+        echo "$want" >"$venv/.installed"
+        return 0
+    fi
+    cat "$WORK/venv.log" "$WORK/pip.log" 2>/dev/null | tail -n 30 | sed 's/^/# pip: /'
+    return 1
+}
+
+PY_OK=1
+if [[ " $ONLY " =~ \ (awscli|boto3|esdk)\  ]] && ! ensure_venv "$VENV" "$HERE/requirements.txt"; then
+    setup_fail python-clients "could not create conformance/.venv or install requirements.txt"
+    PY_OK=0
+fi
+ALIYUN_OK=1
+if [[ " $ONLY " == *" aliyun "* ]] && ! ensure_venv "$ALIYUN_VENV" "$HERE/aliyun/requirements.txt"; then
+    setup_fail aliyun-clients "could not create conformance/aliyun/.venv or install its requirements.txt"
+    ALIYUN_OK=0
 fi
 
 # ----- 3. JavaScript client ----------------------------------------------------------------
@@ -174,6 +188,7 @@ for c in $ONLY; do
         boto3)  ((PY_OK)) && launch boto3 "$HERE" "$VENV/bin/python" test_boto3.py ;;
         esdk)   ((PY_OK)) && launch esdk "$HERE" "$VENV/bin/python" test_encryption_sdk.py ;;
         js)     ((JS_OK)) && launch js "$JSDIR" node roundtrip.mjs ;;
+        aliyun) ((ALIYUN_OK)) && launch aliyun "$HERE/aliyun" "$ALIYUN_VENV/bin/python" test_aliyun.py "$URL" ;;
         *) setup_fail "$c" "unknown client in CONFORMANCE_ONLY" ;;
     esac
 done

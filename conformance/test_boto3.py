@@ -274,8 +274,8 @@ with check("boto3.pending-deletion-targets"):
     eq(kms.list_resource_tags(KeyId=gone["KeyId"])["Tags"], [], "tags of a key pending deletion are still listable")
 
 with check("boto3.unsupported-operation"):
-    # Not served yet by Trent: the error must still be a well-formed, modeled KMS error.
-    raises("UnsupportedOperationException", kms.get_key_rotation_status, KeyId=KEY)
+    # Not served yet by Trent (grants): the error must still be a well-formed, modeled KMS error.
+    raises("UnsupportedOperationException", kms.list_grants, KeyId=KEY)
 
 with check("boto3.concurrent-encrypt-decrypt"):
     import concurrent.futures

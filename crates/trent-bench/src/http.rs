@@ -4,6 +4,9 @@
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
+/// How long one request may wait for its answer.
+pub const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 #[derive(Debug)]
 pub struct Conn {
     host: String,
@@ -32,8 +35,16 @@ impl Conn {
         Ok(BufReader::new(stream))
     }
 
-    /// Sends `request` (a complete HTTP/1.1 request) and returns the status and body.
+    /// Sends `request` (a complete HTTP/1.1 request) and returns the status and body. A server
+    /// that does not answer within [`ANSWER_TIMEOUT`] is an error, never a hang.
     pub async fn send(&mut self, request: &[u8]) -> Result<(u16, Vec<u8>), String> {
+        match tokio::time::timeout(ANSWER_TIMEOUT, self.exchange(request)).await {
+            Ok(result) => result,
+            Err(_) => Err(format!("no answer within {ANSWER_TIMEOUT:?}")),
+        }
+    }
+
+    async fn exchange(&mut self, request: &[u8]) -> Result<(u16, Vec<u8>), String> {
         let io = |e: std::io::Error| e.to_string();
         if self.closed {
             self.stream = Self::connect(&self.host).await?;
@@ -64,6 +75,10 @@ impl Conn {
                         .trim()
                         .parse()
                         .map_err(|_| "bad content-length".to_owned())?;
+                } else if name.eq_ignore_ascii_case("connection")
+                    && value.trim().eq_ignore_ascii_case("close")
+                {
+                    self.closed = true;
                 }
             }
         }
