@@ -884,35 +884,18 @@ impl Kms {
         })
     }
 
-    /// Points an alias at another key. Only the destination key's state matters.
-    pub fn update_alias(
+    /// Read-modify-write of one existing alias with compare-and-set on its target and bounded
+    /// retry: `change` sees the alias as it is now and returns the write to make.
+    fn modify_alias(
         &self,
         caller: &Caller,
-        name: AliasName,
-        target: &KeyRef,
+        name: &AliasName,
+        mut change: impl FnMut(&AliasRecord) -> Result<Write, KmsError>,
     ) -> Result<(), KmsError> {
-        reject_reserved(&name)?;
-        let destination = self.usable(caller, target, KeyOp::UpdateAlias)?;
+        reject_reserved(name)?;
         for _ in 0..MAX_WRITE_ATTEMPTS {
-            let current = self.existing_alias(caller, &name)?;
-            if let Ok(old) = self.load(&caller.scope, &current.target) {
-                let (o, d) = (&old.record.meta, &destination.record.meta);
-                if o.key_spec != d.key_spec || o.key_usage != d.key_usage {
-                    return Err(KmsError::Validation(format!(
-                        "{} key usage and key spec must match those of the current target key.",
-                        destination.arn()
-                    )));
-                }
-            }
-            let alias = AliasRecord {
-                target: destination.record.id,
-                updated_at: self.now(),
-                ..current.clone()
-            };
-            match self.store.commit(vec![Write::RetargetAlias {
-                alias,
-                expected_target: current.target,
-            }]) {
+            let current = self.existing_alias(caller, name)?;
+            match self.store.commit(vec![change(&current)?]) {
                 Ok(()) => {
                     self.invalidate_aliases();
                     return Ok(());
@@ -926,29 +909,47 @@ impl Kms {
         ))
     }
 
-    pub fn delete_alias(&self, caller: &Caller, name: AliasName) -> Result<(), KmsError> {
+    /// Points an alias at another key. Only the destination key's state matters.
+    pub fn update_alias(
+        &self,
+        caller: &Caller,
+        name: AliasName,
+        target: &KeyRef,
+    ) -> Result<(), KmsError> {
         reject_reserved(&name)?;
-        for _ in 0..MAX_WRITE_ATTEMPTS {
-            let current = self.existing_alias(caller, &name)?;
+        let destination = self.usable(caller, target, KeyOp::UpdateAlias)?;
+        self.modify_alias(caller, &name, |current| {
+            if let Ok(old) = self.load(&caller.scope, &current.target) {
+                let (o, d) = (&old.record.meta, &destination.record.meta);
+                if o.key_spec != d.key_spec || o.key_usage != d.key_usage {
+                    return Err(KmsError::Validation(format!(
+                        "{} key usage and key spec must match those of the current target key.",
+                        destination.arn()
+                    )));
+                }
+            }
+            Ok(Write::RetargetAlias {
+                alias: AliasRecord {
+                    target: destination.record.id,
+                    updated_at: self.now(),
+                    ..current.clone()
+                },
+                expected_target: current.target,
+            })
+        })
+    }
+
+    pub fn delete_alias(&self, caller: &Caller, name: AliasName) -> Result<(), KmsError> {
+        self.modify_alias(caller, &name, |current| {
             if let Ok(key) = self.load(&caller.scope, &current.target) {
                 check_state(caller.dialect, &key.record, KeyOp::DeleteAlias)?;
             }
-            match self.store.commit(vec![Write::DeleteAlias {
+            Ok(Write::DeleteAlias {
                 scope: caller.scope.clone(),
                 name: name.clone(),
                 expected_target: current.target,
-            }]) {
-                Ok(()) => {
-                    self.invalidate_aliases();
-                    return Ok(());
-                }
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(KmsError::internal(
-            "too many concurrent writes to one alias",
-        ))
+            })
+        })
     }
 
     pub fn list_aliases(
