@@ -89,6 +89,7 @@ operations! {
     ListResourceTags => list_resource_tags, false;
     DescribeKeyVersion => describe_key_version, false;
     ListKeyVersions => list_key_versions, false;
+    CreateKeyVersion => create_key_version, true;
     UpdateRotationPolicy => update_rotation_policy, true;
     GetParametersForImport => get_parameters_for_import, true;
     ImportKeyMaterial => import_key_material, true;
@@ -108,7 +109,6 @@ operations! {
 /// `Rejected.UnsupportedOperation` rather than `InvalidApi.NotFound`, so a client can tell
 /// "not here yet" from "no such thing".
 pub const NOT_YET_SERVED: &[&str] = &[
-    "CreateKeyVersion",
     "SetDeletionProtection",
     "TagResources",
     "UntagResources",

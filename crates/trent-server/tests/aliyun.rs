@@ -648,7 +648,7 @@ async fn authentication_fails_closed() {
         ali.call("NoSuchAction", &[])
             .await
             .expect(404, "InvalidApi.NotFound");
-        ali.call("CreateKeyVersion", &[("KeyId", &key)])
+        ali.call("SetDeletionProtection", &[("KeyId", &key)])
             .await
             .expect(400, "Rejected.UnsupportedOperation");
     }
@@ -1371,6 +1371,37 @@ async fn rotation_adds_key_versions_and_old_ciphertexts_still_decrypt() {
         (dec["Plaintext"].as_str(), &dec["KeyVersionId"]),
         (Some("b2xk"), &first["KeyVersionId"])
     );
+
+    // CreateKeyVersion: a third version, now the primary; every older ciphertext still decrypts.
+    let created = ali.call("CreateKeyVersion", &[("KeyId", &key)]).await.ok();
+    let third = created["KeyVersion"]["KeyVersionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(third, newest);
+    assert_eq!(created["KeyVersion"]["KeyId"], key.as_str());
+    let versions = ali.call("ListKeyVersions", &[("KeyId", &key)]).await.ok();
+    assert_eq!(versions["TotalCount"], 3);
+    let meta = ali.call("DescribeKey", &[("KeyId", &key)]).await.ok()["KeyMetadata"].clone();
+    assert_eq!(meta["PrimaryKeyVersion"], third.as_str());
+    let third_ct = ali
+        .call("Encrypt", &[("KeyId", &key), ("Plaintext", "dGhpcmQ=")])
+        .await
+        .ok();
+    assert_eq!(third_ct["KeyVersionId"], third.as_str());
+    for ct in [&first, &second, &third_ct] {
+        ali.call(
+            "Decrypt",
+            &[("CiphertextBlob", ct["CiphertextBlob"].as_str().unwrap())],
+        )
+        .await
+        .ok();
+    }
+    ali.call("DisableKey", &[("KeyId", &key)]).await.ok();
+    ali.call("CreateKeyVersion", &[("KeyId", &key)])
+        .await
+        .expect(409, "Rejected.Disabled");
+    ali.call("EnableKey", &[("KeyId", &key)]).await.ok();
 
     ali.call(
         "UpdateRotationPolicy",

@@ -80,6 +80,23 @@ pub struct KeyVersions {
     key_version: Vec<KeyVersion>,
 }
 
+/// Creates a key version: a new material version, used by new ciphertexts from now on (the
+/// engine's on-demand rotation; symmetric keys in the Enabled state, as Alibaba documents).
+pub(super) fn create_key_version(ctx: &Ctx<'_>, p: &Params) -> Res<KeyVersionResponse> {
+    let key = key_ref(p, "KeyId")?;
+    let record = ctx.kms.rotate_key_on_demand(ctx.caller, &key)?;
+    let current = record
+        .meta
+        .current_material
+        .ok_or_else(|| KmsError::internal("rotated key without current material"))?;
+    let wanted = key_version_id(&record.id, current);
+    versions(&record)
+        .into_iter()
+        .find(|v| v.key_version_id == wanted)
+        .map(|key_version| KeyVersionResponse { key_version })
+        .ok_or_else(version_not_found)
+}
+
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListKeyVersionsResponse {

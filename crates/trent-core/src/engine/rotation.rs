@@ -13,10 +13,12 @@ use super::{check_state, generate_material, Caller, Kms, LoadedKey, Page};
 use crate::error::KmsError;
 use crate::ids::KeyRef;
 use crate::model::*;
-use crate::state::KeyOp;
+use crate::state::{Dialect, KeyOp};
 
 /// AWS's quota of on-demand rotations per key.
 pub const MAX_ON_DEMAND_ROTATIONS: usize = 10;
+/// Alibaba's quota: at most this many versions per key (its CreateKeyVersion reference).
+pub const MAX_ALIYUN_KEY_VERSIONS: usize = 50;
 /// AWS's default automatic rotation period.
 pub const DEFAULT_ROTATION_PERIOD_DAYS: u32 = 365;
 
@@ -152,8 +154,9 @@ impl Kms {
         })
     }
 
-    /// Rotates now, at most [`MAX_ON_DEMAND_ROTATIONS`] times per key; the automatic schedule
-    /// is unchanged.
+    /// Rotates now (Alibaba: CreateKeyVersion), at most [`MAX_ON_DEMAND_ROTATIONS`] times per
+    /// key for AWS, up to [`MAX_ALIYUN_KEY_VERSIONS`] versions for Alibaba; the automatic
+    /// schedule is unchanged.
     pub fn rotate_key_on_demand(
         &self,
         caller: &Caller,
@@ -163,14 +166,19 @@ impl Kms {
         // "is pending import", not with the origin.
         let ((), record) = self.modify(caller, key, KeyOp::RotateKeyOnDemand, |r, now| {
             require_rotatable(r)?;
-            let done = r
+            // Each vendor has its own quota: AWS counts on-demand rotations, Alibaba versions.
+            let on_demand = r
                 .meta
                 .rotation
                 .history
                 .iter()
                 .filter(|e| e.kind == RotationType::OnDemand)
                 .count();
-            if done >= MAX_ON_DEMAND_ROTATIONS {
+            let exhausted = match caller.dialect {
+                Dialect::Aws => on_demand >= MAX_ON_DEMAND_ROTATIONS,
+                Dialect::Aliyun => r.materials.len() >= MAX_ALIYUN_KEY_VERSIONS,
+            };
+            if exhausted {
                 return Err(KmsError::LimitExceeded(format!(
                     "The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: {}",
                     r.arn()
