@@ -145,6 +145,10 @@ impl From<KmsError> for AliyunError {
                 "The specified Alias is not found.",
             ),
             KmsError::NotFound(NotFound::Policy { .. }) => E::invalid("PolicyName"),
+            // Alibaba has no key material ids or several pending materials; these come only
+            // from AWS requests, rendered here for completeness.
+            KmsError::NotFound(NotFound::KeyMaterial { .. }) => E::invalid("KeyMaterialId"),
+            KmsError::InvalidState(m) => E::bad_request("Rejected.UnsupportedOperation", m),
             KmsError::KeyState { rejection, .. } => rejected(rejection),
             KmsError::Validation(m) | KmsError::Tag(m) | KmsError::MalformedPolicyDocument(m) => {
                 E::bad_request("InvalidParameter", m)

@@ -96,6 +96,11 @@ impl From<KmsError> for AwsError {
             KmsError::NotFound(NotFound::Policy { name }) => {
                 E::client("NotFoundException", format!("No such policy exists: {name}"))
             }
+            KmsError::NotFound(NotFound::KeyMaterial { arn, id }) => E::client(
+                "NotFoundException",
+                format!("Key material {id} is not associated with {arn}."),
+            ),
+            KmsError::InvalidState(m) => E::client("KMSInvalidStateException", m),
             KmsError::KeyState { arn, rejection } => {
                 let code = match (rejection.cell, rejection.state) {
                     (Cell::Unusable, KeyState::Disabled) => "DisabledException",

@@ -293,10 +293,13 @@ pub struct KeyMetadata {
     expiration_model: Option<ExpirationModel>,
     #[serde(skip_serializing_if = "Option::is_none")]
     valid_to: Option<Epoch>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    current_key_material_id: Option<String>,
 }
 
 fn metadata(r: &KeyRecord) -> KeyMetadata {
     let m = &r.meta;
+    let (expiration_model, valid_to) = r.import_expiration();
     KeyMetadata {
         aws_account_id: r.scope.account.0.clone(),
         key_id: r.id.to_string(),
@@ -317,8 +320,13 @@ fn metadata(r: &KeyRecord) -> KeyMetadata {
         mac_algorithms: r.mac_algorithms(),
         key_agreement_algorithms: r.key_agreement_algorithms(),
         multi_region: m.multi_region,
-        expiration_model: m.import.as_ref().and_then(|i| i.expiration_model),
-        valid_to: m.import.as_ref().and_then(|i| i.valid_to).map(Epoch),
+        expiration_model,
+        valid_to: valid_to.map(Epoch),
+        // AWS gives it for the keys that can hold several materials: symmetric ones.
+        current_key_material_id: m
+            .current_material
+            .filter(|_| m.key_spec == KeySpec::SymmetricDefault)
+            .map(|v| r.key_material_id(v)),
     }
 }
 

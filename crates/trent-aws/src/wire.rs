@@ -146,6 +146,35 @@ pub fn parse_enum<T: Copy + fmt::Display>(
     })
 }
 
+/// An optional enum member.
+pub fn optional_enum<T: Copy + fmt::Display>(
+    value: &Option<String>,
+    member: &str,
+    parse: fn(&str) -> Option<T>,
+    all: &[T],
+) -> Result<Option<T>, KmsError> {
+    value
+        .as_deref()
+        .map(|v| parse_enum(v, member, parse, all))
+        .transpose()
+}
+
+/// A string member that must match a regular expression AWS documents; `allowed` is that
+/// expression's character class, `pattern` its text for the message.
+pub fn check_pattern(
+    value: &str,
+    member: &str,
+    pattern: &str,
+    allowed: impl Fn(char) -> bool,
+) -> Result<(), KmsError> {
+    if value.is_empty() || !value.chars().all(allowed) {
+        return Err(validation(format_args!(
+            "Value '{value}' at '{member}' failed to satisfy constraint: Member must satisfy regular expression pattern: {pattern}"
+        )));
+    }
+    Ok(())
+}
+
 /// Optional `Limit` with the operation's documented range and default.
 pub fn limit(value: Option<i64>, max: i64, default: usize) -> Result<usize, KmsError> {
     match value {

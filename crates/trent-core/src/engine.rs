@@ -45,8 +45,8 @@ mod import;
 mod rotation;
 
 pub use asymmetric_ops::DataKeyPair;
-pub use import::{ImportParameters, ImportedMaterial};
-pub use rotation::{RotationStatus, DEFAULT_ROTATION_PERIOD_DAYS};
+pub use import::{ImportParameters, ImportRequest};
+pub use rotation::{KeyMaterialEntry, RotationStatus, DEFAULT_ROTATION_PERIOD_DAYS};
 
 /// One version of a key's material, opened and prepared for its kind of cryptography.
 #[derive(Debug)]
@@ -318,11 +318,8 @@ impl Kms {
             // Expired imported material is gone from the moment ValidTo passes; the sweeper
             // makes that durable, until then every reader sees the key without it.
             let mut record = loaded.record.clone();
-            import::drop_material(&mut record);
-            return Ok(Arc::new(LoadedKey {
-                record,
-                materials: vec![],
-            }));
+            import::expire_materials(&mut record, now);
+            return Ok(Arc::new(self.open_materials(record)?));
         }
         Ok(loaded)
     }
@@ -395,9 +392,7 @@ impl Kms {
                 })?;
             // A write after ValidTo passed starts from the key without its expired material
             // (and so also makes the expiry durable).
-            if import::material_expired(&current, now) {
-                import::drop_material(&mut current);
-            }
+            import::expire_materials(&mut current, now);
             check_state(caller.dialect, &current, op)?;
             let mut next = current.clone();
             let out = change(&mut next, now)?;
@@ -477,7 +472,7 @@ impl Kms {
                 tags,
                 current_material,
                 multi_region: false,
-                import: None,
+                imports: vec![],
                 rotation: Rotation::default(),
             },
             materials,
@@ -576,11 +571,8 @@ impl Kms {
         key: &KeyRef,
     ) -> Result<KeyRecord, KmsError> {
         let ((), record) = self.modify(caller, key, KeyOp::CancelKeyDeletion, |r, _| {
-            r.meta.state = state::cancel_deletion_target(
-                caller.dialect,
-                r.meta.origin,
-                r.meta.current_material.is_some(),
-            );
+            r.meta.state =
+                state::cancel_deletion_target(caller.dialect, r.meta.origin, r.has_material());
             r.meta.deletion_date = None;
             r.meta.pending_window_days = None;
             Ok(())
@@ -647,9 +639,7 @@ impl Kms {
 
     /// The scheduled work due on a key that is not being destroyed.
     fn do_due_work(&self, record: &mut KeyRecord, now: Timestamp) -> Result<(), KmsError> {
-        if import::material_expired(record, now) {
-            import::drop_material(record);
-        }
+        import::expire_materials(record, now);
         self.rotate_if_due(record, now)
     }
 

@@ -14,6 +14,8 @@ pub enum NotFound {
     Alias { arn: String },
     /// A key policy name other than `default`.
     Policy { name: String },
+    /// A `KeyMaterialId` that names no material of the key.
+    KeyMaterial { arn: String, id: String },
 }
 
 /// Every way a domain operation can fail.
@@ -31,6 +33,10 @@ pub enum KmsError {
         arn: String,
         rejection: StateRejection,
     },
+    /// The key's materials do not allow the operation (a second material pending rotation, a
+    /// rotation with none pending); the text says why, in AWS's words.
+    #[error("invalid state: {0}")]
+    InvalidState(String),
     /// A request member breaks a documented constraint; the text says which, in AWS's words.
     #[error("validation: {0}")]
     Validation(String),

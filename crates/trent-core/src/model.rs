@@ -453,30 +453,94 @@ pub struct KeyMeta {
     /// The material version new ciphertexts use; `None` while an EXTERNAL key has none.
     pub current_material: Option<u32>,
     pub multi_region: bool,
-    /// EXTERNAL keys: what was imported (kept after the material is deleted, because only the
-    /// same material may be imported again).
-    #[serde(default)]
-    pub import: Option<ImportRecord>,
+    /// EXTERNAL keys: every key material associated with the key, imported or not (a deleted
+    /// material stays listed, because only the same material may be imported in its place).
+    /// Stores written before keys held several materials have one object (or null) under
+    /// `import`; it reads as a one-element list.
+    #[serde(default, alias = "import", deserialize_with = "stored_imports")]
+    pub imports: Vec<ImportedKeyMaterial>,
     /// Automatic and on-demand rotation of symmetric keys.
     #[serde(default)]
     pub rotation: Rotation,
 }
 
-/// The imported material of an EXTERNAL key.
+named_enum!(
+    /// ImportKeyMaterial's `ImportType`.
+    ImportType {
+        NewKeyMaterial => "NEW_KEY_MATERIAL",
+        ExistingKeyMaterial => "EXISTING_KEY_MATERIAL",
+    }
+);
+
+named_enum!(
+    /// How a key uses one of its materials (ListKeyRotations' `KeyMaterialState`).
+    KeyMaterialState {
+        Current => "CURRENT",
+        NonCurrent => "NON_CURRENT",
+        PendingRotation => "PENDING_ROTATION",
+    }
+);
+
+named_enum!(
+    /// Whether an imported material is in the key now (ListKeyRotations' `ImportState`).
+    ImportState {
+        Imported => "IMPORTED",
+        PendingImport => "PENDING_IMPORT",
+    }
+);
+
+named_enum!(
+    /// ListKeyRotations' `IncludeKeyMaterial`.
+    IncludeKeyMaterial {
+        AllKeyMaterial => "ALL_KEY_MATERIAL",
+        RotationsOnly => "ROTATIONS_ONLY",
+    }
+);
+
+/// One key material of an EXTERNAL key. The first material and every material a rotation made
+/// current are permanently associated with the key: the key is usable only while all of them
+/// are imported. Material imported for a rotation that has not happened yet
+/// (`pending_rotation`) is not; it may be deleted and other material imported in its place.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImportRecord {
+pub struct ImportedKeyMaterial {
+    /// The material version its ciphertexts carry.
+    #[serde(default = "first_version")]
+    pub version: u32,
     /// Hex of a digest of the material, sealed under the root key: it tells whether material
     /// offered later is the same, and gives nothing to check a guess of the material against
     /// without the root key.
     pub material_check: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub pending_rotation: bool,
     /// Set while the material is imported; `None` after it was deleted or expired.
     pub expiration_model: Option<ExpirationModel>,
     pub valid_to: Option<Timestamp>,
 }
 
-impl ImportRecord {
-    /// A stable, public identifier of the imported material (AWS's `KeyMaterialId`): derived
-    /// from the sealed check, so it reveals nothing about the material.
+fn first_version() -> u32 {
+    1
+}
+
+fn stored_imports<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<ImportedKeyMaterial>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Many(Vec<ImportedKeyMaterial>),
+        One(Option<ImportedKeyMaterial>),
+    }
+    Ok(match Stored::deserialize(d)? {
+        Stored::Many(all) => all,
+        Stored::One(one) => one.into_iter().collect(),
+    })
+}
+
+impl ImportedKeyMaterial {
+    /// A stable, public identifier of the material (AWS's `KeyMaterialId`, 64 hex digits):
+    /// derived from the sealed check, so it reveals nothing about the material.
     pub fn key_material_id(&self) -> String {
         hex::encode(trent_crypto::sha256(self.material_check.as_bytes()))
     }
@@ -551,15 +615,85 @@ impl KeyRecord {
             .deletion_date
             .filter(|_| m.state == KeyState::PendingDeletion);
         let expiry = m
-            .import
-            .as_ref()
-            .and_then(|i| i.valid_to)
-            .filter(|_| m.current_material.is_some());
+            .imports
+            .iter()
+            .filter(|i| self.is_imported(i.version))
+            .filter_map(|i| i.valid_to)
+            .min();
         let rotation = m
             .rotation
             .next_rotation
             .filter(|_| m.state == KeyState::Enabled);
         [deletion, expiry, rotation].into_iter().flatten().min()
+    }
+
+    /// Whether the sealed material of `version` is in the key.
+    pub fn is_imported(&self, version: u32) -> bool {
+        self.materials.iter().any(|m| m.version == version)
+    }
+
+    /// Whether the key holds all the material it needs to be used: always for generated
+    /// material; for EXTERNAL keys, every permanently associated material must be imported.
+    pub fn has_material(&self) -> bool {
+        if self.meta.origin != Origin::External {
+            return true;
+        }
+        let mut permanent = self
+            .meta
+            .imports
+            .iter()
+            .filter(|i| !i.pending_rotation)
+            .peekable();
+        permanent.peek().is_some() && permanent.all(|i| self.is_imported(i.version))
+    }
+
+    /// How the key uses the material of `version`.
+    pub fn material_state(&self, version: u32) -> KeyMaterialState {
+        let pending = self
+            .meta
+            .imports
+            .iter()
+            .any(|i| i.version == version && i.pending_rotation);
+        if pending {
+            KeyMaterialState::PendingRotation
+        } else if self.meta.current_material == Some(version) {
+            KeyMaterialState::Current
+        } else {
+            KeyMaterialState::NonCurrent
+        }
+    }
+
+    /// AWS's `KeyMaterialId` of the material of `version`: for imported material, derived from
+    /// its sealed check; for generated material, from the key id and the version.
+    pub fn key_material_id(&self, version: u32) -> String {
+        match self.meta.imports.iter().find(|i| i.version == version) {
+            Some(imported) => imported.key_material_id(),
+            None => {
+                let mut input = b"trent/key-material-id/v1/".to_vec();
+                input.extend_from_slice(self.id.as_bytes());
+                input.extend_from_slice(&version.to_be_bytes());
+                hex::encode(trent_crypto::sha256(&input))
+            }
+        }
+    }
+
+    /// DescribeKey's ExpirationModel and ValidTo of an EXTERNAL key: the earliest expiry of
+    /// the imported, permanently associated materials.
+    pub fn import_expiration(&self) -> (Option<ExpirationModel>, Option<Timestamp>) {
+        let imported = || {
+            self.meta
+                .imports
+                .iter()
+                .filter(|i| !i.pending_rotation && self.is_imported(i.version))
+        };
+        let valid_to = imported().filter_map(|i| i.valid_to).min();
+        let model = match valid_to {
+            Some(_) => Some(ExpirationModel::KeyMaterialExpires),
+            None => imported()
+                .next()
+                .map(|_| ExpirationModel::KeyMaterialDoesNotExpire),
+        };
+        (model, valid_to)
     }
 
     pub fn encryption_algorithms(&self) -> &'static [EncryptionAlgorithm] {
@@ -584,4 +718,44 @@ pub struct AliasRecord {
     pub target: KeyId,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta_with(imports: &str) -> KeyMeta {
+        let json = format!(
+            r#"{{"description":"","key_spec":"SYMMETRIC_DEFAULT","key_usage":"ENCRYPT_DECRYPT",
+            "origin":"EXTERNAL","state":"Enabled","created_at":1,"deletion_date":null,
+            "pending_window_days":null,"policy":"{{}}","tags":{{}},"current_material":1,
+            "multi_region":false{imports}}}"#
+        );
+        serde_json::from_str(&json).unwrap()
+    }
+
+    /// Stores written before keys held several materials keep one object under `import`; it
+    /// reads as the key's first material.
+    #[test]
+    fn single_import_records_of_older_stores_still_read() {
+        let legacy = meta_with(
+            r#","import":{"material_check":"ab","expiration_model":"KEY_MATERIAL_EXPIRES","valid_to":5}"#,
+        );
+        assert_eq!(
+            legacy.imports,
+            [ImportedKeyMaterial {
+                version: 1,
+                material_check: "ab".into(),
+                description: None,
+                pending_rotation: false,
+                expiration_model: Some(ExpirationModel::KeyMaterialExpires),
+                valid_to: Some(Timestamp(5)),
+            }]
+        );
+        assert!(meta_with(r#","import":null"#).imports.is_empty());
+        assert!(meta_with("").imports.is_empty());
+        // And what is written now reads back.
+        let json = serde_json::to_string(&legacy).unwrap();
+        assert_eq!(serde_json::from_str::<KeyMeta>(&json).unwrap(), legacy);
+    }
 }

@@ -113,7 +113,7 @@ pub mod conformance {
                 tags: BTreeMap::from([("k".to_owned(), "v".to_owned())]),
                 current_material: Some(1),
                 multi_region: false,
-                import: None,
+                imports: vec![],
                 rotation: Rotation::default(),
             },
             materials: vec![SealedMaterial {
@@ -387,11 +387,14 @@ pub mod conformance {
         let due = key(&scope, KeyState::PendingDeletion, Some(Timestamp(1_000)));
         let later = key(&scope, KeyState::PendingDeletion, Some(Timestamp(9_000)));
         let mut expiring = key(&scope, KeyState::Enabled, None);
-        expiring.meta.import = Some(ImportRecord {
+        expiring.meta.imports = vec![ImportedKeyMaterial {
+            version: 1,
             material_check: "00".into(),
+            description: None,
+            pending_rotation: false,
             expiration_model: Some(ExpirationModel::KeyMaterialExpires),
             valid_to: Some(Timestamp(2_000)),
-        });
+        }];
         let mut rotating = key(&scope, KeyState::Enabled, None);
         rotating.meta.rotation.next_rotation = Some(Timestamp(3_000));
         let mut disabled_rotating = rotating.clone();

@@ -9,8 +9,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_kms::primitives::{Blob, DateTime};
 use aws_sdk_kms::types::{
-    AlgorithmSpec, ExpirationModelType, KeySpec, KeyState, KeyUsageType, MacAlgorithmSpec,
-    OriginType, SigningAlgorithmSpec, WrappingKeySpec,
+    AlgorithmSpec, ExpirationModelType, ImportState, ImportType, IncludeKeyMaterial,
+    KeyMaterialState, KeySpec, KeyState, KeyUsageType, MacAlgorithmSpec, OriginType, RotationType,
+    SigningAlgorithmSpec, WrappingKeySpec,
 };
 use aws_sdk_kms::Client;
 use common::{byok, Server};
@@ -475,4 +476,308 @@ async fn hmac_and_asymmetric_material_imports() {
     )
     .unwrap();
     assert_eq!(spki.public_key().unwrap().as_ref(), expected.as_ref());
+}
+
+/// ListKeyRotations' view of a key's materials: (id, state, import state, description).
+async fn materials(
+    kms: &Client,
+    id: &str,
+    include: IncludeKeyMaterial,
+) -> Vec<(
+    String,
+    KeyMaterialState,
+    Option<ImportState>,
+    Option<String>,
+)> {
+    let out = kms
+        .list_key_rotations()
+        .key_id(id)
+        .include_key_material(include)
+        .send()
+        .await
+        .unwrap();
+    out.rotations()
+        .iter()
+        .map(|r| {
+            (
+                r.key_material_id().unwrap().to_owned(),
+                r.key_material_state().unwrap().clone(),
+                r.import_state().cloned(),
+                r.key_material_description().map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
+async fn current_material(kms: &Client, id: &str) -> String {
+    let meta = kms.describe_key().key_id(id).send().await.unwrap();
+    meta.key_metadata()
+        .unwrap()
+        .current_key_material_id()
+        .unwrap()
+        .to_owned()
+}
+
+async fn decrypts(kms: &Client, blob: &Blob, text: &str) {
+    let out = kms
+        .decrypt()
+        .ciphertext_blob(blob.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.plaintext().unwrap().as_ref(), text.as_bytes());
+}
+
+/// AWS's multi-material imported keys: new material waits in PENDING_ROTATION until
+/// RotateKeyOnDemand makes it current; the key needs every permanently associated material;
+/// material is deleted and reimported by its KeyMaterialId.
+#[tokio::test]
+async fn symmetric_keys_hold_several_imported_materials() {
+    use IncludeKeyMaterial::{AllKeyMaterial as All, RotationsOnly};
+    use KeyMaterialState::{Current, NonCurrent, PendingRotation};
+    let imported = Some(ImportState::Imported);
+    let server = Server::start();
+    let kms = server.client();
+    let id = external(&kms, None).await;
+    let (m1, m2, m3) = ([1u8; 32], [2u8; 32], [3u8; 32]);
+
+    // The first material becomes current; an EXTERNAL key without a pending material cannot
+    // rotate.
+    let id1 = byok::import(&kms, &id, &m1, None).await.unwrap();
+    let id1 = id1.key_material_id().unwrap().to_owned();
+    assert_eq!(current_material(&kms, &id).await, id1);
+    assert_code!(
+        kms.rotate_key_on_demand().key_id(&id).send().await,
+        "KMSInvalidStateException"
+    );
+    let blob1 = encrypt(&kms, &id, "one").await;
+
+    // New material waits for the rotation; only one may wait.
+    let out = byok::request(&kms, &id, &m2)
+        .await
+        .import_type(ImportType::NewKeyMaterial)
+        .key_material_description("second one")
+        .send()
+        .await
+        .unwrap();
+    let id2 = out.key_material_id().unwrap().to_owned();
+    assert_ne!(id1, id2);
+    assert_eq!(current_material(&kms, &id).await, id1);
+    assert_eq!(
+        materials(&kms, &id, All).await,
+        [
+            (id1.clone(), Current, imported.clone(), None),
+            (
+                id2.clone(),
+                PendingRotation,
+                imported.clone(),
+                Some("second one".into())
+            ),
+        ]
+    );
+    assert!(materials(&kms, &id, RotationsOnly).await.is_empty());
+    assert_code!(
+        byok::request(&kms, &id, &m3)
+            .await
+            .import_type(ImportType::NewKeyMaterial)
+            .send()
+            .await,
+        "KMSInvalidStateException"
+    );
+
+    // Material pending rotation is not part of the key: deleting it leaves the key Enabled,
+    // and other material may take its place.
+    let deleted = kms
+        .delete_imported_key_material()
+        .key_id(&id)
+        .key_material_id(&id2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.key_material_id(), Some(id2.as_str()));
+    assert_eq!(state(&kms, &id).await, KeyState::Enabled);
+    assert_eq!(materials(&kms, &id, All).await.len(), 1);
+    let id3 = byok::request(&kms, &id, &m3)
+        .await
+        .import_type(ImportType::NewKeyMaterial)
+        .send()
+        .await
+        .unwrap();
+    let id3 = id3.key_material_id().unwrap().to_owned();
+
+    // The rotation makes it current: new ciphertexts use it, old ones still decrypt.
+    kms.rotate_key_on_demand().key_id(&id).send().await.unwrap();
+    assert_eq!(current_material(&kms, &id).await, id3);
+    let blob3 = encrypt(&kms, &id, "three").await;
+    decrypts(&kms, &blob1, "one").await;
+    decrypts(&kms, &blob3, "three").await;
+    assert_eq!(
+        materials(&kms, &id, All).await,
+        [
+            (id1.clone(), NonCurrent, imported.clone(), None),
+            (id3.clone(), Current, imported.clone(), None),
+        ]
+    );
+    let rotations = kms.list_key_rotations().key_id(&id).send().await.unwrap();
+    let [rotation] = rotations.rotations() else {
+        panic!("one rotation: {rotations:?}")
+    };
+    assert_eq!(rotation.key_material_id(), Some(id3.as_str()));
+    assert_eq!(rotation.rotation_type(), Some(&RotationType::OnDemand));
+    assert!(rotation.rotation_date().is_some());
+    assert_code!(
+        kms.rotate_key_on_demand().key_id(&id).send().await,
+        "KMSInvalidStateException"
+    );
+
+    // Every permanently associated material is needed: deleting the old one makes the key
+    // PendingImport, reimporting it (named by its id) brings it back.
+    kms.delete_imported_key_material()
+        .key_id(&id)
+        .key_material_id(&id1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(state(&kms, &id).await, KeyState::PendingImport);
+    assert_eq!(
+        materials(&kms, &id, All).await[0],
+        (
+            id1.clone(),
+            NonCurrent,
+            Some(ImportState::PendingImport),
+            None
+        )
+    );
+    assert_code!(
+        kms.decrypt().ciphertext_blob(blob3.clone()).send().await,
+        "KMSInvalidStateException"
+    );
+    // The wrong id for the material, or material the key never had, is refused.
+    assert_code!(
+        byok::request(&kms, &id, &m1)
+            .await
+            .key_material_id(&id3)
+            .send()
+            .await,
+        "IncorrectKeyMaterialException"
+    );
+    assert_code!(
+        byok::import(&kms, &id, &m2, None).await,
+        "IncorrectKeyMaterialException"
+    );
+    let again = byok::request(&kms, &id, &m1)
+        .await
+        .import_type(ImportType::ExistingKeyMaterial)
+        .key_material_id(&id1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.key_material_id(), Some(id1.as_str()));
+    assert_eq!(state(&kms, &id).await, KeyState::Enabled);
+    decrypts(&kms, &blob1, "one").await;
+    decrypts(&kms, &blob3, "three").await;
+
+    // Requests that cannot be right.
+    assert_code!(
+        byok::request(&kms, &id, &m1)
+            .await
+            .import_type(ImportType::NewKeyMaterial)
+            .send()
+            .await,
+        "ValidationException"
+    );
+    assert_code!(
+        byok::request(&kms, &id, &[4u8; 32])
+            .await
+            .import_type(ImportType::NewKeyMaterial)
+            .key_material_id(&id1)
+            .send()
+            .await,
+        "ValidationException"
+    );
+    assert_code!(
+        kms.delete_imported_key_material()
+            .key_id(&id)
+            .key_material_id("ab".repeat(32))
+            .send()
+            .await,
+        "NotFoundException"
+    );
+    assert_code!(
+        kms.delete_imported_key_material()
+            .key_id(&id)
+            .key_material_id("not-an-id")
+            .send()
+            .await,
+        "ValidationException"
+    );
+    // Without an id, the current material is deleted.
+    let deleted = kms
+        .delete_imported_key_material()
+        .key_id(&id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.key_material_id(), Some(id3.as_str()));
+    assert_eq!(state(&kms, &id).await, KeyState::PendingImport);
+}
+
+/// Asymmetric and HMAC keys hold one material for life: the multi-material parameters are
+/// refused for them, and they do not list rotations.
+#[tokio::test]
+async fn only_symmetric_keys_take_several_materials() {
+    let server = Server::start();
+    let kms = server.client();
+    let id = external(
+        &kms,
+        Some((KeySpec::Hmac256, KeyUsageType::GenerateVerifyMac)),
+    )
+    .await;
+    assert_code!(
+        byok::request(&kms, &id, &[9u8; 32])
+            .await
+            .import_type(ImportType::NewKeyMaterial)
+            .send()
+            .await,
+        "UnsupportedOperationException"
+    );
+    byok::import(&kms, &id, &[9u8; 32], None).await.unwrap();
+    assert_code!(
+        kms.list_key_rotations().key_id(&id).send().await,
+        "UnsupportedOperationException"
+    );
+    let meta = kms.describe_key().key_id(&id).send().await.unwrap();
+    assert_eq!(meta.key_metadata().unwrap().current_key_material_id(), None);
+}
+
+/// Each material expires on its own ValidTo: a material pending rotation just goes away, the
+/// key stays usable.
+#[tokio::test]
+async fn pending_material_expires_on_its_own() {
+    let server = Server::start();
+    let kms = server.client();
+    let id = external(&kms, None).await;
+    byok::import(&kms, &id, &[1u8; 32], None).await.unwrap();
+    byok::request(&kms, &id, &[2u8; 32])
+        .await
+        .import_type(ImportType::NewKeyMaterial)
+        .expiration_model(ExpirationModelType::KeyMaterialExpires)
+        .valid_to(seconds_from_now(600))
+        .send()
+        .await
+        .unwrap();
+    let all = materials(&kms, &id, IncludeKeyMaterial::AllKeyMaterial).await;
+    assert_eq!(all.len(), 2);
+    // DescribeKey's ValidTo covers permanently associated material only.
+    let meta = kms.describe_key().key_id(&id).send().await.unwrap();
+    assert_eq!(meta.key_metadata().unwrap().valid_to(), None);
+    server.advance_clock(601).await;
+    assert_eq!(
+        materials(&kms, &id, IncludeKeyMaterial::AllKeyMaterial)
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(state(&kms, &id).await, KeyState::Enabled);
+    encrypt(&kms, &id, "still usable").await;
 }

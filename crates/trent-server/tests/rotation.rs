@@ -7,7 +7,9 @@ mod common;
 use std::time::Duration;
 
 use aws_sdk_kms::primitives::Blob;
-use aws_sdk_kms::types::{KeySpec, KeyUsageType, OriginType, RotationType};
+use aws_sdk_kms::types::{
+    IncludeKeyMaterial, KeyMaterialState, KeySpec, KeyUsageType, OriginType, RotationType,
+};
 use aws_sdk_kms::Client;
 use common::Server;
 
@@ -189,7 +191,7 @@ async fn on_demand_rotation_and_its_quota() {
     let kms = server.client();
     let id = symmetric(&kms).await;
     let mut blobs = vec![encrypt(&kms, &id, "v1").await];
-    for n in 2..=11 {
+    for n in 2..=26 {
         let out = kms.rotate_key_on_demand().key_id(&id).send().await.unwrap();
         assert!(out.key_id().unwrap().ends_with(&id));
         let blob = encrypt(&kms, &id, &format!("v{n}")).await;
@@ -244,8 +246,37 @@ async fn on_demand_rotation_and_its_quota() {
         .send()
         .await
         .unwrap();
-    assert_eq!(rest.rotations().len(), 6);
+    assert_eq!(rest.rotations().len(), 21);
     assert!(!rest.truncated());
+    // With ALL_KEY_MATERIAL the first material is listed too (without a rotation date); each
+    // material has its own id, and the last is the key's current one.
+    let all = kms
+        .list_key_rotations()
+        .key_id(&id)
+        .include_key_material(IncludeKeyMaterial::AllKeyMaterial)
+        .send()
+        .await
+        .unwrap();
+    let all = all.rotations();
+    assert_eq!(all.len(), 26);
+    assert!(all[0].rotation_date().is_none());
+    assert!(all[1..].iter().all(|r| r.rotation_date().is_some()));
+    let states: Vec<_> = all
+        .iter()
+        .map(|r| r.key_material_state().unwrap())
+        .collect();
+    assert!(states[..25]
+        .iter()
+        .all(|s| **s == KeyMaterialState::NonCurrent));
+    assert_eq!(states[25], &KeyMaterialState::Current);
+    let ids: std::collections::BTreeSet<_> =
+        all.iter().map(|r| r.key_material_id().unwrap()).collect();
+    assert_eq!(ids.len(), 26);
+    let meta = kms.describe_key().key_id(&id).send().await.unwrap();
+    assert_eq!(
+        meta.key_metadata().unwrap().current_key_material_id(),
+        all[25].key_material_id()
+    );
     assert_code!(
         kms.list_key_rotations()
             .key_id(&id)

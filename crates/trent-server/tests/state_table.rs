@@ -388,15 +388,13 @@ async fn perform(
 }
 
 /// Where AWS answers before reading the state table: the PendingImport fixture is an EXTERNAL
-/// key, and the rotation policy and history of one are refused by origin (footnote [6] of
-/// AWS's key-state reference). RotateKeyOnDemand checks the state first.
+/// key, and the automatic rotation of one is refused by origin (footnote [6] of AWS's
+/// key-state reference). Imported keys rotate on demand and list their materials, so
+/// RotateKeyOnDemand and ListKeyRotations read the table.
 fn answered_before_the_table(op: KeyOp, state: KeyState) -> Option<String> {
     let by_origin = matches!(
         op,
-        KeyOp::EnableKeyRotation
-            | KeyOp::DisableKeyRotation
-            | KeyOp::GetKeyRotationStatus
-            | KeyOp::ListKeyRotations
+        KeyOp::EnableKeyRotation | KeyOp::DisableKeyRotation | KeyOp::GetKeyRotationStatus
     );
     (by_origin && state == KeyState::PendingImport)
         .then(|| "UnsupportedOperationException".to_owned())

@@ -25,7 +25,7 @@ fn key_with_id(scope: &Scope, id: KeyId) -> KeyRecord {
             tags: BTreeMap::from([("team".to_owned(), "x".to_owned())]),
             current_material: Some(1),
             multi_region: false,
-            import: None,
+            imports: vec![],
             rotation: Default::default(),
         },
         materials: vec![SealedMaterial {

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use trent_aws::wire::Blob;
-use trent_core::engine::ImportedMaterial;
+use trent_core::engine::ImportRequest;
 use trent_core::model::{Timestamp, WrappingAlgorithm, WrappingKeySpec};
 
 use super::wire::*;
@@ -58,10 +58,11 @@ pub(super) fn import_key_material(ctx: &Ctx<'_>, p: &Params) -> Res<Empty> {
     ctx.kms.import_key_material(
         ctx.caller,
         &key,
-        ImportedMaterial {
+        ImportRequest {
             import_token: &token,
             encrypted_key_material: &material,
             valid_to: (expires > 0).then(|| Timestamp(expires * 1000)),
+            ..ImportRequest::default()
         },
     )?;
     Ok(Empty {})
@@ -69,6 +70,6 @@ pub(super) fn import_key_material(ctx: &Ctx<'_>, p: &Params) -> Res<Empty> {
 
 pub(super) fn delete_key_material(ctx: &Ctx<'_>, p: &Params) -> Res<Empty> {
     ctx.kms
-        .delete_imported_key_material(ctx.caller, &key_ref(p, "KeyId")?)?;
+        .delete_imported_key_material(ctx.caller, &key_ref(p, "KeyId")?, None)?;
     Ok(Empty {})
 }

@@ -66,12 +66,7 @@ pub(super) fn metadata(r: &KeyRecord) -> KeyMetadata {
             .period_days
             .map(|d| format!("{}s", u64::from(d) * 86_400)),
         next_rotation_date: m.rotation.next_rotation.map(date),
-        material_expire_time: m
-            .import
-            .as_ref()
-            .and_then(|i| i.valid_to)
-            .map(date)
-            .unwrap_or_default(),
+        material_expire_time: r.import_expiration().1.map(date).unwrap_or_default(),
         delete_date: m.deletion_date.map(date).unwrap_or_default(),
         deletion_protection: "Disabled",
         primary_key_version: m.current_material.map(|v| key_version_id(&r.id, v)),

@@ -2,9 +2,11 @@
 //! DeleteImportedKeyMaterial.
 
 use serde::{Deserialize, Serialize};
-use trent_core::engine::ImportedMaterial;
+use trent_core::engine::ImportRequest;
 use trent_core::model::Timestamp;
-use trent_core::{ExpirationModel, KeyRefForms, KmsError, WrappingAlgorithm, WrappingKeySpec};
+use trent_core::{
+    ExpirationModel, ImportType, KeyRefForms, KmsError, WrappingAlgorithm, WrappingKeySpec,
+};
 
 use super::{key_ref, Ctx, Res};
 use crate::wire::*;
@@ -63,14 +65,28 @@ pub struct ImportKeyMaterialRequest {
     /// Epoch seconds, as AWS JSON sends timestamps.
     valid_to: Option<f64>,
     expiration_model: Option<String>,
+    import_type: Option<String>,
+    key_material_description: Option<String>,
+    key_material_id: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ImportKeyMaterialResponse {
     key_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    key_material_id: Option<String>,
+    key_material_id: String,
+}
+
+/// `KeyMaterialId`: 64 lowercase hex digits (AWS's shape).
+fn key_material_id(value: &Option<String>) -> Result<Option<&str>, KmsError> {
+    let Some(id) = value.as_deref() else {
+        return Ok(None);
+    };
+    check_len(id.len(), 64, 64, "keyMaterialId", Some(id))?;
+    check_pattern(id, "keyMaterialId", "^[a-f0-9]+$", |c| {
+        c.is_ascii_digit() || ('a'..='f').contains(&c)
+    })?;
+    Ok(Some(id))
 }
 
 /// ValidTo from ExpirationModel and ValidTo: AWS requires ValidTo with KEY_MATERIAL_EXPIRES and
@@ -101,30 +117,40 @@ pub(super) fn import_key_material(
     check_len(token.0.len(), 1, 6144, "importToken", None)?;
     let material = required(&req.encrypted_key_material, "encryptedKeyMaterial")?;
     check_len(material.0.len(), 1, 6144, "encryptedKeyMaterial", None)?;
-    let model = req
-        .expiration_model
-        .as_deref()
-        .map(|m| {
-            parse_enum(
-                m,
-                "expirationModel",
-                ExpirationModel::parse,
-                ExpirationModel::ALL,
-            )
-        })
-        .transpose()?;
-    let record = ctx.kms.import_key_material(
+    let model = optional_enum(
+        &req.expiration_model,
+        "expirationModel",
+        ExpirationModel::parse,
+        ExpirationModel::ALL,
+    )?;
+    let import_type = optional_enum(
+        &req.import_type,
+        "importType",
+        ImportType::parse,
+        ImportType::ALL,
+    )?;
+    let description = req.key_material_description.as_deref();
+    if let Some(d) = description {
+        check_len(d.chars().count(), 0, 256, "keyMaterialDescription", Some(d))?;
+        check_pattern(d, "keyMaterialDescription", "^[a-zA-Z0-9:/_\\s.-]+$", |c| {
+            c.is_ascii_alphanumeric() || c.is_whitespace() || ":/_.-".contains(c)
+        })?;
+    }
+    let (record, key_material_id) = ctx.kms.import_key_material(
         ctx.caller,
         &key,
-        ImportedMaterial {
+        ImportRequest {
             import_token: &token.0,
             encrypted_key_material: &material.0,
             valid_to: valid_to(model, req.valid_to)?,
+            import_type,
+            key_material_id: key_material_id(&req.key_material_id)?,
+            description,
         },
     )?;
     Ok(ImportKeyMaterialResponse {
         key_id: record.arn(),
-        key_material_id: record.meta.import.map(|i| i.key_material_id()),
+        key_material_id,
     })
 }
 
@@ -132,12 +158,15 @@ pub(super) fn import_key_material(
 #[serde(rename_all = "PascalCase")]
 pub struct DeleteImportedKeyMaterialRequest {
     key_id: Option<String>,
+    key_material_id: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeleteImportedKeyMaterialResponse {
     key_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_material_id: Option<String>,
 }
 
 pub(super) fn delete_imported_key_material(
@@ -145,8 +174,13 @@ pub(super) fn delete_imported_key_material(
     req: DeleteImportedKeyMaterialRequest,
 ) -> Res<DeleteImportedKeyMaterialResponse> {
     let key = key_ref(&req.key_id, "keyId", KeyRefForms::KeyOnly)?;
-    let record = ctx.kms.delete_imported_key_material(ctx.caller, &key)?;
+    let (record, key_material_id) = ctx.kms.delete_imported_key_material(
+        ctx.caller,
+        &key,
+        key_material_id(&req.key_material_id)?,
+    )?;
     Ok(DeleteImportedKeyMaterialResponse {
         key_id: record.arn(),
+        key_material_id,
     })
 }

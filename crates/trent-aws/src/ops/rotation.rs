@@ -2,10 +2,12 @@
 //! RotateKeyOnDemand, ListKeyRotations.
 
 use serde::{Deserialize, Serialize};
-use trent_core::engine::DEFAULT_ROTATION_PERIOD_DAYS;
-use trent_core::{KeyRefForms, RotationType};
+use trent_core::engine::{KeyMaterialEntry, DEFAULT_ROTATION_PERIOD_DAYS};
+use trent_core::{
+    ExpirationModel, ImportState, IncludeKeyMaterial, KeyMaterialState, KeyRefForms, RotationType,
+};
 
-use super::{key_ref, Ctx, Empty, KeyArnResponse, KeyIdRequest, KeyPageRequest, Res};
+use super::{key_ref, Ctx, Empty, KeyArnResponse, KeyIdRequest, Res};
 use crate::wire::*;
 
 /// AWS's range of automatic rotation periods.
@@ -74,12 +76,53 @@ pub(super) fn rotate_key_on_demand(ctx: &Ctx<'_>, req: KeyIdRequest) -> Res<KeyA
     })
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListKeyRotationsRequest {
+    key_id: Option<String>,
+    include_key_material: Option<String>,
+    limit: Option<i64>,
+    marker: Option<String>,
+}
+
+/// One key material. The import fields are present only for imported material, the rotation
+/// fields only for material a rotation made current (AWS's RotationsListEntry).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct RotationsListEntry {
     key_id: String,
-    rotation_date: Epoch,
-    rotation_type: RotationType,
+    key_material_id: String,
+    key_material_state: KeyMaterialState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_material_description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    import_state: Option<ImportState>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expiration_model: Option<ExpirationModel>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    valid_to: Option<Epoch>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rotation_date: Option<Epoch>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rotation_type: Option<RotationType>,
+}
+
+impl RotationsListEntry {
+    fn new(key_id: String, e: KeyMaterialEntry) -> Self {
+        let (import, import_state) = e.import.unzip();
+        let import = import.as_ref();
+        RotationsListEntry {
+            key_id,
+            key_material_id: e.key_material_id,
+            key_material_state: e.state,
+            key_material_description: import.and_then(|i| i.description.clone()),
+            import_state,
+            expiration_model: import.and_then(|i| i.expiration_model),
+            valid_to: import.and_then(|i| i.valid_to).map(Epoch),
+            rotation_date: e.rotation.as_ref().map(|r| Epoch(r.date)),
+            rotation_type: e.rotation.map(|r| r.kind),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -93,22 +136,25 @@ pub struct ListKeyRotationsResponse {
 
 pub(super) fn list_key_rotations(
     ctx: &Ctx<'_>,
-    req: KeyPageRequest,
+    req: ListKeyRotationsRequest,
 ) -> Res<ListKeyRotationsResponse> {
     let key = key_ref(&req.key_id, "keyId", KeyRefForms::KeyOnly)?;
+    let include = optional_enum(
+        &req.include_key_material,
+        "includeKeyMaterial",
+        IncludeKeyMaterial::parse,
+        IncludeKeyMaterial::ALL,
+    )?;
+    let include_all = include == Some(IncludeKeyMaterial::AllKeyMaterial);
     let limit = limit(req.limit, 1000, 100)?;
     let (loaded, page) =
         ctx.kms
-            .list_key_rotations(ctx.caller, &key, limit, marker(&req.marker)?)?;
+            .list_key_rotations(ctx.caller, &key, include_all, limit, marker(&req.marker)?)?;
     Ok(ListKeyRotationsResponse {
         rotations: page
             .items
             .into_iter()
-            .map(|e| RotationsListEntry {
-                key_id: loaded.arn(),
-                rotation_date: Epoch(e.date),
-                rotation_type: e.kind,
-            })
+            .map(|e| RotationsListEntry::new(loaded.arn(), e))
             .collect(),
         truncated: page.next_marker.is_some(),
         next_marker: page.next_marker,

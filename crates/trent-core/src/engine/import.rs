@@ -1,6 +1,11 @@
 //! Bring-your-own-key: import parameters, importing material into an EXTERNAL key, deleting it,
 //! and the expiry of material imported with a `ValidTo`.
 //!
+//! An asymmetric or HMAC key holds one material for life. A symmetric key may hold several, as
+//! AWS's keys do: the first, then one per on-demand rotation; new material is imported first
+//! (`NEW_KEY_MATERIAL`, it waits in PENDING_ROTATION) and becomes current when the key rotates.
+//! The key is usable only while every material permanently associated with it is imported.
+//!
 //! The import token is the wrapping private key and its terms, sealed under the root key with
 //! the key id as associated data: it needs no storage, cannot be read or forged by the client,
 //! and opens only for the key it was issued for.
@@ -11,7 +16,7 @@ use trent_crypto::asymmetric::{self, PrivateKey};
 use trent_crypto::SecretBytes;
 
 use super::{check_state, prepare_material, Caller, Kms, LoadedKey};
-use crate::error::KmsError;
+use crate::error::{KmsError, NotFound};
 use crate::ids::{KeyId, KeyRef};
 use crate::model::*;
 use crate::state::KeyOp;
@@ -20,9 +25,6 @@ use crate::state::KeyOp;
 pub const IMPORT_TOKEN_LIFETIME_MS: i64 = Timestamp::DAY_MS;
 /// How far ahead ValidTo may be (AWS: 365 days).
 pub const MAX_VALID_TO_DAYS: u32 = 365;
-/// Imported material has one version; reimporting the same material restores it, so
-/// ciphertexts made before its deletion decrypt again.
-const IMPORTED_VERSION: u32 = 1;
 
 /// What GetParametersForImport returns.
 #[derive(Debug)]
@@ -35,12 +37,18 @@ pub struct ImportParameters {
 }
 
 /// What ImportKeyMaterial takes besides the key.
-#[derive(Debug)]
-pub struct ImportedMaterial<'a> {
+#[derive(Debug, Default)]
+pub struct ImportRequest<'a> {
     pub import_token: &'a [u8],
     pub encrypted_key_material: &'a [u8],
     /// `None`: KEY_MATERIAL_DOES_NOT_EXPIRE.
     pub valid_to: Option<Timestamp>,
+    /// `None`: new material for a key that never had any, the existing material after that.
+    pub import_type: Option<ImportType>,
+    /// Which existing material this is meant to be (checked against the material).
+    pub key_material_id: Option<&'a str>,
+    /// `None` keeps the description given when the material was imported before.
+    pub description: Option<&'a str>,
 }
 
 fn token_aad(id: &KeyId) -> Vec<u8> {
@@ -49,26 +57,50 @@ fn token_aad(id: &KeyId) -> Vec<u8> {
     aad
 }
 
-/// Whether the key's imported material has passed its ValidTo.
-pub(super) fn material_expired(record: &KeyRecord, now: Timestamp) -> bool {
-    record.meta.current_material.is_some()
-        && record
-            .meta
-            .import
-            .as_ref()
-            .and_then(|i| i.valid_to)
-            .is_some_and(|t| t <= now)
+/// Versions of imported material whose ValidTo has passed.
+fn expired(record: &KeyRecord, now: Timestamp) -> impl Iterator<Item = u32> + '_ {
+    record
+        .meta
+        .imports
+        .iter()
+        .filter(move |i| i.valid_to.is_some_and(|t| t <= now) && record.is_imported(i.version))
+        .map(|i| i.version)
 }
 
-/// Removes a key's imported material: the key becomes PendingImport, unless it is pending
-/// deletion, which it stays (both source documents say so).
-pub(super) fn drop_material(record: &mut KeyRecord) {
-    record.materials.clear();
-    record.meta.current_material = None;
-    if let Some(import) = &mut record.meta.import {
-        import.expiration_model = None;
-        import.valid_to = None;
+/// Whether some imported material of the key has passed its ValidTo.
+pub(super) fn material_expired(record: &KeyRecord, now: Timestamp) -> bool {
+    expired(record, now).next().is_some()
+}
+
+/// Deletes every imported material whose ValidTo has passed, as AWS does on that date.
+pub(super) fn expire_materials(record: &mut KeyRecord, now: Timestamp) {
+    let versions: Vec<u32> = expired(record, now).collect();
+    for version in versions {
+        remove_material(record, version);
     }
+}
+
+/// Deletes the imported material of `version`. Material pending rotation was never part of
+/// the key and is forgotten; permanently associated material stays listed without its bytes,
+/// and the key becomes PendingImport, unless it is pending deletion, which it stays (both
+/// source documents say so).
+pub(super) fn remove_material(record: &mut KeyRecord, version: u32) {
+    record.materials.retain(|m| m.version != version);
+    let Some(index) = record
+        .meta
+        .imports
+        .iter()
+        .position(|i| i.version == version)
+    else {
+        return;
+    };
+    if record.meta.imports[index].pending_rotation {
+        record.meta.imports.remove(index);
+        return;
+    }
+    let import = &mut record.meta.imports[index];
+    import.expiration_model = None;
+    import.valid_to = None;
     if record.meta.state != KeyState::PendingDeletion {
         record.meta.state = KeyState::PendingImport;
     }
@@ -202,15 +234,35 @@ impl Kms {
         Ok((algorithm, SecretBytes::new(rest[1..].to_vec())))
     }
 
+    /// Imports material into an EXTERNAL key; returns the key and the material's
+    /// `KeyMaterialId`.
     pub fn import_key_material(
         &self,
         caller: &Caller,
         key: &KeyRef,
-        import: ImportedMaterial<'_>,
-    ) -> Result<KeyRecord, KmsError> {
+        import: ImportRequest<'_>,
+    ) -> Result<(KeyRecord, String), KmsError> {
         let loaded = self.external_key(caller, key, KeyOp::ImportKeyMaterial)?;
         let id = loaded.record.id;
         let spec = loaded.record.meta.key_spec;
+        let several_materials = import.import_type.is_some()
+            || import.key_material_id.is_some()
+            || import.description.is_some();
+        if several_materials && spec != KeySpec::SymmetricDefault {
+            // AWS: asymmetric and HMAC keys hold one material for life, and ImportKeyMaterial
+            // refuses these parameters for them.
+            return Err(KmsError::UnsupportedOperation(format!(
+                "ImportType, KeyMaterialId and KeyMaterialDescription are valid only for symmetric encryption keys; {} has key spec {spec}.",
+                loaded.arn()
+            )));
+        }
+        if import.import_type == Some(ImportType::NewKeyMaterial)
+            && import.key_material_id.is_some()
+        {
+            return Err(KmsError::Validation(
+                "You cannot specify a KeyMaterialId with ImportType NEW_KEY_MATERIAL.".into(),
+            ));
+        }
         let now = self.now();
         let (algorithm, wrapping_key) = self.open_import_token(&id, import.import_token, now)?;
         let scheme = algorithm.scheme().ok_or(KmsError::InvalidImportToken)?;
@@ -230,63 +282,132 @@ impl Kms {
         let mut identity = check_material(spec, &material)?;
         let digest = material_digest(&id, &identity);
         trent_crypto::wipe(&mut identity);
-        let sealed = self.seal_material(&id, IMPORTED_VERSION, &material)?;
-        let ((), record) = self.modify(caller, key, KeyOp::ImportKeyMaterial, |r, _| {
-            let material_check = match &r.meta.import {
-                // Only the material imported before may be imported again.
-                Some(previous) => {
-                    self.require_same_material(&id, &previous.material_check, &digest)?;
-                    previous.material_check.clone()
-                }
-                None => hex::encode(self.root.seal(&check_aad(&id), &digest)?),
-            };
-            r.materials = vec![sealed.clone()];
-            r.meta.current_material = Some(IMPORTED_VERSION);
-            r.meta.import = Some(ImportRecord {
-                material_check,
-                expiration_model: Some(match import.valid_to {
-                    Some(_) => ExpirationModel::KeyMaterialExpires,
-                    None => ExpirationModel::KeyMaterialDoesNotExpire,
-                }),
-                valid_to: import.valid_to,
+        let (material_id, record) = self.modify(caller, key, KeyOp::ImportKeyMaterial, |r, _| {
+            let known = self.find_material(r, &digest)?;
+            let import_type = import.import_type.unwrap_or(if r.meta.imports.is_empty() {
+                ImportType::NewKeyMaterial
+            } else {
+                ImportType::ExistingKeyMaterial
             });
-            if r.meta.state == KeyState::PendingImport {
+            let index = match (import_type, known) {
+                (ImportType::ExistingKeyMaterial, Some(index)) => {
+                    let found = r.meta.imports[index].key_material_id();
+                    if import.key_material_id.is_some_and(|given| given != found) {
+                        return Err(KmsError::IncorrectKeyMaterial);
+                    }
+                    index
+                }
+                (ImportType::ExistingKeyMaterial, None) => {
+                    return Err(KmsError::IncorrectKeyMaterial)
+                }
+                (ImportType::NewKeyMaterial, Some(_)) => {
+                    return Err(KmsError::Validation(
+                        "This key material is already associated with the KMS key; import it with ImportType EXISTING_KEY_MATERIAL.".into(),
+                    ))
+                }
+                (ImportType::NewKeyMaterial, None) => self.associate(r, &digest)?,
+            };
+            let version = r.meta.imports[index].version;
+            let sealed = self.seal_material(&r.id, version, &material)?;
+            r.materials.retain(|m| m.version != version);
+            r.materials.push(sealed);
+            r.materials.sort_by_key(|m| m.version);
+            let entry = &mut r.meta.imports[index];
+            entry.expiration_model = Some(match import.valid_to {
+                Some(_) => ExpirationModel::KeyMaterialExpires,
+                None => ExpirationModel::KeyMaterialDoesNotExpire,
+            });
+            entry.valid_to = import.valid_to;
+            if let Some(description) = import.description {
+                entry.description = Some(description.to_owned());
+            }
+            let material_id = entry.key_material_id();
+            if r.meta.state == KeyState::PendingImport && r.has_material() {
                 r.meta.state = KeyState::Enabled;
             }
-            Ok(())
+            Ok(material_id)
         })?;
-        Ok(record)
+        Ok((record, material_id))
     }
 
-    fn require_same_material(
-        &self,
-        id: &KeyId,
-        material_check: &str,
-        digest: &[u8; 32],
-    ) -> Result<(), KmsError> {
-        let sealed = hex::decode(material_check)
-            .map_err(|_| KmsError::internal("stored material check is not hex"))?;
-        let expected = self.root.open(&check_aad(id), &sealed)?;
-        if trent_crypto::constant_time_eq(expected.expose(), digest) {
-            Ok(())
-        } else {
-            Err(KmsError::IncorrectKeyMaterial)
+    /// Associates new material with `r`: the key's first material becomes current; later
+    /// material waits for a rotation, and only one may wait at a time.
+    fn associate(&self, r: &mut KeyRecord, digest: &[u8; 32]) -> Result<usize, KmsError> {
+        let check = hex::encode(self.root.seal(&check_aad(&r.id), digest)?);
+        let first = r.meta.imports.is_empty();
+        let new = ImportedKeyMaterial {
+            version: r.meta.imports.iter().map(|i| i.version).max().unwrap_or(0) + 1,
+            material_check: check,
+            description: None,
+            pending_rotation: !first,
+            expiration_model: None,
+            valid_to: None,
+        };
+        if let Some(pending) = r.meta.imports.iter().find(|i| i.pending_rotation) {
+            return Err(KmsError::InvalidState(format!(
+                "New key material (id: {}) cannot be imported into KMS key {}, because another key material (id: {}) is pending rotation.",
+                new.key_material_id(),
+                r.id,
+                pending.key_material_id()
+            )));
         }
+        if first {
+            r.meta.current_material = Some(new.version);
+        }
+        r.meta.imports.push(new);
+        Ok(r.meta.imports.len() - 1)
     }
 
+    /// The index of the key's material whose sealed check matches `digest`, if any. Every
+    /// check is opened and compared in constant time.
+    fn find_material(&self, r: &KeyRecord, digest: &[u8; 32]) -> Result<Option<usize>, KmsError> {
+        let mut found = None;
+        for (index, import) in r.meta.imports.iter().enumerate() {
+            let sealed = hex::decode(&import.material_check)
+                .map_err(|_| KmsError::internal("stored material check is not hex"))?;
+            let expected = self.root.open(&check_aad(&r.id), &sealed)?;
+            if trent_crypto::constant_time_eq(expected.expose(), digest) {
+                found = Some(index);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Deletes imported material: the one `key_material_id` names, else the current one.
+    /// Returns the key and the id of the material deleted (`None` if it never had any).
     pub fn delete_imported_key_material(
         &self,
         caller: &Caller,
         key: &KeyRef,
-    ) -> Result<KeyRecord, KmsError> {
+        key_material_id: Option<&str>,
+    ) -> Result<(KeyRecord, Option<String>), KmsError> {
         self.external_key(caller, key, KeyOp::DeleteImportedKeyMaterial)?;
-        let ((), record) = self.modify(caller, key, KeyOp::DeleteImportedKeyMaterial, |r, _| {
-            if r.meta.current_material.is_some() {
-                drop_material(r);
-            }
-            Ok(())
-        })?;
-        Ok(record)
+        let (deleted, record) =
+            self.modify(caller, key, KeyOp::DeleteImportedKeyMaterial, |r, _| {
+                let version = match key_material_id {
+                    None => r.meta.current_material,
+                    Some(wanted) => Some(
+                        r.meta
+                            .imports
+                            .iter()
+                            .find(|i| i.key_material_id() == wanted)
+                            .map(|i| i.version)
+                            .ok_or_else(|| {
+                                KmsError::NotFound(NotFound::KeyMaterial {
+                                    arn: r.arn(),
+                                    id: wanted.to_owned(),
+                                })
+                            })?,
+                    ),
+                };
+                let Some(version) = version else {
+                    return Ok(None);
+                };
+                let id = r.key_material_id(version);
+                remove_material(r, version);
+                Ok(Some(id))
+            })?;
+        Ok((record, deleted))
     }
 }
 

@@ -57,8 +57,29 @@ pub async fn parameters(
     )
 }
 
-/// Wraps and imports `material` with fresh parameters (RSAES_OAEP_SHA_256 unless the
-/// material is too long for it), not expiring unless `valid_to` is given.
+/// An ImportKeyMaterial request for `material`, wrapped with fresh parameters
+/// (RSAES_OAEP_SHA_256 unless the material is too long for it), not expiring; the caller adds
+/// what else it needs and sends it.
+pub async fn request(
+    kms: &Client,
+    key_id: &str,
+    material: &[u8],
+) -> aws_sdk_kms::operation::import_key_material::builders::ImportKeyMaterialFluentBuilder {
+    let algorithm = if material.len() > 190 {
+        AlgorithmSpec::RsaAesKeyWrapSha256
+    } else {
+        AlgorithmSpec::RsaesOaepSha256
+    };
+    let (token, public) = parameters(kms, key_id, &algorithm, WrappingKeySpec::Rsa2048).await;
+    kms.import_key_material()
+        .key_id(key_id)
+        .import_token(Blob::new(token))
+        .encrypted_key_material(Blob::new(wrap(&public, &algorithm, material)))
+        .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
+}
+
+/// Wraps and imports `material` with fresh parameters, not expiring unless `valid_to` is
+/// given.
 pub async fn import(
     kms: &Client,
     key_id: &str,
@@ -70,19 +91,14 @@ pub async fn import(
         aws_sdk_kms::operation::import_key_material::ImportKeyMaterialError,
     >,
 > {
-    let algorithm = if material.len() > 190 {
-        AlgorithmSpec::RsaAesKeyWrapSha256
-    } else {
-        AlgorithmSpec::RsaesOaepSha256
-    };
-    let (token, public) = parameters(kms, key_id, &algorithm, WrappingKeySpec::Rsa2048).await;
-    import_with(
-        kms,
-        key_id,
-        &token,
-        &wrap(&public, &algorithm, material),
-        valid_to,
-    )
+    let req = request(kms, key_id, material).await;
+    match valid_to {
+        Some(t) => req
+            .expiration_model(ExpirationModelType::KeyMaterialExpires)
+            .valid_to(t),
+        None => req,
+    }
+    .send()
     .await
 }
 

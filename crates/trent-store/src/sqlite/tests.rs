@@ -26,7 +26,7 @@ fn key(scope: &Scope) -> KeyRecord {
             tags: BTreeMap::new(),
             current_material: Some(1),
             multi_region: false,
-            import: None,
+            imports: vec![],
             rotation: Default::default(),
         },
         materials: vec![SealedMaterial {
