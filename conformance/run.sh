@@ -11,7 +11,7 @@
 # checks, and ends with one line `N passed, M failed`. Exits non-zero if anything failed.
 #
 # Environment knobs: TRENT_BIN=path (use this server binary, skip the build), PYTHON=python3.11,
-# CONFORMANCE_ONLY="awscli boto3 esdk js aliyun" (a subset), CONFORMANCE_VERBOSE=1 (tracebacks).
+# CONFORMANCE_ONLY="awscli boto3 boto3-keys esdk js aliyun" (a subset), CONFORMANCE_VERBOSE=1 (tracebacks).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -24,7 +24,7 @@ PYTHON="${PYTHON:-python3}"
 VENV="$HERE/.venv"
 JSDIR="$HERE/js"
 CLIENT_TIMEOUT="${CONFORMANCE_CLIENT_TIMEOUT:-240}"
-ONLY="${CONFORMANCE_ONLY:-awscli boto3 esdk js aliyun}"
+ONLY="${CONFORMANCE_ONLY:-awscli boto3 boto3-keys esdk js aliyun}"
 ALIYUN_VENV="$HERE/aliyun/.venv"
 
 PASSED=0
@@ -116,7 +116,7 @@ ensure_venv() {
 }
 
 PY_OK=1
-if [[ " $ONLY " =~ \ (awscli|boto3|esdk)\  ]] && ! ensure_venv "$VENV" "$HERE/requirements.txt"; then
+if [[ " $ONLY " =~ \ (awscli|boto3|boto3-keys|esdk)\  ]] && ! ensure_venv "$VENV" "$HERE/requirements.txt"; then
     setup_fail python-clients "could not create conformance/.venv or install requirements.txt"
     PY_OK=0
 fi
@@ -186,6 +186,7 @@ for c in $ONLY; do
     case "$c" in
         awscli) ((PY_OK)) && launch awscli "$HERE" "$VENV/bin/python" test_awscli.py ;;
         boto3)  ((PY_OK)) && launch boto3 "$HERE" "$VENV/bin/python" test_boto3.py ;;
+        boto3-keys) ((PY_OK)) && launch boto3-keys "$HERE" "$VENV/bin/python" test_boto3_keys.py ;;
         esdk)   ((PY_OK)) && launch esdk "$HERE" "$VENV/bin/python" test_encryption_sdk.py ;;
         js)     ((JS_OK)) && launch js "$JSDIR" node roundtrip.mjs ;;
         aliyun) ((ALIYUN_OK)) && launch aliyun "$HERE/aliyun" "$ALIYUN_VENV/bin/python" test_aliyun.py "$URL" ;;
