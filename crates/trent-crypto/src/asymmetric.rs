@@ -35,6 +35,9 @@ pub enum KeyPairSpec {
     MlDsa87,
 }
 
+/// Length of the μ an ML-DSA key signs as a [`Signed::Digest`].
+pub const ML_DSA_MU_LEN: usize = ffi::ML_DSA_MU_LEN;
+
 /// A SHA-2 digest as used by a signature scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hash {

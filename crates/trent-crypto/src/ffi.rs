@@ -20,10 +20,11 @@ use zeroize::Zeroizing;
 
 use crate::CryptoError;
 
-/// Length of an Ed25519 signature, public key, and SHA-512 prehash; of an ML-DSA μ.
-pub(crate) const ED25519_SIGNATURE_LEN: usize = 64;
-pub(crate) const ED25519_PUBLIC_KEY_LEN: usize = 32;
+const ED25519_SIGNATURE_LEN: usize = 64;
+const ED25519_PUBLIC_KEY_LEN: usize = 32;
+/// Length of Ed25519ph's prehash, a SHA-512 output.
 pub(crate) const SHA512_LEN: usize = 64;
+/// Length of ML-DSA's μ, a 64-byte SHAKE256 output (FIPS 204 Algorithm 7, line 6).
 pub(crate) const ML_DSA_MU_LEN: usize = 64;
 
 /// An `EVP_PKEY` owned by Rust, freed on drop.

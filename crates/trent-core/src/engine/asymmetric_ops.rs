@@ -76,6 +76,8 @@ fn signing_input<'a>(
             )))
         }
     };
+    // AWS's reference names no text for this refusal; this is the one another KMS emulator
+    // reports measuring against AWS (floci, pull request 2930).
     let wrong_type = || {
         KmsError::Validation(format!(
             "Message type {message_type} is incompatible with algorithm {algorithm}."
@@ -94,8 +96,10 @@ fn signing_input<'a>(
         (SignatureScheme::Ed25519ph, MessageType::Digest) => {
             Signed::Message(of_len(Hash::Sha512.output_len())?)
         }
-        // μ of FIPS 204 §6.2, a 64-byte SHAKE256 output.
-        (SignatureScheme::MlDsa, MessageType::ExternalMu) => Signed::Digest(of_len(64)?),
+        // μ of FIPS 204 §6.2 ("the length of the Message value must be 64 bytes").
+        (SignatureScheme::MlDsa, MessageType::ExternalMu) => {
+            Signed::Digest(of_len(asymmetric::ML_DSA_MU_LEN)?)
+        }
         _ => return Err(wrong_type()),
     };
     Ok((scheme, signed))
