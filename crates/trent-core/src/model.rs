@@ -270,10 +270,11 @@ impl KeySpec {
             EccNistP384 => KeyKind::Asymmetric(KeyPairSpec::EccP384),
             EccNistP521 => KeyKind::Asymmetric(KeyPairSpec::EccP521),
             EccSecgP256k1 => KeyKind::Asymmetric(KeyPairSpec::EccSecp256k1),
+            EccNistEdwards25519 => KeyKind::Asymmetric(KeyPairSpec::Ed25519),
             MlDsa44 => KeyKind::Asymmetric(KeyPairSpec::MlDsa44),
             MlDsa65 => KeyKind::Asymmetric(KeyPairSpec::MlDsa65),
             MlDsa87 => KeyKind::Asymmetric(KeyPairSpec::MlDsa87),
-            EccNistEdwards25519 | MlKem512 | MlKem768 | MlKem1024 | Sm2 => KeyKind::Unsupported,
+            MlKem512 | MlKem768 | MlKem1024 | Sm2 => KeyKind::Unsupported,
         }
     }
 
@@ -314,6 +315,7 @@ impl KeySpec {
             KeySpec::EccNistP256 | KeySpec::EccSecgP256k1 => &[EcdsaSha256],
             KeySpec::EccNistP384 => &[EcdsaSha384],
             KeySpec::EccNistP521 => &[EcdsaSha512],
+            KeySpec::EccNistEdwards25519 => &[Ed25519Sha512, Ed25519PhSha512],
             KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87 => &[MlDsaShake256],
             _ => &[],
         }
@@ -357,8 +359,10 @@ impl SigningAlgorithm {
             EcdsaSha256 => SignatureScheme::Ecdsa(Hash::Sha256),
             EcdsaSha384 => SignatureScheme::Ecdsa(Hash::Sha384),
             EcdsaSha512 => SignatureScheme::Ecdsa(Hash::Sha512),
+            Ed25519Sha512 => SignatureScheme::Ed25519,
+            Ed25519PhSha512 => SignatureScheme::Ed25519ph,
             MlDsaShake256 => SignatureScheme::MlDsa,
-            Sm2Dsa | Ed25519Sha512 | Ed25519PhSha512 => return None,
+            Sm2Dsa => return None,
         })
     }
 }

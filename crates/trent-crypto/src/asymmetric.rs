@@ -1,6 +1,6 @@
-//! Asymmetric private keys (RSA, ECDSA/ECDH on the NIST curves and secp256k1, ML-DSA): generated
-//! and parsed as PKCS#8, public keys exported as DER SubjectPublicKeyInfo, signing (message or
-//! pre-computed digest), RSA-OAEP and ECDH.
+//! Asymmetric private keys (RSA, ECDSA/ECDH on the NIST curves and secp256k1, Ed25519, ML-DSA):
+//! generated and parsed as PKCS#8, public keys exported as DER SubjectPublicKeyInfo, signing
+//! (message or pre-computed digest), RSA-OAEP and ECDH.
 //!
 //! The caller (the engine) decides which scheme fits which key; a scheme that does not fit is
 //! refused here too, with the same opaque error as every other failure.
@@ -12,10 +12,12 @@ use aws_lc_rs::rsa::{
     self, OaepPrivateDecryptingKey, OaepPublicEncryptingKey, PrivateDecryptingKey,
     OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256,
 };
-use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair as _, PqdsaKeyPair, UnparsedPublicKey};
+use aws_lc_rs::signature::{
+    self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, PqdsaKeyPair, UnparsedPublicKey,
+};
 use aws_lc_rs::{agreement, digest};
 
-use crate::{CryptoError, SecretBytes};
+use crate::{ffi, CryptoError, SecretBytes};
 
 /// The kinds of key pair Trent holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,10 +29,14 @@ pub enum KeyPairSpec {
     EccP384,
     EccP521,
     EccSecp256k1,
+    Ed25519,
     MlDsa44,
     MlDsa65,
     MlDsa87,
 }
+
+/// Length of the μ an ML-DSA key signs as a [`Signed::Digest`].
+pub const ML_DSA_MU_LEN: usize = ffi::ML_DSA_MU_LEN;
 
 /// A SHA-2 digest as used by a signature scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,11 +66,18 @@ pub enum SignatureScheme {
     RsaPss(Hash),
     RsaPkcs1(Hash),
     Ecdsa(Hash),
+    /// PureEdDSA on edwards25519 (RFC 8032 §5.1): signs the message itself, never a digest.
+    Ed25519,
+    /// HashEdDSA on edwards25519 (RFC 8032 §5.1 with phflag 1), empty context: signs SHA-512
+    /// of the message.
+    Ed25519ph,
     /// Pure ML-DSA (FIPS 204) with an empty context string.
     MlDsa,
 }
 
-/// What is signed: the message itself, or its digest computed by the caller.
+/// What is signed: the message itself, or its digest computed by the caller: the scheme's hash
+/// of the message; for Ed25519ph, the 64-byte SHA-512 prehash PH(M); for ML-DSA, the 64-byte
+/// message representative μ of FIPS 204 §6.2 ("external μ", for an empty context).
 #[derive(Debug, Clone, Copy)]
 pub enum Signed<'a> {
     Message(&'a [u8]),
@@ -167,6 +180,10 @@ pub fn generate_private_key(spec: KeyPairSpec) -> Result<SecretBytes, CryptoErro
         let pair = EcdsaKeyPair::generate(alg).map_err(|_| CryptoError)?;
         return Ok(secret(pair.to_pkcs8v1().map_err(|_| CryptoError)?.as_ref()));
     }
+    if spec == KeyPairSpec::Ed25519 {
+        let pair = Ed25519KeyPair::generate().map_err(|_| CryptoError)?;
+        return Ok(secret(pair.to_pkcs8v1().map_err(|_| CryptoError)?.as_ref()));
+    }
     let alg = spec.ml_dsa().ok_or(CryptoError)?;
     let pair = PqdsaKeyPair::generate(alg).map_err(|_| CryptoError)?;
     Ok(secret(pair.to_pkcs8v1().map_err(|_| CryptoError)?.as_ref()))
@@ -184,6 +201,7 @@ enum Inner {
         /// Present for the curves ECDH is offered on.
         agreement: Option<agreement::PrivateKey>,
     },
+    Ed25519(Ed25519KeyPair),
     MlDsa(PqdsaKeyPair),
 }
 
@@ -230,6 +248,8 @@ impl PrivateKey {
                 hash,
                 agreement,
             }
+        } else if spec == KeyPairSpec::Ed25519 {
+            Inner::Ed25519(Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|_| CryptoError)?)
         } else {
             let alg = spec.ml_dsa().ok_or(CryptoError)?;
             Inner::MlDsa(PqdsaKeyPair::from_pkcs8(alg, pkcs8).map_err(|_| CryptoError)?)
@@ -237,6 +257,7 @@ impl PrivateKey {
         let public_der = match &inner {
             Inner::Rsa { signer, .. } => signer.public_key().as_der().map(|d| d.as_ref().to_vec()),
             Inner::Ec { signer, .. } => signer.public_key().as_der().map(|d| d.as_ref().to_vec()),
+            Inner::Ed25519(pair) => pair.public_key().as_der().map(|d| d.as_ref().to_vec()),
             Inner::MlDsa(pair) => pair.public_key().as_der().map(|d| d.as_ref().to_vec()),
         }
         .map_err(|_| CryptoError)?;
@@ -286,6 +307,19 @@ impl PrivateKey {
                 .map_err(|_| CryptoError)?;
                 Ok(sig.as_ref().to_vec())
             }
+            (Inner::Ed25519(pair), SignatureScheme::Ed25519) => match signed {
+                Signed::Message(m) => {
+                    Ok(pair.try_sign(m).map_err(|_| CryptoError)?.as_ref().to_vec())
+                }
+                Signed::Digest(_) => Err(CryptoError),
+            },
+            // The library's safe API has neither Ed25519ph nor external μ: both go through
+            // `ffi`, which takes the key as PKCS#8 (a zeroized-on-drop document).
+            (Inner::Ed25519(pair), SignatureScheme::Ed25519ph) => {
+                let prehash = ed25519_prehash(signed)?;
+                let pkcs8 = pair.to_pkcs8v1().map_err(|_| CryptoError)?;
+                ffi::ed25519ph_sign(pkcs8.as_ref(), &prehash)
+            }
             (Inner::MlDsa(pair), SignatureScheme::MlDsa) => match signed {
                 Signed::Message(m) => {
                     let mut sig = vec![0u8; pair.algorithm().signature_len()];
@@ -293,7 +327,10 @@ impl PrivateKey {
                     sig.truncate(len);
                     Ok(sig)
                 }
-                Signed::Digest(_) => Err(CryptoError),
+                Signed::Digest(mu) => {
+                    let pkcs8 = pair.to_pkcs8v1().map_err(|_| CryptoError)?;
+                    ffi::ml_dsa_sign_mu(pkcs8.as_ref(), mu)
+                }
             },
             _ => Err(CryptoError),
         }
@@ -301,6 +338,20 @@ impl PrivateKey {
 
     /// Whether `sig` is a valid signature by this key.
     pub fn verify(&self, scheme: SignatureScheme, signed: Signed<'_>, sig: &[u8]) -> bool {
+        match (&self.inner, scheme, signed) {
+            (Inner::Ed25519(pair), SignatureScheme::Ed25519ph, _) => ed25519_prehash(signed)
+                .is_ok_and(|prehash| {
+                    ffi::ed25519ph_verify(pair.public_key().as_ref(), &prehash, sig)
+                }),
+            (Inner::MlDsa(_), SignatureScheme::MlDsa, Signed::Digest(mu)) => {
+                ffi::ml_dsa_verify_mu(&self.public_der, mu, sig)
+            }
+            _ => self.verify_with_library(scheme, signed, sig),
+        }
+    }
+
+    /// Verification through the library's safe API.
+    fn verify_with_library(&self, scheme: SignatureScheme, signed: Signed<'_>, sig: &[u8]) -> bool {
         let (alg, key): (&'static dyn signature::VerificationAlgorithm, &[u8]) =
             match (&self.inner, scheme) {
                 (Inner::Rsa { signer, .. }, _) => match rsa_verification(scheme) {
@@ -309,6 +360,9 @@ impl PrivateKey {
                 },
                 (Inner::Ec { signer, hash, .. }, SignatureScheme::Ecdsa(h)) if *hash == h => {
                     (ecdsa_verification(self.spec), signer.public_key().as_ref())
+                }
+                (Inner::Ed25519(pair), SignatureScheme::Ed25519) => {
+                    (&signature::ED25519, pair.public_key().as_ref())
                 }
                 (Inner::MlDsa(pair), SignatureScheme::MlDsa) => {
                     (ml_dsa_verification(self.spec), pair.public_key().as_ref())
@@ -380,6 +434,15 @@ fn oaep_decrypt(
     Ok(SecretBytes::new(out[..len].to_vec()))
 }
 
+/// PH(M) of Ed25519ph: SHA-512 of the message, or the caller's 64-byte digest as it is.
+fn ed25519_prehash(signed: Signed<'_>) -> Result<[u8; ffi::SHA512_LEN], CryptoError> {
+    match signed {
+        Signed::Message(m) => digest::digest(&digest::SHA512, m).as_ref().try_into(),
+        Signed::Digest(d) => d.try_into(),
+    }
+    .map_err(|_| CryptoError)
+}
+
 fn import_digest(hash: Hash, bytes: &[u8]) -> Result<digest::Digest, CryptoError> {
     digest::Digest::import_less_safe(bytes, hash.algorithm()).map_err(|_| CryptoError)
 }
@@ -389,7 +452,7 @@ fn scheme_hash(scheme: SignatureScheme) -> Option<Hash> {
         SignatureScheme::RsaPss(h) | SignatureScheme::RsaPkcs1(h) | SignatureScheme::Ecdsa(h) => {
             Some(h)
         }
-        SignatureScheme::MlDsa => None,
+        SignatureScheme::Ed25519 | SignatureScheme::Ed25519ph | SignatureScheme::MlDsa => None,
     }
 }
 
@@ -488,7 +551,7 @@ pub fn unwrap_imported(
 mod tests {
     use super::*;
 
-    const ALL: [KeyPairSpec; 10] = [
+    const ALL: [KeyPairSpec; 11] = [
         KeyPairSpec::Rsa2048,
         KeyPairSpec::Rsa3072,
         KeyPairSpec::Rsa4096,
@@ -496,6 +559,7 @@ mod tests {
         KeyPairSpec::EccP384,
         KeyPairSpec::EccP521,
         KeyPairSpec::EccSecp256k1,
+        KeyPairSpec::Ed25519,
         KeyPairSpec::MlDsa44,
         KeyPairSpec::MlDsa65,
         KeyPairSpec::MlDsa87,
@@ -508,6 +572,7 @@ mod tests {
             }
             KeyPairSpec::EccP384 => SignatureScheme::Ecdsa(Hash::Sha384),
             KeyPairSpec::EccP521 => SignatureScheme::Ecdsa(Hash::Sha512),
+            KeyPairSpec::Ed25519 => SignatureScheme::Ed25519,
             KeyPairSpec::MlDsa44 | KeyPairSpec::MlDsa65 | KeyPairSpec::MlDsa87 => {
                 SignatureScheme::MlDsa
             }
@@ -619,5 +684,127 @@ mod tests {
         )
         .unwrap();
         assert!(a.agree(other.public_key_der()).is_err());
+    }
+
+    /// An Ed25519 PKCS#8 v1 document around a 32-byte seed (RFC 8410 §7).
+    fn ed25519_pkcs8(seed: &[u8]) -> Vec<u8> {
+        let mut der = hex::decode("302e020100300506032b657004220420").unwrap();
+        der.extend_from_slice(seed);
+        der
+    }
+
+    /// RFC 8032 §7.3, the Ed25519ph test vector ("abc").
+    #[test]
+    fn ed25519ph_matches_rfc8032() {
+        let seed = hex::decode("833fe62409237b9d62ec77587520911e9a759cec1d19755b7da901b96dca3d42")
+            .unwrap();
+        let public = "ec172b93ad5e563bf4932c70e1245034c35467ef2efd4d64ebf819683467e2bf";
+        let expected = hex::decode(concat!(
+            "98a70222f0b8121aa9d30f813d683f809e462b469c7ff87639499bb94e6dae41",
+            "31f85042463c2a355a2003d062adf5aaa10b8c61e636062aaad11c2a26083406"
+        ))
+        .unwrap();
+        let key = PrivateKey::from_pkcs8(KeyPairSpec::Ed25519, &ed25519_pkcs8(&seed)).unwrap();
+        // The SPKI ends with the raw public key (RFC 8410 §4).
+        assert!(hex::encode(key.public_key_der()).ends_with(public));
+        let scheme = SignatureScheme::Ed25519ph;
+        let sig = key.sign(scheme, Signed::Message(b"abc")).unwrap();
+        assert_eq!(sig, expected);
+        // The same signature from the caller's prehash PH(M) = SHA-512("abc").
+        let prehash = digest::digest(&digest::SHA512, b"abc");
+        let sig = key.sign(scheme, Signed::Digest(prehash.as_ref())).unwrap();
+        assert_eq!(sig, expected);
+        assert!(key.verify(scheme, Signed::Message(b"abc"), &expected));
+        assert!(key.verify(scheme, Signed::Digest(prehash.as_ref()), &expected));
+        assert!(!key.verify(scheme, Signed::Message(b"abd"), &expected));
+        // Ed25519ph is not Ed25519: the same bytes are no pure signature of the message.
+        assert!(!key.verify(SignatureScheme::Ed25519, Signed::Message(b"abc"), &expected));
+        // A prehash is 64 bytes; pure Ed25519 takes no digest.
+        assert!(key.sign(scheme, Signed::Digest(&[0u8; 32])).is_err());
+        assert!(!key.verify(scheme, Signed::Digest(&[0u8; 63]), &expected));
+        assert!(key
+            .sign(SignatureScheme::Ed25519, Signed::Digest(prehash.as_ref()))
+            .is_err());
+    }
+
+    /// RFC 8032 §7.1, TEST 3 (two-byte message), for pure Ed25519.
+    #[test]
+    fn ed25519_matches_rfc8032() {
+        let seed = hex::decode("c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7")
+            .unwrap();
+        let key = PrivateKey::from_pkcs8(KeyPairSpec::Ed25519, &ed25519_pkcs8(&seed)).unwrap();
+        let sig = key
+            .sign(SignatureScheme::Ed25519, Signed::Message(&[0xaf, 0x82]))
+            .unwrap();
+        assert_eq!(
+            hex::encode(&sig),
+            concat!(
+                "6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac",
+                "18ff9b538d16f290ae67f760984dc6594a7c15e9716ed28dc027beceea1ec40a"
+            )
+        );
+        assert!(hex::encode(key.public_key_der())
+            .ends_with("fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025"));
+    }
+
+    /// μ of FIPS 204 Algorithm 7 line 6 for an empty context, computed independently:
+    /// SHAKE256(SHAKE256(pk, 64) ‖ 0x00 ‖ 0x00 ‖ M, 64).
+    fn mu(raw_public: &[u8], message: &[u8]) -> Vec<u8> {
+        use sha3::digest::{ExtendableOutput, Update, XofReader};
+        let shake = |parts: &[&[u8]]| {
+            let mut h = sha3::Shake256::default();
+            parts.iter().for_each(|p| h.update(p));
+            let mut out = vec![0u8; 64];
+            h.finalize_xof().read(&mut out);
+            out
+        };
+        shake(&[&shake(&[raw_public]), &[0, 0], message])
+    }
+
+    #[test]
+    fn ml_dsa_signs_and_verifies_an_external_mu() {
+        for spec in [
+            KeyPairSpec::MlDsa44,
+            KeyPairSpec::MlDsa65,
+            KeyPairSpec::MlDsa87,
+        ] {
+            let pkcs8 = generate_private_key(spec).unwrap();
+            let key = PrivateKey::from_pkcs8(spec, pkcs8.expose()).unwrap();
+            let Inner::MlDsa(pair) = &key.inner else {
+                unreachable!()
+            };
+            let mu = mu(pair.public_key().as_ref(), b"message");
+            let sig = key
+                .sign(SignatureScheme::MlDsa, Signed::Digest(&mu))
+                .unwrap();
+            assert_eq!(sig.len(), pair.algorithm().signature_len(), "{spec:?}");
+            // A signature of μ is a signature of the message, and the other way round.
+            assert!(key.verify(SignatureScheme::MlDsa, Signed::Message(b"message"), &sig));
+            assert!(key.verify(SignatureScheme::MlDsa, Signed::Digest(&mu), &sig));
+            let by_message = key
+                .sign(SignatureScheme::MlDsa, Signed::Message(b"message"))
+                .unwrap();
+            assert!(key.verify(SignatureScheme::MlDsa, Signed::Digest(&mu), &by_message));
+            assert!(!key.verify(SignatureScheme::MlDsa, Signed::Message(b"messagE"), &sig));
+            let mut other = mu.clone();
+            other[0] ^= 1;
+            assert!(!key.verify(SignatureScheme::MlDsa, Signed::Digest(&other), &sig));
+            // μ is exactly 64 bytes.
+            assert!(key
+                .sign(SignatureScheme::MlDsa, Signed::Digest(&mu[..63]))
+                .is_err());
+            assert!(!key.verify(SignatureScheme::MlDsa, Signed::Digest(&mu[..63]), &sig));
+        }
+    }
+
+    #[test]
+    fn ffi_refuses_keys_of_another_type() {
+        let p256 = generate_private_key(KeyPairSpec::EccP256).unwrap();
+        assert!(ffi::ml_dsa_sign_mu(p256.expose(), &[0u8; 64]).is_err());
+        assert!(ffi::ed25519ph_sign(p256.expose(), &[0u8; 64]).is_err());
+        let ed = generate_private_key(KeyPairSpec::Ed25519).unwrap();
+        assert!(ffi::ml_dsa_sign_mu(ed.expose(), &[0u8; 64]).is_err());
+        assert!(PrivateKey::from_pkcs8(KeyPairSpec::Ed25519, p256.expose()).is_err());
+        assert!(PrivateKey::from_pkcs8(KeyPairSpec::EccP256, ed.expose()).is_err());
     }
 }

@@ -1140,7 +1140,7 @@ async fn unsupported_key_specs_are_refused_clearly() {
     // Specs AWS has that this server does not implement yet.
     use aws_sdk_kms::types::{KeySpec, KeyUsageType};
     for (spec, usage) in [
-        (KeySpec::EccNistEdwards25519, KeyUsageType::SignVerify),
+        (KeySpec::Sm2, KeyUsageType::SignVerify),
         (KeySpec::MlKem768, KeyUsageType::EncapsulateDecapsulate),
     ] {
         let r = kms

@@ -1,6 +1,6 @@
 //! Asymmetric and HMAC keys through `aws-sdk-kms`, with every signature, decryption and shared
 //! secret cross-checked by an independent implementation (RustCrypto `rsa`, `p256`, `p384`,
-//! `p521`, `k256`, `ml-dsa`).
+//! `p521`, `k256`, `ed25519-dalek`, `ml-dsa`, with `sha3` computing ML-DSA's μ).
 
 mod common;
 
@@ -272,7 +272,214 @@ async fn ml_dsa_signs_and_verifies() {
                 .key_id(&id)
                 .message(Blob::new(vec![0u8; 32]))
                 .message_type(MessageType::Digest)
-                .signing_algorithm(alg)
+                .signing_algorithm(alg.clone())
+                .send()
+                .await,
+            "ValidationException"
+        );
+
+        // EXTERNAL_MU: the client computes μ from the public key and the message; Trent's
+        // signature of μ is an ordinary ML-DSA signature of the message.
+        let message = b"signed through its mu";
+        // The raw public key is the SPKI's BIT STRING, its last element.
+        let mu = external_mu(&spki[spki.len() - pk_len..], message);
+        let sig = sign(&kms, &id, &mu, MessageType::ExternalMu, &alg).await;
+        assert_eq!(sig.len(), sig_len);
+        assert!(verify_ml_dsa(&spec, &spki, message, &sig), "{spec:?}");
+        for (input, message_type) in [
+            (&mu[..], MessageType::ExternalMu),
+            (&message[..], MessageType::Raw),
+        ] {
+            let verified = kms
+                .verify()
+                .key_id(&id)
+                .message(Blob::new(input))
+                .message_type(message_type)
+                .signature(Blob::new(sig.clone()))
+                .signing_algorithm(alg.clone())
+                .send()
+                .await
+                .unwrap();
+            assert!(verified.signature_valid());
+        }
+        let mut other = mu.clone();
+        other[0] ^= 1;
+        assert_code!(
+            kms.verify()
+                .key_id(&id)
+                .message(Blob::new(other))
+                .message_type(MessageType::ExternalMu)
+                .signature(Blob::new(sig))
+                .signing_algorithm(alg.clone())
+                .send()
+                .await,
+            "KMSInvalidSignatureException"
+        );
+        // μ is exactly 64 bytes.
+        let err = kms
+            .sign()
+            .key_id(&id)
+            .message(Blob::new(&mu[..63]))
+            .message_type(MessageType::ExternalMu)
+            .signing_algorithm(alg)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(common::code(&err), "ValidationException");
+        assert_eq!(
+            err.into_service_error().meta().message(),
+            Some("Digest is invalid length for algorithm ML_DSA_SHAKE_256.")
+        );
+    }
+}
+
+/// μ of FIPS 204 (Algorithm 7, line 6) for an empty context, computed with `sha3`:
+/// SHAKE256(SHAKE256(pk, 64) ‖ 0x00 ‖ 0x00 ‖ M, 64).
+fn external_mu(raw_public_key: &[u8], message: &[u8]) -> Vec<u8> {
+    use sha3::digest::{ExtendableOutput, Update, XofReader};
+    let shake = |parts: &[&[u8]]| {
+        let mut hasher = sha3::Shake256::default();
+        for part in parts {
+            hasher.update(part);
+        }
+        let mut out = vec![0u8; 64];
+        hasher.finalize_xof().read(&mut out);
+        out
+    };
+    shake(&[&shake(&[raw_public_key]), &[0, 0], message])
+}
+
+/// Ed25519 (RFC 8032) keys: both algorithms, each with the one MessageType AWS takes for it,
+/// verified by `ed25519-dalek` with the public key from GetPublicKey, and by Verify.
+#[tokio::test]
+async fn ed25519_signs_and_verifies() {
+    use ed25519_dalek::pkcs8::DecodePublicKey as _;
+    let server = Server::start();
+    let kms = server.client();
+    let id = create(&kms, KeySpec::EccNistEdwards25519, KeyUsageType::SignVerify).await;
+    let pure = SigningAlgorithmSpec::Ed25519Sha512;
+    let ph = SigningAlgorithmSpec::Ed25519PhSha512;
+    let meta = kms.describe_key().key_id(&id).send().await.unwrap();
+    assert_eq!(
+        meta.key_metadata().unwrap().signing_algorithms(),
+        &[pure.clone(), ph.clone()]
+    );
+    let spki = public_key(&kms, &id).await;
+    let verifying = ed25519_dalek::VerifyingKey::from_public_key_der(&spki).unwrap();
+    let message = b"the message Trent signs with Ed25519";
+
+    // ED25519_SHA_512 signs the message itself.
+    let sig = sign(&kms, &id, message, MessageType::Raw, &pure).await;
+    let parsed = ed25519_dalek::Signature::from_slice(&sig).unwrap();
+    verifying.verify_strict(message, &parsed).unwrap();
+    // ED25519_PH_SHA_512 takes a SHA-512 digest, which AWS hashes once more as Ed25519ph's
+    // prehash: to Ed25519ph, the digest is the message.
+    let digest = sha2::Sha512::digest(message).to_vec();
+    let ph_sig = sign(&kms, &id, &digest, MessageType::Digest, &ph).await;
+    let parsed = ed25519_dalek::Signature::from_slice(&ph_sig).unwrap();
+    verifying
+        .verify_prehashed(sha2::Sha512::new().chain_update(&digest), None, &parsed)
+        .unwrap();
+    assert!(verifying.verify_strict(message, &parsed).is_err());
+
+    for (input, message_type, algorithm, good) in [
+        (&message[..], MessageType::Raw, &pure, &sig),
+        (&digest[..], MessageType::Digest, &ph, &ph_sig),
+    ] {
+        let verify = |signature: Vec<u8>| {
+            kms.verify()
+                .key_id(&id)
+                .message(Blob::new(input))
+                .message_type(message_type.clone())
+                .signature(Blob::new(signature))
+                .signing_algorithm(algorithm.clone())
+                .send()
+        };
+        assert!(verify(good.clone()).await.unwrap().signature_valid());
+        let mut bad = good.clone();
+        bad[10] ^= 1;
+        assert_code!(verify(bad).await, "KMSInvalidSignatureException");
+    }
+    // One algorithm's signature is not the other's.
+    assert_code!(
+        kms.verify()
+            .key_id(&id)
+            .message(Blob::new(message.as_slice()))
+            .signature(Blob::new(ph_sig))
+            .signing_algorithm(pure.clone())
+            .send()
+            .await,
+        "KMSInvalidSignatureException"
+    );
+
+    // Each algorithm takes only its own MessageType; Ed25519ph's digest is 64 bytes.
+    let refused = |input: Vec<u8>, message_type: MessageType, algorithm: SigningAlgorithmSpec| {
+        kms.sign()
+            .key_id(&id)
+            .message(Blob::new(input))
+            .message_type(message_type)
+            .signing_algorithm(algorithm)
+            .send()
+    };
+    for (input, message_type, algorithm, text) in [
+        (
+            digest.clone(),
+            MessageType::Digest,
+            pure.clone(),
+            "Message type DIGEST is incompatible with algorithm ED25519_SHA_512.",
+        ),
+        (
+            message.to_vec(),
+            MessageType::Raw,
+            ph.clone(),
+            "Message type RAW is incompatible with algorithm ED25519_PH_SHA_512.",
+        ),
+        (
+            digest.clone(),
+            MessageType::ExternalMu,
+            ph.clone(),
+            "Message type EXTERNAL_MU is incompatible with algorithm ED25519_PH_SHA_512.",
+        ),
+        (
+            digest[..32].to_vec(),
+            MessageType::Digest,
+            ph.clone(),
+            "Digest is invalid length for algorithm ED25519_PH_SHA_512.",
+        ),
+    ] {
+        let err = refused(input, message_type, algorithm).await.unwrap_err();
+        assert_eq!(common::code(&err), "ValidationException");
+        assert_eq!(err.into_service_error().meta().message(), Some(text));
+    }
+    // Another key spec's algorithm, or an Ed25519 algorithm on another spec.
+    let err = refused(
+        message.to_vec(),
+        MessageType::Raw,
+        SigningAlgorithmSpec::EcdsaSha256,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(common::code(&err), "InvalidKeyUsageException");
+    assert_eq!(
+        err.into_service_error().meta().message(),
+        Some("Algorithm ECDSA_SHA_256 is incompatible with key spec ECC_NIST_EDWARDS25519.")
+    );
+    let ec = create(&kms, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
+    assert_code!(
+        kms.sign()
+            .key_id(&ec)
+            .message(Blob::new(message.as_slice()))
+            .signing_algorithm(pure)
+            .send()
+            .await,
+        "InvalidKeyUsageException"
+    );
+    // Ed25519 keys only sign and verify.
+    for usage in [KeyUsageType::EncryptDecrypt, KeyUsageType::KeyAgreement] {
+        assert_code!(
+            kms.create_key()
+                .key_spec(KeySpec::EccNistEdwards25519)
+                .key_usage(usage)
                 .send()
                 .await,
             "ValidationException"
@@ -777,6 +984,69 @@ async fn data_key_pairs() {
         .unwrap();
     let private = rsa::RsaPrivateKey::from_pkcs8_der(opened.plaintext().unwrap().as_ref()).unwrap();
     assert_eq!(private.to_public_key(), public);
+
+    // Ed25519: the PKCS#8 private key parses in `ed25519-dalek` and matches the SPKI public key
+    // (RFC 8410), with or without the plaintext copy.
+    for without_plaintext in [false, true] {
+        use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePublicKey};
+        use ed25519_dalek::Signer;
+        let (public, private_blob, plaintext) = if without_plaintext {
+            let pair = kms
+                .generate_data_key_pair_without_plaintext()
+                .key_id(&key)
+                .key_pair_spec(DataKeyPairSpec::EccNistEdwards25519)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                pair.key_pair_spec(),
+                Some(&DataKeyPairSpec::EccNistEdwards25519)
+            );
+            let public = pair.public_key().unwrap().as_ref().to_vec();
+            (
+                public,
+                pair.private_key_ciphertext_blob().unwrap().clone(),
+                None,
+            )
+        } else {
+            let pair = kms
+                .generate_data_key_pair()
+                .key_id(&key)
+                .key_pair_spec(DataKeyPairSpec::EccNistEdwards25519)
+                .send()
+                .await
+                .unwrap();
+            let public = pair.public_key().unwrap().as_ref().to_vec();
+            let plaintext = pair.private_key_plaintext().unwrap().as_ref().to_vec();
+            (
+                public,
+                pair.private_key_ciphertext_blob().unwrap().clone(),
+                Some(plaintext),
+            )
+        };
+        let opened = kms
+            .decrypt()
+            .ciphertext_blob(private_blob)
+            .send()
+            .await
+            .unwrap();
+        let private = opened.plaintext().unwrap().as_ref().to_vec();
+        if let Some(plaintext) = plaintext {
+            assert_eq!(plaintext, private);
+        }
+        let signing = ed25519_dalek::SigningKey::from_pkcs8_der(&private).unwrap();
+        assert_eq!(
+            signing
+                .verifying_key()
+                .to_public_key_der()
+                .unwrap()
+                .as_bytes(),
+            &public[..]
+        );
+        let verifying = ed25519_dalek::VerifyingKey::from_public_key_der(&public).unwrap();
+        let sig = signing.sign(b"data key pair");
+        verifying.verify_strict(b"data key pair", &sig).unwrap();
+    }
 
     // The wrapping key must be symmetric; unimplemented pair specs are refused clearly.
     let signing = create(&kms, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;

@@ -1,7 +1,8 @@
 //! Bring-your-own-key through `aws-sdk-kms`, done the way a client does it: download the
 //! wrapping public key, wrap the material locally with independent libraries (RustCrypto `rsa`
 //! and `aes-kw`), import. Imported material is then checked from outside (an HMAC computed by
-//! the `hmac` crate, a signature verified by `p256`, a public key compared byte for byte).
+//! the `hmac` crate, signatures verified by `p256` and `ed25519-dalek`, a public key compared
+//! byte for byte).
 
 mod common;
 
@@ -10,8 +11,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aws_sdk_kms::primitives::{Blob, DateTime};
 use aws_sdk_kms::types::{
     AlgorithmSpec, ExpirationModelType, ImportState, ImportType, IncludeKeyMaterial,
-    KeyMaterialState, KeySpec, KeyState, KeyUsageType, MacAlgorithmSpec, OriginType, RotationType,
-    SigningAlgorithmSpec, WrappingKeySpec,
+    KeyMaterialState, KeySpec, KeyState, KeyUsageType, MacAlgorithmSpec, MessageType, OriginType,
+    RotationType, SigningAlgorithmSpec, WrappingKeySpec,
 };
 use aws_sdk_kms::Client;
 use common::{byok, Server};
@@ -476,6 +477,91 @@ async fn hmac_and_asymmetric_material_imports() {
     )
     .unwrap();
     assert_eq!(spki.public_key().unwrap().as_ref(), expected.as_ref());
+
+    // Ed25519: a key made by `ed25519-dalek` (PKCS#8 v2, with its public key) imports; Trent
+    // verifies what the independent library signs, with both algorithms, and the other way
+    // round.
+    {
+        use ed25519_dalek::pkcs8::EncodePrivateKey;
+        use ed25519_dalek::Signer;
+        use rand_core::RngCore;
+        use sha2::Digest;
+        let mut seed = [0u8; 32];
+        rand_core::OsRng.fill_bytes(&mut seed);
+        let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
+        let id = external(
+            &kms,
+            Some((KeySpec::EccNistEdwards25519, KeyUsageType::SignVerify)),
+        )
+        .await;
+        let pkcs8 = signing.to_pkcs8_der().unwrap();
+        byok::import(&kms, &id, pkcs8.as_bytes(), None)
+            .await
+            .unwrap();
+        let spki = kms.get_public_key().key_id(&id).send().await.unwrap();
+        assert_eq!(
+            spki.public_key().unwrap().as_ref(),
+            signing
+                .verifying_key()
+                .to_public_key_der()
+                .unwrap()
+                .as_bytes()
+        );
+        let message = b"signed outside";
+        let digest = sha2::Sha512::digest(message).to_vec();
+        let pure = signing.sign(message);
+        // AWS's ED25519_PH_SHA_512 takes the digest and prehashes it again.
+        let ph = signing
+            .sign_prehashed(sha2::Sha512::new().chain_update(&digest), None)
+            .unwrap();
+        for (input, message_type, algorithm, sig) in [
+            (
+                &message[..],
+                MessageType::Raw,
+                SigningAlgorithmSpec::Ed25519Sha512,
+                pure,
+            ),
+            (
+                &digest[..],
+                MessageType::Digest,
+                SigningAlgorithmSpec::Ed25519PhSha512,
+                ph,
+            ),
+        ] {
+            let verified = kms
+                .verify()
+                .key_id(&id)
+                .message(Blob::new(input))
+                .message_type(message_type.clone())
+                .signature(Blob::new(sig.to_bytes().to_vec()))
+                .signing_algorithm(algorithm.clone())
+                .send()
+                .await
+                .unwrap();
+            assert!(verified.signature_valid());
+            // Ed25519 signatures are deterministic (RFC 8032): Trent's are the same bytes.
+            let signed = kms
+                .sign()
+                .key_id(&id)
+                .message(Blob::new(input))
+                .message_type(message_type)
+                .signing_algorithm(algorithm)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(signed.signature().unwrap().as_ref(), &sig.to_bytes()[..]);
+        }
+        // A P-256 key is not Ed25519 material.
+        let fresh = external(
+            &kms,
+            Some((KeySpec::EccNistEdwards25519, KeyUsageType::SignVerify)),
+        )
+        .await;
+        assert_code!(
+            byok::import(&kms, &fresh, &other, None).await,
+            "IncorrectKeyMaterialException"
+        );
+    }
 }
 
 /// ListKeyRotations' view of a key's materials: (id, state, import state, description).

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use trent_crypto::asymmetric::{self, SignatureScheme, Signed};
+use trent_crypto::asymmetric::{self, Hash, SignatureScheme, Signed};
 use trent_crypto::SecretBytes;
 
 use super::{check_state, prepare_material, Caller, Kms, LoadedKey, Material};
@@ -67,30 +67,40 @@ fn signing_input<'a>(
         .scheme()
         .filter(|_| spec.signing_algorithms().contains(&algorithm))
         .ok_or_else(|| incompatible(algorithm, spec))?;
-    let signed = match (message_type, scheme) {
-        (MessageType::Raw, _) => Signed::Message(message),
-        (MessageType::ExternalMu, SignatureScheme::MlDsa) => {
-            // AWS signs a precomputed μ (FIPS 204 §6.2); aws-lc-rs does not offer that yet.
-            return Err(KmsError::UnsupportedOperation(format!(
-                "MessageType {message_type} is not supported by this server."
-            )));
+    let of_len = |len: usize| {
+        if message.len() == len {
+            Ok(message)
+        } else {
+            Err(KmsError::Validation(format!(
+                "Digest is invalid length for algorithm {algorithm}."
+            )))
         }
-        (MessageType::Digest, SignatureScheme::MlDsa) | (MessageType::ExternalMu, _) => {
-            return Err(KmsError::Validation(format!(
-                "MessageType {message_type} is not supported for algorithm {algorithm}."
-            )));
-        }
+    };
+    // AWS's reference names no text for this refusal; this is the one another KMS emulator
+    // reports measuring against AWS (floci, pull request 2930).
+    let wrong_type = || {
+        KmsError::Validation(format!(
+            "Message type {message_type} is incompatible with algorithm {algorithm}."
+        ))
+    };
+    let signed = match (scheme, message_type) {
+        // AWS's Ed25519ph takes only a DIGEST (Sign's MessageType reference).
+        (SignatureScheme::Ed25519ph, MessageType::Raw) => return Err(wrong_type()),
+        (_, MessageType::Raw) => Signed::Message(message),
         (
-            MessageType::Digest,
             SignatureScheme::RsaPss(h) | SignatureScheme::RsaPkcs1(h) | SignatureScheme::Ecdsa(h),
-        ) => {
-            if message.len() != h.output_len() {
-                return Err(KmsError::Validation(format!(
-                    "Digest is invalid length for algorithm {algorithm}."
-                )));
-            }
-            Signed::Digest(message)
+            MessageType::Digest,
+        ) => Signed::Digest(of_len(h.output_len())?),
+        // A SHA-512 digest, which AWS hashes once more as Ed25519ph's own prehash ("the input
+        // is hashed twice", same reference): to the scheme, the digest is the message.
+        (SignatureScheme::Ed25519ph, MessageType::Digest) => {
+            Signed::Message(of_len(Hash::Sha512.output_len())?)
         }
+        // μ of FIPS 204 §6.2 ("the length of the Message value must be 64 bytes").
+        (SignatureScheme::MlDsa, MessageType::ExternalMu) => {
+            Signed::Digest(of_len(asymmetric::ML_DSA_MU_LEN)?)
+        }
+        _ => return Err(wrong_type()),
     };
     Ok((scheme, signed))
 }
