@@ -17,7 +17,7 @@ import botocore
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
 
 from harness import CheckFailed, check, endpoint, end, eq, expect
@@ -105,6 +105,15 @@ for spec, algorithms in SIGNING.items():
                 SigningAlgorithm=algorithm,
             )
         raises("InvalidKeyUsageException", kms.encrypt, KeyId=key_id, Plaintext=b"x")
+
+with check("boto3-keys.sign-verify.ECC_NIST_EDWARDS25519"):
+    key_id = new_key(KeySpec="ECC_NIST_EDWARDS25519", KeyUsage="SIGN_VERIFY")
+    public = public_key(key_id)
+    expect(isinstance(public, ed25519.Ed25519PublicKey), f"GetPublicKey gave {type(public)}")
+    message = b"pure EdDSA over the message itself"
+    out = kms.sign(KeyId=key_id, Message=message, MessageType="RAW", SigningAlgorithm="ED25519_SHA_512")
+    public.verify(out["Signature"], message)
+    raises("ValidationException", kms.sign, KeyId=key_id, Message=message, MessageType="DIGEST", SigningAlgorithm="ED25519_SHA_512")
 
 with check("boto3-keys.verify-a-local-signature"):
     # A signature made by cryptography with an imported private key verifies in Trent.
