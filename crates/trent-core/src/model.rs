@@ -651,6 +651,24 @@ impl KeyRecord {
         permanent.peek().is_some() && permanent.all(|i| self.is_imported(i.version))
     }
 
+    /// The key's material versions, oldest first: every version generated, or for EXTERNAL
+    /// keys every material associated with the key, imported or not, and with
+    /// `include_pending` also the material waiting for a rotation.
+    pub fn material_versions(&self, include_pending: bool) -> Vec<u32> {
+        let mut versions: Vec<u32> = match self.meta.origin {
+            Origin::External => self
+                .meta
+                .imports
+                .iter()
+                .filter(|i| include_pending || !i.pending_rotation)
+                .map(|i| i.version)
+                .collect(),
+            _ => self.materials.iter().map(|m| m.version).collect(),
+        };
+        versions.sort_unstable();
+        versions
+    }
+
     /// How the key uses the material of `version`.
     pub fn material_state(&self, version: u32) -> KeyMaterialState {
         let pending = self

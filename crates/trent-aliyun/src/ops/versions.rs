@@ -20,15 +20,15 @@ pub struct KeyVersion {
     creation_date: String,
 }
 
-/// A key's versions: one per material version, oldest first. Every Alibaba key has at least
-/// one version, a BYOK key awaiting import too: that one is version 1, the version its first
-/// material takes.
+/// A key's versions: one per material version permanently associated with it, oldest first
+/// (imported material whose rotation has not happened is not a version yet). Every Alibaba key
+/// has at least one version, a BYOK key awaiting import too: that one is version 1, the
+/// version its first material takes.
 pub(super) fn versions(r: &KeyRecord) -> Vec<KeyVersion> {
-    let mut numbers: Vec<u32> = r.materials.iter().map(|m| m.version).collect();
+    let mut numbers = r.material_versions(false);
     if numbers.is_empty() {
         numbers.push(1);
     }
-    numbers.sort_unstable();
     numbers
         .into_iter()
         .map(|v| KeyVersion {

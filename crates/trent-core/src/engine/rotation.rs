@@ -280,11 +280,7 @@ impl Kms {
 
 /// Every material of a symmetric key, by version.
 fn material_entries(record: &KeyRecord) -> impl Iterator<Item = KeyMaterialEntry> + '_ {
-    let mut versions: Vec<u32> = match record.meta.origin {
-        Origin::External => record.meta.imports.iter().map(|i| i.version).collect(),
-        _ => record.materials.iter().map(|m| m.version).collect(),
-    };
-    versions.sort_unstable();
+    let versions = record.material_versions(true);
     versions.into_iter().map(move |version| {
         let import = record
             .meta
