@@ -1,6 +1,6 @@
 //! Use-cases of asymmetric and HMAC keys: public keys, signatures, RSA-OAEP, ECDH, ML-KEM
-//! encapsulation, data key pairs and MACs. Each checks, in AWS's order: the state table, the key usage, the algorithm
-//! against the key spec, then the message.
+//! encapsulation, data key pairs and MACs. Each checks, in AWS's order: the state table, the key
+//! usage, the algorithm against the key spec, then the message.
 
 use std::sync::Arc;
 
