@@ -353,4 +353,26 @@ with check("boto3.list-resource-tags-paginated"):
     keys = [t["TagKey"] for t in first["Tags"] + rest]
     eq(sorted(keys), sorted(["a", "b"] + [f"t{i}" for i in range(5)]), "all tags across pages")
 
+with check("boto3.ml-kem-encapsulate-decapsulate"):
+    kem = new_key("conformance boto3 ml-kem", KeySpec="ML_KEM_768", KeyUsage="ENCAPSULATE_DECAPSULATE")
+    eq(kem.get("EncapsulationAlgorithms"), ["ML_KEM"], "EncapsulationAlgorithms")
+    sealed = kms.encapsulate(KeyId=kem["KeyId"], EncapsulationAlgorithm="ML_KEM")
+    eq(sealed["EncapsulationAlgorithm"], "ML_KEM", "EncapsulationAlgorithm")
+    eq(len(sealed["SharedSecret"]), 32, "SharedSecret length")
+    eq(len(sealed["SharedSecretCiphertextBlob"]), 1088, "ML_KEM_768 ciphertext length")
+    opened = kms.decapsulate(
+        KeyId=kem["Arn"], SharedSecretCiphertextBlob=sealed["SharedSecretCiphertextBlob"], EncapsulationAlgorithm="ML_KEM"
+    )
+    eq(opened["SharedSecret"], sealed["SharedSecret"], "decapsulated shared secret")
+    eq(opened["KeyId"], kem["Arn"], "KeyId")
+    raises(
+        "InvalidCiphertextException",
+        kms.decapsulate,
+        KeyId=kem["KeyId"],
+        SharedSecretCiphertextBlob=sealed["SharedSecretCiphertextBlob"][:-1],
+        EncapsulationAlgorithm="ML_KEM",
+    )
+    raises("InvalidKeyUsageException", kms.encapsulate, KeyId=KEY, EncapsulationAlgorithm="ML_KEM")
+    raises("DryRunOperationException", kms.encapsulate, KeyId=kem["KeyId"], EncapsulationAlgorithm="ML_KEM", DryRun=True)
+
 end("test_boto3.py")

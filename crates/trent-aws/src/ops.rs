@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 use trent_core::engine::{Caller, Kms, NewKey};
 use trent_core::state::KeyOp;
 use trent_core::{
-    AliasName, DataKeySpec, EncryptionAlgorithm, ExpirationModel, KeyAgreementAlgorithm, KeyRecord,
-    KeyRef, KeyRefForms, KeySpec, KeyState, KeyUsage, KmsError, MacAlgorithm, Origin,
-    SigningAlgorithm,
+    AliasName, DataKeySpec, EncapsulationAlgorithm, EncryptionAlgorithm, ExpirationModel,
+    KeyAgreementAlgorithm, KeyRecord, KeyRef, KeyRefForms, KeySpec, KeyState, KeyUsage, KmsError,
+    MacAlgorithm, Origin, SigningAlgorithm,
 };
 
 use crate::error::AwsError;
@@ -85,6 +85,8 @@ operations! {
     GenerateDataKeyPair => asymmetric::generate_data_key_pair, true;
     GenerateDataKeyPairWithoutPlaintext => asymmetric::generate_data_key_pair_without_plaintext, true;
     DeriveSharedSecret => asymmetric::derive_shared_secret, false;
+    Encapsulate => asymmetric::encapsulate, false;
+    Decapsulate => asymmetric::decapsulate, false;
     GenerateMac => asymmetric::generate_mac, false;
     VerifyMac => asymmetric::verify_mac, false;
     GetParametersForImport => import::get_parameters_for_import, true;
@@ -105,8 +107,6 @@ mod rotation;
 /// `UnsupportedOperationException` rather than `UnknownOperationException`, so a client can tell
 /// "not here yet" from "no such thing".
 pub const NOT_YET_SERVED: &[&str] = &[
-    "Encapsulate",
-    "Decapsulate",
     "CreateGrant",
     "ListGrants",
     "ListRetirableGrants",
@@ -288,6 +288,8 @@ pub struct KeyMetadata {
     mac_algorithms: &'static [MacAlgorithm],
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     key_agreement_algorithms: &'static [KeyAgreementAlgorithm],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    encapsulation_algorithms: &'static [EncapsulationAlgorithm],
     multi_region: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     expiration_model: Option<ExpirationModel>,
@@ -319,6 +321,7 @@ fn metadata(r: &KeyRecord) -> KeyMetadata {
         signing_algorithms: r.signing_algorithms(),
         mac_algorithms: r.mac_algorithms(),
         key_agreement_algorithms: r.key_agreement_algorithms(),
+        encapsulation_algorithms: r.encapsulation_algorithms(),
         multi_region: m.multi_region,
         expiration_model,
         valid_to: valid_to.map(Epoch),

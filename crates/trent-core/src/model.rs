@@ -143,6 +143,13 @@ named_enum!(
 );
 
 named_enum!(
+    /// AWS's `EncapsulationAlgorithmSpec` (Encapsulate, Decapsulate; ML-KEM keys).
+    EncapsulationAlgorithm {
+        MlKem => "ML_KEM",
+    }
+);
+
+named_enum!(
     /// `KeyPairSpec` of GenerateDataKeyPair.
     DataKeyPairSpec {
         Rsa2048 => "RSA_2048",
@@ -274,7 +281,10 @@ impl KeySpec {
             MlDsa44 => KeyKind::Asymmetric(KeyPairSpec::MlDsa44),
             MlDsa65 => KeyKind::Asymmetric(KeyPairSpec::MlDsa65),
             MlDsa87 => KeyKind::Asymmetric(KeyPairSpec::MlDsa87),
-            MlKem512 | MlKem768 | MlKem1024 | Sm2 => KeyKind::Unsupported,
+            MlKem512 => KeyKind::Asymmetric(KeyPairSpec::MlKem512),
+            MlKem768 => KeyKind::Asymmetric(KeyPairSpec::MlKem768),
+            MlKem1024 => KeyKind::Asymmetric(KeyPairSpec::MlKem1024),
+            Sm2 => KeyKind::Unsupported,
         }
     }
 
@@ -606,6 +616,13 @@ impl KeyRecord {
     pub fn key_agreement_algorithms(&self) -> &'static [KeyAgreementAlgorithm] {
         match self.meta.key_usage {
             KeyUsage::KeyAgreement => &[KeyAgreementAlgorithm::Ecdh],
+            _ => &[],
+        }
+    }
+
+    pub fn encapsulation_algorithms(&self) -> &'static [EncapsulationAlgorithm] {
+        match self.meta.key_usage {
+            KeyUsage::EncapsulateDecapsulate => &[EncapsulationAlgorithm::MlKem],
             _ => &[],
         }
     }

@@ -46,6 +46,8 @@ pub enum KeyOp {
     GenerateDataKeyPair,
     GenerateDataKeyPairWithoutPlaintext,
     DeriveSharedSecret,
+    Encapsulate,
+    Decapsulate,
     GenerateMac,
     VerifyMac,
     GetParametersForImport,
@@ -104,6 +106,10 @@ const TABLE: &[Row] = &[
     (KeyOp::Sign, [A, U, U, U], None),
     (KeyOp::Verify, [A, U, U, U], None),
     (KeyOp::DeriveSharedSecret, [A, U, U, U], None),
+    // Added with ML-KEM; their error lists name DisabledException and KMSInvalidStateException,
+    // like DeriveSharedSecret's (inferred: the key-state reference has no row for them yet).
+    (KeyOp::Encapsulate, [A, U, U, U], None),
+    (KeyOp::Decapsulate, [A, U, U, U], None),
     (KeyOp::GenerateMac, [A, U, U, U], None),
     (KeyOp::VerifyMac, [A, U, U, U], None),
     // Import (EXTERNAL keys only; other keys are refused before the table is read). AWS's
@@ -236,6 +242,8 @@ mod tests {
             GenerateDataKeyPair,
             GenerateDataKeyPairWithoutPlaintext,
             DeriveSharedSecret,
+            Encapsulate,
+            Decapsulate,
             GenerateMac,
             VerifyMac,
             GetParametersForImport,
@@ -276,6 +284,8 @@ mod tests {
                 | GenerateDataKeyPair
                 | GenerateDataKeyPairWithoutPlaintext
                 | DeriveSharedSecret
+                | Encapsulate
+                | Decapsulate
                 | GenerateMac
                 | VerifyMac
                 | GetParametersForImport
@@ -541,6 +551,31 @@ mod tests {
                 KeyOp::DeriveSharedSecret,
                 Disabled,
                 Some("DisabledException"),
+            ),
+            // Encapsulate and Decapsulate: the same cells as DeriveSharedSecret.
+            (KeyOp::Encapsulate, Enabled, None),
+            (KeyOp::Encapsulate, Disabled, Some("DisabledException")),
+            (
+                KeyOp::Encapsulate,
+                PendingDeletion,
+                Some("KMSInvalidStateException"),
+            ),
+            (
+                KeyOp::Encapsulate,
+                PendingImport,
+                Some("KMSInvalidStateException"),
+            ),
+            (KeyOp::Decapsulate, Enabled, None),
+            (KeyOp::Decapsulate, Disabled, Some("DisabledException")),
+            (
+                KeyOp::Decapsulate,
+                PendingDeletion,
+                Some("KMSInvalidStateException"),
+            ),
+            (
+                KeyOp::Decapsulate,
+                PendingImport,
+                Some("KMSInvalidStateException"),
             ),
             // Import: X[8] when pending deletion; fine in the other states.
             (

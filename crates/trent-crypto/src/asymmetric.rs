@@ -1,6 +1,7 @@
-//! Asymmetric private keys (RSA, ECDSA/ECDH on the NIST curves and secp256k1, Ed25519, ML-DSA):
-//! generated and parsed as PKCS#8, public keys exported as DER SubjectPublicKeyInfo, signing
-//! (message or pre-computed digest), RSA-OAEP and ECDH.
+//! Asymmetric private keys (RSA, ECDSA/ECDH on the NIST curves and secp256k1, Ed25519, ML-DSA,
+//! ML-KEM): generated and parsed as PKCS#8, public keys exported as DER SubjectPublicKeyInfo,
+//! signing (message or pre-computed digest), RSA-OAEP, ECDH and ML-KEM encapsulation (in
+//! [`crate::kem`]).
 //!
 //! The caller (the engine) decides which scheme fits which key; a scheme that does not fit is
 //! refused here too, with the same opaque error as every other failure.
@@ -17,6 +18,7 @@ use aws_lc_rs::signature::{
 };
 use aws_lc_rs::{agreement, digest};
 
+use crate::kem::{self, KemKeyPair, MlKem};
 use crate::{ffi, CryptoError, SecretBytes};
 
 /// The kinds of key pair Trent holds.
@@ -33,6 +35,9 @@ pub enum KeyPairSpec {
     MlDsa44,
     MlDsa65,
     MlDsa87,
+    MlKem512,
+    MlKem768,
+    MlKem1024,
 }
 
 /// Length of the μ an ML-DSA key signs as a [`Signed::Digest`].
@@ -155,6 +160,15 @@ impl KeyPairSpec {
         }
     }
 
+    fn ml_kem(self) -> Option<MlKem> {
+        match self {
+            KeyPairSpec::MlKem512 => Some(MlKem::MlKem512),
+            KeyPairSpec::MlKem768 => Some(MlKem::MlKem768),
+            KeyPairSpec::MlKem1024 => Some(MlKem::MlKem1024),
+            _ => None,
+        }
+    }
+
     fn ml_dsa(self) -> Option<&'static signature::PqdsaSigningAlgorithm> {
         match self {
             KeyPairSpec::MlDsa44 => Some(&signature::ML_DSA_44_SIGNING),
@@ -184,6 +198,9 @@ pub fn generate_private_key(spec: KeyPairSpec) -> Result<SecretBytes, CryptoErro
         let pair = Ed25519KeyPair::generate().map_err(|_| CryptoError)?;
         return Ok(secret(pair.to_pkcs8v1().map_err(|_| CryptoError)?.as_ref()));
     }
+    if let Some(params) = spec.ml_kem() {
+        return kem::generate_pkcs8(params);
+    }
     let alg = spec.ml_dsa().ok_or(CryptoError)?;
     let pair = PqdsaKeyPair::generate(alg).map_err(|_| CryptoError)?;
     Ok(secret(pair.to_pkcs8v1().map_err(|_| CryptoError)?.as_ref()))
@@ -203,6 +220,7 @@ enum Inner {
     },
     Ed25519(Ed25519KeyPair),
     MlDsa(PqdsaKeyPair),
+    MlKem(KemKeyPair),
 }
 
 /// A parsed private key, ready to sign, decrypt or agree. The library cleanses its key
@@ -250,6 +268,8 @@ impl PrivateKey {
             }
         } else if spec == KeyPairSpec::Ed25519 {
             Inner::Ed25519(Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|_| CryptoError)?)
+        } else if let Some(params) = spec.ml_kem() {
+            Inner::MlKem(KemKeyPair::from_pkcs8(params, pkcs8)?)
         } else {
             let alg = spec.ml_dsa().ok_or(CryptoError)?;
             Inner::MlDsa(PqdsaKeyPair::from_pkcs8(alg, pkcs8).map_err(|_| CryptoError)?)
@@ -259,6 +279,7 @@ impl PrivateKey {
             Inner::Ec { signer, .. } => signer.public_key().as_der().map(|d| d.as_ref().to_vec()),
             Inner::Ed25519(pair) => pair.public_key().as_der().map(|d| d.as_ref().to_vec()),
             Inner::MlDsa(pair) => pair.public_key().as_der().map(|d| d.as_ref().to_vec()),
+            Inner::MlKem(pair) => Ok(pair.public_key_der().to_vec()),
         }
         .map_err(|_| CryptoError)?;
         Ok(Self {
@@ -402,6 +423,23 @@ impl PrivateKey {
             return Err(CryptoError);
         };
         oaep_decrypt(decrypter, hash, ciphertext)
+    }
+
+    /// ML-KEM: a fresh shared secret and its ciphertext under this key's public half.
+    pub fn encapsulate(&self) -> Result<(Vec<u8>, SecretBytes), CryptoError> {
+        let Inner::MlKem(pair) = &self.inner else {
+            return Err(CryptoError);
+        };
+        pair.encapsulate()
+    }
+
+    /// ML-KEM: the shared secret of `ciphertext`; fails only for a ciphertext of the wrong length
+    /// (see [`KemKeyPair::decapsulate`]).
+    pub fn decapsulate(&self, ciphertext: &[u8]) -> Result<SecretBytes, CryptoError> {
+        let Inner::MlKem(pair) = &self.inner else {
+            return Err(CryptoError);
+        };
+        pair.decapsulate(ciphertext)
     }
 
     /// ECDH with a peer public key given as DER SubjectPublicKeyInfo on the same curve; the raw
@@ -597,6 +635,34 @@ mod tests {
                 "{spec:?}"
             );
         }
+    }
+
+    #[test]
+    fn ml_kem_specs_encapsulate_and_do_nothing_else() {
+        for spec in [
+            KeyPairSpec::MlKem512,
+            KeyPairSpec::MlKem768,
+            KeyPairSpec::MlKem1024,
+        ] {
+            let pkcs8 = generate_private_key(spec).unwrap();
+            let key = PrivateKey::from_pkcs8(spec, pkcs8.expose()).unwrap();
+            let (ciphertext, secret) = key.encapsulate().unwrap();
+            assert_eq!(key.decapsulate(&ciphertext).unwrap(), secret);
+            assert!(key
+                .sign(SignatureScheme::MlDsa, Signed::Message(b"m"))
+                .is_err());
+            assert!(key.encrypt_oaep(OaepHash::Sha256, b"m").is_err());
+            assert!(key.agree(key.public_key_der()).is_err());
+        }
+        // Other keys do not encapsulate, and an ML-KEM key is not an ML-DSA key.
+        let p256 = generate_private_key(KeyPairSpec::EccP256).unwrap();
+        let p256 = PrivateKey::from_pkcs8(KeyPairSpec::EccP256, p256.expose()).unwrap();
+        assert!(p256.encapsulate().is_err());
+        assert!(p256.decapsulate(&[0u8; 1088]).is_err());
+        let kem = generate_private_key(KeyPairSpec::MlKem768).unwrap();
+        assert!(PrivateKey::from_pkcs8(KeyPairSpec::MlDsa65, kem.expose()).is_err());
+        let dsa = generate_private_key(KeyPairSpec::MlDsa65).unwrap();
+        assert!(PrivateKey::from_pkcs8(KeyPairSpec::MlKem768, dsa.expose()).is_err());
     }
 
     #[test]

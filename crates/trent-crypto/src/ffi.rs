@@ -5,7 +5,10 @@
 //!   and `ED25519ph_verify_digest` from `openssl/curve25519.h`;
 //! - ML-DSA with an external μ (FIPS 204 §6.2 / Algorithm 7 line 6): AWS-LC's `EVP_PKEY_sign`
 //!   and `EVP_PKEY_verify` on an ML-DSA key take the 64-byte μ as their "digest" input
-//!   (`pkey_pqdsa_sign_generic`, digest mode).
+//!   (`pkey_pqdsa_sign_generic`, digest mode);
+//! - ML-KEM keys in the formats AWS uses (RFC 9935): generating a key and writing it as PKCS#8
+//!   in the seed form, and taking such a document apart into the raw keys and the SPKI
+//!   (`EVP_PKEY_KEM`, `EVP_marshal_*`, `EVP_PKEY_get_raw_*`).
 //!
 //! This is the only module of the crate with `unsafe` code. Every pointer AWS-LC allocates is
 //! owned by a guard that frees it; private key bytes copied out live in `Zeroizing` buffers.
@@ -18,7 +21,7 @@ use std::ptr::{self, NonNull};
 use aws_lc_sys as sys;
 use zeroize::Zeroizing;
 
-use crate::CryptoError;
+use crate::{CryptoError, SecretBytes};
 
 const ED25519_SIGNATURE_LEN: usize = 64;
 const ED25519_PUBLIC_KEY_LEN: usize = 32;
@@ -227,4 +230,133 @@ pub(crate) fn ml_dsa_verify_mu(spki: &[u8], mu: &[u8], sig: &[u8]) -> bool {
         failed();
     }
     verified == Ok(true)
+}
+
+// ----- ML-KEM keys -----------------------------------------------------------------------------
+
+/// A growable AWS-LC output buffer, cleaned up on drop.
+struct Cbb(sys::CBB);
+
+impl Cbb {
+    fn new() -> Result<Self, CryptoError> {
+        let mut cbb = MaybeUninit::<sys::CBB>::uninit();
+        // SAFETY: `CBB_init` initialises the whole struct, also when it fails (it then holds
+        // nothing, and `CBB_cleanup` on it is a no-op), so `assume_init` is sound either way.
+        let (rc, cbb) = unsafe {
+            let rc = sys::CBB_init(cbb.as_mut_ptr(), 0);
+            (rc, Cbb(cbb.assume_init()))
+        };
+        if rc != 1 {
+            return Err(failed());
+        }
+        Ok(cbb)
+    }
+
+    /// The bytes written; AWS-LC's buffer is cleansed and freed here.
+    fn finish(mut self) -> Result<SecretBytes, CryptoError> {
+        let mut data = ptr::null_mut::<u8>();
+        let mut len = 0usize;
+        // SAFETY: `self.0` is an initialised CBB; on success AWS-LC hands `data` over to us.
+        if unsafe { sys::CBB_finish(&mut self.0, &mut data, &mut len) } != 1 || data.is_null() {
+            return Err(failed());
+        }
+        // SAFETY: `data` points to `len` initialised bytes that we own until `OPENSSL_free`;
+        // they are copied, then wiped and freed exactly once.
+        let bytes = unsafe {
+            let bytes = std::slice::from_raw_parts(data, len).to_vec();
+            sys::OPENSSL_cleanse(data.cast(), len);
+            sys::OPENSSL_free(data.cast());
+            bytes
+        };
+        Ok(SecretBytes::new(bytes))
+    }
+}
+
+impl Drop for Cbb {
+    fn drop(&mut self) {
+        // SAFETY: cleaning up a finished CBB is a no-op; an unfinished one frees its buffer.
+        unsafe { sys::CBB_cleanup(&mut self.0) }
+    }
+}
+
+impl Pkey {
+    /// The key as DER: PKCS#8 (`private`) or SubjectPublicKeyInfo.
+    fn marshal(&self, private: bool) -> Result<SecretBytes, CryptoError> {
+        let mut cbb = Cbb::new()?;
+        // SAFETY: `cbb` is initialised and `self` holds a valid EVP_PKEY.
+        let rc = unsafe {
+            if private {
+                sys::EVP_marshal_private_key(&mut cbb.0, self.0.as_ptr())
+            } else {
+                sys::EVP_marshal_public_key(&mut cbb.0, self.0.as_ptr())
+            }
+        };
+        if rc != 1 {
+            return Err(failed());
+        }
+        cbb.finish()
+    }
+
+    /// The raw private (`private`) or public key.
+    fn raw(&self, private: bool) -> Result<SecretBytes, CryptoError> {
+        let get = if private {
+            sys::EVP_PKEY_get_raw_private_key
+        } else {
+            sys::EVP_PKEY_get_raw_public_key
+        };
+        let mut len = 0usize;
+        // SAFETY: `self` holds a valid EVP_PKEY; a null output asks for the length only.
+        if unsafe { get(self.0.as_ptr(), ptr::null_mut(), &mut len) } != 1 {
+            return Err(failed());
+        }
+        let mut out = Zeroizing::new(vec![0u8; len]);
+        // SAFETY: `out` has room for the `len` bytes AWS-LC asked for; it updates `len`.
+        if unsafe { get(self.0.as_ptr(), out.as_mut_ptr(), &mut len) } != 1 {
+            return Err(failed());
+        }
+        out.truncate(len);
+        Ok(SecretBytes::new(out.to_vec()))
+    }
+}
+
+/// A fresh ML-KEM key pair of the parameter set `nid`, as PKCS#8 in the seed form (AWS-LC keeps
+/// the seed of a key it generated and writes that form).
+pub(crate) fn ml_kem_generate_pkcs8(nid: i32) -> Result<SecretBytes, CryptoError> {
+    // SAFETY: a fresh context for AWS-LC's KEM type; the engine argument may be null.
+    let ctx = unsafe { sys::EVP_PKEY_CTX_new_id(sys::EVP_PKEY_KEM, ptr::null_mut()) };
+    let ctx = NonNull::new(ctx).map(PkeyCtx).ok_or_else(failed)?;
+    let mut out = ptr::null_mut::<sys::EVP_PKEY>();
+    // SAFETY: `ctx` is a valid context; on success keygen stores a new EVP_PKEY in `out`,
+    // which the guard below then owns.
+    let generated = unsafe {
+        sys::EVP_PKEY_CTX_kem_set_params(ctx.0.as_ptr(), nid) == 1
+            && sys::EVP_PKEY_keygen_init(ctx.0.as_ptr()) == 1
+            && sys::EVP_PKEY_keygen(ctx.0.as_ptr(), &mut out) == 1
+    };
+    let key = NonNull::new(out).map(Pkey);
+    match (generated, key) {
+        (true, Some(key)) => key.marshal(true),
+        _ => Err(failed()),
+    }
+}
+
+/// An ML-KEM PKCS#8 document taken apart.
+pub(crate) struct MlKemParts {
+    /// The expanded decapsulation key.
+    pub(crate) private_key: SecretBytes,
+    /// The raw encapsulation key.
+    pub(crate) public_key: Vec<u8>,
+    /// The public key as DER SubjectPublicKeyInfo.
+    pub(crate) spki: Vec<u8>,
+}
+
+/// Parses one ML-KEM PKCS#8 document (nothing after it, no other key type). A key given only in
+/// the expanded form has no encapsulation key in AWS-LC and fails.
+pub(crate) fn ml_kem_parse_pkcs8(pkcs8: &[u8]) -> Result<MlKemParts, CryptoError> {
+    let key = Pkey::parse(pkcs8, Der::Pkcs8, sys::EVP_PKEY_KEM)?;
+    Ok(MlKemParts {
+        public_key: key.raw(false)?.expose().to_vec(),
+        private_key: key.raw(true)?,
+        spki: key.marshal(false)?.expose().to_vec(),
+    })
 }

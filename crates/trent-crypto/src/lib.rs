@@ -3,7 +3,8 @@
 //! Owns: secret byte containers that zeroize on drop and never print, AES-256-GCM sealing with a
 //! random nonce (for key material at rest and for ciphertext blobs), random bytes, the
 //! SHA-256/HMAC-SHA-256 primitives SigV4 needs, and the KMS key types: [`asymmetric`] (RSA,
-//! ECDSA/ECDH, Ed25519, ML-DSA, import unwrapping), [`mac`] (HMAC keys) and [`key_wrap`] (AES-KWP).
+//! ECDSA/ECDH, Ed25519, ML-DSA, ML-KEM, import unwrapping), [`kem`] (ML-KEM and its key
+//! formats), [`mac`] (HMAC keys) and [`key_wrap`] (AES-KWP).
 //!
 //! Must not: do I/O, log, or say *why* something failed. Every failure is the one opaque
 //! [`CryptoError`], so no caller can build a padding or tag oracle out of it.
@@ -12,6 +13,7 @@ use std::fmt;
 
 pub mod asymmetric;
 mod ffi;
+pub mod kem;
 pub mod key_wrap;
 pub mod mac;
 

@@ -1,14 +1,14 @@
-//! Asymmetric and HMAC operations: GetPublicKey, Sign, Verify, DeriveSharedSecret,
-//! GenerateDataKeyPair(WithoutPlaintext), GenerateMac, VerifyMac.
+//! Asymmetric and HMAC operations: GetPublicKey, Sign, Verify, DeriveSharedSecret, Encapsulate,
+//! Decapsulate, GenerateDataKeyPair(WithoutPlaintext), GenerateMac, VerifyMac.
 
 use serde::{Deserialize, Serialize};
 use trent_core::state::KeyOp;
 use trent_core::{
-    DataKeyPairSpec, EncryptionAlgorithm, KeyAgreementAlgorithm, KeyRefForms, KeySpec, KeyUsage,
-    KmsError, MacAlgorithm, MessageType, Origin, SigningAlgorithm,
+    DataKeyPairSpec, EncapsulationAlgorithm, EncryptionAlgorithm, KeyAgreementAlgorithm,
+    KeyRefForms, KeySpec, KeyUsage, KmsError, MacAlgorithm, MessageType, Origin, SigningAlgorithm,
 };
 
-use super::{dry_run, grant_tokens, key_ref, no_recipient, Ctx, Res};
+use super::{ciphertext, dry_run, grant_tokens, key_ref, no_recipient, Ctx, Res};
 use crate::wire::*;
 
 /// Message members of Sign, Verify, GenerateMac and VerifyMac: 1–4096 bytes, never echoed.
@@ -57,6 +57,8 @@ pub struct GetPublicKeyResponse {
     signing_algorithms: &'static [SigningAlgorithm],
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     key_agreement_algorithms: &'static [KeyAgreementAlgorithm],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    encapsulation_algorithms: &'static [EncapsulationAlgorithm],
 }
 
 pub(super) fn get_public_key(ctx: &Ctx<'_>, req: GetPublicKeyRequest) -> Res<GetPublicKeyResponse> {
@@ -77,6 +79,7 @@ pub(super) fn get_public_key(ctx: &Ctx<'_>, req: GetPublicKeyRequest) -> Res<Get
         encryption_algorithms: r.encryption_algorithms(),
         signing_algorithms: r.signing_algorithms(),
         key_agreement_algorithms: r.key_agreement_algorithms(),
+        encapsulation_algorithms: r.encapsulation_algorithms(),
     })
 }
 
@@ -227,6 +230,80 @@ pub(super) fn derive_shared_secret(
             shared_secret: SecretBlob(secret),
             key_agreement_algorithm: algorithm,
             key_origin: key.record.meta.origin,
+        },
+    )
+}
+
+// ----- Encapsulate / Decapsulate ----------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KemRequest {
+    key_id: Option<String>,
+    shared_secret_ciphertext_blob: Option<Blob>,
+    encapsulation_algorithm: Option<String>,
+    grant_tokens: Option<Vec<String>>,
+    dry_run: Option<bool>,
+}
+
+/// The members Encapsulate and Decapsulate share, checked.
+fn kem_input(req: &KemRequest) -> Res<(trent_core::KeyRef, EncapsulationAlgorithm)> {
+    let key = key_ref(&req.key_id, "keyId", KeyRefForms::Any)?;
+    let algorithm = required_enum(
+        &req.encapsulation_algorithm,
+        "encapsulationAlgorithm",
+        EncapsulationAlgorithm::parse,
+        EncapsulationAlgorithm::ALL,
+    )?;
+    Ok((key, algorithm))
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EncapsulateResponse {
+    key_id: String,
+    shared_secret: SecretBlob,
+    shared_secret_ciphertext_blob: Blob,
+    encapsulation_algorithm: EncapsulationAlgorithm,
+}
+
+pub(super) fn encapsulate(ctx: &Ctx<'_>, req: KemRequest) -> Res<EncapsulateResponse> {
+    let (key, algorithm) = kem_input(&req)?;
+    grant_tokens(&req.grant_tokens)?;
+    let (ciphertext, secret, key) = ctx.kms.encapsulate(ctx.caller, &key, algorithm)?;
+    dry_run(
+        req.dry_run,
+        EncapsulateResponse {
+            key_id: key.arn(),
+            shared_secret: SecretBlob(secret),
+            shared_secret_ciphertext_blob: Blob(ciphertext),
+            encapsulation_algorithm: algorithm,
+        },
+    )
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DecapsulateResponse {
+    key_id: String,
+    shared_secret: SecretBlob,
+    encapsulation_algorithm: EncapsulationAlgorithm,
+}
+
+pub(super) fn decapsulate(ctx: &Ctx<'_>, req: KemRequest) -> Res<DecapsulateResponse> {
+    let (key, algorithm) = kem_input(&req)?;
+    let blob = ciphertext(
+        &req.shared_secret_ciphertext_blob,
+        "sharedSecretCiphertextBlob",
+    )?;
+    grant_tokens(&req.grant_tokens)?;
+    let (secret, key) = ctx.kms.decapsulate(ctx.caller, &key, blob, algorithm)?;
+    dry_run(
+        req.dry_run,
+        DecapsulateResponse {
+            key_id: key.arn(),
+            shared_secret: SecretBlob(secret),
+            encapsulation_algorithm: algorithm,
         },
     )
 }

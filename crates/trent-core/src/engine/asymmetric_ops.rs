@@ -1,6 +1,6 @@
-//! Use-cases of asymmetric and HMAC keys: public keys, signatures, RSA-OAEP, ECDH, data key
-//! pairs and MACs. Each checks, in AWS's order: the state table, the key usage, the algorithm
-//! against the key spec, then the message.
+//! Use-cases of asymmetric and HMAC keys: public keys, signatures, RSA-OAEP, ECDH, ML-KEM
+//! encapsulation, data key pairs and MACs. Each checks, in AWS's order: the state table, the key
+//! usage, the algorithm against the key spec, then the message.
 
 use std::sync::Arc;
 
@@ -254,6 +254,48 @@ impl Kms {
                 loaded.record.meta.key_spec
             ))
         })?;
+        Ok((secret, loaded))
+    }
+
+    /// Checks an Encapsulate/Decapsulate request against the key: its usage, then the algorithm.
+    fn kem_key<'k>(
+        key: &'k LoadedKey,
+        op: &str,
+        algorithm: EncapsulationAlgorithm,
+    ) -> Result<&'k asymmetric::PrivateKey, KmsError> {
+        require_usage(key, KeyUsage::EncapsulateDecapsulate, op)?;
+        if !key.record.encapsulation_algorithms().contains(&algorithm) {
+            return Err(incompatible(algorithm, key.record.meta.key_spec));
+        }
+        private_key(key)
+    }
+
+    /// ML-KEM encapsulation to the key's public key: the ciphertext and the shared secret.
+    pub fn encapsulate(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+        algorithm: EncapsulationAlgorithm,
+    ) -> Result<(Vec<u8>, SecretBytes, Arc<LoadedKey>), KmsError> {
+        let loaded = self.usable(caller, key, KeyOp::Encapsulate)?;
+        let (ciphertext, secret) =
+            Self::kem_key(&loaded, "Encapsulate", algorithm)?.encapsulate()?;
+        Ok((ciphertext, secret, loaded))
+    }
+
+    /// ML-KEM decapsulation. Only a ciphertext of the wrong length for the key spec is
+    /// `InvalidCiphertext`; any other yields a secret (FIPS 203 implicit rejection, as AWS says).
+    pub fn decapsulate(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+        ciphertext: &[u8],
+        algorithm: EncapsulationAlgorithm,
+    ) -> Result<(SecretBytes, Arc<LoadedKey>), KmsError> {
+        let loaded = self.usable(caller, key, KeyOp::Decapsulate)?;
+        let secret = Self::kem_key(&loaded, "Decapsulate", algorithm)?
+            .decapsulate(ciphertext)
+            .map_err(|_| KmsError::InvalidCiphertext)?;
         Ok((secret, loaded))
     }
 
