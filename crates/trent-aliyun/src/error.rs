@@ -145,8 +145,8 @@ impl From<KmsError> for AliyunError {
                 "The specified Alias is not found.",
             ),
             KmsError::NotFound(NotFound::Policy { .. }) => E::invalid("PolicyName"),
-            // Alibaba has no key material ids or several pending materials; these come only
-            // from AWS requests, rendered here for completeness.
+            // Alibaba names no key material and cannot stage material for a rotation; these
+            // come from AWS requests only, rendered here so every variant has an answer.
             KmsError::NotFound(NotFound::KeyMaterial { .. }) => E::invalid("KeyMaterialId"),
             KmsError::InvalidState(m) => E::bad_request("Rejected.UnsupportedOperation", m),
             KmsError::KeyState { rejection, .. } => rejected(rejection),

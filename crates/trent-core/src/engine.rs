@@ -473,6 +473,7 @@ impl Kms {
                 current_material,
                 multi_region: false,
                 imports: vec![],
+                last_material_version: current_material.unwrap_or(0),
                 rotation: Rotation::default(),
             },
             materials,

@@ -473,6 +473,11 @@ pub struct KeyMeta {
     /// `import`; it reads as a one-element list.
     #[serde(default, alias = "import", deserialize_with = "stored_imports")]
     pub imports: Vec<ImportedKeyMaterial>,
+    /// The highest material version ever given out. A version is never given out twice, not
+    /// even one whose material was forgotten (pending material deleted before its rotation),
+    /// because the store keeps a listed version's sealed bytes as they are.
+    #[serde(default)]
+    pub last_material_version: u32,
     /// Automatic and on-demand rotation of symmetric keys.
     #[serde(default)]
     pub rotation: Rotation,
@@ -635,12 +640,7 @@ impl KeyRecord {
         let deletion = m
             .deletion_date
             .filter(|_| m.state == KeyState::PendingDeletion);
-        let expiry = m
-            .imports
-            .iter()
-            .filter(|i| self.is_imported(i.version))
-            .filter_map(|i| i.valid_to)
-            .min();
+        let expiry = self.expiring_materials().map(|(_, t)| t).min();
         let rotation = m
             .rotation
             .next_rotation
@@ -648,9 +648,37 @@ impl KeyRecord {
         [deletion, expiry, rotation].into_iter().flatten().min()
     }
 
+    /// Imported material that is in the key and has a ValidTo: (version, ValidTo).
+    pub fn expiring_materials(&self) -> impl Iterator<Item = (u32, Timestamp)> + '_ {
+        self.meta
+            .imports
+            .iter()
+            .filter(|i| self.is_imported(i.version))
+            .filter_map(|i| i.valid_to.map(|t| (i.version, t)))
+    }
+
+    /// Gives out the next material version: one past every version the key has had.
+    pub fn next_material_version(&mut self) -> u32 {
+        let highest = self
+            .materials
+            .iter()
+            .map(|m| m.version)
+            .chain(self.meta.imports.iter().map(|i| i.version))
+            .chain(self.meta.current_material)
+            .fold(self.meta.last_material_version, u32::max);
+        self.meta.last_material_version = highest + 1;
+        highest + 1
+    }
+
     /// Whether the sealed material of `version` is in the key.
     pub fn is_imported(&self, version: u32) -> bool {
         self.materials.iter().any(|m| m.version == version)
+    }
+
+    /// The imported materials permanently associated with the key: all but the one waiting
+    /// for a rotation.
+    pub fn permanent_imports(&self) -> impl Iterator<Item = &ImportedKeyMaterial> {
+        self.meta.imports.iter().filter(|i| !i.pending_rotation)
     }
 
     /// Whether the key holds all the material it needs to be used: always for generated
@@ -659,12 +687,7 @@ impl KeyRecord {
         if self.meta.origin != Origin::External {
             return true;
         }
-        let mut permanent = self
-            .meta
-            .imports
-            .iter()
-            .filter(|i| !i.pending_rotation)
-            .peekable();
+        let mut permanent = self.permanent_imports().peekable();
         permanent.peek().is_some() && permanent.all(|i| self.is_imported(i.version))
     }
 
@@ -673,13 +696,10 @@ impl KeyRecord {
     /// `include_pending` also the material waiting for a rotation.
     pub fn material_versions(&self, include_pending: bool) -> Vec<u32> {
         let mut versions: Vec<u32> = match self.meta.origin {
-            Origin::External => self
-                .meta
-                .imports
-                .iter()
-                .filter(|i| include_pending || !i.pending_rotation)
-                .map(|i| i.version)
-                .collect(),
+            Origin::External if include_pending => {
+                self.meta.imports.iter().map(|i| i.version).collect()
+            }
+            Origin::External => self.permanent_imports().map(|i| i.version).collect(),
             _ => self.materials.iter().map(|m| m.version).collect(),
         };
         versions.sort_unstable();
@@ -720,10 +740,8 @@ impl KeyRecord {
     /// the imported, permanently associated materials.
     pub fn import_expiration(&self) -> (Option<ExpirationModel>, Option<Timestamp>) {
         let imported = || {
-            self.meta
-                .imports
-                .iter()
-                .filter(|i| !i.pending_rotation && self.is_imported(i.version))
+            self.permanent_imports()
+                .filter(|i| self.is_imported(i.version))
         };
         let valid_to = imported().filter_map(|i| i.valid_to).min();
         let model = match valid_to {

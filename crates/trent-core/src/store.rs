@@ -114,6 +114,7 @@ pub mod conformance {
                 current_material: Some(1),
                 multi_region: false,
                 imports: vec![],
+                last_material_version: 1,
                 rotation: Rotation::default(),
             },
             materials: vec![SealedMaterial {

@@ -1402,6 +1402,12 @@ async fn rotation_adds_key_versions_and_old_ciphertexts_still_decrypt() {
         .await
         .expect(409, "Rejected.Disabled");
     ali.call("EnableKey", &[("KeyId", &key)]).await.ok();
+    // Keys with imported material get no versions from Alibaba (AWS clients rotate them to
+    // material they import first).
+    let byok = byok_key_in(&ali, KeyState::Enabled, &[6u8; 32]).await;
+    ali.call("CreateKeyVersion", &[("KeyId", &byok)])
+        .await
+        .expect(400, "Rejected.UnsupportedOperation");
 
     ali.call(
         "UpdateRotationPolicy",

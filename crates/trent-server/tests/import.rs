@@ -627,6 +627,15 @@ async fn symmetric_keys_hold_several_imported_materials() {
     let id = external(&kms, None).await;
     let (m1, m2, m3) = ([1u8; 32], [2u8; 32], [3u8; 32]);
 
+    // The first import is new material whatever it says: it cannot name an existing one.
+    assert_code!(
+        byok::request(&kms, &id, &m1)
+            .await
+            .key_material_id("ab".repeat(32))
+            .send()
+            .await,
+        "ValidationException"
+    );
     // The first material becomes current; an EXTERNAL key without a pending material cannot
     // rotate.
     let id1 = byok::import(&kms, &id, &m1, None).await.unwrap();
@@ -836,34 +845,144 @@ async fn only_symmetric_keys_take_several_materials() {
     assert_eq!(meta.key_metadata().unwrap().current_key_material_id(), None);
 }
 
-/// Each material expires on its own ValidTo: a material pending rotation just goes away, the
-/// key stays usable.
+/// Each material expires on its own ValidTo. A material pending rotation just goes away (the
+/// key stays usable) and its version is never given out again, even to material imported
+/// before the sweeper has run; a permanently associated one that expires makes the key
+/// PendingImport.
 #[tokio::test]
-async fn pending_material_expires_on_its_own() {
-    let server = Server::start();
+async fn each_material_expires_on_its_own() {
+    use IncludeKeyMaterial::AllKeyMaterial as All;
+    let mut server = Server::start();
     let kms = server.client();
     let id = external(&kms, None).await;
-    byok::import(&kms, &id, &[1u8; 32], None).await.unwrap();
-    byok::request(&kms, &id, &[2u8; 32])
+    byok::import(&kms, &id, &[1u8; 32], Some(seconds_from_now(3 * 3_600)))
         .await
-        .import_type(ImportType::NewKeyMaterial)
-        .expiration_model(ExpirationModelType::KeyMaterialExpires)
-        .valid_to(seconds_from_now(600))
+        .unwrap();
+    let staged = |material: [u8; 32], valid_to: Option<DateTime>| {
+        let kms = kms.clone();
+        let id = id.clone();
+        async move {
+            let req = byok::request(&kms, &id, &material)
+                .await
+                .import_type(ImportType::NewKeyMaterial);
+            match valid_to {
+                Some(t) => req
+                    .expiration_model(ExpirationModelType::KeyMaterialExpires)
+                    .valid_to(t),
+                None => req,
+            }
+            .send()
+            .await
+            .unwrap()
+            .key_material_id()
+            .unwrap()
+            .to_owned()
+        }
+    };
+    staged([2u8; 32], Some(seconds_from_now(600))).await;
+    assert_eq!(materials(&kms, &id, All).await.len(), 2);
+    // DescribeKey's ValidTo is the earliest of the permanently associated materials'.
+    let meta = kms.describe_key().key_id(&id).send().await.unwrap();
+    let valid_to = meta.key_metadata().unwrap().valid_to().unwrap().secs();
+    assert!((valid_to - seconds_from_now(3 * 3_600).secs()).abs() < 60);
+    let before = encrypt(&kms, &id, "first material").await;
+
+    // The staged material expires; new material is staged at once, before any sweep, and
+    // rotated to: it is the material in use, across a restart too.
+    server.advance_clock(601).await;
+    assert_eq!(materials(&kms, &id, All).await.len(), 1);
+    assert_eq!(state(&kms, &id).await, KeyState::Enabled);
+    let id3 = staged([3u8; 32], None).await;
+    kms.rotate_key_on_demand().key_id(&id).send().await.unwrap();
+    let after = encrypt(&kms, &id, "third material").await;
+    server.restart();
+    let kms = server.client();
+    assert_eq!(current_material(&kms, &id).await, id3);
+    decrypts(&kms, &before, "first material").await;
+    decrypts(&kms, &after, "third material").await;
+    // What encrypted `after` is the third material itself: deleted and imported again, it
+    // still decrypts it.
+    kms.delete_imported_key_material()
+        .key_id(&id)
+        .key_material_id(&id3)
         .send()
         .await
         .unwrap();
-    let all = materials(&kms, &id, IncludeKeyMaterial::AllKeyMaterial).await;
-    assert_eq!(all.len(), 2);
-    // DescribeKey's ValidTo covers permanently associated material only.
-    let meta = kms.describe_key().key_id(&id).send().await.unwrap();
-    assert_eq!(meta.key_metadata().unwrap().valid_to(), None);
-    server.advance_clock(601).await;
-    assert_eq!(
-        materials(&kms, &id, IncludeKeyMaterial::AllKeyMaterial)
-            .await
-            .len(),
-        1
+    byok::request(&kms, &id, &[3u8; 32])
+        .await
+        .key_material_id(&id3)
+        .send()
+        .await
+        .unwrap();
+    decrypts(&kms, &after, "third material").await;
+
+    // The first material, now NON_CURRENT, expires: the key needs it, so it is PendingImport.
+    server.advance_clock(3 * 3_600).await;
+    assert_eq!(state(&kms, &id).await, KeyState::PendingImport);
+    let all = materials(&kms, &id, All).await;
+    assert_eq!(all[0].1, KeyMaterialState::NonCurrent);
+    assert_eq!(all[0].2, Some(ImportState::PendingImport));
+    assert_code!(
+        kms.decrypt().ciphertext_blob(after.clone()).send().await,
+        "KMSInvalidStateException"
     );
+    byok::import(&kms, &id, &[1u8; 32], None).await.unwrap();
+    decrypts(&kms, &before, "first material").await;
+    decrypts(&kms, &after, "third material").await;
+}
+
+/// A key stored by the release before several materials existed, whose material was deleted
+/// (one `import` object and no current material), takes its material back and works in full.
+#[tokio::test]
+async fn keys_stored_with_one_import_record_still_work() {
+    let mut server = Server::start();
+    let kms = server.client();
+    let id = external(&kms, None).await;
+    byok::import(&kms, &id, &[7u8; 32], None).await.unwrap();
+    let blob = encrypt(&kms, &id, "old").await;
+    kms.delete_imported_key_material()
+        .key_id(&id)
+        .send()
+        .await
+        .unwrap();
+    server.kill9();
+    {
+        // Rewrite the key's metadata in the shape the older release wrote.
+        let conn = rusqlite::Connection::open(server.db_path()).unwrap();
+        let meta: String = conn
+            .query_row("SELECT meta FROM keys", [], |r| r.get(0))
+            .unwrap();
+        let mut meta: serde_json::Value = serde_json::from_str(&meta).unwrap();
+        let fields = meta.as_object_mut().unwrap();
+        let imports = fields.remove("imports").unwrap();
+        let check = imports[0]["material_check"].clone();
+        fields.remove("last_material_version");
+        fields.insert("current_material".into(), serde_json::Value::Null);
+        fields.insert(
+            "import".into(),
+            serde_json::json!({"material_check": check, "expiration_model": null, "valid_to": null}),
+        );
+        conn.execute("UPDATE keys SET meta = ?1", [meta.to_string()])
+            .unwrap();
+    }
+    server.spawn();
+    let kms = server.client();
+    assert_eq!(state(&kms, &id).await, KeyState::PendingImport);
+    assert_code!(
+        byok::import(&kms, &id, &[8u8; 32], None).await,
+        "IncorrectKeyMaterialException"
+    );
+    byok::import(&kms, &id, &[7u8; 32], None).await.unwrap();
     assert_eq!(state(&kms, &id).await, KeyState::Enabled);
-    encrypt(&kms, &id, "still usable").await;
+    decrypts(&kms, &blob, "old").await;
+    decrypts(&kms, &encrypt(&kms, &id, "new").await, "new").await;
+    let current = current_material(&kms, &id).await;
+    let deleted = kms
+        .delete_imported_key_material()
+        .key_id(&id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.key_material_id(), Some(current.as_str()));
+    assert_eq!(state(&kms, &id).await, KeyState::PendingImport);
 }

@@ -26,6 +26,7 @@ fn key_with_id(scope: &Scope, id: KeyId) -> KeyRecord {
             current_material: Some(1),
             multi_region: false,
             imports: vec![],
+            last_material_version: 1,
             rotation: Default::default(),
         },
         materials: vec![SealedMaterial {

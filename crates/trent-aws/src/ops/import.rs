@@ -133,7 +133,7 @@ pub(super) fn import_key_material(
     if let Some(d) = description {
         check_len(d.chars().count(), 0, 256, "keyMaterialDescription", Some(d))?;
         check_pattern(d, "keyMaterialDescription", "^[a-zA-Z0-9:/_\\s.-]+$", |c| {
-            c.is_ascii_alphanumeric() || c.is_whitespace() || ":/_.-".contains(c)
+            c.is_ascii_alphanumeric() || c.is_ascii_whitespace() || ":/_.-".contains(c)
         })?;
     }
     let (record, key_material_id) = ctx.kms.import_key_material(

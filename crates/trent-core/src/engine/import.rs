@@ -256,13 +256,6 @@ impl Kms {
                 loaded.arn()
             )));
         }
-        if import.import_type == Some(ImportType::NewKeyMaterial)
-            && import.key_material_id.is_some()
-        {
-            return Err(KmsError::Validation(
-                "You cannot specify a KeyMaterialId with ImportType NEW_KEY_MATERIAL.".into(),
-            ));
-        }
         let now = self.now();
         let (algorithm, wrapping_key) = self.open_import_token(&id, import.import_token, now)?;
         let scheme = algorithm.scheme().ok_or(KmsError::InvalidImportToken)?;
@@ -289,6 +282,11 @@ impl Kms {
             } else {
                 ImportType::ExistingKeyMaterial
             });
+            if import_type == ImportType::NewKeyMaterial && import.key_material_id.is_some() {
+                return Err(KmsError::Validation(
+                    "You cannot specify a KeyMaterialId with ImportType NEW_KEY_MATERIAL.".into(),
+                ));
+            }
             let index = match (import_type, known) {
                 (ImportType::ExistingKeyMaterial, Some(index)) => {
                     let found = r.meta.imports[index].key_material_id();
@@ -308,6 +306,11 @@ impl Kms {
                 (ImportType::NewKeyMaterial, None) => self.associate(r, &digest)?,
             };
             let version = r.meta.imports[index].version;
+            // Keys stored before several materials existed had no current material while
+            // theirs was deleted; their one material is current again.
+            if r.meta.current_material.is_none() && !r.meta.imports[index].pending_rotation {
+                r.meta.current_material = Some(version);
+            }
             let sealed = self.seal_material(&r.id, version, &material)?;
             r.materials.retain(|m| m.version != version);
             r.materials.push(sealed);
@@ -333,28 +336,26 @@ impl Kms {
     /// Associates new material with `r`: the key's first material becomes current; later
     /// material waits for a rotation, and only one may wait at a time.
     fn associate(&self, r: &mut KeyRecord, digest: &[u8; 32]) -> Result<usize, KmsError> {
-        let check = hex::encode(self.root.seal(&check_aad(&r.id), digest)?);
-        let first = r.meta.imports.is_empty();
-        let new = ImportedKeyMaterial {
-            version: r.meta.imports.iter().map(|i| i.version).max().unwrap_or(0) + 1,
-            material_check: check,
-            description: None,
-            pending_rotation: !first,
-            expiration_model: None,
-            valid_to: None,
-        };
         if let Some(pending) = r.meta.imports.iter().find(|i| i.pending_rotation) {
             return Err(KmsError::InvalidState(format!(
-                "New key material (id: {}) cannot be imported into KMS key {}, because another key material (id: {}) is pending rotation.",
-                new.key_material_id(),
+                "New key material cannot be imported into KMS key {}, because another key material (id: {}) is pending rotation.",
                 r.id,
                 pending.key_material_id()
             )));
         }
+        let first = r.meta.imports.is_empty();
+        let version = r.next_material_version();
+        r.meta.imports.push(ImportedKeyMaterial {
+            version,
+            material_check: hex::encode(self.root.seal(&check_aad(&r.id), digest)?),
+            description: None,
+            pending_rotation: !first,
+            expiration_model: None,
+            valid_to: None,
+        });
         if first {
-            r.meta.current_material = Some(new.version);
+            r.meta.current_material = Some(version);
         }
-        r.meta.imports.push(new);
         Ok(r.meta.imports.len() - 1)
     }
 

@@ -43,7 +43,8 @@ impl Server {
         s
     }
 
-    fn spawn(&mut self) {
+    /// Starts the server process (again, after [`Server::kill9`]) on the same data directory.
+    pub fn spawn(&mut self) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_trent"))
             .arg("serve")
             .arg("--listen")

@@ -59,6 +59,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "ALTER TABLE keys ADD COLUMN due_at INTEGER;
      UPDATE keys SET due_at = deletion_date WHERE state = 'PendingDeletion';
      CREATE INDEX keys_by_due_at ON keys (due_at);",
+    // 2 -> 3: no table changes. A key's metadata may now list several imported materials
+    // (`imports`, where releases before it kept one `import`); a release that predates this
+    // would read such a key as having no imported material and accept other material into it,
+    // so the version goes up to make older releases refuse the file instead.
+    "SELECT 1;",
 ];
 
 /// Settings every connection gets.

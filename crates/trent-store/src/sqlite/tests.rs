@@ -27,6 +27,7 @@ fn key(scope: &Scope) -> KeyRecord {
             current_material: Some(1),
             multi_region: false,
             imports: vec![],
+            last_material_version: 1,
             rotation: Default::default(),
         },
         materials: vec![SealedMaterial {
