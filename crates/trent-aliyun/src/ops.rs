@@ -34,38 +34,10 @@ pub struct Ctx<'a> {
 
 type Res<T> = Result<T, AliyunError>;
 
-macro_rules! operations {
-    ($($name:ident => $handler:ident, $writes:literal;)+) => {
-        /// The actions Trent serves, by their Alibaba name.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum Action { $($name),+ }
-
-        impl Action {
-            pub fn from_name(name: &str) -> Option<Self> {
-                match name { $(stringify!($name) => Some(Self::$name),)+ _ => None }
-            }
-
-            pub fn name(self) -> &'static str {
-                match self { $(Self::$name => stringify!($name)),+ }
-            }
-
-            /// Whether the action may block its thread: it writes to the store (and so may wait
-            /// for an fsync) or generates a key pair.
-            pub fn writes(self) -> bool {
-                match self { $(Self::$name => $writes),+ }
-            }
-
-            pub const ALL: &'static [Action] = &[$(Self::$name),+];
-        }
-
-        /// Runs the action's handler and encodes its response with the request id.
-        pub fn dispatch(action: Action, ctx: &Ctx<'_>, params: &Params, request_id: &str) -> Res<Vec<u8>> {
-            match action { $(Action::$name => run(ctx, params, request_id, $handler),)+ }
-        }
-    };
-}
-
-operations! {
+trent_core::operations! {
+    /// The actions Trent serves, by their Alibaba name.
+    Action;
+    fn dispatch(ctx: &Ctx<'_>, params: &Params, request_id: &str) -> Res<Vec<u8>> => run;
     CreateKey => create_key, true;
     DescribeKey => describe_key, false;
     ListKeys => list_keys, false;
@@ -128,10 +100,8 @@ struct WithRequestId<'a, T> {
 }
 
 fn run<Resp: Serialize>(
-    ctx: &Ctx<'_>,
-    params: &Params,
-    request_id: &str,
     handler: fn(&Ctx<'_>, &Params) -> Res<Resp>,
+    (ctx, params, request_id): (&Ctx<'_>, &Params, &str),
 ) -> Res<Vec<u8>> {
     let body = handler(ctx, params)?;
     serde_json::to_vec(&WithRequestId { body, request_id })

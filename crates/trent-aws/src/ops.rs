@@ -23,38 +23,10 @@ pub struct Ctx<'a> {
 
 type Res<T> = Result<T, AwsError>;
 
-macro_rules! operations {
-    ($($name:ident => $handler:path, $writes:literal;)+) => {
-        /// The operations Trent serves, by their `X-Amz-Target` name.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum Operation { $($name),+ }
-
-        impl Operation {
-            pub fn from_name(name: &str) -> Option<Self> {
-                match name { $(stringify!($name) => Some(Self::$name),)+ _ => None }
-            }
-
-            pub fn name(self) -> &'static str {
-                match self { $(Self::$name => stringify!($name)),+ }
-            }
-
-            /// Whether the operation may block its thread: it writes to the store (and so may
-            /// wait for an fsync) or generates an RSA key (seconds for RSA_4096).
-            pub fn writes(self) -> bool {
-                match self { $(Self::$name => $writes),+ }
-            }
-
-            pub const ALL: &'static [Operation] = &[$(Self::$name),+];
-        }
-
-        /// Decodes the body, runs the operation's handler and encodes its response.
-        pub fn dispatch(op: Operation, ctx: &Ctx<'_>, body: &[u8]) -> Res<Vec<u8>> {
-            match op { $(Operation::$name => run(ctx, body, $handler),)+ }
-        }
-    };
-}
-
-operations! {
+trent_core::operations! {
+    /// The operations Trent serves, by their `X-Amz-Target` name.
+    Operation;
+    fn dispatch(ctx: &Ctx<'_>, body: &[u8]) -> Res<Vec<u8>> => run;
     CreateKey => create_key, true;
     DescribeKey => describe_key, false;
     ListKeys => list_keys, false;
@@ -124,9 +96,8 @@ pub const NOT_YET_SERVED: &[&str] = &[
 ];
 
 fn run<Req, Resp>(
-    ctx: &Ctx<'_>,
-    body: &[u8],
     handler: fn(&Ctx<'_>, Req) -> Res<Resp>,
+    (ctx, body): (&Ctx<'_>, &[u8]),
 ) -> Res<Vec<u8>>
 where
     Req: for<'de> Deserialize<'de>,

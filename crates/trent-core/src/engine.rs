@@ -159,6 +159,20 @@ pub struct Page<T> {
     pub next_marker: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// A page from up to `limit + 1` items in order: the extra one, if there, only says that
+    /// more follow, and the marker is the last item kept.
+    fn from_overfetch(mut items: Vec<T>, limit: usize, marker: impl Fn(&T) -> String) -> Self {
+        let next_marker = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(marker)
+        } else {
+            None
+        };
+        Page { items, next_marker }
+    }
+}
+
 /// Result of a decryption.
 #[derive(Debug)]
 pub struct Decrypted {
@@ -957,16 +971,10 @@ impl Kms {
         let after = marker
             .map(|m| AliasName::parse(m).map_err(|_| KmsError::InvalidMarker))
             .transpose()?;
-        let mut items =
+        let items =
             self.store
                 .list_aliases(&caller.scope, target.as_ref(), after.as_ref(), limit + 1)?;
-        let next_marker = if items.len() > limit {
-            items.truncate(limit);
-            items.last().map(|a| a.name.0.clone())
-        } else {
-            None
-        };
-        Ok(Page { items, next_marker })
+        Ok(Page::from_overfetch(items, limit, |a| a.name.0.clone()))
     }
 
     // ----- tags -------------------------------------------------------------------------
@@ -1011,19 +1019,13 @@ impl Kms {
         if marker.is_some_and(|m| !tags.contains_key(m)) {
             return Err(KmsError::InvalidMarker);
         }
-        let mut items: Vec<(String, String)> = tags
+        let items: Vec<(String, String)> = tags
             .iter()
             .filter(|(k, _)| marker.is_none_or(|m| k.as_str() > m))
             .take(limit + 1)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let next_marker = if items.len() > limit {
-            items.truncate(limit);
-            items.last().map(|(k, _)| k.clone())
-        } else {
-            None
-        };
-        Ok(Page { items, next_marker })
+        Ok(Page::from_overfetch(items, limit, |(k, _)| k.clone()))
     }
 
     // ----- key policies -----------------------------------------------------------------

@@ -9,6 +9,7 @@ pub mod engine;
 pub mod error;
 pub mod ids;
 pub mod model;
+pub mod operations;
 pub mod state;
 pub mod store;
 
