@@ -682,6 +682,26 @@ const STATES: [KeyState; 4] = [
     KeyState::PendingImport,
 ];
 
+/// Moves a key (Enabled, or PendingImport when it has no material) on to `state` through
+/// Alibaba's API, and checks it got there.
+async fn move_to(ali: &Ali, id: &str, state: KeyState) {
+    match state {
+        KeyState::Disabled => {
+            ali.call("DisableKey", &[("KeyId", id)]).await.ok();
+        }
+        KeyState::PendingDeletion => {
+            ali.call(
+                "ScheduleKeyDeletion",
+                &[("KeyId", id), ("PendingWindowInDays", "7")],
+            )
+            .await
+            .ok();
+        }
+        KeyState::Enabled | KeyState::PendingImport => {}
+    }
+    assert_eq!(ali.state(id).await, state.as_str());
+}
+
 /// A key in the wanted state with an alias made while it could still get one, and a ciphertext
 /// naming it (made while enabled; for a BYOK key that never had material, a well-formed blob
 /// naming it, which reaches the state check before any decryption).
@@ -714,21 +734,7 @@ async fn key_in(ali: &Ali, state: KeyState, n: &mut usize) -> Fixture {
             .ok();
         r["CiphertextBlob"].as_str().unwrap().to_owned()
     };
-    match state {
-        KeyState::Disabled => {
-            ali.call("DisableKey", &[("KeyId", &id)]).await.ok();
-        }
-        KeyState::PendingDeletion => {
-            ali.call(
-                "ScheduleKeyDeletion",
-                &[("KeyId", &id), ("PendingWindowInDays", "7")],
-            )
-            .await
-            .ok();
-        }
-        KeyState::Enabled | KeyState::PendingImport => {}
-    }
-    assert_eq!(ali.state(&id).await, state.as_str());
+    move_to(ali, &id, state).await;
     Fixture { id, alias, blob }
 }
 
@@ -893,26 +899,14 @@ async fn one_engine_behind_both_dialects() {
     let ali = Ali::new(&server, Scheme::Acs3);
 
     // Made through AWS, seen through Alibaba in Alibaba's shapes.
-    let key = aws
-        .create_key()
-        .description("from aws")
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned();
+    let key = common::create_with(aws.create_key().description("from aws")).await;
     let meta = ali.call("DescribeKey", &[("KeyId", &key)]).await.ok()["KeyMetadata"].clone();
     assert_eq!(meta["Arn"], format!("acs:kms:{REGION}:{ACCOUNT}:key/{key}"));
     assert_eq!(meta["Description"], "from aws");
     assert_eq!(meta["KeySpec"], "Aliyun_AES_256");
 
     // Encrypted through AWS, decrypted through Alibaba; and back.
-    let blob = aws
-        .encrypt()
-        .key_id(&key)
-        .plaintext(Blob::new("cross"))
+    let blob = common::encrypt_request(&aws, &key, "cross")
         .send()
         .await
         .unwrap()
@@ -944,9 +938,9 @@ async fn one_engine_behind_both_dialects() {
 
     // Disabled through Alibaba, seen Disabled through AWS.
     ali.call("DisableKey", &[("KeyId", &key)]).await.ok();
-    let state = aws.describe_key().key_id(&key).send().await.unwrap();
+    let state = common::metadata(&aws, &key).await;
     assert_eq!(
-        state.key_metadata().unwrap().key_state(),
+        state.key_state(),
         Some(&aws_sdk_kms::types::KeyState::Disabled)
     );
 
@@ -998,21 +992,7 @@ async fn byok_key_in(ali: &Ali, state: KeyState, material: &[u8]) -> String {
     if state != KeyState::PendingImport {
         import(ali, &id, material).await.ok();
     }
-    match state {
-        KeyState::Disabled => {
-            ali.call("DisableKey", &[("KeyId", &id)]).await.ok();
-        }
-        KeyState::PendingDeletion => {
-            ali.call(
-                "ScheduleKeyDeletion",
-                &[("KeyId", &id), ("PendingWindowInDays", "7")],
-            )
-            .await
-            .ok();
-        }
-        KeyState::Enabled | KeyState::PendingImport => {}
-    }
-    assert_eq!(ali.state(&id).await, state.as_str());
+    move_to(ali, &id, state).await;
     id
 }
 

@@ -9,56 +9,9 @@ use aws_sdk_kms::types::{
     DataKeyPairSpec, EncryptionAlgorithmSpec, KeyAgreementAlgorithmSpec, KeySpec, KeyUsageType,
     MacAlgorithmSpec, MessageType, SigningAlgorithmSpec,
 };
-use aws_sdk_kms::Client;
-use common::Server;
+use common::{create_key, public_key, sign, symmetric_key, Server};
 use rsa::pkcs8::DecodePublicKey;
 use sha2::Digest;
-
-async fn create(kms: &Client, spec: KeySpec, usage: KeyUsageType) -> String {
-    kms.create_key()
-        .key_spec(spec)
-        .key_usage(usage)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned()
-}
-
-async fn public_key(kms: &Client, id: &str) -> Vec<u8> {
-    kms.get_public_key()
-        .key_id(id)
-        .send()
-        .await
-        .unwrap()
-        .public_key()
-        .unwrap()
-        .as_ref()
-        .to_vec()
-}
-
-async fn sign(
-    kms: &Client,
-    id: &str,
-    message: &[u8],
-    message_type: MessageType,
-    algorithm: &SigningAlgorithmSpec,
-) -> Vec<u8> {
-    kms.sign()
-        .key_id(id)
-        .message(Blob::new(message))
-        .message_type(message_type)
-        .signing_algorithm(algorithm.clone())
-        .send()
-        .await
-        .unwrap()
-        .signature()
-        .unwrap()
-        .as_ref()
-        .to_vec()
-}
 
 /// Verifies a Trent signature over `message` with an independent library.
 fn verify_independently(spki: &[u8], algorithm: &SigningAlgorithmSpec, message: &[u8], sig: &[u8]) {
@@ -161,9 +114,8 @@ async fn signatures_verify_independently_for_every_spec_and_algorithm() {
     ];
     let message = b"the message Trent signs";
     for (spec, algorithms) in cases {
-        let id = create(&kms, spec.clone(), KeyUsageType::SignVerify).await;
-        let described = kms.describe_key().key_id(&id).send().await.unwrap();
-        let meta = described.key_metadata().unwrap();
+        let id = create_key(&kms, spec.clone(), KeyUsageType::SignVerify).await;
+        let meta = common::metadata(&kms, &id).await;
         assert_eq!(meta.signing_algorithms(), &algorithms[..], "{spec:?}");
         assert!(meta.encryption_algorithms().is_empty());
         let got = kms.get_public_key().key_id(&id).send().await.unwrap();
@@ -183,29 +135,25 @@ async fn signatures_verify_independently_for_every_spec_and_algorithm() {
             )
             .await;
             verify_independently(&spki, algorithm, message, &pre);
-            let verified = kms
-                .verify()
-                .key_id(&id)
-                .message(Blob::new(message.as_slice()))
-                .signature(Blob::new(raw.clone()))
-                .signing_algorithm(algorithm.clone())
-                .send()
-                .await
-                .unwrap();
-            assert!(verified.signature_valid());
+            common::verifies(common::verify_request(
+                &kms,
+                &id,
+                message.as_slice(),
+                raw.clone(),
+                algorithm,
+            ))
+            .await;
             let mut bad = raw.clone();
             let last = bad.len() - 1;
             bad[last] ^= 1;
-            assert_code!(
-                kms.verify()
-                    .key_id(&id)
-                    .message(Blob::new(message.as_slice()))
-                    .signature(Blob::new(bad))
-                    .signing_algorithm(algorithm.clone())
-                    .send()
-                    .await,
-                "KMSInvalidSignatureException"
-            );
+            common::does_not_verify(common::verify_request(
+                &kms,
+                &id,
+                message.as_slice(),
+                bad,
+                algorithm,
+            ))
+            .await;
         }
     }
 }
@@ -237,7 +185,7 @@ async fn ml_dsa_signs_and_verifies() {
         (KeySpec::MlDsa65, 1952, 3309),
         (KeySpec::MlDsa87, 2592, 4627),
     ] {
-        let id = create(&kms, spec.clone(), KeyUsageType::SignVerify).await;
+        let id = create_key(&kms, spec.clone(), KeyUsageType::SignVerify).await;
         let spki = public_key(&kms, &id).await;
         assert!(spki.len() > pk_len && spki.len() < pk_len + 30, "{spec:?}");
         let alg = SigningAlgorithmSpec::MlDsaShake256;
@@ -248,31 +196,19 @@ async fn ml_dsa_signs_and_verifies() {
             "{spec:?}"
         );
         assert!(!verify_ml_dsa(&spec, &spki, b"post-quantuM", &sig));
-        kms.verify()
-            .key_id(&id)
-            .message(Blob::new("post-quantum"))
-            .signature(Blob::new(sig.clone()))
-            .signing_algorithm(alg.clone())
-            .send()
-            .await
-            .unwrap();
-        assert_code!(
-            kms.verify()
-                .key_id(&id)
-                .message(Blob::new("post-quantuM"))
-                .signature(Blob::new(sig))
-                .signing_algorithm(alg.clone())
-                .send()
-                .await,
-            "KMSInvalidSignatureException"
-        );
+        common::verifies(common::verify_request(
+            &kms,
+            &id,
+            "post-quantum",
+            sig.clone(),
+            &alg,
+        ))
+        .await;
+        common::does_not_verify(common::verify_request(&kms, &id, "post-quantuM", sig, &alg)).await;
         // ML-DSA signs messages, not digests.
         assert_code!(
-            kms.sign()
-                .key_id(&id)
-                .message(Blob::new(vec![0u8; 32]))
+            common::sign_request(&kms, &id, vec![0u8; 32], &alg)
                 .message_type(MessageType::Digest)
-                .signing_algorithm(alg.clone())
                 .send()
                 .await,
             "ValidationException"
@@ -290,38 +226,22 @@ async fn ml_dsa_signs_and_verifies() {
             (&mu[..], MessageType::ExternalMu),
             (&message[..], MessageType::Raw),
         ] {
-            let verified = kms
-                .verify()
-                .key_id(&id)
-                .message(Blob::new(input))
-                .message_type(message_type)
-                .signature(Blob::new(sig.clone()))
-                .signing_algorithm(alg.clone())
-                .send()
-                .await
-                .unwrap();
-            assert!(verified.signature_valid());
+            common::verifies(
+                common::verify_request(&kms, &id, input, sig.clone(), &alg)
+                    .message_type(message_type),
+            )
+            .await;
         }
         let mut other = mu.clone();
         other[0] ^= 1;
-        assert_code!(
-            kms.verify()
-                .key_id(&id)
-                .message(Blob::new(other))
-                .message_type(MessageType::ExternalMu)
-                .signature(Blob::new(sig))
-                .signing_algorithm(alg.clone())
-                .send()
-                .await,
-            "KMSInvalidSignatureException"
-        );
+        common::does_not_verify(
+            common::verify_request(&kms, &id, other, sig, &alg)
+                .message_type(MessageType::ExternalMu),
+        )
+        .await;
         // μ is exactly 64 bytes.
-        let err = kms
-            .sign()
-            .key_id(&id)
-            .message(Blob::new(&mu[..63]))
+        let err = common::sign_request(&kms, &id, &mu[..63], &alg)
             .message_type(MessageType::ExternalMu)
-            .signing_algorithm(alg)
             .send()
             .await
             .unwrap_err();
@@ -356,7 +276,7 @@ async fn ed25519_signs_and_verifies() {
     use ed25519_dalek::pkcs8::DecodePublicKey as _;
     let server = Server::start();
     let kms = server.client();
-    let id = create(&kms, KeySpec::EccNistEdwards25519, KeyUsageType::SignVerify).await;
+    let id = create_key(&kms, KeySpec::EccNistEdwards25519, KeyUsageType::SignVerify).await;
     let pure = SigningAlgorithmSpec::Ed25519Sha512;
     let ph = SigningAlgorithmSpec::Ed25519PhSha512;
     let meta = kms.describe_key().key_id(&id).send().await.unwrap();
@@ -387,12 +307,8 @@ async fn ed25519_signs_and_verifies() {
         (&digest[..], MessageType::Digest, &ph, &ph_sig),
     ] {
         let verify = |signature: Vec<u8>| {
-            kms.verify()
-                .key_id(&id)
-                .message(Blob::new(input))
+            common::verify_request(&kms, &id, input, signature, algorithm)
                 .message_type(message_type.clone())
-                .signature(Blob::new(signature))
-                .signing_algorithm(algorithm.clone())
                 .send()
         };
         assert!(verify(good.clone()).await.unwrap().signature_valid());
@@ -401,24 +317,19 @@ async fn ed25519_signs_and_verifies() {
         assert_code!(verify(bad).await, "KMSInvalidSignatureException");
     }
     // One algorithm's signature is not the other's.
-    assert_code!(
-        kms.verify()
-            .key_id(&id)
-            .message(Blob::new(message.as_slice()))
-            .signature(Blob::new(ph_sig))
-            .signing_algorithm(pure.clone())
-            .send()
-            .await,
-        "KMSInvalidSignatureException"
-    );
+    common::does_not_verify(common::verify_request(
+        &kms,
+        &id,
+        message.as_slice(),
+        ph_sig,
+        &pure,
+    ))
+    .await;
 
     // Each algorithm takes only its own MessageType; Ed25519ph's digest is 64 bytes.
     let refused = |input: Vec<u8>, message_type: MessageType, algorithm: SigningAlgorithmSpec| {
-        kms.sign()
-            .key_id(&id)
-            .message(Blob::new(input))
+        common::sign_request(&kms, &id, input, &algorithm)
             .message_type(message_type)
-            .signing_algorithm(algorithm)
             .send()
     };
     for (input, message_type, algorithm, text) in [
@@ -464,12 +375,9 @@ async fn ed25519_signs_and_verifies() {
         err.into_service_error().meta().message(),
         Some("Algorithm ECDSA_SHA_256 is incompatible with key spec ECC_NIST_EDWARDS25519.")
     );
-    let ec = create(&kms, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
+    let ec = create_key(&kms, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
     assert_code!(
-        kms.sign()
-            .key_id(&ec)
-            .message(Blob::new(message.as_slice()))
-            .signing_algorithm(pure)
+        common::sign_request(&kms, &ec, message.as_slice(), &pure)
             .send()
             .await,
         "InvalidKeyUsageException"
@@ -491,24 +399,17 @@ async fn ed25519_signs_and_verifies() {
 async fn signing_is_refused_as_aws_refuses_it() {
     let server = Server::start();
     let kms = server.client();
-    let ec = create(&kms, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
+    let ec = create_key(&kms, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
     // An algorithm of another curve.
     assert_code!(
-        kms.sign()
-            .key_id(&ec)
-            .message(Blob::new("m"))
-            .signing_algorithm(SigningAlgorithmSpec::EcdsaSha384)
+        common::sign_request(&kms, &ec, "m", &SigningAlgorithmSpec::EcdsaSha384)
             .send()
             .await,
         "InvalidKeyUsageException"
     );
     // A digest of the wrong length.
-    let err = kms
-        .sign()
-        .key_id(&ec)
-        .message(Blob::new(vec![0u8; 31]))
+    let err = common::sign_request(&kms, &ec, vec![0u8; 31], &SigningAlgorithmSpec::EcdsaSha256)
         .message_type(MessageType::Digest)
-        .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
         .send()
         .await
         .unwrap_err();
@@ -519,12 +420,14 @@ async fn signing_is_refused_as_aws_refuses_it() {
     );
     // Messages are 1–4096 bytes.
     assert_code!(
-        kms.sign()
-            .key_id(&ec)
-            .message(Blob::new(vec![0u8; 4097]))
-            .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
-            .send()
-            .await,
+        common::sign_request(
+            &kms,
+            &ec,
+            vec![0u8; 4097],
+            &SigningAlgorithmSpec::EcdsaSha256
+        )
+        .send()
+        .await,
         "ValidationException"
     );
     // The signing algorithm is required.
@@ -534,27 +437,11 @@ async fn signing_is_refused_as_aws_refuses_it() {
     );
     // A signing key does not encrypt; a symmetric key does not sign and has no public key.
     assert_code!(
-        kms.encrypt()
-            .key_id(&ec)
-            .plaintext(Blob::new("p"))
-            .send()
-            .await,
+        common::encrypt_request(&kms, &ec, "p").send().await,
         "InvalidKeyUsageException"
     );
-    let symmetric = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned();
-    let err = kms
-        .sign()
-        .key_id(&symmetric)
-        .message(Blob::new("m"))
-        .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+    let symmetric = symmetric_key(&kms).await;
+    let err = common::sign_request(&kms, &symmetric, "m", &SigningAlgorithmSpec::EcdsaSha256)
         .send()
         .await
         .unwrap_err();
@@ -572,10 +459,7 @@ async fn signing_is_refused_as_aws_refuses_it() {
     // A disabled key signs nothing.
     kms.disable_key().key_id(&ec).send().await.unwrap();
     assert_code!(
-        kms.sign()
-            .key_id(&ec)
-            .message(Blob::new("m"))
-            .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+        common::sign_request(&kms, &ec, "m", &SigningAlgorithmSpec::EcdsaSha256)
             .send()
             .await,
         "DisabledException"
@@ -637,7 +521,7 @@ async fn rsa_oaep_interoperates() {
         (KeySpec::Rsa3072, 384),
         (KeySpec::Rsa4096, 512),
     ] {
-        let id = create(&kms, spec.clone(), KeyUsageType::EncryptDecrypt).await;
+        let id = create_key(&kms, spec.clone(), KeyUsageType::EncryptDecrypt).await;
         let meta = kms.describe_key().key_id(&id).send().await.unwrap();
         assert_eq!(
             meta.key_metadata().unwrap().encryption_algorithms(),
@@ -678,10 +562,7 @@ async fn rsa_oaep_interoperates() {
             assert_eq!(plain.plaintext().unwrap().as_ref(), &message[..]);
             assert_eq!(plain.encryption_algorithm(), Some(&algorithm));
             // Trent's ciphertext is raw RSA output of the modulus size.
-            let inside = kms
-                .encrypt()
-                .key_id(&id)
-                .plaintext(Blob::new(message.clone()))
+            let inside = common::encrypt_request(&kms, &id, message.clone())
                 .encryption_algorithm(algorithm.clone())
                 .send()
                 .await
@@ -698,10 +579,7 @@ async fn rsa_oaep_interoperates() {
                 .unwrap();
             assert_eq!(again.plaintext().unwrap().as_ref(), &message[..]);
             // One byte over the limit.
-            let err = kms
-                .encrypt()
-                .key_id(&id)
-                .plaintext(Blob::new(vec![1u8; max + 1]))
+            let err = common::encrypt_request(&kms, &id, vec![1u8; max + 1])
                 .encryption_algorithm(algorithm.clone())
                 .send()
                 .await
@@ -732,19 +610,8 @@ async fn rsa_oaep_interoperates() {
             );
         }
         // ReEncrypt from RSA to a symmetric key and back.
-        let symmetric = kms
-            .create_key()
-            .send()
-            .await
-            .unwrap()
-            .key_metadata()
-            .unwrap()
-            .key_id()
-            .to_owned();
-        let rsa_blob = kms
-            .encrypt()
-            .key_id(&id)
-            .plaintext(Blob::new("moved"))
+        let symmetric = symmetric_key(&kms).await;
+        let rsa_blob = common::encrypt_request(&kms, &id, "moved")
             .encryption_algorithm(EncryptionAlgorithmSpec::RsaesOaepSha256)
             .send()
             .await
@@ -780,8 +647,7 @@ async fn rsa_oaep_interoperates() {
         assert_eq!(plain.plaintext().unwrap().as_ref(), b"moved");
         // Raw RSA ciphertext does not name its key: Decrypt needs the KeyId.
         assert_code!(
-            kms.decrypt()
-                .ciphertext_blob(Blob::new(vec![1u8; modulus]))
+            common::decrypt_request(&kms, vec![1u8; modulus])
                 .encryption_algorithm(EncryptionAlgorithmSpec::RsaesOaepSha256)
                 .send()
                 .await,
@@ -789,18 +655,11 @@ async fn rsa_oaep_interoperates() {
         );
         // SYMMETRIC_DEFAULT does not fit an RSA key; an encryption key does not sign.
         assert_code!(
-            kms.encrypt()
-                .key_id(&id)
-                .plaintext(Blob::new("p"))
-                .send()
-                .await,
+            common::encrypt_request(&kms, &id, "p").send().await,
             "InvalidKeyUsageException"
         );
         assert_code!(
-            kms.sign()
-                .key_id(&id)
-                .message(Blob::new("m"))
-                .signing_algorithm(SigningAlgorithmSpec::RsassaPssSha256)
+            common::sign_request(&kms, &id, "m", &SigningAlgorithmSpec::RsassaPssSha256)
                 .send()
                 .await,
             "InvalidKeyUsageException"
@@ -834,55 +693,36 @@ async fn derive_shared_secret_matches_the_peer() {
         }
     };
 
-    let id = create(&kms, KeySpec::EccNistP256, KeyUsageType::KeyAgreement).await;
-    let meta = kms.describe_key().key_id(&id).send().await.unwrap();
-    assert_eq!(
-        meta.key_metadata().unwrap().key_agreement_algorithms(),
-        &[KeyAgreementAlgorithmSpec::Ecdh]
-    );
-    let trent = p256::PublicKey::from_public_key_der(&public_key(&kms, &id).await).unwrap();
-    let peer = p256::SecretKey::random(&mut rand_core::OsRng);
-    let expected = p256::ecdh::diffie_hellman(peer.to_nonzero_scalar(), trent.as_affine());
-    let peer_spki = peer
-        .public_key()
-        .to_public_key_der()
-        .unwrap()
-        .as_bytes()
-        .to_vec();
-    assert_eq!(
-        derive(id.clone(), peer_spki).await,
-        expected.raw_secret_bytes().to_vec()
-    );
-
-    let id384 = create(&kms, KeySpec::EccNistP384, KeyUsageType::KeyAgreement).await;
-    let trent = p384::PublicKey::from_public_key_der(&public_key(&kms, &id384).await).unwrap();
-    let peer = p384::SecretKey::random(&mut rand_core::OsRng);
-    let expected = p384::ecdh::diffie_hellman(peer.to_nonzero_scalar(), trent.as_affine());
-    let peer_spki = peer
-        .public_key()
-        .to_public_key_der()
-        .unwrap()
-        .as_bytes()
-        .to_vec();
-    assert_eq!(
-        derive(id384.clone(), peer_spki).await,
-        expected.raw_secret_bytes().to_vec()
-    );
-
-    let id521 = create(&kms, KeySpec::EccNistP521, KeyUsageType::KeyAgreement).await;
-    let trent = p521::PublicKey::from_public_key_der(&public_key(&kms, &id521).await).unwrap();
-    let peer = p521::SecretKey::random(&mut rand_core::OsRng);
-    let expected = p521::ecdh::diffie_hellman(peer.to_nonzero_scalar(), trent.as_affine());
-    let peer_spki = peer
-        .public_key()
-        .to_public_key_der()
-        .unwrap()
-        .as_bytes()
-        .to_vec();
-    assert_eq!(
-        derive(id521, peer_spki).await,
-        expected.raw_secret_bytes().to_vec()
-    );
+    // Trent's key on `$curve` agrees with a fresh peer key on the secret; returns Trent's key.
+    macro_rules! agree_on {
+        ($curve:ident, $spec:expr) => {{
+            let id = create_key(&kms, $spec, KeyUsageType::KeyAgreement).await;
+            let meta = common::metadata(&kms, &id).await;
+            assert_eq!(
+                meta.key_agreement_algorithms(),
+                &[KeyAgreementAlgorithmSpec::Ecdh]
+            );
+            let trent =
+                $curve::PublicKey::from_public_key_der(&public_key(&kms, &id).await).unwrap();
+            let peer = $curve::SecretKey::random(&mut rand_core::OsRng);
+            let expected =
+                $curve::ecdh::diffie_hellman(peer.to_nonzero_scalar(), trent.as_affine());
+            let peer_spki = peer
+                .public_key()
+                .to_public_key_der()
+                .unwrap()
+                .as_bytes()
+                .to_vec();
+            assert_eq!(
+                derive(id.clone(), peer_spki).await,
+                expected.raw_secret_bytes().to_vec()
+            );
+            id
+        }};
+    }
+    let id = agree_on!(p256, KeySpec::EccNistP256);
+    let id384 = agree_on!(p384, KeySpec::EccNistP384);
+    agree_on!(p521, KeySpec::EccNistP521);
 
     // A peer key on another curve, or a key that is not for key agreement, is refused.
     let other = p256::SecretKey::random(&mut rand_core::OsRng)
@@ -900,7 +740,7 @@ async fn derive_shared_secret_matches_the_peer() {
             .await,
         "ValidationException"
     );
-    let signing = create(&kms, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
+    let signing = create_key(&kms, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
     assert_code!(
         kms.derive_shared_secret()
             .key_id(&signing)
@@ -911,10 +751,7 @@ async fn derive_shared_secret_matches_the_peer() {
         "InvalidKeyUsageException"
     );
     assert_code!(
-        kms.sign()
-            .key_id(&id)
-            .message(Blob::new("m"))
-            .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+        common::sign_request(&kms, &id, "m", &SigningAlgorithmSpec::EcdsaSha256)
             .send()
             .await,
         "InvalidKeyUsageException"
@@ -928,15 +765,7 @@ async fn data_key_pairs() {
     use p256::pkcs8::{DecodePrivateKey, EncodePublicKey};
     let server = Server::start();
     let kms = server.client();
-    let key = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned();
+    let key = symmetric_key(&kms).await;
     let pair = kms
         .generate_data_key_pair()
         .key_id(&key)
@@ -953,16 +782,14 @@ async fn data_key_pairs() {
         pair.public_key().unwrap().as_ref()
     );
     let blob = pair.private_key_ciphertext_blob().unwrap().clone();
-    let opened = kms
-        .decrypt()
-        .ciphertext_blob(blob.clone())
+    let opened = common::decrypt_request(&kms, &blob)
         .encryption_context("purpose", "test")
         .send()
         .await
         .unwrap();
     assert_eq!(opened.plaintext().unwrap().as_ref(), &private[..]);
     assert_code!(
-        kms.decrypt().ciphertext_blob(blob).send().await,
+        common::decrypt_request(&kms, &blob).send().await,
         "InvalidCiphertextException"
     );
 
@@ -1024,9 +851,7 @@ async fn data_key_pairs() {
                 Some(plaintext),
             )
         };
-        let opened = kms
-            .decrypt()
-            .ciphertext_blob(private_blob)
+        let opened = common::decrypt_request(&kms, &private_blob)
             .send()
             .await
             .unwrap();
@@ -1049,7 +874,7 @@ async fn data_key_pairs() {
     }
 
     // The wrapping key must be symmetric; unimplemented pair specs are refused clearly.
-    let signing = create(&kms, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
+    let signing = create_key(&kms, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
     assert_code!(
         kms.generate_data_key_pair()
             .key_id(&signing)
@@ -1078,7 +903,7 @@ async fn hmac_keys_generate_and_verify_macs() {
         (KeySpec::Hmac384, MacAlgorithmSpec::HmacSha384, 48),
         (KeySpec::Hmac512, MacAlgorithmSpec::HmacSha512, 64),
     ] {
-        let id = create(&kms, spec.clone(), KeyUsageType::GenerateVerifyMac).await;
+        let id = create_key(&kms, spec.clone(), KeyUsageType::GenerateVerifyMac).await;
         let meta = kms.describe_key().key_id(&id).send().await.unwrap();
         assert_eq!(
             meta.key_metadata().unwrap().mac_algorithms(),
@@ -1137,23 +962,11 @@ async fn hmac_keys_generate_and_verify_macs() {
             )
         );
         assert_code!(
-            kms.encrypt()
-                .key_id(&id)
-                .plaintext(Blob::new("p"))
-                .send()
-                .await,
+            common::encrypt_request(&kms, &id, "p").send().await,
             "InvalidKeyUsageException"
         );
     }
-    let symmetric = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned();
+    let symmetric = symmetric_key(&kms).await;
     let err = kms
         .generate_mac()
         .key_id(&symmetric)

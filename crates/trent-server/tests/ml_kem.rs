@@ -7,8 +7,7 @@ mod common;
 
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{
-    DataKeyPairSpec, EncapsulationAlgorithmSpec, KeySpec, KeyUsageType, OriginType,
-    SigningAlgorithmSpec,
+    DataKeyPairSpec, EncapsulationAlgorithmSpec, KeySpec, KeyUsageType, SigningAlgorithmSpec,
 };
 use aws_sdk_kms::Client;
 use common::Server;
@@ -66,16 +65,7 @@ fn open_with(spec: &KeySpec, pkcs8: &[u8], ciphertext: &[u8]) -> (Vec<u8>, Vec<u
 }
 
 async fn create(kms: &Client, spec: KeySpec) -> String {
-    kms.create_key()
-        .key_spec(spec)
-        .key_usage(KeyUsageType::EncapsulateDecapsulate)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned()
+    common::create_key(kms, spec, KeyUsageType::EncapsulateDecapsulate).await
 }
 
 async fn decapsulate(kms: &Client, id: &str, ciphertext: &[u8]) -> Vec<u8> {
@@ -188,15 +178,7 @@ async fn ml_kem_keys_interoperate_for_every_spec() {
 async fn ml_kem_data_key_pairs_are_seed_form_pkcs8() {
     let server = Server::start();
     let kms = server.client();
-    let wrapping = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned();
+    let wrapping = common::symmetric_key(&kms).await;
     for (spec, pair_spec, _) in SPECS {
         let pair = kms
             .generate_data_key_pair()
@@ -253,15 +235,7 @@ async fn ml_kem_data_key_pairs_are_seed_form_pkcs8() {
 async fn ml_kem_key_material_imports() {
     let server = Server::start();
     let kms = server.client();
-    let wrapping = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned();
+    let wrapping = common::symmetric_key(&kms).await;
     let pair = kms
         .generate_data_key_pair()
         .key_id(&wrapping)
@@ -269,18 +243,11 @@ async fn ml_kem_key_material_imports() {
         .send()
         .await
         .unwrap();
-    let id = kms
-        .create_key()
-        .key_spec(KeySpec::MlKem768)
-        .key_usage(KeyUsageType::EncapsulateDecapsulate)
-        .origin(OriginType::External)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned();
+    let id = common::external_key(
+        &kms,
+        Some((KeySpec::MlKem768, KeyUsageType::EncapsulateDecapsulate)),
+    )
+    .await;
     assert_code!(
         kms.encapsulate()
             .key_id(&id)
@@ -337,17 +304,7 @@ async fn ml_kem_is_refused_as_aws_refuses_it() {
         .arn()
         .unwrap()
         .to_owned();
-    let signing = kms
-        .create_key()
-        .key_spec(KeySpec::EccNistP256)
-        .key_usage(KeyUsageType::SignVerify)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned();
+    let signing = common::create_key(&kms, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
 
     // Encapsulate and Decapsulate need an ENCAPSULATE_DECAPSULATE key.
     let err = kms
@@ -374,18 +331,11 @@ async fn ml_kem_is_refused_as_aws_refuses_it() {
 
     // An ML-KEM key does nothing but encapsulate and decapsulate.
     assert_code!(
-        kms.encrypt()
-            .key_id(&kem)
-            .plaintext(Blob::new("p"))
-            .send()
-            .await,
+        common::encrypt_request(&kms, &kem, "p").send().await,
         "InvalidKeyUsageException"
     );
     assert_code!(
-        kms.sign()
-            .key_id(&kem)
-            .message(Blob::new("m"))
-            .signing_algorithm(SigningAlgorithmSpec::MlDsaShake256)
+        common::sign_request(&kms, &kem, "m", &SigningAlgorithmSpec::MlDsaShake256)
             .send()
             .await,
         "InvalidKeyUsageException"
@@ -450,12 +400,7 @@ async fn ml_kem_is_refused_as_aws_refuses_it() {
     );
 
     // Disabled and pending deletion, by alias too.
-    kms.create_alias()
-        .alias_name("alias/kem")
-        .target_key_id(&kem)
-        .send()
-        .await
-        .unwrap();
+    common::create_alias(&kms, "alias/kem", &kem).await;
     kms.disable_key().key_id(&kem).send().await.unwrap();
     assert_code!(
         kms.encapsulate()

@@ -3,6 +3,10 @@
 #![allow(dead_code)]
 
 pub mod byok;
+mod kms;
+
+#[allow(unused_imports)]
+pub use kms::*;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -147,6 +151,14 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// Seconds since the Unix epoch, by the wall clock (the server's test clock starts there).
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 /// The `__type` code of an SDK error, whatever the operation.
