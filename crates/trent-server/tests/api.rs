@@ -187,14 +187,16 @@ async fn encrypt_decrypt_round_trips_with_every_key_reference_form() {
             .unwrap();
         assert_eq!(dec.plaintext().unwrap().as_ref(), secret.as_bytes());
         assert_eq!(dec.key_id(), Some(arn.as_str()));
-        let dec = common::decrypt_request(&kms, &blob)
-            .key_id(key)
-            .encryption_context("tenant", "a")
-            .encryption_context("purpose", "test")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(dec.plaintext().unwrap().as_ref(), secret.as_bytes());
+        assert_eq!(
+            common::plaintext_of(
+                common::decrypt_request(&kms, &blob)
+                    .key_id(key)
+                    .encryption_context("tenant", "a")
+                    .encryption_context("purpose", "test")
+            )
+            .await,
+            secret.as_bytes()
+        );
         // Wrong, missing or extra context: InvalidCiphertextException.
         assert_code!(
             common::decrypt_request(&kms, &blob).send().await,
@@ -273,14 +275,14 @@ async fn data_keys_and_random() {
         .unwrap();
     let plain = dk.plaintext().unwrap().as_ref().to_vec();
     assert_eq!(plain.len(), 32);
-    let dec = kms
-        .decrypt()
-        .ciphertext_blob(dk.ciphertext_blob().unwrap().clone())
-        .encryption_context("k", "v")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(dec.plaintext().unwrap().as_ref(), plain.as_slice());
+    assert_eq!(
+        common::plaintext_of(
+            common::decrypt_request(&kms, dk.ciphertext_blob().unwrap())
+                .encryption_context("k", "v")
+        )
+        .await,
+        plain.as_slice()
+    );
 
     // The length of the plaintext data key a GenerateDataKey request returns.
     let data_key_len = |request: GenerateDataKeyFluentBuilder| async move {
@@ -369,9 +371,7 @@ async fn re_encrypt_moves_a_ciphertext_between_keys() {
         .unwrap();
     assert_eq!(re.source_key_id(), a.arn());
     assert_eq!(re.key_id(), b.arn());
-    let dec = kms
-        .decrypt()
-        .ciphertext_blob(re.ciphertext_blob().unwrap().clone())
+    let dec = common::decrypt_request(&kms, re.ciphertext_blob().unwrap())
         .encryption_context("y", "2")
         .send()
         .await

@@ -168,18 +168,17 @@ async fn only_external_keys_take_imports() {
     let kms = server.client();
     let id = common::symmetric_key(&kms).await;
     let expected = format!("arn:aws:kms:us-east-1:000000000000:key/{id} origin is AWS_KMS which is not valid for this operation.");
-    let err = kms
-        .get_parameters_for_import()
-        .key_id(&id)
-        .wrapping_algorithm(AlgorithmSpec::RsaesOaepSha256)
-        .wrapping_key_spec(WrappingKeySpec::Rsa2048)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(common::code(&err), "UnsupportedOperationException");
     assert_eq!(
-        err.into_service_error().meta().message(),
-        Some(expected.as_str())
+        error_message!(
+            kms.get_parameters_for_import()
+                .key_id(&id)
+                .wrapping_algorithm(AlgorithmSpec::RsaesOaepSha256)
+                .wrapping_key_spec(WrappingKeySpec::Rsa2048)
+                .send()
+                .await,
+            "UnsupportedOperationException"
+        ),
+        expected.as_str()
     );
     assert_code!(
         kms.delete_imported_key_material().key_id(&id).send().await,
@@ -787,18 +786,13 @@ async fn each_material_expires_on_its_own() {
             let req = byok::request(&kms, &id, &material)
                 .await
                 .import_type(ImportType::NewKeyMaterial);
-            match valid_to {
-                Some(t) => req
-                    .expiration_model(ExpirationModelType::KeyMaterialExpires)
-                    .valid_to(t),
-                None => req,
-            }
-            .send()
-            .await
-            .unwrap()
-            .key_material_id()
-            .unwrap()
-            .to_owned()
+            byok::expiring(req, valid_to)
+                .send()
+                .await
+                .unwrap()
+                .key_material_id()
+                .unwrap()
+                .to_owned()
         }
     };
     staged([2u8; 32], Some(seconds_from_now(600))).await;

@@ -5,6 +5,8 @@
 
 mod common;
 
+use aws_sdk_kms::operation::decapsulate::builders::DecapsulateFluentBuilder;
+use aws_sdk_kms::operation::encapsulate::builders::EncapsulateFluentBuilder;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{
     DataKeyPairSpec, EncapsulationAlgorithmSpec, KeySpec, KeyUsageType, SigningAlgorithmSpec,
@@ -68,12 +70,25 @@ async fn create(kms: &Client, spec: KeySpec) -> String {
     common::create_key(kms, spec, KeyUsageType::EncapsulateDecapsulate).await
 }
 
-async fn decapsulate(kms: &Client, id: &str, ciphertext: &[u8]) -> Vec<u8> {
-    let out = kms
-        .decapsulate()
+fn encapsulate_request(kms: &Client, id: &str) -> EncapsulateFluentBuilder {
+    kms.encapsulate()
         .key_id(id)
-        .shared_secret_ciphertext_blob(Blob::new(ciphertext))
         .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
+}
+
+fn decapsulate_request(
+    kms: &Client,
+    id: &str,
+    ciphertext: impl AsRef<[u8]>,
+) -> DecapsulateFluentBuilder {
+    kms.decapsulate()
+        .key_id(id)
+        .shared_secret_ciphertext_blob(Blob::new(ciphertext.as_ref()))
+        .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
+}
+
+async fn decapsulate(kms: &Client, id: &str, ciphertext: &[u8]) -> Vec<u8> {
+    let out = decapsulate_request(kms, id, ciphertext)
         .send()
         .await
         .unwrap();
@@ -128,13 +143,7 @@ async fn ml_kem_keys_interoperate_for_every_spec() {
         );
 
         // Trent encapsulates; its ciphertext decapsulates to the same secret.
-        let out = kms
-            .encapsulate()
-            .key_id(&id)
-            .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
-            .send()
-            .await
-            .unwrap();
+        let out = encapsulate_request(&kms, &id).send().await.unwrap();
         assert_eq!(out.key_id(), Some(arn.as_str()));
         assert_eq!(
             out.encapsulation_algorithm(),
@@ -162,12 +171,7 @@ async fn ml_kem_keys_interoperate_for_every_spec() {
             &[ciphertext.clone(), vec![0]].concat()[..],
         ] {
             assert_code!(
-                kms.decapsulate()
-                    .key_id(&id)
-                    .shared_secret_ciphertext_blob(Blob::new(bad))
-                    .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
-                    .send()
-                    .await,
+                decapsulate_request(&kms, &id, bad).send().await,
                 "InvalidCiphertextException"
             );
         }
@@ -199,14 +203,14 @@ async fn ml_kem_data_key_pairs_are_seed_form_pkcs8() {
         assert_eq!(opened, secret);
 
         // The encrypted copy is a normal ciphertext of the symmetric key.
-        let decrypted = kms
-            .decrypt()
-            .ciphertext_blob(pair.private_key_ciphertext_blob().unwrap().clone())
-            .encryption_context("purpose", "kem")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(decrypted.plaintext().unwrap().as_ref(), &private[..]);
+        assert_eq!(
+            common::plaintext_of(
+                common::decrypt_request(&kms, pair.private_key_ciphertext_blob().unwrap())
+                    .encryption_context("purpose", "kem")
+            )
+            .await,
+            &private[..]
+        );
 
         let without = kms
             .generate_data_key_pair_without_plaintext()
@@ -215,12 +219,11 @@ async fn ml_kem_data_key_pairs_are_seed_form_pkcs8() {
             .send()
             .await
             .unwrap();
-        let decrypted = kms
-            .decrypt()
-            .ciphertext_blob(without.private_key_ciphertext_blob().unwrap().clone())
-            .send()
-            .await
-            .unwrap();
+        let decrypted =
+            common::decrypt_request(&kms, without.private_key_ciphertext_blob().unwrap())
+                .send()
+                .await
+                .unwrap();
         let public = without.public_key().unwrap().as_ref().to_vec();
         let (ciphertext, secret) = encapsulate_to(&spec, &public);
         let (independent_spki, opened) =
@@ -249,11 +252,7 @@ async fn ml_kem_key_material_imports() {
     )
     .await;
     assert_code!(
-        kms.encapsulate()
-            .key_id(&id)
-            .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
-            .send()
-            .await,
+        encapsulate_request(&kms, &id).send().await,
         "KMSInvalidStateException"
     );
     // Material of another parameter set is refused.
@@ -307,39 +306,23 @@ async fn ml_kem_is_refused_as_aws_refuses_it() {
     let signing = common::create_key(&kms, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
 
     // Encapsulate and Decapsulate need an ENCAPSULATE_DECAPSULATE key.
-    let err = kms
-        .encapsulate()
-        .key_id(&symmetric)
-        .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(common::code(&err), "InvalidKeyUsageException");
     assert_eq!(
-        err.into_service_error().meta().message().unwrap(),
+        error_message!(
+            encapsulate_request(&kms, &symmetric).send().await,
+            "InvalidKeyUsageException"
+        ),
         format!("{symmetric} key usage is ENCRYPT_DECRYPT which is not valid for Encapsulate.")
     );
     assert_code!(
-        kms.decapsulate()
-            .key_id(&signing)
-            .shared_secret_ciphertext_blob(Blob::new(vec![0u8; 1088]))
-            .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
+        decapsulate_request(&kms, &signing, vec![0u8; 1088])
             .send()
             .await,
         "InvalidKeyUsageException"
     );
 
     // An ML-KEM key does nothing but encapsulate and decapsulate.
-    assert_code!(
-        common::encrypt_request(&kms, &kem, "p").send().await,
-        "InvalidKeyUsageException"
-    );
-    assert_code!(
-        common::sign_request(&kms, &kem, "m", &SigningAlgorithmSpec::MlDsaShake256)
-            .send()
-            .await,
-        "InvalidKeyUsageException"
-    );
+    common::refuses_encrypt(&kms, &kem).await;
+    common::refuses_sign(&kms, &kem, &SigningAlgorithmSpec::MlDsaShake256).await;
     assert_code!(
         kms.generate_data_key_pair()
             .key_id(&kem)
@@ -371,28 +354,18 @@ async fn ml_kem_is_refused_as_aws_refuses_it() {
 
     // DryRun answers only after every other check passed.
     assert_code!(
-        kms.encapsulate()
-            .key_id(&kem)
-            .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
+        encapsulate_request(&kms, &kem).dry_run(true).send().await,
+        "DryRunOperationException"
+    );
+    assert_code!(
+        decapsulate_request(&kms, &kem, vec![0u8; 1088])
             .dry_run(true)
             .send()
             .await,
         "DryRunOperationException"
     );
     assert_code!(
-        kms.decapsulate()
-            .key_id(&kem)
-            .shared_secret_ciphertext_blob(Blob::new(vec![0u8; 1088]))
-            .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
-            .dry_run(true)
-            .send()
-            .await,
-        "DryRunOperationException"
-    );
-    assert_code!(
-        kms.encapsulate()
-            .key_id(&symmetric)
-            .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
+        encapsulate_request(&kms, &symmetric)
             .dry_run(true)
             .send()
             .await,
@@ -403,11 +376,7 @@ async fn ml_kem_is_refused_as_aws_refuses_it() {
     common::create_alias(&kms, "alias/kem", &kem).await;
     kms.disable_key().key_id(&kem).send().await.unwrap();
     assert_code!(
-        kms.encapsulate()
-            .key_id("alias/kem")
-            .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
-            .send()
-            .await,
+        encapsulate_request(&kms, "alias/kem").send().await,
         "DisabledException"
     );
     kms.schedule_key_deletion()
@@ -416,10 +385,7 @@ async fn ml_kem_is_refused_as_aws_refuses_it() {
         .await
         .unwrap();
     assert_code!(
-        kms.decapsulate()
-            .key_id("alias/kem")
-            .shared_secret_ciphertext_blob(Blob::new(vec![0u8; 1088]))
-            .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
+        decapsulate_request(&kms, "alias/kem", vec![0u8; 1088])
             .send()
             .await,
         "KMSInvalidStateException"

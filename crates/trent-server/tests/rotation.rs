@@ -150,17 +150,11 @@ async fn on_demand_rotation_and_its_quota() {
         assert_eq!(material_version(&blob), n);
         blobs.push(blob);
     }
-    let err = kms
+    assert_eq!(error_message!(kms
         .rotate_key_on_demand()
         .key_id(&id)
         .send()
-        .await
-        .unwrap_err();
-    assert_eq!(common::code(&err), "LimitExceededException");
-    assert_eq!(
-        err.into_service_error().meta().message().unwrap(),
-        format!("The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: arn:aws:kms:us-east-1:000000000000:key/{id}")
-    );
+        .await, "LimitExceededException"), format!("The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: arn:aws:kms:us-east-1:000000000000:key/{id}"));
     for (n, blob) in blobs.iter().enumerate() {
         decrypts_to(&kms, blob, &format!("v{}", n + 1)).await;
     }
@@ -272,19 +266,11 @@ async fn only_symmetric_generated_keys_rotate() {
         );
     }
     let external = common::create_with(kms.create_key().origin(OriginType::External)).await;
-    let err = kms
-        .enable_key_rotation()
-        .key_id(&external)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(common::code(&err), "UnsupportedOperationException");
-    assert!(err
-        .into_service_error()
-        .meta()
-        .message()
-        .unwrap()
-        .ends_with("origin is EXTERNAL which is not valid for this operation."));
+    assert!(error_message!(
+        kms.enable_key_rotation().key_id(&external).send().await,
+        "UnsupportedOperationException"
+    )
+    .ends_with("origin is EXTERNAL which is not valid for this operation."));
     // An EXTERNAL key without material: the state answers first, as recorded against AWS.
     assert_code!(
         kms.rotate_key_on_demand().key_id(&external).send().await,

@@ -103,9 +103,9 @@ pub fn decrypt_request(kms: &Client, blob: impl AsRef<[u8]>) -> DecryptFluentBui
     kms.decrypt().ciphertext_blob(Blob::new(blob.as_ref()))
 }
 
-/// Decrypts `blob` (no key id, no context); returns the plaintext.
-pub async fn decrypt(kms: &Client, blob: impl AsRef<[u8]>) -> Vec<u8> {
-    decrypt_request(kms, blob)
+/// Sends a Decrypt request, which must succeed; returns the plaintext.
+pub async fn plaintext_of(request: DecryptFluentBuilder) -> Vec<u8> {
+    request
         .send()
         .await
         .expect("Decrypt")
@@ -113,6 +113,11 @@ pub async fn decrypt(kms: &Client, blob: impl AsRef<[u8]>) -> Vec<u8> {
         .unwrap()
         .as_ref()
         .to_vec()
+}
+
+/// Decrypts `blob` (no key id, no context); returns the plaintext.
+pub async fn decrypt(kms: &Client, blob: impl AsRef<[u8]>) -> Vec<u8> {
+    plaintext_of(decrypt_request(kms, blob)).await
 }
 
 /// Asserts `blob` decrypts (no key id, no context) to `text`.
@@ -196,4 +201,20 @@ pub async fn create_alias(kms: &Client, name: impl Into<String>, target: &str) {
         .send()
         .await
         .expect("CreateAlias");
+}
+
+/// Asserts the key's usage refuses Encrypt (SYMMETRIC_DEFAULT): InvalidKeyUsageException.
+pub async fn refuses_encrypt(kms: &Client, id: &str) {
+    match encrypt_request(kms, id, "p").send().await {
+        Ok(_) => panic!("Encrypt with {id} succeeded"),
+        Err(e) => assert_eq!(super::code(&e), "InvalidKeyUsageException", "{e:?}"),
+    }
+}
+
+/// Asserts the key's usage refuses Sign with `algorithm`: InvalidKeyUsageException.
+pub async fn refuses_sign(kms: &Client, id: &str, algorithm: &SigningAlgorithmSpec) {
+    match sign_request(kms, id, "m", algorithm).send().await {
+        Ok(_) => panic!("Sign with {id} succeeded"),
+        Err(e) => assert_eq!(super::code(&e), "InvalidKeyUsageException", "{e:?}"),
+    }
 }

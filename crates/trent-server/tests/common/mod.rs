@@ -195,3 +195,21 @@ macro_rules! assert_code {
         }
     }};
 }
+
+/// Asserts a result is an error with the given code; evaluates to the error's message.
+#[macro_export]
+macro_rules! error_message {
+    ($result:expr, $code:expr) => {{
+        match $result {
+            Ok(_) => panic!("expected {} but the call succeeded", $code),
+            Err(e) => {
+                assert_eq!(common::code(&e), $code, "{e:?}");
+                e.into_service_error()
+                    .meta()
+                    .message()
+                    .expect("an error message")
+                    .to_owned()
+            }
+        }
+    }};
+}
