@@ -100,28 +100,16 @@ async fn default_deletion_window_is_30_days_and_range_is_7_to_30() {
     let server = Server::start();
     let kms = server.client();
     let id = common::symmetric_key(&kms).await;
-    assert_code!(
+    let schedule = |days: Option<i32>| {
         kms.schedule_key_deletion()
             .key_id(&id)
-            .pending_window_in_days(6)
+            .set_pending_window_in_days(days)
             .send()
-            .await,
-        "ValidationException"
-    );
-    assert_code!(
-        kms.schedule_key_deletion()
-            .key_id(&id)
-            .pending_window_in_days(31)
-            .send()
-            .await,
-        "ValidationException"
-    );
-    let s = kms
-        .schedule_key_deletion()
-        .key_id(&id)
-        .send()
-        .await
-        .unwrap();
+    };
+    for days in [6, 31] {
+        assert_code!(schedule(Some(days)).await, "ValidationException");
+    }
+    let s = schedule(None).await.unwrap();
     assert_eq!(s.pending_window_in_days(), Some(30));
 }
 
@@ -850,12 +838,7 @@ async fn unsupported_key_specs_are_refused_clearly() {
     // Specs AWS has that this server does not implement yet.
     use aws_sdk_kms::types::{KeySpec, KeyUsageType};
     for (spec, usage) in [(KeySpec::Sm2, KeyUsageType::SignVerify)] {
-        let r = kms
-            .create_key()
-            .key_spec(spec)
-            .key_usage(usage)
-            .send()
-            .await;
+        let r = common::create_request(&kms, spec, usage).send().await;
         assert_code!(r, "UnsupportedOperationException");
     }
     let r = kms

@@ -389,9 +389,7 @@ async fn ed25519_signs_and_verifies() {
     // Ed25519 keys only sign and verify.
     for usage in [KeyUsageType::EncryptDecrypt, KeyUsageType::KeyAgreement] {
         assert_code!(
-            kms.create_key()
-                .key_spec(KeySpec::EccNistEdwards25519)
-                .key_usage(usage)
+            common::create_request(&kms, KeySpec::EccNistEdwards25519, usage)
                 .send()
                 .await,
             "ValidationException"
@@ -464,9 +462,7 @@ async fn create_key_checks_spec_and_usage_as_aws_does() {
     let kms = server.client();
     assert_eq!(
         error_message!(
-            kms.create_key()
-                .key_spec(KeySpec::Rsa2048)
-                .key_usage(KeyUsageType::KeyAgreement)
+            common::create_request(&kms, KeySpec::Rsa2048, KeyUsageType::KeyAgreement)
                 .send()
                 .await,
             "ValidationException"
@@ -484,17 +480,13 @@ async fn create_key_checks_spec_and_usage_as_aws_does() {
         Some("You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.")
     );
     assert_code!(
-        kms.create_key()
-            .key_spec(KeySpec::EccSecgP256K1)
-            .key_usage(KeyUsageType::KeyAgreement)
+        common::create_request(&kms, KeySpec::EccSecgP256K1, KeyUsageType::KeyAgreement)
             .send()
             .await,
         "ValidationException"
     );
     assert_code!(
-        kms.create_key()
-            .key_spec(KeySpec::Hmac384)
-            .key_usage(KeyUsageType::EncryptDecrypt)
+        common::create_request(&kms, KeySpec::Hmac384, KeyUsageType::EncryptDecrypt)
             .send()
             .await,
         "ValidationException"

@@ -343,11 +343,7 @@ async fn ml_kem_is_refused_as_aws_refuses_it() {
         (KeySpec::EccNistP256, KeyUsageType::EncapsulateDecapsulate),
     ] {
         assert_code!(
-            kms.create_key()
-                .key_spec(spec)
-                .key_usage(usage)
-                .send()
-                .await,
+            common::create_request(&kms, spec, usage).send().await,
             "ValidationException"
         );
     }

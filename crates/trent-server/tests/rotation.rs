@@ -41,6 +41,15 @@ async fn rotation_status(kms: &Client, id: &str) -> GetKeyRotationStatusOutput {
         .expect("GetKeyRotationStatus")
 }
 
+async fn enable_rotation(kms: &Client, id: &str, days: i32) {
+    kms.enable_key_rotation()
+        .key_id(id)
+        .rotation_period_in_days(days)
+        .send()
+        .await
+        .expect("EnableKeyRotation");
+}
+
 /// Waits for the sweeper (run every second in these tests) to have run at least once more.
 async fn sweep() {
     tokio::time::sleep(Duration::from_millis(2_200)).await;
@@ -84,12 +93,7 @@ async fn automatic_rotation_follows_the_clock() {
     assert!(status.next_rotation_date().unwrap().secs() > next + 364 * DAY);
 
     // A shorter period, then rotation off.
-    kms.enable_key_rotation()
-        .key_id(&id)
-        .rotation_period_in_days(90)
-        .send()
-        .await
-        .unwrap();
+    enable_rotation(&kms, &id, 90).await;
     server.advance_clock(91 * DAY).await;
     sweep().await;
     assert_eq!(rotations(&kms, &id).await.len(), 2);
@@ -118,12 +122,7 @@ async fn disabled_keys_do_not_rotate() {
     let server = Server::start_with(&["--sweep-interval-secs", "1"]);
     let kms = server.client();
     let id = symmetric_key(&kms).await;
-    kms.enable_key_rotation()
-        .key_id(&id)
-        .rotation_period_in_days(90)
-        .send()
-        .await
-        .unwrap();
+    enable_rotation(&kms, &id, 90).await;
     kms.disable_key().key_id(&id).send().await.unwrap();
     assert_code!(
         kms.enable_key_rotation().key_id(&id).send().await,

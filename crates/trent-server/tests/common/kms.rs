@@ -34,9 +34,14 @@ pub async fn symmetric_key(kms: &Client) -> String {
     create_with(kms.create_key()).await
 }
 
+/// A CreateKey request for a key of `spec` for `usage`; the caller adds what else it needs.
+pub fn create_request(kms: &Client, spec: KeySpec, usage: KeyUsageType) -> CreateKeyFluentBuilder {
+    kms.create_key().key_spec(spec).key_usage(usage)
+}
+
 /// Creates a key of `spec` for `usage`; returns its key id.
 pub async fn create_key(kms: &Client, spec: KeySpec, usage: KeyUsageType) -> String {
-    create_with(kms.create_key().key_spec(spec).key_usage(usage)).await
+    create_with(create_request(kms, spec, usage)).await
 }
 
 /// Creates an EXTERNAL key (symmetric unless `spec` says otherwise), checks it starts in
