@@ -8,8 +8,7 @@ use common::{Server, ACCOUNT, REGION};
 
 #[tokio::test]
 async fn key_lifecycle() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
 
     let created = kms
         .create_key()
@@ -97,8 +96,7 @@ async fn key_lifecycle() {
 
 #[tokio::test]
 async fn default_deletion_window_is_30_days_and_range_is_7_to_30() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     let id = common::symmetric_key(&kms).await;
     let schedule = |days: Option<i32>| {
         kms.schedule_key_deletion()
@@ -115,8 +113,7 @@ async fn default_deletion_window_is_30_days_and_range_is_7_to_30() {
 
 #[tokio::test]
 async fn external_keys_start_pending_import() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     let meta = common::created(kms.create_key().origin(OriginType::External)).await;
     assert_eq!(meta.key_state(), Some(&KeyState::PendingImport));
     assert_eq!(meta.origin(), Some(&OriginType::External));
@@ -139,8 +136,7 @@ async fn external_keys_start_pending_import() {
 
 #[tokio::test]
 async fn encrypt_decrypt_round_trips_with_every_key_reference_form() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     let meta = common::created(kms.create_key()).await;
     let id = meta.key_id().to_owned();
     let arn = meta.arn().unwrap().to_owned();
@@ -203,8 +199,7 @@ async fn encrypt_decrypt_round_trips_with_every_key_reference_form() {
 
 #[tokio::test]
 async fn decryption_failures() {
-    let server = Server::start();
-    let kms = server.client();
+    let (server, kms) = common::start();
     let a = common::symmetric_key(&kms).await;
     let b = common::symmetric_key(&kms).await;
     let blob = common::encrypt(&kms, &a, "hello").await;
@@ -249,8 +244,7 @@ async fn decryption_failures() {
 
 #[tokio::test]
 async fn data_keys_and_random() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     let id = common::symmetric_key(&kms).await;
 
     let dk = kms
@@ -336,8 +330,7 @@ async fn data_keys_and_random() {
 
 #[tokio::test]
 async fn re_encrypt_moves_a_ciphertext_between_keys() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     let a = common::created(kms.create_key()).await;
     let b = common::created(kms.create_key()).await;
     let blob = common::encrypt_request(&kms, a.key_id(), "move me")
@@ -370,8 +363,7 @@ async fn re_encrypt_moves_a_ciphertext_between_keys() {
 
 #[tokio::test]
 async fn plaintext_limits() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     let id = common::symmetric_key(&kms).await;
     assert!(common::encrypt_request(&kms, &id, vec![1u8; 4096])
         .send()
@@ -393,8 +385,7 @@ async fn plaintext_limits() {
 
 #[tokio::test]
 async fn aliases() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     let a = common::symmetric_key(&kms).await;
     let b = common::symmetric_key(&kms).await;
 
@@ -500,8 +491,7 @@ async fn aliases() {
 
 #[tokio::test]
 async fn tags() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     let tag = |k: &str, v: &str| Tag::builder().tag_key(k).tag_value(v).build().unwrap();
     let id = common::create_with(kms.create_key().tags(tag("env", "test"))).await;
     kms.tag_resource()
@@ -598,8 +588,7 @@ async fn tags() {
 
 #[tokio::test]
 async fn key_policies() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     let id = common::symmetric_key(&kms).await;
     let p = kms
         .get_key_policy()
@@ -655,8 +644,7 @@ async fn key_policies() {
 
 #[tokio::test]
 async fn not_found_and_scoping() {
-    let server = Server::start();
-    let kms = server.client();
+    let (server, kms) = common::start();
     let missing = "11111111-2222-3333-4444-555555555555";
     assert_code!(
         kms.describe_key().key_id(missing).send().await,
@@ -707,8 +695,7 @@ async fn not_found_and_scoping() {
 
 #[tokio::test]
 async fn list_keys_paginates() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     let mut ids = Vec::new();
     for _ in 0..7 {
         ids.push(common::symmetric_key(&kms).await);
@@ -812,8 +799,7 @@ async fn scheduled_deletion_destroys_the_key_when_the_window_passes() {
 
 #[tokio::test]
 async fn dry_run_and_grant_tokens() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     let id = common::symmetric_key(&kms).await;
     assert_code!(
         common::encrypt_request(&kms, &id, "x")
@@ -833,8 +819,7 @@ async fn dry_run_and_grant_tokens() {
 
 #[tokio::test]
 async fn unsupported_key_specs_are_refused_clearly() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     // Specs AWS has that this server does not implement yet.
     use aws_sdk_kms::types::{KeySpec, KeyUsageType};
     for (spec, usage) in [(KeySpec::Sm2, KeyUsageType::SignVerify)] {

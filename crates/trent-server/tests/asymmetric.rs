@@ -9,7 +9,7 @@ use aws_sdk_kms::types::{
     DataKeyPairSpec, EncryptionAlgorithmSpec, KeyAgreementAlgorithmSpec, KeySpec, KeyUsageType,
     MacAlgorithmSpec, MessageType, SigningAlgorithmSpec,
 };
-use common::{create_key, public_key, sign, symmetric_key, Server};
+use common::{create_key, public_key, sign, symmetric_key};
 use rsa::pkcs8::DecodePublicKey;
 use sha2::Digest;
 
@@ -92,8 +92,7 @@ fn digest(algorithm: &SigningAlgorithmSpec, message: &[u8]) -> Vec<u8> {
 /// with an independent library and through Verify; DescribeKey and GetPublicKey agree.
 #[tokio::test]
 async fn signatures_verify_independently_for_every_spec_and_algorithm() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     use SigningAlgorithmSpec as A;
     let rsa_algorithms = vec![
         A::RsassaPssSha256,
@@ -177,8 +176,7 @@ fn verify_ml_dsa(spec: &KeySpec, spki: &[u8], message: &[u8], sig: &[u8]) -> boo
 
 #[tokio::test]
 async fn ml_dsa_signs_and_verifies() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     // (spec, public key length in the SPKI, signature length), FIPS 204 table 2.
     for (spec, pk_len, sig_len) in [
         (KeySpec::MlDsa44, 1312, 2420),
@@ -274,8 +272,7 @@ fn external_mu(raw_public_key: &[u8], message: &[u8]) -> Vec<u8> {
 #[tokio::test]
 async fn ed25519_signs_and_verifies() {
     use ed25519_dalek::pkcs8::DecodePublicKey as _;
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     let id = create_key(&kms, KeySpec::EccNistEdwards25519, KeyUsageType::SignVerify).await;
     let pure = SigningAlgorithmSpec::Ed25519Sha512;
     let ph = SigningAlgorithmSpec::Ed25519PhSha512;
@@ -399,8 +396,7 @@ async fn ed25519_signs_and_verifies() {
 
 #[tokio::test]
 async fn signing_is_refused_as_aws_refuses_it() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     let ec = create_key(&kms, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
     // An algorithm of another curve.
     common::refuses_sign(&kms, &ec, &SigningAlgorithmSpec::EcdsaSha384).await;
@@ -458,8 +454,7 @@ async fn signing_is_refused_as_aws_refuses_it() {
 
 #[tokio::test]
 async fn create_key_checks_spec_and_usage_as_aws_does() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     assert_eq!(
         error_message!(
             common::create_request(&kms, KeySpec::Rsa2048, KeyUsageType::KeyAgreement)
@@ -497,8 +492,7 @@ async fn create_key_checks_spec_and_usage_as_aws_does() {
 /// both OAEP hashes and every RSA size; Trent's own ciphertexts round-trip; limits as AWS's.
 #[tokio::test]
 async fn rsa_oaep_interoperates() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     for (spec, modulus) in [
         (KeySpec::Rsa2048, 256),
         (KeySpec::Rsa3072, 384),
@@ -647,8 +641,7 @@ async fn rsa_oaep_interoperates() {
 #[tokio::test]
 async fn derive_shared_secret_matches_the_peer() {
     use p256::pkcs8::EncodePublicKey;
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     let derive = |id: String, peer: Vec<u8>| {
         let kms = kms.clone();
         async move {
@@ -733,8 +726,7 @@ async fn derive_shared_secret_matches_the_peer() {
 #[tokio::test]
 async fn data_key_pairs() {
     use p256::pkcs8::{DecodePrivateKey, EncodePublicKey};
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     let key = symmetric_key(&kms).await;
     let pair = kms
         .generate_data_key_pair()
@@ -864,8 +856,7 @@ async fn data_key_pairs() {
 
 #[tokio::test]
 async fn hmac_keys_generate_and_verify_macs() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     for (spec, algorithm, len) in [
         (KeySpec::Hmac224, MacAlgorithmSpec::HmacSha224, 28),
         (KeySpec::Hmac256, MacAlgorithmSpec::HmacSha256, 32),

@@ -22,8 +22,7 @@ fn seconds_from_now(secs: i64) -> DateTime {
 /// Every wrapping algorithm with every wrapping key size imports symmetric material.
 #[tokio::test]
 async fn every_wrapping_algorithm_and_key_size_imports() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     for algorithm in [
         AlgorithmSpec::RsaesOaepSha1,
         AlgorithmSpec::RsaesOaepSha256,
@@ -66,8 +65,7 @@ async fn every_wrapping_algorithm_and_key_size_imports() {
 /// refused.
 #[tokio::test]
 async fn delete_and_reimport_the_same_material() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     let id = external_key(&kms, None).await;
     let material = [0x42u8; 32];
     let imported = byok::import(&kms, &id, &material, None).await.unwrap();
@@ -123,8 +121,7 @@ async fn delete_and_reimport_the_same_material() {
 
 #[tokio::test]
 async fn import_tokens_are_bound_to_their_key_and_expire() {
-    let server = Server::start();
-    let kms = server.client();
+    let (server, kms) = common::start();
     let a = external_key(&kms, None).await;
     let b = external_key(&kms, None).await;
     let alg = AlgorithmSpec::RsaesOaepSha256;
@@ -164,8 +161,7 @@ async fn import_tokens_are_bound_to_their_key_and_expire() {
 
 #[tokio::test]
 async fn only_external_keys_take_imports() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     let id = common::symmetric_key(&kms).await;
     let expected = format!("arn:aws:kms:us-east-1:000000000000:key/{id} origin is AWS_KMS which is not valid for this operation.");
     assert_eq!(
@@ -279,8 +275,7 @@ async fn expiring_material_is_deleted_when_valid_to_passes() {
 /// leaves it PendingImport (it has nothing to be enabled with).
 #[tokio::test]
 async fn delete_material_while_pending_deletion() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     let id = external_key(&kms, None).await;
     byok::import(&kms, &id, &[3u8; 32], None).await.unwrap();
     let alg = AlgorithmSpec::RsaesOaepSha256;
@@ -326,8 +321,7 @@ async fn delete_material_while_pending_deletion() {
 async fn hmac_and_asymmetric_material_imports() {
     use hmac::Mac;
     use p256::pkcs8::{EncodePrivateKey, EncodePublicKey};
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
 
     // HMAC: the MAC equals one computed by an independent library with the same key.
     let id = external_key(
@@ -543,8 +537,7 @@ async fn symmetric_keys_hold_several_imported_materials() {
     use IncludeKeyMaterial::{AllKeyMaterial as All, RotationsOnly};
     use KeyMaterialState::{Current, NonCurrent, PendingRotation};
     let imported = Some(ImportState::Imported);
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     let id = external_key(&kms, None).await;
     let (m1, m2, m3) = ([1u8; 32], [2u8; 32], [3u8; 32]);
 
@@ -742,8 +735,7 @@ async fn symmetric_keys_hold_several_imported_materials() {
 /// refused for them, and they do not list rotations.
 #[tokio::test]
 async fn only_symmetric_keys_take_several_materials() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     let id = external_key(
         &kms,
         Some((KeySpec::Hmac256, KeyUsageType::GenerateVerifyMac)),

@@ -12,7 +12,6 @@ use aws_sdk_kms::types::{
     DataKeyPairSpec, EncapsulationAlgorithmSpec, KeySpec, KeyUsageType, SigningAlgorithmSpec,
 };
 use aws_sdk_kms::Client;
-use common::Server;
 use ml_kem::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePublicKey};
 use ml_kem::Decapsulate;
 
@@ -101,8 +100,7 @@ async fn decapsulate(kms: &Client, id: &str, ciphertext: &[u8]) -> Vec<u8> {
 
 #[tokio::test]
 async fn ml_kem_keys_interoperate_for_every_spec() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     for (spec, _, ciphertext_len) in SPECS {
         let id = create(&kms, spec.clone()).await;
         let meta = kms.describe_key().key_id(&id).send().await.unwrap();
@@ -180,8 +178,7 @@ async fn ml_kem_keys_interoperate_for_every_spec() {
 
 #[tokio::test]
 async fn ml_kem_data_key_pairs_are_seed_form_pkcs8() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     let wrapping = common::symmetric_key(&kms).await;
     for (spec, pair_spec, _) in SPECS {
         let pair = kms
@@ -236,8 +233,7 @@ async fn ml_kem_data_key_pairs_are_seed_form_pkcs8() {
 /// An EXTERNAL ML-KEM key takes its private key as seed-form PKCS#8 (here a data key pair's).
 #[tokio::test]
 async fn ml_kem_key_material_imports() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     let wrapping = common::symmetric_key(&kms).await;
     let pair = kms
         .generate_data_key_pair()
@@ -290,8 +286,7 @@ async fn ml_kem_key_material_imports() {
 
 #[tokio::test]
 async fn ml_kem_is_refused_as_aws_refuses_it() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     let kem = create(&kms, KeySpec::MlKem768).await;
     let symmetric = kms
         .create_key()

@@ -138,8 +138,7 @@ async fn disabled_keys_do_not_rotate() {
 
 #[tokio::test]
 async fn on_demand_rotation_and_its_quota() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     let id = symmetric_key(&kms).await;
     let mut blobs = vec![encrypt(&kms, &id, "v1").await];
     for n in 2..=26 {
@@ -232,8 +231,7 @@ async fn on_demand_rotation_and_its_quota() {
 
 #[tokio::test]
 async fn only_symmetric_generated_keys_rotate() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     let id = symmetric_key(&kms).await;
     for days in [89, 2561] {
         assert_code!(

@@ -11,7 +11,7 @@ use aws_sdk_kms::types::{
     SigningAlgorithmSpec, Tag, WrappingKeySpec,
 };
 use aws_sdk_kms::Client;
-use common::{byok, Server};
+use common::byok;
 use trent_core::state::{self, Cell, KeyOp};
 use trent_core::KeyState;
 
@@ -391,8 +391,7 @@ fn answered_before_the_table(op: KeyOp, state: KeyState) -> Option<String> {
 
 #[tokio::test]
 async fn every_operation_in_every_state_matches_the_table() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     let enabled = common::symmetric_key(&kms).await;
     let mut n = 0;
     let mut checked = 0;

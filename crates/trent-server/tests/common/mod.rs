@@ -147,6 +147,14 @@ impl Server {
     }
 }
 
+/// Starts a server and returns it with its client. Keep the server bound (`_server` where the
+/// test does not use it otherwise): dropping it stops the process.
+pub fn start() -> (Server, aws_sdk_kms::Client) {
+    let server = Server::start();
+    let kms = server.client();
+    (server, kms)
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill9();
