@@ -10,7 +10,6 @@ mod common;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::{digest, hmac};
-use aws_sdk_kms::primitives::Blob;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use common::{byok, Server, ACCOUNT};
@@ -234,6 +233,12 @@ impl Ali {
         body["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned()
     }
 
+    /// Decrypts the `CiphertextBlob` an earlier reply carried.
+    async fn decrypt(&self, ciphertext: &Value) -> Reply {
+        let blob = ciphertext["CiphertextBlob"].as_str().unwrap();
+        self.call("Decrypt", &[("CiphertextBlob", blob)]).await
+    }
+
     async fn state(&self, key: &str) -> String {
         let body = self.call("DescribeKey", &[("KeyId", key)]).await.ok();
         body["KeyMetadata"]["KeyState"].as_str().unwrap().to_owned()
@@ -319,13 +324,7 @@ async fn sdk_shaped_requests_manage_and_use_keys() {
         B64.decode(dk["Plaintext"].as_str().unwrap()).unwrap().len(),
         16
     );
-    let dec = ali
-        .call(
-            "Decrypt",
-            &[("CiphertextBlob", dk["CiphertextBlob"].as_str().unwrap())],
-        )
-        .await
-        .ok();
+    let dec = ali.decrypt(&dk).await.ok();
     assert_eq!(dec["Plaintext"], dk["Plaintext"]);
     let dk = ali
         .call(
@@ -353,13 +352,7 @@ async fn sdk_shaped_requests_manage_and_use_keys() {
         .await
         .ok();
     assert_eq!(re["KeyId"], other.as_str());
-    let dec = ali
-        .call(
-            "Decrypt",
-            &[("CiphertextBlob", re["CiphertextBlob"].as_str().unwrap())],
-        )
-        .await
-        .ok();
+    let dec = ali.decrypt(&re).await.ok();
     assert_eq!(dec["Plaintext"], "aGVsbG8gd29ybGQ=");
 
     // Key versions.
@@ -682,6 +675,26 @@ const STATES: [KeyState; 4] = [
     KeyState::PendingImport,
 ];
 
+/// Moves a key (Enabled, or PendingImport when it has no material) on to `state` through
+/// Alibaba's API, and checks it got there.
+async fn move_to(ali: &Ali, id: &str, state: KeyState) {
+    match state {
+        KeyState::Disabled => {
+            ali.call("DisableKey", &[("KeyId", id)]).await.ok();
+        }
+        KeyState::PendingDeletion => {
+            ali.call(
+                "ScheduleKeyDeletion",
+                &[("KeyId", id), ("PendingWindowInDays", "7")],
+            )
+            .await
+            .ok();
+        }
+        KeyState::Enabled | KeyState::PendingImport => {}
+    }
+    assert_eq!(ali.state(id).await, state.as_str());
+}
+
 /// A key in the wanted state with an alias made while it could still get one, and a ciphertext
 /// naming it (made while enabled; for a BYOK key that never had material, a well-formed blob
 /// naming it, which reaches the state check before any decryption).
@@ -714,21 +727,7 @@ async fn key_in(ali: &Ali, state: KeyState, n: &mut usize) -> Fixture {
             .ok();
         r["CiphertextBlob"].as_str().unwrap().to_owned()
     };
-    match state {
-        KeyState::Disabled => {
-            ali.call("DisableKey", &[("KeyId", &id)]).await.ok();
-        }
-        KeyState::PendingDeletion => {
-            ali.call(
-                "ScheduleKeyDeletion",
-                &[("KeyId", &id), ("PendingWindowInDays", "7")],
-            )
-            .await
-            .ok();
-        }
-        KeyState::Enabled | KeyState::PendingImport => {}
-    }
-    assert_eq!(ali.state(&id).await, state.as_str());
+    move_to(ali, &id, state).await;
     Fixture { id, alias, blob }
 }
 
@@ -768,6 +767,21 @@ const TABLE: &[Row] = &[
     // Special case: the destination key's state alone decides.
     ("UpdateAlias", [S, S, PD, S]),
 ];
+
+/// Asserts one cell of a state table: `Success` is HTTP 200, a `Rejected.*` code HTTP 409.
+fn assert_cell(op: &str, state: &KeyState, expected: &str, reply: &Reply) {
+    let (status, code) = if expected == S {
+        (200, "<success>")
+    } else {
+        (409, expected)
+    };
+    assert_eq!(
+        (reply.status, reply.code()),
+        (status, code),
+        "{op} on a {state:?} key: {:?}",
+        reply.body
+    );
+}
 
 #[tokio::test]
 async fn every_cell_of_the_seed_document_holds() {
@@ -824,17 +838,7 @@ async fn every_cell_of_the_seed_document_holds() {
                 other => panic!("no request for {other}"),
             };
             let reply = ali.call(op, &params).await;
-            let (status, code) = if *expected == S {
-                (200, "<success>")
-            } else {
-                (409, *expected)
-            };
-            assert_eq!(
-                (reply.status, reply.code()),
-                (status, code),
-                "{op} on a {state:?} key: {:?}",
-                reply.body
-            );
+            assert_cell(op, state, expected, &reply);
         }
     }
 }
@@ -893,26 +897,14 @@ async fn one_engine_behind_both_dialects() {
     let ali = Ali::new(&server, Scheme::Acs3);
 
     // Made through AWS, seen through Alibaba in Alibaba's shapes.
-    let key = aws
-        .create_key()
-        .description("from aws")
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned();
+    let key = common::create_with(aws.create_key().description("from aws")).await;
     let meta = ali.call("DescribeKey", &[("KeyId", &key)]).await.ok()["KeyMetadata"].clone();
     assert_eq!(meta["Arn"], format!("acs:kms:{REGION}:{ACCOUNT}:key/{key}"));
     assert_eq!(meta["Description"], "from aws");
     assert_eq!(meta["KeySpec"], "Aliyun_AES_256");
 
     // Encrypted through AWS, decrypted through Alibaba; and back.
-    let blob = aws
-        .encrypt()
-        .key_id(&key)
-        .plaintext(Blob::new("cross"))
+    let blob = common::encrypt_request(&aws, &key, "cross")
         .send()
         .await
         .unwrap()
@@ -932,21 +924,20 @@ async fn one_engine_behind_both_dialects() {
         )
         .await
         .ok();
-    let out = aws
-        .decrypt()
-        .ciphertext_blob(Blob::new(
+    assert_eq!(
+        common::plaintext_of(common::decrypt_request(
+            &aws,
             B64.decode(enc["CiphertextBlob"].as_str().unwrap()).unwrap(),
         ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(out.plaintext().unwrap().as_ref(), b"back");
+        .await,
+        b"back"
+    );
 
     // Disabled through Alibaba, seen Disabled through AWS.
     ali.call("DisableKey", &[("KeyId", &key)]).await.ok();
-    let state = aws.describe_key().key_id(&key).send().await.unwrap();
+    let state = common::metadata(&aws, &key).await;
     assert_eq!(
-        state.key_metadata().unwrap().key_state(),
+        state.key_state(),
         Some(&aws_sdk_kms::types::KeyState::Disabled)
     );
 
@@ -998,21 +989,7 @@ async fn byok_key_in(ali: &Ali, state: KeyState, material: &[u8]) -> String {
     if state != KeyState::PendingImport {
         import(ali, &id, material).await.ok();
     }
-    match state {
-        KeyState::Disabled => {
-            ali.call("DisableKey", &[("KeyId", &id)]).await.ok();
-        }
-        KeyState::PendingDeletion => {
-            ali.call(
-                "ScheduleKeyDeletion",
-                &[("KeyId", &id), ("PendingWindowInDays", "7")],
-            )
-            .await
-            .ok();
-        }
-        KeyState::Enabled | KeyState::PendingImport => {}
-    }
-    assert_eq!(ali.state(&id).await, state.as_str());
+    move_to(ali, &id, state).await;
     id
 }
 
@@ -1044,17 +1021,7 @@ async fn every_cell_of_the_byok_table_holds() {
                 "ImportKeyMaterial" => import(&ali, &id, &material).await,
                 _ => ali.call(op, &[("KeyId", &id)]).await,
             };
-            let (status, code) = if expected == S {
-                (200, "<success>")
-            } else {
-                (409, expected)
-            };
-            assert_eq!(
-                (reply.status, reply.code()),
-                (status, code),
-                "{op} on a {state:?} key: {:?}",
-                reply.body
-            );
+            assert_cell(op, state, expected, &reply);
         }
     }
 }
@@ -1076,21 +1043,12 @@ async fn imported_material_works_and_deleting_it_returns_the_key_to_pending_impo
         .expect(400, "InvalidKeyMaterial");
     ali.call("DeleteKeyMaterial", &[("KeyId", &id)]).await.ok();
     assert_eq!(ali.state(&id).await, "PendingImport");
-    ali.call(
-        "Decrypt",
-        &[("CiphertextBlob", enc["CiphertextBlob"].as_str().unwrap())],
-    )
-    .await
-    .expect(409, "Rejected.PendingImport");
+    ali.decrypt(&enc)
+        .await
+        .expect(409, "Rejected.PendingImport");
     // The same material again: old ciphertexts decrypt.
     import(&ali, &id, &[9u8; 32]).await.ok();
-    let dec = ali
-        .call(
-            "Decrypt",
-            &[("CiphertextBlob", enc["CiphertextBlob"].as_str().unwrap())],
-        )
-        .await
-        .ok();
+    let dec = ali.decrypt(&enc).await.ok();
     assert_eq!(dec["Plaintext"], "aGk=");
 }
 
@@ -1360,13 +1318,7 @@ async fn rotation_adds_key_versions_and_old_ciphertexts_still_decrypt() {
         .ok();
     assert_eq!(second["KeyVersionId"], newest.as_str());
     // Each ciphertext names its version; the old one still decrypts.
-    let dec = ali
-        .call(
-            "Decrypt",
-            &[("CiphertextBlob", first["CiphertextBlob"].as_str().unwrap())],
-        )
-        .await
-        .ok();
+    let dec = ali.decrypt(&first).await.ok();
     assert_eq!(
         (dec["Plaintext"].as_str(), &dec["KeyVersionId"]),
         (Some("b2xk"), &first["KeyVersionId"])
@@ -1390,12 +1342,7 @@ async fn rotation_adds_key_versions_and_old_ciphertexts_still_decrypt() {
         .ok();
     assert_eq!(third_ct["KeyVersionId"], third.as_str());
     for ct in [&first, &second, &third_ct] {
-        ali.call(
-            "Decrypt",
-            &[("CiphertextBlob", ct["CiphertextBlob"].as_str().unwrap())],
-        )
-        .await
-        .ok();
+        ali.decrypt(ct).await.ok();
     }
     ali.call("DisableKey", &[("KeyId", &key)]).await.ok();
     ali.call("CreateKeyVersion", &[("KeyId", &key)])

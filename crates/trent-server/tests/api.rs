@@ -2,14 +2,13 @@
 
 mod common;
 
-use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::operation::generate_data_key::builders::GenerateDataKeyFluentBuilder;
 use aws_sdk_kms::types::{DataKeySpec, KeyState, OriginType, Tag};
 use common::{Server, ACCOUNT, REGION};
 
 #[tokio::test]
 async fn key_lifecycle() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
 
     let created = kms
         .create_key()
@@ -48,12 +47,9 @@ async fn key_lifecycle() {
         .any(|k| k.key_id() == Some(id.as_str())));
 
     kms.disable_key().key_id(&id).send().await.unwrap();
-    let d = kms.describe_key().key_id(&id).send().await.unwrap();
-    assert_eq!(
-        d.key_metadata().unwrap().key_state(),
-        Some(&KeyState::Disabled)
-    );
-    assert!(!d.key_metadata().unwrap().enabled());
+    let d = common::metadata(&kms, &id).await;
+    assert_eq!(d.key_state(), Some(&KeyState::Disabled));
+    assert!(!d.enabled());
     // Enable and disable are idempotent between Enabled and Disabled.
     kms.disable_key().key_id(&id).send().await.unwrap();
     kms.enable_key().key_id(&id).send().await.unwrap();
@@ -65,8 +61,8 @@ async fn key_lifecycle() {
         .send()
         .await
         .unwrap();
-    let d = kms.describe_key().key_id(&id).send().await.unwrap();
-    assert_eq!(d.key_metadata().unwrap().description(), Some("renamed"));
+    let d = common::metadata(&kms, &id).await;
+    assert_eq!(d.description(), Some("renamed"));
 
     let scheduled = kms
         .schedule_key_deletion()
@@ -78,20 +74,14 @@ async fn key_lifecycle() {
     assert_eq!(scheduled.key_state(), Some(&KeyState::PendingDeletion));
     assert_eq!(scheduled.pending_window_in_days(), Some(7));
     let deletion = scheduled.deletion_date().unwrap().secs();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = common::now_secs();
     assert!(
         (deletion - now - 7 * 86400).abs() < 120,
         "deletion date {deletion} vs now {now}"
     );
-    let d = kms.describe_key().key_id(&id).send().await.unwrap();
-    assert_eq!(
-        d.key_metadata().unwrap().key_state(),
-        Some(&KeyState::PendingDeletion)
-    );
-    assert!(d.key_metadata().unwrap().deletion_date().is_some());
+    let d = common::metadata(&kms, &id).await;
+    assert_eq!(d.key_state(), Some(&KeyState::PendingDeletion));
+    assert!(d.deletion_date().is_some());
 
     let cancelled = kms.cancel_key_deletion().key_id(&id).send().await.unwrap();
     assert_eq!(
@@ -99,65 +89,32 @@ async fn key_lifecycle() {
         Some(format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{id}").as_str())
     );
     // AWS (and the source document): a cancelled key is Disabled.
-    let d = kms.describe_key().key_id(&id).send().await.unwrap();
-    assert_eq!(
-        d.key_metadata().unwrap().key_state(),
-        Some(&KeyState::Disabled)
-    );
-    assert!(d.key_metadata().unwrap().deletion_date().is_none());
+    let d = common::metadata(&kms, &id).await;
+    assert_eq!(d.key_state(), Some(&KeyState::Disabled));
+    assert!(d.deletion_date().is_none());
 }
 
 #[tokio::test]
 async fn default_deletion_window_is_30_days_and_range_is_7_to_30() {
-    let server = Server::start();
-    let kms = server.client();
-    let id = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned();
-    assert_code!(
+    let (_server, kms) = common::start();
+    let id = common::symmetric_key(&kms).await;
+    let schedule = |days: Option<i32>| {
         kms.schedule_key_deletion()
             .key_id(&id)
-            .pending_window_in_days(6)
+            .set_pending_window_in_days(days)
             .send()
-            .await,
-        "ValidationException"
-    );
-    assert_code!(
-        kms.schedule_key_deletion()
-            .key_id(&id)
-            .pending_window_in_days(31)
-            .send()
-            .await,
-        "ValidationException"
-    );
-    let s = kms
-        .schedule_key_deletion()
-        .key_id(&id)
-        .send()
-        .await
-        .unwrap();
+    };
+    for days in [6, 31] {
+        assert_code!(schedule(Some(days)).await, "ValidationException");
+    }
+    let s = schedule(None).await.unwrap();
     assert_eq!(s.pending_window_in_days(), Some(30));
 }
 
 #[tokio::test]
 async fn external_keys_start_pending_import() {
-    let server = Server::start();
-    let kms = server.client();
-    let meta = kms
-        .create_key()
-        .origin(OriginType::External)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .clone();
+    let (_server, kms) = common::start();
+    let meta = common::created(kms.create_key().origin(OriginType::External)).await;
     assert_eq!(meta.key_state(), Some(&KeyState::PendingImport));
     assert_eq!(meta.origin(), Some(&OriginType::External));
     assert!(!meta.enabled());
@@ -168,51 +125,27 @@ async fn external_keys_start_pending_import() {
         "KMSInvalidStateException"
     );
     assert_code!(
-        kms.encrypt()
-            .key_id(id)
-            .plaintext(Blob::new("x"))
-            .send()
-            .await,
+        common::encrypt_request(&kms, id, "x").send().await,
         "KMSInvalidStateException"
     );
     // Scheduling deletion works; cancelling returns it to PendingImport (it has no material).
     kms.schedule_key_deletion().key_id(id).send().await.unwrap();
     kms.cancel_key_deletion().key_id(id).send().await.unwrap();
-    let d = kms.describe_key().key_id(id).send().await.unwrap();
-    assert_eq!(
-        d.key_metadata().unwrap().key_state(),
-        Some(&KeyState::PendingImport)
-    );
+    assert_eq!(common::key_state(&kms, id).await, KeyState::PendingImport);
 }
 
 #[tokio::test]
 async fn encrypt_decrypt_round_trips_with_every_key_reference_form() {
-    let server = Server::start();
-    let kms = server.client();
-    let meta = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .clone();
+    let (_server, kms) = common::start();
+    let meta = common::created(kms.create_key()).await;
     let id = meta.key_id().to_owned();
     let arn = meta.arn().unwrap().to_owned();
-    kms.create_alias()
-        .alias_name("alias/app")
-        .target_key_id(&id)
-        .send()
-        .await
-        .unwrap();
+    common::create_alias(&kms, "alias/app", &id).await;
     let alias_arn = format!("arn:aws:kms:{REGION}:{ACCOUNT}:alias/app");
 
     for key in [&id, &arn, &"alias/app".to_owned(), &alias_arn] {
         let secret = format!("secret for {key}");
-        let enc = kms
-            .encrypt()
-            .key_id(key)
-            .plaintext(Blob::new(secret.clone()))
+        let enc = common::encrypt_request(&kms, key, secret.clone())
             .encryption_context("purpose", "test")
             .encryption_context("tenant", "a")
             .send()
@@ -230,9 +163,7 @@ async fn encrypt_decrypt_round_trips_with_every_key_reference_form() {
             .any(|w| w == secret.as_bytes()));
         // Decrypt needs no KeyId: the blob names its key. The context must match exactly,
         // in any order.
-        let dec = kms
-            .decrypt()
-            .ciphertext_blob(blob.clone())
+        let dec = common::decrypt_request(&kms, &blob)
             .encryption_context("tenant", "a")
             .encryption_context("purpose", "test")
             .send()
@@ -240,24 +171,23 @@ async fn encrypt_decrypt_round_trips_with_every_key_reference_form() {
             .unwrap();
         assert_eq!(dec.plaintext().unwrap().as_ref(), secret.as_bytes());
         assert_eq!(dec.key_id(), Some(arn.as_str()));
-        let dec = kms
-            .decrypt()
-            .ciphertext_blob(blob.clone())
-            .key_id(key)
-            .encryption_context("tenant", "a")
-            .encryption_context("purpose", "test")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(dec.plaintext().unwrap().as_ref(), secret.as_bytes());
+        assert_eq!(
+            common::plaintext_of(
+                common::decrypt_request(&kms, &blob)
+                    .key_id(key)
+                    .encryption_context("tenant", "a")
+                    .encryption_context("purpose", "test")
+            )
+            .await,
+            secret.as_bytes()
+        );
         // Wrong, missing or extra context: InvalidCiphertextException.
         assert_code!(
-            kms.decrypt().ciphertext_blob(blob.clone()).send().await,
+            common::decrypt_request(&kms, &blob).send().await,
             "InvalidCiphertextException"
         );
         assert_code!(
-            kms.decrypt()
-                .ciphertext_blob(blob.clone())
+            common::decrypt_request(&kms, &blob)
                 .encryption_context("tenant", "b")
                 .encryption_context("purpose", "test")
                 .send()
@@ -269,51 +199,21 @@ async fn encrypt_decrypt_round_trips_with_every_key_reference_form() {
 
 #[tokio::test]
 async fn decryption_failures() {
-    let server = Server::start();
-    let kms = server.client();
-    let a = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned();
-    let b = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned();
-    let blob = kms
-        .encrypt()
-        .key_id(&a)
-        .plaintext(Blob::new("hello"))
-        .send()
-        .await
-        .unwrap()
-        .ciphertext_blob()
-        .unwrap()
-        .clone();
+    let (server, kms) = common::start();
+    let a = common::symmetric_key(&kms).await;
+    let b = common::symmetric_key(&kms).await;
+    let blob = common::encrypt(&kms, &a, "hello").await;
 
     // Decrypt with a different KeyId.
     assert_code!(
-        kms.decrypt()
-            .ciphertext_blob(blob.clone())
-            .key_id(&b)
-            .send()
-            .await,
+        common::decrypt_request(&kms, &blob).key_id(&b).send().await,
         "IncorrectKeyException"
     );
     // Any flipped byte: no detail, one code.
     for i in [0, 5, 20, 30, blob.as_ref().len() - 1] {
         let mut t = blob.as_ref().to_vec();
         t[i] ^= 0x01;
-        let r = kms.decrypt().ciphertext_blob(Blob::new(t)).send().await;
+        let r = common::decrypt_request(&kms, &t).send().await;
         let c = common::code(&r.unwrap_err());
         // A flipped key-id byte names a key that does not exist here.
         assert!(
@@ -323,15 +223,11 @@ async fn decryption_failures() {
     }
     // Garbage and truncation.
     assert_code!(
-        kms.decrypt()
-            .ciphertext_blob(Blob::new(vec![7u8; 100]))
-            .send()
-            .await,
+        common::decrypt_request(&kms, vec![7u8; 100]).send().await,
         "InvalidCiphertextException"
     );
     assert_code!(
-        kms.decrypt()
-            .ciphertext_blob(Blob::new(&blob.as_ref()[..30]))
+        common::decrypt_request(&kms, &blob.as_ref()[..30])
             .send()
             .await,
         "InvalidCiphertextException"
@@ -339,26 +235,17 @@ async fn decryption_failures() {
     // The same blob in another region: the key does not exist there.
     let west = server.client_for("eu-west-1", "test", "test");
     assert_code!(
-        west.decrypt().ciphertext_blob(blob.clone()).send().await,
+        common::decrypt_request(&west, &blob).send().await,
         "AccessDeniedException"
     );
     // Still fine here.
-    assert!(kms.decrypt().ciphertext_blob(blob).send().await.is_ok());
+    assert!(common::decrypt_request(&kms, &blob).send().await.is_ok());
 }
 
 #[tokio::test]
 async fn data_keys_and_random() {
-    let server = Server::start();
-    let kms = server.client();
-    let id = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned();
+    let (_server, kms) = common::start();
+    let id = common::symmetric_key(&kms).await;
 
     let dk = kms
         .generate_data_key()
@@ -370,39 +257,33 @@ async fn data_keys_and_random() {
         .unwrap();
     let plain = dk.plaintext().unwrap().as_ref().to_vec();
     assert_eq!(plain.len(), 32);
-    let dec = kms
-        .decrypt()
-        .ciphertext_blob(dk.ciphertext_blob().unwrap().clone())
-        .encryption_context("k", "v")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(dec.plaintext().unwrap().as_ref(), plain.as_slice());
+    assert_eq!(
+        common::plaintext_of(
+            common::decrypt_request(&kms, dk.ciphertext_blob().unwrap())
+                .encryption_context("k", "v")
+        )
+        .await,
+        plain.as_slice()
+    );
 
-    let dk = kms
-        .generate_data_key()
-        .key_id(&id)
-        .key_spec(DataKeySpec::Aes128)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(dk.plaintext().unwrap().as_ref().len(), 16);
-    let dk = kms
-        .generate_data_key()
-        .key_id(&id)
-        .number_of_bytes(1024)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(dk.plaintext().unwrap().as_ref().len(), 1024);
-    let dk = kms
-        .generate_data_key()
-        .key_id(&id)
-        .number_of_bytes(1)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(dk.plaintext().unwrap().as_ref().len(), 1);
+    // The length of the plaintext data key a GenerateDataKey request returns.
+    let data_key_len = |request: GenerateDataKeyFluentBuilder| async move {
+        request
+            .send()
+            .await
+            .unwrap()
+            .plaintext()
+            .unwrap()
+            .as_ref()
+            .len()
+    };
+    let data_key = || kms.generate_data_key().key_id(&id);
+    assert_eq!(
+        data_key_len(data_key().key_spec(DataKeySpec::Aes128)).await,
+        16
+    );
+    assert_eq!(data_key_len(data_key().number_of_bytes(1024)).await, 1024);
+    assert_eq!(data_key_len(data_key().number_of_bytes(1)).await, 1);
 
     let wp = kms
         .generate_data_key_without_plaintext()
@@ -411,108 +292,48 @@ async fn data_keys_and_random() {
         .send()
         .await
         .unwrap();
-    let dec = kms
-        .decrypt()
-        .ciphertext_blob(wp.ciphertext_blob().unwrap().clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(dec.plaintext().unwrap().as_ref().len(), 32);
-
-    assert_code!(
-        kms.generate_data_key().key_id(&id).send().await,
-        "ValidationException"
-    );
-    assert_code!(
-        kms.generate_data_key()
-            .key_id(&id)
-            .number_of_bytes(1025)
-            .send()
-            .await,
-        "ValidationException"
-    );
-    assert_code!(
-        kms.generate_data_key()
-            .key_id(&id)
-            .number_of_bytes(0)
-            .send()
-            .await,
-        "ValidationException"
-    );
-    assert_code!(
-        kms.generate_data_key()
-            .key_id(&id)
-            .number_of_bytes(32)
-            .key_spec(DataKeySpec::Aes256)
-            .send()
-            .await,
-        "ValidationException"
-    );
-
-    let r1 = kms
-        .generate_random()
-        .number_of_bytes(32)
-        .send()
-        .await
-        .unwrap();
-    let r2 = kms
-        .generate_random()
-        .number_of_bytes(32)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r1.plaintext().unwrap().as_ref().len(), 32);
-    assert_ne!(
-        r1.plaintext().unwrap().as_ref(),
-        r2.plaintext().unwrap().as_ref()
-    );
     assert_eq!(
-        kms.generate_random()
-            .number_of_bytes(1024)
-            .send()
+        common::decrypt(&kms, wp.ciphertext_blob().unwrap())
             .await
-            .unwrap()
-            .plaintext()
-            .unwrap()
-            .as_ref()
             .len(),
-        1024
+        32
     );
-    assert_code!(
-        kms.generate_random().number_of_bytes(1025).send().await,
-        "ValidationException"
-    );
-    assert_code!(
-        kms.generate_random().number_of_bytes(0).send().await,
-        "ValidationException"
-    );
-    assert_code!(kms.generate_random().send().await, "ValidationException");
+
+    // Neither or both of KeySpec and NumberOfBytes; 1 to 1024 bytes.
+    for request in [
+        data_key(),
+        data_key().number_of_bytes(1025),
+        data_key().number_of_bytes(0),
+        data_key().number_of_bytes(32).key_spec(DataKeySpec::Aes256),
+    ] {
+        assert_code!(request.send().await, "ValidationException");
+    }
+
+    let random = |n: Option<i32>| {
+        let request = kms.generate_random().set_number_of_bytes(n);
+        async move {
+            request
+                .send()
+                .await
+                .map(|out| out.plaintext().unwrap().as_ref().to_vec())
+        }
+    };
+    let r1 = random(Some(32)).await.unwrap();
+    let r2 = random(Some(32)).await.unwrap();
+    assert_eq!(r1.len(), 32);
+    assert_ne!(r1, r2);
+    assert_eq!(random(Some(1024)).await.unwrap().len(), 1024);
+    for n in [Some(1025), Some(0), None] {
+        assert_code!(random(n).await, "ValidationException");
+    }
 }
 
 #[tokio::test]
 async fn re_encrypt_moves_a_ciphertext_between_keys() {
-    let server = Server::start();
-    let kms = server.client();
-    let a = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .clone();
-    let b = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .clone();
-    let blob = kms
-        .encrypt()
-        .key_id(a.key_id())
-        .plaintext(Blob::new("move me"))
+    let (_server, kms) = common::start();
+    let a = common::created(kms.create_key()).await;
+    let b = common::created(kms.create_key()).await;
+    let blob = common::encrypt_request(&kms, a.key_id(), "move me")
         .encryption_context("x", "1")
         .send()
         .await
@@ -531,9 +352,7 @@ async fn re_encrypt_moves_a_ciphertext_between_keys() {
         .unwrap();
     assert_eq!(re.source_key_id(), a.arn());
     assert_eq!(re.key_id(), b.arn());
-    let dec = kms
-        .decrypt()
-        .ciphertext_blob(re.ciphertext_blob().unwrap().clone())
+    let dec = common::decrypt_request(&kms, re.ciphertext_blob().unwrap())
         .encryption_context("y", "2")
         .send()
         .await
@@ -544,36 +363,20 @@ async fn re_encrypt_moves_a_ciphertext_between_keys() {
 
 #[tokio::test]
 async fn plaintext_limits() {
-    let server = Server::start();
-    let kms = server.client();
-    let id = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned();
-    assert!(kms
-        .encrypt()
-        .key_id(&id)
-        .plaintext(Blob::new(vec![1u8; 4096]))
+    let (_server, kms) = common::start();
+    let id = common::symmetric_key(&kms).await;
+    assert!(common::encrypt_request(&kms, &id, vec![1u8; 4096])
         .send()
         .await
         .is_ok());
     assert_code!(
-        kms.encrypt()
-            .key_id(&id)
-            .plaintext(Blob::new(vec![1u8; 4097]))
+        common::encrypt_request(&kms, &id, vec![1u8; 4097])
             .send()
             .await,
         "ValidationException"
     );
     assert_code!(
-        kms.encrypt()
-            .key_id(&id)
-            .plaintext(Blob::new(Vec::<u8>::new()))
+        common::encrypt_request(&kms, &id, Vec::<u8>::new())
             .send()
             .await,
         "ValidationException"
@@ -582,76 +385,40 @@ async fn plaintext_limits() {
 
 #[tokio::test]
 async fn aliases() {
-    let server = Server::start();
-    let kms = server.client();
-    let a = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned();
-    let b = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned();
+    let (_server, kms) = common::start();
+    let a = common::symmetric_key(&kms).await;
+    let b = common::symmetric_key(&kms).await;
 
-    kms.create_alias()
-        .alias_name("alias/one")
-        .target_key_id(&a)
-        .send()
-        .await
-        .unwrap();
+    common::create_alias(&kms, "alias/one", &a).await;
     assert_code!(
-        kms.create_alias()
-            .alias_name("alias/one")
-            .target_key_id(&b)
-            .send()
-            .await,
+        common::alias_request(&kms, "alias/one", &b).send().await,
         "AlreadyExistsException"
     );
     assert_code!(
-        kms.create_alias()
-            .alias_name("noprefix")
-            .target_key_id(&a)
-            .send()
-            .await,
+        common::alias_request(&kms, "noprefix", &a).send().await,
         "ValidationException"
     );
     assert_code!(
-        kms.create_alias()
-            .alias_name("alias/aws/mine")
-            .target_key_id(&a)
+        common::alias_request(&kms, "alias/aws/mine", &a)
             .send()
             .await,
         "InvalidAliasNameException"
     );
     assert_code!(
-        kms.create_alias()
-            .alias_name("alias/bad name")
-            .target_key_id(&a)
+        common::alias_request(&kms, "alias/bad name", &a)
             .send()
             .await,
         "InvalidAliasNameException"
     );
     assert_code!(
-        kms.create_alias()
-            .alias_name("alias/two")
-            .target_key_id("alias/one")
+        common::alias_request(&kms, "alias/two", "alias/one")
             .send()
             .await,
         "InvalidArnException"
     );
 
-    let d = kms.describe_key().key_id("alias/one").send().await.unwrap();
-    assert_eq!(d.key_metadata().unwrap().key_id(), a);
+    let d = common::metadata(&kms, "alias/one").await;
+    assert_eq!(d.key_id(), a);
 
     kms.update_alias()
         .alias_name("alias/one")
@@ -659,8 +426,8 @@ async fn aliases() {
         .send()
         .await
         .unwrap();
-    let d = kms.describe_key().key_id("alias/one").send().await.unwrap();
-    assert_eq!(d.key_metadata().unwrap().key_id(), b);
+    let d = common::metadata(&kms, "alias/one").await;
+    assert_eq!(d.key_id(), b);
     assert_code!(
         kms.update_alias()
             .alias_name("alias/missing")
@@ -671,12 +438,7 @@ async fn aliases() {
     );
 
     for i in 0..5 {
-        kms.create_alias()
-            .alias_name(format!("alias/page-{i}"))
-            .target_key_id(&a)
-            .send()
-            .await
-            .unwrap();
+        common::create_alias(&kms, format!("alias/page-{i}"), &a).await;
     }
     let all = kms.list_aliases().send().await.unwrap();
     assert_eq!(all.aliases().len(), 6);
@@ -724,29 +486,14 @@ async fn aliases() {
         "NotFoundException"
     );
     // The name is free again.
-    kms.create_alias()
-        .alias_name("alias/one")
-        .target_key_id(&a)
-        .send()
-        .await
-        .unwrap();
+    common::create_alias(&kms, "alias/one", &a).await;
 }
 
 #[tokio::test]
 async fn tags() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     let tag = |k: &str, v: &str| Tag::builder().tag_key(k).tag_value(v).build().unwrap();
-    let id = kms
-        .create_key()
-        .tags(tag("env", "test"))
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned();
+    let id = common::create_with(kms.create_key().tags(tag("env", "test"))).await;
     kms.tag_resource()
         .key_id(&id)
         .tags(tag("team", "kms"))
@@ -841,17 +588,8 @@ async fn tags() {
 
 #[tokio::test]
 async fn key_policies() {
-    let server = Server::start();
-    let kms = server.client();
-    let id = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned();
+    let (_server, kms) = common::start();
+    let id = common::symmetric_key(&kms).await;
     let p = kms
         .get_key_policy()
         .key_id(&id)
@@ -906,8 +644,7 @@ async fn key_policies() {
 
 #[tokio::test]
 async fn not_found_and_scoping() {
-    let server = Server::start();
-    let kms = server.client();
+    let (server, kms) = common::start();
     let missing = "11111111-2222-3333-4444-555555555555";
     assert_code!(
         kms.describe_key().key_id(missing).send().await,
@@ -931,15 +668,7 @@ async fn not_found_and_scoping() {
     );
 
     // Keys live per region: not visible from another.
-    let id = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned();
+    let id = common::symmetric_key(&kms).await;
     let west = server.client_for("eu-west-1", "test", "test");
     assert_code!(
         west.describe_key().key_id(&id).send().await,
@@ -966,20 +695,10 @@ async fn not_found_and_scoping() {
 
 #[tokio::test]
 async fn list_keys_paginates() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     let mut ids = Vec::new();
     for _ in 0..7 {
-        ids.push(
-            kms.create_key()
-                .send()
-                .await
-                .unwrap()
-                .key_metadata()
-                .unwrap()
-                .key_id()
-                .to_owned(),
-        );
+        ids.push(common::symmetric_key(&kms).await);
     }
     let mut seen = Vec::new();
     let mut marker: Option<String> = None;
@@ -1016,31 +735,9 @@ async fn list_keys_paginates() {
 async fn scheduled_deletion_destroys_the_key_when_the_window_passes() {
     let server = Server::start_with(&["--sweep-interval-secs", "1"]);
     let kms = server.client();
-    let id = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned();
-    kms.create_alias()
-        .alias_name("alias/doomed")
-        .target_key_id(&id)
-        .send()
-        .await
-        .unwrap();
-    let blob = kms
-        .encrypt()
-        .key_id(&id)
-        .plaintext(Blob::new("x"))
-        .send()
-        .await
-        .unwrap()
-        .ciphertext_blob()
-        .unwrap()
-        .clone();
+    let id = common::symmetric_key(&kms).await;
+    common::create_alias(&kms, "alias/doomed", &id).await;
+    let blob = common::encrypt(&kms, &id, "x").await;
     kms.schedule_key_deletion()
         .key_id(&id)
         .pending_window_in_days(7)
@@ -1065,7 +762,7 @@ async fn scheduled_deletion_destroys_the_key_when_the_window_passes() {
         "NotFoundException"
     );
     assert_code!(
-        kms.decrypt().ciphertext_blob(blob).send().await,
+        common::decrypt_request(&kms, &blob).send().await,
         "AccessDeniedException"
     );
     assert!(!kms
@@ -1102,30 +799,17 @@ async fn scheduled_deletion_destroys_the_key_when_the_window_passes() {
 
 #[tokio::test]
 async fn dry_run_and_grant_tokens() {
-    let server = Server::start();
-    let kms = server.client();
-    let id = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned();
+    let (_server, kms) = common::start();
+    let id = common::symmetric_key(&kms).await;
     assert_code!(
-        kms.encrypt()
-            .key_id(&id)
-            .plaintext(Blob::new("x"))
+        common::encrypt_request(&kms, &id, "x")
             .dry_run(true)
             .send()
             .await,
         "DryRunOperationException"
     );
     assert_code!(
-        kms.encrypt()
-            .key_id(&id)
-            .plaintext(Blob::new("x"))
+        common::encrypt_request(&kms, &id, "x")
             .grant_tokens("bogus")
             .send()
             .await,
@@ -1135,17 +819,11 @@ async fn dry_run_and_grant_tokens() {
 
 #[tokio::test]
 async fn unsupported_key_specs_are_refused_clearly() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     // Specs AWS has that this server does not implement yet.
     use aws_sdk_kms::types::{KeySpec, KeyUsageType};
     for (spec, usage) in [(KeySpec::Sm2, KeyUsageType::SignVerify)] {
-        let r = kms
-            .create_key()
-            .key_spec(spec)
-            .key_usage(usage)
-            .send()
-            .await;
+        let r = common::create_request(&kms, spec, usage).send().await;
         assert_code!(r, "UnsupportedOperationException");
     }
     let r = kms

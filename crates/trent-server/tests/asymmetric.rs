@@ -9,56 +9,9 @@ use aws_sdk_kms::types::{
     DataKeyPairSpec, EncryptionAlgorithmSpec, KeyAgreementAlgorithmSpec, KeySpec, KeyUsageType,
     MacAlgorithmSpec, MessageType, SigningAlgorithmSpec,
 };
-use aws_sdk_kms::Client;
-use common::Server;
+use common::{create_key, public_key, sign, symmetric_key};
 use rsa::pkcs8::DecodePublicKey;
 use sha2::Digest;
-
-async fn create(kms: &Client, spec: KeySpec, usage: KeyUsageType) -> String {
-    kms.create_key()
-        .key_spec(spec)
-        .key_usage(usage)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned()
-}
-
-async fn public_key(kms: &Client, id: &str) -> Vec<u8> {
-    kms.get_public_key()
-        .key_id(id)
-        .send()
-        .await
-        .unwrap()
-        .public_key()
-        .unwrap()
-        .as_ref()
-        .to_vec()
-}
-
-async fn sign(
-    kms: &Client,
-    id: &str,
-    message: &[u8],
-    message_type: MessageType,
-    algorithm: &SigningAlgorithmSpec,
-) -> Vec<u8> {
-    kms.sign()
-        .key_id(id)
-        .message(Blob::new(message))
-        .message_type(message_type)
-        .signing_algorithm(algorithm.clone())
-        .send()
-        .await
-        .unwrap()
-        .signature()
-        .unwrap()
-        .as_ref()
-        .to_vec()
-}
 
 /// Verifies a Trent signature over `message` with an independent library.
 fn verify_independently(spki: &[u8], algorithm: &SigningAlgorithmSpec, message: &[u8], sig: &[u8]) {
@@ -139,8 +92,7 @@ fn digest(algorithm: &SigningAlgorithmSpec, message: &[u8]) -> Vec<u8> {
 /// with an independent library and through Verify; DescribeKey and GetPublicKey agree.
 #[tokio::test]
 async fn signatures_verify_independently_for_every_spec_and_algorithm() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     use SigningAlgorithmSpec as A;
     let rsa_algorithms = vec![
         A::RsassaPssSha256,
@@ -161,9 +113,8 @@ async fn signatures_verify_independently_for_every_spec_and_algorithm() {
     ];
     let message = b"the message Trent signs";
     for (spec, algorithms) in cases {
-        let id = create(&kms, spec.clone(), KeyUsageType::SignVerify).await;
-        let described = kms.describe_key().key_id(&id).send().await.unwrap();
-        let meta = described.key_metadata().unwrap();
+        let id = create_key(&kms, spec.clone(), KeyUsageType::SignVerify).await;
+        let meta = common::metadata(&kms, &id).await;
         assert_eq!(meta.signing_algorithms(), &algorithms[..], "{spec:?}");
         assert!(meta.encryption_algorithms().is_empty());
         let got = kms.get_public_key().key_id(&id).send().await.unwrap();
@@ -183,29 +134,25 @@ async fn signatures_verify_independently_for_every_spec_and_algorithm() {
             )
             .await;
             verify_independently(&spki, algorithm, message, &pre);
-            let verified = kms
-                .verify()
-                .key_id(&id)
-                .message(Blob::new(message.as_slice()))
-                .signature(Blob::new(raw.clone()))
-                .signing_algorithm(algorithm.clone())
-                .send()
-                .await
-                .unwrap();
-            assert!(verified.signature_valid());
+            common::verifies(common::verify_request(
+                &kms,
+                &id,
+                message.as_slice(),
+                raw.clone(),
+                algorithm,
+            ))
+            .await;
             let mut bad = raw.clone();
             let last = bad.len() - 1;
             bad[last] ^= 1;
-            assert_code!(
-                kms.verify()
-                    .key_id(&id)
-                    .message(Blob::new(message.as_slice()))
-                    .signature(Blob::new(bad))
-                    .signing_algorithm(algorithm.clone())
-                    .send()
-                    .await,
-                "KMSInvalidSignatureException"
-            );
+            common::does_not_verify(common::verify_request(
+                &kms,
+                &id,
+                message.as_slice(),
+                bad,
+                algorithm,
+            ))
+            .await;
         }
     }
 }
@@ -229,15 +176,14 @@ fn verify_ml_dsa(spec: &KeySpec, spki: &[u8], message: &[u8], sig: &[u8]) -> boo
 
 #[tokio::test]
 async fn ml_dsa_signs_and_verifies() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     // (spec, public key length in the SPKI, signature length), FIPS 204 table 2.
     for (spec, pk_len, sig_len) in [
         (KeySpec::MlDsa44, 1312, 2420),
         (KeySpec::MlDsa65, 1952, 3309),
         (KeySpec::MlDsa87, 2592, 4627),
     ] {
-        let id = create(&kms, spec.clone(), KeyUsageType::SignVerify).await;
+        let id = create_key(&kms, spec.clone(), KeyUsageType::SignVerify).await;
         let spki = public_key(&kms, &id).await;
         assert!(spki.len() > pk_len && spki.len() < pk_len + 30, "{spec:?}");
         let alg = SigningAlgorithmSpec::MlDsaShake256;
@@ -248,31 +194,19 @@ async fn ml_dsa_signs_and_verifies() {
             "{spec:?}"
         );
         assert!(!verify_ml_dsa(&spec, &spki, b"post-quantuM", &sig));
-        kms.verify()
-            .key_id(&id)
-            .message(Blob::new("post-quantum"))
-            .signature(Blob::new(sig.clone()))
-            .signing_algorithm(alg.clone())
-            .send()
-            .await
-            .unwrap();
-        assert_code!(
-            kms.verify()
-                .key_id(&id)
-                .message(Blob::new("post-quantuM"))
-                .signature(Blob::new(sig))
-                .signing_algorithm(alg.clone())
-                .send()
-                .await,
-            "KMSInvalidSignatureException"
-        );
+        common::verifies(common::verify_request(
+            &kms,
+            &id,
+            "post-quantum",
+            sig.clone(),
+            &alg,
+        ))
+        .await;
+        common::does_not_verify(common::verify_request(&kms, &id, "post-quantuM", sig, &alg)).await;
         // ML-DSA signs messages, not digests.
         assert_code!(
-            kms.sign()
-                .key_id(&id)
-                .message(Blob::new(vec![0u8; 32]))
+            common::sign_request(&kms, &id, vec![0u8; 32], &alg)
                 .message_type(MessageType::Digest)
-                .signing_algorithm(alg.clone())
                 .send()
                 .await,
             "ValidationException"
@@ -290,45 +224,29 @@ async fn ml_dsa_signs_and_verifies() {
             (&mu[..], MessageType::ExternalMu),
             (&message[..], MessageType::Raw),
         ] {
-            let verified = kms
-                .verify()
-                .key_id(&id)
-                .message(Blob::new(input))
-                .message_type(message_type)
-                .signature(Blob::new(sig.clone()))
-                .signing_algorithm(alg.clone())
-                .send()
-                .await
-                .unwrap();
-            assert!(verified.signature_valid());
+            common::verifies(
+                common::verify_request(&kms, &id, input, sig.clone(), &alg)
+                    .message_type(message_type),
+            )
+            .await;
         }
         let mut other = mu.clone();
         other[0] ^= 1;
-        assert_code!(
-            kms.verify()
-                .key_id(&id)
-                .message(Blob::new(other))
-                .message_type(MessageType::ExternalMu)
-                .signature(Blob::new(sig))
-                .signing_algorithm(alg.clone())
-                .send()
-                .await,
-            "KMSInvalidSignatureException"
-        );
+        common::does_not_verify(
+            common::verify_request(&kms, &id, other, sig, &alg)
+                .message_type(MessageType::ExternalMu),
+        )
+        .await;
         // μ is exactly 64 bytes.
-        let err = kms
-            .sign()
-            .key_id(&id)
-            .message(Blob::new(&mu[..63]))
-            .message_type(MessageType::ExternalMu)
-            .signing_algorithm(alg)
-            .send()
-            .await
-            .unwrap_err();
-        assert_eq!(common::code(&err), "ValidationException");
         assert_eq!(
-            err.into_service_error().meta().message(),
-            Some("Digest is invalid length for algorithm ML_DSA_SHAKE_256.")
+            error_message!(
+                common::sign_request(&kms, &id, &mu[..63], &alg)
+                    .message_type(MessageType::ExternalMu)
+                    .send()
+                    .await,
+                "ValidationException"
+            ),
+            "Digest is invalid length for algorithm ML_DSA_SHAKE_256."
         );
     }
 }
@@ -354,9 +272,8 @@ fn external_mu(raw_public_key: &[u8], message: &[u8]) -> Vec<u8> {
 #[tokio::test]
 async fn ed25519_signs_and_verifies() {
     use ed25519_dalek::pkcs8::DecodePublicKey as _;
-    let server = Server::start();
-    let kms = server.client();
-    let id = create(&kms, KeySpec::EccNistEdwards25519, KeyUsageType::SignVerify).await;
+    let (_server, kms) = common::start();
+    let id = create_key(&kms, KeySpec::EccNistEdwards25519, KeyUsageType::SignVerify).await;
     let pure = SigningAlgorithmSpec::Ed25519Sha512;
     let ph = SigningAlgorithmSpec::Ed25519PhSha512;
     let meta = kms.describe_key().key_id(&id).send().await.unwrap();
@@ -387,12 +304,8 @@ async fn ed25519_signs_and_verifies() {
         (&digest[..], MessageType::Digest, &ph, &ph_sig),
     ] {
         let verify = |signature: Vec<u8>| {
-            kms.verify()
-                .key_id(&id)
-                .message(Blob::new(input))
+            common::verify_request(&kms, &id, input, signature, algorithm)
                 .message_type(message_type.clone())
-                .signature(Blob::new(signature))
-                .signing_algorithm(algorithm.clone())
                 .send()
         };
         assert!(verify(good.clone()).await.unwrap().signature_valid());
@@ -401,24 +314,19 @@ async fn ed25519_signs_and_verifies() {
         assert_code!(verify(bad).await, "KMSInvalidSignatureException");
     }
     // One algorithm's signature is not the other's.
-    assert_code!(
-        kms.verify()
-            .key_id(&id)
-            .message(Blob::new(message.as_slice()))
-            .signature(Blob::new(ph_sig))
-            .signing_algorithm(pure.clone())
-            .send()
-            .await,
-        "KMSInvalidSignatureException"
-    );
+    common::does_not_verify(common::verify_request(
+        &kms,
+        &id,
+        message.as_slice(),
+        ph_sig,
+        &pure,
+    ))
+    .await;
 
     // Each algorithm takes only its own MessageType; Ed25519ph's digest is 64 bytes.
     let refused = |input: Vec<u8>, message_type: MessageType, algorithm: SigningAlgorithmSpec| {
-        kms.sign()
-            .key_id(&id)
-            .message(Blob::new(input))
+        common::sign_request(&kms, &id, input, &algorithm)
             .message_type(message_type)
-            .signing_algorithm(algorithm)
             .send()
     };
     for (input, message_type, algorithm, text) in [
@@ -447,29 +355,30 @@ async fn ed25519_signs_and_verifies() {
             "Digest is invalid length for algorithm ED25519_PH_SHA_512.",
         ),
     ] {
-        let err = refused(input, message_type, algorithm).await.unwrap_err();
-        assert_eq!(common::code(&err), "ValidationException");
-        assert_eq!(err.into_service_error().meta().message(), Some(text));
+        assert_eq!(
+            error_message!(
+                refused(input, message_type, algorithm).await,
+                "ValidationException"
+            ),
+            text
+        );
     }
     // Another key spec's algorithm, or an Ed25519 algorithm on another spec.
-    let err = refused(
-        message.to_vec(),
-        MessageType::Raw,
-        SigningAlgorithmSpec::EcdsaSha256,
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(common::code(&err), "InvalidKeyUsageException");
     assert_eq!(
-        err.into_service_error().meta().message(),
-        Some("Algorithm ECDSA_SHA_256 is incompatible with key spec ECC_NIST_EDWARDS25519.")
+        error_message!(
+            refused(
+                message.to_vec(),
+                MessageType::Raw,
+                SigningAlgorithmSpec::EcdsaSha256,
+            )
+            .await,
+            "InvalidKeyUsageException"
+        ),
+        "Algorithm ECDSA_SHA_256 is incompatible with key spec ECC_NIST_EDWARDS25519."
     );
-    let ec = create(&kms, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
+    let ec = create_key(&kms, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
     assert_code!(
-        kms.sign()
-            .key_id(&ec)
-            .message(Blob::new(message.as_slice()))
-            .signing_algorithm(pure)
+        common::sign_request(&kms, &ec, message.as_slice(), &pure)
             .send()
             .await,
         "InvalidKeyUsageException"
@@ -477,9 +386,7 @@ async fn ed25519_signs_and_verifies() {
     // Ed25519 keys only sign and verify.
     for usage in [KeyUsageType::EncryptDecrypt, KeyUsageType::KeyAgreement] {
         assert_code!(
-            kms.create_key()
-                .key_spec(KeySpec::EccNistEdwards25519)
-                .key_usage(usage)
+            common::create_request(&kms, KeySpec::EccNistEdwards25519, usage)
                 .send()
                 .await,
             "ValidationException"
@@ -489,42 +396,31 @@ async fn ed25519_signs_and_verifies() {
 
 #[tokio::test]
 async fn signing_is_refused_as_aws_refuses_it() {
-    let server = Server::start();
-    let kms = server.client();
-    let ec = create(&kms, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
+    let (_server, kms) = common::start();
+    let ec = create_key(&kms, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
     // An algorithm of another curve.
-    assert_code!(
-        kms.sign()
-            .key_id(&ec)
-            .message(Blob::new("m"))
-            .signing_algorithm(SigningAlgorithmSpec::EcdsaSha384)
-            .send()
-            .await,
-        "InvalidKeyUsageException"
-    );
+    common::refuses_sign(&kms, &ec, &SigningAlgorithmSpec::EcdsaSha384).await;
     // A digest of the wrong length.
-    let err = kms
-        .sign()
-        .key_id(&ec)
-        .message(Blob::new(vec![0u8; 31]))
-        .message_type(MessageType::Digest)
-        .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(common::code(&err), "ValidationException");
     assert_eq!(
-        err.into_service_error().meta().message(),
-        Some("Digest is invalid length for algorithm ECDSA_SHA_256.")
+        error_message!(
+            common::sign_request(&kms, &ec, vec![0u8; 31], &SigningAlgorithmSpec::EcdsaSha256)
+                .message_type(MessageType::Digest)
+                .send()
+                .await,
+            "ValidationException"
+        ),
+        "Digest is invalid length for algorithm ECDSA_SHA_256."
     );
     // Messages are 1–4096 bytes.
     assert_code!(
-        kms.sign()
-            .key_id(&ec)
-            .message(Blob::new(vec![0u8; 4097]))
-            .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
-            .send()
-            .await,
+        common::sign_request(
+            &kms,
+            &ec,
+            vec![0u8; 4097],
+            &SigningAlgorithmSpec::EcdsaSha256
+        )
+        .send()
+        .await,
         "ValidationException"
     );
     // The signing algorithm is required.
@@ -533,38 +429,15 @@ async fn signing_is_refused_as_aws_refuses_it() {
         "ValidationException"
     );
     // A signing key does not encrypt; a symmetric key does not sign and has no public key.
-    assert_code!(
-        kms.encrypt()
-            .key_id(&ec)
-            .plaintext(Blob::new("p"))
+    common::refuses_encrypt(&kms, &ec).await;
+    let symmetric = symmetric_key(&kms).await;
+    assert!(error_message!(
+        common::sign_request(&kms, &symmetric, "m", &SigningAlgorithmSpec::EcdsaSha256)
             .send()
             .await,
         "InvalidKeyUsageException"
-    );
-    let symmetric = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned();
-    let err = kms
-        .sign()
-        .key_id(&symmetric)
-        .message(Blob::new("m"))
-        .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(common::code(&err), "InvalidKeyUsageException");
-    assert!(err
-        .into_service_error()
-        .meta()
-        .message()
-        .unwrap()
-        .ends_with("key usage is ENCRYPT_DECRYPT which is not valid for Sign."));
+    )
+    .ends_with("key usage is ENCRYPT_DECRYPT which is not valid for Sign."));
     assert_code!(
         kms.get_public_key().key_id(&symmetric).send().await,
         "UnsupportedOperationException"
@@ -572,10 +445,7 @@ async fn signing_is_refused_as_aws_refuses_it() {
     // A disabled key signs nothing.
     kms.disable_key().key_id(&ec).send().await.unwrap();
     assert_code!(
-        kms.sign()
-            .key_id(&ec)
-            .message(Blob::new("m"))
-            .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+        common::sign_request(&kms, &ec, "m", &SigningAlgorithmSpec::EcdsaSha256)
             .send()
             .await,
         "DisabledException"
@@ -584,19 +454,15 @@ async fn signing_is_refused_as_aws_refuses_it() {
 
 #[tokio::test]
 async fn create_key_checks_spec_and_usage_as_aws_does() {
-    let server = Server::start();
-    let kms = server.client();
-    let err = kms
-        .create_key()
-        .key_spec(KeySpec::Rsa2048)
-        .key_usage(KeyUsageType::KeyAgreement)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(common::code(&err), "ValidationException");
+    let (_server, kms) = common::start();
     assert_eq!(
-        err.into_service_error().meta().message(),
-        Some("KeyUsage KEY_AGREEMENT is not compatible with KeySpec RSA_2048")
+        error_message!(
+            common::create_request(&kms, KeySpec::Rsa2048, KeyUsageType::KeyAgreement)
+                .send()
+                .await,
+            "ValidationException"
+        ),
+        "KeyUsage KEY_AGREEMENT is not compatible with KeySpec RSA_2048"
     );
     let err = kms
         .create_key()
@@ -609,17 +475,13 @@ async fn create_key_checks_spec_and_usage_as_aws_does() {
         Some("You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.")
     );
     assert_code!(
-        kms.create_key()
-            .key_spec(KeySpec::EccSecgP256K1)
-            .key_usage(KeyUsageType::KeyAgreement)
+        common::create_request(&kms, KeySpec::EccSecgP256K1, KeyUsageType::KeyAgreement)
             .send()
             .await,
         "ValidationException"
     );
     assert_code!(
-        kms.create_key()
-            .key_spec(KeySpec::Hmac384)
-            .key_usage(KeyUsageType::EncryptDecrypt)
+        common::create_request(&kms, KeySpec::Hmac384, KeyUsageType::EncryptDecrypt)
             .send()
             .await,
         "ValidationException"
@@ -630,14 +492,13 @@ async fn create_key_checks_spec_and_usage_as_aws_does() {
 /// both OAEP hashes and every RSA size; Trent's own ciphertexts round-trip; limits as AWS's.
 #[tokio::test]
 async fn rsa_oaep_interoperates() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     for (spec, modulus) in [
         (KeySpec::Rsa2048, 256),
         (KeySpec::Rsa3072, 384),
         (KeySpec::Rsa4096, 512),
     ] {
-        let id = create(&kms, spec.clone(), KeyUsageType::EncryptDecrypt).await;
+        let id = create_key(&kms, spec.clone(), KeyUsageType::EncryptDecrypt).await;
         let meta = kms.describe_key().key_id(&id).send().await.unwrap();
         assert_eq!(
             meta.key_metadata().unwrap().encryption_algorithms(),
@@ -678,10 +539,7 @@ async fn rsa_oaep_interoperates() {
             assert_eq!(plain.plaintext().unwrap().as_ref(), &message[..]);
             assert_eq!(plain.encryption_algorithm(), Some(&algorithm));
             // Trent's ciphertext is raw RSA output of the modulus size.
-            let inside = kms
-                .encrypt()
-                .key_id(&id)
-                .plaintext(Blob::new(message.clone()))
+            let inside = common::encrypt_request(&kms, &id, message.clone())
                 .encryption_algorithm(algorithm.clone())
                 .send()
                 .await
@@ -698,17 +556,14 @@ async fn rsa_oaep_interoperates() {
                 .unwrap();
             assert_eq!(again.plaintext().unwrap().as_ref(), &message[..]);
             // One byte over the limit.
-            let err = kms
-                .encrypt()
-                .key_id(&id)
-                .plaintext(Blob::new(vec![1u8; max + 1]))
-                .encryption_algorithm(algorithm.clone())
-                .send()
-                .await
-                .unwrap_err();
-            assert_eq!(common::code(&err), "ValidationException");
             assert_eq!(
-                err.into_service_error().meta().message().unwrap(),
+                error_message!(
+                    common::encrypt_request(&kms, &id, vec![1u8; max + 1])
+                        .encryption_algorithm(algorithm.clone())
+                        .send()
+                        .await,
+                    "ValidationException"
+                ),
                 format!(
                     "Algorithm {} and key spec {} cannot encrypt data larger than {max} bytes.",
                     algorithm.as_str(),
@@ -732,19 +587,8 @@ async fn rsa_oaep_interoperates() {
             );
         }
         // ReEncrypt from RSA to a symmetric key and back.
-        let symmetric = kms
-            .create_key()
-            .send()
-            .await
-            .unwrap()
-            .key_metadata()
-            .unwrap()
-            .key_id()
-            .to_owned();
-        let rsa_blob = kms
-            .encrypt()
-            .key_id(&id)
-            .plaintext(Blob::new("moved"))
+        let symmetric = symmetric_key(&kms).await;
+        let rsa_blob = common::encrypt_request(&kms, &id, "moved")
             .encryption_algorithm(EncryptionAlgorithmSpec::RsaesOaepSha256)
             .send()
             .await
@@ -780,31 +624,15 @@ async fn rsa_oaep_interoperates() {
         assert_eq!(plain.plaintext().unwrap().as_ref(), b"moved");
         // Raw RSA ciphertext does not name its key: Decrypt needs the KeyId.
         assert_code!(
-            kms.decrypt()
-                .ciphertext_blob(Blob::new(vec![1u8; modulus]))
+            common::decrypt_request(&kms, vec![1u8; modulus])
                 .encryption_algorithm(EncryptionAlgorithmSpec::RsaesOaepSha256)
                 .send()
                 .await,
             "ValidationException"
         );
         // SYMMETRIC_DEFAULT does not fit an RSA key; an encryption key does not sign.
-        assert_code!(
-            kms.encrypt()
-                .key_id(&id)
-                .plaintext(Blob::new("p"))
-                .send()
-                .await,
-            "InvalidKeyUsageException"
-        );
-        assert_code!(
-            kms.sign()
-                .key_id(&id)
-                .message(Blob::new("m"))
-                .signing_algorithm(SigningAlgorithmSpec::RsassaPssSha256)
-                .send()
-                .await,
-            "InvalidKeyUsageException"
-        );
+        common::refuses_encrypt(&kms, &id).await;
+        common::refuses_sign(&kms, &id, &SigningAlgorithmSpec::RsassaPssSha256).await;
     }
 }
 
@@ -813,8 +641,7 @@ async fn rsa_oaep_interoperates() {
 #[tokio::test]
 async fn derive_shared_secret_matches_the_peer() {
     use p256::pkcs8::EncodePublicKey;
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     let derive = |id: String, peer: Vec<u8>| {
         let kms = kms.clone();
         async move {
@@ -834,55 +661,36 @@ async fn derive_shared_secret_matches_the_peer() {
         }
     };
 
-    let id = create(&kms, KeySpec::EccNistP256, KeyUsageType::KeyAgreement).await;
-    let meta = kms.describe_key().key_id(&id).send().await.unwrap();
-    assert_eq!(
-        meta.key_metadata().unwrap().key_agreement_algorithms(),
-        &[KeyAgreementAlgorithmSpec::Ecdh]
-    );
-    let trent = p256::PublicKey::from_public_key_der(&public_key(&kms, &id).await).unwrap();
-    let peer = p256::SecretKey::random(&mut rand_core::OsRng);
-    let expected = p256::ecdh::diffie_hellman(peer.to_nonzero_scalar(), trent.as_affine());
-    let peer_spki = peer
-        .public_key()
-        .to_public_key_der()
-        .unwrap()
-        .as_bytes()
-        .to_vec();
-    assert_eq!(
-        derive(id.clone(), peer_spki).await,
-        expected.raw_secret_bytes().to_vec()
-    );
-
-    let id384 = create(&kms, KeySpec::EccNistP384, KeyUsageType::KeyAgreement).await;
-    let trent = p384::PublicKey::from_public_key_der(&public_key(&kms, &id384).await).unwrap();
-    let peer = p384::SecretKey::random(&mut rand_core::OsRng);
-    let expected = p384::ecdh::diffie_hellman(peer.to_nonzero_scalar(), trent.as_affine());
-    let peer_spki = peer
-        .public_key()
-        .to_public_key_der()
-        .unwrap()
-        .as_bytes()
-        .to_vec();
-    assert_eq!(
-        derive(id384.clone(), peer_spki).await,
-        expected.raw_secret_bytes().to_vec()
-    );
-
-    let id521 = create(&kms, KeySpec::EccNistP521, KeyUsageType::KeyAgreement).await;
-    let trent = p521::PublicKey::from_public_key_der(&public_key(&kms, &id521).await).unwrap();
-    let peer = p521::SecretKey::random(&mut rand_core::OsRng);
-    let expected = p521::ecdh::diffie_hellman(peer.to_nonzero_scalar(), trent.as_affine());
-    let peer_spki = peer
-        .public_key()
-        .to_public_key_der()
-        .unwrap()
-        .as_bytes()
-        .to_vec();
-    assert_eq!(
-        derive(id521, peer_spki).await,
-        expected.raw_secret_bytes().to_vec()
-    );
+    // Trent's key on `$curve` agrees with a fresh peer key on the secret; returns Trent's key.
+    macro_rules! agree_on {
+        ($curve:ident, $spec:expr) => {{
+            let id = create_key(&kms, $spec, KeyUsageType::KeyAgreement).await;
+            let meta = common::metadata(&kms, &id).await;
+            assert_eq!(
+                meta.key_agreement_algorithms(),
+                &[KeyAgreementAlgorithmSpec::Ecdh]
+            );
+            let trent =
+                $curve::PublicKey::from_public_key_der(&public_key(&kms, &id).await).unwrap();
+            let peer = $curve::SecretKey::random(&mut rand_core::OsRng);
+            let expected =
+                $curve::ecdh::diffie_hellman(peer.to_nonzero_scalar(), trent.as_affine());
+            let peer_spki = peer
+                .public_key()
+                .to_public_key_der()
+                .unwrap()
+                .as_bytes()
+                .to_vec();
+            assert_eq!(
+                derive(id.clone(), peer_spki).await,
+                expected.raw_secret_bytes().to_vec()
+            );
+            id
+        }};
+    }
+    let id = agree_on!(p256, KeySpec::EccNistP256);
+    let id384 = agree_on!(p384, KeySpec::EccNistP384);
+    agree_on!(p521, KeySpec::EccNistP521);
 
     // A peer key on another curve, or a key that is not for key agreement, is refused.
     let other = p256::SecretKey::random(&mut rand_core::OsRng)
@@ -900,7 +708,7 @@ async fn derive_shared_secret_matches_the_peer() {
             .await,
         "ValidationException"
     );
-    let signing = create(&kms, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
+    let signing = create_key(&kms, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
     assert_code!(
         kms.derive_shared_secret()
             .key_id(&signing)
@@ -910,15 +718,7 @@ async fn derive_shared_secret_matches_the_peer() {
             .await,
         "InvalidKeyUsageException"
     );
-    assert_code!(
-        kms.sign()
-            .key_id(&id)
-            .message(Blob::new("m"))
-            .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
-            .send()
-            .await,
-        "InvalidKeyUsageException"
-    );
+    common::refuses_sign(&kms, &id, &SigningAlgorithmSpec::EcdsaSha256).await;
 }
 
 /// Data key pairs: the private key is PKCS#8 an independent library parses, matching the public
@@ -926,17 +726,8 @@ async fn derive_shared_secret_matches_the_peer() {
 #[tokio::test]
 async fn data_key_pairs() {
     use p256::pkcs8::{DecodePrivateKey, EncodePublicKey};
-    let server = Server::start();
-    let kms = server.client();
-    let key = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned();
+    let (_server, kms) = common::start();
+    let key = symmetric_key(&kms).await;
     let pair = kms
         .generate_data_key_pair()
         .key_id(&key)
@@ -953,16 +744,15 @@ async fn data_key_pairs() {
         pair.public_key().unwrap().as_ref()
     );
     let blob = pair.private_key_ciphertext_blob().unwrap().clone();
-    let opened = kms
-        .decrypt()
-        .ciphertext_blob(blob.clone())
-        .encryption_context("purpose", "test")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(opened.plaintext().unwrap().as_ref(), &private[..]);
+    assert_eq!(
+        common::plaintext_of(
+            common::decrypt_request(&kms, &blob).encryption_context("purpose", "test")
+        )
+        .await,
+        &private[..]
+    );
     assert_code!(
-        kms.decrypt().ciphertext_blob(blob).send().await,
+        common::decrypt_request(&kms, &blob).send().await,
         "InvalidCiphertextException"
     );
 
@@ -976,9 +766,7 @@ async fn data_key_pairs() {
     let public =
         rsa::RsaPublicKey::from_public_key_der(rsa_pair.public_key().unwrap().as_ref()).unwrap();
     assert_eq!(rsa::traits::PublicKeyParts::size(&public), 256);
-    let opened = kms
-        .decrypt()
-        .ciphertext_blob(rsa_pair.private_key_ciphertext_blob().unwrap().clone())
+    let opened = common::decrypt_request(&kms, rsa_pair.private_key_ciphertext_blob().unwrap())
         .send()
         .await
         .unwrap();
@@ -1024,9 +812,7 @@ async fn data_key_pairs() {
                 Some(plaintext),
             )
         };
-        let opened = kms
-            .decrypt()
-            .ciphertext_blob(private_blob)
+        let opened = common::decrypt_request(&kms, &private_blob)
             .send()
             .await
             .unwrap();
@@ -1049,7 +835,7 @@ async fn data_key_pairs() {
     }
 
     // The wrapping key must be symmetric; unimplemented pair specs are refused clearly.
-    let signing = create(&kms, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
+    let signing = create_key(&kms, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
     assert_code!(
         kms.generate_data_key_pair()
             .key_id(&signing)
@@ -1070,15 +856,14 @@ async fn data_key_pairs() {
 
 #[tokio::test]
 async fn hmac_keys_generate_and_verify_macs() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     for (spec, algorithm, len) in [
         (KeySpec::Hmac224, MacAlgorithmSpec::HmacSha224, 28),
         (KeySpec::Hmac256, MacAlgorithmSpec::HmacSha256, 32),
         (KeySpec::Hmac384, MacAlgorithmSpec::HmacSha384, 48),
         (KeySpec::Hmac512, MacAlgorithmSpec::HmacSha512, 64),
     ] {
-        let id = create(&kms, spec.clone(), KeyUsageType::GenerateVerifyMac).await;
+        let id = create_key(&kms, spec.clone(), KeyUsageType::GenerateVerifyMac).await;
         let meta = kms.describe_key().key_id(&id).send().await.unwrap();
         assert_eq!(
             meta.key_metadata().unwrap().mac_algorithms(),
@@ -1119,41 +904,25 @@ async fn hmac_keys_generate_and_verify_macs() {
         } else {
             MacAlgorithmSpec::HmacSha256
         };
-        let err = kms
-            .generate_mac()
-            .key_id(&id)
-            .message(Blob::new("hello"))
-            .mac_algorithm(other.clone())
-            .send()
-            .await
-            .unwrap_err();
-        assert_eq!(common::code(&err), "InvalidKeyUsageException");
         assert_eq!(
-            err.into_service_error().meta().message().unwrap(),
+            error_message!(
+                kms.generate_mac()
+                    .key_id(&id)
+                    .message(Blob::new("hello"))
+                    .mac_algorithm(other.clone())
+                    .send()
+                    .await,
+                "InvalidKeyUsageException"
+            ),
             format!(
                 "Algorithm {} is incompatible with key spec {}.",
                 other.as_str(),
                 spec.as_str()
             )
         );
-        assert_code!(
-            kms.encrypt()
-                .key_id(&id)
-                .plaintext(Blob::new("p"))
-                .send()
-                .await,
-            "InvalidKeyUsageException"
-        );
+        common::refuses_encrypt(&kms, &id).await;
     }
-    let symmetric = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned();
+    let symmetric = symmetric_key(&kms).await;
     let err = kms
         .generate_mac()
         .key_id(&symmetric)

@@ -3,7 +3,6 @@
 
 mod common;
 
-use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::KeyState;
 use common::Server;
 
@@ -13,35 +12,12 @@ async fn acknowledged_writes_survive_kill_9() {
     let kms = server.client();
     let mut keys = Vec::new();
     for i in 0..20 {
-        let id = kms
-            .create_key()
-            .description(format!("k{i}"))
-            .send()
-            .await
-            .unwrap()
-            .key_metadata()
-            .unwrap()
-            .key_id()
-            .to_owned();
+        let id = common::create_with(kms.create_key().description(format!("k{i}"))).await;
         let secret = format!("secret number {i}");
-        let blob = kms
-            .encrypt()
-            .key_id(&id)
-            .plaintext(Blob::new(secret.clone()))
-            .send()
-            .await
-            .unwrap()
-            .ciphertext_blob()
-            .unwrap()
-            .clone();
+        let blob = common::encrypt(&kms, &id, secret.clone()).await;
         keys.push((id, secret, blob));
     }
-    kms.create_alias()
-        .alias_name("alias/kept")
-        .target_key_id(&keys[0].0)
-        .send()
-        .await
-        .unwrap();
+    common::create_alias(&kms, "alias/kept", &keys[0].0).await;
     kms.disable_key().key_id(&keys[1].0).send().await.unwrap();
     kms.schedule_key_deletion()
         .key_id(&keys[2].0)
@@ -54,21 +30,12 @@ async fn acknowledged_writes_survive_kill_9() {
     let kms = server.client();
 
     for (i, (id, secret, blob)) in keys.iter().enumerate() {
-        let d = kms.describe_key().key_id(id).send().await.unwrap();
-        assert_eq!(
-            d.key_metadata().unwrap().description(),
-            Some(format!("k{i}").as_str())
-        );
+        let d = common::metadata(&kms, id).await;
+        assert_eq!(d.description(), Some(format!("k{i}").as_str()));
         if i == 1 || i == 2 {
             continue;
         }
-        let dec = kms
-            .decrypt()
-            .ciphertext_blob(blob.clone())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(dec.plaintext().unwrap().as_ref(), secret.as_bytes());
+        common::decrypts_to(&kms, blob.clone(), secret.as_bytes()).await;
     }
     assert_eq!(
         kms.describe_key()
@@ -82,32 +49,16 @@ async fn acknowledged_writes_survive_kill_9() {
         keys[0].0
     );
     assert_eq!(
-        kms.describe_key()
-            .key_id(&keys[1].0)
-            .send()
-            .await
-            .unwrap()
-            .key_metadata()
-            .unwrap()
-            .key_state(),
-        Some(&KeyState::Disabled)
+        common::key_state(&kms, &keys[1].0).await,
+        KeyState::Disabled
     );
     assert_eq!(
-        kms.describe_key()
-            .key_id(&keys[2].0)
-            .send()
-            .await
-            .unwrap()
-            .key_metadata()
-            .unwrap()
-            .key_state(),
-        Some(&KeyState::PendingDeletion)
+        common::key_state(&kms, &keys[2].0).await,
+        KeyState::PendingDeletion
     );
     // Decryption of a disabled key's blob is refused, and works again once re-enabled.
     kms.enable_key().key_id(&keys[1].0).send().await.unwrap();
-    assert!(kms
-        .decrypt()
-        .ciphertext_blob(keys[1].2.clone())
+    assert!(common::decrypt_request(&kms, &keys[1].2)
         .send()
         .await
         .is_ok());
@@ -120,16 +71,9 @@ async fn concurrent_writes_all_land_and_survive_kill_9() {
     let mut tasks = Vec::new();
     for _ in 0..32 {
         let kms = kms.clone();
-        tasks.push(tokio::spawn(async move {
-            kms.create_key()
-                .send()
-                .await
-                .unwrap()
-                .key_metadata()
-                .unwrap()
-                .key_id()
-                .to_owned()
-        }));
+        tasks.push(tokio::spawn(
+            async move { common::symmetric_key(&kms).await },
+        ));
     }
     let mut ids = Vec::new();
     for t in tasks {
@@ -157,18 +101,8 @@ async fn database_holds_no_plaintext_key_material() {
     let mut server = Server::start();
     let kms = server.client();
     for _ in 0..5 {
-        let id = kms
-            .create_key()
-            .send()
-            .await
-            .unwrap()
-            .key_metadata()
-            .unwrap()
-            .key_id()
-            .to_owned();
-        kms.encrypt()
-            .key_id(&id)
-            .plaintext(Blob::new("PLAINTEXT-MARKER-0123456789"))
+        let id = common::symmetric_key(&kms).await;
+        common::encrypt_request(&kms, &id, "PLAINTEXT-MARKER-0123456789")
             .send()
             .await
             .unwrap();

@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use aws_sdk_kms::primitives::{Blob, DateTime};
 use aws_sdk_kms::types::{
     AlgorithmSpec, ExpirationModelType, ImportState, ImportType, IncludeKeyMaterial,
@@ -15,57 +13,16 @@ use aws_sdk_kms::types::{
     RotationType, SigningAlgorithmSpec, WrappingKeySpec,
 };
 use aws_sdk_kms::Client;
-use common::{byok, Server};
-
-async fn external(kms: &Client, spec: Option<(KeySpec, KeyUsageType)>) -> String {
-    let mut create = kms.create_key().origin(OriginType::External);
-    if let Some((spec, usage)) = spec {
-        create = create.key_spec(spec).key_usage(usage);
-    }
-    let meta = create.send().await.unwrap();
-    let meta = meta.key_metadata().unwrap();
-    assert_eq!(meta.key_state(), Some(&KeyState::PendingImport));
-    meta.key_id().to_owned()
-}
-
-async fn state(kms: &Client, id: &str) -> KeyState {
-    kms.describe_key()
-        .key_id(id)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_state()
-        .unwrap()
-        .clone()
-}
-
-async fn encrypt(kms: &Client, id: &str, text: &str) -> Blob {
-    kms.encrypt()
-        .key_id(id)
-        .plaintext(Blob::new(text))
-        .send()
-        .await
-        .unwrap()
-        .ciphertext_blob()
-        .unwrap()
-        .clone()
-}
+use common::{byok, decrypts_to, encrypt, external_key, key_state, Server};
 
 fn seconds_from_now(secs: i64) -> DateTime {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    DateTime::from_secs(now + secs)
+    DateTime::from_secs(common::now_secs() + secs)
 }
 
 /// Every wrapping algorithm with every wrapping key size imports symmetric material.
 #[tokio::test]
 async fn every_wrapping_algorithm_and_key_size_imports() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     for algorithm in [
         AlgorithmSpec::RsaesOaepSha1,
         AlgorithmSpec::RsaesOaepSha256,
@@ -77,7 +34,7 @@ async fn every_wrapping_algorithm_and_key_size_imports() {
             WrappingKeySpec::Rsa3072,
             WrappingKeySpec::Rsa4096,
         ] {
-            let id = external(&kms, None).await;
+            let id = external_key(&kms, None).await;
             let params = kms
                 .get_parameters_for_import()
                 .key_id(&id)
@@ -96,10 +53,9 @@ async fn every_wrapping_algorithm_and_key_size_imports() {
             byok::import_with(&kms, &id, token, &wrapped, None)
                 .await
                 .unwrap_or_else(|e| panic!("{algorithm:?} {spec:?}: {e:?}"));
-            assert_eq!(state(&kms, &id).await, KeyState::Enabled);
+            assert_eq!(key_state(&kms, &id).await, KeyState::Enabled);
             let blob = encrypt(&kms, &id, "imported").await;
-            let out = kms.decrypt().ciphertext_blob(blob).send().await.unwrap();
-            assert_eq!(out.plaintext().unwrap().as_ref(), b"imported");
+            common::decrypts_to(&kms, blob, b"imported").await;
         }
     }
 }
@@ -109,9 +65,8 @@ async fn every_wrapping_algorithm_and_key_size_imports() {
 /// refused.
 #[tokio::test]
 async fn delete_and_reimport_the_same_material() {
-    let server = Server::start();
-    let kms = server.client();
-    let id = external(&kms, None).await;
+    let (_server, kms) = common::start();
+    let id = external_key(&kms, None).await;
     let material = [0x42u8; 32];
     let imported = byok::import(&kms, &id, &material, None).await.unwrap();
     assert_eq!(imported.key_material_id().map(str::len), Some(64));
@@ -130,9 +85,9 @@ async fn delete_and_reimport_the_same_material() {
         .send()
         .await
         .unwrap();
-    assert_eq!(state(&kms, &id).await, KeyState::PendingImport);
+    assert_eq!(key_state(&kms, &id).await, KeyState::PendingImport);
     assert_code!(
-        kms.decrypt().ciphertext_blob(blob.clone()).send().await,
+        common::decrypt_request(&kms, &blob).send().await,
         "KMSInvalidStateException"
     );
     // Deleting again changes nothing.
@@ -146,11 +101,10 @@ async fn delete_and_reimport_the_same_material() {
         byok::import(&kms, &id, &[0x43u8; 32], None).await,
         "IncorrectKeyMaterialException"
     );
-    assert_eq!(state(&kms, &id).await, KeyState::PendingImport);
+    assert_eq!(key_state(&kms, &id).await, KeyState::PendingImport);
     byok::import(&kms, &id, &material, None).await.unwrap();
-    assert_eq!(state(&kms, &id).await, KeyState::Enabled);
-    let out = kms.decrypt().ciphertext_blob(blob).send().await.unwrap();
-    assert_eq!(out.plaintext().unwrap().as_ref(), b"before");
+    assert_eq!(key_state(&kms, &id).await, KeyState::Enabled);
+    common::decrypts_to(&kms, blob, b"before").await;
     // Reimporting into an enabled key: the same material only.
     byok::import(&kms, &id, &material, None).await.unwrap();
     assert_code!(
@@ -158,7 +112,7 @@ async fn delete_and_reimport_the_same_material() {
         "IncorrectKeyMaterialException"
     );
     // Material of the wrong size for the spec is refused too.
-    let other = external(&kms, None).await;
+    let other = external_key(&kms, None).await;
     assert_code!(
         byok::import(&kms, &other, &[1u8; 16], None).await,
         "IncorrectKeyMaterialException"
@@ -167,10 +121,9 @@ async fn delete_and_reimport_the_same_material() {
 
 #[tokio::test]
 async fn import_tokens_are_bound_to_their_key_and_expire() {
-    let server = Server::start();
-    let kms = server.client();
-    let a = external(&kms, None).await;
-    let b = external(&kms, None).await;
+    let (server, kms) = common::start();
+    let a = external_key(&kms, None).await;
+    let b = external_key(&kms, None).await;
     let alg = AlgorithmSpec::RsaesOaepSha256;
     let (token_a, public_a) = byok::parameters(&kms, &a, &alg, WrappingKeySpec::Rsa2048).await;
     let wrapped = byok::wrap(&public_a, &alg, &[9u8; 32]);
@@ -203,35 +156,25 @@ async fn import_tokens_are_bound_to_their_key_and_expire() {
         byok::import_with(&kms, &a, &token_a, &wrapped, None).await,
         "ExpiredImportTokenException"
     );
-    assert_eq!(state(&kms, &a).await, KeyState::PendingImport);
+    assert_eq!(key_state(&kms, &a).await, KeyState::PendingImport);
 }
 
 #[tokio::test]
 async fn only_external_keys_take_imports() {
-    let server = Server::start();
-    let kms = server.client();
-    let id = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned();
+    let (_server, kms) = common::start();
+    let id = common::symmetric_key(&kms).await;
     let expected = format!("arn:aws:kms:us-east-1:000000000000:key/{id} origin is AWS_KMS which is not valid for this operation.");
-    let err = kms
-        .get_parameters_for_import()
-        .key_id(&id)
-        .wrapping_algorithm(AlgorithmSpec::RsaesOaepSha256)
-        .wrapping_key_spec(WrappingKeySpec::Rsa2048)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(common::code(&err), "UnsupportedOperationException");
     assert_eq!(
-        err.into_service_error().meta().message(),
-        Some(expected.as_str())
+        error_message!(
+            kms.get_parameters_for_import()
+                .key_id(&id)
+                .wrapping_algorithm(AlgorithmSpec::RsaesOaepSha256)
+                .wrapping_key_spec(WrappingKeySpec::Rsa2048)
+                .send()
+                .await,
+            "UnsupportedOperationException"
+        ),
+        expected.as_str()
     );
     assert_code!(
         kms.delete_imported_key_material().key_id(&id).send().await,
@@ -247,7 +190,7 @@ async fn only_external_keys_take_imports() {
         "UnsupportedOperationException"
     );
     // A wrapping algorithm AWS has withdrawn.
-    let ext = external(&kms, None).await;
+    let ext = external_key(&kms, None).await;
     assert_code!(
         kms.get_parameters_for_import()
             .key_id(&ext)
@@ -265,7 +208,7 @@ async fn only_external_keys_take_imports() {
 async fn expiring_material_is_deleted_when_valid_to_passes() {
     let mut server = Server::start_with(&["--sweep-interval-secs", "1"]);
     let kms = server.client();
-    let id = external(&kms, None).await;
+    let id = external_key(&kms, None).await;
     // ValidTo must be in the future; KEY_MATERIAL_EXPIRES needs one.
     assert_code!(
         byok::import(&kms, &id, &[5u8; 32], Some(seconds_from_now(-60))).await,
@@ -312,33 +255,28 @@ async fn expiring_material_is_deleted_when_valid_to_passes() {
     server.advance_clock(3_601).await;
     // At once, before any sweep.
     assert_code!(
-        kms.encrypt()
-            .key_id(&id)
-            .plaintext(Blob::new("x"))
-            .send()
-            .await,
+        common::encrypt_request(&kms, &id, "x").send().await,
         "KMSInvalidStateException"
     );
-    assert_eq!(state(&kms, &id).await, KeyState::PendingImport);
+    assert_eq!(key_state(&kms, &id).await, KeyState::PendingImport);
     // The sweeper makes it durable.
     tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
     server.restart();
     let kms = server.client();
-    assert_eq!(state(&kms, &id).await, KeyState::PendingImport);
-    let meta = kms.describe_key().key_id(&id).send().await.unwrap();
-    assert_eq!(meta.key_metadata().unwrap().expiration_model(), None);
+    assert_eq!(key_state(&kms, &id).await, KeyState::PendingImport);
+    let meta = common::metadata(&kms, &id).await;
+    assert_eq!(meta.expiration_model(), None);
     // The same material imports again.
     byok::import(&kms, &id, &[5u8; 32], None).await.unwrap();
-    assert_eq!(state(&kms, &id).await, KeyState::Enabled);
+    assert_eq!(key_state(&kms, &id).await, KeyState::Enabled);
 }
 
 /// Deleting the material of a key pending deletion leaves it pending deletion; cancelling then
 /// leaves it PendingImport (it has nothing to be enabled with).
 #[tokio::test]
 async fn delete_material_while_pending_deletion() {
-    let server = Server::start();
-    let kms = server.client();
-    let id = external(&kms, None).await;
+    let (_server, kms) = common::start();
+    let id = external_key(&kms, None).await;
     byok::import(&kms, &id, &[3u8; 32], None).await.unwrap();
     let alg = AlgorithmSpec::RsaesOaepSha256;
     let (token, public) = byok::parameters(&kms, &id, &alg, WrappingKeySpec::Rsa2048).await;
@@ -362,7 +300,7 @@ async fn delete_material_while_pending_deletion() {
         .send()
         .await
         .unwrap();
-    assert_eq!(state(&kms, &id).await, KeyState::PendingDeletion);
+    assert_eq!(key_state(&kms, &id).await, KeyState::PendingDeletion);
     assert_code!(
         byok::import_with(
             &kms,
@@ -375,7 +313,7 @@ async fn delete_material_while_pending_deletion() {
         "KMSInvalidStateException"
     );
     kms.cancel_key_deletion().key_id(&id).send().await.unwrap();
-    assert_eq!(state(&kms, &id).await, KeyState::PendingImport);
+    assert_eq!(key_state(&kms, &id).await, KeyState::PendingImport);
 }
 
 /// HMAC and asymmetric keys take imported material too, and then use exactly that material.
@@ -383,11 +321,10 @@ async fn delete_material_while_pending_deletion() {
 async fn hmac_and_asymmetric_material_imports() {
     use hmac::Mac;
     use p256::pkcs8::{EncodePrivateKey, EncodePublicKey};
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
 
     // HMAC: the MAC equals one computed by an independent library with the same key.
-    let id = external(
+    let id = external_key(
         &kms,
         Some((KeySpec::Hmac256, KeyUsageType::GenerateVerifyMac)),
     )
@@ -409,7 +346,7 @@ async fn hmac_and_asymmetric_material_imports() {
         &expected.finalize().into_bytes()[..]
     );
     // HMAC_256 material is 32–64 bytes.
-    let short = external(
+    let short = external_key(
         &kms,
         Some((KeySpec::Hmac256, KeyUsageType::GenerateVerifyMac)),
     )
@@ -421,7 +358,7 @@ async fn hmac_and_asymmetric_material_imports() {
 
     // ECC: a private key made by an independent library; Trent's public key is its public key
     // and Trent's signatures verify with it.
-    let id = external(&kms, Some((KeySpec::EccNistP256, KeyUsageType::SignVerify))).await;
+    let id = external_key(&kms, Some((KeySpec::EccNistP256, KeyUsageType::SignVerify))).await;
     let secret = p256::SecretKey::random(&mut rand_core::OsRng);
     let pkcs8 = secret.to_pkcs8_der().unwrap().as_bytes().to_vec();
     byok::import(&kms, &id, &pkcs8, None).await.unwrap();
@@ -430,11 +367,7 @@ async fn hmac_and_asymmetric_material_imports() {
         public.public_key().unwrap().as_ref(),
         secret.public_key().to_public_key_der().unwrap().as_bytes()
     );
-    let sig = kms
-        .sign()
-        .key_id(&id)
-        .message(Blob::new("signed"))
-        .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+    let sig = common::sign_request(&kms, &id, "signed", &SigningAlgorithmSpec::EcdsaSha256)
         .send()
         .await
         .unwrap();
@@ -447,14 +380,14 @@ async fn hmac_and_asymmetric_material_imports() {
         .unwrap()
         .as_bytes()
         .to_vec();
-    let fresh = external(&kms, Some((KeySpec::EccNistP256, KeyUsageType::SignVerify))).await;
+    let fresh = external_key(&kms, Some((KeySpec::EccNistP256, KeyUsageType::SignVerify))).await;
     assert_code!(
         byok::import(&kms, &fresh, &other, None).await,
         "IncorrectKeyMaterialException"
     );
 
     // RSA: too long for RSA-OAEP, so wrapped with RSA_AES_KEY_WRAP_SHA_1.
-    let id = external(&kms, Some((KeySpec::Rsa2048, KeyUsageType::EncryptDecrypt))).await;
+    let id = external_key(&kms, Some((KeySpec::Rsa2048, KeyUsageType::EncryptDecrypt))).await;
     let private = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
     let pkcs8 = aws_lc_rs::encoding::AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&private)
         .unwrap()
@@ -489,7 +422,7 @@ async fn hmac_and_asymmetric_material_imports() {
         let mut seed = [0u8; 32];
         rand_core::OsRng.fill_bytes(&mut seed);
         let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
-        let id = external(
+        let id = external_key(
             &kms,
             Some((KeySpec::EccNistEdwards25519, KeyUsageType::SignVerify)),
         )
@@ -540,19 +473,15 @@ async fn hmac_and_asymmetric_material_imports() {
                 .unwrap();
             assert!(verified.signature_valid());
             // Ed25519 signatures are deterministic (RFC 8032): Trent's are the same bytes.
-            let signed = kms
-                .sign()
-                .key_id(&id)
-                .message(Blob::new(input))
+            let signed = common::sign_request(&kms, &id, input, &algorithm)
                 .message_type(message_type)
-                .signing_algorithm(algorithm)
                 .send()
                 .await
                 .unwrap();
             assert_eq!(signed.signature().unwrap().as_ref(), &sig.to_bytes()[..]);
         }
         // A P-256 key is not Ed25519 material.
-        let fresh = external(
+        let fresh = external_key(
             &kms,
             Some((KeySpec::EccNistEdwards25519, KeyUsageType::SignVerify)),
         )
@@ -596,22 +525,8 @@ async fn materials(
 }
 
 async fn current_material(kms: &Client, id: &str) -> String {
-    let meta = kms.describe_key().key_id(id).send().await.unwrap();
-    meta.key_metadata()
-        .unwrap()
-        .current_key_material_id()
-        .unwrap()
-        .to_owned()
-}
-
-async fn decrypts(kms: &Client, blob: &Blob, text: &str) {
-    let out = kms
-        .decrypt()
-        .ciphertext_blob(blob.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(out.plaintext().unwrap().as_ref(), text.as_bytes());
+    let meta = common::metadata(kms, id).await;
+    meta.current_key_material_id().unwrap().to_owned()
 }
 
 /// AWS's multi-material imported keys: new material waits in PENDING_ROTATION until
@@ -622,9 +537,8 @@ async fn symmetric_keys_hold_several_imported_materials() {
     use IncludeKeyMaterial::{AllKeyMaterial as All, RotationsOnly};
     use KeyMaterialState::{Current, NonCurrent, PendingRotation};
     let imported = Some(ImportState::Imported);
-    let server = Server::start();
-    let kms = server.client();
-    let id = external(&kms, None).await;
+    let (_server, kms) = common::start();
+    let id = external_key(&kms, None).await;
     let (m1, m2, m3) = ([1u8; 32], [2u8; 32], [3u8; 32]);
 
     // The first import is new material whatever it says: it cannot name an existing one.
@@ -690,7 +604,7 @@ async fn symmetric_keys_hold_several_imported_materials() {
         .await
         .unwrap();
     assert_eq!(deleted.key_material_id(), Some(id2.as_str()));
-    assert_eq!(state(&kms, &id).await, KeyState::Enabled);
+    assert_eq!(key_state(&kms, &id).await, KeyState::Enabled);
     assert_eq!(materials(&kms, &id, All).await.len(), 1);
     let id3 = byok::request(&kms, &id, &m3)
         .await
@@ -704,8 +618,8 @@ async fn symmetric_keys_hold_several_imported_materials() {
     kms.rotate_key_on_demand().key_id(&id).send().await.unwrap();
     assert_eq!(current_material(&kms, &id).await, id3);
     let blob3 = encrypt(&kms, &id, "three").await;
-    decrypts(&kms, &blob1, "one").await;
-    decrypts(&kms, &blob3, "three").await;
+    decrypts_to(&kms, &blob1, "one").await;
+    decrypts_to(&kms, &blob3, "three").await;
     assert_eq!(
         materials(&kms, &id, All).await,
         [
@@ -733,7 +647,7 @@ async fn symmetric_keys_hold_several_imported_materials() {
         .send()
         .await
         .unwrap();
-    assert_eq!(state(&kms, &id).await, KeyState::PendingImport);
+    assert_eq!(key_state(&kms, &id).await, KeyState::PendingImport);
     assert_eq!(
         materials(&kms, &id, All).await[0],
         (
@@ -744,7 +658,7 @@ async fn symmetric_keys_hold_several_imported_materials() {
         )
     );
     assert_code!(
-        kms.decrypt().ciphertext_blob(blob3.clone()).send().await,
+        common::decrypt_request(&kms, &blob3).send().await,
         "KMSInvalidStateException"
     );
     // The wrong id for the material, or material the key never had, is refused.
@@ -768,9 +682,9 @@ async fn symmetric_keys_hold_several_imported_materials() {
         .await
         .unwrap();
     assert_eq!(again.key_material_id(), Some(id1.as_str()));
-    assert_eq!(state(&kms, &id).await, KeyState::Enabled);
-    decrypts(&kms, &blob1, "one").await;
-    decrypts(&kms, &blob3, "three").await;
+    assert_eq!(key_state(&kms, &id).await, KeyState::Enabled);
+    decrypts_to(&kms, &blob1, "one").await;
+    decrypts_to(&kms, &blob3, "three").await;
 
     // Requests that cannot be right.
     assert_code!(
@@ -814,16 +728,15 @@ async fn symmetric_keys_hold_several_imported_materials() {
         .await
         .unwrap();
     assert_eq!(deleted.key_material_id(), Some(id3.as_str()));
-    assert_eq!(state(&kms, &id).await, KeyState::PendingImport);
+    assert_eq!(key_state(&kms, &id).await, KeyState::PendingImport);
 }
 
 /// Asymmetric and HMAC keys hold one material for life: the multi-material parameters are
 /// refused for them, and they do not list rotations.
 #[tokio::test]
 async fn only_symmetric_keys_take_several_materials() {
-    let server = Server::start();
-    let kms = server.client();
-    let id = external(
+    let (_server, kms) = common::start();
+    let id = external_key(
         &kms,
         Some((KeySpec::Hmac256, KeyUsageType::GenerateVerifyMac)),
     )
@@ -841,8 +754,8 @@ async fn only_symmetric_keys_take_several_materials() {
         kms.list_key_rotations().key_id(&id).send().await,
         "UnsupportedOperationException"
     );
-    let meta = kms.describe_key().key_id(&id).send().await.unwrap();
-    assert_eq!(meta.key_metadata().unwrap().current_key_material_id(), None);
+    let meta = common::metadata(&kms, &id).await;
+    assert_eq!(meta.current_key_material_id(), None);
 }
 
 /// Each material expires on its own ValidTo. A material pending rotation just goes away (the
@@ -854,7 +767,7 @@ async fn each_material_expires_on_its_own() {
     use IncludeKeyMaterial::AllKeyMaterial as All;
     let mut server = Server::start();
     let kms = server.client();
-    let id = external(&kms, None).await;
+    let id = external_key(&kms, None).await;
     byok::import(&kms, &id, &[1u8; 32], Some(seconds_from_now(3 * 3_600)))
         .await
         .unwrap();
@@ -865,25 +778,20 @@ async fn each_material_expires_on_its_own() {
             let req = byok::request(&kms, &id, &material)
                 .await
                 .import_type(ImportType::NewKeyMaterial);
-            match valid_to {
-                Some(t) => req
-                    .expiration_model(ExpirationModelType::KeyMaterialExpires)
-                    .valid_to(t),
-                None => req,
-            }
-            .send()
-            .await
-            .unwrap()
-            .key_material_id()
-            .unwrap()
-            .to_owned()
+            byok::expiring(req, valid_to)
+                .send()
+                .await
+                .unwrap()
+                .key_material_id()
+                .unwrap()
+                .to_owned()
         }
     };
     staged([2u8; 32], Some(seconds_from_now(600))).await;
     assert_eq!(materials(&kms, &id, All).await.len(), 2);
     // DescribeKey's ValidTo is the earliest of the permanently associated materials'.
-    let meta = kms.describe_key().key_id(&id).send().await.unwrap();
-    let valid_to = meta.key_metadata().unwrap().valid_to().unwrap().secs();
+    let meta = common::metadata(&kms, &id).await;
+    let valid_to = meta.valid_to().unwrap().secs();
     assert!((valid_to - seconds_from_now(3 * 3_600).secs()).abs() < 60);
     let before = encrypt(&kms, &id, "first material").await;
 
@@ -891,15 +799,15 @@ async fn each_material_expires_on_its_own() {
     // rotated to: it is the material in use, across a restart too.
     server.advance_clock(601).await;
     assert_eq!(materials(&kms, &id, All).await.len(), 1);
-    assert_eq!(state(&kms, &id).await, KeyState::Enabled);
+    assert_eq!(key_state(&kms, &id).await, KeyState::Enabled);
     let id3 = staged([3u8; 32], None).await;
     kms.rotate_key_on_demand().key_id(&id).send().await.unwrap();
     let after = encrypt(&kms, &id, "third material").await;
     server.restart();
     let kms = server.client();
     assert_eq!(current_material(&kms, &id).await, id3);
-    decrypts(&kms, &before, "first material").await;
-    decrypts(&kms, &after, "third material").await;
+    decrypts_to(&kms, &before, "first material").await;
+    decrypts_to(&kms, &after, "third material").await;
     // What encrypted `after` is the third material itself: deleted and imported again, it
     // still decrypts it.
     kms.delete_imported_key_material()
@@ -914,21 +822,21 @@ async fn each_material_expires_on_its_own() {
         .send()
         .await
         .unwrap();
-    decrypts(&kms, &after, "third material").await;
+    decrypts_to(&kms, &after, "third material").await;
 
     // The first material, now NON_CURRENT, expires: the key needs it, so it is PendingImport.
     server.advance_clock(3 * 3_600).await;
-    assert_eq!(state(&kms, &id).await, KeyState::PendingImport);
+    assert_eq!(key_state(&kms, &id).await, KeyState::PendingImport);
     let all = materials(&kms, &id, All).await;
     assert_eq!(all[0].1, KeyMaterialState::NonCurrent);
     assert_eq!(all[0].2, Some(ImportState::PendingImport));
     assert_code!(
-        kms.decrypt().ciphertext_blob(after.clone()).send().await,
+        common::decrypt_request(&kms, &after).send().await,
         "KMSInvalidStateException"
     );
     byok::import(&kms, &id, &[1u8; 32], None).await.unwrap();
-    decrypts(&kms, &before, "first material").await;
-    decrypts(&kms, &after, "third material").await;
+    decrypts_to(&kms, &before, "first material").await;
+    decrypts_to(&kms, &after, "third material").await;
 }
 
 /// A key stored by the release before several materials existed, whose material was deleted
@@ -937,7 +845,7 @@ async fn each_material_expires_on_its_own() {
 async fn keys_stored_with_one_import_record_still_work() {
     let mut server = Server::start();
     let kms = server.client();
-    let id = external(&kms, None).await;
+    let id = external_key(&kms, None).await;
     byok::import(&kms, &id, &[7u8; 32], None).await.unwrap();
     let blob = encrypt(&kms, &id, "old").await;
     kms.delete_imported_key_material()
@@ -967,15 +875,15 @@ async fn keys_stored_with_one_import_record_still_work() {
     }
     server.spawn();
     let kms = server.client();
-    assert_eq!(state(&kms, &id).await, KeyState::PendingImport);
+    assert_eq!(key_state(&kms, &id).await, KeyState::PendingImport);
     assert_code!(
         byok::import(&kms, &id, &[8u8; 32], None).await,
         "IncorrectKeyMaterialException"
     );
     byok::import(&kms, &id, &[7u8; 32], None).await.unwrap();
-    assert_eq!(state(&kms, &id).await, KeyState::Enabled);
-    decrypts(&kms, &blob, "old").await;
-    decrypts(&kms, &encrypt(&kms, &id, "new").await, "new").await;
+    assert_eq!(key_state(&kms, &id).await, KeyState::Enabled);
+    decrypts_to(&kms, &blob, "old").await;
+    decrypts_to(&kms, &encrypt(&kms, &id, "new").await, "new").await;
     let current = current_material(&kms, &id).await;
     let deleted = kms
         .delete_imported_key_material()
@@ -984,5 +892,5 @@ async fn keys_stored_with_one_import_record_still_work() {
         .await
         .unwrap();
     assert_eq!(deleted.key_material_id(), Some(current.as_str()));
-    assert_eq!(state(&kms, &id).await, KeyState::PendingImport);
+    assert_eq!(key_state(&kms, &id).await, KeyState::PendingImport);
 }

@@ -5,13 +5,13 @@
 
 mod common;
 
+use aws_sdk_kms::operation::decapsulate::builders::DecapsulateFluentBuilder;
+use aws_sdk_kms::operation::encapsulate::builders::EncapsulateFluentBuilder;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{
-    DataKeyPairSpec, EncapsulationAlgorithmSpec, KeySpec, KeyUsageType, OriginType,
-    SigningAlgorithmSpec,
+    DataKeyPairSpec, EncapsulationAlgorithmSpec, KeySpec, KeyUsageType, SigningAlgorithmSpec,
 };
 use aws_sdk_kms::Client;
-use common::Server;
 use ml_kem::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePublicKey};
 use ml_kem::Decapsulate;
 
@@ -66,24 +66,28 @@ fn open_with(spec: &KeySpec, pkcs8: &[u8], ciphertext: &[u8]) -> (Vec<u8>, Vec<u
 }
 
 async fn create(kms: &Client, spec: KeySpec) -> String {
-    kms.create_key()
-        .key_spec(spec)
-        .key_usage(KeyUsageType::EncapsulateDecapsulate)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned()
+    common::create_key(kms, spec, KeyUsageType::EncapsulateDecapsulate).await
+}
+
+fn encapsulate_request(kms: &Client, id: &str) -> EncapsulateFluentBuilder {
+    kms.encapsulate()
+        .key_id(id)
+        .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
+}
+
+fn decapsulate_request(
+    kms: &Client,
+    id: &str,
+    ciphertext: impl AsRef<[u8]>,
+) -> DecapsulateFluentBuilder {
+    kms.decapsulate()
+        .key_id(id)
+        .shared_secret_ciphertext_blob(Blob::new(ciphertext.as_ref()))
+        .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
 }
 
 async fn decapsulate(kms: &Client, id: &str, ciphertext: &[u8]) -> Vec<u8> {
-    let out = kms
-        .decapsulate()
-        .key_id(id)
-        .shared_secret_ciphertext_blob(Blob::new(ciphertext))
-        .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
+    let out = decapsulate_request(kms, id, ciphertext)
         .send()
         .await
         .unwrap();
@@ -96,8 +100,7 @@ async fn decapsulate(kms: &Client, id: &str, ciphertext: &[u8]) -> Vec<u8> {
 
 #[tokio::test]
 async fn ml_kem_keys_interoperate_for_every_spec() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     for (spec, _, ciphertext_len) in SPECS {
         let id = create(&kms, spec.clone()).await;
         let meta = kms.describe_key().key_id(&id).send().await.unwrap();
@@ -138,13 +141,7 @@ async fn ml_kem_keys_interoperate_for_every_spec() {
         );
 
         // Trent encapsulates; its ciphertext decapsulates to the same secret.
-        let out = kms
-            .encapsulate()
-            .key_id(&id)
-            .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
-            .send()
-            .await
-            .unwrap();
+        let out = encapsulate_request(&kms, &id).send().await.unwrap();
         assert_eq!(out.key_id(), Some(arn.as_str()));
         assert_eq!(
             out.encapsulation_algorithm(),
@@ -172,12 +169,7 @@ async fn ml_kem_keys_interoperate_for_every_spec() {
             &[ciphertext.clone(), vec![0]].concat()[..],
         ] {
             assert_code!(
-                kms.decapsulate()
-                    .key_id(&id)
-                    .shared_secret_ciphertext_blob(Blob::new(bad))
-                    .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
-                    .send()
-                    .await,
+                decapsulate_request(&kms, &id, bad).send().await,
                 "InvalidCiphertextException"
             );
         }
@@ -186,17 +178,8 @@ async fn ml_kem_keys_interoperate_for_every_spec() {
 
 #[tokio::test]
 async fn ml_kem_data_key_pairs_are_seed_form_pkcs8() {
-    let server = Server::start();
-    let kms = server.client();
-    let wrapping = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned();
+    let (_server, kms) = common::start();
+    let wrapping = common::symmetric_key(&kms).await;
     for (spec, pair_spec, _) in SPECS {
         let pair = kms
             .generate_data_key_pair()
@@ -217,14 +200,14 @@ async fn ml_kem_data_key_pairs_are_seed_form_pkcs8() {
         assert_eq!(opened, secret);
 
         // The encrypted copy is a normal ciphertext of the symmetric key.
-        let decrypted = kms
-            .decrypt()
-            .ciphertext_blob(pair.private_key_ciphertext_blob().unwrap().clone())
-            .encryption_context("purpose", "kem")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(decrypted.plaintext().unwrap().as_ref(), &private[..]);
+        assert_eq!(
+            common::plaintext_of(
+                common::decrypt_request(&kms, pair.private_key_ciphertext_blob().unwrap())
+                    .encryption_context("purpose", "kem")
+            )
+            .await,
+            &private[..]
+        );
 
         let without = kms
             .generate_data_key_pair_without_plaintext()
@@ -233,12 +216,11 @@ async fn ml_kem_data_key_pairs_are_seed_form_pkcs8() {
             .send()
             .await
             .unwrap();
-        let decrypted = kms
-            .decrypt()
-            .ciphertext_blob(without.private_key_ciphertext_blob().unwrap().clone())
-            .send()
-            .await
-            .unwrap();
+        let decrypted =
+            common::decrypt_request(&kms, without.private_key_ciphertext_blob().unwrap())
+                .send()
+                .await
+                .unwrap();
         let public = without.public_key().unwrap().as_ref().to_vec();
         let (ciphertext, secret) = encapsulate_to(&spec, &public);
         let (independent_spki, opened) =
@@ -251,17 +233,8 @@ async fn ml_kem_data_key_pairs_are_seed_form_pkcs8() {
 /// An EXTERNAL ML-KEM key takes its private key as seed-form PKCS#8 (here a data key pair's).
 #[tokio::test]
 async fn ml_kem_key_material_imports() {
-    let server = Server::start();
-    let kms = server.client();
-    let wrapping = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned();
+    let (_server, kms) = common::start();
+    let wrapping = common::symmetric_key(&kms).await;
     let pair = kms
         .generate_data_key_pair()
         .key_id(&wrapping)
@@ -269,24 +242,13 @@ async fn ml_kem_key_material_imports() {
         .send()
         .await
         .unwrap();
-    let id = kms
-        .create_key()
-        .key_spec(KeySpec::MlKem768)
-        .key_usage(KeyUsageType::EncapsulateDecapsulate)
-        .origin(OriginType::External)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned();
+    let id = common::external_key(
+        &kms,
+        Some((KeySpec::MlKem768, KeyUsageType::EncapsulateDecapsulate)),
+    )
+    .await;
     assert_code!(
-        kms.encapsulate()
-            .key_id(&id)
-            .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
-            .send()
-            .await,
+        encapsulate_request(&kms, &id).send().await,
         "KMSInvalidStateException"
     );
     // Material of another parameter set is refused.
@@ -324,8 +286,7 @@ async fn ml_kem_key_material_imports() {
 
 #[tokio::test]
 async fn ml_kem_is_refused_as_aws_refuses_it() {
-    let server = Server::start();
-    let kms = server.client();
+    let (_server, kms) = common::start();
     let kem = create(&kms, KeySpec::MlKem768).await;
     let symmetric = kms
         .create_key()
@@ -337,59 +298,26 @@ async fn ml_kem_is_refused_as_aws_refuses_it() {
         .arn()
         .unwrap()
         .to_owned();
-    let signing = kms
-        .create_key()
-        .key_spec(KeySpec::EccNistP256)
-        .key_usage(KeyUsageType::SignVerify)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned();
+    let signing = common::create_key(&kms, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
 
     // Encapsulate and Decapsulate need an ENCAPSULATE_DECAPSULATE key.
-    let err = kms
-        .encapsulate()
-        .key_id(&symmetric)
-        .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(common::code(&err), "InvalidKeyUsageException");
     assert_eq!(
-        err.into_service_error().meta().message().unwrap(),
+        error_message!(
+            encapsulate_request(&kms, &symmetric).send().await,
+            "InvalidKeyUsageException"
+        ),
         format!("{symmetric} key usage is ENCRYPT_DECRYPT which is not valid for Encapsulate.")
     );
     assert_code!(
-        kms.decapsulate()
-            .key_id(&signing)
-            .shared_secret_ciphertext_blob(Blob::new(vec![0u8; 1088]))
-            .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
+        decapsulate_request(&kms, &signing, vec![0u8; 1088])
             .send()
             .await,
         "InvalidKeyUsageException"
     );
 
     // An ML-KEM key does nothing but encapsulate and decapsulate.
-    assert_code!(
-        kms.encrypt()
-            .key_id(&kem)
-            .plaintext(Blob::new("p"))
-            .send()
-            .await,
-        "InvalidKeyUsageException"
-    );
-    assert_code!(
-        kms.sign()
-            .key_id(&kem)
-            .message(Blob::new("m"))
-            .signing_algorithm(SigningAlgorithmSpec::MlDsaShake256)
-            .send()
-            .await,
-        "InvalidKeyUsageException"
-    );
+    common::refuses_encrypt(&kms, &kem).await;
+    common::refuses_sign(&kms, &kem, &SigningAlgorithmSpec::MlDsaShake256).await;
     assert_code!(
         kms.generate_data_key_pair()
             .key_id(&kem)
@@ -410,39 +338,25 @@ async fn ml_kem_is_refused_as_aws_refuses_it() {
         (KeySpec::EccNistP256, KeyUsageType::EncapsulateDecapsulate),
     ] {
         assert_code!(
-            kms.create_key()
-                .key_spec(spec)
-                .key_usage(usage)
-                .send()
-                .await,
+            common::create_request(&kms, spec, usage).send().await,
             "ValidationException"
         );
     }
 
     // DryRun answers only after every other check passed.
     assert_code!(
-        kms.encapsulate()
-            .key_id(&kem)
-            .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
+        encapsulate_request(&kms, &kem).dry_run(true).send().await,
+        "DryRunOperationException"
+    );
+    assert_code!(
+        decapsulate_request(&kms, &kem, vec![0u8; 1088])
             .dry_run(true)
             .send()
             .await,
         "DryRunOperationException"
     );
     assert_code!(
-        kms.decapsulate()
-            .key_id(&kem)
-            .shared_secret_ciphertext_blob(Blob::new(vec![0u8; 1088]))
-            .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
-            .dry_run(true)
-            .send()
-            .await,
-        "DryRunOperationException"
-    );
-    assert_code!(
-        kms.encapsulate()
-            .key_id(&symmetric)
-            .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
+        encapsulate_request(&kms, &symmetric)
             .dry_run(true)
             .send()
             .await,
@@ -450,19 +364,10 @@ async fn ml_kem_is_refused_as_aws_refuses_it() {
     );
 
     // Disabled and pending deletion, by alias too.
-    kms.create_alias()
-        .alias_name("alias/kem")
-        .target_key_id(&kem)
-        .send()
-        .await
-        .unwrap();
+    common::create_alias(&kms, "alias/kem", &kem).await;
     kms.disable_key().key_id(&kem).send().await.unwrap();
     assert_code!(
-        kms.encapsulate()
-            .key_id("alias/kem")
-            .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
-            .send()
-            .await,
+        encapsulate_request(&kms, "alias/kem").send().await,
         "DisabledException"
     );
     kms.schedule_key_deletion()
@@ -471,10 +376,7 @@ async fn ml_kem_is_refused_as_aws_refuses_it() {
         .await
         .unwrap();
     assert_code!(
-        kms.decapsulate()
-            .key_id("alias/kem")
-            .shared_secret_ciphertext_blob(Blob::new(vec![0u8; 1088]))
-            .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
+        decapsulate_request(&kms, "alias/kem", vec![0u8; 1088])
             .send()
             .await,
         "KMSInvalidStateException"

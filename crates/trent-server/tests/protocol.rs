@@ -321,14 +321,7 @@ async fn configured_credentials_replace_the_development_one() {
         "UnrecognizedClientException"
     );
     let kms = server.client_for("us-east-1", "AKIAEXAMPLE", "s3cret");
-    let meta = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .clone();
+    let meta = common::created(kms.create_key()).await;
     assert_eq!(meta.aws_account_id(), Some("111122223333"));
     assert!(meta
         .arn()

@@ -6,52 +6,19 @@ mod common;
 
 use std::time::Duration;
 
+use aws_sdk_kms::operation::get_key_rotation_status::GetKeyRotationStatusOutput;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{
     IncludeKeyMaterial, KeyMaterialState, KeySpec, KeyUsageType, OriginType, RotationType,
 };
 use aws_sdk_kms::Client;
-use common::Server;
+use common::{decrypts_to, encrypt, symmetric_key, Server};
 
 const DAY: i64 = 86_400;
 
-async fn symmetric(kms: &Client) -> String {
-    kms.create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned()
-}
-
-async fn encrypt(kms: &Client, id: &str, text: &str) -> Vec<u8> {
-    kms.encrypt()
-        .key_id(id)
-        .plaintext(Blob::new(text))
-        .send()
-        .await
-        .unwrap()
-        .ciphertext_blob()
-        .unwrap()
-        .as_ref()
-        .to_vec()
-}
-
-async fn decrypts_to(kms: &Client, blob: &[u8], text: &str) {
-    let out = kms
-        .decrypt()
-        .ciphertext_blob(Blob::new(blob))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(out.plaintext().unwrap().as_ref(), text.as_bytes());
-}
-
 /// The material version a Trent ciphertext names (bytes 17..21 of the blob).
-fn material_version(blob: &[u8]) -> u32 {
-    u32::from_be_bytes(blob[17..21].try_into().unwrap())
+fn material_version(blob: &Blob) -> u32 {
+    u32::from_be_bytes(blob.as_ref()[17..21].try_into().unwrap())
 }
 
 async fn rotations(kms: &Client, id: &str) -> Vec<RotationType> {
@@ -66,6 +33,23 @@ async fn rotations(kms: &Client, id: &str) -> Vec<RotationType> {
         .collect()
 }
 
+async fn rotation_status(kms: &Client, id: &str) -> GetKeyRotationStatusOutput {
+    kms.get_key_rotation_status()
+        .key_id(id)
+        .send()
+        .await
+        .expect("GetKeyRotationStatus")
+}
+
+async fn enable_rotation(kms: &Client, id: &str, days: i32) {
+    kms.enable_key_rotation()
+        .key_id(id)
+        .rotation_period_in_days(days)
+        .send()
+        .await
+        .expect("EnableKeyRotation");
+}
+
 /// Waits for the sweeper (run every second in these tests) to have run at least once more.
 async fn sweep() {
     tokio::time::sleep(Duration::from_millis(2_200)).await;
@@ -75,30 +59,17 @@ async fn sweep() {
 async fn automatic_rotation_follows_the_clock() {
     let mut server = Server::start_with(&["--sweep-interval-secs", "1"]);
     let kms = server.client();
-    let id = symmetric(&kms).await;
-    let status = kms
-        .get_key_rotation_status()
-        .key_id(&id)
-        .send()
-        .await
-        .unwrap();
+    let id = symmetric_key(&kms).await;
+    let status = rotation_status(&kms, &id).await;
     assert!(!status.key_rotation_enabled());
     assert_eq!(status.next_rotation_date(), None);
 
     kms.enable_key_rotation().key_id(&id).send().await.unwrap();
-    let status = kms
-        .get_key_rotation_status()
-        .key_id(&id)
-        .send()
-        .await
-        .unwrap();
+    let status = rotation_status(&kms, &id).await;
     assert!(status.key_rotation_enabled());
     assert_eq!(status.rotation_period_in_days(), Some(365));
     let next = status.next_rotation_date().unwrap().secs();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = common::now_secs();
     assert!((next - now - 365 * DAY).abs() < 60);
 
     let before = encrypt(&kms, &id, "year one").await;
@@ -118,31 +89,16 @@ async fn automatic_rotation_follows_the_clock() {
     );
     decrypts_to(&kms, &before, "year one").await;
     decrypts_to(&kms, &after, "year two").await;
-    let status = kms
-        .get_key_rotation_status()
-        .key_id(&id)
-        .send()
-        .await
-        .unwrap();
+    let status = rotation_status(&kms, &id).await;
     assert!(status.next_rotation_date().unwrap().secs() > next + 364 * DAY);
 
     // A shorter period, then rotation off.
-    kms.enable_key_rotation()
-        .key_id(&id)
-        .rotation_period_in_days(90)
-        .send()
-        .await
-        .unwrap();
+    enable_rotation(&kms, &id, 90).await;
     server.advance_clock(91 * DAY).await;
     sweep().await;
     assert_eq!(rotations(&kms, &id).await.len(), 2);
     kms.disable_key_rotation().key_id(&id).send().await.unwrap();
-    let status = kms
-        .get_key_rotation_status()
-        .key_id(&id)
-        .send()
-        .await
-        .unwrap();
+    let status = rotation_status(&kms, &id).await;
     assert!(!status.key_rotation_enabled());
     assert_eq!(status.next_rotation_date(), None);
     server.advance_clock(400 * DAY).await;
@@ -165,13 +121,8 @@ async fn automatic_rotation_follows_the_clock() {
 async fn disabled_keys_do_not_rotate() {
     let server = Server::start_with(&["--sweep-interval-secs", "1"]);
     let kms = server.client();
-    let id = symmetric(&kms).await;
-    kms.enable_key_rotation()
-        .key_id(&id)
-        .rotation_period_in_days(90)
-        .send()
-        .await
-        .unwrap();
+    let id = symmetric_key(&kms).await;
+    enable_rotation(&kms, &id, 90).await;
     kms.disable_key().key_id(&id).send().await.unwrap();
     assert_code!(
         kms.enable_key_rotation().key_id(&id).send().await,
@@ -187,9 +138,8 @@ async fn disabled_keys_do_not_rotate() {
 
 #[tokio::test]
 async fn on_demand_rotation_and_its_quota() {
-    let server = Server::start();
-    let kms = server.client();
-    let id = symmetric(&kms).await;
+    let (_server, kms) = common::start();
+    let id = symmetric_key(&kms).await;
     let mut blobs = vec![encrypt(&kms, &id, "v1").await];
     for n in 2..=26 {
         let out = kms.rotate_key_on_demand().key_id(&id).send().await.unwrap();
@@ -198,26 +148,15 @@ async fn on_demand_rotation_and_its_quota() {
         assert_eq!(material_version(&blob), n);
         blobs.push(blob);
     }
-    let err = kms
+    assert_eq!(error_message!(kms
         .rotate_key_on_demand()
         .key_id(&id)
         .send()
-        .await
-        .unwrap_err();
-    assert_eq!(common::code(&err), "LimitExceededException");
-    assert_eq!(
-        err.into_service_error().meta().message().unwrap(),
-        format!("The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: arn:aws:kms:us-east-1:000000000000:key/{id}")
-    );
+        .await, "LimitExceededException"), format!("The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: arn:aws:kms:us-east-1:000000000000:key/{id}"));
     for (n, blob) in blobs.iter().enumerate() {
         decrypts_to(&kms, blob, &format!("v{}", n + 1)).await;
     }
-    let status = kms
-        .get_key_rotation_status()
-        .key_id(&id)
-        .send()
-        .await
-        .unwrap();
+    let status = rotation_status(&kms, &id).await;
     assert!(status.on_demand_rotation_start_date().is_some());
     assert!(
         !status.key_rotation_enabled(),
@@ -272,11 +211,8 @@ async fn on_demand_rotation_and_its_quota() {
     let ids: std::collections::BTreeSet<_> =
         all.iter().map(|r| r.key_material_id().unwrap()).collect();
     assert_eq!(ids.len(), 26);
-    let meta = kms.describe_key().key_id(&id).send().await.unwrap();
-    assert_eq!(
-        meta.key_metadata().unwrap().current_key_material_id(),
-        all[25].key_material_id()
-    );
+    let meta = common::metadata(&kms, &id).await;
+    assert_eq!(meta.current_key_material_id(), all[25].key_material_id());
     assert_code!(
         kms.list_key_rotations()
             .key_id(&id)
@@ -295,9 +231,8 @@ async fn on_demand_rotation_and_its_quota() {
 
 #[tokio::test]
 async fn only_symmetric_generated_keys_rotate() {
-    let server = Server::start();
-    let kms = server.client();
-    let id = symmetric(&kms).await;
+    let (_server, kms) = common::start();
+    let id = symmetric_key(&kms).await;
     for days in [89, 2561] {
         assert_code!(
             kms.enable_key_rotation()
@@ -313,17 +248,7 @@ async fn only_symmetric_generated_keys_rotate() {
         (KeySpec::EccNistP256, KeyUsageType::SignVerify),
         (KeySpec::Hmac256, KeyUsageType::GenerateVerifyMac),
     ] {
-        let other = kms
-            .create_key()
-            .key_spec(spec)
-            .key_usage(usage)
-            .send()
-            .await
-            .unwrap()
-            .key_metadata()
-            .unwrap()
-            .key_id()
-            .to_owned();
+        let other = common::create_key(&kms, spec, usage).await;
         assert_code!(
             kms.enable_key_rotation().key_id(&other).send().await,
             "UnsupportedOperationException"
@@ -337,41 +262,19 @@ async fn only_symmetric_generated_keys_rotate() {
             "UnsupportedOperationException"
         );
     }
-    let external = kms
-        .create_key()
-        .origin(OriginType::External)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned();
-    let err = kms
-        .enable_key_rotation()
-        .key_id(&external)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(common::code(&err), "UnsupportedOperationException");
-    assert!(err
-        .into_service_error()
-        .meta()
-        .message()
-        .unwrap()
-        .ends_with("origin is EXTERNAL which is not valid for this operation."));
+    let external = common::create_with(kms.create_key().origin(OriginType::External)).await;
+    assert!(error_message!(
+        kms.enable_key_rotation().key_id(&external).send().await,
+        "UnsupportedOperationException"
+    )
+    .ends_with("origin is EXTERNAL which is not valid for this operation."));
     // An EXTERNAL key without material: the state answers first, as recorded against AWS.
     assert_code!(
         kms.rotate_key_on_demand().key_id(&external).send().await,
         "KMSInvalidStateException"
     );
     // Aliases are not accepted where AWS takes only key ids and ARNs.
-    kms.create_alias()
-        .alias_name("alias/rot")
-        .target_key_id(&id)
-        .send()
-        .await
-        .unwrap();
+    common::create_alias(&kms, "alias/rot", &id).await;
     assert!(kms
         .enable_key_rotation()
         .key_id("alias/rot")

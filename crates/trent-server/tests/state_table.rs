@@ -11,7 +11,7 @@ use aws_sdk_kms::types::{
     SigningAlgorithmSpec, Tag, WrappingKeySpec,
 };
 use aws_sdk_kms::Client;
-use common::{byok, Server};
+use common::byok;
 use trent_core::state::{self, Cell, KeyOp};
 use trent_core::KeyState;
 
@@ -82,21 +82,9 @@ async fn key_in(kms: &Client, state: KeyState, n: usize, kind: Kind) -> Fixture 
             .key_usage(KeyUsageType::GenerateVerifyMac),
         Kind::Symmetric | Kind::Imported => create,
     };
-    let id = create
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned();
+    let id = common::create_with(create).await;
     let alias = format!("alias/fixture-{n}");
-    kms.create_alias()
-        .alias_name(&alias)
-        .target_key_id(&id)
-        .send()
-        .await
-        .unwrap();
+    common::create_alias(kms, &alias, &id).await;
     let material = vec![0x5A; 32];
     let (mut token, mut wrapping_key) = (vec![], vec![]);
     if kind == Kind::Imported {
@@ -118,18 +106,16 @@ async fn key_in(kms: &Client, state: KeyState, n: usize, kind: Kind) -> Fixture 
         b
     } else {
         match kind {
-            Kind::Signing => kms
-                .sign()
-                .key_id(&id)
-                .message(Blob::new("fixture"))
-                .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
-                .send()
-                .await
-                .unwrap()
-                .signature()
-                .unwrap()
-                .as_ref()
-                .to_vec(),
+            Kind::Signing => {
+                common::sign_request(kms, &id, "fixture", &SigningAlgorithmSpec::EcdsaSha256)
+                    .send()
+                    .await
+                    .unwrap()
+                    .signature()
+                    .unwrap()
+                    .as_ref()
+                    .to_vec()
+            }
             Kind::Hmac => kms
                 .generate_mac()
                 .key_id(&id)
@@ -154,10 +140,7 @@ async fn key_in(kms: &Client, state: KeyState, n: usize, kind: Kind) -> Fixture 
                 .unwrap()
                 .as_ref()
                 .to_vec(),
-            Kind::Symmetric | Kind::Imported => kms
-                .encrypt()
-                .key_id(&id)
-                .plaintext(Blob::new("fixture"))
+            Kind::Symmetric | Kind::Imported => common::encrypt_request(kms, &id, "fixture")
                 .send()
                 .await
                 .unwrap()
@@ -229,29 +212,11 @@ async fn perform(
             .description("d")
             .send()
             .await),
-        KeyOp::Encrypt => err(kms
-            .encrypt()
-            .key_id(id)
-            .plaintext(Blob::new("p"))
-            .send()
-            .await),
-        KeyOp::Decrypt => err(kms
-            .decrypt()
-            .ciphertext_blob(Blob::new(f.blob.clone()))
-            .send()
-            .await),
+        KeyOp::Encrypt => err(common::encrypt_request(kms, id, "p").send().await),
+        KeyOp::Decrypt => err(common::decrypt_request(kms, f.blob.clone()).send().await),
         KeyOp::ReEncrypt => {
             // The key in the state is checked both as source and as destination.
-            let good = kms
-                .encrypt()
-                .key_id(enabled_key)
-                .plaintext(Blob::new("p"))
-                .send()
-                .await
-                .unwrap()
-                .ciphertext_blob()
-                .unwrap()
-                .clone();
+            let good = common::encrypt(kms, enabled_key, "p").await;
             let as_destination = err(kms
                 .re_encrypt()
                 .ciphertext_blob(good)
@@ -282,21 +247,13 @@ async fn perform(
             .key_spec(DataKeySpec::Aes256)
             .send()
             .await),
-        KeyOp::CreateAlias => err(kms
-            .create_alias()
-            .alias_name(format!("alias/new-{n}"))
-            .target_key_id(id)
+        KeyOp::CreateAlias => err(common::alias_request(kms, format!("alias/new-{n}"), id)
             .send()
             .await),
         KeyOp::UpdateAlias => {
             // The alias starts on an enabled key; the key in the state is the destination.
             let name = format!("alias/moving-{n}");
-            kms.create_alias()
-                .alias_name(&name)
-                .target_key_id(enabled_key)
-                .send()
-                .await
-                .unwrap();
+            common::create_alias(kms, &name, enabled_key).await;
             err(kms
                 .update_alias()
                 .alias_name(&name)
@@ -324,13 +281,11 @@ async fn perform(
             .await),
         KeyOp::ListKeyPolicies => err(kms.list_key_policies().key_id(id).send().await),
         KeyOp::GetPublicKey => err(kms.get_public_key().key_id(id).send().await),
-        KeyOp::Sign => err(kms
-            .sign()
-            .key_id(id)
-            .message(Blob::new("m"))
-            .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
-            .send()
-            .await),
+        KeyOp::Sign => err(
+            common::sign_request(kms, id, "m", &SigningAlgorithmSpec::EcdsaSha256)
+                .send()
+                .await,
+        ),
         KeyOp::Verify => err(kms
             .verify()
             .key_id(id)
@@ -436,17 +391,8 @@ fn answered_before_the_table(op: KeyOp, state: KeyState) -> Option<String> {
 
 #[tokio::test]
 async fn every_operation_in_every_state_matches_the_table() {
-    let server = Server::start();
-    let kms = server.client();
-    let enabled = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned();
+    let (_server, kms) = common::start();
+    let enabled = common::symmetric_key(&kms).await;
     let mut n = 0;
     let mut checked = 0;
     let mut failures = Vec::new();

@@ -6,6 +6,9 @@ use aws_sdk_kms::types::{AlgorithmSpec, ExpirationModelType, WrappingKeySpec};
 use aws_sdk_kms::Client;
 use rsa::pkcs8::DecodePublicKey;
 
+pub type ImportRequest =
+    aws_sdk_kms::operation::import_key_material::builders::ImportKeyMaterialFluentBuilder;
+
 /// Wraps `material` for import with `algorithm` under the SPKI `public_key`.
 pub fn wrap(public_key: &[u8], algorithm: &AlgorithmSpec, material: &[u8]) -> Vec<u8> {
     let key = rsa::RsaPublicKey::from_public_key_der(public_key).expect("wrapping public key");
@@ -36,6 +39,23 @@ pub fn wrap(public_key: &[u8], algorithm: &AlgorithmSpec, material: &[u8]) -> Ve
     }
 }
 
+pub type ImportResult = Result<
+    aws_sdk_kms::operation::import_key_material::ImportKeyMaterialOutput,
+    aws_sdk_kms::error::SdkError<
+        aws_sdk_kms::operation::import_key_material::ImportKeyMaterialError,
+    >,
+>;
+
+/// `request` made to expire at `valid_to` when that is given; as it was otherwise.
+pub fn expiring(request: ImportRequest, valid_to: Option<DateTime>) -> ImportRequest {
+    match valid_to {
+        Some(t) => request
+            .expiration_model(ExpirationModelType::KeyMaterialExpires)
+            .valid_to(t),
+        None => request,
+    }
+}
+
 /// Import parameters for `key_id`: (import token, wrapping public key).
 pub async fn parameters(
     kms: &Client,
@@ -60,11 +80,7 @@ pub async fn parameters(
 /// An ImportKeyMaterial request for `material`, wrapped with fresh parameters
 /// (RSAES_OAEP_SHA_256 unless the material is too long for it), not expiring; the caller adds
 /// what else it needs and sends it.
-pub async fn request(
-    kms: &Client,
-    key_id: &str,
-    material: &[u8],
-) -> aws_sdk_kms::operation::import_key_material::builders::ImportKeyMaterialFluentBuilder {
+pub async fn request(kms: &Client, key_id: &str, material: &[u8]) -> ImportRequest {
     let algorithm = if material.len() > 190 {
         AlgorithmSpec::RsaAesKeyWrapSha256
     } else {
@@ -85,45 +101,26 @@ pub async fn import(
     key_id: &str,
     material: &[u8],
     valid_to: Option<DateTime>,
-) -> Result<
-    aws_sdk_kms::operation::import_key_material::ImportKeyMaterialOutput,
-    aws_sdk_kms::error::SdkError<
-        aws_sdk_kms::operation::import_key_material::ImportKeyMaterialError,
-    >,
-> {
-    let req = request(kms, key_id, material).await;
-    match valid_to {
-        Some(t) => req
-            .expiration_model(ExpirationModelType::KeyMaterialExpires)
-            .valid_to(t),
-        None => req,
-    }
-    .send()
-    .await
+) -> ImportResult {
+    expiring(request(kms, key_id, material).await, valid_to)
+        .send()
+        .await
 }
 
+/// Imports the already wrapped `wrapped` with `token`, not expiring unless `valid_to` is
+/// given.
 pub async fn import_with(
     kms: &Client,
     key_id: &str,
     token: &[u8],
     wrapped: &[u8],
     valid_to: Option<DateTime>,
-) -> Result<
-    aws_sdk_kms::operation::import_key_material::ImportKeyMaterialOutput,
-    aws_sdk_kms::error::SdkError<
-        aws_sdk_kms::operation::import_key_material::ImportKeyMaterialError,
-    >,
-> {
-    let mut req = kms
+) -> ImportResult {
+    let req = kms
         .import_key_material()
         .key_id(key_id)
         .import_token(Blob::new(token))
-        .encrypted_key_material(Blob::new(wrapped));
-    req = match valid_to {
-        Some(t) => req
-            .expiration_model(ExpirationModelType::KeyMaterialExpires)
-            .valid_to(t),
-        None => req.expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire),
-    };
-    req.send().await
+        .encrypted_key_material(Blob::new(wrapped))
+        .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire);
+    expiring(req, valid_to).send().await
 }

@@ -3,6 +3,10 @@
 #![allow(dead_code)]
 
 pub mod byok;
+mod kms;
+
+#[allow(unused_imports)]
+pub use kms::*;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -143,10 +147,26 @@ impl Server {
     }
 }
 
+/// Starts a server and returns it with its client. Keep the server bound (`_server` where the
+/// test does not use it otherwise): dropping it stops the process.
+pub fn start() -> (Server, aws_sdk_kms::Client) {
+    let server = Server::start();
+    let kms = server.client();
+    (server, kms)
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// Seconds since the Unix epoch, by the wall clock (the server's test clock starts there).
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 /// The `__type` code of an SDK error, whatever the operation.
@@ -180,6 +200,24 @@ macro_rules! assert_code {
         match $result {
             Ok(_) => panic!("expected {} but the call succeeded", $code),
             Err(e) => assert_eq!(common::code(&e), $code, "{e:?}"),
+        }
+    }};
+}
+
+/// Asserts a result is an error with the given code; evaluates to the error's message.
+#[macro_export]
+macro_rules! error_message {
+    ($result:expr, $code:expr) => {{
+        match $result {
+            Ok(_) => panic!("expected {} but the call succeeded", $code),
+            Err(e) => {
+                assert_eq!(common::code(&e), $code, "{e:?}");
+                e.into_service_error()
+                    .meta()
+                    .message()
+                    .expect("an error message")
+                    .to_owned()
+            }
         }
     }};
 }
