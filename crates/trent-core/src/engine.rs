@@ -62,7 +62,9 @@ enum Material {
 #[derive(Debug)]
 pub struct LoadedKey {
     pub record: KeyRecord,
-    materials: Vec<(u32, Material)>,
+    /// Shared, so a view of the key without some of its material (expired, not yet swept)
+    /// costs no unsealing.
+    materials: Vec<(u32, Arc<Material>)>,
 }
 
 impl LoadedKey {
@@ -74,7 +76,7 @@ impl LoadedKey {
         self.materials
             .iter()
             .find(|(v, _)| *v == version)
-            .map(|(_, m)| m)
+            .map(|(_, m)| m.as_ref())
     }
 
     fn cipher(&self, version: u32) -> Option<&AeadKey> {
@@ -333,7 +335,13 @@ impl Kms {
             // makes that durable, until then every reader sees the key without it.
             let mut record = loaded.record.clone();
             import::expire_materials(&mut record, now);
-            return Ok(Arc::new(self.open_materials(record)?));
+            let materials = loaded
+                .materials
+                .iter()
+                .filter(|(v, _)| record.is_imported(*v))
+                .cloned()
+                .collect();
+            return Ok(Arc::new(LoadedKey { record, materials }));
         }
         Ok(loaded)
     }
@@ -346,7 +354,7 @@ impl Kms {
                 .open(&material_aad(&record.id, m.version), &m.sealed)?;
             materials.push((
                 m.version,
-                prepare_material(record.meta.key_spec, &material)?,
+                Arc::new(prepare_material(record.meta.key_spec, &material)?),
             ));
         }
         Ok(LoadedKey { record, materials })

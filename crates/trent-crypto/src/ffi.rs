@@ -350,10 +350,16 @@ pub(crate) struct MlKemParts {
     pub(crate) spki: Vec<u8>,
 }
 
-/// Parses one ML-KEM PKCS#8 document (nothing after it, no other key type). A key given only in
-/// the expanded form has no encapsulation key in AWS-LC and fails.
+/// Parses one ML-KEM PKCS#8 document in the canonical seed form: exactly the document AWS-LC
+/// writes for the key it read. AWS-LC's parser is more lenient (bytes after the seed, a
+/// version-2 public key it never compares with the seed, attributes); those are refused, so a
+/// key is stored and used only in the one form. A key given only in the expanded form has no
+/// encapsulation key in AWS-LC and fails too.
 pub(crate) fn ml_kem_parse_pkcs8(pkcs8: &[u8]) -> Result<MlKemParts, CryptoError> {
     let key = Pkey::parse(pkcs8, Der::Pkcs8, sys::EVP_PKEY_KEM)?;
+    if key.marshal(true)?.expose() != pkcs8 {
+        return Err(CryptoError);
+    }
     Ok(MlKemParts {
         public_key: key.raw(false)?.expose().to_vec(),
         private_key: key.raw(true)?,

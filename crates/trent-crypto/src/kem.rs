@@ -257,6 +257,31 @@ mod tests {
         let short = expected_pkcs8(MlKem::MlKem768, &[7u8; 32]);
         assert!(KemKeyPair::from_pkcs8(MlKem::MlKem768, &short).is_err());
         assert!(KemKeyPair::from_pkcs8(MlKem::MlKem768, b"not a key").is_err());
+        // Documents AWS-LC's parser would take but that are not the canonical seed form: bytes
+        // after the seed inside the private key, a version-2 document with a public key, an
+        // attribute set.
+        let seed = &pkcs8.expose()[22..];
+        let algorithm = tlv(0x30, &tlv(0x06, &oid(MlKem::MlKem768)));
+        let padded = tlv(0x04, &[tlv(0x80, seed), vec![0, 0]].concat());
+        let padded = tlv(0x30, &[tlv(0x02, &[0]), algorithm.clone(), padded].concat());
+        let private_key = tlv(0x04, &tlv(0x80, seed));
+        let v2 = tlv(
+            0x30,
+            &[
+                tlv(0x02, &[1]),
+                algorithm.clone(),
+                private_key.clone(),
+                tlv(0x81, &[0u8; 21]),
+            ]
+            .concat(),
+        );
+        let with_attributes = tlv(
+            0x30,
+            &[tlv(0x02, &[0]), algorithm, private_key, tlv(0xa0, &[])].concat(),
+        );
+        for document in [padded, v2, with_attributes] {
+            assert!(KemKeyPair::from_pkcs8(MlKem::MlKem768, &document).is_err());
+        }
         // Another kind of private key.
         let p256 = crate::asymmetric::generate_private_key(crate::asymmetric::KeyPairSpec::EccP256)
             .unwrap();
