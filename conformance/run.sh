@@ -120,6 +120,12 @@ if [[ " $ONLY " =~ \ (awscli|boto3|boto3-keys|esdk)\  ]] && ! ensure_venv "$VENV
     setup_fail python-clients "could not create conformance/.venv or install requirements.txt"
     PY_OK=0
 fi
+# The aws CLI checks wrap key material and verify signatures with openssl, as AWS's guides do.
+if [[ " $ONLY " == *" awscli "* ]] && ! command -v openssl >/dev/null; then
+    log "installing openssl (apt-get)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl; } >"$WORK/apt.log" 2>&1 ||
+        setup_fail openssl "openssl is missing and apt-get could not install it (see the awscli checks)"
+fi
 ALIYUN_OK=1
 if [[ " $ONLY " == *" aliyun "* ]] && ! ensure_venv "$ALIYUN_VENV" "$HERE/aliyun/requirements.txt"; then
     setup_fail aliyun-clients "could not create conformance/aliyun/.venv or install its requirements.txt"

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -303,5 +304,96 @@ with check("awscli.wrong-secret-rejected"):
     eq(p.returncode, CLI_SERVICE_ERROR_RC, f"exit code (stderr {p.stderr.strip()!r})")
     expect("InvalidSignatureException" in p.stderr or "UnrecognizedClientException" in p.stderr,
            f"stderr: {p.stderr.strip()!r}")
+
+
+# ----- keys checked with openssl, the way AWS's guides tell users to do it -----------------------
+
+OPENSSL = shutil.which("openssl")
+
+
+def openssl(cmd: str) -> bytes:
+    expect(OPENSSL is not None, "openssl is not installed (the Debian package openssl provides it)")
+    return shell(f"openssl {cmd}")
+
+
+def key_id_of(*create_args: str) -> str:
+    return ok_json("create-key", "--description", f"conformance awscli {RUN}", *create_args)["KeyMetadata"]["KeyId"]
+
+
+def b64_to_file(text: str, name: str) -> str:
+    path = os.path.join(WORK, name)
+    with open(path, "wb") as f:
+        f.write(base64.b64decode(text))
+    return path
+
+
+with check("awscli.byok-wrapped-with-openssl"):
+    # Import key material wrapped by openssl (RSAES_OAEP_SHA_256), then import new material and
+    # rotate to it: the two-material flow of AWS's "import new key material" guide.
+    key_id = key_id_of("--origin", "EXTERNAL")
+
+    def import_new(material: str, *extra: str) -> dict:
+        params = ok_json(
+            "get-parameters-for-import", "--key-id", key_id,
+            "--wrapping-algorithm", "RSAES_OAEP_SHA_256", "--wrapping-key-spec", "RSA_3072",
+        )
+        public = b64_to_file(params["PublicKey"], "wrapping.der")
+        token = b64_to_file(params["ImportToken"], "token.bin")
+        openssl(f"rand -out {material} 32")
+        openssl(
+            f"pkeyutl -encrypt -in {material} -out {material}.wrapped -inkey {public} -keyform DER -pubin "
+            "-pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256"
+        )
+        return ok_json(
+            "import-key-material", "--key-id", key_id,
+            "--encrypted-key-material", f"fileb://{material}.wrapped", "--import-token", f"fileb://{token}",
+            "--expiration-model", "KEY_MATERIAL_DOES_NOT_EXPIRE", *extra,
+        )
+
+    first = import_new("first.bin")["KeyMaterialId"]
+    eq(ok_text("describe-key", "--key-id", key_id, "--query", "KeyMetadata.KeyState"), "Enabled", "state")
+    shell("printf 'under the first material' > plain1.txt")
+    blob1 = ok_text("encrypt", "--key-id", key_id, "--plaintext", "fileb://plain1.txt", "--query", "CiphertextBlob")
+    second = import_new("second.bin", "--import-type", "NEW_KEY_MATERIAL")["KeyMaterialId"]
+    ok_json("rotate-key-on-demand", "--key-id", key_id)
+    eq(
+        ok_text("describe-key", "--key-id", key_id, "--query", "KeyMetadata.CurrentKeyMaterialId"),
+        second, "CurrentKeyMaterialId after the rotation",
+    )
+    states = ok_json("list-key-rotations", "--key-id", key_id, "--include-key-material", "ALL_KEY_MATERIAL")
+    eq(
+        [(r["KeyMaterialId"], r["KeyMaterialState"]) for r in states["Rotations"]],
+        [(first, "NON_CURRENT"), (second, "CURRENT")], "materials",
+    )
+    old = b64_to_file(blob1, "blob1.bin")
+    plain = ok_text("decrypt", "--ciphertext-blob", f"fileb://{old}", "--query", "Plaintext")
+    eq(base64.b64decode(plain), b"under the first material", "old ciphertext after the rotation")
+
+for spec, algorithm, verify in (
+    ("ECC_NIST_P256", "ECDSA_SHA_256", "dgst -sha256 -verify {pem} -signature {sig} {msg}"),
+    ("RSA_2048", "RSASSA_PKCS1_V1_5_SHA_256", "dgst -sha256 -verify {pem} -signature {sig} {msg}"),
+    ("ECC_NIST_EDWARDS25519", "ED25519_SHA_512", "pkeyutl -verify -pubin -inkey {pem} -rawin -in {msg} -sigfile {sig}"),
+):
+    with check(f"awscli.sign-verified-by-openssl.{spec}"):
+        key_id = key_id_of("--key-spec", spec, "--key-usage", "SIGN_VERIFY")
+        msg = os.path.join(WORK, f"{spec}.msg")
+        with open(msg, "wb") as f:
+            f.write(f"signed by {spec} {RUN}".encode())
+        sig = b64_to_file(
+            ok_text("sign", "--key-id", key_id, "--message", f"fileb://{msg}", "--message-type", "RAW",
+                    "--signing-algorithm", algorithm, "--query", "Signature"),
+            f"{spec}.sig",
+        )
+        der = b64_to_file(ok_text("get-public-key", "--key-id", key_id, "--query", "PublicKey"), f"{spec}.der")
+        pem = os.path.join(WORK, f"{spec}.pem")
+        openssl(f"pkey -pubin -inform DER -in {der} -out {pem}")
+        out = openssl(verify.format(pem=pem, sig=sig, msg=msg))
+        expect(b"Verified" in out or b"Signature Verified Successfully" in out, f"openssl said {out!r}")
+        # And a changed message does not verify.
+        with open(msg, "ab") as f:
+            f.write(b"!")
+        p = subprocess.run(["bash", "-c", "openssl " + verify.format(pem=pem, sig=sig, msg=msg)],
+                           capture_output=True, timeout=60, cwd=WORK)
+        expect(p.returncode != 0, "openssl verified a signature over a changed message")
 
 end("test_awscli.py")
