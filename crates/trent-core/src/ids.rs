@@ -37,9 +37,30 @@ impl fmt::Display for KeyId {
     }
 }
 
-/// An account id (12 digits for AWS).
+/// An account id: 12 digits for AWS, 16 for an Alibaba Cloud uid.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AccountId(pub String);
+
+impl AccountId {
+    /// AWS account ids are 12 digits.
+    pub const AWS_DIGITS: usize = 12;
+    /// Alibaba Cloud account ids (uids) are 16 digits.
+    pub const ALIYUN_DIGITS: usize = 16;
+
+    /// A configured account id: 12 digits (usable by both dialects, as it always was) or 16 (an
+    /// Alibaba uid, usable by Alibaba requests only: see [`AccountId::serves_aws`]).
+    pub fn parse(s: &str) -> Option<Self> {
+        let digits = s.bytes().all(|b| b.is_ascii_digit());
+        (digits && [Self::AWS_DIGITS, Self::ALIYUN_DIGITS].contains(&s.len()))
+            .then(|| Self(s.to_owned()))
+    }
+
+    /// Whether AWS requests may act in this account. AWS ARNs carry exactly 12 digits, so an
+    /// account of any other length is never an AWS caller's scope.
+    pub fn serves_aws(&self) -> bool {
+        self.0.len() == Self::AWS_DIGITS && self.0.bytes().all(|b| b.is_ascii_digit())
+    }
+}
 
 /// A region name such as `us-east-1`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -225,6 +246,24 @@ mod tests {
                 matches!(err, KmsError::NotFound(_) | KmsError::InvalidArn(_)),
                 "{raw}: {err:?}"
             );
+        }
+    }
+
+    #[test]
+    fn account_ids_are_aws_or_alibaba_shaped() {
+        let aws = AccountId::parse("111122223333").unwrap();
+        assert!(aws.serves_aws());
+        let uid = AccountId::parse("1234567890123456").unwrap();
+        assert!(!uid.serves_aws());
+        for bad in [
+            "",
+            "12",
+            "1111222233334",
+            "11112222333a",
+            "12345678901234567",
+            "+11122223333",
+        ] {
+            assert_eq!(AccountId::parse(bad), None, "{bad}");
         }
     }
 

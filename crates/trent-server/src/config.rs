@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::Deserialize;
+use trent_core::AccountId;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4599";
 pub const DEFAULT_DATA_DIR: &str = "./trent-data";
@@ -127,9 +128,9 @@ impl Config {
                     "every credential needs a non-empty access_key_id and secret_access_key".into(),
                 );
             }
-            if c.account_id.len() != 12 || !c.account_id.bytes().all(|b| b.is_ascii_digit()) {
+            if AccountId::parse(&c.account_id).is_none() {
                 return Err(format!(
-                    "credential {}: account_id must be 12 digits",
+                    "credential {}: account_id must be 12 digits (an AWS account, usable by both APIs) or 16 (an Alibaba Cloud uid, usable by the Alibaba API only)",
                     c.access_key_id
                 ));
             }
@@ -185,6 +186,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("trent.toml");
         std::fs::write(&path, "[[credentials]]\naccess_key_id = \"a\"\nsecret_access_key = \"s\"\naccount_id = \"12\"\n").unwrap();
+        assert!(Config::resolve(ServeArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        })
+        .is_err());
+        // 16 digits is an Alibaba uid and is accepted; 13 is neither vendor's.
+        std::fs::write(&path, "[[credentials]]\naccess_key_id = \"a\"\nsecret_access_key = \"s\"\naccount_id = \"1234567890123456\"\n").unwrap();
+        assert!(Config::resolve(ServeArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        })
+        .is_ok());
+        std::fs::write(&path, "[[credentials]]\naccess_key_id = \"a\"\nsecret_access_key = \"s\"\naccount_id = \"1234567890123\"\n").unwrap();
         assert!(Config::resolve(ServeArgs {
             config: Some(path.clone()),
             ..Default::default()

@@ -27,7 +27,7 @@ use trent_aws::{AwsError, Operation};
 use trent_core::clock::OffsetClock;
 use trent_core::engine::{Caller, Kms};
 use trent_core::state::Dialect;
-use trent_core::Scope;
+use trent_core::{AccountId, Scope};
 use trent_crypto::SecretBytes;
 
 /// The largest request body accepted. AWS's largest members (a 131072-character policy, a
@@ -62,6 +62,27 @@ impl Credentials {
 impl CredentialStore for Credentials {
     fn lookup(&self, access_key_id: &str) -> Option<&Credential> {
         self.0.get(access_key_id)
+    }
+}
+
+impl Credentials {
+    /// The credentials AWS requests may use: those of 12-digit accounts. A credential of a
+    /// 16-digit Alibaba uid does not exist for AWS's signature check (UnrecognizedClient), so no
+    /// AWS ARN ever carries an Alibaba uid.
+    pub fn aws(&self) -> AwsCredentials<'_> {
+        AwsCredentials(self)
+    }
+}
+
+/// See [`Credentials::aws`].
+#[derive(Debug)]
+pub struct AwsCredentials<'a>(&'a Credentials);
+
+impl CredentialStore for AwsCredentials<'_> {
+    fn lookup(&self, access_key_id: &str) -> Option<&Credential> {
+        self.0
+            .lookup(access_key_id)
+            .filter(|c| AccountId(c.account_id.clone()).serves_aws())
     }
 }
 
@@ -195,7 +216,7 @@ fn authenticate(
         .verifier
         .verify(
             &request,
-            &state.credentials,
+            &state.credentials.aws(),
             trent_aws::SIGNING_SERVICE,
             now_for_auth(state),
         )
