@@ -150,6 +150,15 @@ impl From<KmsError> for AliyunError {
             KmsError::NotFound(NotFound::KeyMaterial { .. }) => E::invalid("KeyMaterialId"),
             KmsError::InvalidState(m) => E::bad_request("Rejected.UnsupportedOperation", m),
             KmsError::KeyState { rejection, .. } => rejected(rejection),
+            // Alibaba documents that a protected key cannot be deleted but not the error code.
+            // ScheduleKeyDeletion's documented refusal of a state change is
+            // Rejected.StateModifiedFailed (409), and that is what happened: the key could not be
+            // moved to PendingDeletion. The message says why.
+            KmsError::DeletionProtected { .. } => E::new(
+                409,
+                "Rejected.StateModifiedFailed",
+                "Keystate modified failed: the key has deletion protection enabled; disable it with SetDeletionProtection first.",
+            ),
             KmsError::Validation(m) | KmsError::Tag(m) | KmsError::MalformedPolicyDocument(m) => {
                 E::bad_request("InvalidParameter", m)
             }
@@ -232,6 +241,13 @@ mod tests {
             render(KeyOp::CreateAlias, KeyState::PendingDeletion),
             (409, "Rejected.StateModifiedFailed")
         );
+    }
+
+    #[test]
+    fn a_protected_key_refuses_deletion_as_a_failed_state_change() {
+        let e = AliyunError::from(KmsError::DeletionProtected { arn: "arn".into() });
+        assert_eq!((e.status, e.code), (409, "Rejected.StateModifiedFailed"));
+        assert!(e.message.contains("deletion protection"));
     }
 
     #[test]

@@ -59,6 +59,10 @@ trent_core::operations! {
     TagResource => tag_resource, true;
     UntagResource => untag_resource, true;
     ListResourceTags => list_resource_tags, false;
+    TagResources => tag_resources, true;
+    UntagResources => untag_resources, true;
+    ListTagResources => list_tag_resources, false;
+    SetDeletionProtection => set_deletion_protection, true;
     DescribeKeyVersion => describe_key_version, false;
     ListKeyVersions => list_key_versions, false;
     CreateKeyVersion => create_key_version, true;
@@ -81,10 +85,6 @@ trent_core::operations! {
 /// `Rejected.UnsupportedOperation` rather than `InvalidApi.NotFound`, so a client can tell
 /// "not here yet" from "no such thing".
 pub const NOT_YET_SERVED: &[&str] = &[
-    "SetDeletionProtection",
-    "TagResources",
-    "UntagResources",
-    "ListTagResources",
     "GetRandomPassword",
     "DescribeRegions",
     "DescribeAccountKmsStatus",

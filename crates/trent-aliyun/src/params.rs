@@ -100,6 +100,33 @@ impl Params {
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.all.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
+
+    /// A list parameter as RPC flattens it: `Name.1`, `Name.2`, … for a list of strings and
+    /// `Name.1.Field`, … for a list of objects (what both Python SDKs send). One map per element,
+    /// in index order, from field (`""` for a plain element) to value. Indices must be 1, 2, …
+    /// without gaps or leading zeros: anything else under `Name.` is refused, never dropped.
+    pub fn indexed(&self, name: &str) -> Result<Vec<BTreeMap<&str, &str>>, AliyunError> {
+        let prefix = format!("{name}.");
+        let mut elements: BTreeMap<usize, BTreeMap<&str, &str>> = BTreeMap::new();
+        for (key, value) in self.all.range(prefix.clone()..) {
+            let Some(rest) = key.strip_prefix(&prefix) else {
+                break;
+            };
+            let (index, field) = rest.split_once('.').unwrap_or((rest, ""));
+            let well_formed = !index.is_empty()
+                && !index.starts_with('0')
+                && index.bytes().all(|b| b.is_ascii_digit());
+            let index = well_formed
+                .then(|| index.parse::<usize>().ok())
+                .flatten()
+                .ok_or_else(|| AliyunError::invalid(key))?;
+            elements.entry(index).or_default().insert(field, value);
+        }
+        if !elements.keys().copied().eq(1..=elements.len()) {
+            return Err(AliyunError::invalid(&format!("{name}.N")));
+        }
+        Ok(elements.into_values().collect())
+    }
 }
 
 #[cfg(test)]
@@ -119,6 +146,35 @@ mod tests {
         assert_eq!(p.get("B"), Some("x y+z"));
         assert_eq!(p.get("C"), Some("{}"));
         assert_eq!(p.query().len(), 3);
+    }
+
+    #[test]
+    fn flattened_lists_in_index_order() {
+        let p = Params::parse(
+            "ResourceId.2=b&ResourceId.1=a&ResourceIds=x&Tag.1.Key=k&Tag.1.Value=v&Tag.10.Key=j",
+            None,
+        )
+        .unwrap();
+        let ids: Vec<&str> = p
+            .indexed("ResourceId")
+            .unwrap()
+            .iter()
+            .map(|e| e[""])
+            .collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert!(p.indexed("Missing").unwrap().is_empty());
+        // Tag.10 without Tag.2..Tag.9 is a gap.
+        assert!(p.indexed("Tag").is_err());
+        let p = Params::parse("Tag.1.Key=k&Tag.1.Value=v&Tag.2.Key=j", None).unwrap();
+        let tags = p.indexed("Tag").unwrap();
+        assert_eq!((tags[0]["Key"], tags[0]["Value"]), ("k", "v"));
+        assert_eq!(tags[1].get("Value"), None);
+        for bad in ["T.0=a", "T.01=a", "T.x=a", "T.=a", "T.%2B1=a"] {
+            assert!(
+                Params::parse(bad, None).unwrap().indexed("T").is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

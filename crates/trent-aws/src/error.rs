@@ -108,6 +108,14 @@ impl From<KmsError> for AwsError {
                 };
                 E::client(code, state_message(&arn, rejection))
             }
+            // AWS has no deletion protection, so no error of its own for it. ScheduleKeyDeletion's
+            // documented errors hold one refusal of a key's current condition,
+            // KMSInvalidStateException, which every AWS client already handles for it;
+            // UnsupportedOperationException would say the operation itself is not offered.
+            KmsError::DeletionProtected { arn } => E::client(
+                "KMSInvalidStateException",
+                format!("{arn} has deletion protection enabled (set through Alibaba's SetDeletionProtection); it cannot be scheduled for deletion."),
+            ),
             KmsError::Validation(m) => E::client("ValidationException", m),
             KmsError::AlreadyExists(m) => E::client("AlreadyExistsException", m),
             KmsError::InvalidAliasName(m) => E::client("InvalidAliasNameException", m),
@@ -170,6 +178,14 @@ mod tests {
         assert_eq!(e.message, format!("{arn} is pending import."));
         let e = render(KeyOp::CancelKeyDeletion, KeyState::Enabled);
         assert_eq!(e.message, format!("{arn} is not pending deletion."));
+    }
+
+    #[test]
+    fn a_protected_key_refuses_deletion_as_an_invalid_state() {
+        let arn = "arn:aws:kms:us-east-1:000000000000:key/k";
+        let e = AwsError::from(KmsError::DeletionProtected { arn: arn.into() });
+        assert_eq!((e.code, e.status), ("KMSInvalidStateException", 400));
+        assert!(e.message.starts_with(arn));
     }
 
     #[test]

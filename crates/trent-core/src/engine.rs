@@ -497,6 +497,7 @@ impl Kms {
                 imports: vec![],
                 last_material_version: current_material.unwrap_or(0),
                 rotation: Rotation::default(),
+                deletion_protection: None,
             },
             materials,
         };
@@ -580,6 +581,11 @@ impl Kms {
         window_days: u32,
     ) -> Result<KeyRecord, KmsError> {
         let ((), record) = self.modify(caller, key, KeyOp::ScheduleKeyDeletion, |r, now| {
+            // The one place deletion protection is enforced, for callers of either dialect;
+            // checked after the state table, so a key already pending deletion answers as such.
+            if r.meta.deletion_protection.is_some() {
+                return Err(KmsError::DeletionProtected { arn: r.arn() });
+            }
             r.meta.state = KeyState::PendingDeletion;
             r.meta.deletion_date = Some(now.plus_days(window_days));
             r.meta.pending_window_days = Some(window_days);
@@ -611,6 +617,20 @@ impl Kms {
     ) -> Result<(), KmsError> {
         self.modify(caller, key, KeyOp::UpdateKeyDescription, |r, _| {
             r.meta.description = description.clone();
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// Turns deletion protection on (with its description) or off (`None`).
+    pub fn set_deletion_protection(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+        protection: Option<DeletionProtection>,
+    ) -> Result<(), KmsError> {
+        self.modify(caller, key, KeyOp::SetDeletionProtection, |r, _| {
+            r.meta.deletion_protection = protection.clone();
             Ok(())
         })?;
         Ok(())
@@ -1010,6 +1030,16 @@ impl Kms {
             for k in tag_keys {
                 r.meta.tags.remove(k);
             }
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// Removes every tag of a key in one write (Alibaba's UntagResources with `All`), under
+    /// UntagResource's state rule.
+    pub fn untag_all(&self, caller: &Caller, key: &KeyRef) -> Result<(), KmsError> {
+        self.modify(caller, key, KeyOp::UntagResource, |r, _| {
+            r.meta.tags.clear();
             Ok(())
         })?;
         Ok(())

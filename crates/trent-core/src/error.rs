@@ -33,6 +33,9 @@ pub enum KmsError {
         arn: String,
         rejection: StateRejection,
     },
+    /// ScheduleKeyDeletion on a key with deletion protection on (Alibaba's SetDeletionProtection).
+    #[error("key {arn} has deletion protection enabled")]
+    DeletionProtected { arn: String },
     /// The key's materials do not allow the operation (a second material pending rotation, a
     /// rotation with none pending); the text says why, in AWS's words.
     #[error("invalid state: {0}")]

@@ -481,6 +481,16 @@ pub struct KeyMeta {
     /// Automatic and on-demand rotation of symmetric keys.
     #[serde(default)]
     pub rotation: Rotation,
+    /// Deletion protection (Alibaba's SetDeletionProtection): while present, ScheduleKeyDeletion
+    /// is refused in both dialects. Keys stored before it existed read as unprotected.
+    #[serde(default)]
+    pub deletion_protection: Option<DeletionProtection>,
+}
+
+/// A key's deletion protection, with the description given when it was turned on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletionProtection {
+    pub description: String,
 }
 
 named_enum!(
@@ -811,6 +821,8 @@ mod tests {
         );
         assert!(meta_with(r#","import":null"#).imports.is_empty());
         assert!(meta_with("").imports.is_empty());
+        // Keys stored before deletion protection existed are unprotected.
+        assert_eq!(meta_with("").deletion_protection, None);
         // And what is written now reads back.
         let json = serde_json::to_string(&legacy).unwrap();
         assert_eq!(serde_json::from_str::<KeyMeta>(&json).unwrap(), legacy);

@@ -61,6 +61,8 @@ pub enum KeyOp {
     GetKeyRotationStatus,
     RotateKeyOnDemand,
     ListKeyRotations,
+    /// Alibaba only: SetDeletionProtection (turning it on or off).
+    SetDeletionProtection,
 }
 
 /// One cell of the table.
@@ -135,6 +137,10 @@ const TABLE: &[Row] = &[
     (KeyOp::UpdateKeyDescription, [A, A, U, A], None),
     (KeyOp::TagResource, [A, A, U, A], None),
     (KeyOp::UntagResource, [A, A, U, A], None),
+    // Alibaba's SetDeletionProtection page: "ensure that the CMK is not in the PendingDeletion
+    // state". Refused there like the other metadata changes (Rejected.PendingDeletion); AWS has
+    // no such operation, so its cells are the same and only the engine's rule is shared.
+    (KeyOp::SetDeletionProtection, [A, A, U, A], None),
     // State changes.
     (KeyOp::EnableKey, [A, A, M, M], None),
     (KeyOp::DisableKey, [A, A, M, M], None),
@@ -254,6 +260,7 @@ mod tests {
             GetKeyRotationStatus,
             RotateKeyOnDemand,
             ListKeyRotations,
+            SetDeletionProtection,
         ];
         for op in &ops {
             match op {
@@ -295,7 +302,8 @@ mod tests {
                 | DisableKeyRotation
                 | GetKeyRotationStatus
                 | RotateKeyOnDemand
-                | ListKeyRotations => {}
+                | ListKeyRotations
+                | SetDeletionProtection => {}
             }
         }
         ops
@@ -365,6 +373,11 @@ mod tests {
             ),
             (
                 KeyOp::UntagResource,
+                ["Success", "Success", "Rejected.PendingDeletion", "Success"],
+            ),
+            // Not in the seed table: its API page refuses a key pending deletion.
+            (
+                KeyOp::SetDeletionProtection,
                 ["Success", "Success", "Rejected.PendingDeletion", "Success"],
             ),
             (

@@ -116,6 +116,7 @@ pub mod conformance {
                 imports: vec![],
                 last_material_version: 1,
                 rotation: Rotation::default(),
+                deletion_protection: None,
             },
             materials: vec![SealedMaterial {
                 version: 1,

@@ -641,7 +641,7 @@ async fn authentication_fails_closed() {
         ali.call("NoSuchAction", &[])
             .await
             .expect(404, "InvalidApi.NotFound");
-        ali.call("SetDeletionProtection", &[("KeyId", &key)])
+        ali.call("GetRandomPassword", &[])
             .await
             .expect(400, "Rejected.UnsupportedOperation");
     }
@@ -766,6 +766,8 @@ const TABLE: &[Row] = &[
     ("CreateKey", [S, S, S, S]),
     // Special case: the destination key's state alone decides.
     ("UpdateAlias", [S, S, PD, S]),
+    // Not in the seed document: its API page refuses a key pending deletion.
+    ("SetDeletionProtection", [S, S, PD, S]),
 ];
 
 /// Asserts one cell of a state table: `Success` is HTTP 200, a `Rejected.*` code HTTP 409.
@@ -835,6 +837,9 @@ async fn every_cell_of_the_seed_document_holds() {
                 "ListAliases" | "ListKeys" | "CreateKey" => vec![],
                 "DescribeKeyVersion" => vec![("KeyId", id), ("KeyVersionId", &version)],
                 "UpdateAlias" => vec![("AliasName", &moving_alias), ("KeyId", id)],
+                "SetDeletionProtection" => {
+                    vec![("KeyId", id), ("EnableDeletionProtection", "true")]
+                }
                 other => panic!("no request for {other}"),
             };
             let reply = ali.call(op, &params).await;
@@ -1380,4 +1385,404 @@ async fn rotation_adds_key_versions_and_old_ciphertexts_still_decrypt() {
     )
     .await
     .expect(400, "MissingParameter");
+}
+
+#[tokio::test]
+async fn deletion_protection_refuses_scheduled_deletion_in_both_dialects() {
+    let server = Server::start();
+    let ali = Ali::new(&server, Scheme::Acs3);
+    let aws = server.client_for(REGION, "test", "test");
+    let key = ali.create_key(&[]).await;
+    let arn = format!("acs:kms:{REGION}:{ACCOUNT}:key/{key}");
+    let meta = |body: Value| body["KeyMetadata"].clone();
+    let described = meta(ali.call("DescribeKey", &[("KeyId", &key)]).await.ok());
+    assert_eq!(described["DeletionProtection"], "Disabled");
+    assert!(described.get("DeletionProtectionDescription").is_none());
+
+    // Parameters: the flag is required; the key is named once, by its ARN or its id.
+    for (params, code) in [
+        (
+            vec![("ProtectedResourceArn", arn.as_str())],
+            "MissingParameter",
+        ),
+        (
+            vec![("EnableDeletionProtection", "true")],
+            "MissingParameter",
+        ),
+        (
+            vec![
+                ("ProtectedResourceArn", arn.as_str()),
+                ("KeyId", key.as_str()),
+                ("EnableDeletionProtection", "true"),
+            ],
+            "InvalidParameter",
+        ),
+        (
+            vec![
+                ("ProtectedResourceArn", key.as_str()),
+                ("EnableDeletionProtection", "true"),
+            ],
+            "InvalidParameter",
+        ),
+        (
+            vec![
+                (
+                    "ProtectedResourceArn",
+                    "acs:kms:cn-hangzhou:000000000000:alias/a",
+                ),
+                ("EnableDeletionProtection", "true"),
+            ],
+            "InvalidParameter",
+        ),
+        (
+            vec![
+                ("ProtectedResourceArn", arn.as_str()),
+                ("EnableDeletionProtection", "maybe"),
+            ],
+            "InvalidParameter",
+        ),
+    ] {
+        ali.call("SetDeletionProtection", &params)
+            .await
+            .expect(400, code);
+    }
+
+    ali.call(
+        "SetDeletionProtection",
+        &[
+            ("ProtectedResourceArn", &arn),
+            ("EnableDeletionProtection", "true"),
+            (
+                "DeletionProtectionDescription",
+                "used by the billing service",
+            ),
+        ],
+    )
+    .await
+    .ok();
+    let described = meta(ali.call("DescribeKey", &[("KeyId", &key)]).await.ok());
+    assert_eq!(described["DeletionProtection"], "Enabled");
+    assert_eq!(
+        described["DeletionProtectionDescription"],
+        "used by the billing service"
+    );
+
+    // Refused through Alibaba and through AWS: one engine rule.
+    ali.call(
+        "ScheduleKeyDeletion",
+        &[("KeyId", &key), ("PendingWindowInDays", "7")],
+    )
+    .await
+    .expect(409, "Rejected.StateModifiedFailed");
+    let e = aws
+        .schedule_key_deletion()
+        .key_id(&key)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(common::code(&e), "KMSInvalidStateException");
+    assert_eq!(ali.state(&key).await, "Enabled");
+    // Other changes are not affected.
+    ali.call("DisableKey", &[("KeyId", &key)]).await.ok();
+
+    // Off again (by KeyId, as the current SDK and Terraform send it; a description is ignored
+    // when turning protection off), and the key can be scheduled for deletion.
+    ali.call(
+        "SetDeletionProtection",
+        &[
+            ("KeyId", &key),
+            ("EnableDeletionProtection", "false"),
+            ("DeletionProtectionDescription", "ignored"),
+        ],
+    )
+    .await
+    .ok();
+    let described = meta(ali.call("DescribeKey", &[("KeyId", &key)]).await.ok());
+    assert_eq!(described["DeletionProtection"], "Disabled");
+    assert!(described.get("DeletionProtectionDescription").is_none());
+    aws.schedule_key_deletion()
+        .key_id(&key)
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .unwrap();
+    // Pending deletion: protection can be neither turned on nor off.
+    ali.call(
+        "SetDeletionProtection",
+        &[("KeyId", &key), ("EnableDeletionProtection", "true")],
+    )
+    .await
+    .expect(409, "Rejected.PendingDeletion");
+    ali.call(
+        "SetDeletionProtection",
+        &[
+            ("KeyId", "1234abcd-12ab-34cd-56ef-1234567890ab"),
+            ("EnableDeletionProtection", "true"),
+        ],
+    )
+    .await
+    .expect(404, "Forbidden.KeyNotFound");
+}
+
+/// ListTagResources' rows as (key id, tag key, tag value), and its NextToken.
+fn tag_rows(body: &Value) -> (Vec<(String, String, String)>, Option<String>) {
+    let rows = body["TagResources"]["TagResource"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert_eq!(r["ResourceType"], "key");
+            (
+                r["ResourceId"].as_str().unwrap().to_owned(),
+                r["TagKey"].as_str().unwrap().to_owned(),
+                r["TagValue"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    (rows, body["NextToken"].as_str().map(str::to_owned))
+}
+
+#[tokio::test]
+async fn batch_tag_api_works_on_the_same_tags() {
+    let server = Server::start();
+    for scheme in [Scheme::Acs3, Scheme::Rpc] {
+        let ali = Ali::new(&server, scheme);
+        let mut ids = [ali.create_key(&[]).await, ali.create_key(&[]).await];
+        ids.sort();
+        let [a, b] = &ids;
+        let batch = |extra: &[(&'static str, &str)]| -> Vec<(String, String)> {
+            // The legacy signer sends RegionId itself.
+            let mut params = vec![("ResourceType".to_owned(), "key".to_owned())];
+            if scheme == Scheme::Acs3 {
+                params.push(("RegionId".to_owned(), REGION.to_owned()));
+            }
+            params.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            params
+        };
+        let call = |params: Vec<(String, String)>, action: &'static str| {
+            let ali = &ali;
+            async move {
+                let borrowed: Vec<(&str, &str)> = params
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                ali.call(action, &borrowed).await
+            }
+        };
+
+        call(
+            batch(&[
+                ("ResourceId.1", b),
+                ("ResourceId.2", a),
+                ("Tag.1.Key", "env"),
+                ("Tag.1.Value", "prod"),
+                ("Tag.2.Key", "team"),
+                ("Tag.2.Value", "core"),
+            ]),
+            "TagResources",
+        )
+        .await
+        .ok();
+        // The older API sees them, and its tags are seen by the newer one.
+        let old = ali.call("ListResourceTags", &[("KeyId", a)]).await.ok();
+        assert_eq!(old["Tags"]["Tag"].as_array().unwrap().len(), 2);
+        ali.call(
+            "TagResource",
+            &[
+                ("KeyId", b),
+                ("Tags", r#"[{"TagKey":"only-b","TagValue":"x"}]"#),
+            ],
+        )
+        .await
+        .ok();
+        let row = |id: &str, k: &str, v: &str| (id.to_owned(), k.to_owned(), v.to_owned());
+        let everything = vec![
+            row(a, "env", "prod"),
+            row(a, "team", "core"),
+            row(b, "env", "prod"),
+            row(b, "only-b", "x"),
+            row(b, "team", "core"),
+        ];
+        let listed = call(
+            batch(&[("ResourceId.1", b), ("ResourceId.2", a)]),
+            "ListTagResources",
+        )
+        .await
+        .ok();
+        assert_eq!(tag_rows(&listed), (everything.clone(), None));
+
+        // Filters: by key, by key and value.
+        let listed = call(
+            batch(&[
+                ("ResourceId.1", a),
+                ("ResourceId.2", b),
+                ("Tag.1.Key", "env"),
+            ]),
+            "ListTagResources",
+        )
+        .await
+        .ok();
+        assert_eq!(
+            tag_rows(&listed).0,
+            [row(a, "env", "prod"), row(b, "env", "prod")]
+        );
+        let listed = call(
+            batch(&[
+                ("ResourceId.1", a),
+                ("Tag.1.Key", "env"),
+                ("Tag.1.Value", "dev"),
+            ]),
+            "ListTagResources",
+        )
+        .await
+        .ok();
+        assert!(tag_rows(&listed).0.is_empty());
+
+        // Pages of two, following NextToken.
+        let mut paged = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut params = vec![
+                ("ResourceId.1", a.as_str()),
+                ("ResourceId.2", b.as_str()),
+                ("MaxResults", "2"),
+            ];
+            if let Some(t) = &token {
+                params.push(("NextToken", t));
+            }
+            let (rows, next) = tag_rows(&call(batch(&params), "ListTagResources").await.ok());
+            assert!(rows.len() <= 2);
+            paged.extend(rows);
+            match next {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+        assert_eq!(paged, everything);
+
+        // Untag one key by tag key, and every tag of the other with All.
+        call(
+            batch(&[("ResourceId.1", a), ("TagKey.1", "env")]),
+            "UntagResources",
+        )
+        .await
+        .ok();
+        call(batch(&[("ResourceId.1", b)]), "UntagResources")
+            .await
+            .expect(400, "MissingParameter");
+        call(
+            batch(&[("ResourceId.1", b), ("All", "true")]),
+            "UntagResources",
+        )
+        .await
+        .ok();
+        let listed = call(
+            batch(&[("ResourceId.1", a), ("ResourceId.2", b)]),
+            "ListTagResources",
+        )
+        .await
+        .ok();
+        assert_eq!(tag_rows(&listed).0, [row(a, "team", "core")]);
+
+        // Refusals: secrets, no RegionId, reserved and malformed tags, too many, gaps, a bad token.
+        let refused: Vec<Vec<(&str, &str)>> = vec![
+            vec![
+                ("ResourceType", "secret"),
+                ("ResourceId.1", a),
+                ("Tag.1.Key", "k"),
+            ],
+            vec![("ResourceId.1", a), ("Tag.1.Key", "aliyun:k")],
+            vec![("ResourceId.1", a), ("Tag.1.Key", "")],
+            vec![("ResourceId.1", a), ("Tag.1.Key", "k"), ("Tag.3.Key", "j")],
+            vec![
+                ("ResourceId.1", a),
+                ("Tag.1.Key", "k"),
+                ("Tag.1.Colour", "red"),
+            ],
+        ];
+        for extra in refused {
+            let mut params = batch(&[]);
+            params.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+            params.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            call(params, "TagResources")
+                .await
+                .expect(400, "InvalidParameter");
+        }
+        let many: Vec<(String, String)> = (1..=21)
+            .map(|i| (format!("Tag.{i}.Key"), format!("k{i}")))
+            .chain([("ResourceId.1".to_owned(), a.clone())])
+            .collect();
+        let mut params = batch(&[]);
+        params.extend(many);
+        call(params, "TagResources")
+            .await
+            .expect(400, "InvalidParameter");
+        call(
+            batch(&[("ResourceId.1", a), ("NextToken", "bm9wZQ==")]),
+            "ListTagResources",
+        )
+        .await
+        .expect(400, "InvalidParameter");
+        call(batch(&[("Tag.1.Key", "k")]), "TagResources")
+            .await
+            .expect(400, "MissingParameter");
+        if scheme == Scheme::Acs3 {
+            // ACS3 carries no RegionId of its own: it is required here.
+            ali.call(
+                "TagResources",
+                &[
+                    ("ResourceType", "key"),
+                    ("ResourceId.1", a),
+                    ("Tag.1.Key", "k"),
+                ],
+            )
+            .await
+            .expect(400, "MissingParameter");
+        }
+
+        // The engine's rules hold: a key pending deletion refuses tags; a missing key is not found.
+        move_to(&ali, b, KeyState::PendingDeletion).await;
+        call(
+            batch(&[
+                ("ResourceId.1", b),
+                ("Tag.1.Key", "k"),
+                ("Tag.1.Value", "v"),
+            ]),
+            "TagResources",
+        )
+        .await
+        .expect(409, "Rejected.PendingDeletion");
+        call(
+            batch(&[
+                ("ResourceId.1", "1234abcd-12ab-34cd-56ef-1234567890ab"),
+                ("Tag.1.Key", "k"),
+            ]),
+            "TagResources",
+        )
+        .await
+        .expect(404, "Forbidden.KeyNotFound");
+    }
+}
+
+#[tokio::test]
+async fn sixteen_digit_alibaba_uids_serve_alibaba_requests_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("trent.toml");
+    std::fs::write(
+        &config,
+        "[[credentials]]\naccess_key_id = \"LTAIuid\"\nsecret_access_key = \"s3cret\"\naccount_id = \"1234567890123456\"\n",
+    )
+    .unwrap();
+    let server = Server::start_with(&["--config", config.to_str().unwrap()]);
+    let ali = Ali::with_key(&server, Scheme::Acs3, "LTAIuid", "s3cret");
+    let meta = ali.call("CreateKey", &[]).await.ok()["KeyMetadata"].clone();
+    let key = meta["KeyId"].as_str().unwrap();
+    let arn = format!("acs:kms:{REGION}:1234567890123456:key/{key}");
+    assert_eq!(meta["Arn"], arn);
+    assert_eq!(meta["Creator"], "1234567890123456");
+    ali.call("DescribeKey", &[("KeyId", &arn)]).await.ok();
+    // AWS ARNs carry 12 digits: the credential does not exist for AWS requests.
+    let aws = server.client_for(REGION, "LTAIuid", "s3cret");
+    let e = aws.list_keys().send().await.unwrap_err();
+    assert_eq!(common::code(&e), "UnrecognizedClientException");
 }

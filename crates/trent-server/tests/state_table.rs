@@ -373,6 +373,7 @@ async fn perform(
         KeyOp::GetKeyRotationStatus => err(kms.get_key_rotation_status().key_id(id).send().await),
         KeyOp::RotateKeyOnDemand => err(kms.rotate_key_on_demand().key_id(id).send().await),
         KeyOp::ListKeyRotations => err(kms.list_key_rotations().key_id(id).send().await),
+        KeyOp::SetDeletionProtection => unreachable!("Alibaba only: walked by tests/aliyun.rs"),
     }
 }
 
@@ -389,6 +390,13 @@ fn answered_before_the_table(op: KeyOp, state: KeyState) -> Option<String> {
         .then(|| "UnsupportedOperationException".to_owned())
 }
 
+/// Whether AWS has the operation. SetDeletionProtection is Alibaba's alone (its row is walked
+/// by tests/aliyun.rs; what AWS callers see of it, a refused ScheduleKeyDeletion, is tested
+/// there too).
+fn aws_has(op: KeyOp) -> bool {
+    op != KeyOp::SetDeletionProtection
+}
+
 #[tokio::test]
 async fn every_operation_in_every_state_matches_the_table() {
     let (_server, kms) = common::start();
@@ -396,7 +404,7 @@ async fn every_operation_in_every_state_matches_the_table() {
     let mut n = 0;
     let mut checked = 0;
     let mut failures = Vec::new();
-    for op in state::operations() {
+    for op in state::operations().filter(|op| aws_has(*op)) {
         for st in STATES {
             n += 1;
             let fixture = key_in(&kms, st, n, kind_of(op)).await;
@@ -423,5 +431,8 @@ async fn every_operation_in_every_state_matches_the_table() {
         failures.len(),
         failures.join("\n")
     );
-    assert_eq!(checked, state::operations().count() * 4);
+    assert_eq!(
+        checked,
+        state::operations().filter(|op| aws_has(*op)).count() * 4
+    );
 }

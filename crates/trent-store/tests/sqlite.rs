@@ -28,6 +28,7 @@ fn key_with_id(scope: &Scope, id: KeyId) -> KeyRecord {
             imports: vec![],
             last_material_version: 1,
             rotation: Default::default(),
+            deletion_protection: None,
         },
         materials: vec![SealedMaterial {
             version: 1,

@@ -29,6 +29,7 @@ fn key(scope: &Scope) -> KeyRecord {
             imports: vec![],
             last_material_version: 1,
             rotation: Default::default(),
+            deletion_protection: None,
         },
         materials: vec![SealedMaterial {
             version: 1,
