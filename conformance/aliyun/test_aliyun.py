@@ -35,6 +35,10 @@ from aliyunsdkkms.request.v20160120 import (  # noqa: E402
     DescribeKeyRequest,
     DisableKeyRequest,
     EncryptRequest,
+    ListTagResourcesRequest,
+    ScheduleKeyDeletionRequest,
+    SetDeletionProtectionRequest,
+    TagResourcesRequest,
 )
 
 REGION = "cn-hangzhou"
@@ -378,6 +382,81 @@ def run_tea_export(host: str) -> None:
         expect(private.decrypt(base64.b64decode(e.exported_data_key), oaep1) == exported, "ExportDataKey differs")
 
 
+def run_tea_protection_and_batch_tags(host: str) -> None:
+    kms = tea(host)
+
+    def describe(key_id):
+        return kms.describe_key(m.DescribeKeyRequest(key_id=key_id)).body.key_metadata
+
+    with check("tea SetDeletionProtection makes ScheduleKeyDeletion Rejected.StateModifiedFailed (409)"):
+        meta = kms.create_key(m.CreateKeyRequest()).body.key_metadata
+        expect(describe(meta.key_id).deletion_protection == "Disabled", str(describe(meta.key_id).to_map()))
+        kms.set_deletion_protection(
+            m.SetDeletionProtectionRequest(
+                protected_resource_arn=meta.arn,
+                enable_deletion_protection=True,
+                deletion_protection_description="conformance",
+            )
+        )
+        got = describe(meta.key_id)
+        expect(
+            got.deletion_protection == "Enabled" and got.deletion_protection_description == "conformance",
+            str(got.to_map()),
+        )
+        schedule = m.ScheduleKeyDeletionRequest(key_id=meta.key_id, pending_window_in_days=7)
+        expect_error(lambda: kms.schedule_key_deletion(schedule), "Rejected.StateModifiedFailed", 409)
+        # Off again by KeyId (the SDK's newer parameter); deletion can then be scheduled.
+        kms.set_deletion_protection(m.SetDeletionProtectionRequest(key_id=meta.key_id, enable_deletion_protection=False))
+        expect(describe(meta.key_id).deletion_protection == "Disabled", "")
+        kms.schedule_key_deletion(schedule)
+        expect(describe(meta.key_id).key_state == "PendingDeletion", "")
+
+    with check("tea TagResources/ListTagResources/UntagResources"):
+        a = kms.create_key(m.CreateKeyRequest()).body.key_metadata.key_id
+        b = kms.create_key(m.CreateKeyRequest()).body.key_metadata.key_id
+        kms.tag_resources(
+            m.TagResourcesRequest(
+                region_id=REGION,
+                resource_type="key",
+                resource_id=[a, b],
+                tag=[m.TagResourcesRequestTag(key="env", value="prod"), m.TagResourcesRequestTag(key="team", value="core")],
+            )
+        )
+
+        def rows(**extra):
+            r = kms.list_tag_resources(
+                m.ListTagResourcesRequest(region_id=REGION, resource_type="key", resource_id=[a, b], **extra)
+            ).body
+            return sorted((t.resource_id, t.resource_type, t.tag_key, t.tag_value) for t in r.tag_resources.tag_resource)
+
+        want = sorted((k, "key", t, v) for k in (a, b) for t, v in (("env", "prod"), ("team", "core")))
+        expect(rows() == want, str(rows()))
+        only_env = rows(tag=[m.ListTagResourcesRequestTag(key="env")])
+        expect(only_env == [w for w in want if w[2] == "env"], str(only_env))
+        # The older API sees the same tags.
+        old = kms.list_resource_tags(m.ListResourceTagsRequest(key_id=a)).body
+        expect(sorted(t.tag_key for t in old.tags.tag) == ["env", "team"], str(old.to_map()))
+        kms.untag_resources(
+            m.UntagResourcesRequest(region_id=REGION, resource_type="key", resource_id=[a], tag_key=["env"])
+        )
+        kms.untag_resources(m.UntagResourcesRequest(region_id=REGION, resource_type="key", resource_id=[b], all=True))
+        expect(rows() == [(a, "key", "team", "core")], str(rows()))
+
+    with check("tea TagResources on a secret is InvalidParameter (400)"):
+        expect_error(
+            lambda: kms.tag_resources(
+                m.TagResourcesRequest(
+                    region_id=REGION,
+                    resource_type="secret",
+                    resource_id=["s"],
+                    tag=[m.TagResourcesRequestTag(key="k", value="v")],
+                )
+            ),
+            "InvalidParameter",
+            400,
+        )
+
+
 def run_legacy(host: str) -> None:
     acs = AcsClient("test", "test", REGION, auto_retry=False)
 
@@ -420,6 +499,33 @@ def run_legacy(host: str) -> None:
         meta = tea(host).describe_key(m.DescribeKeyRequest(key_id=key)).body.key_metadata
         expect(meta.key_state == "Disabled", meta.key_state)
 
+    with check("legacy SetDeletionProtection makes ScheduleKeyDeletion Rejected.StateModifiedFailed (409)"):
+        arn = f"acs:kms:{REGION}:{ACCOUNT}:key/{key}"
+        call(
+            SetDeletionProtectionRequest.SetDeletionProtectionRequest(),
+            ProtectedResourceArn=arn,
+            EnableDeletionProtection=True,
+            DeletionProtectionDescription="legacy",
+        )
+        meta = call(DescribeKeyRequest.DescribeKeyRequest(), KeyId=key)["KeyMetadata"]
+        expect(meta["DeletionProtection"] == "Enabled", str(meta))
+        expect_error(
+            lambda: call(ScheduleKeyDeletionRequest.ScheduleKeyDeletionRequest(), KeyId=key, PendingWindowInDays=7),
+            "Rejected.StateModifiedFailed",
+            409,
+        )
+
+    with check("legacy TagResources/ListTagResources"):
+        call(
+            TagResourcesRequest.TagResourcesRequest(),
+            ResourceType="key",
+            ResourceIds=[key],
+            Tags=[{"Key": "legacy", "Value": "yes"}],
+        )
+        r = call(ListTagResourcesRequest.ListTagResourcesRequest(), ResourceType="key", ResourceIds=[key])
+        got = [(t["ResourceId"], t["TagKey"], t["TagValue"]) for t in r["TagResources"]["TagResource"]]
+        expect(got == [(key, "legacy", "yes")], str(r))
+
 
 def main() -> int:
     url = os.environ.get("TRENT_URL") or (sys.argv[1] if len(sys.argv) > 1 else "")
@@ -429,6 +535,7 @@ def main() -> int:
     run_tea(host)
     run_tea_rotation_byok_asymmetric(host)
     run_tea_export(host)
+    run_tea_protection_and_batch_tags(host)
     run_legacy(host)
     print("END test_aliyun.py", flush=True)
     return 1 if FAILED else 0
