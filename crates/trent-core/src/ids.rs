@@ -58,7 +58,12 @@ impl AccountId {
     /// Whether AWS requests may act in this account. AWS ARNs carry exactly 12 digits, so an
     /// account of any other length is never an AWS caller's scope.
     pub fn serves_aws(&self) -> bool {
-        self.0.len() == Self::AWS_DIGITS && self.0.bytes().all(|b| b.is_ascii_digit())
+        Self::is_aws(&self.0)
+    }
+
+    /// Whether `s` is an AWS account id (12 digits).
+    pub fn is_aws(s: &str) -> bool {
+        s.len() == Self::AWS_DIGITS && s.bytes().all(|b| b.is_ascii_digit())
     }
 }
 

@@ -82,7 +82,7 @@ impl CredentialStore for AwsCredentials<'_> {
     fn lookup(&self, access_key_id: &str) -> Option<&Credential> {
         self.0
             .lookup(access_key_id)
-            .filter(|c| AccountId(c.account_id.clone()).serves_aws())
+            .filter(|c| AccountId::is_aws(&c.account_id))
     }
 }
 
