@@ -157,15 +157,13 @@ fn grant_tokens(tokens: &Option<Vec<String>>) -> Result<(), AwsError> {
 }
 
 fn algorithm(value: &Option<String>, member: &str) -> Result<EncryptionAlgorithm, KmsError> {
-    match value {
-        None => Ok(EncryptionAlgorithm::SymmetricDefault),
-        Some(v) => parse_enum(
-            v,
-            member,
-            EncryptionAlgorithm::parse,
-            EncryptionAlgorithm::ALL,
-        ),
-    }
+    Ok(optional_enum(
+        value,
+        member,
+        EncryptionAlgorithm::parse,
+        EncryptionAlgorithm::ALL,
+    )?
+    .unwrap_or(EncryptionAlgorithm::SymmetricDefault))
 }
 
 fn dry_run<T>(flag: Option<bool>, result: T) -> Res<T> {
@@ -356,10 +354,8 @@ fn create_key(ctx: &Ctx<'_>, req: CreateKeyRequest) -> Res<KeyMetadataResponse> 
             .into())
         }
     };
-    let origin = match &req.origin {
-        Some(o) => parse_enum(o, "origin", Origin::parse, Origin::ALL)?,
-        None => Origin::AwsKms,
-    };
+    let origin =
+        optional_enum(&req.origin, "origin", Origin::parse, Origin::ALL)?.unwrap_or(Origin::AwsKms);
     if req.custom_key_store_id.is_some() || req.xks_key_id.is_some() {
         return Err(KmsError::UnsupportedOperation(
             "Custom key stores are not supported by this server.".into(),

@@ -146,6 +146,16 @@ pub fn parse_enum<T: Copy + fmt::Display>(
     })
 }
 
+/// A required enum member.
+pub fn required_enum<T: Copy + fmt::Display>(
+    value: &Option<String>,
+    member: &str,
+    parse: fn(&str) -> Option<T>,
+    all: &[T],
+) -> Result<T, KmsError> {
+    parse_enum(required(value, member)?, member, parse, all)
+}
+
 /// An optional enum member.
 pub fn optional_enum<T: Copy + fmt::Display>(
     value: &Option<String>,

@@ -10,6 +10,7 @@ use trent_core::engine::DataKey;
 use trent_core::model::{MessageType, SigningAlgorithm};
 use trent_core::state::KeyOp;
 use trent_core::{DataKeySpec, EncryptionAlgorithm, KeyId, KeyRef, KmsError};
+use zeroize::Zeroizing;
 
 use super::byok::WRAPPING_KEY_SPECS;
 use super::versions::version_not_found;
@@ -233,11 +234,32 @@ pub struct SignResponse {
     value: Blob,
 }
 
-/// Alibaba signs a digest the client computed (`Digest`), never a message.
-pub(super) fn asymmetric_sign(ctx: &Ctx<'_>, p: &Params) -> Res<SignResponse> {
+/// What AsymmetricSign and AsymmetricVerify both take: the key and its version, the algorithm
+/// and the digest. Alibaba signs a digest the client computed (`Digest`), never a message.
+struct Signing {
+    key: KeyRef,
+    version: String,
+    algorithm: SigningAlgorithm,
+    digest: Zeroizing<Vec<u8>>,
+}
+
+fn signing(ctx: &Ctx<'_>, p: &Params) -> Res<Signing> {
     let (key, version) = versioned_key(ctx, p)?;
-    let algorithm = from_wire(SIGNING_ALGORITHMS, required(p, "Algorithm")?, "Algorithm")?;
-    let digest = base64_param(p, "Digest")?;
+    Ok(Signing {
+        key,
+        version,
+        algorithm: from_wire(SIGNING_ALGORITHMS, required(p, "Algorithm")?, "Algorithm")?,
+        digest: base64_param(p, "Digest")?,
+    })
+}
+
+pub(super) fn asymmetric_sign(ctx: &Ctx<'_>, p: &Params) -> Res<SignResponse> {
+    let Signing {
+        key,
+        version,
+        algorithm,
+        digest,
+    } = signing(ctx, p)?;
     let (signature, loaded) =
         ctx.kms
             .sign(ctx.caller, &key, &digest, MessageType::Digest, algorithm)?;
@@ -258,9 +280,12 @@ pub struct VerifyResponse {
 }
 
 pub(super) fn asymmetric_verify(ctx: &Ctx<'_>, p: &Params) -> Res<VerifyResponse> {
-    let (key, version) = versioned_key(ctx, p)?;
-    let algorithm = from_wire(SIGNING_ALGORITHMS, required(p, "Algorithm")?, "Algorithm")?;
-    let digest = base64_param(p, "Digest")?;
+    let Signing {
+        key,
+        version,
+        algorithm,
+        digest,
+    } = signing(ctx, p)?;
     let signature = base64_param(p, "Value")?;
     let value = match ctx.kms.verify(
         ctx.caller,

@@ -25,15 +25,6 @@ fn blob<'a>(value: &'a Option<Blob>, member: &str, max: usize) -> Result<&'a [u8
     Ok(&b.0)
 }
 
-fn required_enum<T: Copy + std::fmt::Display>(
-    value: &Option<String>,
-    member: &str,
-    parse: fn(&str) -> Option<T>,
-    all: &[T],
-) -> Result<T, KmsError> {
-    parse_enum(required(value, member)?, member, parse, all)
-}
-
 // ----- GetPublicKey ------------------------------------------------------------------------------
 
 #[derive(Debug, Deserialize)]
@@ -108,10 +99,13 @@ struct SignInput<'a> {
 fn sign_input(req: &SignRequest) -> Result<SignInput<'_>, KmsError> {
     let key = key_ref(&req.key_id, "keyId", KeyRefForms::Any)?;
     let message = message(&req.message)?;
-    let message_type = match &req.message_type {
-        Some(t) => parse_enum(t, "messageType", MessageType::parse, MessageType::ALL)?,
-        None => MessageType::Raw,
-    };
+    let message_type = optional_enum(
+        &req.message_type,
+        "messageType",
+        MessageType::parse,
+        MessageType::ALL,
+    )?
+    .unwrap_or(MessageType::Raw);
     let algorithm = required_enum(
         &req.signing_algorithm,
         "signingAlgorithm",

@@ -33,14 +33,14 @@ pub(super) fn get_parameters_for_import(
     req: GetParametersForImportRequest,
 ) -> Res<GetParametersForImportResponse> {
     let key = key_ref(&req.key_id, "keyId", KeyRefForms::KeyOnly)?;
-    let algorithm = parse_enum(
-        required(&req.wrapping_algorithm, "wrappingAlgorithm")?,
+    let algorithm = required_enum(
+        &req.wrapping_algorithm,
         "wrappingAlgorithm",
         WrappingAlgorithm::parse,
         WrappingAlgorithm::ALL,
     )?;
-    let spec = parse_enum(
-        required(&req.wrapping_key_spec, "wrappingKeySpec")?,
+    let spec = required_enum(
+        &req.wrapping_key_spec,
         "wrappingKeySpec",
         WrappingKeySpec::parse,
         WrappingKeySpec::ALL,
