@@ -7,9 +7,19 @@
 //!
 //! The size limit of a document is the caller's to enforce (KMS: [`KEY_POLICY_MAX_BYTES`]).
 
-use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fmt;
+
+mod condition;
+mod context;
+mod evaluate;
+mod json;
+mod parse;
+mod pattern;
+mod principal;
+mod scalar;
+mod variables;
+
+pub use context::{context_key, Context, MapContext, Values};
 
 /// AWS KMS's limit on a key policy document, in bytes (not adjustable). Enforced by the caller,
 /// which answers `LimitExceededException` above it.
@@ -26,6 +36,7 @@ pub enum PolicyKind {
 /// A parsed, validated policy. Immutable, Send + Sync, cheap to share behind Arc.
 #[derive(Debug)]
 pub struct Policy {
+    statements: Vec<evaluate::Statement>,
     named: Vec<String>,
 }
 
@@ -37,6 +48,10 @@ pub struct PolicyError {
 }
 
 impl PolicyError {
+    fn new(message: String) -> PolicyError {
+        PolicyError { message }
+    }
+
     pub fn message(&self) -> &str {
         &self.message
     }
@@ -51,10 +66,12 @@ impl fmt::Display for PolicyError {
 impl std::error::Error for PolicyError {}
 
 impl Policy {
+    /// Parses and validates a document. The size limit is the caller's to enforce first.
     pub fn parse(json: &str, kind: PolicyKind) -> Result<Policy, PolicyError> {
-        let _ = (json, kind);
-        Err(PolicyError {
-            message: "not implemented yet".into(),
+        let parsed = parse::parse(json, kind)?;
+        Ok(Policy {
+            statements: parsed.statements,
+            named: parsed.named,
         })
     }
 
@@ -64,12 +81,10 @@ impl Policy {
         self.named.iter().map(String::as_str).collect()
     }
 
+    /// Decides one request against this policy alone. Both fields are always computed, so an
+    /// explicit deny still reports what the Allow statements would have granted.
     pub fn evaluate(&self, req: &Request<'_>) -> Evaluation {
-        let _ = req;
-        Evaluation {
-            explicit_deny: false,
-            allow: Allow::None,
-        }
+        evaluate::evaluate(&self.statements, req)
     }
 }
 
@@ -84,60 +99,6 @@ pub struct PrincipalInfo<'a> {
     /// For a role session: the role's ARN `arn:aws:iam::<acct>:role/<path/>name`, which a
     /// policy's Principal may name instead of the session. None otherwise.
     pub role_arn: Option<&'a str>,
-}
-
-/// Condition values the request carries. Keys are looked up by the name [`context_key`] gives.
-pub trait Context {
-    /// None = the key is absent from the request (matters for IfExists, Null, and set operators).
-    fn get(&self, key: &str) -> Option<Values<'_>>;
-}
-
-/// The value(s) of one condition key, as text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Values<'a> {
-    /// Strings, numbers, dates, bools, IPs, ARNs: textual.
-    One(Cow<'a, str>),
-    /// Multi-valued keys (kms:EncryptionContextKeys, aws:TagKeys, kms:GrantOperations, ...).
-    Many(Vec<Cow<'a, str>>),
-}
-
-/// The name under which a condition key is stored in and looked up from a [`Context`]: the key
-/// lowercased, except the part after `kms:EncryptionContext:`, `aws:RequestTag/`,
-/// `aws:ResourceTag/` and `aws:PrincipalTag/`, which keeps its case. One place for the rule:
-/// the evaluator and [`MapContext`] both use it.
-pub fn context_key(name: &str) -> Cow<'_, str> {
-    Cow::Owned(name.to_ascii_lowercase())
-}
-
-/// A simple owned implementation of [`Context`] for callers and tests.
-#[derive(Debug, Default, Clone)]
-pub struct MapContext {
-    entries: HashMap<String, (Vec<String>, bool)>,
-}
-
-impl MapContext {
-    /// Sets a single-valued key (replacing any earlier value).
-    pub fn insert(&mut self, key: &str, value: impl Into<String>) {
-        self.entries
-            .insert(context_key(key).into_owned(), (vec![value.into()], false));
-    }
-
-    /// Sets a multi-valued key (an empty list is a present, empty set).
-    pub fn insert_many(&mut self, key: &str, values: Vec<String>) {
-        self.entries
-            .insert(context_key(key).into_owned(), (values, true));
-    }
-}
-
-impl Context for MapContext {
-    fn get(&self, key: &str) -> Option<Values<'_>> {
-        let (values, many) = self.entries.get(key)?;
-        Some(if *many {
-            Values::Many(values.iter().map(|v| Cow::Borrowed(v.as_str())).collect())
-        } else {
-            Values::One(Cow::Borrowed(values[0].as_str()))
-        })
-    }
 }
 
 /// One request to decide.
