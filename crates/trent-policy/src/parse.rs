@@ -122,9 +122,11 @@ impl<'a> Parser<'a> {
                     effect = Some(match string(value, "Effect")? {
                         "Allow" => Effect::Allow,
                         "Deny" => Effect::Deny,
-                        other => return Err(err(format!(
+                        other => {
+                            return Err(err(format!(
                             "A statement's Effect must be \"Allow\" or \"Deny\", not \"{other}\"."
-                        ))),
+                        )))
+                        }
                     })
                 }
                 "Principal" | "NotPrincipal" => {
