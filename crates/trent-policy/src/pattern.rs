@@ -85,17 +85,23 @@ impl Pattern {
     /// Whether `text` matches. `fold`: compare letters case-insensitively. A variable that does
     /// not resolve makes the pattern match nothing (AWS: the value is null).
     pub(crate) fn matches(&self, text: &str, fold: bool, ctx: &dyn Context) -> bool {
-        if self.vars.is_empty() {
-            return glob(&self.pieces, &[], text, fold);
-        }
-        let mut values = Vec::with_capacity(self.vars.len());
-        for var in self.vars.iter() {
-            match var.resolve(ctx) {
-                Some(v) => values.push(v),
-                None => return false,
+        match &*self.vars {
+            [] => glob(&self.pieces, &[], text, fold),
+            // the common case, without a heap allocation
+            [var] => var
+                .resolve(ctx)
+                .is_some_and(|v| glob(&self.pieces, &[v], text, fold)),
+            vars => {
+                let mut values = Vec::with_capacity(vars.len());
+                for var in vars {
+                    match var.resolve(ctx) {
+                        Some(v) => values.push(v),
+                        None => return false,
+                    }
+                }
+                glob(&self.pieces, &values, text, fold)
             }
         }
-        glob(&self.pieces, &values, text, fold)
     }
 }
 
@@ -147,6 +153,14 @@ fn glob(pieces: &[Piece], vars: &[Cow<'_, str>], text: &str, fold: bool) -> bool
 fn prefix(text: &str, lit: &str, fold: bool) -> Option<usize> {
     if !fold {
         return text.starts_with(lit).then_some(lit.len());
+    }
+    if lit.is_ascii() {
+        // An ASCII letter folds only to ASCII, so comparing bytes is exact and fast (actions
+        // are always ASCII).
+        let head = text.as_bytes().get(..lit.len())?;
+        return head
+            .eq_ignore_ascii_case(lit.as_bytes())
+            .then_some(lit.len());
     }
     let mut chars = text.char_indices();
     for want in lit.chars() {
