@@ -68,7 +68,7 @@ pub enum PolicyKind {
 }
 
 /// A parsed, validated policy. Immutable, Send + Sync, cheap to share behind Arc.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Policy {
     statements: Vec<evaluate::Statement>,
     named: Vec<String>,
