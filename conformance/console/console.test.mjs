@@ -91,8 +91,11 @@ try {
   const sent = [];
   page.on("request", (r) => sent.push(`${r.url()}\n${JSON.stringify(r.headers())}\n${r.postData() ?? ""}`));
   const kmsStatuses = [];
+  const operations = new Set();
   page.on("response", (r) => {
-    if (r.request().method() === "POST") kmsStatuses.push(r.status());
+    if (r.request().method() !== "POST") return;
+    kmsStatuses.push(r.status());
+    if (r.status() === 200) operations.add(r.request().headers()["x-amz-target"]);
   });
 
   const notice = page.locator("#notice");
@@ -314,6 +317,69 @@ try {
     const refused = kmsStatuses.filter((s) => s !== 200);
     // Three refusals were asked for: wrong secret, unknown key, duplicate alias.
     assert(refused.length === 3 && refused.every((s) => s === 400), `statuses: ${refused}`);
+  });
+
+  await step("every operation the console uses was signed by the page and accepted", async () => {
+    const used = [
+      "ListKeys", "ListAliases", "DescribeKey", "CreateKey", "CreateAlias", "EnableKey",
+      "DisableKey", "ScheduleKeyDeletion", "CancelKeyDeletion", "ListResourceTags",
+      "GetKeyRotationStatus", "ListKeyRotations", "GetKeyPolicy",
+    ];
+    const missing = used.filter((op) => !operations.has(`TrentService.${op}`));
+    assert(missing.length === 0, `never accepted: ${missing}`);
+  });
+
+  await step("the page's signer: edge cases the verifier accepts, and tampering it refuses", async () => {
+    await page.goto(`${server.url}/console/`);
+    const results = await page.evaluate(
+      async ({ accessKeyId, secretAccessKey }) => {
+        const { amzDate, authorization } = await import("./sigv4.js");
+        // Signs `headers` + body and sends them; `tamper` edits the request after signing.
+        async function send(headers, bodyText, tamper = (h, b) => [h, b]) {
+          const body = new TextEncoder().encode(bodyText);
+          const date = amzDate(new Date());
+          const signed = { ...headers, Host: location.host, "X-Amz-Date": date };
+          const auth = await authorization({
+            method: "POST", path: "/", headers: signed, body, region: "us-east-1",
+            service: "kms", accessKeyId, secretAccessKey, amzDate: date,
+          });
+          const { Host: _h, ...sent } = signed;
+          const [h, b] = tamper({ ...sent, Authorization: auth }, body);
+          const r = await fetch("/", { method: "POST", headers: h, body: b });
+          const json = await r.json().catch(() => ({}));
+          return `${r.status} ${json.__type ?? "ok"}`;
+        }
+        const json11 = "application/x-amz-json-1.1";
+        return {
+          // An empty body (no JSON at all) is a valid signature over the empty string.
+          emptyBody: await send({ "Content-Type": json11, "X-Amz-Target": "TrentService.ListKeys" }, ""),
+          // Header names in any case, and a value with runs of spaces, canonicalise as AWS does.
+          mixedCase: await send({ "CONTENT-TYPE": json11, "x-AMZ-target": "TrentService.ListAliases" }, "{}"),
+          spaces: await send({ "Content-Type": json11, "X-Amz-Target": "TrentService.ListKeys", "X-Trent-Note": "a  b   c" }, '{"Limit": 5}'),
+          // Non-ASCII bodies are hashed as the UTF-8 bytes sent.
+          utf8: await send({ "Content-Type": json11, "X-Amz-Target": "TrentService.ListAliases" }, '{"Marker":"ünïcode ✓"}'),
+          bodyChanged: await send(
+            { "Content-Type": json11, "X-Amz-Target": "TrentService.ListKeys" },
+            "{}",
+            (h) => [h, new TextEncoder().encode('{"Limit":1}')],
+          ),
+          targetChanged: await send(
+            { "Content-Type": json11, "X-Amz-Target": "TrentService.ListKeys" },
+            "{}",
+            (h, b) => [{ ...h, "X-Amz-Target": "TrentService.CreateKey" }, b],
+          ),
+        };
+      },
+      { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET },
+    );
+    const auth = /Signature|UnrecognizedClient|MissingAuthentication/;
+    for (const name of ["emptyBody", "mixedCase", "spaces", "utf8"]) {
+      assert(!auth.test(results[name]), `${name}: ${results[name]}`);
+    }
+    assert(results.emptyBody.startsWith("200") && results.mixedCase.startsWith("200"), JSON.stringify(results));
+    for (const name of ["bodyChanged", "targetChanged"]) {
+      assert(results[name] === "400 InvalidSignatureException", `${name}: ${results[name]}`);
+    }
   });
 
   await step("the page ran under its CSP with no errors", async () => {

@@ -276,14 +276,14 @@ function actions(m) {
   const state = m.KeyState;
   $("enable-key").hidden = state !== "Disabled";
   $("disable-key").hidden = state !== "Enabled";
-  $("toggle-text").textContent =
-    state === "Enabled"
-      ? "The key can be used."
-      : state === "Disabled"
-        ? "The key is disabled: cryptographic operations refuse it."
-        : state === "PendingImport"
-          ? "The key waits for imported key material."
-          : "";
+  /** @type {Record<string, string>} */
+  const explain = {
+    Enabled: "The key can be used.",
+    Disabled: "The key is disabled: cryptographic operations refuse it.",
+    PendingImport: "The key waits for imported key material.",
+  };
+  $("toggle-text").textContent = explain[state] ?? "";
+  $("toggle-row").hidden = !explain[state];
   $("schedule-form").hidden = state === "PendingDeletion";
   $("pending-row").hidden = state !== "PendingDeletion";
   $("pending-text").textContent =
