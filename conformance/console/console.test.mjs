@@ -75,7 +75,8 @@ try {
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     // Chromium's sandbox needs user namespaces that CI containers running as root lack.
-    args: ["--no-sandbox"],
+    // insecure.test: a name for 127.0.0.1 that is not a secure context (no WebCrypto there).
+    args: ["--no-sandbox", "--disable-dev-shm-usage", "--host-resolver-rules=MAP insecure.test 127.0.0.1"],
   });
   const context = await browser.newContext({ viewport: { width: 1240, height: 760 } });
   const page = await context.newPage();
@@ -134,6 +135,17 @@ try {
     const response = await page.goto(`${server.url}/console/`);
     assert(response?.status() === 200, `status ${response?.status()}`);
     await page.waitForSelector("#sign-in-view:not([hidden])");
+  });
+
+  await step("outside a secure context the page says why it cannot sign, and offers no sign-in", async () => {
+    const insecure = server.url.replace("127.0.0.1", "insecure.test");
+    const other = await context.newPage();
+    await other.goto(`${insecure}/console/`);
+    await other.waitForSelector("#notice:not([hidden])");
+    const text = await other.textContent("#notice");
+    assert(/WebCrypto only over HTTPS or on localhost/.test(text ?? ""), `notice: ${text}`);
+    assert(await other.isDisabled("#sign-in"), "sign-in enabled");
+    await other.close();
   });
 
   await step("a wrong secret is refused with AWS's error, and the user stays signed out", async () => {

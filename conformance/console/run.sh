@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Browser test of the web console: headless Chromium (Debian's `chromium` package) driven by
 # Playwright (`playwright-core` from npm, pinned in package-lock.json; Playwright's own browser
-# download is never used). Also checks the page's SigV4 signer against AWS's published examples.
+# download is never used). Also type-checks the page's scripts (JSDoc, `tsc --noEmit`) and checks
+# its SigV4 signer against AWS's published examples.
 #
 #   bash conformance/console/run.sh        (from anywhere)
 #
@@ -46,6 +47,12 @@ fi
 export TRENT_BIN
 
 passed=0; failed=0
+log "tsc: the console's JavaScript against its JSDoc types (tsconfig.json; nothing is emitted)"
+if node "$HERE/node_modules/typescript/bin/tsc" -p "$HERE/tsconfig.json"; then
+    echo "ok - the console's scripts type-check"; passed=$((passed + 1))
+else
+    echo "not ok - the console's scripts type-check"; failed=$((failed + 1))
+fi
 for t in sigv4.test.mjs console.test.mjs; do
     log "node $t"
     out="$(node "$HERE/$t" 2>&1)" && rc=0 || rc=$?

@@ -177,11 +177,16 @@ async function describeAll(keys) {
   async function worker() {
     while (next < keys.length) {
       const i = next++;
-      out[i] = (await kms.call("DescribeKey", { KeyId: keys[i].KeyId })).KeyMetadata;
+      try {
+        out[i] = (await kms.call("DescribeKey", { KeyId: keys[i].KeyId })).KeyMetadata;
+      } catch (e) {
+        // Deleted since ListKeys answered: it is simply gone.
+        if (!(e instanceof kms.KmsError && e.code === "NotFoundException")) throw e;
+      }
     }
   }
   await Promise.all(Array.from({ length: DESCRIBE_CONCURRENCY }, worker));
-  return out;
+  return out.filter(Boolean);
 }
 
 async function showKeys() {
@@ -538,5 +543,12 @@ function wire() {
 }
 
 wire();
-kms.restore();
-route();
+if (globalThis.crypto?.subtle) {
+  kms.restore();
+  route();
+} else {
+  // Browsers offer WebCrypto only to secure contexts; without it nothing can be signed.
+  show("sign-in");
+  notify("This page cannot sign requests here: browsers offer WebCrypto only over HTTPS or on localhost/127.0.0.1. Open the console through one of those.");
+  /** @type {HTMLButtonElement} */ ($("sign-in")).disabled = true;
+}

@@ -19,13 +19,13 @@ function hex(bytes) {
   return Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** @param {Uint8Array} data */
+/** @param {Uint8Array<ArrayBuffer>} data */
 export async function sha256Hex(data) {
   return hex(await crypto.subtle.digest("SHA-256", data));
 }
 
 /**
- * @param {Uint8Array | ArrayBuffer} key
+ * @param {Uint8Array<ArrayBuffer> | ArrayBuffer} key
  * @param {string} data
  * @returns {Promise<ArrayBuffer>}
  */
@@ -57,7 +57,7 @@ function trimValue(value) {
  * @property {string} method
  * @property {string} path            the request path, already as sent (`/` for KMS)
  * @property {Record<string, string>} headers  every header to sign; must include `host`
- * @property {Uint8Array} body        the exact bytes that will be sent
+ * @property {Uint8Array<ArrayBuffer>} body        the exact bytes that will be sent
  * @property {string} region
  * @property {string} service
  * @property {string} accessKeyId
