@@ -243,7 +243,9 @@ try {
   await step("create alias on the detail page", async () => {
     await page.fill("#alias-name", "alias/billing");
     await page.click("#create-alias");
-    await page.waitForFunction(() => document.getElementById("key-aliases")?.textContent?.includes("alias/billing"));
+    await page.waitForFunction(() => document.getElementById("notice")?.classList.contains("ok"));
+    assert((await page.textContent("#key-aliases"))?.includes("alias/billing"), "alias not listed");
+    assert((await page.inputValue("#alias-name")) === "alias/", "alias input not reset");
   });
 
   await step("an action the server refuses shows its error (duplicate alias)", async () => {
@@ -293,6 +295,14 @@ try {
     await page.waitForSelector("tr[data-key-id]");
   });
 
+  await step("a key that does not exist: its page shows AWS's NotFoundException", async () => {
+    await page.goto(`${server.url}/console/#/key/00000000-0000-4000-8000-000000000000`);
+    await page.waitForFunction(() => /NotFoundException/.test(document.getElementById("notice")?.textContent ?? ""));
+    assert(!(await page.isVisible("#schedule-form")), "actions offered for a missing key");
+    await page.click("a.back");
+    await page.waitForSelector("tr[data-key-id]");
+  });
+
   await step("screenshot of the key list saved", async () => {
     await page.evaluate(() => {
       document.getElementById("notice")?.setAttribute("hidden", "");
@@ -327,8 +337,8 @@ try {
     const leaked = sent.filter((s) => s.includes(SECRET));
     assert(leaked.length === 0, `secret in ${leaked.length} requests`);
     const refused = kmsStatuses.filter((s) => s !== 200);
-    // Three refusals were asked for: wrong secret, unknown key, duplicate alias.
-    assert(refused.length === 3 && refused.every((s) => s === 400), `statuses: ${refused}`);
+    // Four refusals were asked for: wrong secret, unknown key, duplicate alias, missing key.
+    assert(refused.length === 4 && refused.every((s) => s === 400), `statuses: ${refused}`);
   });
 
   await step("every operation the console uses was signed by the page and accepted", async () => {

@@ -119,18 +119,25 @@ async function busy(button, action) {
   }
 }
 
+/** Counts key pages rendered, so an answer for a page left meanwhile is dropped. */
+let rendering = 0;
+
 /**
  * A section's content, or the error that kept it from loading (e.g. AccessDeniedException).
  * @param {HTMLElement} el
  * @param {() => Promise<Node>} load
  */
 async function section(el, load) {
+  const mine = rendering;
   fill(el, h("p", { class: "muted" }, "Loading…"));
+  /** @type {Node} */
+  let content;
   try {
-    fill(el, await load());
+    content = await load();
   } catch (e) {
-    fill(el, h("p", { class: "muted" }, describeError(e)));
+    content = h("p", { class: "muted" }, describeError(e));
   }
+  if (mine === rendering) fill(el, content);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -246,16 +253,24 @@ let shownKey = "";
 async function showKey(keyId) {
   show("key");
   shownKey = keyId;
+  const mine = ++rendering;
+  // Nothing of the key shown before stays on screen while this one loads (or fails to).
+  $("key-title").textContent = keyId;
+  $("key-subtitle").textContent = "";
+  fill($("key-state"));
+  for (const id of ["toggle-row", "schedule-form", "pending-row"]) $(id).hidden = true;
+  for (const id of ["key-metadata", "key-aliases", "key-tags", "key-rotation", "key-materials", "key-policy"]) fill($(id));
   let m;
   try {
     m = (await kms.call("DescribeKey", { KeyId: keyId })).KeyMetadata;
   } catch (e) {
-    notify(describeError(e));
+    if (mine === rendering) notify(describeError(e));
     return;
   }
   const aliases = (await kms.listAll("ListAliases", "Aliases", { KeyId: m.KeyId }).catch(() => []))
     .map((a) => a.AliasName)
     .sort();
+  if (mine !== rendering) return;
   $("key-title").textContent = aliases[0] ?? m.KeyId;
   $("key-subtitle").textContent = m.Arn;
   fill($("key-state"), stateBadge(m.KeyState));
@@ -493,12 +508,14 @@ function wire() {
    * @param {string} operation
    * @param {() => object} input
    * @param {string} done  what to tell the user afterwards
+   * @param {() => void} [succeeded]  runs as soon as the server has accepted the action
    */
-  function keyAction(id, operation, input, done) {
+  function keyAction(id, operation, input, done, succeeded) {
     const button = /** @type {HTMLButtonElement} */ ($(id));
     return () =>
       busy(button, async () => {
         await kms.call(operation, input());
+        succeeded?.();
         await showKey(shownKey);
         notify(done, "ok");
       });
@@ -529,11 +546,13 @@ function wire() {
     "CreateAlias",
     () => ({ AliasName: aliasName.value.trim(), TargetKeyId: shownKey }),
     "Alias created.",
+    () => {
+      aliasName.value = "alias/";
+    },
   );
-  $("alias-form").addEventListener("submit", async (event) => {
+  $("alias-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    await createAlias();
-    if ($("notice").classList.contains("ok")) aliasName.value = "alias/";
+    createAlias();
   });
 
   window.addEventListener("hashchange", () => {
