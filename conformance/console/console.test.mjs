@@ -324,6 +324,18 @@ try {
     await page.waitForSelector(`tr[data-key-id="${keyId}"]`);
   });
 
+  await step("a key whose alias is refused is still created, and the notice says both", async () => {
+    await page.click("#create-key-open");
+    await page.selectOption("#create-spec", "SYMMETRIC_DEFAULT");
+    await page.fill("#create-description", "Alias refused");
+    await page.fill("#create-key-alias", "alias/aws/reserved");
+    await page.click("#create-key");
+    await page.waitForFunction(() => /but not its alias: \w+Exception/.test(document.getElementById("notice")?.textContent ?? ""));
+    const id = (await notice.textContent())?.match(/Created key ([0-9a-f-]{36})/)?.[1];
+    assert(id, "no key id in the notice");
+    await page.waitForSelector(`tr[data-key-id="${id}"]`);
+  });
+
   await step("sign out forgets the credential", async () => {
     await page.click("#sign-out");
     await page.waitForSelector("#sign-in-view:not([hidden])");
@@ -337,8 +349,9 @@ try {
     const leaked = sent.filter((s) => s.includes(SECRET));
     assert(leaked.length === 0, `secret in ${leaked.length} requests`);
     const refused = kmsStatuses.filter((s) => s !== 200);
-    // Four refusals were asked for: wrong secret, unknown key, duplicate alias, missing key.
-    assert(refused.length === 4 && refused.every((s) => s === 400), `statuses: ${refused}`);
+    // Five refusals were asked for: wrong secret, unknown key, duplicate alias, missing key,
+    // reserved alias.
+    assert(refused.length === 5 && refused.every((s) => s === 400), `statuses: ${refused}`);
   });
 
   await step("every operation the console uses was signed by the page and accepted", async () => {

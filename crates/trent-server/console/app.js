@@ -493,11 +493,18 @@ function wire() {
       if (description) input.Description = description;
       const { KeyMetadata } = await kms.call("CreateKey", input);
       const alias = /** @type {HTMLInputElement} */ ($("create-key-alias")).value.trim();
-      if (alias) await kms.call("CreateAlias", { AliasName: alias, TargetKeyId: KeyMetadata.KeyId });
+      // The key exists whatever happens to its alias: say so, with the alias's error if any.
+      let aliasError = "";
+      if (alias) {
+        await kms
+          .call("CreateAlias", { AliasName: alias, TargetKeyId: KeyMetadata.KeyId })
+          .catch((e) => (aliasError = describeError(e)));
+      }
       /** @type {HTMLFormElement} */ ($("create-key-form")).reset();
       fillUsages();
       $("create-key-form").hidden = true;
-      notify(`Created key ${KeyMetadata.KeyId}.`, "ok");
+      if (aliasError) notify(`Created key ${KeyMetadata.KeyId}, but not its alias: ${aliasError}`);
+      else notify(`Created key ${KeyMetadata.KeyId}.`, "ok");
       await showKeys();
     });
   });
