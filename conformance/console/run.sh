@@ -30,7 +30,7 @@ if [[ -z "$CHROMIUM" ]]; then
 fi
 export CHROMIUM
 
-command -v npm >/dev/null || setup_fail "Node.js 18+ and npm are required"
+command -v npm >/dev/null || setup_fail "Node.js 20+ and npm are required"
 want="$(sha256sum "$HERE/package-lock.json" | cut -d' ' -f1)"
 if [[ ! -f "$HERE/node_modules/.installed" || "$(cat "$HERE/node_modules/.installed")" != "$want" ]]; then
     log "installing playwright-core into conformance/console/node_modules (npm ci)"
