@@ -8,6 +8,7 @@
 //! plaintext).
 
 pub mod config;
+pub mod console;
 pub mod rootkey;
 
 use std::collections::HashMap;
@@ -103,6 +104,7 @@ pub struct AppState {
 pub fn app(state: Arc<AppState>) -> Router {
     let mut router = Router::new()
         .route("/", post(handle_kms).get(handle_kms))
+        .merge(console::routes())
         .route(
             "/health",
             get(|| async {
