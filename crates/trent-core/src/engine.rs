@@ -258,11 +258,16 @@ impl Kms {
         scope: &Scope,
         arn: impl FnOnce() -> String,
     ) -> Result<(), KmsError> {
-        if *scope == caller.scope {
-            Ok(())
-        } else {
-            // Cross-account and cross-region use is not offered: the key does not exist here.
+        if scope.region != caller.scope.region {
+            // Keys never cross regions; AWS names the region it cannot serve.
+            Err(KmsError::NotFound(NotFound::OtherRegion {
+                region: scope.region.0.clone(),
+            }))
+        } else if scope.account != caller.scope.account {
+            // Cross-account use is not offered: the key does not exist here.
             Err(KmsError::NotFound(NotFound::Key { arn: arn() }))
+        } else {
+            Ok(())
         }
     }
 
@@ -278,6 +283,13 @@ impl Kms {
             KeyRef::AliasArn { scope, name } => {
                 self.scoped(caller, scope, || scope.alias_arn(name))?;
                 self.alias_target(scope, name)
+            }
+            KeyRef::MultiRegionId { scope, id } => {
+                let scope = scope.as_ref().unwrap_or(&caller.scope);
+                self.scoped(caller, scope, || scope.key_arn_of(id))?;
+                Err(KmsError::NotFound(NotFound::Key {
+                    arn: scope.key_arn_of(id),
+                }))
             }
         }
     }
@@ -775,6 +787,14 @@ impl Kms {
             )));
         }
         if let Some(loaded) = self.named_asymmetric(caller, key, op)? {
+            // A ciphertext of ours names the key that made it: a named key that did not make
+            // it is the wrong key, whatever its usage (AWS checks this before the usage).
+            let ours = blob::decode(ciphertext);
+            if loaded.record.meta.key_usage != KeyUsage::EncryptDecrypt
+                && ours.is_some_and(|b| b.key_id != loaded.record.id)
+            {
+                return Err(KmsError::IncorrectKey);
+            }
             let plaintext =
                 Self::decrypt_asymmetric(&loaded, op_name, ciphertext, context, algorithm)?;
             return Ok(Decrypted {
@@ -1125,9 +1145,9 @@ fn check_state(dialect: Dialect, record: &KeyRecord, op: KeyOp) -> Result<(), Km
 
 fn reject_reserved(name: &AliasName) -> Result<(), KmsError> {
     if name.is_reserved() {
-        return Err(KmsError::InvalidAliasName(
-            "Alias must not begin with \"alias/aws/\": that prefix is reserved for AWS managed keys.".into(),
-        ));
+        return Err(KmsError::ReservedAlias {
+            name: name.0.clone(),
+        });
     }
     Ok(())
 }
@@ -1161,7 +1181,8 @@ fn merge_tags(
     let mut seen = std::collections::HashSet::new();
     let mut tags = existing.clone();
     for (k, v) in new {
-        if k.starts_with("aws:") {
+        // AWS refuses the prefix in any case (`AWS:`, `Aws:`).
+        if k.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:")) {
             return Err(KmsError::Tag(
                 "Tags beginning with aws: are reserved".into(),
             ));

@@ -582,8 +582,6 @@ pub struct Rotation {
     pub period_days: Option<u32>,
     /// When automatic rotation next happens (while enabled).
     pub next_rotation: Option<Timestamp>,
-    /// When the last on-demand rotation started.
-    pub on_demand_started: Option<Timestamp>,
     /// Every completed rotation, oldest first.
     pub history: Vec<RotationEntry>,
 }

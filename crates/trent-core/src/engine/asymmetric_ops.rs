@@ -248,12 +248,9 @@ impl Kms {
         {
             return Err(incompatible(algorithm, loaded.record.meta.key_spec));
         }
-        let secret = private_key(&loaded)?.agree(peer_public_key).map_err(|_| {
-            KmsError::Validation(format!(
-                "PublicKey is not a DER-encoded SubjectPublicKeyInfo of a {} public key.",
-                loaded.record.meta.key_spec
-            ))
-        })?;
+        let secret = private_key(&loaded)?
+            .agree(peer_public_key)
+            .map_err(|_| KmsError::InvalidPeerPublicKey)?;
         Ok((secret, loaded))
     }
 
