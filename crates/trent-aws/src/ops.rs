@@ -70,6 +70,7 @@ trent_core::operations! {
     GetKeyRotationStatus => rotation::get_key_rotation_status, false;
     RotateKeyOnDemand => rotation::rotate_key_on_demand, true;
     ListKeyRotations => rotation::list_key_rotations, false;
+    GetKeyLastUsage => get_key_last_usage, false;
 }
 
 mod asymmetric;
@@ -93,7 +94,6 @@ pub const NOT_YET_SERVED: &[&str] = &[
     "DeleteCustomKeyStore",
     "DescribeCustomKeyStores",
     "UpdateCustomKeyStore",
-    "GetKeyLastUsage",
 ];
 
 fn run<Req, Resp>(
@@ -1013,5 +1013,48 @@ fn list_key_policies(ctx: &Ctx<'_>, req: KeyPageRequest) -> Res<ListKeyPoliciesR
     Ok(ListKeyPoliciesResponse {
         policy_names,
         truncated: false,
+    })
+}
+
+// ----- key usage ---------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetKeyLastUsageRequest {
+    key_id: Option<String>,
+}
+
+/// The last use. Empty (`{}`) while the key has not been used since tracking began, as AWS
+/// sends it. Trent has no CloudTrail and keeps no request ids for it, so `CloudTrailEventId`
+/// and `KmsRequestId` are never given.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyLastUsageData {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    operation: Option<trent_core::TrackedOperation>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timestamp: Option<Epoch>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetKeyLastUsageResponse {
+    key_id: String,
+    key_last_usage: KeyLastUsageData,
+    tracking_start_date: Epoch,
+    key_creation_date: Epoch,
+}
+
+fn get_key_last_usage(ctx: &Ctx<'_>, req: GetKeyLastUsageRequest) -> Res<GetKeyLastUsageResponse> {
+    let key = key_ref(&req.key_id, "keyId", KeyRefForms::KeyOnly)?;
+    let usage = ctx.kms.get_key_last_usage(ctx.caller, &key)?;
+    Ok(GetKeyLastUsageResponse {
+        key_id: usage.key.record.id.to_string(),
+        key_last_usage: KeyLastUsageData {
+            operation: usage.last.map(|u| u.operation),
+            timestamp: usage.last.map(|u| Epoch(u.at)),
+        },
+        tracking_start_date: Epoch(usage.tracking_since),
+        key_creation_date: Epoch(usage.key.record.meta.created_at),
     })
 }
