@@ -136,7 +136,12 @@ impl From<KmsError> for AliyunError {
             )
         };
         match e {
-            KmsError::NotFound(NotFound::Key { .. } | NotFound::InvalidKeyId { .. }) => {
+            KmsError::NotFound(
+                NotFound::Key { .. }
+                | NotFound::InvalidKeyId { .. }
+                | NotFound::OtherRegion { .. }
+                | NotFound::AliasNotAccepted { .. },
+            ) => {
                 key_not_found()
             }
             KmsError::NotFound(NotFound::Alias { .. }) => E::new(
@@ -148,7 +153,12 @@ impl From<KmsError> for AliyunError {
             // Alibaba names no key material and cannot stage material for a rotation; these
             // come from AWS requests only, rendered here so every variant has an answer.
             KmsError::NotFound(NotFound::KeyMaterial { .. }) => E::invalid("KeyMaterialId"),
-            KmsError::InvalidState(m) => E::bad_request("Rejected.UnsupportedOperation", m),
+            KmsError::MaterialPendingRotation { .. } | KmsError::NoMaterialPendingRotation { .. } => {
+                E::bad_request(
+                    "Rejected.UnsupportedOperation",
+                    "Key material pending rotation is not available through this API.",
+                )
+            }
             KmsError::KeyState { rejection, .. } => rejected(rejection),
             // Alibaba documents that a protected key cannot be deleted but not the error code.
             // ScheduleKeyDeletion's documented refusal of a state change is
@@ -165,7 +175,9 @@ impl From<KmsError> for AliyunError {
             KmsError::AlreadyExists(_) => {
                 E::bad_request("AliasAlreadyExists", "AliasName Already Exists.")
             }
-            KmsError::InvalidAliasName(_) => E::invalid("AliasName"),
+            KmsError::InvalidAliasName(_) | KmsError::ReservedAlias { .. } => {
+                E::invalid("AliasName")
+            }
             KmsError::InvalidArn(_) => E::invalid("KeyId"),
             KmsError::InvalidMarker => E::invalid("PageNumber"),
             // One answer for every decryption failure, without detail (no oracle).
@@ -175,6 +187,7 @@ impl From<KmsError> for AliyunError {
             KmsError::CiphertextKeyInaccessible => key_not_found(),
             // Alibaba's AsymmetricVerify answers a bad signature with `Value: false`; as an error
             // (and for MACs, which Alibaba has not) it is a parameter that does not verify.
+            KmsError::InvalidPeerPublicKey => E::invalid("PublicKey"),
             KmsError::InvalidSignature => E::invalid("Value"),
             KmsError::InvalidMac => E::invalid("Mac"),
             KmsError::IncorrectKeyMaterial => {

@@ -18,10 +18,13 @@ pub struct AwsError {
     pub cause: Option<String>,
 }
 
+/// AWS omits `message` when it has nothing to say (botocore then shows an empty
+/// `Error.Message`), so an empty message is no member at all rather than `"message":""`.
 #[derive(Serialize)]
 struct Body<'a> {
     #[serde(rename = "__type")]
     code: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
     message: &'a str,
 }
 
@@ -100,7 +103,25 @@ impl From<KmsError> for AwsError {
                 "NotFoundException",
                 format!("Key material {id} is not associated with {arn}."),
             ),
-            KmsError::InvalidState(m) => E::client("KMSInvalidStateException", m),
+            KmsError::NotFound(NotFound::OtherRegion { region }) => {
+                E::client("NotFoundException", format!("Invalid arn {region}"))
+            }
+            // Unquoted, unlike a malformed id.
+            KmsError::NotFound(NotFound::AliasNotAccepted { name }) => {
+                E::client("NotFoundException", format!("Invalid keyId {name}"))
+            }
+            KmsError::MaterialPendingRotation {
+                arn,
+                new_material_id,
+                pending_material_id,
+            } => E::client(
+                "KMSInvalidStateException",
+                format!("New key material (id: {new_material_id}) cannot be imported into KMS key {arn}, because another key material (id: {pending_material_id}) is pending rotation."),
+            ),
+            KmsError::NoMaterialPendingRotation { arn } => E::client(
+                "KMSInvalidStateException",
+                format!("No available key material pending rotation for the key: {arn}."),
+            ),
             KmsError::KeyState { arn, rejection } => {
                 let code = match (rejection.cell, rejection.state) {
                     (Cell::Unusable, KeyState::Disabled) => "DisabledException",
@@ -119,6 +140,8 @@ impl From<KmsError> for AwsError {
             KmsError::Validation(m) => E::client("ValidationException", m),
             KmsError::AlreadyExists(m) => E::client("AlreadyExistsException", m),
             KmsError::InvalidAliasName(m) => E::client("InvalidAliasNameException", m),
+            // AWS answers a reserved alias as a permission refusal, without text.
+            KmsError::ReservedAlias { .. } => E::client("NotAuthorizedException", ""),
             KmsError::InvalidArn(m) => E::client("InvalidArnException", m),
             KmsError::InvalidMarker => E::client("InvalidMarkerException", "The marker is not valid."),
             // AWS sends these without detail; so do we (no oracle).
@@ -131,6 +154,7 @@ impl From<KmsError> for AwsError {
                 "AccessDeniedException",
                 "The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access.",
             ),
+            KmsError::InvalidPeerPublicKey => E::client("ValidationException", ""),
             KmsError::InvalidSignature => E::client("KMSInvalidSignatureException", ""),
             KmsError::InvalidMac => E::client("KMSInvalidMacException", ""),
             KmsError::IncorrectKeyMaterial => E::client(
@@ -186,6 +210,17 @@ mod tests {
         let e = AwsError::from(KmsError::DeletionProtected { arn: arn.into() });
         assert_eq!((e.code, e.status), ("KMSInvalidStateException", 400));
         assert!(e.message.starts_with(arn));
+    }
+
+    #[test]
+    fn an_empty_message_is_no_member() {
+        let body = AwsError::from(KmsError::InvalidCiphertext).body();
+        assert_eq!(body, br#"{"__type":"InvalidCiphertextException"}"#);
+        let body = AwsError::from(KmsError::InvalidMarker).body();
+        assert_eq!(
+            body,
+            br#"{"__type":"InvalidMarkerException","message":"The marker is not valid."}"#
+        );
     }
 
     #[test]

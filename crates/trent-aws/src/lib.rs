@@ -4,6 +4,7 @@
 //! Owns the wire shapes and their validation; calls `trent-core` for every decision about keys.
 //! Must not know about HTTP servers or storage.
 
+pub mod enums;
 pub mod error;
 pub mod ops;
 pub mod sigv4;

@@ -13,6 +13,8 @@ use trent_core::model::Timestamp;
 use trent_core::KmsError;
 use trent_crypto::SecretBytes;
 
+pub use crate::enums::WireEnum;
+
 /// A non-secret binary member (ciphertext blobs).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Blob(pub Vec<u8>);
@@ -131,42 +133,41 @@ pub fn check_range(value: i64, min: i64, max: i64, member: &str) -> Result<(), K
     Ok(())
 }
 
+/// Parses an enum member whose values are `values` (in AWS's message order), with AWS's
+/// enum-set message on failure.
+pub fn parse_enum_of<T: WireEnum>(value: &str, member: &str, values: &[T]) -> Result<T, KmsError> {
+    values
+        .iter()
+        .copied()
+        .find(|v| v.to_string() == value)
+        .ok_or_else(|| {
+            let set = values
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            validation(format_args!(
+                "Value '{value}' at '{member}' failed to satisfy constraint: Member must satisfy enum value set: [{set}]"
+            ))
+        })
+}
+
 /// Parses an enum member, with AWS's enum-set message on failure.
-pub fn parse_enum<T: Copy + fmt::Display>(
-    value: &str,
-    member: &str,
-    parse: fn(&str) -> Option<T>,
-    all: &[T],
-) -> Result<T, KmsError> {
-    parse(value).ok_or_else(|| {
-        let set = all.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ");
-        validation(format_args!(
-            "Value '{value}' at '{member}' failed to satisfy constraint: Member must satisfy enum value set: [{set}]"
-        ))
-    })
+pub fn parse_enum<T: WireEnum>(value: &str, member: &str) -> Result<T, KmsError> {
+    parse_enum_of(value, member, T::MESSAGE_ORDER)
 }
 
 /// A required enum member.
-pub fn required_enum<T: Copy + fmt::Display>(
-    value: &Option<String>,
-    member: &str,
-    parse: fn(&str) -> Option<T>,
-    all: &[T],
-) -> Result<T, KmsError> {
-    parse_enum(required(value, member)?, member, parse, all)
+pub fn required_enum<T: WireEnum>(value: &Option<String>, member: &str) -> Result<T, KmsError> {
+    parse_enum(required(value, member)?, member)
 }
 
 /// An optional enum member.
-pub fn optional_enum<T: Copy + fmt::Display>(
+pub fn optional_enum<T: WireEnum>(
     value: &Option<String>,
     member: &str,
-    parse: fn(&str) -> Option<T>,
-    all: &[T],
 ) -> Result<Option<T>, KmsError> {
-    value
-        .as_deref()
-        .map(|v| parse_enum(v, member, parse, all))
-        .transpose()
+    value.as_deref().map(|v| parse_enum(v, member)).transpose()
 }
 
 /// A string member that must match a regular expression AWS documents; `allowed` is that

@@ -43,10 +43,12 @@ pub struct Caller {
 mod asymmetric_ops;
 mod import;
 mod rotation;
+mod usage;
 
 pub use asymmetric_ops::DataKeyPair;
 pub use import::{ImportParameters, ImportRequest};
 pub use rotation::{KeyMaterialEntry, RotationStatus, DEFAULT_ROTATION_PERIOD_DAYS};
+pub use usage::KeyLastUsage;
 
 /// One version of a key's material, opened and prepared for its kind of cryptography.
 #[derive(Debug)]
@@ -65,6 +67,8 @@ pub struct LoadedKey {
     /// Shared, so a view of the key without some of its material (expired, not yet swept)
     /// costs no unsealing.
     materials: Vec<(u32, Arc<Material>)>,
+    /// When the key was last used; outlives this copy of the key (see [`usage`]).
+    usage: Arc<usage::UsageCell>,
 }
 
 impl LoadedKey {
@@ -206,6 +210,9 @@ pub struct Kms {
     clock: Arc<dyn Clock>,
     keys: RwLock<HashMap<KeyId, Arc<LoadedKey>>>,
     aliases: RwLock<HashMap<(Scope, AliasName), KeyId>>,
+    usage: usage::Registry,
+    /// When this engine started tracking key use (for keys made before tracking existed).
+    started: Timestamp,
 }
 
 /// Associated data sealing one material version at rest: binds it to its key and version.
@@ -240,9 +247,11 @@ impl Kms {
         Self {
             store,
             root,
+            started: clock.now(),
             clock,
             keys: RwLock::new(HashMap::new()),
             aliases: RwLock::new(HashMap::new()),
+            usage: RwLock::new(HashMap::new()),
         }
     }
 
@@ -258,11 +267,16 @@ impl Kms {
         scope: &Scope,
         arn: impl FnOnce() -> String,
     ) -> Result<(), KmsError> {
-        if *scope == caller.scope {
-            Ok(())
-        } else {
-            // Cross-account and cross-region use is not offered: the key does not exist here.
+        if scope.region != caller.scope.region {
+            // Keys never cross regions; AWS names the region it cannot serve.
+            Err(KmsError::NotFound(NotFound::OtherRegion {
+                region: scope.region.0.clone(),
+            }))
+        } else if scope.account != caller.scope.account {
+            // Cross-account use is not offered: the key does not exist here.
             Err(KmsError::NotFound(NotFound::Key { arn: arn() }))
+        } else {
+            Ok(())
         }
     }
 
@@ -278,6 +292,13 @@ impl Kms {
             KeyRef::AliasArn { scope, name } => {
                 self.scoped(caller, scope, || scope.alias_arn(name))?;
                 self.alias_target(scope, name)
+            }
+            KeyRef::MultiRegionId { scope, id } => {
+                let scope = scope.as_ref().unwrap_or(&caller.scope);
+                self.scoped(caller, scope, || scope.key_arn_of(id))?;
+                Err(KmsError::NotFound(NotFound::Key {
+                    arn: scope.key_arn_of(id),
+                }))
             }
         }
     }
@@ -341,7 +362,11 @@ impl Kms {
                 .filter(|(v, _)| record.is_imported(*v))
                 .cloned()
                 .collect();
-            return Ok(Arc::new(LoadedKey { record, materials }));
+            return Ok(Arc::new(LoadedKey {
+                record,
+                materials,
+                usage: loaded.usage.clone(),
+            }));
         }
         Ok(loaded)
     }
@@ -357,7 +382,11 @@ impl Kms {
                 Arc::new(prepare_material(record.meta.key_spec, &material)?),
             ));
         }
-        Ok(LoadedKey { record, materials })
+        Ok(LoadedKey {
+            usage: self.usage_cell(&record),
+            record,
+            materials,
+        })
     }
 
     fn seal_material(
@@ -466,6 +495,7 @@ impl Kms {
             None => default_policy(&caller.scope),
         };
         let id = KeyId::generate();
+        let now = self.now();
         let (state, materials, current_material) = match new.origin {
             Origin::External => (KeyState::PendingImport, vec![], None),
             _ => {
@@ -487,7 +517,7 @@ impl Kms {
                 key_usage: new.key_usage,
                 origin: new.origin,
                 state,
-                created_at: self.now(),
+                created_at: now,
                 deletion_date: None,
                 pending_window_days: None,
                 policy,
@@ -498,6 +528,10 @@ impl Kms {
                 last_material_version: current_material.unwrap_or(0),
                 rotation: Rotation::default(),
                 deletion_protection: None,
+                usage: UsageTracking {
+                    since: Some(now),
+                    last: None,
+                },
             },
             materials,
         };
@@ -735,6 +769,7 @@ impl Kms {
     ) -> Result<(Vec<u8>, Arc<LoadedKey>), KmsError> {
         let loaded = self.usable(caller, key, KeyOp::Encrypt)?;
         let blob = Self::encrypt_with(&loaded, "Encrypt", plaintext, context, algorithm)?;
+        self.note_use(&loaded, KeyOp::Encrypt);
         Ok((blob, loaded))
     }
 
@@ -746,7 +781,7 @@ impl Kms {
         context: &EncryptionContext,
         algorithm: EncryptionAlgorithm,
     ) -> Result<Decrypted, KmsError> {
-        self.open(
+        let out = self.open(
             caller,
             ciphertext,
             key,
@@ -754,7 +789,9 @@ impl Kms {
             algorithm,
             KeyOp::Decrypt,
             "Decrypt",
-        )
+        )?;
+        self.note_use(&out.key, KeyOp::Decrypt);
+        Ok(out)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -775,6 +812,14 @@ impl Kms {
             )));
         }
         if let Some(loaded) = self.named_asymmetric(caller, key, op)? {
+            // A ciphertext of ours names the key that made it: a named key that did not make
+            // it is the wrong key, whatever its usage (AWS checks this before the usage).
+            let ours = blob::decode(ciphertext);
+            if loaded.record.meta.key_usage != KeyUsage::EncryptDecrypt
+                && ours.is_some_and(|b| b.key_id != loaded.record.id)
+            {
+                return Err(KmsError::IncorrectKey);
+            }
             let plaintext =
                 Self::decrypt_asymmetric(&loaded, op_name, ciphertext, context, algorithm)?;
             return Ok(Decrypted {
@@ -846,6 +891,9 @@ impl Kms {
             destination_context,
             destination_algorithm,
         )?;
+        // Each key records the use, as AWS's does.
+        self.note_use(&source.key, KeyOp::ReEncrypt);
+        self.note_use(&destination, KeyOp::ReEncrypt);
         Ok(ReEncrypted {
             ciphertext,
             source: source.key,
@@ -870,6 +918,7 @@ impl Kms {
         Self::require_symmetric(&loaded, op_name, EncryptionAlgorithm::SymmetricDefault)?;
         let plaintext = SecretBytes::random(len)?;
         let ciphertext = Self::seal(&loaded, plaintext.expose(), context)?;
+        self.note_use(&loaded, op);
         Ok(DataKey {
             plaintext,
             ciphertext,
@@ -1125,9 +1174,9 @@ fn check_state(dialect: Dialect, record: &KeyRecord, op: KeyOp) -> Result<(), Km
 
 fn reject_reserved(name: &AliasName) -> Result<(), KmsError> {
     if name.is_reserved() {
-        return Err(KmsError::InvalidAliasName(
-            "Alias must not begin with \"alias/aws/\": that prefix is reserved for AWS managed keys.".into(),
-        ));
+        return Err(KmsError::ReservedAlias {
+            name: name.0.clone(),
+        });
     }
     Ok(())
 }
@@ -1161,7 +1210,8 @@ fn merge_tags(
     let mut seen = std::collections::HashSet::new();
     let mut tags = existing.clone();
     for (k, v) in new {
-        if k.starts_with("aws:") {
+        // AWS refuses the prefix in any case (`AWS:`, `Aws:`).
+        if k.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:")) {
             return Err(KmsError::Tag(
                 "Tags beginning with aws: are reserved".into(),
             ));

@@ -16,6 +16,10 @@ pub enum NotFound {
     Policy { name: String },
     /// A `KeyMaterialId` that names no material of the key.
     KeyMaterial { arn: String, id: String },
+    /// A key ARN of a region other than the caller's: keys never cross regions.
+    OtherRegion { region: String },
+    /// An alias name where the operation takes only a key id or key ARN.
+    AliasNotAccepted { name: String },
 }
 
 /// Every way a domain operation can fail.
@@ -36,10 +40,17 @@ pub enum KmsError {
     /// ScheduleKeyDeletion on a key with deletion protection on (Alibaba's SetDeletionProtection).
     #[error("key {arn} has deletion protection enabled")]
     DeletionProtected { arn: String },
-    /// The key's materials do not allow the operation (a second material pending rotation, a
-    /// rotation with none pending); the text says why, in AWS's words.
-    #[error("invalid state: {0}")]
-    InvalidState(String),
+    /// New key material imported while another waits for its rotation: only one may wait.
+    #[error("key {arn}: material {pending_material_id} is already pending rotation")]
+    MaterialPendingRotation {
+        arn: String,
+        /// The id the refused material would have had.
+        new_material_id: String,
+        pending_material_id: String,
+    },
+    /// On-demand rotation of a key with imported material and none imported for the rotation.
+    #[error("key {arn} has no material pending rotation")]
+    NoMaterialPendingRotation { arn: String },
     /// A request member breaks a documented constraint; the text says which, in AWS's words.
     #[error("validation: {0}")]
     Validation(String),
@@ -48,6 +59,10 @@ pub enum KmsError {
     AlreadyExists(String),
     #[error("invalid alias name: {0}")]
     InvalidAliasName(String),
+    /// An alias under the prefix reserved for the vendor's own managed keys (`alias/aws/`):
+    /// not the caller's to create, retarget or delete.
+    #[error("alias {name} is reserved")]
+    ReservedAlias { name: String },
     #[error("invalid ARN: {0}")]
     InvalidArn(String),
     /// A pagination marker this server did not issue.
@@ -62,6 +77,10 @@ pub enum KmsError {
     /// The ciphertext names a key that does not exist in the caller's scope.
     #[error("ciphertext refers to an inaccessible key")]
     CiphertextKeyInaccessible,
+    /// DeriveSharedSecret: the peer public key is not a DER SubjectPublicKeyInfo of a key on
+    /// the key's curve.
+    #[error("invalid peer public key")]
+    InvalidPeerPublicKey,
     /// Verify: the signature does not match. Deliberately without detail.
     #[error("invalid signature")]
     InvalidSignature,

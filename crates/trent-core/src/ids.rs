@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::error::KmsError;
+use crate::error::{KmsError, NotFound};
 
 /// A key's id: a UUID, rendered lowercase and hyphenated as AWS does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -87,6 +87,11 @@ impl Scope {
     }
 
     pub fn key_arn(&self, id: &KeyId) -> String {
+        self.key_arn_of(id)
+    }
+
+    /// The ARN of the key whose id is written `id` (a key id, or a multi-Region key id).
+    pub fn key_arn_of(&self, id: impl fmt::Display) -> String {
         format!(
             "arn:aws:kms:{}:{}:key/{}",
             self.region.0, self.account.0, id
@@ -148,9 +153,35 @@ impl fmt::Display for AliasName {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyRef {
     Id(KeyId),
-    KeyArn { scope: Scope, id: KeyId },
+    KeyArn {
+        scope: Scope,
+        id: KeyId,
+    },
     Alias(AliasName),
-    AliasArn { scope: Scope, name: AliasName },
+    AliasArn {
+        scope: Scope,
+        name: AliasName,
+    },
+    /// A well-formed multi-Region key id (`mrk-` and 32 hex digits), alone or in a key ARN
+    /// (`scope`). This server makes no multi-Region keys, so it names no key: it is answered as
+    /// a key that does not exist, not as a malformed id.
+    MultiRegionId {
+        scope: Option<Scope>,
+        id: String,
+    },
+}
+
+/// The prefix of AWS's multi-Region key ids.
+pub const MULTI_REGION_PREFIX: &str = "mrk-";
+
+/// Whether `s` is a well-formed multi-Region key id: `mrk-` and 32 lowercase hex digits.
+fn is_multi_region_id(s: &str) -> bool {
+    s.strip_prefix(MULTI_REGION_PREFIX).is_some_and(|hex| {
+        hex.len() == 32
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
 }
 
 /// Which forms an operation accepts (AWS documents this per operation).
@@ -170,13 +201,23 @@ impl KeyRef {
             Self::parse_arn(raw, rest)?
         } else if raw.starts_with(ALIAS_PREFIX) {
             KeyRef::Alias(AliasName::parse(raw).map_err(|_| KmsError::invalid_key_id(raw))?)
+        } else if is_multi_region_id(raw) {
+            KeyRef::MultiRegionId {
+                scope: None,
+                id: raw.to_owned(),
+            }
         } else {
             KeyRef::Id(KeyId::parse(raw).ok_or_else(|| KmsError::invalid_key_id(raw))?)
         };
         match (&parsed, forms) {
-            (KeyRef::Alias(_) | KeyRef::AliasArn { .. }, KeyRefForms::KeyOnly) => Err(
-                KmsError::InvalidArn("Key Aliases are not supported for this operation.".into()),
-            ),
+            (KeyRef::Alias(name), KeyRefForms::KeyOnly) => {
+                Err(KmsError::NotFound(NotFound::AliasNotAccepted {
+                    name: name.0.clone(),
+                }))
+            }
+            (KeyRef::AliasArn { .. }, KeyRefForms::KeyOnly) => Err(KmsError::InvalidArn(
+                "Key Aliases are not supported for this operation.".into(),
+            )),
             _ => Ok(parsed),
         }
     }
@@ -198,6 +239,12 @@ impl KeyRef {
         }
         let scope = Scope::new(account, region);
         if let Some(id) = resource.strip_prefix("key/") {
+            if is_multi_region_id(id) {
+                return Ok(KeyRef::MultiRegionId {
+                    scope: Some(scope),
+                    id: id.to_owned(),
+                });
+            }
             let id = KeyId::parse(id).ok_or_else(|| KmsError::invalid_key_id(raw))?;
             Ok(KeyRef::KeyArn { scope, id })
         } else if resource.starts_with(ALIAS_PREFIX) {
@@ -276,8 +323,40 @@ mod tests {
     fn aliases_refused_where_only_keys_are_accepted() {
         assert!(matches!(
             KeyRef::parse("alias/app", KeyRefForms::KeyOnly),
+            Err(KmsError::NotFound(NotFound::AliasNotAccepted { .. }))
+        ));
+        let arn = "arn:aws:kms:us-east-1:111122223333:alias/app";
+        assert!(matches!(
+            KeyRef::parse(arn, KeyRefForms::KeyOnly),
             Err(KmsError::InvalidArn(_))
         ));
+    }
+
+    #[test]
+    fn multi_region_ids_are_well_formed_or_invalid() {
+        let id = "mrk-1234abcd12ab34cd56ef1234567890ab";
+        assert_eq!(
+            KeyRef::parse(id, KeyRefForms::KeyOnly).unwrap(),
+            KeyRef::MultiRegionId {
+                scope: None,
+                id: id.into()
+            }
+        );
+        let arn = format!("arn:aws:kms:us-east-1:111122223333:key/{id}");
+        assert!(matches!(
+            KeyRef::parse(&arn, KeyRefForms::Any).unwrap(),
+            KeyRef::MultiRegionId { scope: Some(_), .. }
+        ));
+        for bad in [
+            "mrk-fake",
+            "mrk-1234ABCD12ab34cd56ef1234567890ab",
+            "mrk-1234abcd",
+        ] {
+            assert!(matches!(
+                KeyRef::parse(bad, KeyRefForms::Any),
+                Err(KmsError::NotFound(NotFound::InvalidKeyId { .. }))
+            ));
+        }
     }
 
     #[test]

@@ -485,6 +485,48 @@ pub struct KeyMeta {
     /// is refused in both dialects. Keys stored before it existed read as unprotected.
     #[serde(default)]
     pub deletion_protection: Option<DeletionProtection>,
+    /// GetKeyLastUsage's record, as last flushed. Keys stored before it existed read as
+    /// untracked.
+    #[serde(default)]
+    pub usage: UsageTracking,
+}
+
+named_enum!(
+    /// The cryptographic operations whose successful use of a key is tracked (AWS's
+    /// `KeyLastUsageTrackingOperation`).
+    TrackedOperation {
+        Decrypt => "Decrypt",
+        DeriveSharedSecret => "DeriveSharedSecret",
+        Encrypt => "Encrypt",
+        GenerateDataKey => "GenerateDataKey",
+        GenerateDataKeyPair => "GenerateDataKeyPair",
+        GenerateDataKeyPairWithoutPlaintext => "GenerateDataKeyPairWithoutPlaintext",
+        GenerateDataKeyWithoutPlaintext => "GenerateDataKeyWithoutPlaintext",
+        GenerateMac => "GenerateMac",
+        ReEncrypt => "ReEncrypt",
+        Sign => "Sign",
+        Verify => "Verify",
+        VerifyMac => "VerifyMac",
+        Encapsulate => "Encapsulate",
+        Decapsulate => "Decapsulate",
+    }
+);
+
+/// The last successful cryptographic use of a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastUse {
+    pub operation: TrackedOperation,
+    pub at: Timestamp,
+}
+
+/// What the store knows of a key's use. Uses are counted in memory and written in batches
+/// (see `engine::usage`), so this lags the truth by at most one flush.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageTracking {
+    /// Since when uses are recorded: the key's creation, or for a key made before tracking
+    /// existed, when a node first flushed its use. `None` until then.
+    pub since: Option<Timestamp>,
+    pub last: Option<LastUse>,
 }
 
 /// A key's deletion protection, with the description given when it was turned on.
@@ -582,8 +624,6 @@ pub struct Rotation {
     pub period_days: Option<u32>,
     /// When automatic rotation next happens (while enabled).
     pub next_rotation: Option<Timestamp>,
-    /// When the last on-demand rotation started.
-    pub on_demand_started: Option<Timestamp>,
     /// Every completed rotation, oldest first.
     pub history: Vec<RotationEntry>,
 }

@@ -63,6 +63,7 @@ pub enum KeyOp {
     ListKeyRotations,
     /// Alibaba only: SetDeletionProtection (turning it on or off).
     SetDeletionProtection,
+    GetKeyLastUsage,
 }
 
 /// One cell of the table.
@@ -158,6 +159,8 @@ const TABLE: &[Row] = &[
     (KeyOp::GetKeyPolicy, [A, A, A, A], None),
     (KeyOp::PutKeyPolicy, [A, A, A, A], None),
     (KeyOp::ListKeyPolicies, [A, A, A, A], None),
+    // Its error list has no state error: it answers in every state.
+    (KeyOp::GetKeyLastUsage, [A, A, A, A], None),
 ];
 
 /// Every operation the table covers, in table order.
@@ -261,6 +264,7 @@ mod tests {
             RotateKeyOnDemand,
             ListKeyRotations,
             SetDeletionProtection,
+            GetKeyLastUsage,
         ];
         for op in &ops {
             match op {
@@ -303,7 +307,8 @@ mod tests {
                 | GetKeyRotationStatus
                 | RotateKeyOnDemand
                 | ListKeyRotations
-                | SetDeletionProtection => {}
+                | SetDeletionProtection
+                | GetKeyLastUsage => {}
             }
         }
         ops

@@ -91,7 +91,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         tokio::spawn(sweeper(
-            kms,
+            kms.clone(),
             Duration::from_secs(config.sweep_interval_secs),
         ));
         tracing::info!(data_dir = %config.data_dir.display(), "trent listening on http://{addr}");
@@ -101,23 +101,36 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             .with_graceful_shutdown(shutdown_signal())
             .await
             .map_err(|e| format!("server error: {e}"))?;
+        // Key uses since the last sweep are written before the process goes.
+        match tokio::task::spawn_blocking(move || kms.flush_usage()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(cause = %e, "key usage flush failed"),
+            Err(e) => tracing::error!(cause = %e, "key usage flush panicked"),
+        }
         tracing::info!("shut down cleanly");
         Ok(())
     })
 }
 
-/// Destroys keys whose deletion date has passed. Access already treats them as gone; this
-/// removes their material from the store.
+/// Does the scheduled work (destroys keys past their deletion date, expires imported
+/// material, rotates keys; access already behaves as if it were done) and writes the key uses
+/// counted in memory since the last run (GetKeyLastUsage's staleness bound is this interval).
 async fn sweeper(kms: Arc<Kms>, every: Duration) {
     let mut ticker = tokio::time::interval(every);
     loop {
         ticker.tick().await;
-        let kms = kms.clone();
-        match tokio::task::spawn_blocking(move || kms.sweep(1000)).await {
+        let sweeping = kms.clone();
+        match tokio::task::spawn_blocking(move || sweeping.sweep(1000)).await {
             Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::info!(keys = n, "destroyed keys past their deletion date"),
+            Ok(Ok(n)) => tracing::info!(keys = n, "swept keys with scheduled work due"),
             Ok(Err(e)) => tracing::error!(cause = %e, "deletion sweep failed"),
             Err(e) => tracing::error!(cause = %e, "deletion sweep panicked"),
+        }
+        let flushing = kms.clone();
+        match tokio::task::spawn_blocking(move || flushing.flush_usage()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(cause = %e, "key usage flush failed"),
+            Err(e) => tracing::error!(cause = %e, "key usage flush panicked"),
         }
     }
 }

@@ -402,19 +402,23 @@ async fn aliases() {
         common::alias_request(&kms, "alias/aws/mine", &a)
             .send()
             .await,
-        "InvalidAliasNameException"
+        "NotAuthorizedException"
     );
     assert_code!(
         common::alias_request(&kms, "alias/bad name", &a)
             .send()
             .await,
+        "ValidationException"
+    );
+    assert_code!(
+        common::alias_request(&kms, "alias/", &a).send().await,
         "InvalidAliasNameException"
     );
     assert_code!(
         common::alias_request(&kms, "alias/two", "alias/one")
             .send()
             .await,
-        "InvalidArnException"
+        "ValidationException"
     );
 
     let d = common::metadata(&kms, "alias/one").await;
@@ -662,9 +666,12 @@ async fn not_found_and_scoping() {
         kms.disable_key().key_id(missing).send().await,
         "NotFoundException"
     );
-    assert_code!(
-        kms.disable_key().key_id("alias/nothing").send().await,
-        "InvalidArnException"
+    assert_eq!(
+        error_message!(
+            kms.disable_key().key_id("alias/nothing").send().await,
+            "NotFoundException"
+        ),
+        "Invalid keyId alias/nothing"
     );
 
     // Keys live per region: not visible from another.

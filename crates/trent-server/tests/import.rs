@@ -185,6 +185,7 @@ async fn only_external_keys_take_imports() {
             .key_id(&id)
             .import_token(Blob::new(vec![1u8; 10]))
             .encrypted_key_material(Blob::new(vec![1u8; 10]))
+            .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
             .send()
             .await,
         "UnsupportedOperationException"

@@ -157,7 +157,10 @@ async fn on_demand_rotation_and_its_quota() {
         decrypts_to(&kms, blob, &format!("v{}", n + 1)).await;
     }
     let status = rotation_status(&kms, &id).await;
-    assert!(status.on_demand_rotation_start_date().is_some());
+    assert!(
+        status.on_demand_rotation_start_date().is_none(),
+        "on-demand rotation is complete when it returns"
+    );
     assert!(
         !status.key_rotation_enabled(),
         "on demand leaves automatic rotation off"

@@ -373,6 +373,7 @@ async fn perform(
         KeyOp::GetKeyRotationStatus => err(kms.get_key_rotation_status().key_id(id).send().await),
         KeyOp::RotateKeyOnDemand => err(kms.rotate_key_on_demand().key_id(id).send().await),
         KeyOp::ListKeyRotations => err(kms.list_key_rotations().key_id(id).send().await),
+        KeyOp::GetKeyLastUsage => err(kms.get_key_last_usage().key_id(id).send().await),
         KeyOp::SetDeletionProtection => unreachable!("Alibaba only: walked by tests/aliyun.rs"),
     }
 }

@@ -99,19 +99,9 @@ struct SignInput<'a> {
 fn sign_input(req: &SignRequest) -> Result<SignInput<'_>, KmsError> {
     let key = key_ref(&req.key_id, "keyId", KeyRefForms::Any)?;
     let message = message(&req.message)?;
-    let message_type = optional_enum(
-        &req.message_type,
-        "messageType",
-        MessageType::parse,
-        MessageType::ALL,
-    )?
-    .unwrap_or(MessageType::Raw);
-    let algorithm = required_enum(
-        &req.signing_algorithm,
-        "signingAlgorithm",
-        SigningAlgorithm::parse,
-        SigningAlgorithm::ALL,
-    )?;
+    let message_type =
+        optional_enum::<MessageType>(&req.message_type, "messageType")?.unwrap_or(MessageType::Raw);
+    let algorithm = required_enum::<SigningAlgorithm>(&req.signing_algorithm, "signingAlgorithm")?;
     Ok(SignInput {
         key,
         message,
@@ -205,11 +195,9 @@ pub(super) fn derive_shared_secret(
     req: DeriveSharedSecretRequest,
 ) -> Res<DeriveSharedSecretResponse> {
     let key = key_ref(&req.key_id, "keyId", KeyRefForms::Any)?;
-    let algorithm = required_enum(
+    let algorithm = required_enum::<KeyAgreementAlgorithm>(
         &req.key_agreement_algorithm,
         "keyAgreementAlgorithm",
-        KeyAgreementAlgorithm::parse,
-        KeyAgreementAlgorithm::ALL,
     )?;
     let public_key = blob(&req.public_key, "publicKey", 8192)?;
     grant_tokens(&req.grant_tokens)?;
@@ -243,11 +231,9 @@ pub struct KemRequest {
 /// The members Encapsulate and Decapsulate share, checked.
 fn kem_input(req: &KemRequest) -> Res<(trent_core::KeyRef, EncapsulationAlgorithm)> {
     let key = key_ref(&req.key_id, "keyId", KeyRefForms::Any)?;
-    let algorithm = required_enum(
+    let algorithm = required_enum::<EncapsulationAlgorithm>(
         &req.encapsulation_algorithm,
         "encapsulationAlgorithm",
-        EncapsulationAlgorithm::parse,
-        EncapsulationAlgorithm::ALL,
     )?;
     Ok((key, algorithm))
 }
@@ -332,12 +318,7 @@ fn data_key_pair(
     op: KeyOp,
 ) -> Res<GenerateDataKeyPairResponse> {
     let key = key_ref(&req.key_id, "keyId", KeyRefForms::Any)?;
-    let spec = required_enum(
-        &req.key_pair_spec,
-        "keyPairSpec",
-        DataKeyPairSpec::parse,
-        DataKeyPairSpec::ALL,
-    )?;
+    let spec = required_enum::<DataKeyPairSpec>(&req.key_pair_spec, "keyPairSpec")?;
     grant_tokens(&req.grant_tokens)?;
     no_recipient(&req.recipient)?;
     let out = ctx.kms.generate_data_key_pair(
@@ -391,12 +372,7 @@ pub struct MacRequest {
 }
 
 fn mac_algorithm(req: &MacRequest) -> Result<MacAlgorithm, KmsError> {
-    required_enum(
-        &req.mac_algorithm,
-        "macAlgorithm",
-        MacAlgorithm::parse,
-        MacAlgorithm::ALL,
-    )
+    required_enum::<MacAlgorithm>(&req.mac_algorithm, "macAlgorithm")
 }
 
 #[derive(Debug, Serialize)]

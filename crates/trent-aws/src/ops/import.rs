@@ -33,18 +33,9 @@ pub(super) fn get_parameters_for_import(
     req: GetParametersForImportRequest,
 ) -> Res<GetParametersForImportResponse> {
     let key = key_ref(&req.key_id, "keyId", KeyRefForms::KeyOnly)?;
-    let algorithm = required_enum(
-        &req.wrapping_algorithm,
-        "wrappingAlgorithm",
-        WrappingAlgorithm::parse,
-        WrappingAlgorithm::ALL,
-    )?;
-    let spec = required_enum(
-        &req.wrapping_key_spec,
-        "wrappingKeySpec",
-        WrappingKeySpec::parse,
-        WrappingKeySpec::ALL,
-    )?;
+    let algorithm =
+        required_enum::<WrappingAlgorithm>(&req.wrapping_algorithm, "wrappingAlgorithm")?;
+    let spec = required_enum::<WrappingKeySpec>(&req.wrapping_key_spec, "wrappingKeySpec")?;
     let p = ctx
         .kms
         .get_parameters_for_import(ctx.caller, &key, algorithm, spec)?;
@@ -89,18 +80,21 @@ fn key_material_id(value: &Option<String>) -> Result<Option<&str>, KmsError> {
     Ok(Some(id))
 }
 
-/// ValidTo from ExpirationModel and ValidTo: AWS requires ValidTo with KEY_MATERIAL_EXPIRES and
-/// refuses it with KEY_MATERIAL_DOES_NOT_EXPIRE; without a model, ValidTo decides.
+/// ValidTo from ExpirationModel and ValidTo: the model defaults to KEY_MATERIAL_EXPIRES (AWS's
+/// API reference), which requires ValidTo; KEY_MATERIAL_DOES_NOT_EXPIRE refuses it.
 fn valid_to(
     model: Option<ExpirationModel>,
     valid_to: Option<f64>,
 ) -> Result<Option<Timestamp>, KmsError> {
     let valid_to = valid_to.map(|secs| Timestamp((secs * 1000.0) as i64));
-    match (model, valid_to) {
-        (Some(ExpirationModel::KeyMaterialExpires), None) => Err(KmsError::Validation(
+    match (
+        model.unwrap_or(ExpirationModel::KeyMaterialExpires),
+        valid_to,
+    ) {
+        (ExpirationModel::KeyMaterialExpires, None) => Err(KmsError::Validation(
             "A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES".into(),
         )),
-        (Some(ExpirationModel::KeyMaterialDoesNotExpire), Some(_)) => Err(KmsError::Validation(
+        (ExpirationModel::KeyMaterialDoesNotExpire, Some(_)) => Err(KmsError::Validation(
             "A validTo date must not be set if the ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE"
                 .into(),
         )),
@@ -117,18 +111,8 @@ pub(super) fn import_key_material(
     check_len(token.0.len(), 1, 6144, "importToken", None)?;
     let material = required(&req.encrypted_key_material, "encryptedKeyMaterial")?;
     check_len(material.0.len(), 1, 6144, "encryptedKeyMaterial", None)?;
-    let model = optional_enum(
-        &req.expiration_model,
-        "expirationModel",
-        ExpirationModel::parse,
-        ExpirationModel::ALL,
-    )?;
-    let import_type = optional_enum(
-        &req.import_type,
-        "importType",
-        ImportType::parse,
-        ImportType::ALL,
-    )?;
+    let model = optional_enum::<ExpirationModel>(&req.expiration_model, "expirationModel")?;
+    let import_type = optional_enum::<ImportType>(&req.import_type, "importType")?;
     let description = req.key_material_description.as_deref();
     if let Some(d) = description {
         check_len(d.chars().count(), 0, 256, "keyMaterialDescription", Some(d))?;

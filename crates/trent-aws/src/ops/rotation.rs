@@ -49,8 +49,8 @@ pub struct GetKeyRotationStatusResponse {
     rotation_period_in_days: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     next_rotation_date: Option<Epoch>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    on_demand_rotation_start_date: Option<Epoch>,
+    // No OnDemandRotationStartDate: AWS removes it once the on-demand rotation is complete,
+    // and Trent's is complete before RotateKeyOnDemand returns.
 }
 
 pub(super) fn get_key_rotation_status(
@@ -64,7 +64,6 @@ pub(super) fn get_key_rotation_status(
         key_id: status.key.arn(),
         rotation_period_in_days: status.period_days,
         next_rotation_date: status.next_rotation.map(Epoch),
-        on_demand_rotation_start_date: status.on_demand_started.map(Epoch),
     })
 }
 
@@ -139,12 +138,8 @@ pub(super) fn list_key_rotations(
     req: ListKeyRotationsRequest,
 ) -> Res<ListKeyRotationsResponse> {
     let key = key_ref(&req.key_id, "keyId", KeyRefForms::KeyOnly)?;
-    let include = optional_enum(
-        &req.include_key_material,
-        "includeKeyMaterial",
-        IncludeKeyMaterial::parse,
-        IncludeKeyMaterial::ALL,
-    )?;
+    let include =
+        optional_enum::<IncludeKeyMaterial>(&req.include_key_material, "includeKeyMaterial")?;
     let include_all = include == Some(IncludeKeyMaterial::AllKeyMaterial);
     let limit = limit(req.limit, 1000, 100)?;
     let (loaded, page) =

@@ -133,6 +133,7 @@ impl Kms {
         let loaded = self.usable(caller, key, KeyOp::Sign)?;
         let (scheme, signed) = signing_input(&loaded, "Sign", message, message_type, algorithm)?;
         let signature = private_key(&loaded)?.sign(scheme, signed)?;
+        self.note_use(&loaded, KeyOp::Sign);
         Ok((signature, loaded))
     }
 
@@ -152,6 +153,7 @@ impl Kms {
         if !private_key(&loaded)?.verify(scheme, signed, signature) {
             return Err(KmsError::InvalidSignature);
         }
+        self.note_use(&loaded, KeyOp::Verify);
         Ok(loaded)
     }
 
@@ -248,12 +250,10 @@ impl Kms {
         {
             return Err(incompatible(algorithm, loaded.record.meta.key_spec));
         }
-        let secret = private_key(&loaded)?.agree(peer_public_key).map_err(|_| {
-            KmsError::Validation(format!(
-                "PublicKey is not a DER-encoded SubjectPublicKeyInfo of a {} public key.",
-                loaded.record.meta.key_spec
-            ))
-        })?;
+        let secret = private_key(&loaded)?
+            .agree(peer_public_key)
+            .map_err(|_| KmsError::InvalidPeerPublicKey)?;
+        self.note_use(&loaded, KeyOp::DeriveSharedSecret);
         Ok((secret, loaded))
     }
 
@@ -280,6 +280,7 @@ impl Kms {
         let loaded = self.usable(caller, key, KeyOp::Encapsulate)?;
         let (ciphertext, secret) =
             Self::kem_key(&loaded, "Encapsulate", algorithm)?.encapsulate()?;
+        self.note_use(&loaded, KeyOp::Encapsulate);
         Ok((ciphertext, secret, loaded))
     }
 
@@ -296,6 +297,7 @@ impl Kms {
         let secret = Self::kem_key(&loaded, "Decapsulate", algorithm)?
             .decapsulate(ciphertext)
             .map_err(|_| KmsError::InvalidCiphertext)?;
+        self.note_use(&loaded, KeyOp::Decapsulate);
         Ok((secret, loaded))
     }
 
@@ -326,6 +328,7 @@ impl Kms {
             return Err(KmsError::internal("generated key pair did not parse"));
         };
         let private_key_ciphertext = Self::seal(&loaded, private_key.expose(), context)?;
+        self.note_use(&loaded, op);
         Ok(DataKeyPair {
             public_key: parsed.public_key_der().to_vec(),
             private_key,
@@ -358,6 +361,7 @@ impl Kms {
     ) -> Result<(Vec<u8>, Arc<LoadedKey>), KmsError> {
         let loaded = self.usable(caller, key, KeyOp::GenerateMac)?;
         let mac = Self::mac_key(&loaded, "GenerateMac", algorithm)?.sign(message);
+        self.note_use(&loaded, KeyOp::GenerateMac);
         Ok((mac, loaded))
     }
 
@@ -374,6 +378,7 @@ impl Kms {
         if !Self::mac_key(&loaded, "VerifyMac", algorithm)?.verify(message, mac) {
             return Err(KmsError::InvalidMac);
         }
+        self.note_use(&loaded, KeyOp::VerifyMac);
         Ok(loaded)
     }
 

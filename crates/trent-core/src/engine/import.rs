@@ -336,23 +336,24 @@ impl Kms {
     /// Associates new material with `r`: the key's first material becomes current; later
     /// material waits for a rotation, and only one may wait at a time.
     fn associate(&self, r: &mut KeyRecord, digest: &[u8; 32]) -> Result<usize, KmsError> {
-        if let Some(pending) = r.meta.imports.iter().find(|i| i.pending_rotation) {
-            return Err(KmsError::InvalidState(format!(
-                "New key material cannot be imported into KMS key {}, because another key material (id: {}) is pending rotation.",
-                r.id,
-                pending.key_material_id()
-            )));
-        }
         let first = r.meta.imports.is_empty();
-        let version = r.next_material_version();
-        r.meta.imports.push(ImportedKeyMaterial {
-            version,
+        let material = ImportedKeyMaterial {
+            version: r.next_material_version(),
             material_check: hex::encode(self.root.seal(&check_aad(&r.id), digest)?),
             description: None,
             pending_rotation: !first,
             expiration_model: None,
             valid_to: None,
-        });
+        };
+        if let Some(pending) = r.meta.imports.iter().find(|i| i.pending_rotation) {
+            return Err(KmsError::MaterialPendingRotation {
+                arn: r.arn(),
+                new_material_id: material.key_material_id(),
+                pending_material_id: pending.key_material_id(),
+            });
+        }
+        let version = material.version;
+        r.meta.imports.push(material);
         if first {
             r.meta.current_material = Some(version);
         }

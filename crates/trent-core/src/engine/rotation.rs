@@ -42,7 +42,6 @@ pub struct RotationStatus {
     pub key: Arc<LoadedKey>,
     pub period_days: Option<u32>,
     pub next_rotation: Option<Timestamp>,
-    pub on_demand_started: Option<Timestamp>,
 }
 
 /// Which rotations an operation is about, and so which keys it takes.
@@ -83,11 +82,7 @@ fn promote_pending(record: &mut KeyRecord) -> Result<u32, KmsError> {
         .imports
         .iter_mut()
         .find(|i| i.pending_rotation)
-        .ok_or_else(|| {
-            KmsError::InvalidState(format!(
-                "{arn} has no key material in PENDING_ROTATION state. Import new key material with ImportType NEW_KEY_MATERIAL before rotating."
-            ))
-        })?;
+        .ok_or(KmsError::NoMaterialPendingRotation { arn })?;
     pending.pending_rotation = false;
     Ok(pending.version)
 }
@@ -185,6 +180,9 @@ impl Kms {
         Ok(())
     }
 
+    /// The automatic rotation schedule. A key pending deletion is not rotated, so it reports
+    /// none (AWS: rotation status false); its schedule is kept, and cancelling the deletion
+    /// brings it back.
     pub fn get_key_rotation_status(
         &self,
         caller: &Caller,
@@ -197,10 +195,13 @@ impl Kms {
             Rotations::Automatic,
         )?;
         let rotation = &loaded.record.meta.rotation;
+        let (period_days, next_rotation) = match loaded.record.meta.state {
+            KeyState::PendingDeletion => (None, None),
+            _ => (rotation.period_days, rotation.next_rotation),
+        };
         Ok(RotationStatus {
-            period_days: rotation.period_days,
-            next_rotation: rotation.next_rotation,
-            on_demand_started: rotation.on_demand_started,
+            period_days,
+            next_rotation,
             key: loaded.clone(),
         })
     }
@@ -241,9 +242,10 @@ impl Kms {
                     r.arn()
                 )));
             }
-            self.rotate(r, now, RotationType::OnDemand)?;
-            r.meta.rotation.on_demand_started = Some(now);
-            Ok(())
+            // Rotation is synchronous: it is complete when this returns, so no on-demand
+            // rotation is ever in progress (AWS's OnDemandRotationStartDate never shows).
+            self.rotate(r, now, RotationType::OnDemand)
+
         })?;
         Ok(record)
     }
