@@ -9,6 +9,7 @@
 //! operation; render wire errors.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -206,6 +207,15 @@ pub struct Kms {
     clock: Arc<dyn Clock>,
     keys: RwLock<HashMap<KeyId, Arc<LoadedKey>>>,
     aliases: RwLock<HashMap<(Scope, AliasName), KeyId>>,
+    cache_hits: AtomicU64,
+    cache_misses: AtomicU64,
+}
+
+/// How often a key was found opened in the cache, and how often it had to be read and unsealed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    pub hits: u64,
+    pub misses: u64,
 }
 
 /// Associated data sealing one material version at rest: binds it to its key and version.
@@ -243,6 +253,16 @@ impl Kms {
             clock,
             keys: RwLock::new(HashMap::new()),
             aliases: RwLock::new(HashMap::new()),
+            cache_hits: AtomicU64::new(0),
+            cache_misses: AtomicU64::new(0),
+        }
+    }
+
+    /// Key-cache counters since start (relaxed atomics: one increment per key load).
+    pub fn cache_stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.cache_hits.load(Ordering::Relaxed),
+            misses: self.cache_misses.load(Ordering::Relaxed),
         }
     }
 
@@ -307,6 +327,7 @@ impl Kms {
 
     /// Loads a key for use, from the cache or the store. A key past its deletion date is gone.
     fn load(&self, scope: &Scope, id: &KeyId) -> Result<Arc<LoadedKey>, KmsError> {
+        note_key(scope, id);
         let not_found = || {
             KmsError::NotFound(NotFound::Key {
                 arn: scope.key_arn(id),
@@ -315,8 +336,12 @@ impl Kms {
         let now = self.now();
         let cached = self.keys.read().get(id).cloned();
         let loaded = match cached {
-            Some(k) => k,
+            Some(k) => {
+                self.cache_hits.fetch_add(1, Ordering::Relaxed);
+                k
+            }
             None => {
+                self.cache_misses.fetch_add(1, Ordering::Relaxed);
                 let record = self.store.get_key(scope, id)?.ok_or_else(not_found)?;
                 let loaded = Arc::new(self.open_materials(record)?);
                 let mut cache = self.keys.write();
@@ -401,6 +426,7 @@ impl Kms {
     ) -> Result<(R, KeyRecord), KmsError> {
         let id = self.resolve(caller, key)?;
         let scope = &caller.scope;
+        note_key(scope, &id);
         for _ in 0..MAX_WRITE_ATTEMPTS {
             let now = self.now();
             let mut current = self
@@ -466,6 +492,7 @@ impl Kms {
             None => default_policy(&caller.scope),
         };
         let id = KeyId::generate();
+        note_key(&caller.scope, &id);
         let (state, materials, current_material) = match new.origin {
             Origin::External => (KeyState::PendingImport, vec![], None),
             _ => {
@@ -1114,6 +1141,15 @@ impl Kms {
 pub struct KeyRecordRef {
     pub id: KeyId,
     pub arn: String,
+}
+
+/// Names the key an operation acts on in the current span, when the span has a `key_arn` field
+/// (the server's request span, for its log line). Costs nothing when no span wants it.
+fn note_key(scope: &Scope, id: &KeyId) {
+    let span = tracing::Span::current();
+    if span.has_field("key_arn") {
+        span.record("key_arn", scope.key_arn(id));
+    }
 }
 
 fn check_state(dialect: Dialect, record: &KeyRecord, op: KeyOp) -> Result<(), KmsError> {

@@ -7,7 +7,9 @@ use clap::{Parser, Subcommand};
 use trent_core::clock::{Clock, OffsetClock, SystemClock};
 use trent_core::engine::Kms;
 use trent_server::config::{Config, ServeArgs};
-use trent_server::{app, rootkey, AppState, Credentials};
+use trent_server::logging::{self, LogFormat};
+use trent_server::metrics::{self, MeteredStore, Metrics, StoreMetrics};
+use trent_server::{app, dialect_operations, rootkey, AppState, Credentials};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -16,6 +18,15 @@ use trent_server::{app, rootkey, AppState, Credentials};
     about = "A self-hosted, AWS KMS-compatible key management service"
 )]
 struct Cli {
+    /// Log format [env: TRENT_LOG_FORMAT]
+    #[arg(
+        long,
+        global = true,
+        env = "TRENT_LOG_FORMAT",
+        value_enum,
+        default_value_t
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -27,14 +38,8 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TRENT_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    logging::init(cli.log_format);
     let result = match cli.command {
         Command::Serve(args) => serve(args),
     };
@@ -58,8 +63,12 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     let (root, source) = rootkey::load(&config.data_dir)?;
     tracing::info!(source = ?source, "root key loaded");
     let db = config.data_dir.join("trent.db");
-    let store = trent_store::sqlite::SqliteStore::open(&db)
-        .map_err(|e| format!("cannot open store {}: {e}", db.display()))?;
+    let store = Arc::new(
+        trent_store::sqlite::SqliteStore::open(&db)
+            .map_err(|e| format!("cannot open store {}: {e}", db.display()))?,
+    );
+    let store_metrics = StoreMetrics::default();
+    let metered = Arc::new(MeteredStore::new(store.clone(), store_metrics.clone()));
     let (clock, test_clock): (Arc<dyn Clock>, _) = if config.test_clock {
         tracing::warn!("TEST CLOCK ENABLED: POST /_trent/test/advance-clock moves time. Never use this in production.");
         let c = Arc::new(OffsetClock::default());
@@ -67,7 +76,13 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     } else {
         (Arc::new(SystemClock), None)
     };
-    let kms = Arc::new(Kms::new(Arc::new(store), root, clock));
+    let kms = Arc::new(Kms::new(metered, root, clock));
+    let metrics = Arc::new(Metrics::new(
+        &dialect_operations(),
+        kms.clone(),
+        store,
+        store_metrics,
+    ));
     if config.dev_credential {
         tracing::warn!(
             "no credentials configured: the development credential is active (access key \"test\", secret \"test\", account 000000000000)"
@@ -80,6 +95,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         aliyun_verifier: Default::default(),
         aliyun_region: config.aliyun_region.clone(),
         test_clock,
+        metrics: metrics.clone(),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -92,12 +108,32 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         tokio::spawn(sweeper(
             kms,
+            metrics.clone(),
             Duration::from_secs(config.sweep_interval_secs),
         ));
+        let ops_routes = metrics::router(metrics);
+        let router = match config.metrics_listen {
+            None => app(state).merge(ops_routes),
+            Some(metrics_addr) => {
+                let listener = tokio::net::TcpListener::bind(metrics_addr)
+                    .await
+                    .map_err(|e| format!("cannot listen on {metrics_addr}: {e}"))?;
+                let metrics_addr = listener.local_addr().map_err(|e| e.to_string())?;
+                tracing::info!("metrics and health on http://{metrics_addr}");
+                println!("metrics on http://{metrics_addr}");
+                tokio::spawn(async move {
+                    if let Err(e) = axum::serve(listener, ops_routes).await {
+                        tracing::error!(cause = %e, "metrics server failed");
+                    }
+                });
+                app(state)
+            }
+        };
         tracing::info!(data_dir = %config.data_dir.display(), "trent listening on http://{addr}");
-        // A machine-readable line for scripts and tests that start us on port 0.
+        // A machine-readable line for scripts and tests that start us on port 0 (last: a
+        // `metrics on` line, if any, comes before it).
         println!("listening on http://{addr}");
-        axum::serve(listener, app(state))
+        axum::serve(listener, router)
             .with_graceful_shutdown(shutdown_signal())
             .await
             .map_err(|e| format!("server error: {e}"))?;
@@ -108,14 +144,19 @@ fn serve(args: ServeArgs) -> Result<(), String> {
 
 /// Destroys keys whose deletion date has passed. Access already treats them as gone; this
 /// removes their material from the store.
-async fn sweeper(kms: Arc<Kms>, every: Duration) {
+async fn sweeper(kms: Arc<Kms>, metrics: Arc<Metrics>, every: Duration) {
     let mut ticker = tokio::time::interval(every);
     loop {
         ticker.tick().await;
         let kms = kms.clone();
-        match tokio::task::spawn_blocking(move || kms.sweep(1000)).await {
+        let result = tokio::task::spawn_blocking(move || kms.sweep(1000)).await;
+        metrics.record_sweep(matches!(result, Ok(Ok(_))));
+        match result {
             Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::info!(keys = n, "destroyed keys past their deletion date"),
+            Ok(Ok(n)) => tracing::info!(
+                keys = n,
+                "swept keys: destroyed, rotated or expired material"
+            ),
             Ok(Err(e)) => tracing::error!(cause = %e, "deletion sweep failed"),
             Err(e) => tracing::error!(cause = %e, "deletion sweep panicked"),
         }

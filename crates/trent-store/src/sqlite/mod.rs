@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, ToSql};
 use trent_core::ids::{AccountId, AliasName, KeyId, Region, Scope};
-use trent_core::model::{AliasRecord, KeyMeta, KeyRecord, SealedMaterial, Timestamp};
+use trent_core::model::{AliasRecord, KeyMeta, KeyRecord, KeyState, SealedMaterial, Timestamp};
 use trent_core::store::{Store, StoreError, Write};
 
 use group::GroupCommit;
@@ -142,6 +142,48 @@ impl SqliteStore {
     /// How many transactions carried how many batches so far.
     pub fn commit_stats(&self) -> CommitStats {
         self.group.stats()
+    }
+
+    /// How many keys are in each state, across all accounts and regions (for the `trent_keys`
+    /// gauge). Keys past their deletion date that the sweeper has not destroyed yet count as
+    /// `PendingDeletion`.
+    pub fn key_counts(&self) -> Result<Vec<(KeyState, u64)>, StoreError> {
+        self.read(|conn| {
+            let rows = conn
+                .prepare_cached("SELECT state, count(*) FROM keys GROUP BY state")
+                .map_err(backend)?
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                .map_err(backend)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            rows.into_iter()
+                .map(|(state, n)| {
+                    let state = KeyState::parse(&state)
+                        .ok_or_else(|| corrupt(format!("key state {state:?}")))?;
+                    Ok((state, u64::try_from(n).unwrap_or(0)))
+                })
+                .collect()
+        })
+    }
+
+    /// Whether the store can serve: the database file is still where it was opened (a file
+    /// deleted or moved away while open would swallow every later write) and answers a query.
+    pub fn check(&self) -> Result<(), StoreError> {
+        if let Some(path) = &self.path {
+            if !path.is_file() {
+                return Err(StoreError::Backend(format!(
+                    "sqlite: database file {} is gone",
+                    path.display()
+                )));
+            }
+        }
+        self.read(|conn| {
+            conn.query_row("SELECT count(*) FROM keys WHERE 0", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(backend)
+            .map(drop)
+        })
     }
 
     /// Runs `f` on a free reader connection (blocking on one if all are busy), or on the
