@@ -44,10 +44,12 @@ pub struct Caller {
 mod asymmetric_ops;
 mod import;
 mod rotation;
+mod seed;
 
 pub use asymmetric_ops::DataKeyPair;
 pub use import::{ImportParameters, ImportRequest};
 pub use rotation::{KeyMaterialEntry, RotationStatus, DEFAULT_ROTATION_PERIOD_DAYS};
+pub use seed::{SeedApplied, SeedError, SeedExport, SeedKey};
 
 /// One version of a key's material, opened and prepared for its kind of cryptography.
 #[derive(Debug)]

@@ -32,6 +32,9 @@ pub struct ServeArgs {
     /// Region of Alibaba Cloud requests that name none [default: cn-hangzhou]
     #[arg(long, env = "TRENT_ALIYUN_REGION")]
     pub aliyun_region: Option<String>,
+    /// Seed file: keys, aliases and material applied at every start
+    #[arg(long, env = "TRENT_SEED")]
+    pub seed: Option<PathBuf>,
     /// Serve /metrics and /health on this address instead of the KMS port
     #[arg(long, env = "TRENT_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
@@ -59,6 +62,7 @@ pub struct FileConfig {
     pub sweep_interval_secs: Option<u64>,
     pub aliyun_region: Option<String>,
     pub metrics_listen: Option<String>,
+    pub seed: Option<PathBuf>,
     #[serde(default)]
     pub credentials: Vec<CredentialConfig>,
 }
@@ -74,6 +78,8 @@ pub struct Config {
     pub aliyun_region: String,
     /// Where /metrics and /health are served when not on the KMS port.
     pub metrics_listen: Option<SocketAddr>,
+    /// The seed file applied at startup.
+    pub seed: Option<PathBuf>,
     pub credentials: Vec<CredentialConfig>,
     /// True when no credentials were configured and the development credential is in use.
     pub dev_credential: bool,
@@ -81,6 +87,16 @@ pub struct Config {
 }
 
 impl Config {
+    /// The account of seed entries that name none: the only configured account (the
+    /// development one when none is configured); `None` when there are several.
+    pub fn seed_default_account(&self) -> Option<&str> {
+        let first = &self.credentials.first()?.account_id;
+        self.credentials
+            .iter()
+            .all(|c| &c.account_id == first)
+            .then_some(first.as_str())
+    }
+
     pub fn resolve(args: ServeArgs) -> Result<Self, String> {
         let file = match &args.config {
             Some(path) => {
@@ -155,6 +171,7 @@ impl Config {
             sweep_interval_secs,
             aliyun_region,
             metrics_listen,
+            seed: args.seed.or(file.seed),
             credentials,
             dev_credential,
             test_clock: args.test_clock,

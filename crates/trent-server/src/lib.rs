@@ -7,10 +7,12 @@
 //! which goes to the log instead. Request and response bodies are never logged (they carry
 //! plaintext).
 
+pub mod admin;
 pub mod config;
 pub mod logging;
 pub mod metrics;
 pub mod rootkey;
+pub mod seed;
 
 use std::collections::HashMap;
 use std::sync::Arc;

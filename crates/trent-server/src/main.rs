@@ -9,7 +9,7 @@ use trent_core::engine::Kms;
 use trent_server::config::{Config, ServeArgs};
 use trent_server::logging::{self, LogFormat};
 use trent_server::metrics::{self, MeteredStore, Metrics, StoreMetrics};
-use trent_server::{app, dialect_operations, rootkey, AppState, Credentials};
+use trent_server::{admin, app, dialect_operations, rootkey, seed, AppState, Credentials};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -35,6 +35,15 @@ struct Cli {
 enum Command {
     /// Run the server on the embedded store.
     Serve(ServeArgs),
+    /// Seed files: keys with fixed ids, aliases and material.
+    #[command(subcommand)]
+    Seed(SeedCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum SeedCommand {
+    /// Write the seed file of an account and region's keys (the store may be in use).
+    Export(admin::SeedExportArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -42,6 +51,7 @@ fn main() -> std::process::ExitCode {
     logging::init(cli.log_format);
     let result = match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Seed(SeedCommand::Export(args)) => admin::seed_export(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -83,6 +93,15 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         store,
         store_metrics,
     ));
+    if let Some(path) = &config.seed {
+        let applied = seed::apply(&kms, path, config.seed_default_account())?;
+        tracing::info!(
+            seed = %path.display(),
+            keys_created = applied.keys_created,
+            aliases_created = applied.aliases_created,
+            "seed applied"
+        );
+    }
     if config.dev_credential {
         tracing::warn!(
             "no credentials configured: the development credential is active (access key \"test\", secret \"test\", account 000000000000)"

@@ -59,6 +59,18 @@ pub fn load(data_dir: &Path) -> Result<(AeadKey, Source), String> {
     Ok((AeadKey::new(&key).map_err(|e| e.to_string())?, source))
 }
 
+/// The root key of an existing data directory (or `TRENT_ROOT_KEY`), for the administrative
+/// commands: unlike [`load`], never creates one.
+pub fn load_existing(data_dir: &Path) -> Result<AeadKey, String> {
+    if std::env::var_os(ENV_VAR).is_none() && !data_dir.join(FILE_NAME).is_file() {
+        return Err(format!(
+            "no root key: neither {ENV_VAR} nor {} exists",
+            data_dir.join(FILE_NAME).display()
+        ));
+    }
+    load(data_dir).map(|(key, _)| key)
+}
+
 fn write_new(path: &Path, key: &SecretBytes) -> Result<(), String> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

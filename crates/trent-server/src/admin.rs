@@ -1,0 +1,103 @@
+//! The administrative commands that work on a data directory rather than over the API:
+//! `trent seed export`, `trent backup`, `trent restore`, `trent root-key rotate`.
+//!
+//! Owns: opening an existing store and root key for them (never creating either), and what each
+//! command writes. They may run while a server uses the same data directory, except where a
+//! command says otherwise.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use trent_core::clock::SystemClock;
+use trent_core::engine::Kms;
+use trent_core::ids::{AccountId, Region, Scope};
+use trent_store::sqlite::SqliteStore;
+
+use crate::rootkey;
+
+/// The database file of a data directory.
+pub const DB_FILE: &str = "trent.db";
+
+/// The data directory of an administrative command [env: TRENT_DATA_DIR].
+#[derive(Debug, Clone, clap::Args)]
+pub struct DataDirArg {
+    /// Directory of the embedded store and the root key [default: ./trent-data]
+    #[arg(long, env = "TRENT_DATA_DIR", default_value = crate::config::DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+}
+
+/// Opens the store of an existing data directory.
+pub fn open_store(data_dir: &Path) -> Result<SqliteStore, String> {
+    let db = data_dir.join(DB_FILE);
+    if !db.is_file() {
+        return Err(format!("no Trent database at {}", db.display()));
+    }
+    SqliteStore::open(&db).map_err(|e| format!("cannot open store {}: {e}", db.display()))
+}
+
+/// `trent seed export` arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SeedExportArgs {
+    #[command(flatten)]
+    pub data_dir: DataDirArg,
+    /// The account whose keys to export
+    #[arg(long)]
+    pub account: String,
+    /// The region whose keys to export
+    #[arg(long)]
+    pub region: String,
+    /// Include key material (hex, or PEM for asymmetric keys). The file is then as secret as
+    /// the keys themselves.
+    #[arg(long)]
+    pub with_material: bool,
+    /// Write here (created with mode 0600) instead of standard output
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Writes the seed file of a scope's keys. Keys a seed cannot describe are named on stderr.
+pub fn seed_export(args: SeedExportArgs) -> Result<(), String> {
+    let data_dir = &args.data_dir.data_dir;
+    let account = AccountId::parse(&args.account)
+        .ok_or_else(|| format!("invalid account {:?}: 12 or 16 digits", args.account))?;
+    let store = open_store(data_dir)?;
+    let root = rootkey::load_existing(data_dir)?;
+    let kms = Kms::new(Arc::new(store), root, Arc::new(SystemClock));
+    let scope = Scope {
+        account,
+        region: Region(args.region.clone()),
+    };
+    let export = kms
+        .export_seed(&scope, args.with_material)
+        .map_err(|e| format!("cannot export: {e}"))?;
+    for (id, why) in &export.skipped {
+        eprintln!("skipped key {id}: {why}");
+    }
+    for (id, why) in &export.without_material {
+        eprintln!("key {id} exported without material: {why}");
+    }
+    let text = zeroize::Zeroizing::new(crate::seed::write(&export)?);
+    match &args.out {
+        None => print!("{}", text.as_str()),
+        Some(path) => write_private(path, text.as_bytes())?,
+    }
+    Ok(())
+}
+
+/// Writes a new file readable by its owner only.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
