@@ -101,3 +101,77 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
         .and_then(|()| file.sync_all())
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
+
+/// `trent backup` arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub data_dir: DataDirArg,
+    /// The snapshot file to create (must not exist)
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Writes a consistent snapshot of the store, also while a server runs on it. The snapshot
+/// holds sealed material only: it is useless without the root key, which it does not contain.
+pub fn backup(args: BackupArgs) -> Result<(), String> {
+    let db = args.data_dir.data_dir.join(DB_FILE);
+    if !db.is_file() {
+        return Err(format!("no Trent database at {}", db.display()));
+    }
+    trent_store::sqlite::copy_database(&db, &args.out)
+        .map_err(|e| format!("backup failed: {e}"))?;
+    eprintln!(
+        "backed up {} to {}. The snapshot holds key material sealed under the root key only: \
+         keep the root key too, stored apart from the snapshot.",
+        db.display(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// `trent restore` arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub data_dir: DataDirArg,
+    /// A snapshot written by `trent backup`
+    #[arg(long)]
+    pub from: PathBuf,
+}
+
+/// Restores a snapshot into a data directory that has no database yet (it may already hold the
+/// root key).
+pub fn restore(args: RestoreArgs) -> Result<(), String> {
+    let data_dir = &args.data_dir.data_dir;
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| format!("cannot create data directory {}: {e}", data_dir.display()))?;
+    let db = data_dir.join(DB_FILE);
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let path = PathBuf::from(format!("{}{suffix}", db.display()));
+        if path.exists() {
+            return Err(format!(
+                "{} exists: restore only into a data directory without a database",
+                path.display()
+            ));
+        }
+    }
+    if !args.from.is_file() {
+        return Err(format!("no snapshot at {}", args.from.display()));
+    }
+    trent_store::sqlite::copy_database(&args.from, &db)
+        .map_err(|e| format!("restore failed: {e}"))?;
+    // Opening brings the schema up to this build's version and the file into WAL mode.
+    SqliteStore::open(&db).map_err(|e| format!("restored database unusable: {e}"))?;
+    eprintln!("restored {} into {}", args.from.display(), db.display());
+    if std::env::var_os(rootkey::ENV_VAR).is_none() && !data_dir.join(rootkey::FILE_NAME).is_file()
+    {
+        eprintln!(
+            "no root key here yet: copy the root key of the backed-up store to {} (mode 0600) or \
+             set {} before starting the server; a new root key would open nothing",
+            data_dir.join(rootkey::FILE_NAME).display(),
+            rootkey::ENV_VAR
+        );
+    }
+    Ok(())
+}

@@ -38,6 +38,10 @@ enum Command {
     /// Seed files: keys with fixed ids, aliases and material.
     #[command(subcommand)]
     Seed(SeedCommand),
+    /// Write a consistent snapshot of the store, also while the server runs.
+    Backup(admin::BackupArgs),
+    /// Restore a snapshot into a data directory without a database.
+    Restore(admin::RestoreArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -52,6 +56,8 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Seed(SeedCommand::Export(args)) => admin::seed_export(args),
+        Command::Backup(args) => admin::backup(args),
+        Command::Restore(args) => admin::restore(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -9,6 +9,7 @@
 //!   SAVEPOINT inside one transaction and COMMITs once. A batch whose precondition fails is
 //!   rolled back to its savepoint and gets its own error; the others proceed.
 
+mod backup;
 mod group;
 mod schema;
 mod writes;
@@ -22,6 +23,7 @@ use trent_core::ids::{AccountId, AliasName, KeyId, Region, Scope};
 use trent_core::model::{AliasRecord, KeyMeta, KeyRecord, KeyState, SealedMaterial, Timestamp};
 use trent_core::store::{Store, StoreError, Write};
 
+pub use backup::copy_database;
 use group::GroupCommit;
 
 /// Reader connections of a file-backed store.
