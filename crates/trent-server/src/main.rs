@@ -76,7 +76,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     let state = Arc::new(AppState {
         kms: kms.clone(),
         credentials: Credentials::new(&config.credentials),
-        verifier: Default::default(),
+        verifier: trent_aws::verifier(),
         aliyun_verifier: Default::default(),
         aliyun_region: config.aliyun_region.clone(),
         test_clock,

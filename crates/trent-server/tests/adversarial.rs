@@ -1,0 +1,197 @@
+//! What an attacker, a careless operator and a stalled client can do to Trent, kept as a lasting
+//! part of the suite: signature tricks, malformed and oversized requests, slow clients,
+//! concurrent writers on one key, a second process on one data directory, wrong root keys.
+//!
+//! Requests here go over raw TCP where an HTTP client would tidy them up (repeated headers,
+//! lying `Content-Length`, stalls).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::Server;
+use trent_aws::sigv4::{self, Credential, SignedRequest};
+use trent_crypto::SecretBytes;
+
+/// The server's `host:port`.
+fn authority(server: &Server) -> String {
+    server.url.trim_start_matches("http://").to_owned()
+}
+
+/// A request whose `signed` headers (plus a fresh `x-amz-date`) are covered by a SigV4 signature
+/// of the development credential, followed by `unsigned` headers the signature does not list.
+fn signed_request(
+    signed: &[(&str, &str)],
+    unsigned: &[(&str, &str)],
+    body: &[u8],
+) -> Vec<(String, String)> {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let date = sigv4::format_amz_date(secs);
+    let mut headers: Vec<(&str, &str)> = signed.to_vec();
+    headers.push(("x-amz-date", &date));
+    let cred = Credential {
+        access_key_id: "test".into(),
+        secret_access_key: SecretBytes::new(b"test".to_vec()),
+        account_id: common::ACCOUNT.into(),
+    };
+    let request = SignedRequest {
+        method: "POST",
+        path: "/",
+        query: "",
+        headers: &headers,
+        body,
+    };
+    let auth = sigv4::sign(&request, &cred, common::REGION, "kms", &date);
+    headers
+        .iter()
+        .chain(unsigned)
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .chain([("authorization".to_owned(), auth)])
+        .collect()
+}
+
+/// Sends `POST /` with exactly these headers (plus `content-length`) and this body over a fresh
+/// connection; returns the status and the JSON body.
+fn send_raw(
+    server: &Server,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> (u16, serde_json::Value) {
+    let mut head = String::from("POST / HTTP/1.1\r\n");
+    for (n, v) in headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str(&format!(
+        "content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    ));
+    let mut stream = TcpStream::connect(authority(server)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    read_response(&mut stream)
+}
+
+/// Reads one response to the end of the connection.
+fn read_response(stream: &mut TcpStream) -> (u16, serde_json::Value) {
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| serde_json::from_str(b).unwrap_or(serde_json::Value::Null))
+        .unwrap_or(serde_json::Value::Null);
+    (status, body)
+}
+
+const JSON: (&str, &str) = ("content-type", "application/x-amz-json-1.1");
+
+// ---- 1. the operation is bound to the signature -----------------------------------------------
+
+#[tokio::test]
+async fn an_unsigned_target_cannot_turn_a_read_into_a_write() {
+    let (server, kms) = common::start();
+    let key = common::symmetric_key(&kms).await;
+    let host = authority(&server);
+    let body = format!("{{\"KeyId\":\"{key}\"}}");
+    // A DescribeKey whose signature covers host, date and body but not the target: replayed with
+    // a target the attacker chooses.
+    for target in ["TrentService.DisableKey", "TrentService.CreateKey"] {
+        let headers = signed_request(
+            &[("host", &host), JSON],
+            &[("x-amz-target", target)],
+            body.as_bytes(),
+        );
+        let (status, reply) = send_raw(&server, &headers, body.as_bytes());
+        assert_eq!(status, 400, "{reply}");
+        assert_eq!(reply["__type"], "IncompleteSignatureException", "{reply}");
+        assert_eq!(
+            reply["message"],
+            "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization."
+        );
+    }
+    assert_eq!(
+        common::key_state(&kms, &key).await,
+        aws_sdk_kms::types::KeyState::Enabled
+    );
+    let keys = kms.list_keys().send().await.unwrap();
+    assert_eq!(keys.keys().len(), 1, "no key was created");
+}
+
+#[tokio::test]
+async fn repeated_target_or_host_headers_are_refused() {
+    let (server, kms) = common::start();
+    let key = common::symmetric_key(&kms).await;
+    let host = authority(&server);
+    let body = format!("{{\"KeyId\":\"{key}\"}}");
+    // Both targets signed: the signature covers "DescribeKey,DisableKey"; neither may run.
+    let headers = signed_request(
+        &[
+            ("host", &host),
+            JSON,
+            ("x-amz-target", "TrentService.DisableKey"),
+            ("x-amz-target", "TrentService.DescribeKey"),
+        ],
+        &[],
+        body.as_bytes(),
+    );
+    let (status, reply) = send_raw(&server, &headers, body.as_bytes());
+    assert_eq!(status, 400, "{reply}");
+    assert_eq!(reply["__type"], "IncompleteSignatureException", "{reply}");
+    assert_eq!(
+        common::key_state(&kms, &key).await,
+        aws_sdk_kms::types::KeyState::Enabled
+    );
+    // Two Host headers: HTTP/1.1 requires a 400, here in AWS's shape.
+    let headers = signed_request(
+        &[
+            ("host", &host),
+            ("host", "other.example"),
+            JSON,
+            ("x-amz-target", "TrentService.DescribeKey"),
+        ],
+        &[],
+        body.as_bytes(),
+    );
+    let (status, reply) = send_raw(&server, &headers, body.as_bytes());
+    assert_eq!(status, 400, "{reply}");
+    assert_eq!(reply["__type"], "MalformedHttpRequestException", "{reply}");
+}
+
+// ---- 5. oversized and slow requests -----------------------------------------------------------
+
+#[test]
+fn a_huge_declared_length_is_refused_at_once() {
+    let server = Server::start();
+    let host = authority(&server);
+    let mut stream = TcpStream::connect(&host).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let started = Instant::now();
+    write!(
+        stream,
+        "POST / HTTP/1.1\r\nhost: {host}\r\nx-amz-target: TrentService.ListKeys\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: 10737418240\r\n\r\n{{"
+    )
+    .unwrap();
+    let (status, reply) = read_response(&mut stream);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(status, 413, "{reply}");
+    assert_eq!(reply["__type"], "RequestEntityTooLargeException", "{reply}");
+}
