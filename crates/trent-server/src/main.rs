@@ -55,11 +55,11 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             config.data_dir.display()
         )
     })?;
-    let (root, source) = rootkey::load(&config.data_dir)?;
-    tracing::info!(source = ?source, "root key loaded");
     let db = config.data_dir.join("trent.db");
     let store = trent_store::sqlite::SqliteStore::open(&db)
         .map_err(|e| format!("cannot open store {}: {e}", db.display()))?;
+    let (root, source, check) = rootkey::open(&config.data_dir, &store)?;
+    tracing::info!(source = ?source, check = ?check, "root key loaded and checked against the store");
     let (clock, test_clock): (Arc<dyn Clock>, _) = if config.test_clock {
         tracing::warn!("TEST CLOCK ENABLED: POST /_trent/test/advance-clock moves time. Never use this in production.");
         let c = Arc::new(OffsetClock::default());

@@ -195,3 +195,62 @@ fn a_huge_declared_length_is_refused_at_once() {
     assert_eq!(status, 413, "{reply}");
     assert_eq!(reply["__type"], "RequestEntityTooLargeException", "{reply}");
 }
+
+// ---- 2, 3. wrong root keys, a second process --------------------------------------------------
+
+/// Runs `trent serve` on `data_dir` expecting it to refuse to start; returns its stderr.
+fn refused_start(data_dir: &std::path::Path, root_key: Option<&str>) -> String {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_trent"));
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env_remove("TRENT_ROOT_KEY")
+        .env_remove("TRENT_CONFIG")
+        .env("TRENT_LOG", "info");
+    if let Some(key) = root_key {
+        command.env("TRENT_ROOT_KEY", key);
+    }
+    let output = command
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run trent");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!output.status.success(), "started: {stderr}");
+    assert!(
+        !String::from_utf8_lossy(&output.stdout).contains("listening"),
+        "{stderr}"
+    );
+    stderr
+}
+
+#[tokio::test]
+async fn wrong_root_keys_are_refused_at_startup() {
+    let mut server = Server::start();
+    let kms = server.client();
+    common::symmetric_key(&kms).await;
+    server.kill9();
+    let dir = server.data_dir().to_owned();
+    let err = refused_start(&dir, Some(&"cd".repeat(32)));
+    assert!(err.contains("does not open this store"), "{err}");
+    let key_file = dir.join("root.key");
+    let original = std::fs::read(&key_file).unwrap();
+    std::fs::write(&key_file, "0".repeat(63)).unwrap();
+    let err = refused_start(&dir, None);
+    assert!(err.contains("is corrupted"), "{err}");
+    std::fs::remove_file(&key_file).unwrap();
+    let err = refused_start(&dir, None);
+    assert!(err.contains("is missing"), "{err}");
+    assert!(
+        !key_file.exists(),
+        "no new root key for a store that has keys"
+    );
+    // The right key still opens everything.
+    std::fs::write(&key_file, original).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    server.spawn();
+    let keys = server.client().list_keys().send().await.unwrap();
+    assert_eq!(keys.keys().len(), 1);
+}
