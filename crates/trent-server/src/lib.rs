@@ -8,6 +8,7 @@
 //! plaintext).
 
 pub mod config;
+pub mod datadir;
 pub mod rootkey;
 
 use std::collections::HashMap;

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use trent_core::clock::{Clock, OffsetClock, SystemClock};
 use trent_core::engine::Kms;
 use trent_server::config::{Config, ServeArgs};
+use trent_server::datadir::{self, DataDir};
 use trent_server::{app, rootkey, AppState, Credentials};
 
 #[derive(Debug, Parser)]
@@ -49,12 +50,9 @@ fn main() -> std::process::ExitCode {
 
 fn serve(args: ServeArgs) -> Result<(), String> {
     let config = Config::resolve(args)?;
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-        format!(
-            "cannot create data directory {}: {e}",
-            config.data_dir.display()
-        )
-    })?;
+    datadir::restrict_new_files();
+    // Held until the process exits.
+    let _data_dir = DataDir::open(&config.data_dir)?;
     let db = config.data_dir.join("trent.db");
     let store = trent_store::sqlite::SqliteStore::open(&db)
         .map_err(|e| format!("cannot open store {}: {e}", db.display()))?;

@@ -254,3 +254,30 @@ async fn wrong_root_keys_are_refused_at_startup() {
     let keys = server.client().list_keys().send().await.unwrap();
     assert_eq!(keys.keys().len(), 1);
 }
+
+#[tokio::test]
+async fn a_second_process_on_one_data_directory_is_refused() {
+    let (server, kms) = common::start();
+    common::symmetric_key(&kms).await;
+    let err = refused_start(server.data_dir(), None);
+    assert!(err.contains("in use by another trent process"), "{err}");
+    // The first one is unaffected.
+    assert_eq!(kms.list_keys().send().await.unwrap().keys().len(), 1);
+}
+
+// ---- 6. private files ---------------------------------------------------------------------------
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_directory_and_its_files_are_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    // The test process's umask (typically 022) is inherited by the server.
+    let (server, kms) = common::start();
+    common::symmetric_key(&kms).await;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(server.data_dir()), 0o700);
+    for entry in std::fs::read_dir(server.data_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+    }
+}
