@@ -24,8 +24,10 @@ use crate::model::*;
 use crate::state::{self, Dialect, KeyOp};
 use crate::store::{Store, StoreError, Write};
 
-/// How often a write is retried after losing a compare-and-set race.
-const MAX_WRITE_ATTEMPTS: usize = 16;
+/// How often a write is tried before giving up on a key that other nodes keep changing. Writers
+/// in this process queue per key ([`writers::WriteLocks`]) and never race each other; with the
+/// jittered backoff these attempts span over a second of another node's continuous writes.
+const MAX_WRITE_ATTEMPTS: usize = 32;
 /// Cached keys beyond this many are dropped wholesale (simple and bounded; misses are cheap).
 const CACHE_CAPACITY: usize = 100_000;
 /// AWS's quota of tags per key.
@@ -43,6 +45,7 @@ pub struct Caller {
 mod asymmetric_ops;
 mod import;
 mod rotation;
+mod writers;
 
 pub use asymmetric_ops::DataKeyPair;
 pub use import::{ImportParameters, ImportRequest};
@@ -206,6 +209,11 @@ pub struct Kms {
     clock: Arc<dyn Clock>,
     keys: RwLock<HashMap<KeyId, Arc<LoadedKey>>>,
     aliases: RwLock<HashMap<(Scope, AliasName), KeyId>>,
+    /// Read-modify-writes of one key queue here (see [`writers`]).
+    key_writers: writers::WriteLocks,
+    /// The same for aliases; a separate set, so holding an alias's stripe never blocks on a
+    /// key's.
+    alias_writers: writers::WriteLocks,
 }
 
 /// Associated data sealing one material version at rest: binds it to its key and version.
@@ -243,6 +251,8 @@ impl Kms {
             clock,
             keys: RwLock::new(HashMap::new()),
             aliases: RwLock::new(HashMap::new()),
+            key_writers: Default::default(),
+            alias_writers: Default::default(),
         }
     }
 
@@ -401,7 +411,11 @@ impl Kms {
     ) -> Result<(R, KeyRecord), KmsError> {
         let id = self.resolve(caller, key)?;
         let scope = &caller.scope;
-        for _ in 0..MAX_WRITE_ATTEMPTS {
+        let _queued = self.key_writers.lock(&id);
+        for attempt in 0..MAX_WRITE_ATTEMPTS {
+            if attempt > 0 {
+                writers::backoff(attempt);
+            }
             let now = self.now();
             let mut current = self
                 .store
@@ -434,7 +448,7 @@ impl Kms {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(KmsError::internal("too many concurrent writes to one key"))
+        Err(KmsError::Contention)
     }
 
     // ----- key lifecycle ----------------------------------------------------------------
@@ -926,7 +940,11 @@ impl Kms {
         mut change: impl FnMut(&AliasRecord) -> Result<Write, KmsError>,
     ) -> Result<(), KmsError> {
         reject_reserved(name)?;
-        for _ in 0..MAX_WRITE_ATTEMPTS {
+        let _queued = self.alias_writers.lock(&(&caller.scope, name));
+        for attempt in 0..MAX_WRITE_ATTEMPTS {
+            if attempt > 0 {
+                writers::backoff(attempt);
+            }
             let current = self.existing_alias(caller, name)?;
             match self.store.commit(vec![change(&current)?]) {
                 Ok(()) => {
@@ -937,9 +955,7 @@ impl Kms {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(KmsError::internal(
-            "too many concurrent writes to one alias",
-        ))
+        Err(KmsError::Contention)
     }
 
     /// Points an alias at another key. Only the destination key's state matters.

@@ -17,6 +17,9 @@ pub enum StoreError {
     /// An alias with this name already exists in the scope (a database constraint).
     #[error("alias already exists")]
     AliasExists,
+    /// The backend has no space for the write (disk full). Nothing of it was stored.
+    #[error("storage full")]
+    Full,
     /// The backend failed (I/O, corruption, connection). The text is for the log.
     #[error("storage backend: {0}")]
     Backend(String),

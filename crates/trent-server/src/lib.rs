@@ -276,7 +276,9 @@ trait Api: 'static {
         request_id: &str,
     ) -> Result<Vec<u8>, Self::Error>;
     fn internal(cause: String) -> Self::Error;
-    /// The cause of an internal error, for the log; `None` for client errors.
+    /// The cause of an internal error, for the log; `None` for client errors and for internal
+    /// errors logged where they arose (a full store is logged once by the store, not per
+    /// request).
     fn internal_cause(e: &Self::Error) -> Option<&str>;
     fn respond(result: Result<Vec<u8>, Self::Error>, request_id: &str, parts: &Parts) -> Response;
 }
@@ -350,8 +352,7 @@ impl Api for AwsApi {
     }
 
     fn internal_cause(e: &AwsError) -> Option<&str> {
-        e.is_internal()
-            .then(|| e.cause.as_deref().unwrap_or("unknown"))
+        e.is_internal().then_some(e.cause.as_deref()).flatten()
     }
 
     fn respond(result: Result<Vec<u8>, AwsError>, request_id: &str, parts: &Parts) -> Response {
@@ -452,8 +453,7 @@ impl Api for AliyunApi {
     }
 
     fn internal_cause(e: &AliyunError) -> Option<&str> {
-        e.is_internal()
-            .then(|| e.cause.as_deref().unwrap_or("unknown"))
+        e.is_internal().then_some(e.cause.as_deref()).flatten()
     }
 
     fn respond(result: Result<Vec<u8>, AliyunError>, request_id: &str, parts: &Parts) -> Response {

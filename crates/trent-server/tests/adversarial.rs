@@ -281,3 +281,63 @@ async fn the_data_directory_and_its_files_are_private_whatever_the_umask() {
         assert_eq!(mode(&path), 0o600, "{}", path.display());
     }
 }
+
+// ---- 4. concurrent writers on one key -----------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_on_one_key_neither_fail_nor_lose_updates() {
+    let (server, kms) = common::start();
+    let key = common::symmetric_key(&kms).await;
+    let other = common::symmetric_key(&kms).await;
+    common::create_alias(&kms, "alias/hot", &key).await;
+    const WRITERS: usize = 16;
+    const ROUNDS: usize = 12;
+    let mut tasks = Vec::new();
+    for w in 0..WRITERS {
+        let kms = server.client();
+        let (key, other) = (key.clone(), other.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut failures = Vec::new();
+            for r in 0..ROUNDS {
+                let tag = aws_sdk_kms::types::Tag::builder()
+                    .tag_key(format!("w{w}"))
+                    .tag_value(format!("r{r}"))
+                    .build()
+                    .unwrap();
+                if let Err(e) = kms.tag_resource().key_id(&key).tags(tag).send().await {
+                    failures.push(format!("TagResource: {e:?}"));
+                }
+                let described = kms
+                    .update_key_description()
+                    .key_id(&key)
+                    .description(format!("w{w}-r{r}"))
+                    .send()
+                    .await;
+                if let Err(e) = described {
+                    failures.push(format!("UpdateKeyDescription: {e:?}"));
+                }
+                let target = if r % 2 == 0 { &other } else { &key };
+                let moved = kms
+                    .update_alias()
+                    .alias_name("alias/hot")
+                    .target_key_id(target)
+                    .send()
+                    .await;
+                if let Err(e) = moved {
+                    failures.push(format!("UpdateAlias: {e:?}"));
+                }
+            }
+            failures
+        }));
+    }
+    for task in tasks {
+        let failures = task.await.unwrap();
+        assert!(failures.is_empty(), "{failures:#?}");
+    }
+    // Every writer's last tag value is there: no update was lost.
+    let tags = kms.list_resource_tags().key_id(&key).send().await.unwrap();
+    assert_eq!(tags.tags().len(), WRITERS);
+    for tag in tags.tags() {
+        assert_eq!(tag.tag_value(), format!("r{}", ROUNDS - 1), "{tag:?}");
+    }
+}
