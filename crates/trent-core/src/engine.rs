@@ -25,8 +25,10 @@ use crate::model::*;
 use crate::state::{self, Dialect, KeyOp};
 use crate::store::{Store, StoreError, Write};
 
-/// How often a write is retried after losing a compare-and-set race.
-const MAX_WRITE_ATTEMPTS: usize = 16;
+/// How often a write is tried before giving up on a key that other nodes keep changing. Writers
+/// in this process queue per key ([`writers::WriteLocks`]) and never race each other; with the
+/// jittered backoff these attempts span over a second of another node's continuous writes.
+const MAX_WRITE_ATTEMPTS: usize = 32;
 /// Cached keys beyond this many are dropped wholesale (simple and bounded; misses are cheap).
 const CACHE_CAPACITY: usize = 100_000;
 /// AWS's quota of tags per key.
@@ -45,6 +47,7 @@ mod asymmetric_ops;
 mod import;
 mod rotation;
 mod seed;
+mod writers;
 
 pub use asymmetric_ops::DataKeyPair;
 pub use import::{ImportParameters, ImportRequest};
@@ -209,6 +212,11 @@ pub struct Kms {
     clock: Arc<dyn Clock>,
     keys: RwLock<HashMap<KeyId, Arc<LoadedKey>>>,
     aliases: RwLock<HashMap<(Scope, AliasName), KeyId>>,
+    /// Read-modify-writes of one key queue here (see [`writers`]).
+    key_writers: writers::WriteLocks,
+    /// The same for aliases; a separate set, so holding an alias's stripe never blocks on a
+    /// key's.
+    alias_writers: writers::WriteLocks,
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
 }
@@ -255,6 +263,8 @@ impl Kms {
             clock,
             keys: RwLock::new(HashMap::new()),
             aliases: RwLock::new(HashMap::new()),
+            key_writers: Default::default(),
+            alias_writers: Default::default(),
             cache_hits: AtomicU64::new(0),
             cache_misses: AtomicU64::new(0),
         }
@@ -429,7 +439,11 @@ impl Kms {
         let id = self.resolve(caller, key)?;
         let scope = &caller.scope;
         note_key(scope, &id);
-        for _ in 0..MAX_WRITE_ATTEMPTS {
+        let _queued = self.key_writers.lock(&id);
+        for attempt in 0..MAX_WRITE_ATTEMPTS {
+            if attempt > 0 {
+                writers::backoff(attempt);
+            }
             let now = self.now();
             let mut current = self
                 .store
@@ -462,7 +476,7 @@ impl Kms {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(KmsError::internal("too many concurrent writes to one key"))
+        Err(KmsError::Contention)
     }
 
     // ----- key lifecycle ----------------------------------------------------------------
@@ -955,7 +969,11 @@ impl Kms {
         mut change: impl FnMut(&AliasRecord) -> Result<Write, KmsError>,
     ) -> Result<(), KmsError> {
         reject_reserved(name)?;
-        for _ in 0..MAX_WRITE_ATTEMPTS {
+        let _queued = self.alias_writers.lock(&(&caller.scope, name));
+        for attempt in 0..MAX_WRITE_ATTEMPTS {
+            if attempt > 0 {
+                writers::backoff(attempt);
+            }
             let current = self.existing_alias(caller, name)?;
             match self.store.commit(vec![change(&current)?]) {
                 Ok(()) => {
@@ -966,9 +984,7 @@ impl Kms {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(KmsError::internal(
-            "too many concurrent writes to one alias",
-        ))
+        Err(KmsError::Contention)
     }
 
     /// Points an alias at another key. Only the destination key's state matters.

@@ -61,7 +61,7 @@ pub fn seed_export(args: SeedExportArgs) -> Result<(), String> {
     let account = AccountId::parse(&args.account)
         .ok_or_else(|| format!("invalid account {:?}: 12 or 16 digits", args.account))?;
     let store = open_store(data_dir)?;
-    let root = rootkey::load_existing(data_dir)?;
+    let root = rootkey::open_existing(data_dir, &store)?;
     let kms = Kms::new(Arc::new(store), root, Arc::new(SystemClock));
     let scope = Scope {
         account,

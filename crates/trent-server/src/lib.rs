@@ -9,6 +9,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod datadir;
 pub mod logging;
 pub mod metrics;
 pub mod rootkey;
@@ -179,20 +180,36 @@ fn auth_error(e: &AuthError) -> AwsError {
 /// How long a client may take to send its body before the request is dropped.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Why a body could not be read; each dialect words it.
+/// Why a request was refused before any dialect looked at it; each dialect words it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BodyError {
+enum HttpError {
+    /// The body (declared or sent) is over [`MAX_BODY_BYTES`].
     TooLarge,
+    /// The body was not received within [`BODY_TIMEOUT`], or was cut short.
     Timeout,
+    /// HTTP/1.1 (RFC 9112 §3.2) requires a 400 for a request with more than one `Host`.
+    RepeatedHost,
 }
 
-/// Reads the body up to the limit; a larger body is refused without reading it all, and a
-/// client that stalls is cut off rather than holding a connection forever.
-async fn read_body(body: Body) -> Result<Bytes, BodyError> {
+/// Reads the body up to the limit. A declared length over the limit is refused at once, without
+/// reading anything; a larger body is refused without reading it all, and a client that stalls
+/// is cut off rather than holding a connection forever.
+async fn read_body(parts: &Parts, body: Body) -> Result<Bytes, HttpError> {
+    if parts.headers.get_all(header::HOST).iter().count() > 1 {
+        return Err(HttpError::RepeatedHost);
+    }
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(HttpError::TooLarge);
+    }
     match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
         Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(_)) => Err(BodyError::TooLarge),
-        Err(_) => Err(BodyError::Timeout),
+        Ok(Err(_)) => Err(HttpError::TooLarge),
+        Err(_) => Err(HttpError::Timeout),
     }
 }
 
@@ -258,7 +275,7 @@ trait Api: 'static {
     type Input: Send + 'static;
     type Error: Send + 'static;
 
-    fn body_error(e: BodyError) -> Self::Error;
+    fn http_error(e: HttpError) -> Self::Error;
     /// Authenticates (failing closed) and names the operation.
     fn admit(
         state: &AppState,
@@ -278,7 +295,9 @@ trait Api: 'static {
     /// The error code the client receives.
     fn code(e: &Self::Error) -> &'static str;
     fn internal(cause: String) -> Self::Error;
-    /// The cause of an internal error, for the log; `None` for client errors.
+    /// The cause of an internal error, for the log; `None` for client errors and for internal
+    /// errors logged where they arose (a full store is logged once by the store, not per
+    /// request).
     fn internal_cause(e: &Self::Error) -> Option<&str>;
     fn respond(result: Result<Vec<u8>, Self::Error>, request_id: &str, parts: &Parts) -> Response;
 }
@@ -292,15 +311,25 @@ impl Api for AwsApi {
     type Input = Bytes;
     type Error = AwsError;
 
-    fn body_error(e: BodyError) -> AwsError {
+    fn http_error(e: HttpError) -> AwsError {
         match e {
-            BodyError::TooLarge => AwsError::client(
-                "ValidationException",
-                format!("The request body is larger than the limit of {MAX_BODY_BYTES} bytes, or was cut short."),
-            ),
-            BodyError::Timeout => AwsError::client(
+            // AWS's common error for an oversized request (HTTP 413).
+            HttpError::TooLarge => AwsError {
+                status: 413,
+                ..AwsError::client(
+                    "RequestEntityTooLargeException",
+                    format!(
+                        "The request entity is too large: the limit is {MAX_BODY_BYTES} bytes."
+                    ),
+                )
+            },
+            HttpError::Timeout => AwsError::client(
                 "RequestTimeoutException",
                 "The request body was not received in time.",
+            ),
+            HttpError::RepeatedHost => AwsError::client(
+                "MalformedHttpRequestException",
+                "The request has more than one Host header.",
             ),
         }
     }
@@ -351,8 +380,7 @@ impl Api for AwsApi {
     }
 
     fn internal_cause(e: &AwsError) -> Option<&str> {
-        e.is_internal()
-            .then(|| e.cause.as_deref().unwrap_or("unknown"))
+        e.is_internal().then_some(e.cause.as_deref()).flatten()
     }
 
     fn respond(result: Result<Vec<u8>, AwsError>, request_id: &str, parts: &Parts) -> Response {
@@ -390,15 +418,20 @@ impl Api for AliyunApi {
     type Input = Params;
     type Error = AliyunError;
 
-    fn body_error(e: BodyError) -> AliyunError {
+    fn http_error(e: HttpError) -> AliyunError {
         match e {
-            BodyError::TooLarge => AliyunError::bad_request(
+            HttpError::TooLarge => AliyunError::new(
+                413,
                 "InvalidParameter",
-                format!("The request body is larger than the limit of {MAX_BODY_BYTES} bytes, or was cut short."),
+                format!("The request body is larger than the limit of {MAX_BODY_BYTES} bytes."),
             ),
-            BodyError::Timeout => AliyunError::bad_request(
+            HttpError::Timeout => AliyunError::bad_request(
                 "RequestTimeout",
                 "The request body was not received in time.",
+            ),
+            HttpError::RepeatedHost => AliyunError::bad_request(
+                "InvalidParameter",
+                "The request has more than one Host header.",
             ),
         }
     }
@@ -457,8 +490,7 @@ impl Api for AliyunApi {
     }
 
     fn internal_cause(e: &AliyunError) -> Option<&str> {
-        e.is_internal()
-            .then(|| e.cause.as_deref().unwrap_or("unknown"))
+        e.is_internal().then_some(e.cause.as_deref()).flatten()
     }
 
     fn respond(result: Result<Vec<u8>, AliyunError>, request_id: &str, parts: &Parts) -> Response {
@@ -508,7 +540,7 @@ async fn handle_kms(State(state): State<Arc<AppState>>, request: Request) -> Res
     let started = Instant::now();
     let id = request_id();
     let (parts, body) = request.into_parts();
-    let body = read_body(body).await;
+    let body = read_body(&parts, body).await;
     let aliyun = match &body {
         Ok(bytes) => is_aliyun(&parts, Some(bytes)),
         Err(_) => is_aliyun(&parts, None),
@@ -527,7 +559,7 @@ async fn handle_kms(State(state): State<Arc<AppState>>, request: Request) -> Res
 async fn serve<A: Api>(
     state: Arc<AppState>,
     parts: Parts,
-    body: Result<Bytes, BodyError>,
+    body: Result<Bytes, HttpError>,
     id: String,
     started: Instant,
 ) -> Response {
@@ -542,7 +574,7 @@ async fn serve<A: Api>(
     );
     let mut operation = None;
     let result = async {
-        let body = body.map_err(A::body_error)?;
+        let body = body.map_err(A::http_error)?;
         let (caller, op, input) = A::admit(&state, &parts, body)?;
         let name = A::op_name(op);
         operation = Some(name);

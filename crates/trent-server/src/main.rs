@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use trent_core::clock::{Clock, OffsetClock, SystemClock};
 use trent_core::engine::Kms;
 use trent_server::config::{Config, ServeArgs};
+use trent_server::datadir::{self, DataDir};
 use trent_server::logging::{self, LogFormat};
 use trent_server::metrics::{self, MeteredStore, Metrics, StoreMetrics};
 use trent_server::{admin, app, dialect_operations, rootkey, seed, AppState, Credentials};
@@ -70,19 +71,16 @@ fn main() -> std::process::ExitCode {
 
 fn serve(args: ServeArgs) -> Result<(), String> {
     let config = Config::resolve(args)?;
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-        format!(
-            "cannot create data directory {}: {e}",
-            config.data_dir.display()
-        )
-    })?;
-    let (root, source) = rootkey::load(&config.data_dir)?;
-    tracing::info!(source = ?source, "root key loaded");
+    datadir::restrict_new_files();
+    // Held until the process exits.
+    let _data_dir = DataDir::open(&config.data_dir)?;
     let db = config.data_dir.join("trent.db");
     let store = Arc::new(
         trent_store::sqlite::SqliteStore::open(&db)
             .map_err(|e| format!("cannot open store {}: {e}", db.display()))?,
     );
+    let (root, source, check) = rootkey::open(&config.data_dir, store.as_ref())?;
+    tracing::info!(source = ?source, check = ?check, "root key loaded and checked against the store");
     let store_metrics = StoreMetrics::default();
     let metered = Arc::new(MeteredStore::new(store.clone(), store_metrics.clone()));
     let (clock, test_clock): (Arc<dyn Clock>, _) = if config.test_clock {
@@ -116,7 +114,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     let state = Arc::new(AppState {
         kms: kms.clone(),
         credentials: Credentials::new(&config.credentials),
-        verifier: Default::default(),
+        verifier: trent_aws::verifier(),
         aliyun_verifier: Default::default(),
         aliyun_region: config.aliyun_region.clone(),
         test_clock,

@@ -439,6 +439,18 @@ impl Store for MeteredStore {
         self.inner.keys_due(now, limit)
     }
 
+    fn root_check(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.root_check()
+    }
+
+    fn init_root_check(&self, sealed: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+        self.inner.init_root_check(sealed)
+    }
+
+    fn sample_key(&self) -> Result<Option<KeyRecord>, StoreError> {
+        self.inner.sample_key()
+    }
+
     fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         let destroyed = writes
             .iter()

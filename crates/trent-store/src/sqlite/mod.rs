@@ -61,6 +61,16 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
+/// A SQLite error as a store error: a full disk (or database size limit) is [`StoreError::Full`].
+pub(crate) fn sqlite(e: rusqlite::Error) -> StoreError {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull => {
+            StoreError::Full
+        }
+        _ => backend(e),
+    }
+}
+
 pub(crate) fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(format!("sqlite: {e}"))
 }
@@ -445,6 +455,65 @@ impl Store for SqliteStore {
             let conn = self.writer.lock();
             writes::run_group(&conn, jobs);
         })
+    }
+
+    fn root_check(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read(|conn| {
+            conn.query_row("SELECT sealed FROM root_check WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(backend)
+        })
+    }
+
+    fn init_root_check(&self, sealed: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+        // On the writer, outside group commit: once per store, and durable (synchronous=FULL)
+        // before the server answers anything.
+        let mut conn = self.writer.lock();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        tx.execute(
+            "INSERT OR IGNORE INTO root_check (id, sealed) VALUES (1, ?1)",
+            [&sealed],
+        )
+        .map_err(backend)?;
+        let stored: Vec<u8> = tx
+            .query_row("SELECT sealed FROM root_check WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        Ok(stored)
+    }
+
+    fn sample_key(&self) -> Result<Option<KeyRecord>, StoreError> {
+        let found = self.read(|conn| {
+            conn.query_row(
+                "SELECT k.account, k.region, k.id FROM keys k
+                 ORDER BY NOT EXISTS (SELECT 1 FROM key_material m WHERE m.key_id = k.id)
+                 LIMIT 1",
+                [],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Vec<u8>>(2)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(backend)
+        })?;
+        let Some((account, region, id)) = found else {
+            return Ok(None);
+        };
+        let scope = Scope {
+            account: AccountId(account),
+            region: Region(region),
+        };
+        self.get_key(&scope, &decode_key_id(&id)?)
     }
 }
 
