@@ -45,12 +45,14 @@ pub struct Caller {
 
 mod asymmetric_ops;
 mod import;
+mod reseal;
 mod rotation;
 mod seed;
 mod writers;
 
 pub use asymmetric_ops::DataKeyPair;
 pub use import::{ImportParameters, ImportRequest};
+pub use reseal::{reseal_key, ResealError};
 pub use rotation::{KeyMaterialEntry, RotationStatus, DEFAULT_ROTATION_PERIOD_DAYS};
 pub use seed::{SeedApplied, SeedError, SeedExport, SeedKey};
 

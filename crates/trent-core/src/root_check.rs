@@ -87,6 +87,14 @@ pub fn verify(store: &dyn Store, root: &AeadKey) -> Result<RootCheck, RootCheckE
     Ok(outcome)
 }
 
+/// The check value sealed under `new`, from the one stored under `old` (root-key rotation).
+pub fn reseal(old: &AeadKey, new: &AeadKey, sealed: &[u8]) -> Result<Vec<u8>, RootCheckError> {
+    if !opens(old, sealed) {
+        return Err(RootCheckError::WrongKey);
+    }
+    new.seal(AAD, PLAINTEXT).map_err(|_| RootCheckError::Seal)
+}
+
 fn opens(root: &AeadKey, sealed: &[u8]) -> bool {
     root.open(AAD, sealed)
         .is_ok_and(|plain| plain.expose() == PLAINTEXT)

@@ -428,6 +428,7 @@ pub mod conformance {
         expiring.meta.imports = vec![ImportedKeyMaterial {
             version: 1,
             material_check: "00".into(),
+            material_id: None,
             description: None,
             pending_rotation: false,
             expiration_model: Some(ExpirationModel::KeyMaterialExpires),

@@ -175,3 +175,112 @@ pub fn restore(args: RestoreArgs) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// `trent root-key rotate` arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RotateRootKeyArgs {
+    #[command(flatten)]
+    pub data_dir: DataDirArg,
+    /// Where to write the new root key (hex, mode 0600) when the current one comes from
+    /// TRENT_ROOT_KEY; with `root.key`, the file is replaced instead
+    #[arg(long)]
+    pub new_key_out: Option<PathBuf>,
+}
+
+/// The new root key while a rotation is under way, next to `root.key`.
+const NEW_KEY_FILE: &str = "root.key.new";
+
+/// Re-seals everything the store holds under a new root key, in one transaction, with no server
+/// running on the data directory (its lock is taken). Afterwards the old root key opens nothing
+/// in the store. Run again after an interruption: a rotation whose transaction committed is
+/// completed, one that did not is started over.
+pub fn rotate_root_key(args: RotateRootKeyArgs) -> Result<(), String> {
+    let data_dir = &args.data_dir.data_dir;
+    if !data_dir.join(DB_FILE).is_file() {
+        return Err(format!("no Trent database in {}", data_dir.display()));
+    }
+    let _lock = crate::datadir::DataDir::open(data_dir)?;
+    let from_env = std::env::var_os(rootkey::ENV_VAR).is_some();
+    let new_key_path = match (&args.new_key_out, from_env) {
+        (Some(path), true) => path.clone(),
+        (None, true) => {
+            return Err(format!(
+                "the root key comes from {}: give --new-key-out FILE for the new one",
+                rootkey::ENV_VAR
+            ))
+        }
+        (Some(_), false) => {
+            return Err(format!(
+                "--new-key-out is for a root key from {}; {} is replaced in place",
+                rootkey::ENV_VAR,
+                data_dir.join(rootkey::FILE_NAME).display()
+            ))
+        }
+        (None, false) => data_dir.join(NEW_KEY_FILE),
+    };
+    let store = open_store(data_dir)?;
+    let key_file = data_dir.join(rootkey::FILE_NAME);
+    if !from_env && new_key_path.is_file() {
+        // An earlier rotation stopped after writing the new key. If its transaction committed,
+        // the new key opens the store: only the file swap is left.
+        let pending = rootkey::read_file(&new_key_path)?;
+        let check = trent_core::store::Store::root_check(&store)
+            .map_err(|e| format!("cannot read the root-key check value: {e}"))?;
+        // Only with a stored check value is verify a pure read.
+        if check.is_some() && trent_core::root_check::verify(&store, &pending).is_ok() {
+            replace_file(&new_key_path, &key_file)?;
+            eprintln!(
+                "completed an interrupted root-key rotation: {} now holds the new key",
+                key_file.display()
+            );
+            return Ok(());
+        }
+        std::fs::remove_file(&new_key_path)
+            .map_err(|e| format!("cannot remove {}: {e}", new_key_path.display()))?;
+    }
+    let old = rootkey::open_existing(data_dir, &store)?;
+    let (new, new_hex) = rootkey::generate()?;
+    write_private(&new_key_path, new_hex.as_bytes())?;
+    let resealed = store
+        .reseal_all(
+            |record| trent_core::engine::reseal_key(&old, &new, record).map_err(|e| e.to_string()),
+            |sealed| trent_core::root_check::reseal(&old, &new, sealed).map_err(|e| e.to_string()),
+        )
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&new_key_path);
+            format!("root-key rotation failed, nothing changed: {e}")
+        })?;
+    drop(store);
+    if from_env {
+        eprintln!(
+            "re-sealed {} material versions of {} keys under a new root key, written to {}. \
+             Set {} to it before starting the server; the old key opens nothing in this store now",
+            resealed.materials,
+            resealed.keys,
+            new_key_path.display(),
+            rootkey::ENV_VAR
+        );
+    } else {
+        replace_file(&new_key_path, &key_file)?;
+        eprintln!(
+            "re-sealed {} material versions of {} keys under a new root key, now in {}; \
+             the old key opens nothing in this store",
+            resealed.materials,
+            resealed.keys,
+            key_file.display()
+        );
+    }
+    Ok(())
+}
+
+/// Atomically replaces `to` with `from` and makes the rename durable.
+fn replace_file(from: &Path, to: &Path) -> Result<(), String> {
+    std::fs::rename(from, to)
+        .map_err(|e| format!("cannot move {} to {}: {e}", from.display(), to.display()))?;
+    if let Some(dir) = to.parent() {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| format!("cannot sync {}: {e}", dir.display()))?;
+    }
+    Ok(())
+}

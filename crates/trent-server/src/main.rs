@@ -43,6 +43,15 @@ enum Command {
     Backup(admin::BackupArgs),
     /// Restore a snapshot into a data directory without a database.
     Restore(admin::RestoreArgs),
+    /// The root key that seals all key material.
+    #[command(subcommand)]
+    RootKey(RootKeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum RootKeyCommand {
+    /// Re-seal everything under a new root key (stop the server first).
+    Rotate(admin::RotateRootKeyArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -59,6 +68,7 @@ fn main() -> std::process::ExitCode {
         Command::Seed(SeedCommand::Export(args)) => admin::seed_export(args),
         Command::Backup(args) => admin::backup(args),
         Command::Restore(args) => admin::restore(args),
+        Command::RootKey(RootKeyCommand::Rotate(args)) => admin::rotate_root_key(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

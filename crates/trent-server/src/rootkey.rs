@@ -119,6 +119,23 @@ pub fn open_existing(data_dir: &Path, store: &dyn Store) -> Result<AeadKey, Stri
     open(data_dir, store).map(|(key, _, _)| key)
 }
 
+/// A new random root key and its hex text (wiped on drop).
+pub fn generate() -> Result<(AeadKey, Zeroizing<String>), String> {
+    let key = SecretBytes::random(AES_256_KEY_LEN).map_err(|e| e.to_string())?;
+    let text = Zeroizing::new(hex::encode(key.expose()));
+    Ok((AeadKey::new(&key).map_err(|e| e.to_string())?, text))
+}
+
+/// A root key from a file of 64 hex characters.
+pub fn read_file(path: &Path) -> Result<AeadKey, String> {
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read root key {}: {e}", path.display()))?,
+    );
+    let key = decode_hex(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    AeadKey::new(&key).map_err(|e| e.to_string())
+}
+
 fn write_new(path: &Path, key: &SecretBytes) -> Result<(), String> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

@@ -11,6 +11,7 @@
 
 mod backup;
 mod group;
+mod reseal;
 mod schema;
 mod writes;
 
@@ -25,6 +26,7 @@ use trent_core::store::{Store, StoreError, Write};
 
 pub use backup::copy_database;
 use group::GroupCommit;
+pub use reseal::Resealed;
 
 /// Reader connections of a file-backed store.
 const READERS: usize = 4;
