@@ -18,10 +18,10 @@ use crate::rootkey;
 /// The database file of a data directory.
 pub const DB_FILE: &str = "trent.db";
 
-/// The data directory of an administrative command [env: TRENT_DATA_DIR].
+/// The data directory of an administrative command.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DataDirArg {
-    /// Directory of the embedded store and the root key [default: ./trent-data]
+    /// Directory of the embedded store and the root key
     #[arg(long, env = "TRENT_DATA_DIR", default_value = crate::config::DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
 }

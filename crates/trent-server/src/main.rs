@@ -19,7 +19,7 @@ use trent_server::{admin, app, dialect_operations, rootkey, seed, AppState, Cred
     about = "A self-hosted, AWS KMS-compatible key management service"
 )]
 struct Cli {
-    /// Log format [env: TRENT_LOG_FORMAT]
+    /// Log format
     #[arg(
         long,
         global = true,
