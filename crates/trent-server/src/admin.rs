@@ -144,8 +144,8 @@ pub struct RestoreArgs {
 /// root key).
 pub fn restore(args: RestoreArgs) -> Result<(), String> {
     let data_dir = &args.data_dir.data_dir;
-    std::fs::create_dir_all(data_dir)
-        .map_err(|e| format!("cannot create data directory {}: {e}", data_dir.display()))?;
+    // Created private if absent, and locked: no server may start on it mid-restore.
+    let _lock = crate::datadir::DataDir::open(data_dir)?;
     let db = data_dir.join(DB_FILE);
     for suffix in ["", "-wal", "-shm", "-journal"] {
         let path = PathBuf::from(format!("{}{suffix}", db.display()));

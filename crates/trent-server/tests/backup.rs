@@ -154,7 +154,7 @@ async fn a_backup_under_write_load_restores_every_acknowledged_ciphertext() {
 
 #[test]
 fn backup_and_restore_refuse_to_overwrite_and_foreign_files() {
-    let server = Server::start();
+    let mut server = Server::start();
     let tmp = tempfile::tempdir().unwrap();
     let snapshot = tmp.path().join("snap");
     std::fs::write(&snapshot, "something else").unwrap();
@@ -193,13 +193,15 @@ fn backup_and_restore_refuse_to_overwrite_and_foreign_files() {
     ])
     .status
     .success());
-    let out = trent(&[
-        "restore",
-        "--data-dir",
-        path(server.data_dir()),
-        "--from",
-        path(&good),
-    ]);
+    let dir = server.data_dir().to_owned();
+    let restore_into = || trent(&["restore", "--data-dir", path(&dir), "--from", path(&good)]);
+    // In use by a server: refused by the data directory's lock.
+    let out = restore_into();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("in use"));
+    // Stopped, but with a database.
+    assert!(server.terminate());
+    let out = restore_into();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("without a database"));
 }
