@@ -205,6 +205,15 @@ impl From<KmsError> for AliyunError {
                 "Rejected.LimitExceeded",
                 "The request was rejected because user create resource limit was exceeded.",
             ),
+            KmsError::Contention => E::bad_request(
+                "Throttling",
+                "Too many concurrent changes to this resource. Retry the request.",
+            ),
+            KmsError::StorageFull => E::new(
+                500,
+                "InternalFailure",
+                "The service cannot store the change: its storage is full. Reads still work; retry the change later.",
+            ),
             KmsError::Internal(cause) => E::internal_with(cause),
         }
     }

@@ -28,6 +28,10 @@ struct Body<'a> {
     message: &'a str,
 }
 
+/// The message of a write refused because the store is full.
+pub const STORAGE_FULL: &str =
+    "The service cannot store the change: its storage is full. Reads still work; retry the change later.";
+
 impl AwsError {
     pub fn client(code: &'static str, message: impl Into<String>) -> Self {
         Self {
@@ -174,6 +178,16 @@ impl From<KmsError> for AwsError {
             KmsError::Tag(m) => E::client("TagException", m),
             KmsError::LimitExceeded(m) => E::client("LimitExceededException", m),
             KmsError::MalformedPolicyDocument(m) => E::client("MalformedPolicyDocumentException", m),
+            KmsError::Contention => E::client(
+                "ThrottlingException",
+                "Too many concurrent changes to this resource. Retry the request.",
+            ),
+            // AWS's class for it is internal (500), but the message says what happened; the
+            // store logs the cause once, so there is no per-request cause here.
+            KmsError::StorageFull => E {
+                message: STORAGE_FULL.into(),
+                ..E::internal()
+            },
             KmsError::Internal(cause) => E::internal_with(cause),
         }
     }
@@ -228,5 +242,19 @@ mod tests {
         let e = AwsError::from(KmsError::Internal("disk on fire at /secret/path".into()));
         assert_eq!(e.status, 500);
         assert!(!e.message.contains("disk"));
+    }
+
+    #[test]
+    fn a_full_store_is_a_500_that_says_so_and_contention_is_retryable() {
+        let e = AwsError::from(KmsError::StorageFull);
+        assert_eq!((e.code, e.status), ("KMSInternalException", 500));
+        assert!(
+            e.message.contains("cannot store the change"),
+            "{}",
+            e.message
+        );
+        assert_eq!(e.cause, None, "logged once by the store, not per request");
+        let e = AwsError::from(KmsError::Contention);
+        assert_eq!((e.code, e.status), ("ThrottlingException", 400));
     }
 }

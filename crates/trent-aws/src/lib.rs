@@ -17,8 +17,16 @@ pub use ops::{dispatch, Ctx, Operation};
 pub const TARGET_PREFIX: &str = "TrentService.";
 /// The SigV4 signing name.
 pub const SIGNING_SERVICE: &str = "kms";
+/// Headers a KMS request's signature must cover and the request must carry once: the endpoint,
+/// and the operation (AWS JSON 1.1 names it in a header, outside the signed body).
+pub const REQUIRED_SIGNED_HEADERS: &[&str] = &["host", "x-amz-target"];
 /// The content type AWS JSON 1.1 uses for requests and responses.
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+
+/// The SigV4 verifier for KMS requests (see [`REQUIRED_SIGNED_HEADERS`]).
+pub fn verifier() -> sigv4::Verifier {
+    sigv4::Verifier::requiring(REQUIRED_SIGNED_HEADERS)
+}
 
 /// Finds the operation an `X-Amz-Target` header names.
 pub fn operation(target: Option<&str>) -> Result<Operation, AwsError> {

@@ -117,7 +117,8 @@ where
         })
     })?;
     let resp = handler(ctx, req)?;
-    serde_json::to_vec(&resp).map_err(|_| AwsError::internal())
+    serde_json::to_vec(&resp)
+        .map_err(|e| AwsError::internal_with(format!("cannot encode the response: {e}")))
 }
 
 // ----- shared members ----------------------------------------------------------------------

@@ -157,6 +157,9 @@ struct CachedKey {
 /// 4-HMAC derivation is not repeated per request.
 pub struct Verifier {
     skew: Duration,
+    /// Headers every signature must cover and every request must carry exactly once (always
+    /// `host`; a protocol adds the header that names its operation, see [`Verifier::requiring`]).
+    required: &'static [&'static str],
     /// Keyed by `"{date}/{region}/{service}/{access key id}"`. Date, region and service are
     /// validated not to contain `/` before they get here, so the key is unambiguous.
     cache: Mutex<HashMap<String, CachedKey>>,
@@ -166,6 +169,7 @@ impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Verifier")
             .field("skew", &self.skew)
+            .field("required", &self.required)
             .field("cached_keys", &self.cache.lock().len())
             .finish()
     }
@@ -206,7 +210,19 @@ impl Verifier {
     pub fn with_skew(skew: Duration) -> Self {
         Self {
             skew,
+            required: &["host"],
             cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A verifier that also requires `headers` (lower-case names) to be signed and sent once.
+    /// AWS's JSON protocols name the operation in `x-amz-target`: unsigned, a captured request
+    /// could be replayed as another operation with the same body; sent twice, the signature
+    /// would cover both values while the server acted on one.
+    pub fn requiring(headers: &'static [&'static str]) -> Self {
+        Self {
+            required: headers,
+            ..Self::new()
         }
     }
 
@@ -227,13 +243,7 @@ impl Verifier {
         let auth = extract_auth(req, &query)?;
         let (amz_date, signed_at) = request_time(req, &auth)?;
         check_scope(&auth, &amz_date, expected_service)?;
-        // AWS refuses signatures that do not cover the host: otherwise a signed request could be
-        // replayed against any other endpoint that shares the credential.
-        if !auth.signed_headers.iter().any(|h| h == "host") {
-            return Err(incomplete(
-                "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
-            ));
-        }
+        self.check_required(req, &auth)?;
 
         let cred = creds
             .lookup(&auth.access_key_id)
@@ -296,6 +306,31 @@ impl Verifier {
             region: auth.region,
             service: auth.service,
         })
+    }
+
+    /// AWS refuses signatures that do not cover the host: otherwise a signed request could be
+    /// replayed against any other endpoint that shares the credential. The same holds for the
+    /// other required headers; and each must be sent once, or the value signed (all of them,
+    /// joined) is not the value acted on.
+    fn check_required(&self, req: &SignedRequest<'_>, auth: &AuthParams) -> Result<(), AuthError> {
+        for name in std::iter::once(&"host").chain(self.required) {
+            // Only the host must be signed whether sent or not; a request without the other
+            // headers is refused later for what it lacks (e.g. no operation named).
+            let sent = *name == "host" || single_header(req.headers, name)?.is_some();
+            if sent && !auth.signed_headers.iter().any(|h| h == name) {
+                return Err(incomplete(&if *name == "host" {
+                    "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
+                        .to_owned()
+                } else {
+                    format!(
+                        "'{}' must be a 'SignedHeader' in the AWS Authorization.",
+                        display_name(name)
+                    )
+                }));
+            }
+            single_header(req.headers, name)?;
+        }
+        Ok(())
     }
 
     fn cached_key(&self, cache_key: &str, fingerprint: &[u8; 32]) -> Option<SecretBytes> {
@@ -410,6 +445,20 @@ pub fn sign(
         cred.access_key_id,
         names.join(";"),
     )
+}
+
+/// A header name as AWS writes it in messages: `x-amz-target` → `X-Amz-Target`.
+fn display_name(name: &str) -> String {
+    name.split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1488,6 +1537,84 @@ mod tests {
             suite_now(),
         );
         assert_eq!(got.unwrap().service, "kms");
+    }
+
+    /// Signs `headers` as they are (so every one is signed), then appends `unsigned` headers.
+    fn signed_then_added(
+        headers: &[(&str, &str)],
+        unsigned: &[(&str, &str)],
+    ) -> Vec<(String, String)> {
+        let req = SignedRequest {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers,
+            body: KMS_BODY,
+        };
+        let auth = sign(&req, &cred(AKID, SECRET), "us-east-1", "kms", SUITE_DATE);
+        headers
+            .iter()
+            .chain(unsigned)
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .chain([("Authorization".to_owned(), auth)])
+            .collect()
+    }
+
+    const KMS_REQUIRED: &[&str] = &["host", "x-amz-target"];
+
+    #[test]
+    fn unsigned_target_is_refused_when_required() {
+        let base = [
+            ("Host", "kms.us-east-1.amazonaws.com"),
+            ("X-Amz-Date", SUITE_DATE),
+        ];
+        let headers = signed_then_added(&base, &[("X-Amz-Target", "TrentService.DisableKey")]);
+        let store = kms_store();
+        // The signature itself is good; only the rule on what it covers refuses it.
+        assert!(verify_owned(&Verifier::new(), &headers, KMS_BODY, &store, suite_now()).is_ok());
+        let err = verify_owned(
+            &Verifier::requiring(KMS_REQUIRED),
+            &headers,
+            KMS_BODY,
+            &store,
+            suite_now(),
+        )
+        .unwrap_err();
+        assert_eq!(err.aws_code(), "IncompleteSignatureException");
+        assert_eq!(
+            err.to_string(),
+            "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization."
+        );
+    }
+
+    #[test]
+    fn repeated_required_headers_are_refused_even_when_signed() {
+        for (name, first, second) in [
+            (
+                "X-Amz-Target",
+                "TrentService.DescribeKey",
+                "TrentService.DisableKey",
+            ),
+            ("Host", "kms.us-east-1.amazonaws.com", "evil.example"),
+        ] {
+            let mut base = vec![("X-Amz-Date", SUITE_DATE), (name, first), (name, second)];
+            if name != "Host" {
+                base.push(("Host", "kms.us-east-1.amazonaws.com"));
+            } else {
+                base.push(("X-Amz-Target", "TrentService.DescribeKey"));
+            }
+            let headers = signed_then_added(&base, &[]);
+            let store = kms_store();
+            let err = verify_owned(
+                &Verifier::requiring(KMS_REQUIRED),
+                &headers,
+                KMS_BODY,
+                &store,
+                suite_now(),
+            )
+            .unwrap_err();
+            assert_eq!(err.aws_code(), "IncompleteSignatureException", "{name}");
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! operation; render wire errors.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -24,8 +25,10 @@ use crate::model::*;
 use crate::state::{self, Dialect, KeyOp};
 use crate::store::{Store, StoreError, Write};
 
-/// How often a write is retried after losing a compare-and-set race.
-const MAX_WRITE_ATTEMPTS: usize = 16;
+/// How often a write is tried before giving up on a key that other nodes keep changing. Writers
+/// in this process queue per key ([`writers::WriteLocks`]) and never race each other; with the
+/// jittered backoff these attempts span over a second of another node's continuous writes.
+const MAX_WRITE_ATTEMPTS: usize = 32;
 /// Cached keys beyond this many are dropped wholesale (simple and bounded; misses are cheap).
 const CACHE_CAPACITY: usize = 100_000;
 /// AWS's quota of tags per key.
@@ -42,12 +45,17 @@ pub struct Caller {
 
 mod asymmetric_ops;
 mod import;
+mod reseal;
 mod rotation;
+mod seed;
 mod usage;
+mod writers;
 
 pub use asymmetric_ops::DataKeyPair;
 pub use import::{ImportParameters, ImportRequest};
+pub use reseal::{reseal_key, ResealError};
 pub use rotation::{KeyMaterialEntry, RotationStatus, DEFAULT_ROTATION_PERIOD_DAYS};
+pub use seed::{SeedApplied, SeedError, SeedExport, SeedKey};
 pub use usage::KeyLastUsage;
 
 /// One version of a key's material, opened and prepared for its kind of cryptography.
@@ -213,6 +221,20 @@ pub struct Kms {
     usage: usage::Registry,
     /// When this engine started tracking key use (for keys made before tracking existed).
     started: Timestamp,
+    /// Read-modify-writes of one key queue here (see [`writers`]).
+    key_writers: writers::WriteLocks,
+    /// The same for aliases; a separate set, so holding an alias's stripe never blocks on a
+    /// key's.
+    alias_writers: writers::WriteLocks,
+    cache_hits: AtomicU64,
+    cache_misses: AtomicU64,
+}
+
+/// How often a key was found opened in the cache, and how often it had to be read and unsealed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    pub hits: u64,
+    pub misses: u64,
 }
 
 /// Associated data sealing one material version at rest: binds it to its key and version.
@@ -252,6 +274,18 @@ impl Kms {
             keys: RwLock::new(HashMap::new()),
             aliases: RwLock::new(HashMap::new()),
             usage: RwLock::new(HashMap::new()),
+            key_writers: Default::default(),
+            alias_writers: Default::default(),
+            cache_hits: AtomicU64::new(0),
+            cache_misses: AtomicU64::new(0),
+        }
+    }
+
+    /// Key-cache counters since start (relaxed atomics: one increment per key load).
+    pub fn cache_stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.cache_hits.load(Ordering::Relaxed),
+            misses: self.cache_misses.load(Ordering::Relaxed),
         }
     }
 
@@ -328,6 +362,7 @@ impl Kms {
 
     /// Loads a key for use, from the cache or the store. A key past its deletion date is gone.
     fn load(&self, scope: &Scope, id: &KeyId) -> Result<Arc<LoadedKey>, KmsError> {
+        note_key(scope, id);
         let not_found = || {
             KmsError::NotFound(NotFound::Key {
                 arn: scope.key_arn(id),
@@ -336,8 +371,12 @@ impl Kms {
         let now = self.now();
         let cached = self.keys.read().get(id).cloned();
         let loaded = match cached {
-            Some(k) => k,
+            Some(k) => {
+                self.cache_hits.fetch_add(1, Ordering::Relaxed);
+                k
+            }
             None => {
+                self.cache_misses.fetch_add(1, Ordering::Relaxed);
                 let record = self.store.get_key(scope, id)?.ok_or_else(not_found)?;
                 let loaded = Arc::new(self.open_materials(record)?);
                 let mut cache = self.keys.write();
@@ -430,7 +469,12 @@ impl Kms {
     ) -> Result<(R, KeyRecord), KmsError> {
         let id = self.resolve(caller, key)?;
         let scope = &caller.scope;
-        for _ in 0..MAX_WRITE_ATTEMPTS {
+        note_key(scope, &id);
+        let _queued = self.key_writers.lock(&id);
+        for attempt in 0..MAX_WRITE_ATTEMPTS {
+            if attempt > 0 {
+                writers::backoff(attempt);
+            }
             let now = self.now();
             let mut current = self
                 .store
@@ -463,7 +507,7 @@ impl Kms {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(KmsError::internal("too many concurrent writes to one key"))
+        Err(KmsError::Contention)
     }
 
     // ----- key lifecycle ----------------------------------------------------------------
@@ -496,6 +540,7 @@ impl Kms {
         };
         let id = KeyId::generate();
         let now = self.now();
+        note_key(&caller.scope, &id);
         let (state, materials, current_material) = match new.origin {
             Origin::External => (KeyState::PendingImport, vec![], None),
             _ => {
@@ -975,7 +1020,11 @@ impl Kms {
         mut change: impl FnMut(&AliasRecord) -> Result<Write, KmsError>,
     ) -> Result<(), KmsError> {
         reject_reserved(name)?;
-        for _ in 0..MAX_WRITE_ATTEMPTS {
+        let _queued = self.alias_writers.lock(&(&caller.scope, name));
+        for attempt in 0..MAX_WRITE_ATTEMPTS {
+            if attempt > 0 {
+                writers::backoff(attempt);
+            }
             let current = self.existing_alias(caller, name)?;
             match self.store.commit(vec![change(&current)?]) {
                 Ok(()) => {
@@ -986,9 +1035,7 @@ impl Kms {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(KmsError::internal(
-            "too many concurrent writes to one alias",
-        ))
+        Err(KmsError::Contention)
     }
 
     /// Points an alias at another key. Only the destination key's state matters.
@@ -1163,6 +1210,15 @@ impl Kms {
 pub struct KeyRecordRef {
     pub id: KeyId,
     pub arn: String,
+}
+
+/// Names the key an operation acts on in the current span, when the span has a `key_arn` field
+/// (the server's request span, for its log line). Costs nothing when no span wants it.
+fn note_key(scope: &Scope, id: &KeyId) {
+    let span = tracing::Span::current();
+    if span.has_field("key_arn") {
+        span.record("key_arn", scope.key_arn(id));
+    }
 }
 
 fn check_state(dialect: Dialect, record: &KeyRecord, op: KeyOp) -> Result<(), KmsError> {

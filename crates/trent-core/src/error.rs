@@ -109,6 +109,13 @@ pub enum KmsError {
     LimitExceeded(String),
     #[error("malformed policy document: {0}")]
     MalformedPolicyDocument(String),
+    /// Other writers (on other nodes) kept changing the resource through every attempt: a
+    /// retryable refusal, never an internal error.
+    #[error("too many concurrent writes to one resource")]
+    Contention,
+    /// The store cannot take the change (its disk is full). Reads still work.
+    #[error("the store is full")]
+    StorageFull,
     /// A storage or cryptographic failure on our side. The text is logged, never sent.
     #[error("internal: {0}")]
     Internal(String),
@@ -132,7 +139,10 @@ impl KmsError {
 
 impl From<crate::store::StoreError> for KmsError {
     fn from(e: crate::store::StoreError) -> Self {
-        KmsError::internal(e)
+        match e {
+            crate::store::StoreError::Full => KmsError::StorageFull,
+            e => KmsError::internal(e),
+        }
     }
 }
 

@@ -10,6 +10,7 @@ pub mod error;
 pub mod ids;
 pub mod model;
 pub mod operations;
+pub mod root_check;
 pub mod state;
 pub mod store;
 

@@ -581,6 +581,10 @@ pub struct ImportedKeyMaterial {
     /// offered later is the same, and gives nothing to check a guess of the material against
     /// without the root key.
     pub material_check: String,
+    /// The `KeyMaterialId`, once a root-key rotation has re-sealed `material_check` (the id is
+    /// derived from the first sealed check and must not change with the root key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub material_id: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
     #[serde(default)]
@@ -613,7 +617,10 @@ impl ImportedKeyMaterial {
     /// A stable, public identifier of the material (AWS's `KeyMaterialId`, 64 hex digits):
     /// derived from the sealed check, so it reveals nothing about the material.
     pub fn key_material_id(&self) -> String {
-        hex::encode(trent_crypto::sha256(self.material_check.as_bytes()))
+        match &self.material_id {
+            Some(id) => id.clone(),
+            None => hex::encode(trent_crypto::sha256(self.material_check.as_bytes())),
+        }
     }
 }
 
@@ -853,6 +860,7 @@ mod tests {
             [ImportedKeyMaterial {
                 version: 1,
                 material_check: "ab".into(),
+                material_id: None,
                 description: None,
                 pending_rotation: false,
                 expiration_model: Some(ExpirationModel::KeyMaterialExpires),

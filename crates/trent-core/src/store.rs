@@ -17,6 +17,9 @@ pub enum StoreError {
     /// An alias with this name already exists in the scope (a database constraint).
     #[error("alias already exists")]
     AliasExists,
+    /// The backend has no space for the write (disk full). Nothing of it was stored.
+    #[error("storage full")]
+    Full,
     /// The backend failed (I/O, corruption, connection). The text is for the log.
     #[error("storage backend: {0}")]
     Backend(String),
@@ -86,6 +89,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Applies all writes atomically and durably (the call returns after the data is on
     /// stable storage), or none of them.
     fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError>;
+
+    /// The root-key check value sealed when the store was initialised (None for a store that
+    /// never had one).
+    fn root_check(&self) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Store `sealed` as the check value if none is stored yet; returns the value now stored
+    /// (ours, or one written first by another process).
+    fn init_root_check(&self, sealed: Vec<u8>) -> Result<Vec<u8>, StoreError>;
+
+    /// Some key of any scope, preferring one with stored material; None for a store without
+    /// keys. Read once at startup: whether the store already depends on a root key, and (for a
+    /// store from before the check value) material to test the root key against.
+    fn sample_key(&self) -> Result<Option<KeyRecord>, StoreError>;
 }
 
 /// The behaviour every backend must show, as one suite each backend's tests call.
@@ -146,6 +162,26 @@ pub mod conformance {
         delete_removes_key_material_and_aliases(store);
         listing_pages_in_order(store);
         due_for_deletion(store);
+        root_check_is_written_once(store);
+        sample_key_prefers_material(store);
+    }
+
+    /// Runs on a store that may hold keys already: the check value is absent until the first
+    /// `init_root_check`, which wins; later ones get the first value back.
+    pub fn root_check_is_written_once(store: &dyn Store) {
+        assert_eq!(store.root_check().unwrap(), None);
+        assert_eq!(store.init_root_check(vec![1, 2, 3]).unwrap(), vec![1, 2, 3]);
+        assert_eq!(store.init_root_check(vec![9]).unwrap(), vec![1, 2, 3]);
+        assert_eq!(store.root_check().unwrap(), Some(vec![1, 2, 3]));
+    }
+
+    pub fn sample_key_prefers_material(store: &dyn Store) {
+        let scope = Scope::new("999999999999", "ap-south-1");
+        let mut bare = key(&scope, KeyState::PendingImport, None);
+        bare.materials.clear();
+        store.commit(vec![Write::InsertKey(bare)]).unwrap();
+        let sample = store.sample_key().unwrap().expect("a key");
+        assert!(!sample.materials.is_empty(), "{sample:?}");
     }
 
     pub fn keys_round_trip_and_are_scoped(store: &dyn Store) {
@@ -393,6 +429,7 @@ pub mod conformance {
         expiring.meta.imports = vec![ImportedKeyMaterial {
             version: 1,
             material_check: "00".into(),
+            material_id: None,
             description: None,
             pending_rotation: false,
             expiration_model: Some(ExpirationModel::KeyMaterialExpires),

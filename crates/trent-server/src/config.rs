@@ -32,6 +32,12 @@ pub struct ServeArgs {
     /// Region of Alibaba Cloud requests that name none [default: cn-hangzhou]
     #[arg(long, env = "TRENT_ALIYUN_REGION")]
     pub aliyun_region: Option<String>,
+    /// Seed file: keys, aliases and material applied at every start
+    #[arg(long, env = "TRENT_SEED")]
+    pub seed: Option<PathBuf>,
+    /// Serve /metrics and /health on this address instead of the KMS port
+    #[arg(long, env = "TRENT_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
     /// FOR TESTS ONLY: serve `POST /_trent/test/advance-clock?seconds=N`, which moves this
     /// server's clock forward. Never enable in production.
     #[arg(long, env = "TRENT_TEST_CLOCK", hide = true)]
@@ -55,6 +61,8 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub sweep_interval_secs: Option<u64>,
     pub aliyun_region: Option<String>,
+    pub metrics_listen: Option<String>,
+    pub seed: Option<PathBuf>,
     #[serde(default)]
     pub credentials: Vec<CredentialConfig>,
 }
@@ -68,6 +76,10 @@ pub struct Config {
     /// The region of Alibaba Cloud requests that name none: the current Alibaba SDK signs no
     /// region, and keys live per account and region.
     pub aliyun_region: String,
+    /// Where /metrics and /health are served when not on the KMS port.
+    pub metrics_listen: Option<SocketAddr>,
+    /// The seed file applied at startup.
+    pub seed: Option<PathBuf>,
     pub credentials: Vec<CredentialConfig>,
     /// True when no credentials were configured and the development credential is in use.
     pub dev_credential: bool,
@@ -75,6 +87,16 @@ pub struct Config {
 }
 
 impl Config {
+    /// The account of seed entries that name none: the only configured account (the
+    /// development one when none is configured); `None` when there are several.
+    pub fn seed_default_account(&self) -> Option<&str> {
+        let first = &self.credentials.first()?.account_id;
+        self.credentials
+            .iter()
+            .all(|c| &c.account_id == first)
+            .then_some(first.as_str())
+    }
+
     pub fn resolve(args: ServeArgs) -> Result<Self, String> {
         let file = match &args.config {
             Some(path) => {
@@ -112,6 +134,14 @@ impl Config {
         {
             return Err(format!("invalid aliyun_region {aliyun_region:?}"));
         }
+        let metrics_listen = args
+            .metrics_listen
+            .or(file.metrics_listen)
+            .map(|text| {
+                text.parse()
+                    .map_err(|e| format!("invalid metrics listen address {text:?}: {e}"))
+            })
+            .transpose()?;
         let dev_credential = file.credentials.is_empty();
         let credentials = if dev_credential {
             vec![CredentialConfig {
@@ -140,6 +170,8 @@ impl Config {
             data_dir,
             sweep_interval_secs,
             aliyun_region,
+            metrics_listen,
+            seed: args.seed.or(file.seed),
             credentials,
             dev_credential,
             test_clock: args.test_clock,

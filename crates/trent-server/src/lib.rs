@@ -7,20 +7,27 @@
 //! which goes to the log instead. Request and response bodies are never logged (they carry
 //! plaintext).
 
+pub mod admin;
 pub mod config;
 pub mod console;
+pub mod datadir;
+pub mod logging;
+pub mod metrics;
 pub mod rootkey;
+pub mod seed;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
+
+use tracing::Instrument;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::post;
 use axum::Router;
 use trent_aliyun::{AliyunError, Params};
 use trent_aws::sigv4::{self, AuthError, Credential, CredentialStore, SignedRequest};
@@ -99,21 +106,30 @@ pub struct AppState {
     pub aliyun_region: String,
     /// Present only when the test clock is enabled.
     pub test_clock: Option<Arc<OffsetClock>>,
+    pub metrics: Arc<metrics::Metrics>,
+}
+
+/// The operation names of both dialects, for the metrics created at startup.
+pub fn dialect_operations() -> [metrics::DialectOps; 2] {
+    fn names<T: Copy>(all: &[T], name: fn(T) -> &'static str) -> &'static [&'static str] {
+        all.iter().map(|op| name(*op)).collect::<Vec<_>>().leak()
+    }
+    [
+        metrics::DialectOps {
+            dialect: AwsApi::DIALECT,
+            operations: names(Operation::ALL, Operation::name),
+        },
+        metrics::DialectOps {
+            dialect: AliyunApi::DIALECT,
+            operations: names(trent_aliyun::Action::ALL, trent_aliyun::Action::name),
+        },
+    ]
 }
 
 pub fn app(state: Arc<AppState>) -> Router {
     let mut router = Router::new()
         .route("/", post(handle_kms).get(handle_kms))
-        .merge(console::routes())
-        .route(
-            "/health",
-            get(|| async {
-                (
-                    [(header::CONTENT_TYPE, "application/json")],
-                    "{\"status\":\"ok\"}",
-                )
-            }),
-        );
+        .merge(console::routes());
     if state.test_clock.is_some() {
         router = router.route("/_trent/test/advance-clock", post(advance_clock));
     }
@@ -167,20 +183,36 @@ fn auth_error(e: &AuthError) -> AwsError {
 /// How long a client may take to send its body before the request is dropped.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Why a body could not be read; each dialect words it.
+/// Why a request was refused before any dialect looked at it; each dialect words it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BodyError {
+enum HttpError {
+    /// The body (declared or sent) is over [`MAX_BODY_BYTES`].
     TooLarge,
+    /// The body was not received within [`BODY_TIMEOUT`], or was cut short.
     Timeout,
+    /// HTTP/1.1 (RFC 9112 §3.2) requires a 400 for a request with more than one `Host`.
+    RepeatedHost,
 }
 
-/// Reads the body up to the limit; a larger body is refused without reading it all, and a
-/// client that stalls is cut off rather than holding a connection forever.
-async fn read_body(body: Body) -> Result<Bytes, BodyError> {
+/// Reads the body up to the limit. A declared length over the limit is refused at once, without
+/// reading anything; a larger body is refused without reading it all, and a client that stalls
+/// is cut off rather than holding a connection forever.
+async fn read_body(parts: &Parts, body: Body) -> Result<Bytes, HttpError> {
+    if parts.headers.get_all(header::HOST).iter().count() > 1 {
+        return Err(HttpError::RepeatedHost);
+    }
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(HttpError::TooLarge);
+    }
     match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
         Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(_)) => Err(BodyError::TooLarge),
-        Err(_) => Err(BodyError::Timeout),
+        Ok(Err(_)) => Err(HttpError::TooLarge),
+        Err(_) => Err(HttpError::Timeout),
     }
 }
 
@@ -239,12 +271,14 @@ fn now_for_auth(_state: &AppState) -> SystemTime {
 /// What a wire dialect brings to the one request path: how it admits a request (authenticate,
 /// name the operation), runs an operation, and renders results and errors in its own shape.
 trait Api: 'static {
+    /// The `dialect` of metrics and logs.
+    const DIALECT: &'static str;
     type Op: Copy + Send + 'static;
     /// The decoded request the operation reads (AWS: the JSON body; Alibaba: parameters).
     type Input: Send + 'static;
     type Error: Send + 'static;
 
-    fn body_error(e: BodyError) -> Self::Error;
+    fn http_error(e: HttpError) -> Self::Error;
     /// Authenticates (failing closed) and names the operation.
     fn admit(
         state: &AppState,
@@ -260,8 +294,13 @@ trait Api: 'static {
         input: &Self::Input,
         request_id: &str,
     ) -> Result<Vec<u8>, Self::Error>;
+    fn op_name(op: Self::Op) -> &'static str;
+    /// The error code the client receives.
+    fn code(e: &Self::Error) -> &'static str;
     fn internal(cause: String) -> Self::Error;
-    /// The cause of an internal error, for the log; `None` for client errors.
+    /// The cause of an internal error, for the log; `None` for client errors and for internal
+    /// errors logged where they arose (a full store is logged once by the store, not per
+    /// request).
     fn internal_cause(e: &Self::Error) -> Option<&str>;
     fn respond(result: Result<Vec<u8>, Self::Error>, request_id: &str, parts: &Parts) -> Response;
 }
@@ -270,19 +309,30 @@ trait Api: 'static {
 struct AwsApi;
 
 impl Api for AwsApi {
+    const DIALECT: &'static str = "aws";
     type Op = Operation;
     type Input = Bytes;
     type Error = AwsError;
 
-    fn body_error(e: BodyError) -> AwsError {
+    fn http_error(e: HttpError) -> AwsError {
         match e {
-            BodyError::TooLarge => AwsError::client(
-                "ValidationException",
-                format!("The request body is larger than the limit of {MAX_BODY_BYTES} bytes, or was cut short."),
-            ),
-            BodyError::Timeout => AwsError::client(
+            // AWS's common error for an oversized request (HTTP 413).
+            HttpError::TooLarge => AwsError {
+                status: 413,
+                ..AwsError::client(
+                    "RequestEntityTooLargeException",
+                    format!(
+                        "The request entity is too large: the limit is {MAX_BODY_BYTES} bytes."
+                    ),
+                )
+            },
+            HttpError::Timeout => AwsError::client(
                 "RequestTimeoutException",
                 "The request body was not received in time.",
+            ),
+            HttpError::RepeatedHost => AwsError::client(
+                "MalformedHttpRequestException",
+                "The request has more than one Host header.",
             ),
         }
     }
@@ -320,13 +370,20 @@ impl Api for AwsApi {
         trent_aws::dispatch(op, &trent_aws::Ctx { kms, caller }, body)
     }
 
+    fn op_name(op: Operation) -> &'static str {
+        op.name()
+    }
+
+    fn code(e: &AwsError) -> &'static str {
+        e.code
+    }
+
     fn internal(cause: String) -> AwsError {
         AwsError::internal_with(cause)
     }
 
     fn internal_cause(e: &AwsError) -> Option<&str> {
-        e.is_internal()
-            .then(|| e.cause.as_deref().unwrap_or("unknown"))
+        e.is_internal().then_some(e.cause.as_deref()).flatten()
     }
 
     fn respond(result: Result<Vec<u8>, AwsError>, request_id: &str, parts: &Parts) -> Response {
@@ -359,19 +416,25 @@ fn form_body<'a>(parts: &Parts, body: &'a [u8]) -> Option<&'a [u8]> {
 }
 
 impl Api for AliyunApi {
+    const DIALECT: &'static str = "aliyun";
     type Op = trent_aliyun::Action;
     type Input = Params;
     type Error = AliyunError;
 
-    fn body_error(e: BodyError) -> AliyunError {
+    fn http_error(e: HttpError) -> AliyunError {
         match e {
-            BodyError::TooLarge => AliyunError::bad_request(
+            HttpError::TooLarge => AliyunError::new(
+                413,
                 "InvalidParameter",
-                format!("The request body is larger than the limit of {MAX_BODY_BYTES} bytes, or was cut short."),
+                format!("The request body is larger than the limit of {MAX_BODY_BYTES} bytes."),
             ),
-            BodyError::Timeout => AliyunError::bad_request(
+            HttpError::Timeout => AliyunError::bad_request(
                 "RequestTimeout",
                 "The request body was not received in time.",
+            ),
+            HttpError::RepeatedHost => AliyunError::bad_request(
+                "InvalidParameter",
+                "The request has more than one Host header.",
             ),
         }
     }
@@ -417,13 +480,20 @@ impl Api for AliyunApi {
         trent_aliyun::dispatch(op, &trent_aliyun::Ctx { kms, caller }, params, request_id)
     }
 
+    fn op_name(op: trent_aliyun::Action) -> &'static str {
+        op.name()
+    }
+
+    fn code(e: &AliyunError) -> &'static str {
+        e.code
+    }
+
     fn internal(cause: String) -> AliyunError {
         AliyunError::internal_with(cause)
     }
 
     fn internal_cause(e: &AliyunError) -> Option<&str> {
-        e.is_internal()
-            .then(|| e.cause.as_deref().unwrap_or("unknown"))
+        e.is_internal().then_some(e.cause.as_deref()).flatten()
     }
 
     fn respond(result: Result<Vec<u8>, AliyunError>, request_id: &str, parts: &Parts) -> Response {
@@ -470,41 +540,77 @@ fn is_aliyun(parts: &Parts, body: Option<&[u8]>) -> bool {
 }
 
 async fn handle_kms(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let started = Instant::now();
     let id = request_id();
     let (parts, body) = request.into_parts();
-    let body = read_body(body).await;
+    let body = read_body(&parts, body).await;
     let aliyun = match &body {
         Ok(bytes) => is_aliyun(&parts, Some(bytes)),
         Err(_) => is_aliyun(&parts, None),
     };
     if aliyun {
-        serve::<AliyunApi>(state, parts, body, id.to_uppercase()).await
+        serve::<AliyunApi>(state, parts, body, id.to_uppercase(), started).await
     } else {
-        serve::<AwsApi>(state, parts, body, id).await
+        serve::<AwsApi>(state, parts, body, id, started).await
     }
 }
 
-/// The one request path, whatever the dialect.
+/// The one request path, whatever the dialect. Each request has a span (request id, dialect,
+/// operation, principal; the engine adds the key ARN) and ends in one `trent::request` log
+/// event with the outcome and latency, and in the request metrics. Nothing from the body or
+/// the response is logged.
 async fn serve<A: Api>(
     state: Arc<AppState>,
     parts: Parts,
-    body: Result<Bytes, BodyError>,
+    body: Result<Bytes, HttpError>,
     id: String,
+    started: Instant,
 ) -> Response {
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        dialect = A::DIALECT,
+        operation = tracing::field::Empty,
+        principal = tracing::field::Empty,
+        account = tracing::field::Empty,
+        key_arn = tracing::field::Empty,
+    );
+    let mut operation = None;
     let result = async {
-        let body = body.map_err(A::body_error)?;
+        let body = body.map_err(A::http_error)?;
         let (caller, op, input) = A::admit(&state, &parts, body)?;
+        let name = A::op_name(op);
+        operation = Some(name);
+        let current = tracing::Span::current();
+        current.record("operation", name);
+        current.record("principal", caller.access_key_id.as_str());
+        current.record("account", caller.scope.account.0.as_str());
         execute::<A>(state.clone(), op, caller, input, id.clone()).await
     }
+    .instrument(span.clone())
     .await;
-    if let Some(cause) = result.as_ref().err().and_then(A::internal_cause) {
-        tracing::error!(request_id = %id, cause, "internal error");
-    }
+    let elapsed = started.elapsed();
+    let error = result.as_ref().err().map(A::code);
+    state
+        .metrics
+        .record_request(A::DIALECT, operation, error, elapsed);
+    span.in_scope(|| {
+        if let Some(cause) = result.as_ref().err().and_then(A::internal_cause) {
+            tracing::error!(cause, "internal error");
+        }
+        tracing::info!(
+            target: "trent::request",
+            outcome = error.unwrap_or("ok"),
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            "request"
+        );
+    });
     A::respond(result, &id, &parts)
 }
 
 /// Runs an operation. Reads (and all cryptographic operations, which hit the key cache) run
-/// inline; operations that write may wait on an fsync, so they run on the blocking pool.
+/// inline; operations that write may wait on an fsync, so they run on the blocking pool (in the
+/// request's span).
 async fn execute<A: Api>(
     state: Arc<AppState>,
     op: A::Op,
@@ -514,7 +620,8 @@ async fn execute<A: Api>(
 ) -> Result<Vec<u8>, A::Error> {
     let run = move || A::run(&state.kms, &caller, op, &input, &id);
     if A::writes(op) {
-        tokio::task::spawn_blocking(run)
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || span.in_scope(run))
             .await
             .map_err(|e| A::internal(format!("task failed: {e}")))?
     } else {

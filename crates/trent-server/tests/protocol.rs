@@ -212,8 +212,8 @@ async fn bad_requests_get_aws_errors_not_500s() {
     let huge = format!(r#"{{"Description": "{}"}}"#, "a".repeat(600 * 1024));
     assert_error(
         &signed(&server, "CreateKey", &huge).await,
-        400,
-        "ValidationException",
+        413,
+        "RequestEntityTooLargeException",
     );
     let r = signed(
         &server,

@@ -117,7 +117,7 @@ fn material_digest(id: &KeyId, identity: &[u8]) -> [u8; 32] {
     digest
 }
 
-fn check_aad(id: &KeyId) -> Vec<u8> {
+pub(super) fn check_aad(id: &KeyId) -> Vec<u8> {
     let mut aad = b"trent/key-material-check/v1/".to_vec();
     aad.extend_from_slice(id.as_bytes());
     aad
@@ -340,6 +340,7 @@ impl Kms {
         let material = ImportedKeyMaterial {
             version: r.next_material_version(),
             material_check: hex::encode(self.root.seal(&check_aad(&r.id), digest)?),
+            material_id: None,
             description: None,
             pending_rotation: !first,
             expiration_model: None,

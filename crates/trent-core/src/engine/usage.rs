@@ -177,6 +177,9 @@ impl Kms {
                 expected_version: *expected,
             })
             .collect::<Vec<_>>();
+        if batch.is_empty() {
+            return Ok(0);
+        }
         let mut written = 0;
         let all = match self.store.commit(batch) {
             Ok(()) => true,

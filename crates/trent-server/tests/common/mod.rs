@@ -25,6 +25,11 @@ pub struct Server {
     pub data_dir: PathBuf,
     _tmp: Option<tempfile::TempDir>,
     extra_args: Vec<String>,
+    extra_env: Vec<(String, String)>,
+    /// Where the server's stderr (its log) goes; inherited when `None`.
+    pub log_file: Option<PathBuf>,
+    /// The separate /metrics and /health address, with `--metrics-listen`.
+    pub metrics_url: Option<String>,
 }
 
 impl Server {
@@ -34,17 +39,45 @@ impl Server {
     }
 
     pub fn start_with(extra_args: &[&str]) -> Self {
+        let mut s = Self::unstarted(extra_args);
+        s.spawn();
+        s
+    }
+
+    /// A server not started yet, on a fresh data directory: set `log_file` or environment
+    /// variables, then [`Server::spawn`].
+    pub fn unstarted(extra_args: &[&str]) -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
         let data_dir = tmp.path().join("data");
-        let mut s = Server {
+        Self {
             child: None,
             url: String::new(),
             data_dir,
             _tmp: Some(tmp),
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
-        };
-        s.spawn();
+            extra_env: Vec::new(),
+            log_file: None,
+            metrics_url: None,
+        }
+    }
+
+    /// A server on an existing data directory (not removed on drop), not started yet.
+    pub fn unstarted_in(data_dir: &Path, extra_args: &[&str]) -> Self {
+        let mut s = Self::unstarted(extra_args);
+        s.data_dir = data_dir.to_owned();
+        s._tmp = None;
         s
+    }
+
+    /// Sets an environment variable for the next [`Server::spawn`].
+    pub fn env(&mut self, name: &str, value: &str) -> &mut Self {
+        self.extra_env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The temporary directory the data directory lives in.
+    pub fn tmp_dir(&self) -> &Path {
+        self.data_dir.parent().expect("data dir has a parent")
     }
 
     /// Starts the server process (again, after [`Server::kill9`]) on the same data directory.
@@ -60,21 +93,35 @@ impl Server {
             .env_remove("TRENT_ROOT_KEY")
             .env_remove("TRENT_CONFIG")
             .env("TRENT_LOG", "warn")
+            .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(match &self.log_file {
+                Some(path) => Stdio::from(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)
+                        .expect("open log file"),
+                ),
+                None => Stdio::inherit(),
+            })
             .spawn()
             .expect("start trent");
         let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read listening line");
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line from trent: {line:?}"))
-            .to_owned();
-        self.url = url;
+        let mut stdout = BufReader::new(stdout);
+        loop {
+            let mut line = String::new();
+            stdout.read_line(&mut line).expect("read listening line");
+            let line = line.trim();
+            if let Some(url) = line.strip_prefix("metrics on ") {
+                self.metrics_url = Some(url.to_owned());
+            } else if let Some(url) = line.strip_prefix("listening on ") {
+                self.url = url.to_owned();
+                break;
+            } else {
+                panic!("unexpected line from trent: {line:?} (did it fail to start?)");
+            }
+        }
         self.child = Some(child);
     }
 

@@ -9,7 +9,9 @@
 //!   SAVEPOINT inside one transaction and COMMITs once. A batch whose precondition fails is
 //!   rolled back to its savepoint and gets its own error; the others proceed.
 
+mod backup;
 mod group;
+mod reseal;
 mod schema;
 mod writes;
 
@@ -19,10 +21,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, ToSql};
 use trent_core::ids::{AccountId, AliasName, KeyId, Region, Scope};
-use trent_core::model::{AliasRecord, KeyMeta, KeyRecord, SealedMaterial, Timestamp};
+use trent_core::model::{AliasRecord, KeyMeta, KeyRecord, KeyState, SealedMaterial, Timestamp};
 use trent_core::store::{Store, StoreError, Write};
 
+pub use backup::copy_database;
 use group::GroupCommit;
+pub use reseal::Resealed;
 
 /// Reader connections of a file-backed store.
 const READERS: usize = 4;
@@ -56,6 +60,16 @@ impl std::fmt::Debug for SqliteStore {
             )
             .field("readers", &self.readers.len())
             .finish_non_exhaustive()
+    }
+}
+
+/// A SQLite error as a store error: a full disk (or database size limit) is [`StoreError::Full`].
+pub(crate) fn sqlite(e: rusqlite::Error) -> StoreError {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull => {
+            StoreError::Full
+        }
+        _ => backend(e),
     }
 }
 
@@ -142,6 +156,48 @@ impl SqliteStore {
     /// How many transactions carried how many batches so far.
     pub fn commit_stats(&self) -> CommitStats {
         self.group.stats()
+    }
+
+    /// How many keys are in each state, across all accounts and regions (for the `trent_keys`
+    /// gauge). Keys past their deletion date that the sweeper has not destroyed yet count as
+    /// `PendingDeletion`.
+    pub fn key_counts(&self) -> Result<Vec<(KeyState, u64)>, StoreError> {
+        self.read(|conn| {
+            let rows = conn
+                .prepare_cached("SELECT state, count(*) FROM keys GROUP BY state")
+                .map_err(backend)?
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                .map_err(backend)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            rows.into_iter()
+                .map(|(state, n)| {
+                    let state = KeyState::parse(&state)
+                        .ok_or_else(|| corrupt(format!("key state {state:?}")))?;
+                    Ok((state, u64::try_from(n).unwrap_or(0)))
+                })
+                .collect()
+        })
+    }
+
+    /// Whether the store can serve: the database file is still where it was opened (a file
+    /// deleted or moved away while open would swallow every later write) and answers a query.
+    pub fn check(&self) -> Result<(), StoreError> {
+        if let Some(path) = &self.path {
+            if !path.is_file() {
+                return Err(StoreError::Backend(format!(
+                    "sqlite: database file {} is gone",
+                    path.display()
+                )));
+            }
+        }
+        self.read(|conn| {
+            conn.query_row("SELECT count(*) FROM keys WHERE 0", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(backend)
+            .map(drop)
+        })
     }
 
     /// Runs `f` on a free reader connection (blocking on one if all are busy), or on the
@@ -401,6 +457,65 @@ impl Store for SqliteStore {
             let conn = self.writer.lock();
             writes::run_group(&conn, jobs);
         })
+    }
+
+    fn root_check(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read(|conn| {
+            conn.query_row("SELECT sealed FROM root_check WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(backend)
+        })
+    }
+
+    fn init_root_check(&self, sealed: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+        // On the writer, outside group commit: once per store, and durable (synchronous=FULL)
+        // before the server answers anything.
+        let mut conn = self.writer.lock();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        tx.execute(
+            "INSERT OR IGNORE INTO root_check (id, sealed) VALUES (1, ?1)",
+            [&sealed],
+        )
+        .map_err(backend)?;
+        let stored: Vec<u8> = tx
+            .query_row("SELECT sealed FROM root_check WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        Ok(stored)
+    }
+
+    fn sample_key(&self) -> Result<Option<KeyRecord>, StoreError> {
+        let found = self.read(|conn| {
+            conn.query_row(
+                "SELECT k.account, k.region, k.id FROM keys k
+                 ORDER BY NOT EXISTS (SELECT 1 FROM key_material m WHERE m.key_id = k.id)
+                 LIMIT 1",
+                [],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Vec<u8>>(2)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(backend)
+        })?;
+        let Some((account, region, id)) = found else {
+            return Ok(None);
+        };
+        let scope = Scope {
+            account: AccountId(account),
+            region: Region(region),
+        };
+        self.get_key(&scope, &decode_key_id(&id)?)
     }
 }
 

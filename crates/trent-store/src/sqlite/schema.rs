@@ -64,6 +64,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // would read such a key as having no imported material and accept other material into it,
     // so the version goes up to make older releases refuse the file instead.
     "SELECT 1;",
+    // 3 -> 4: the root-key check value (one row), sealed under the root key when the store is
+    // initialised, so a wrong root key is refused at startup rather than found per request.
+    "CREATE TABLE root_check (
+         id     INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+         sealed BLOB    NOT NULL
+     );",
 ];
 
 /// Settings every connection gets.

@@ -221,3 +221,30 @@ fn schema_1_databases_migrate_with_their_deletions_due() {
     );
     assert_eq!(store.keys_due(Timestamp(999), 10).unwrap(), vec![]);
 }
+
+#[test]
+fn a_full_store_refuses_writes_as_full_and_keeps_serving_reads() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let scope = Scope::new("111111111111", "us-east-1");
+    let first = key(&scope);
+    store.commit(vec![Write::InsertKey(first.clone())]).unwrap();
+    // The database's size limit stands in for a full disk: SQLite answers SQLITE_FULL to both.
+    let pages: i64 = store
+        .writer
+        .lock()
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .unwrap();
+    store
+        .writer
+        .lock()
+        .execute_batch(&format!("PRAGMA max_page_count = {pages}"))
+        .unwrap();
+    let mut big = key(&scope);
+    big.meta.description = "x".repeat(64 * 1024);
+    assert_eq!(
+        store.commit(vec![Write::InsertKey(big.clone())]),
+        Err(StoreError::Full)
+    );
+    assert_eq!(store.get_key(&scope, &big.id).unwrap(), None);
+    assert_eq!(store.get_key(&scope, &first.id).unwrap(), Some(first));
+}

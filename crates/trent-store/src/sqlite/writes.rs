@@ -1,13 +1,15 @@
 //! Applying writes: each write's precondition is in its SQL, each batch is a SAVEPOINT, each
 //! group of batches is one transaction and one COMMIT.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use rusqlite::{ffi, params, Connection, ErrorCode};
 use trent_core::ids::{AliasName, KeyId, Scope};
 use trent_core::model::{AliasRecord, KeyRecord};
 use trent_core::store::{StoreError, Write};
 
 use super::group::Job;
-use super::{backend, to_sql_version};
+use super::{sqlite, to_sql_version};
 
 /// Runs the batches of `jobs` in one transaction and wakes every job with its own result.
 ///
@@ -19,11 +21,11 @@ pub(super) fn run_group(conn: &Connection, jobs: Vec<Job>) {
         // A previous leader unwound mid-transaction; nothing of it was acknowledged.
         tracing::warn!("sqlite: rolling back a transaction left open");
         if let Err(e) = conn.execute_batch("ROLLBACK") {
-            return fail_all(jobs, backend(e));
+            return fail_all(jobs, sqlite(e));
         }
     }
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        return fail_all(jobs, backend(e));
+        return fail_all(jobs, sqlite(e));
     }
     let mut results = Vec::with_capacity(jobs.len());
     for job in &jobs {
@@ -37,16 +39,31 @@ pub(super) fn run_group(conn: &Connection, jobs: Vec<Job>) {
     }
     if let Err(e) = conn.execute_batch("COMMIT") {
         abort(conn);
-        return fail_all(jobs, backend(e));
+        return fail_all(jobs, sqlite(e));
     }
     tracing::trace!(batches = jobs.len(), "sqlite group committed");
+    if FULL.swap(false, Ordering::Relaxed) {
+        tracing::info!("sqlite: the store accepts changes again");
+    }
     for (job, result) in jobs.into_iter().zip(results) {
         job.finish(result);
     }
 }
 
+/// Whether the store is refusing changes for want of space, so that is logged once when it
+/// starts (and once when it ends), not per request.
+static FULL: AtomicBool = AtomicBool::new(false);
+
 fn fail_all(jobs: Vec<Job>, error: StoreError) {
-    tracing::warn!(batches = jobs.len(), %error, "sqlite group commit failed");
+    if error == StoreError::Full {
+        if !FULL.swap(true, Ordering::Relaxed) {
+            tracing::error!(
+                "sqlite: the disk holding the store is full; every change is refused (reads still work) until space is freed"
+            );
+        }
+    } else {
+        tracing::warn!(batches = jobs.len(), %error, "sqlite group commit failed");
+    }
     for job in jobs {
         job.finish(Err(error.clone()));
     }
@@ -63,23 +80,23 @@ fn abort(conn: &Connection) {
 /// Runs one batch inside a savepoint. The outer error means the transaction can no longer be
 /// committed; the inner result is the batch's own.
 fn run_batch(conn: &Connection, writes: &[Write]) -> Result<Result<(), StoreError>, StoreError> {
-    conn.execute_batch("SAVEPOINT batch").map_err(backend)?;
+    conn.execute_batch("SAVEPOINT batch").map_err(sqlite)?;
     let outcome = writes.iter().try_for_each(|w| apply(conn, w));
     if conn.is_autocommit() {
         // SQLite rolled back the whole transaction by itself (I/O error, disk full, ...).
         return Err(match outcome {
-            Err(StoreError::Backend(e)) => StoreError::Backend(e),
+            Err(e @ (StoreError::Backend(_) | StoreError::Full)) => e,
             _ => StoreError::Backend("sqlite: transaction rolled back by the database".into()),
         });
     }
     match outcome {
         Ok(()) => {
-            conn.execute_batch("RELEASE batch").map_err(backend)?;
+            conn.execute_batch("RELEASE batch").map_err(sqlite)?;
             Ok(Ok(()))
         }
         Err(e) => {
             conn.execute_batch("ROLLBACK TO batch; RELEASE batch")
-                .map_err(backend)?;
+                .map_err(sqlite)?;
             Ok(Err(e))
         }
     }
@@ -169,7 +186,7 @@ fn insert_key(conn: &Connection, record: &KeyRecord) -> Result<(), StoreError> {
         "INSERT INTO keys (id, account, region, version, state, deletion_date, due_at, meta)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )
-    .map_err(backend)?
+    .map_err(sqlite)?
     .execute(params![
         id,
         record.scope.account.0,
@@ -182,16 +199,16 @@ fn insert_key(conn: &Connection, record: &KeyRecord) -> Result<(), StoreError> {
     ])
     .map_err(|e| match constraint(&e) {
         Some(Constraint::Unique) => StoreError::Conflict,
-        _ => backend(e),
+        _ => sqlite(e),
     })?;
     // Material left behind by anything that bypassed the cascade must not resurface.
     conn.prepare_cached("DELETE FROM key_material WHERE key_id = ?1")
-        .map_err(backend)?
+        .map_err(sqlite)?
         .execute(params![id])
-        .map_err(backend)?;
+        .map_err(sqlite)?;
     let mut insert = conn
         .prepare_cached("INSERT INTO key_material (key_id, version, sealed) VALUES (?1, ?2, ?3)")
-        .map_err(backend)?;
+        .map_err(sqlite)?;
     for m in &record.materials {
         insert
             .execute(params![id, m.version, m.sealed])
@@ -200,7 +217,7 @@ fn insert_key(conn: &Connection, record: &KeyRecord) -> Result<(), StoreError> {
                     "InsertKey {}: material version {} twice",
                     record.id, m.version
                 )),
-                _ => backend(e),
+                _ => sqlite(e),
             })?;
     }
     Ok(())
@@ -220,7 +237,7 @@ fn update_key(conn: &Connection, record: &KeyRecord, expected: u64) -> Result<()
             "UPDATE keys SET version = ?1, state = ?2, deletion_date = ?3, due_at = ?4, meta = ?5
              WHERE id = ?6 AND account = ?7 AND region = ?8 AND version = ?9",
         )
-        .map_err(backend)?
+        .map_err(sqlite)?
         .execute(params![
             row.version,
             row.state,
@@ -232,7 +249,7 @@ fn update_key(conn: &Connection, record: &KeyRecord, expected: u64) -> Result<()
             record.scope.region.0,
             to_sql_version(expected)?,
         ])
-        .map_err(backend)?;
+        .map_err(sqlite)?;
     if changed == 0 {
         return Err(StoreError::Conflict);
     }
@@ -241,17 +258,17 @@ fn update_key(conn: &Connection, record: &KeyRecord, expected: u64) -> Result<()
     // once it is not; new versions are added.
     let stored: Vec<u32> = conn
         .prepare_cached("SELECT version FROM key_material WHERE key_id = ?1")
-        .map_err(backend)?
+        .map_err(sqlite)?
         .query_map(params![id], |r| r.get(0))
-        .map_err(backend)?
+        .map_err(sqlite)?
         .collect::<Result<_, _>>()
-        .map_err(backend)?;
+        .map_err(sqlite)?;
     let mut remove = conn
         .prepare_cached("DELETE FROM key_material WHERE key_id = ?1 AND version = ?2")
-        .map_err(backend)?;
+        .map_err(sqlite)?;
     for v in stored {
         if !record.materials.iter().any(|m| m.version == v) {
-            remove.execute(params![id, v]).map_err(backend)?;
+            remove.execute(params![id, v]).map_err(sqlite)?;
         }
     }
     let mut insert = conn
@@ -259,11 +276,11 @@ fn update_key(conn: &Connection, record: &KeyRecord, expected: u64) -> Result<()
             "INSERT INTO key_material (key_id, version, sealed) VALUES (?1, ?2, ?3)
              ON CONFLICT (key_id, version) DO NOTHING",
         )
-        .map_err(backend)?;
+        .map_err(sqlite)?;
     for m in &record.materials {
         insert
             .execute(params![id, m.version, m.sealed])
-            .map_err(backend)?;
+            .map_err(sqlite)?;
     }
     Ok(())
 }
@@ -279,28 +296,28 @@ fn delete_key(
         .prepare_cached(
             "DELETE FROM keys WHERE id = ?1 AND account = ?2 AND region = ?3 AND version = ?4",
         )
-        .map_err(backend)?
+        .map_err(sqlite)?
         .execute(params![
             id,
             scope.account.0,
             scope.region.0,
             to_sql_version(expected)?
         ])
-        .map_err(backend)?;
+        .map_err(sqlite)?;
     if changed == 0 {
         return Err(StoreError::Conflict);
     }
     // The foreign keys cascade; these make it hold without them too.
     conn.prepare_cached("DELETE FROM key_material WHERE key_id = ?1")
-        .map_err(backend)?
+        .map_err(sqlite)?
         .execute(params![id])
-        .map_err(backend)?;
+        .map_err(sqlite)?;
     conn.prepare_cached(
         "DELETE FROM aliases WHERE account = ?1 AND region = ?2 AND target_key_id = ?3",
     )
-    .map_err(backend)?
+    .map_err(sqlite)?
     .execute(params![scope.account.0, scope.region.0, id])
-    .map_err(backend)?;
+    .map_err(sqlite)?;
     Ok(())
 }
 
@@ -309,7 +326,7 @@ fn insert_alias(conn: &Connection, alias: &AliasRecord) -> Result<(), StoreError
         "INSERT INTO aliases (account, region, name, target_key_id, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )
-    .map_err(backend)?
+    .map_err(sqlite)?
     .execute(params![
         alias.scope.account.0,
         alias.scope.region.0,
@@ -322,7 +339,7 @@ fn insert_alias(conn: &Connection, alias: &AliasRecord) -> Result<(), StoreError
         Some(Constraint::Unique) => StoreError::AliasExists,
         // The target key is gone (or in another scope): re-read and decide.
         Some(Constraint::ForeignKey) => StoreError::Conflict,
-        None => backend(e),
+        None => sqlite(e),
     })?;
     Ok(())
 }
@@ -337,7 +354,7 @@ fn retarget_alias(
             "UPDATE aliases SET target_key_id = ?1, created_at = ?2, updated_at = ?3
              WHERE account = ?4 AND region = ?5 AND name = ?6 AND target_key_id = ?7",
         )
-        .map_err(backend)?
+        .map_err(sqlite)?
         .execute(params![
             &alias.target.as_bytes()[..],
             alias.created_at.0,
@@ -349,7 +366,7 @@ fn retarget_alias(
         ])
         .map_err(|e| match constraint(&e) {
             Some(Constraint::ForeignKey) => StoreError::Conflict,
-            _ => backend(e),
+            _ => sqlite(e),
         })?;
     if changed == 0 {
         return Err(StoreError::Conflict);
@@ -368,14 +385,14 @@ fn delete_alias(
             "DELETE FROM aliases
              WHERE account = ?1 AND region = ?2 AND name = ?3 AND target_key_id = ?4",
         )
-        .map_err(backend)?
+        .map_err(sqlite)?
         .execute(params![
             scope.account.0,
             scope.region.0,
             name.0,
             &expected.as_bytes()[..]
         ])
-        .map_err(backend)?;
+        .map_err(sqlite)?;
     if changed == 0 {
         return Err(StoreError::Conflict);
     }

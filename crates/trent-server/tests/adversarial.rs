@@ -1,0 +1,343 @@
+//! What an attacker, a careless operator and a stalled client can do to Trent, kept as a lasting
+//! part of the suite: signature tricks, malformed and oversized requests, slow clients,
+//! concurrent writers on one key, a second process on one data directory, wrong root keys.
+//!
+//! Requests here go over raw TCP where an HTTP client would tidy them up (repeated headers,
+//! lying `Content-Length`, stalls).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::Server;
+use trent_aws::sigv4::{self, Credential, SignedRequest};
+use trent_crypto::SecretBytes;
+
+/// The server's `host:port`.
+fn authority(server: &Server) -> String {
+    server.url.trim_start_matches("http://").to_owned()
+}
+
+/// A request whose `signed` headers (plus a fresh `x-amz-date`) are covered by a SigV4 signature
+/// of the development credential, followed by `unsigned` headers the signature does not list.
+fn signed_request(
+    signed: &[(&str, &str)],
+    unsigned: &[(&str, &str)],
+    body: &[u8],
+) -> Vec<(String, String)> {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let date = sigv4::format_amz_date(secs);
+    let mut headers: Vec<(&str, &str)> = signed.to_vec();
+    headers.push(("x-amz-date", &date));
+    let cred = Credential {
+        access_key_id: "test".into(),
+        secret_access_key: SecretBytes::new(b"test".to_vec()),
+        account_id: common::ACCOUNT.into(),
+    };
+    let request = SignedRequest {
+        method: "POST",
+        path: "/",
+        query: "",
+        headers: &headers,
+        body,
+    };
+    let auth = sigv4::sign(&request, &cred, common::REGION, "kms", &date);
+    headers
+        .iter()
+        .chain(unsigned)
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .chain([("authorization".to_owned(), auth)])
+        .collect()
+}
+
+/// Sends `POST /` with exactly these headers (plus `content-length`) and this body over a fresh
+/// connection; returns the status and the JSON body.
+fn send_raw(
+    server: &Server,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> (u16, serde_json::Value) {
+    let mut head = String::from("POST / HTTP/1.1\r\n");
+    for (n, v) in headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str(&format!(
+        "content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    ));
+    let mut stream = TcpStream::connect(authority(server)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    read_response(&mut stream)
+}
+
+/// Reads one response to the end of the connection.
+fn read_response(stream: &mut TcpStream) -> (u16, serde_json::Value) {
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| serde_json::from_str(b).unwrap_or(serde_json::Value::Null))
+        .unwrap_or(serde_json::Value::Null);
+    (status, body)
+}
+
+const JSON: (&str, &str) = ("content-type", "application/x-amz-json-1.1");
+
+// ---- 1. the operation is bound to the signature -----------------------------------------------
+
+#[tokio::test]
+async fn an_unsigned_target_cannot_turn_a_read_into_a_write() {
+    let (server, kms) = common::start();
+    let key = common::symmetric_key(&kms).await;
+    let host = authority(&server);
+    let body = format!("{{\"KeyId\":\"{key}\"}}");
+    // A DescribeKey whose signature covers host, date and body but not the target: replayed with
+    // a target the attacker chooses.
+    for target in ["TrentService.DisableKey", "TrentService.CreateKey"] {
+        let headers = signed_request(
+            &[("host", &host), JSON],
+            &[("x-amz-target", target)],
+            body.as_bytes(),
+        );
+        let (status, reply) = send_raw(&server, &headers, body.as_bytes());
+        assert_eq!(status, 400, "{reply}");
+        assert_eq!(reply["__type"], "IncompleteSignatureException", "{reply}");
+        assert_eq!(
+            reply["message"],
+            "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization."
+        );
+    }
+    assert_eq!(
+        common::key_state(&kms, &key).await,
+        aws_sdk_kms::types::KeyState::Enabled
+    );
+    let keys = kms.list_keys().send().await.unwrap();
+    assert_eq!(keys.keys().len(), 1, "no key was created");
+}
+
+#[tokio::test]
+async fn repeated_target_or_host_headers_are_refused() {
+    let (server, kms) = common::start();
+    let key = common::symmetric_key(&kms).await;
+    let host = authority(&server);
+    let body = format!("{{\"KeyId\":\"{key}\"}}");
+    // Both targets signed: the signature covers "DescribeKey,DisableKey"; neither may run.
+    let headers = signed_request(
+        &[
+            ("host", &host),
+            JSON,
+            ("x-amz-target", "TrentService.DisableKey"),
+            ("x-amz-target", "TrentService.DescribeKey"),
+        ],
+        &[],
+        body.as_bytes(),
+    );
+    let (status, reply) = send_raw(&server, &headers, body.as_bytes());
+    assert_eq!(status, 400, "{reply}");
+    assert_eq!(reply["__type"], "IncompleteSignatureException", "{reply}");
+    assert_eq!(
+        common::key_state(&kms, &key).await,
+        aws_sdk_kms::types::KeyState::Enabled
+    );
+    // Two Host headers: HTTP/1.1 requires a 400, here in AWS's shape.
+    let headers = signed_request(
+        &[
+            ("host", &host),
+            ("host", "other.example"),
+            JSON,
+            ("x-amz-target", "TrentService.DescribeKey"),
+        ],
+        &[],
+        body.as_bytes(),
+    );
+    let (status, reply) = send_raw(&server, &headers, body.as_bytes());
+    assert_eq!(status, 400, "{reply}");
+    assert_eq!(reply["__type"], "MalformedHttpRequestException", "{reply}");
+}
+
+// ---- 5. oversized and slow requests -----------------------------------------------------------
+
+#[test]
+fn a_huge_declared_length_is_refused_at_once() {
+    let server = Server::start();
+    let host = authority(&server);
+    let mut stream = TcpStream::connect(&host).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let started = Instant::now();
+    write!(
+        stream,
+        "POST / HTTP/1.1\r\nhost: {host}\r\nx-amz-target: TrentService.ListKeys\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: 10737418240\r\n\r\n{{"
+    )
+    .unwrap();
+    let (status, reply) = read_response(&mut stream);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(status, 413, "{reply}");
+    assert_eq!(reply["__type"], "RequestEntityTooLargeException", "{reply}");
+}
+
+// ---- 2, 3. wrong root keys, a second process --------------------------------------------------
+
+/// Runs `trent serve` on `data_dir` expecting it to refuse to start; returns its stderr.
+fn refused_start(data_dir: &std::path::Path, root_key: Option<&str>) -> String {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_trent"));
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env_remove("TRENT_ROOT_KEY")
+        .env_remove("TRENT_CONFIG")
+        .env("TRENT_LOG", "info");
+    if let Some(key) = root_key {
+        command.env("TRENT_ROOT_KEY", key);
+    }
+    let output = command
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run trent");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!output.status.success(), "started: {stderr}");
+    assert!(
+        !String::from_utf8_lossy(&output.stdout).contains("listening"),
+        "{stderr}"
+    );
+    stderr
+}
+
+#[tokio::test]
+async fn wrong_root_keys_are_refused_at_startup() {
+    let mut server = Server::start();
+    let kms = server.client();
+    common::symmetric_key(&kms).await;
+    server.kill9();
+    let dir = server.data_dir().to_owned();
+    let err = refused_start(&dir, Some(&"cd".repeat(32)));
+    assert!(err.contains("does not open this store"), "{err}");
+    let key_file = dir.join("root.key");
+    let original = std::fs::read(&key_file).unwrap();
+    std::fs::write(&key_file, "0".repeat(63)).unwrap();
+    let err = refused_start(&dir, None);
+    assert!(err.contains("is corrupted"), "{err}");
+    std::fs::remove_file(&key_file).unwrap();
+    let err = refused_start(&dir, None);
+    assert!(err.contains("is missing"), "{err}");
+    assert!(
+        !key_file.exists(),
+        "no new root key for a store that has keys"
+    );
+    // The right key still opens everything.
+    std::fs::write(&key_file, original).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    server.spawn();
+    let keys = server.client().list_keys().send().await.unwrap();
+    assert_eq!(keys.keys().len(), 1);
+}
+
+#[tokio::test]
+async fn a_second_process_on_one_data_directory_is_refused() {
+    let (server, kms) = common::start();
+    common::symmetric_key(&kms).await;
+    let err = refused_start(server.data_dir(), None);
+    assert!(err.contains("in use by another trent process"), "{err}");
+    // The first one is unaffected.
+    assert_eq!(kms.list_keys().send().await.unwrap().keys().len(), 1);
+}
+
+// ---- 6. private files ---------------------------------------------------------------------------
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_directory_and_its_files_are_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    // The test process's umask (typically 022) is inherited by the server.
+    let (server, kms) = common::start();
+    common::symmetric_key(&kms).await;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(server.data_dir()), 0o700);
+    for entry in std::fs::read_dir(server.data_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+    }
+}
+
+// ---- 4. concurrent writers on one key -----------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_on_one_key_neither_fail_nor_lose_updates() {
+    let (server, kms) = common::start();
+    let key = common::symmetric_key(&kms).await;
+    let other = common::symmetric_key(&kms).await;
+    common::create_alias(&kms, "alias/hot", &key).await;
+    const WRITERS: usize = 16;
+    const ROUNDS: usize = 12;
+    let mut tasks = Vec::new();
+    for w in 0..WRITERS {
+        let kms = server.client();
+        let (key, other) = (key.clone(), other.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut failures = Vec::new();
+            for r in 0..ROUNDS {
+                let tag = aws_sdk_kms::types::Tag::builder()
+                    .tag_key(format!("w{w}"))
+                    .tag_value(format!("r{r}"))
+                    .build()
+                    .unwrap();
+                if let Err(e) = kms.tag_resource().key_id(&key).tags(tag).send().await {
+                    failures.push(format!("TagResource: {e:?}"));
+                }
+                let described = kms
+                    .update_key_description()
+                    .key_id(&key)
+                    .description(format!("w{w}-r{r}"))
+                    .send()
+                    .await;
+                if let Err(e) = described {
+                    failures.push(format!("UpdateKeyDescription: {e:?}"));
+                }
+                let target = if r % 2 == 0 { &other } else { &key };
+                let moved = kms
+                    .update_alias()
+                    .alias_name("alias/hot")
+                    .target_key_id(target)
+                    .send()
+                    .await;
+                if let Err(e) = moved {
+                    failures.push(format!("UpdateAlias: {e:?}"));
+                }
+            }
+            failures
+        }));
+    }
+    for task in tasks {
+        let failures = task.await.unwrap();
+        assert!(failures.is_empty(), "{failures:#?}");
+    }
+    // Every writer's last tag value is there: no update was lost.
+    let tags = kms.list_resource_tags().key_id(&key).send().await.unwrap();
+    assert_eq!(tags.tags().len(), WRITERS);
+    for tag in tags.tags() {
+        assert_eq!(tag.tag_value(), format!("r{}", ROUNDS - 1), "{tag:?}");
+    }
+}
