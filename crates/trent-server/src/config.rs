@@ -10,6 +10,8 @@ use trent_core::AccountId;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4599";
 pub const DEFAULT_DATA_DIR: &str = "./trent-data";
+pub const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 20;
+pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 10;
 pub const DEV_ACCESS_KEY: &str = "test";
 pub const DEV_SECRET_KEY: &str = "test";
 pub const DEV_ACCOUNT: &str = "000000000000";
@@ -32,6 +34,19 @@ pub struct ServeArgs {
     /// Region of Alibaba Cloud requests that name none [default: cn-hangzhou]
     #[arg(long, env = "TRENT_ALIYUN_REGION")]
     pub aliyun_region: Option<String>,
+    /// Connections served at once; more wait until one closes [default: the open-file limit
+    /// minus 128, at most 4096]
+    #[arg(long, env = "TRENT_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Seconds a connection may take to deliver a request's headers, counted from its start or
+    /// the end of the previous response: closes idle keep-alive connections and stalled clients
+    /// [default: 20]
+    #[arg(long, env = "TRENT_HEADER_READ_TIMEOUT_SECS")]
+    pub header_read_timeout_secs: Option<u64>,
+    /// Seconds shutdown waits for in-flight requests before closing every connection
+    /// [default: 10]
+    #[arg(long, env = "TRENT_SHUTDOWN_GRACE_SECS")]
+    pub shutdown_grace_secs: Option<u64>,
     /// FOR TESTS ONLY: serve `POST /_trent/test/advance-clock?seconds=N`, which moves this
     /// server's clock forward. Never enable in production.
     #[arg(long, env = "TRENT_TEST_CLOCK", hide = true)]
@@ -55,6 +70,9 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub sweep_interval_secs: Option<u64>,
     pub aliyun_region: Option<String>,
+    pub max_connections: Option<usize>,
+    pub header_read_timeout_secs: Option<u64>,
+    pub shutdown_grace_secs: Option<u64>,
     #[serde(default)]
     pub credentials: Vec<CredentialConfig>,
 }
@@ -69,6 +87,10 @@ pub struct Config {
     /// region, and keys live per account and region.
     pub aliyun_region: String,
     pub credentials: Vec<CredentialConfig>,
+    /// `None`: derived from the open-file limit at startup.
+    pub max_connections: Option<usize>,
+    pub header_read_timeout_secs: u64,
+    pub shutdown_grace_secs: u64,
     /// True when no credentials were configured and the development credential is in use.
     pub dev_credential: bool,
     pub test_clock: bool,
@@ -112,6 +134,19 @@ impl Config {
         {
             return Err(format!("invalid aliyun_region {aliyun_region:?}"));
         }
+        let max_connections = args.max_connections.or(file.max_connections);
+        if max_connections == Some(0) {
+            return Err("max_connections must be at least 1".into());
+        }
+        let header_read_timeout_secs = args
+            .header_read_timeout_secs
+            .or(file.header_read_timeout_secs)
+            .unwrap_or(DEFAULT_HEADER_READ_TIMEOUT_SECS)
+            .max(1);
+        let shutdown_grace_secs = args
+            .shutdown_grace_secs
+            .or(file.shutdown_grace_secs)
+            .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS);
         let dev_credential = file.credentials.is_empty();
         let credentials = if dev_credential {
             vec![CredentialConfig {
@@ -141,6 +176,9 @@ impl Config {
             sweep_interval_secs,
             aliyun_region,
             credentials,
+            max_connections,
+            header_read_timeout_secs,
+            shutdown_grace_secs,
             dev_credential,
             test_clock: args.test_clock,
         })

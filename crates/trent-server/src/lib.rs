@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod datadir;
+pub mod listener;
 pub mod rootkey;
 
 use std::collections::HashMap;

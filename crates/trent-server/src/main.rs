@@ -8,7 +8,7 @@ use trent_core::clock::{Clock, OffsetClock, SystemClock};
 use trent_core::engine::Kms;
 use trent_server::config::{Config, ServeArgs};
 use trent_server::datadir::{self, DataDir};
-use trent_server::{app, rootkey, AppState, Credentials};
+use trent_server::{app, listener, rootkey, AppState, Credentials};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -79,11 +79,25 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         aliyun_region: config.aliyun_region.clone(),
         test_clock,
     });
+    let open_files = datadir::raise_open_files_limit();
+    let limits = listener::Limits {
+        max_connections: config
+            .max_connections
+            .unwrap_or_else(|| listener::max_connections_for(open_files)),
+        header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),
+        shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
+    };
+    tracing::info!(
+        open_files = ?open_files,
+        max_connections = limits.max_connections,
+        header_read_timeout_secs = config.header_read_timeout_secs,
+        "connection limits"
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start runtime: {e}"))?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
@@ -95,13 +109,14 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         tracing::info!(data_dir = %config.data_dir.display(), "trent listening on http://{addr}");
         // A machine-readable line for scripts and tests that start us on port 0.
         println!("listening on http://{addr}");
-        axum::serve(listener, app(state))
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .map_err(|e| format!("server error: {e}"))?;
-        tracing::info!("shut down cleanly");
-        Ok(())
-    })
+        listener::serve(listener, app(state), limits, shutdown_signal()).await;
+        Ok::<(), String>(())
+    });
+    // A write still waiting on the blocking pool (an fsync) gets a moment; nothing waits longer.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result?;
+    tracing::info!("shut down");
+    Ok(())
 }
 
 /// Destroys keys whose deletion date has passed. Access already treats them as gone; this

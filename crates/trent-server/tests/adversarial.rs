@@ -341,3 +341,86 @@ async fn concurrent_writers_on_one_key_neither_fail_nor_lose_updates() {
         assert_eq!(tag.tag_value(), format!("r{}", ROUNDS - 1), "{tag:?}");
     }
 }
+
+// ---- 5. slow, stalled and idle clients ----------------------------------------------------------
+
+/// Whether the server closes `stream` (EOF or reset) within `within`.
+fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                return false
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+#[test]
+fn silent_and_stalled_clients_are_disconnected() {
+    let server = Server::start_with(&["--header-read-timeout-secs", "1"]);
+    let host = authority(&server);
+    let mut silent = TcpStream::connect(&host).unwrap();
+    let mut stalled = TcpStream::connect(&host).unwrap();
+    stalled
+        .write_all(format!("POST / HTTP/1.1\r\nhost: {host}\r\nx-amz-tar").as_bytes())
+        .unwrap();
+    let started = Instant::now();
+    assert!(closed_within(&mut silent, Duration::from_secs(5)));
+    assert!(closed_within(&mut stalled, Duration::from_secs(5)));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // An idle keep-alive connection goes the same way after its response.
+    let mut idle = TcpStream::connect(&host).unwrap();
+    idle.write_all(format!("GET /health HTTP/1.1\r\nhost: {host}\r\n\r\n").as_bytes())
+        .unwrap();
+    assert!(closed_within(&mut idle, Duration::from_secs(5)));
+}
+
+#[test]
+fn shutdown_is_bounded_whatever_clients_do() {
+    let mut server = Server::start_with(&["--shutdown-grace-secs", "1"]);
+    let host = authority(&server);
+    // Stalled mid-header, with a header-read timeout (20 s) far beyond the grace period.
+    let mut stalled = TcpStream::connect(&host).unwrap();
+    stalled
+        .write_all(format!("POST / HTTP/1.1\r\nhost: {host}\r\nx-amz-tar").as_bytes())
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    assert!(server.terminate(), "trent did not exit cleanly on SIGTERM");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn many_idle_connections_do_not_lock_out_health() {
+    let server = Server::start_with(&["--max-connections", "8", "--header-read-timeout-secs", "1"]);
+    let host = authority(&server);
+    let idle: Vec<TcpStream> = (0..40)
+        .map(|_| TcpStream::connect(&host).unwrap())
+        .collect();
+    let started = Instant::now();
+    let health = reqwest::Client::new()
+        .get(format!("{}/health", server.url))
+        .timeout(Duration::from_secs(15))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(idle);
+}
