@@ -424,3 +424,25 @@ async fn many_idle_connections_do_not_lock_out_health() {
     );
     drop(idle);
 }
+
+// ---- 6. ARNs of another partition ---------------------------------------------------------------
+
+#[tokio::test]
+async fn an_arn_of_another_partition_names_no_key_here() {
+    let (_server, kms) = common::start();
+    let key = common::symmetric_key(&kms).await;
+    let arn = common::metadata(&kms, &key).await.arn().unwrap().to_owned();
+    let foreign = arn.replacen("arn:aws:", "arn:aws-cn:", 1);
+    assert_code!(
+        kms.describe_key().key_id(&foreign).send().await,
+        "NotFoundException"
+    );
+    assert_code!(
+        kms.encrypt()
+            .key_id(&foreign)
+            .plaintext(aws_sdk_kms::primitives::Blob::new(b"x".to_vec()))
+            .send()
+            .await,
+        "NotFoundException"
+    );
+}
