@@ -9,6 +9,8 @@
 
 pub mod config;
 pub mod datadir;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod listener;
 pub mod rootkey;
 
