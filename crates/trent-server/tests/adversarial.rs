@@ -170,6 +170,33 @@ async fn repeated_target_or_host_headers_are_refused() {
     assert_eq!(reply["__type"], "MalformedHttpRequestException", "{reply}");
 }
 
+#[test]
+fn alibaba_requests_with_two_hosts_or_a_huge_body_are_refused_in_alibaba_shape() {
+    let server = Server::start();
+    let host = authority(&server);
+    let headers = vec![
+        ("host".to_owned(), host.clone()),
+        ("host".to_owned(), "other.example".to_owned()),
+        ("x-acs-action".to_owned(), "DescribeKey".to_owned()),
+        ("x-acs-version".to_owned(), "2016-01-20".to_owned()),
+    ];
+    let (status, reply) = send_raw(&server, &headers, b"");
+    assert_eq!(status, 400, "{reply}");
+    assert_eq!(reply["Code"], "InvalidParameter", "{reply}");
+    let mut stream = TcpStream::connect(&host).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        stream,
+        "POST /?Action=ListKeys HTTP/1.1\r\nhost: {host}\r\ncontent-length: 10737418240\r\n\r\n"
+    )
+    .unwrap();
+    let (status, reply) = read_response(&mut stream);
+    assert_eq!(status, 413, "{reply}");
+    assert!(reply["Code"].is_string(), "{reply}");
+}
+
 // ---- 5. oversized and slow requests -----------------------------------------------------------
 
 #[test]
