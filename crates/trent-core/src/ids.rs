@@ -5,6 +5,9 @@ use std::fmt;
 
 use crate::error::{KmsError, NotFound};
 
+/// The partition of every ARN this server issues and the only one it resolves.
+pub const PARTITION: &str = "aws";
+
 /// A key's id: a UUID, rendered lowercase and hyphenated as AWS does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct KeyId(uuid::Uuid);
@@ -93,20 +96,20 @@ impl Scope {
     /// The ARN of the key whose id is written `id` (a key id, or a multi-Region key id).
     pub fn key_arn_of(&self, id: impl fmt::Display) -> String {
         format!(
-            "arn:aws:kms:{}:{}:key/{}",
+            "arn:{PARTITION}:kms:{}:{}:key/{}",
             self.region.0, self.account.0, id
         )
     }
 
     pub fn alias_arn(&self, name: &AliasName) -> String {
         format!(
-            "arn:aws:kms:{}:{}:{}",
+            "arn:{PARTITION}:kms:{}:{}:{}",
             self.region.0, self.account.0, name.0
         )
     }
 
     pub fn root_principal(&self) -> String {
-        format!("arn:aws:iam::{}:root", self.account.0)
+        format!("arn:{PARTITION}:iam::{}:root", self.account.0)
     }
 }
 
@@ -238,6 +241,10 @@ impl KeyRef {
             return Err(KmsError::invalid_arn(raw));
         }
         let scope = Scope::new(account, region);
+        // Keys live in one partition, like a region's keys: an ARN of another partition
+        // (`arn:aws-cn:`, `arn:aws-us-gov:`) names a resource that does not exist here, exactly
+        // as an ARN of another region or account does.
+        let elsewhere = partition != PARTITION;
         if let Some(id) = resource.strip_prefix("key/") {
             if is_multi_region_id(id) {
                 return Ok(KeyRef::MultiRegionId {
@@ -246,9 +253,19 @@ impl KeyRef {
                 });
             }
             let id = KeyId::parse(id).ok_or_else(|| KmsError::invalid_key_id(raw))?;
+            if elsewhere {
+                return Err(KmsError::NotFound(NotFound::Key {
+                    arn: raw.to_owned(),
+                }));
+            }
             Ok(KeyRef::KeyArn { scope, id })
         } else if resource.starts_with(ALIAS_PREFIX) {
             let name = AliasName::parse(resource).map_err(|_| KmsError::invalid_arn(raw))?;
+            if elsewhere {
+                return Err(KmsError::NotFound(NotFound::Alias {
+                    arn: raw.to_owned(),
+                }));
+            }
             Ok(KeyRef::AliasArn { scope, name })
         } else {
             Err(KmsError::invalid_arn(raw))
@@ -299,6 +316,22 @@ mod tests {
                 "{raw}: {err:?}"
             );
         }
+    }
+
+    #[test]
+    fn arns_of_another_partition_name_nothing_here() {
+        let key = format!("arn:aws-cn:kms:us-east-1:111122223333:key/{ID}");
+        assert_eq!(
+            KeyRef::parse(&key, KeyRefForms::Any),
+            Err(KmsError::NotFound(NotFound::Key { arn: key.clone() }))
+        );
+        let alias = "arn:aws-us-gov:kms:us-east-1:111122223333:alias/app";
+        assert_eq!(
+            KeyRef::parse(alias, KeyRefForms::Any),
+            Err(KmsError::NotFound(NotFound::Alias {
+                arn: alias.to_owned()
+            }))
+        );
     }
 
     #[test]

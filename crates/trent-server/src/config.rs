@@ -10,6 +10,8 @@ use trent_core::AccountId;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4599";
 pub const DEFAULT_DATA_DIR: &str = "./trent-data";
+pub const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 20;
+pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 10;
 pub const DEV_ACCESS_KEY: &str = "test";
 pub const DEV_SECRET_KEY: &str = "test";
 pub const DEV_ACCOUNT: &str = "000000000000";
@@ -38,6 +40,19 @@ pub struct ServeArgs {
     /// Serve /metrics and /health on this address instead of the KMS port
     #[arg(long, env = "TRENT_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
+    /// Connections served at once; more wait until one closes [default: the open-file limit
+    /// minus 128, at most 4096]
+    #[arg(long, env = "TRENT_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Seconds a connection may take to deliver a request's headers, counted from its start or
+    /// the end of the previous response: closes idle keep-alive connections and stalled clients
+    /// [default: 20]
+    #[arg(long, env = "TRENT_HEADER_READ_TIMEOUT_SECS")]
+    pub header_read_timeout_secs: Option<u64>,
+    /// Seconds shutdown waits for in-flight requests before closing every connection
+    /// [default: 10]
+    #[arg(long, env = "TRENT_SHUTDOWN_GRACE_SECS")]
+    pub shutdown_grace_secs: Option<u64>,
     /// FOR TESTS ONLY: serve `POST /_trent/test/advance-clock?seconds=N`, which moves this
     /// server's clock forward. Never enable in production.
     #[arg(long, env = "TRENT_TEST_CLOCK", hide = true)]
@@ -63,6 +78,9 @@ pub struct FileConfig {
     pub aliyun_region: Option<String>,
     pub metrics_listen: Option<String>,
     pub seed: Option<PathBuf>,
+    pub max_connections: Option<usize>,
+    pub header_read_timeout_secs: Option<u64>,
+    pub shutdown_grace_secs: Option<u64>,
     #[serde(default)]
     pub credentials: Vec<CredentialConfig>,
 }
@@ -81,6 +99,10 @@ pub struct Config {
     /// The seed file applied at startup.
     pub seed: Option<PathBuf>,
     pub credentials: Vec<CredentialConfig>,
+    /// `None`: derived from the open-file limit at startup.
+    pub max_connections: Option<usize>,
+    pub header_read_timeout_secs: u64,
+    pub shutdown_grace_secs: u64,
     /// True when no credentials were configured and the development credential is in use.
     pub dev_credential: bool,
     pub test_clock: bool,
@@ -142,6 +164,19 @@ impl Config {
                     .map_err(|e| format!("invalid metrics listen address {text:?}: {e}"))
             })
             .transpose()?;
+        let max_connections = args.max_connections.or(file.max_connections);
+        if max_connections == Some(0) {
+            return Err("max_connections must be at least 1".into());
+        }
+        let header_read_timeout_secs = args
+            .header_read_timeout_secs
+            .or(file.header_read_timeout_secs)
+            .unwrap_or(DEFAULT_HEADER_READ_TIMEOUT_SECS)
+            .max(1);
+        let shutdown_grace_secs = args
+            .shutdown_grace_secs
+            .or(file.shutdown_grace_secs)
+            .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS);
         let dev_credential = file.credentials.is_empty();
         let credentials = if dev_credential {
             vec![CredentialConfig {
@@ -173,6 +208,9 @@ impl Config {
             metrics_listen,
             seed: args.seed.or(file.seed),
             credentials,
+            max_connections,
+            header_read_timeout_secs,
+            shutdown_grace_secs,
             dev_credential,
             test_clock: args.test_clock,
         })

@@ -11,6 +11,9 @@ pub mod admin;
 pub mod config;
 pub mod console;
 pub mod datadir;
+#[doc(hidden)]
+pub mod fuzzing;
+pub mod listener;
 pub mod logging;
 pub mod metrics;
 pub mod rootkey;

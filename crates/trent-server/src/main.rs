@@ -10,7 +10,9 @@ use trent_server::config::{Config, ServeArgs};
 use trent_server::datadir::{self, DataDir};
 use trent_server::logging::{self, LogFormat};
 use trent_server::metrics::{self, MeteredStore, Metrics, StoreMetrics};
-use trent_server::{admin, app, dialect_operations, rootkey, seed, AppState, Credentials};
+use trent_server::{
+    admin, app, dialect_operations, listener, rootkey, seed, AppState, Credentials,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -130,11 +132,25 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         test_clock,
         metrics: metrics.clone(),
     });
+    let open_files = datadir::raise_open_files_limit();
+    let limits = listener::Limits {
+        max_connections: config
+            .max_connections
+            .unwrap_or_else(|| listener::max_connections_for(open_files)),
+        header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),
+        shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
+    };
+    tracing::info!(
+        open_files = ?open_files,
+        max_connections = limits.max_connections,
+        header_read_timeout_secs = config.header_read_timeout_secs,
+        "connection limits"
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start runtime: {e}"))?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
@@ -166,19 +182,20 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         // A machine-readable line for scripts and tests that start us on port 0 (last: a
         // `metrics on` line, if any, comes before it).
         println!("listening on http://{addr}");
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .map_err(|e| format!("server error: {e}"))?;
+        listener::serve(listener, router, limits, shutdown_signal()).await;
         // Key uses since the last sweep are written before the process goes.
         match tokio::task::spawn_blocking(move || kms.flush_usage()).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::error!(cause = %e, "key usage flush failed"),
             Err(e) => tracing::error!(cause = %e, "key usage flush panicked"),
         }
-        tracing::info!("shut down cleanly");
-        Ok(())
-    })
+        Ok::<(), String>(())
+    });
+    // A write still waiting on the blocking pool (an fsync) gets a moment; nothing waits longer.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result?;
+    tracing::info!("shut down");
+    Ok(())
 }
 
 /// Does the scheduled work (destroys keys past their deletion date, expires imported

@@ -170,6 +170,33 @@ async fn repeated_target_or_host_headers_are_refused() {
     assert_eq!(reply["__type"], "MalformedHttpRequestException", "{reply}");
 }
 
+#[test]
+fn alibaba_requests_with_two_hosts_or_a_huge_body_are_refused_in_alibaba_shape() {
+    let server = Server::start();
+    let host = authority(&server);
+    let headers = vec![
+        ("host".to_owned(), host.clone()),
+        ("host".to_owned(), "other.example".to_owned()),
+        ("x-acs-action".to_owned(), "DescribeKey".to_owned()),
+        ("x-acs-version".to_owned(), "2016-01-20".to_owned()),
+    ];
+    let (status, reply) = send_raw(&server, &headers, b"");
+    assert_eq!(status, 400, "{reply}");
+    assert_eq!(reply["Code"], "InvalidParameter", "{reply}");
+    let mut stream = TcpStream::connect(&host).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        stream,
+        "POST /?Action=ListKeys HTTP/1.1\r\nhost: {host}\r\ncontent-length: 10737418240\r\n\r\n"
+    )
+    .unwrap();
+    let (status, reply) = read_response(&mut stream);
+    assert_eq!(status, 413, "{reply}");
+    assert!(reply["Code"].is_string(), "{reply}");
+}
+
 // ---- 5. oversized and slow requests -----------------------------------------------------------
 
 #[test]
@@ -340,4 +367,109 @@ async fn concurrent_writers_on_one_key_neither_fail_nor_lose_updates() {
     for tag in tags.tags() {
         assert_eq!(tag.tag_value(), format!("r{}", ROUNDS - 1), "{tag:?}");
     }
+}
+
+// ---- 5. slow, stalled and idle clients ----------------------------------------------------------
+
+/// Whether the server closes `stream` (EOF or reset) within `within`.
+fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                return false
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+#[test]
+fn silent_and_stalled_clients_are_disconnected() {
+    let server = Server::start_with(&["--header-read-timeout-secs", "1"]);
+    let host = authority(&server);
+    let mut silent = TcpStream::connect(&host).unwrap();
+    let mut stalled = TcpStream::connect(&host).unwrap();
+    stalled
+        .write_all(format!("POST / HTTP/1.1\r\nhost: {host}\r\nx-amz-tar").as_bytes())
+        .unwrap();
+    let started = Instant::now();
+    assert!(closed_within(&mut silent, Duration::from_secs(5)));
+    assert!(closed_within(&mut stalled, Duration::from_secs(5)));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // An idle keep-alive connection goes the same way after its response.
+    let mut idle = TcpStream::connect(&host).unwrap();
+    idle.write_all(format!("GET /health HTTP/1.1\r\nhost: {host}\r\n\r\n").as_bytes())
+        .unwrap();
+    assert!(closed_within(&mut idle, Duration::from_secs(5)));
+}
+
+#[test]
+fn shutdown_is_bounded_whatever_clients_do() {
+    let mut server = Server::start_with(&["--shutdown-grace-secs", "1"]);
+    let host = authority(&server);
+    // Stalled mid-header, with a header-read timeout (20 s) far beyond the grace period.
+    let mut stalled = TcpStream::connect(&host).unwrap();
+    stalled
+        .write_all(format!("POST / HTTP/1.1\r\nhost: {host}\r\nx-amz-tar").as_bytes())
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    assert!(server.terminate(), "trent did not exit cleanly on SIGTERM");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn many_idle_connections_do_not_lock_out_health() {
+    let server = Server::start_with(&["--max-connections", "8", "--header-read-timeout-secs", "1"]);
+    let host = authority(&server);
+    let idle: Vec<TcpStream> = (0..40)
+        .map(|_| TcpStream::connect(&host).unwrap())
+        .collect();
+    let started = Instant::now();
+    let health = reqwest::Client::new()
+        .get(format!("{}/health", server.url))
+        .timeout(Duration::from_secs(15))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(idle);
+}
+
+// ---- 6. ARNs of another partition ---------------------------------------------------------------
+
+#[tokio::test]
+async fn an_arn_of_another_partition_names_no_key_here() {
+    let (_server, kms) = common::start();
+    let key = common::symmetric_key(&kms).await;
+    let arn = common::metadata(&kms, &key).await.arn().unwrap().to_owned();
+    let foreign = arn.replacen("arn:aws:", "arn:aws-cn:", 1);
+    assert_code!(
+        kms.describe_key().key_id(&foreign).send().await,
+        "NotFoundException"
+    );
+    assert_code!(
+        kms.encrypt()
+            .key_id(&foreign)
+            .plaintext(aws_sdk_kms::primitives::Blob::new(b"x".to_vec()))
+            .send()
+            .await,
+        "NotFoundException"
+    );
 }

@@ -344,3 +344,17 @@ fn unsigned_or_underspecified_requests_are_refused() {
         "MissingParameter"
     );
 }
+
+#[test]
+fn a_repeated_action_or_host_header_is_refused() {
+    let v = Verifier::default();
+    for (name, value) in [("x-acs-action", "DisableKey"), ("host", "other.example")] {
+        let mut c = acs3_describe();
+        c.headers.push((name, value));
+        let err = c.verify_at(&v, "2026-11-23T06:48:42Z").unwrap_err();
+        assert!(
+            matches!(err.code, "IncompleteSignature" | "SignatureDoesNotMatch"),
+            "{name}: {err:?}"
+        );
+    }
+}

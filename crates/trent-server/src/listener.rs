@@ -1,0 +1,124 @@
+//! Accepting and serving connections, with every wait bounded.
+//!
+//! Owns: the connection cap (a connection beyond it waits in the kernel's backlog until one
+//! closes, so the process never runs out of file descriptors its store needs), the header-read
+//! timeout (a connection that has not delivered a request's headers within it, counted from
+//! the connection's start or the end of the previous response, is closed: this is both the
+//! idle keep-alive timeout and the bound on a client stalled mid-header), and shutdown that
+//! finishes within a grace period whatever clients do. Must not look inside requests.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// The bounds on connections.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// See the module documentation.
+    pub header_read_timeout: Duration,
+    /// How long shutdown waits for in-flight requests before closing every connection.
+    pub shutdown_grace: Duration,
+}
+
+/// File descriptors kept for everything but client connections: the store's connections and
+/// WAL, the lock file, the runtime, logs.
+pub const RESERVED_FDS: u64 = 128;
+/// Connections served at once when the open-file limit does not bound them lower.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+
+/// The connection cap for an open-file limit: below it by [`RESERVED_FDS`], and never above
+/// [`DEFAULT_MAX_CONNECTIONS`] unless configured.
+pub fn max_connections_for(open_files: Option<u64>) -> usize {
+    match open_files {
+        Some(n) => usize::try_from(n.saturating_sub(RESERVED_FDS))
+            .unwrap_or(usize::MAX)
+            .clamp(1, DEFAULT_MAX_CONNECTIONS),
+        None => DEFAULT_MAX_CONNECTIONS,
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then lets in-flight requests finish
+/// for at most `limits.shutdown_grace` and returns.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .keep_alive(true);
+    tokio::pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of descriptors or a connection reset before accept: wait a little
+                    // rather than spin, then go on.
+                    tracing::warn!(cause = %e, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let connection =
+            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // A connection's errors (a client gone, a timeout) are the client's business.
+            let _ = connection.await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(limits.shutdown_grace) => {
+            tracing::warn!(
+                grace_secs = limits.shutdown_grace.as_secs(),
+                "connections still open after the shutdown grace period; closing them"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cap_leaves_room_below_the_open_file_limit() {
+        assert_eq!(
+            max_connections_for(Some(1024)),
+            1024 - RESERVED_FDS as usize
+        );
+        assert_eq!(
+            max_connections_for(Some(1_048_576)),
+            DEFAULT_MAX_CONNECTIONS
+        );
+        assert_eq!(max_connections_for(Some(10)), 1);
+        assert_eq!(max_connections_for(None), DEFAULT_MAX_CONNECTIONS);
+    }
+}
