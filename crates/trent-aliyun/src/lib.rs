@@ -20,9 +20,10 @@ pub use error::AliyunError;
 pub use ops::{dispatch, Action, Ctx};
 pub use params::Params;
 
+use std::sync::Arc;
 use trent_core::engine::Caller;
 use trent_core::state::Dialect;
-use trent_core::Scope;
+use trent_core::{Identity, Scope};
 
 /// The only API version served.
 pub const API_VERSION: &str = "2016-01-20";
@@ -62,6 +63,7 @@ pub fn action(verified: &Verified) -> Result<Action, AliyunError> {
 /// an ACS4 scope), else `default_region`.
 pub fn caller(
     verified: &Verified,
+    identity: Arc<Identity>,
     params: &Params,
     default_region: &str,
 ) -> Result<Caller, AliyunError> {
@@ -84,6 +86,7 @@ pub fn caller(
     Ok(Caller {
         scope: Scope::new(verified.account_id.clone(), region),
         access_key_id: verified.access_key_id.clone(),
+        identity,
         dialect: Dialect::Aliyun,
     })
 }

@@ -21,6 +21,7 @@ use crate::clock::Clock;
 use crate::error::{KmsError, NotFound};
 use crate::ids::{AliasName, KeyId, KeyRef, Scope};
 use crate::model::*;
+use crate::principal::Identity;
 use crate::state::{self, Dialect, KeyOp};
 use crate::store::{Store, StoreError, Write};
 
@@ -32,10 +33,12 @@ const CACHE_CAPACITY: usize = 100_000;
 pub const MAX_TAGS: usize = 50;
 
 /// Who is calling, as established by authentication.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Caller {
     pub scope: Scope,
     pub access_key_id: String,
+    /// The principal the credential acts as, and its identity policy.
+    pub identity: Arc<Identity>,
     /// Which vendor's rules apply where the vendors differ (state-table cells, transitions).
     pub dialect: Dialect,
 }

@@ -10,9 +10,11 @@ pub mod error;
 pub mod ids;
 pub mod model;
 pub mod operations;
+pub mod principal;
 pub mod state;
 pub mod store;
 
 pub use error::{KmsError, NotFound};
 pub use ids::{AccountId, AliasName, KeyId, KeyRef, KeyRefForms, Region, Scope};
 pub use model::*;
+pub use principal::{Identity, Principal, PrincipalType};

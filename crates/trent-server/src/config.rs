@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::Deserialize;
-use trent_core::AccountId;
+use trent_core::{AccountId, Identity, Principal};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4599";
 pub const DEFAULT_DATA_DIR: &str = "./trent-data";
@@ -45,6 +45,41 @@ pub struct CredentialConfig {
     pub access_key_id: String,
     pub secret_access_key: String,
     pub account_id: String,
+    /// The IAM principal the key acts as (`arn:aws:iam::<account>:user/<name>`, `…:role/<name>`
+    /// or `…:root`); the account root when absent.
+    #[serde(default)]
+    pub principal: Option<String>,
+    /// The principal's identity (IAM) policy, as JSON text.
+    #[serde(default)]
+    pub policy: Option<String>,
+    /// The same, from a file; a relative path is relative to the config file. Read into
+    /// `policy` by [`Config::resolve`].
+    #[serde(default)]
+    pub policy_file: Option<PathBuf>,
+}
+
+impl CredentialConfig {
+    /// A root credential of `account_id`.
+    pub fn root(access_key_id: &str, secret_access_key: &str, account_id: &str) -> Self {
+        CredentialConfig {
+            access_key_id: access_key_id.into(),
+            secret_access_key: secret_access_key.into(),
+            account_id: account_id.into(),
+            principal: None,
+            policy: None,
+            policy_file: None,
+        }
+    }
+
+    /// Who the credential acts as; the error names the credential.
+    pub fn identity(&self) -> Result<Identity, String> {
+        let named = |e: String| format!("credential {}: {e}", self.access_key_id);
+        let principal = match &self.principal {
+            None => Principal::root(&self.account_id),
+            Some(p) => Principal::parse(p, &self.account_id, &self.access_key_id).map_err(named)?,
+        };
+        Ok(Identity { principal })
+    }
 }
 
 /// The TOML file's shape.
@@ -114,14 +149,39 @@ impl Config {
         }
         let dev_credential = file.credentials.is_empty();
         let credentials = if dev_credential {
-            vec![CredentialConfig {
-                access_key_id: DEV_ACCESS_KEY.into(),
-                secret_access_key: DEV_SECRET_KEY.into(),
-                account_id: DEV_ACCOUNT.into(),
-            }]
+            vec![CredentialConfig::root(
+                DEV_ACCESS_KEY,
+                DEV_SECRET_KEY,
+                DEV_ACCOUNT,
+            )]
         } else {
             file.credentials
         };
+        let config_dir = args
+            .config
+            .as_deref()
+            .and_then(|p| p.parent())
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        let mut credentials = credentials;
+        for c in &mut credentials {
+            if let Some(file) = c.policy_file.take() {
+                if c.policy.is_some() {
+                    return Err(format!(
+                        "credential {}: give policy or policy_file, not both",
+                        c.access_key_id
+                    ));
+                }
+                let path = config_dir.join(file);
+                c.policy = Some(std::fs::read_to_string(&path).map_err(|e| {
+                    format!(
+                        "credential {}: cannot read policy_file {}: {e}",
+                        c.access_key_id,
+                        path.display()
+                    )
+                })?);
+            }
+        }
         for c in &credentials {
             if c.access_key_id.is_empty() || c.secret_access_key.is_empty() {
                 return Err(
@@ -134,6 +194,7 @@ impl Config {
                     c.access_key_id
                 ));
             }
+            c.identity()?;
         }
         Ok(Config {
             listen,
@@ -210,5 +271,43 @@ mod tests {
             ..Default::default()
         })
         .is_err());
+    }
+
+    #[test]
+    fn principals_and_policy_files_are_resolved_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trent.toml");
+        std::fs::create_dir(dir.path().join("policies")).unwrap();
+        std::fs::write(
+            dir.path().join("policies/alice.json"),
+            "{\"Version\":\"2012-10-17\",\"Statement\":[]}",
+        )
+        .unwrap();
+        let resolve = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            Config::resolve(ServeArgs {
+                config: Some(path.clone()),
+                ..Default::default()
+            })
+        };
+        let c = resolve("[[credentials]]\naccess_key_id = \"AKIDALICE\"\nsecret_access_key = \"s\"\naccount_id = \"111122223333\"\nprincipal = \"arn:aws:iam::111122223333:user/alice\"\npolicy_file = \"policies/alice.json\"\n").unwrap();
+        assert!(c.credentials[0]
+            .policy
+            .as_deref()
+            .unwrap()
+            .contains("2012-10-17"));
+        assert_eq!(
+            c.credentials[0].identity().unwrap().principal.arn(),
+            "arn:aws:iam::111122223333:user/alice"
+        );
+        // Another account's principal, a missing policy file, a principal on an Alibaba uid.
+        for bad in [
+            "principal = \"arn:aws:iam::999999999999:user/alice\"\naccount_id = \"111122223333\"",
+            "policy_file = \"policies/none.json\"\naccount_id = \"111122223333\"",
+            "principal = \"arn:aws:iam::1234567890123456:user/a\"\naccount_id = \"1234567890123456\"",
+        ] {
+            let e = resolve(&format!("[[credentials]]\naccess_key_id = \"AKIDBAD\"\nsecret_access_key = \"s\"\n{bad}\n")).unwrap_err();
+            assert!(e.contains("credential AKIDBAD"), "{e}");
+        }
     }
 }

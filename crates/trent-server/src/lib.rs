@@ -27,41 +27,53 @@ use trent_aws::{AwsError, Operation};
 use trent_core::clock::OffsetClock;
 use trent_core::engine::{Caller, Kms};
 use trent_core::state::Dialect;
-use trent_core::{AccountId, Scope};
+use trent_core::{AccountId, Identity, Scope};
 use trent_crypto::SecretBytes;
 
 /// The largest request body accepted. AWS's largest members (a 131072-character policy, a
 /// 6144-byte ciphertext in base64) fit well inside it.
 pub const MAX_BODY_BYTES: usize = 512 * 1024;
 
-/// The configured access keys.
+/// The configured access keys, and who each acts as.
 #[derive(Debug, Default)]
-pub struct Credentials(HashMap<String, Credential>);
+pub struct Credentials {
+    keys: HashMap<String, Credential>,
+    identities: HashMap<String, Arc<Identity>>,
+}
 
 impl Credentials {
-    pub fn new(list: &[config::CredentialConfig]) -> Self {
-        Self(
-            list.iter()
-                .map(|c| {
-                    (
-                        c.access_key_id.clone(),
-                        Credential {
-                            access_key_id: c.access_key_id.clone(),
-                            secret_access_key: SecretBytes::new(
-                                c.secret_access_key.as_bytes().to_vec(),
-                            ),
-                            account_id: c.account_id.clone(),
-                        },
-                    )
-                })
-                .collect(),
-        )
+    /// The credentials of the configuration; the error names a credential whose principal or
+    /// policy is not valid.
+    pub fn new(list: &[config::CredentialConfig]) -> Result<Self, String> {
+        let mut credentials = Self::default();
+        for c in list {
+            credentials
+                .identities
+                .insert(c.access_key_id.clone(), Arc::new(c.identity()?));
+            credentials.keys.insert(
+                c.access_key_id.clone(),
+                Credential {
+                    access_key_id: c.access_key_id.clone(),
+                    secret_access_key: SecretBytes::new(c.secret_access_key.as_bytes().to_vec()),
+                    account_id: c.account_id.clone(),
+                },
+            );
+        }
+        Ok(credentials)
+    }
+
+    /// Who a verified access key acts as.
+    pub fn identity(&self, access_key_id: &str) -> Result<Arc<Identity>, String> {
+        self.identities
+            .get(access_key_id)
+            .cloned()
+            .ok_or_else(|| format!("verified access key {access_key_id} has no identity"))
     }
 }
 
 impl CredentialStore for Credentials {
     fn lookup(&self, access_key_id: &str) -> Option<&Credential> {
-        self.0.get(access_key_id)
+        self.keys.get(access_key_id)
     }
 }
 
@@ -221,9 +233,14 @@ fn authenticate(
             now_for_auth(state),
         )
         .map_err(|e| auth_error(&e))?;
+    let identity = state
+        .credentials
+        .identity(&verified.access_key_id)
+        .map_err(AwsError::internal_with)?;
     Ok(Caller {
         scope: Scope::new(verified.account_id, verified.region),
         access_key_id: verified.access_key_id,
+        identity,
         dialect: Dialect::Aws,
     })
 }
@@ -397,7 +414,11 @@ impl Api for AliyunApi {
             now_for_auth(state),
         )?;
         let action = trent_aliyun::action(&verified)?;
-        let caller = trent_aliyun::caller(&verified, &params, &state.aliyun_region)?;
+        let identity = state
+            .credentials
+            .identity(&verified.access_key_id)
+            .map_err(AliyunError::internal_with)?;
+        let caller = trent_aliyun::caller(&verified, identity, &params, &state.aliyun_region)?;
         Ok((caller, action, params))
     }
 

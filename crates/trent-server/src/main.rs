@@ -75,7 +75,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     }
     let state = Arc::new(AppState {
         kms: kms.clone(),
-        credentials: Credentials::new(&config.credentials),
+        credentials: Credentials::new(&config.credentials)?,
         verifier: Default::default(),
         aliyun_verifier: Default::default(),
         aliyun_region: config.aliyun_region.clone(),
