@@ -402,6 +402,36 @@ impl Store for SqliteStore {
             writes::run_group(&conn, jobs);
         })
     }
+
+    fn root_check(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read(|conn| {
+            conn.prepare_cached("SELECT value FROM settings WHERE name = 'root_check'")
+                .map_err(backend)?
+                .query_row([], |r| r.get(0))
+                .optional()
+                .map_err(backend)
+        })
+    }
+
+    fn init_root_check(&self, sealed: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+        let conn = self.writer.lock();
+        conn.execute(
+            "INSERT INTO settings (name, value) VALUES ('root_check', ?1)
+             ON CONFLICT (name) DO NOTHING",
+            params![sealed],
+        )
+        .map_err(backend)?;
+        conn.query_row(
+            "SELECT value FROM settings WHERE name = 'root_check'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(backend)
+    }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(backend))
+    }
 }
 
 #[cfg(test)]
