@@ -9,7 +9,6 @@
 //!   SAVEPOINT inside one transaction and COMMITs once. A batch whose precondition fails is
 //!   rolled back to its savepoint and gets its own error; the others proceed.
 
-mod group;
 mod schema;
 mod writes;
 
@@ -22,19 +21,11 @@ use trent_core::ids::{AccountId, AliasName, KeyId, Region, Scope};
 use trent_core::model::{AliasRecord, KeyMeta, KeyRecord, SealedMaterial, Timestamp};
 use trent_core::store::{Store, StoreError, Write};
 
-use group::GroupCommit;
+pub use crate::group::CommitStats;
+use crate::group::GroupCommit;
 
 /// Reader connections of a file-backed store.
 const READERS: usize = 4;
-
-/// Counters of the group commit, for metrics and tests.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CommitStats {
-    /// Transactions committed or attempted (each is one fsync when it commits).
-    pub groups: u64,
-    /// Batches (`commit` calls) those transactions carried.
-    pub batches: u64,
-}
 
 /// A [`Store`] on an SQLite database. See the module documentation.
 pub struct SqliteStore {
