@@ -9,10 +9,10 @@
 //! dropped ([`Change::Everything`]), since notifications may have been missed in between.
 
 use std::future::poll_fn;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
 use tokio_postgres::{AsyncMessage, NoTls};
 use trent_core::ids::KeyId;
 use trent_core::store::{Change, ChangeFeed};
@@ -22,15 +22,39 @@ use super::schema::CHANNEL;
 /// How often the feed proves its connection alive. Well under the coherence bound.
 pub const HEARTBEAT: Duration = Duration::from_millis(200);
 
-/// The state of the change feed, shared with the engine.
-#[derive(Debug, Default)]
+/// The state of the change feed, shared with the engine (read on every cached key use, so
+/// lock-free).
+#[derive(Debug)]
 pub struct Listener {
-    delivered_through: Mutex<Option<Instant>>,
+    base: Instant,
+    /// Nanoseconds after `base` of the last answered heartbeat's send time; 0: none yet.
+    delivered_through: AtomicU64,
+}
+
+impl Default for Listener {
+    fn default() -> Self {
+        Listener {
+            base: Instant::now(),
+            delivered_through: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Listener {
+    fn delivered(&self, sent: Instant) {
+        let nanos = u64::try_from(sent.saturating_duration_since(self.base).as_nanos())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        self.delivered_through.fetch_max(nanos, Ordering::Release);
+    }
 }
 
 impl ChangeFeed for Listener {
     fn delivered_through(&self) -> Option<Instant> {
-        *self.delivered_through.lock()
+        match self.delivered_through.load(Ordering::Acquire) {
+            0 => None,
+            n => Some(self.base + Duration::from_nanos(n)),
+        }
     }
 }
 
@@ -105,7 +129,7 @@ async fn session(
                 .await
                 .map_err(|_| "heartbeat timed out".to_owned())?
                 .map_err(|e| e.to_string())?;
-            *listener.delivered_through.lock() = Some(sent);
+            listener.delivered(sent);
             tokio::time::sleep(HEARTBEAT).await;
         }
     };
