@@ -8,10 +8,9 @@
 //! Must not: log or return key material or plaintext except as the documented result of an
 //! operation; render wire errors.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use parking_lot::RwLock;
 use trent_crypto::asymmetric::{self, PrivateKey};
 use trent_crypto::mac::MacKey;
 use trent_crypto::{AeadKey, SecretBytes};
@@ -23,12 +22,10 @@ use crate::ids::{AliasName, KeyId, KeyRef, Scope};
 use crate::model::*;
 use crate::principal::Identity;
 use crate::state::{self, Dialect, KeyOp};
-use crate::store::{Store, StoreError, Write};
+use crate::store::{Change, Store, StoreError, Write};
 
 /// How often a write is retried after losing a compare-and-set race.
 const MAX_WRITE_ATTEMPTS: usize = 16;
-/// Cached keys beyond this many are dropped wholesale (simple and bounded; misses are cheap).
-const CACHE_CAPACITY: usize = 100_000;
 /// AWS's quota of tags per key.
 pub const MAX_TAGS: usize = 50;
 
@@ -44,10 +41,13 @@ pub struct Caller {
 }
 
 mod asymmetric_ops;
+mod cache;
 mod import;
 mod rotation;
 
 pub use asymmetric_ops::DataKeyPair;
+pub use cache::Coherence;
+use cache::{Caches, Lookup};
 pub use import::{ImportParameters, ImportRequest};
 pub use rotation::{KeyMaterialEntry, RotationStatus, DEFAULT_ROTATION_PERIOD_DAYS};
 
@@ -207,8 +207,7 @@ pub struct Kms {
     store: Arc<dyn Store>,
     root: AeadKey,
     clock: Arc<dyn Clock>,
-    keys: RwLock<HashMap<KeyId, Arc<LoadedKey>>>,
-    aliases: RwLock<HashMap<(Scope, AliasName), KeyId>>,
+    caches: Caches,
 }
 
 /// Associated data sealing one material version at rest: binds it to its key and version.
@@ -244,9 +243,25 @@ impl Kms {
             store,
             root,
             clock,
-            keys: RwLock::new(HashMap::new()),
-            aliases: RwLock::new(HashMap::new()),
+            caches: Caches::new(None),
         }
+    }
+
+    /// Makes the caches follow changes committed by other nodes sharing the store, within
+    /// `coherence.bound` (see [`Coherence`]). Without it, only this node's writes invalidate.
+    pub fn with_coherence(mut self, coherence: Coherence) -> Self {
+        self.caches = Caches::new(Some(coherence));
+        self
+    }
+
+    /// The invalidation hook: a change another node committed, from the store's change feed.
+    pub fn apply_change(&self, change: &Change) {
+        self.caches.apply(change);
+    }
+
+    /// Whether the store answers now (for health checks).
+    pub fn ping_store(&self) -> Result<(), StoreError> {
+        self.store.ping()
     }
 
     pub fn now(&self) -> Timestamp {
@@ -286,20 +301,17 @@ impl Kms {
     }
 
     fn alias_target(&self, scope: &Scope, name: &AliasName) -> Result<KeyId, KmsError> {
-        let cache_key = (scope.clone(), name.clone());
-        if let Some(id) = self.aliases.read().get(&cache_key) {
-            return Ok(*id);
+        if let Some(id) = self.caches.alias(scope, name) {
+            return Ok(id);
         }
+        let ticket = self.caches.ticket();
         let alias = self.store.get_alias(scope, name)?.ok_or_else(|| {
             KmsError::NotFound(NotFound::Alias {
                 arn: scope.alias_arn(name),
             })
         })?;
-        let mut cache = self.aliases.write();
-        if cache.len() >= CACHE_CAPACITY {
-            cache.clear();
-        }
-        cache.insert(cache_key, alias.target);
+        self.caches
+            .put_alias(scope.clone(), name.clone(), alias.target, ticket);
         Ok(alias.target)
     }
 
@@ -316,17 +328,18 @@ impl Kms {
             })
         };
         let now = self.now();
-        let cached = self.keys.read().get(id).cloned();
+        let cached = self.caches.key(id);
         let loaded = match cached {
-            Some(k) => k,
-            None => {
+            Lookup::Fresh(k) => k,
+            stale_or_missing => {
+                let ticket = self.caches.ticket();
                 let record = self.store.get_key(scope, id)?.ok_or_else(not_found)?;
-                let loaded = Arc::new(self.open_materials(record)?);
-                let mut cache = self.keys.write();
-                if cache.len() >= CACHE_CAPACITY {
-                    cache.clear();
-                }
-                cache.insert(*id, loaded.clone());
+                let loaded = match stale_or_missing {
+                    // Revalidated: the same row version keeps its opened material.
+                    Lookup::Stale(k) if k.record == record => k,
+                    _ => Arc::new(self.open_materials(record)?),
+                };
+                self.caches.put_key(*id, loaded.clone(), ticket);
                 loaded
             }
         };
@@ -378,11 +391,11 @@ impl Kms {
     }
 
     fn invalidate_key(&self, id: &KeyId) {
-        self.keys.write().remove(id);
+        self.caches.apply(&Change::Key(*id));
     }
 
     fn invalidate_aliases(&self) {
-        self.aliases.write().clear();
+        self.caches.apply(&Change::Aliases);
     }
 
     /// Resolves and loads a key and checks `op` against the state table.
@@ -536,7 +549,7 @@ impl Kms {
                     return Ok(Page { items, next_marker });
                 }
                 cursor = Some(id);
-                let cached = self.keys.read().get(&id).map(|k| k.record.clone());
+                let cached = self.caches.any_key(&id).map(|k| k.record.clone());
                 let record = match cached {
                     Some(r) => Some(r),
                     None => self.store.get_key(&caller.scope, &id)?,

@@ -55,6 +55,24 @@ pub enum Write {
     },
 }
 
+/// A change another node committed, as a backend's change feed reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// The key's row (state, policy, material, anything) changed or was deleted.
+    Key(KeyId),
+    /// Some alias changed.
+    Aliases,
+    /// Changes may have been missed: anything may be stale.
+    Everything,
+}
+
+/// A backend's feed of changes committed by other nodes (see [`Change`]).
+pub trait ChangeFeed: Send + Sync + std::fmt::Debug {
+    /// Every change committed before this instant has been delivered; `None` while the feed
+    /// has never been connected. It stops advancing while the feed is down.
+    fn delivered_through(&self) -> Option<std::time::Instant>;
+}
+
 pub trait Store: Send + Sync + std::fmt::Debug {
     fn get_key(&self, scope: &Scope, id: &KeyId) -> Result<Option<KeyRecord>, StoreError>;
 
@@ -86,6 +104,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Applies all writes atomically and durably (the call returns after the data is on
     /// stable storage), or none of them.
     fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError>;
+
+    /// The root-key check value sealed when the store was initialised (None for a store that never had one).
+    fn root_check(&self) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Store `sealed` as the check value if none is stored yet; returns the value now stored (ours, or one written first by another process).
+    fn init_root_check(&self, sealed: Vec<u8>) -> Result<Vec<u8>, StoreError>;
+
+    /// Whether the backend answers now (for `/health`): one round trip, bounded by the
+    /// backend's own timeouts.
+    fn ping(&self) -> Result<(), StoreError>;
 }
 
 /// The behaviour every backend must show, as one suite each backend's tests call.
@@ -145,6 +173,8 @@ pub mod conformance {
         delete_removes_key_material_and_aliases(store);
         listing_pages_in_order(store);
         due_for_deletion(store);
+        root_check_is_written_once(store);
+        store.ping().expect("a fresh store answers");
     }
 
     pub fn keys_round_trip_and_are_scoped(store: &dyn Store) {
@@ -432,5 +462,13 @@ pub mod conformance {
             .unwrap();
         let found = store.keys_due(Timestamp(5_000), 100).unwrap();
         assert!(!found.contains(&(scope.clone(), rotating.id)));
+    }
+
+    pub fn root_check_is_written_once(store: &dyn Store) {
+        assert_eq!(store.root_check().unwrap(), None);
+        assert_eq!(store.init_root_check(vec![1, 2, 3]).unwrap(), vec![1, 2, 3]);
+        // A second initialiser (another node) gets the first one's value back.
+        assert_eq!(store.init_root_check(vec![9]).unwrap(), vec![1, 2, 3]);
+        assert_eq!(store.root_check().unwrap(), Some(vec![1, 2, 3]));
     }
 }

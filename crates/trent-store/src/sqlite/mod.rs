@@ -9,7 +9,6 @@
 //!   SAVEPOINT inside one transaction and COMMITs once. A batch whose precondition fails is
 //!   rolled back to its savepoint and gets its own error; the others proceed.
 
-mod group;
 mod schema;
 mod writes;
 
@@ -22,19 +21,11 @@ use trent_core::ids::{AccountId, AliasName, KeyId, Region, Scope};
 use trent_core::model::{AliasRecord, KeyMeta, KeyRecord, SealedMaterial, Timestamp};
 use trent_core::store::{Store, StoreError, Write};
 
-use group::GroupCommit;
+pub use crate::group::CommitStats;
+use crate::group::GroupCommit;
 
 /// Reader connections of a file-backed store.
 const READERS: usize = 4;
-
-/// Counters of the group commit, for metrics and tests.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CommitStats {
-    /// Transactions committed or attempted (each is one fsync when it commits).
-    pub groups: u64,
-    /// Batches (`commit` calls) those transactions carried.
-    pub batches: u64,
-}
 
 /// A [`Store`] on an SQLite database. See the module documentation.
 pub struct SqliteStore {
@@ -401,6 +392,36 @@ impl Store for SqliteStore {
             let conn = self.writer.lock();
             writes::run_group(&conn, jobs);
         })
+    }
+
+    fn root_check(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read(|conn| {
+            conn.prepare_cached("SELECT value FROM settings WHERE name = 'root_check'")
+                .map_err(backend)?
+                .query_row([], |r| r.get(0))
+                .optional()
+                .map_err(backend)
+        })
+    }
+
+    fn init_root_check(&self, sealed: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+        let conn = self.writer.lock();
+        conn.execute(
+            "INSERT INTO settings (name, value) VALUES ('root_check', ?1)
+             ON CONFLICT (name) DO NOTHING",
+            params![sealed],
+        )
+        .map_err(backend)?;
+        conn.query_row(
+            "SELECT value FROM settings WHERE name = 'root_check'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(backend)
+    }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(backend))
     }
 }
 

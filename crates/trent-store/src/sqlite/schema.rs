@@ -64,6 +64,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // would read such a key as having no imported material and accept other material into it,
     // so the version goes up to make older releases refuse the file instead.
     "SELECT 1;",
+    // 3 -> 4: store-wide settings, such as the root-key check value.
+    "CREATE TABLE settings (name TEXT NOT NULL PRIMARY KEY, value BLOB NOT NULL);",
 ];
 
 /// Settings every connection gets.

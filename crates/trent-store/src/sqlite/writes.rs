@@ -6,8 +6,8 @@ use trent_core::ids::{AliasName, KeyId, Scope};
 use trent_core::model::{AliasRecord, KeyRecord};
 use trent_core::store::{StoreError, Write};
 
-use super::group::Job;
 use super::{backend, to_sql_version};
+use crate::group::Job;
 
 /// Runs the batches of `jobs` in one transaction and wakes every job with its own result.
 ///
