@@ -88,5 +88,6 @@ pub fn caller(
         access_key_id: verified.access_key_id.clone(),
         identity,
         dialect: Dialect::Aliyun,
+        audit: None,
     })
 }

@@ -15,6 +15,7 @@ use trent_crypto::asymmetric::{self, PrivateKey};
 use trent_crypto::mac::MacKey;
 use trent_crypto::{AeadKey, SecretBytes};
 
+use crate::audit::{AuditEvent, AuditHook, AuditQuery, StoredAuditEvent};
 use crate::blob::{self, EncryptionContext};
 use crate::clock::Clock;
 use crate::error::{KmsError, NotFound};
@@ -38,6 +39,9 @@ pub struct Caller {
     pub identity: Arc<Identity>,
     /// Which vendor's rules apply where the vendors differ (state-table cells, transitions).
     pub dialect: Dialect,
+    /// The request's audit record, which commits with any change the request makes (see
+    /// [`crate::audit`]); `None` when the trail is off.
+    pub audit: Option<Arc<dyn AuditHook>>,
 }
 
 mod asymmetric_ops;
@@ -268,6 +272,37 @@ impl Kms {
         self.clock.now()
     }
 
+    /// Commits a change a caller makes, with the caller's audit record in the same batch, so
+    /// that the change and its record are durable together or not at all.
+    fn commit(&self, caller: &Caller, mut writes: Vec<Write>) -> Result<(), StoreError> {
+        let hook = caller.audit.as_deref();
+        if let Some(event) = hook.and_then(|h| h.record_for(&writes)) {
+            writes.push(Write::Audit(event));
+        }
+        self.store.commit(writes)?;
+        if let Some(h) = hook {
+            h.committed();
+        }
+        Ok(())
+    }
+
+    // ----- the audit trail ----------------------------------------------------------------
+
+    /// Commits a record on its own (a request that changed nothing), through the group commit.
+    pub fn record_audit(&self, event: AuditEvent) -> Result<(), KmsError> {
+        Ok(self.store.commit(vec![Write::Audit(event)])?)
+    }
+
+    /// Looks records up (the caller's account is the query's; the dialect checked it).
+    pub fn audit_lookup(&self, query: &AuditQuery) -> Result<Vec<StoredAuditEvent>, KmsError> {
+        Ok(self.store.audit_lookup(query)?)
+    }
+
+    /// Prunes records older than `before` (retention); returns how many were removed.
+    pub fn prune_audit(&self, before: Timestamp) -> Result<u64, KmsError> {
+        Ok(self.store.audit_prune(before)?)
+    }
+
     // ----- resolution and caching -------------------------------------------------------
 
     fn scoped(
@@ -438,7 +473,7 @@ impl Kms {
                 return Ok((out, current));
             }
             next.version = current.version + 1;
-            match self.store.commit(vec![Write::UpdateKey {
+            match self.commit(caller, vec![Write::UpdateKey {
                 record: next.clone(),
                 expected_version: current.version,
             }]) {
@@ -517,7 +552,7 @@ impl Kms {
             },
             materials,
         };
-        self.store.commit(vec![Write::InsertKey(record.clone())])?;
+        self.commit(caller, vec![Write::InsertKey(record.clone())])?;
         Ok(record)
     }
 
@@ -915,7 +950,7 @@ impl Kms {
             created_at: now,
             updated_at: now,
         };
-        match self.store.commit(vec![Write::InsertAlias(alias)]) {
+        match self.commit(caller, vec![Write::InsertAlias(alias)]) {
             Ok(()) => Ok(()),
             Err(StoreError::AliasExists) => Err(KmsError::AlreadyExists(format!(
                 "An alias with the name {} already exists",
@@ -944,7 +979,7 @@ impl Kms {
         reject_reserved(name)?;
         for _ in 0..MAX_WRITE_ATTEMPTS {
             let current = self.existing_alias(caller, name)?;
-            match self.store.commit(vec![change(&current)?]) {
+            match self.commit(caller, vec![change(&current)?]) {
                 Ok(()) => {
                     self.invalidate_aliases();
                     return Ok(());

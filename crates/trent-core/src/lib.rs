@@ -3,6 +3,7 @@
 //! Owns every rule about keys. Must not know HTTP, JSON wire shapes or SQL: dialects sit above
 //! (`trent-aws`), backends below (`trent-store`), and cryptography comes from `trent-crypto`.
 
+pub mod audit;
 pub mod blob;
 pub mod clock;
 pub mod engine;

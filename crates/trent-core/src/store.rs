@@ -6,6 +6,7 @@
 //! matched is a [`StoreError::Conflict`] that the engine retries by re-reading. This is what
 //! keeps several nodes on one database correct.
 
+use crate::audit::{AuditEvent, AuditQuery, ChainHead, StoredAuditEvent};
 use crate::ids::{AliasName, KeyId, Scope};
 use crate::model::{AliasRecord, KeyRecord, Timestamp};
 
@@ -53,6 +54,10 @@ pub enum Write {
         name: AliasName,
         expected_target: KeyId,
     },
+    /// Append an audit record to its account's chain: the store assigns the next sequence
+    /// number and the chain hash from the account's head, which it locks for the transaction
+    /// (so several nodes append to one chain in one order).
+    Audit(AuditEvent),
 }
 
 /// A change another node committed, as a backend's change feed reports it.
@@ -114,6 +119,24 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Whether the backend answers now (for `/health`): one round trip, bounded by the
     /// backend's own timeouts.
     fn ping(&self) -> Result<(), StoreError>;
+
+    /// Audit records matching `query`, newest first (by time, then sequence number).
+    fn audit_lookup(&self, query: &AuditQuery) -> Result<Vec<StoredAuditEvent>, StoreError>;
+
+    /// Every account's chain head, in account order.
+    fn audit_heads(&self) -> Result<Vec<(String, ChainHead)>, StoreError>;
+
+    /// One account's records with sequence numbers after `after_seq`, in sequence order.
+    fn audit_chain(
+        &self,
+        account: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredAuditEvent>, StoreError>;
+
+    /// Removes, per account, the oldest records up to the last one older than `before` (a
+    /// prefix of the chain, recorded in its head). Returns how many were removed.
+    fn audit_prune(&self, before: Timestamp) -> Result<u64, StoreError>;
 }
 
 /// The behaviour every backend must show, as one suite each backend's tests call.

@@ -242,6 +242,7 @@ fn authenticate(
         access_key_id: verified.access_key_id,
         identity,
         dialect: Dialect::Aws,
+        audit: None,
     })
 }
 

@@ -19,6 +19,7 @@
 //!   session advisory lock on a connection of its own, released when the work ends or the
 //!   node dies.
 
+mod audit;
 mod bridge;
 mod listen;
 mod schema;
@@ -30,6 +31,7 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
+use trent_core::audit::{AuditQuery, ChainHead, StoredAuditEvent};
 use trent_core::ids::{AccountId, AliasName, KeyId, Region, Scope};
 use trent_core::model::{AliasRecord, KeyMeta, KeyRecord, SealedMaterial, Timestamp};
 use trent_core::store::{Change, Store, StoreError, Write};
@@ -550,6 +552,45 @@ impl Store for PgStore {
             let conn = pool.get().await.map_err(pool_error)?;
             conn.simple_query("SELECT 1").await.map_err(db_error)?;
             Ok(())
+        })
+    }
+
+    fn audit_lookup(&self, query: &AuditQuery) -> Result<Vec<StoredAuditEvent>, StoreError> {
+        let pool = self.pool.clone();
+        let query = query.clone();
+        self.bridge.run(async move {
+            let conn = pool.get().await.map_err(pool_error)?;
+            audit::lookup(&conn, &query).await
+        })
+    }
+
+    fn audit_heads(&self) -> Result<Vec<(String, ChainHead)>, StoreError> {
+        let pool = self.pool.clone();
+        self.bridge.run(async move {
+            let conn = pool.get().await.map_err(pool_error)?;
+            audit::heads(&conn).await
+        })
+    }
+
+    fn audit_chain(
+        &self,
+        account: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredAuditEvent>, StoreError> {
+        let pool = self.pool.clone();
+        let account = account.to_owned();
+        self.bridge.run(async move {
+            let conn = pool.get().await.map_err(pool_error)?;
+            audit::chain(&conn, &account, after_seq, limit).await
+        })
+    }
+
+    fn audit_prune(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let pool = self.pool.clone();
+        self.bridge.run(async move {
+            let mut conn = pool.get().await.map_err(pool_error)?;
+            audit::prune(&mut conn, before).await
         })
     }
 }

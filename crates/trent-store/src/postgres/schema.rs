@@ -80,6 +80,33 @@ pub(super) const MIGRATIONS: &[&str] = &[
      END $$;
      CREATE TRIGGER aliases_changed AFTER INSERT OR UPDATE OR DELETE ON aliases
          FOR EACH STATEMENT EXECUTE FUNCTION trent_alias_changed();"#,
+    // 1 -> 2: the audit trail (see the SQLite schema and trent_core::audit).
+    r#"CREATE TABLE audit_events (
+         account   text   NOT NULL,
+         seq       bigint NOT NULL,
+         time      bigint NOT NULL,
+         event_id  text   NOT NULL,
+         body      text   NOT NULL,
+         prev_hash bytea  NOT NULL,
+         hash      bytea  NOT NULL,
+         PRIMARY KEY (account, seq)
+     );
+     CREATE INDEX audit_events_by_time ON audit_events (account, time, seq);
+     CREATE TABLE audit_attributes (
+         account text   NOT NULL,
+         name    text   NOT NULL,
+         value   text   NOT NULL,
+         time    bigint NOT NULL,
+         seq     bigint NOT NULL,
+         PRIMARY KEY (account, name, value, time, seq)
+     );
+     CREATE INDEX audit_attributes_by_seq ON audit_attributes (account, seq);
+     CREATE TABLE audit_heads (
+         account        text   NOT NULL PRIMARY KEY,
+         seq            bigint NOT NULL,
+         hash           bytea  NOT NULL,
+         pruned_through bigint NOT NULL DEFAULT 0
+     );"#,
 ];
 
 /// Creates or upgrades the schema in one transaction, under the schema lock.

@@ -144,6 +144,9 @@ async fn apply(tx: &Transaction<'_>, write: &Write) -> Result<(), Outcome> {
             name,
             expected_target,
         } => delete_alias(tx, scope, name, expected_target).await,
+        Write::Audit(event) => super::audit::append(tx, event)
+            .await
+            .map_err(Outcome::Fatal),
     }
 }
 

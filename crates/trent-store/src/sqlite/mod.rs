@@ -9,6 +9,7 @@
 //!   SAVEPOINT inside one transaction and COMMITs once. A batch whose precondition fails is
 //!   rolled back to its savepoint and gets its own error; the others proceed.
 
+mod audit;
 mod schema;
 mod writes;
 
@@ -17,6 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, ToSql};
+use trent_core::audit::{AuditQuery, ChainHead, StoredAuditEvent};
 use trent_core::ids::{AccountId, AliasName, KeyId, Region, Scope};
 use trent_core::model::{AliasRecord, KeyMeta, KeyRecord, SealedMaterial, Timestamp};
 use trent_core::store::{Store, StoreError, Write};
@@ -422,6 +424,33 @@ impl Store for SqliteStore {
 
     fn ping(&self) -> Result<(), StoreError> {
         self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(backend))
+    }
+
+    fn audit_lookup(&self, query: &AuditQuery) -> Result<Vec<StoredAuditEvent>, StoreError> {
+        self.read(|conn| audit::lookup(conn, query))
+    }
+
+    fn audit_heads(&self) -> Result<Vec<(String, ChainHead)>, StoreError> {
+        self.read(|conn| audit::heads(conn))
+    }
+
+    fn audit_chain(
+        &self,
+        account: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredAuditEvent>, StoreError> {
+        self.read(|conn| audit::chain(conn, account, after_seq, limit))
+    }
+
+    fn audit_prune(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let mut conn = self.writer.lock();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let removed = audit::prune(&tx, before)?;
+        tx.commit().map_err(backend)?;
+        Ok(removed)
     }
 }
 

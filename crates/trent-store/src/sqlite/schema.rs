@@ -66,6 +66,35 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "SELECT 1;",
     // 3 -> 4: store-wide settings, such as the root-key check value.
     "CREATE TABLE settings (name TEXT NOT NULL PRIMARY KEY, value BLOB NOT NULL);",
+    // 4 -> 5: the audit trail. `audit_events` holds each account's hash chain (see
+    // trent_core::audit); `audit_attributes` indexes every LookupEvents attribute by time;
+    // `audit_heads` is each chain's last record and pruned prefix.
+    "CREATE TABLE audit_events (
+         account   TEXT    NOT NULL,
+         seq       INTEGER NOT NULL,
+         time      INTEGER NOT NULL,
+         event_id  TEXT    NOT NULL,
+         body      TEXT    NOT NULL,
+         prev_hash BLOB    NOT NULL,
+         hash      BLOB    NOT NULL,
+         PRIMARY KEY (account, seq)
+     );
+     CREATE INDEX audit_events_by_time ON audit_events (account, time, seq);
+     CREATE TABLE audit_attributes (
+         account TEXT    NOT NULL,
+         name    TEXT    NOT NULL,
+         value   TEXT    NOT NULL,
+         time    INTEGER NOT NULL,
+         seq     INTEGER NOT NULL,
+         PRIMARY KEY (account, name, value, time, seq)
+     ) WITHOUT ROWID;
+     CREATE INDEX audit_attributes_by_seq ON audit_attributes (account, seq);
+     CREATE TABLE audit_heads (
+         account        TEXT    NOT NULL PRIMARY KEY,
+         seq            INTEGER NOT NULL,
+         hash           BLOB    NOT NULL,
+         pruned_through INTEGER NOT NULL DEFAULT 0
+     );",
 ];
 
 /// Settings every connection gets.

@@ -107,6 +107,7 @@ fn apply(conn: &Connection, write: &Write) -> Result<(), StoreError> {
             name,
             expected_target,
         } => delete_alias(conn, scope, name, expected_target),
+        Write::Audit(event) => super::audit::append(conn, event),
     }
 }
 
