@@ -268,7 +268,9 @@ pub struct KeyMetadata {
     current_key_material_id: Option<String>,
 }
 
-fn metadata(r: &KeyRecord) -> KeyMetadata {
+/// A key's metadata as AWS returns it (DescribeKey, CreateKey; also the audit trail's CreateKey
+/// response elements).
+pub fn metadata(r: &KeyRecord) -> KeyMetadata {
     let m = &r.meta;
     let (expiration_model, valid_to) = r.import_expiration();
     KeyMetadata {

@@ -862,7 +862,7 @@ fn parse_digits(bytes: &[u8]) -> Option<i64> {
 }
 
 /// `YYYYMMDDTHHMMSSZ` (ISO 8601 basic format, UTC) to unix seconds.
-fn parse_amz_date(s: &str) -> Option<i64> {
+pub fn parse_amz_date(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     if b.len() != 16 || b.get(8) != Some(&b'T') || b.get(15) != Some(&b'Z') {
         return None;
