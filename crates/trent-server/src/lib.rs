@@ -25,7 +25,7 @@ use trent_aliyun::{AliyunError, Params};
 use trent_aws::sigv4::{self, AuthError, Credential, CredentialStore, SignedRequest};
 use trent_aws::{AwsError, Operation};
 use trent_core::clock::OffsetClock;
-use trent_core::engine::{Caller, Kms};
+use trent_core::engine::{Caller, Connection, Kms};
 use trent_core::state::Dialect;
 use trent_core::{AccountId, Identity, Scope};
 use trent_crypto::SecretBytes;
@@ -208,13 +208,8 @@ fn header_pairs(headers: &HeaderMap) -> Result<Vec<(&str, &str)>, String> {
 }
 
 /// Authenticates an AWS request: the SigV4 signature must verify.
-fn authenticate(
-    state: &AppState,
-    method: &Method,
-    uri: &axum::http::Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Caller, AwsError> {
+fn authenticate(state: &AppState, parts: &Parts, body: &[u8]) -> Result<Caller, AwsError> {
+    let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
     let pairs =
         header_pairs(headers).map_err(|m| AwsError::client("IncompleteSignatureException", m))?;
     let request = SignedRequest {
@@ -242,7 +237,20 @@ fn authenticate(
         access_key_id: verified.access_key_id,
         identity,
         dialect: Dialect::Aws,
+        connection: connection(parts),
     })
+}
+
+/// The connection a request came on: the peer's address when the listener recorded it. Trent
+/// serves plain HTTP, so `aws:SecureTransport` is false.
+fn connection(parts: &Parts) -> Connection {
+    Connection {
+        source_ip: parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip()),
+        secure: false,
+    }
 }
 
 /// Signatures are checked against the real time, even when tests move the key clock: the
@@ -313,7 +321,7 @@ impl Api for AwsApi {
                 "Trent serves KMS requests as POST /.",
             ));
         }
-        let caller = authenticate(state, &parts.method, &parts.uri, &parts.headers, &body)?;
+        let caller = authenticate(state, parts, &body)?;
         let target = parts
             .headers
             .get("x-amz-target")
@@ -418,7 +426,13 @@ impl Api for AliyunApi {
             .credentials
             .identity(&verified.access_key_id)
             .map_err(AliyunError::internal_with)?;
-        let caller = trent_aliyun::caller(&verified, identity, &params, &state.aliyun_region)?;
+        let caller = Caller {
+            scope: trent_aliyun::scope(&verified, &params, &state.aliyun_region)?,
+            access_key_id: verified.access_key_id,
+            identity,
+            dialect: Dialect::Aliyun,
+            connection: connection(parts),
+        };
         Ok((caller, action, params))
     }
 
