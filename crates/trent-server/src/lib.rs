@@ -506,6 +506,13 @@ async fn handle_kms(State(state): State<Arc<AppState>>, request: Request) -> Res
     let id = request_id();
     let (parts, body) = request.into_parts();
     let body = read_body(body).await;
+    let authorization = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if trent_aws::sts::is_sts_request(authorization) {
+        return serve_sts(&state, &parts, body, &id);
+    }
     let aliyun = match &body {
         Ok(bytes) => is_aliyun(&parts, Some(bytes)),
         Err(_) => is_aliyun(&parts, None),
@@ -553,6 +560,77 @@ async fn execute<A: Api>(
     } else {
         run()
     }
+}
+
+/// STS GetCallerIdentity: the SigV4 signature must verify for the `sts` service; the answer
+/// is who the credential acts as.
+fn serve_sts(
+    state: &AppState,
+    parts: &Parts,
+    body: Result<Bytes, BodyError>,
+    id: &str,
+) -> Response {
+    use trent_aws::sts::{self, StsError};
+    let result = (|| -> Result<String, StsError> {
+        let body = body.map_err(|_| {
+            StsError::new(400, "MalformedInput", "The request body could not be read.")
+        })?;
+        let pairs = header_pairs(&parts.headers)
+            .map_err(|m| StsError::new(400, "IncompleteSignature", m))?;
+        let request = SignedRequest {
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            query: parts.uri.query().unwrap_or(""),
+            headers: &pairs,
+            body: &body,
+        };
+        let verified = state
+            .verifier
+            .verify(
+                &request,
+                &state.credentials.aws(),
+                sts::SIGNING_SERVICE,
+                now_for_auth(state),
+            )
+            .map_err(|e| {
+                let code = match e {
+                    AuthError::UnrecognizedClient => "InvalidClientTokenId",
+                    AuthError::SignatureDoesNotMatch => "SignatureDoesNotMatch",
+                    AuthError::MissingAuthenticationToken => "MissingAuthenticationToken",
+                    AuthError::IncompleteSignature(_) => "IncompleteSignature",
+                    AuthError::SignatureExpired(_) | AuthError::SignatureNotYetCurrent(_) => {
+                        "SignatureDoesNotMatch"
+                    }
+                };
+                StsError::new(403, code, e.to_string())
+            })?;
+        sts::check_request(&body)?;
+        let identity = state
+            .credentials
+            .identity(&verified.access_key_id)
+            .map_err(|cause| {
+                tracing::error!(request_id = %id, cause, "internal error");
+                StsError::new(500, "InternalFailure", "An internal error occurred.")
+            })?;
+        Ok(sts::get_caller_identity(&identity.principal, id))
+    })();
+    let (status, body) = match result {
+        Ok(xml) => (StatusCode::OK, xml),
+        Err(e) => (
+            StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
+            e.body(id),
+        ),
+    };
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(trent_aws::sts::CONTENT_TYPE),
+    );
+    if let Ok(v) = HeaderValue::from_str(id) {
+        headers.insert("x-amzn-requestid", v);
+    }
+    response
 }
 
 async fn advance_clock(State(state): State<Arc<AppState>>, request: Request) -> Response {

@@ -485,3 +485,74 @@ async fn key_policies_are_validated_with_the_lockout_check() {
         .unwrap_err();
     assert_eq!(common::code(&e), "MalformedPolicyDocumentException");
 }
+
+/// STS GetCallerIdentity, signed for `sts` the way the AWS CLI signs it.
+async fn get_caller_identity(server: &Server, access_key: &str, body: &str) -> (u16, String) {
+    use trent_aws::sigv4::{self, Credential, SignedRequest};
+    let host = server.url.trim_start_matches("http://").to_owned();
+    let now = common::now_secs();
+    let date = sigv4::format_amz_date(now);
+    let headers = [
+        (
+            "content-type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        ),
+        ("host", host.as_str()),
+        ("x-amz-date", date.as_str()),
+    ];
+    let cred = Credential {
+        access_key_id: access_key.into(),
+        secret_access_key: trent_crypto::SecretBytes::new(b"secret".to_vec()),
+        account_id: String::new(),
+    };
+    let req = SignedRequest {
+        method: "POST",
+        path: "/",
+        query: "",
+        headers: &headers,
+        body: body.as_bytes(),
+    };
+    let auth = sigv4::sign(&req, &cred, REGION, "sts", &date);
+    let resp = reqwest::Client::new()
+        .post(&server.url)
+        .header("authorization", auth)
+        .header("content-type", headers[0].1)
+        .header("x-amz-date", &date)
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    assert_eq!(resp.headers()["content-type"], "text/xml");
+    (status, resp.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn sts_get_caller_identity_names_the_principal() {
+    let w = World::start();
+    let body = "Action=GetCallerIdentity&Version=2011-06-15";
+    let (status, xml) = get_caller_identity(&w.server, "APP", body).await;
+    assert_eq!(status, 200, "{xml}");
+    assert!(xml.starts_with(
+        "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"
+    ));
+    assert!(xml.contains(&format!(
+        "<Arn>arn:aws:sts::{ACCT}:assumed-role/App/APP</Arn>"
+    )));
+    assert!(xml.contains(&format!("<Account>{ACCT}</Account>")));
+    assert!(
+        xml.contains("<UserId>AROA") && xml.contains(":APP</UserId>"),
+        "{xml}"
+    );
+    let (_, xml) = get_caller_identity(&w.server, "ROOT", body).await;
+    assert!(xml.contains(&format!("<Arn>arn:aws:iam::{ACCT}:root</Arn>")));
+    assert!(xml.contains(&format!("<UserId>{ACCT}</UserId>")));
+    // Other actions are not served; unknown keys are refused as STS refuses them.
+    let (status, xml) =
+        get_caller_identity(&w.server, "ROOT", "Action=AssumeRole&Version=2011-06-15").await;
+    assert_eq!(status, 400);
+    assert!(xml.contains("<Code>InvalidAction</Code>"), "{xml}");
+    let (status, xml) = get_caller_identity(&w.server, "NOBODY", body).await;
+    assert_eq!(status, 403);
+    assert!(xml.contains("<Code>InvalidClientTokenId</Code>"), "{xml}");
+}
