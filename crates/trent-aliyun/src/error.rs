@@ -136,6 +136,9 @@ impl From<KmsError> for AliyunError {
             )
         };
         match e {
+            // Alibaba's code for a caller RAM does not allow; the message is AWS's sentence,
+            // which names the principal, action, resource and reason.
+            KmsError::AccessDenied(denied) => E::new(403, "Forbidden.NoPermission", denied.message()),
             KmsError::NotFound(NotFound::Key { .. } | NotFound::InvalidKeyId { .. }) => {
                 key_not_found()
             }

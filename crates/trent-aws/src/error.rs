@@ -84,6 +84,7 @@ impl From<KmsError> for AwsError {
     fn from(e: KmsError) -> Self {
         use AwsError as E;
         match e {
+            KmsError::AccessDenied(denied) => E::client("AccessDeniedException", denied.message()),
             KmsError::NotFound(NotFound::Key { arn }) => {
                 E::client("NotFoundException", format!("Key '{arn}' does not exist"))
             }

@@ -7,6 +7,7 @@
 pub mod error;
 pub mod ops;
 pub mod sigv4;
+pub mod sts;
 pub mod wire;
 
 pub use error::AwsError;

@@ -374,6 +374,9 @@ fn create_key(ctx: &Ctx<'_>, req: CreateKeyRequest) -> Res<KeyMetadataResponse> 
             policy: req.policy,
             tags: tags(&req.tags)?,
             multi_region: req.multi_region.unwrap_or(false),
+            bypass_policy_lockout_safety_check: req
+                .bypass_policy_lockout_safety_check
+                .unwrap_or(false),
         },
     )?;
     Ok(KeyMetadataResponse {
@@ -782,7 +785,7 @@ fn generate_random(ctx: &Ctx<'_>, req: GenerateRandomRequest) -> Res<GenerateRan
         .into());
     }
     Ok(GenerateRandomResponse {
-        plaintext: SecretBlob(ctx.kms.generate_random(n as usize)?),
+        plaintext: SecretBlob(ctx.kms.generate_random(ctx.caller, n as usize)?),
     })
 }
 
@@ -979,8 +982,13 @@ fn put_key_policy(ctx: &Ctx<'_>, req: KeyPolicyRequest) -> Res<Empty> {
     let name = policy_name(&req.policy_name)?;
     let policy = required(&req.policy, "policy")?;
     check_len(policy.chars().count(), 1, 131072, "policy", None)?;
-    ctx.kms
-        .put_key_policy(ctx.caller, &key, name, policy.clone())?;
+    ctx.kms.put_key_policy(
+        ctx.caller,
+        &key,
+        name,
+        policy.clone(),
+        req.bypass_policy_lockout_safety_check.unwrap_or(false),
+    )?;
     Ok(Empty {})
 }
 

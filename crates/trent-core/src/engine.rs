@@ -8,8 +8,10 @@
 //! Must not: log or return key material or plaintext except as the documented result of an
 //! operation; render wire errors.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+
+use parking_lot::RwLock;
 
 use trent_crypto::asymmetric::{self, PrivateKey};
 use trent_crypto::mac::MacKey;
@@ -39,19 +41,31 @@ pub struct Caller {
     pub identity: Arc<Identity>,
     /// Which vendor's rules apply where the vendors differ (state-table cells, transitions).
     pub dialect: Dialect,
+    /// Where the request came from (`aws:SourceIp`, `aws:SecureTransport`).
+    pub connection: Connection,
     /// The request's audit record, which commits with any change the request makes (see
     /// [`crate::audit`]); `None` when the trail is off.
     pub audit: Option<Arc<dyn AuditHook>>,
 }
 
+/// The connection a request arrived on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Connection {
+    pub source_ip: Option<std::net::IpAddr>,
+    /// Whether the request came over TLS.
+    pub secure: bool,
+}
+
 mod asymmetric_ops;
 mod cache;
+mod gate;
 mod import;
 mod rotation;
 
 pub use asymmetric_ops::DataKeyPair;
 pub use cache::Coherence;
 use cache::{Caches, Lookup};
+pub use gate::Facts;
 pub use import::{ImportParameters, ImportRequest};
 pub use rotation::{KeyMaterialEntry, RotationStatus, DEFAULT_ROTATION_PERIOD_DAYS};
 
@@ -72,6 +86,8 @@ pub struct LoadedKey {
     /// Shared, so a view of the key without some of its material (expired, not yet swept)
     /// costs no unsealing.
     materials: Vec<(u32, Arc<Material>)>,
+    /// The key policy, parsed.
+    policy: gate::KeyPolicy,
 }
 
 impl LoadedKey {
@@ -159,6 +175,7 @@ pub struct NewKey {
     pub policy: Option<String>,
     pub tags: Vec<(String, String)>,
     pub multi_region: bool,
+    pub bypass_policy_lockout_safety_check: bool,
 }
 
 /// A page of results and the marker for the next one.
@@ -212,6 +229,11 @@ pub struct Kms {
     root: AeadKey,
     clock: Arc<dyn Clock>,
     caches: Caches,
+    /// Parsed key policies by key, with a fingerprint of the text they were parsed from.
+    policies: RwLock<HashMap<KeyId, (u64, gate::KeyPolicy)>>,
+    /// The ARNs of the users and roles the configuration names: the principals of Trent's
+    /// accounts that a key policy may name.
+    principals: HashSet<String>,
 }
 
 /// Associated data sealing one material version at rest: binds it to its key and version.
@@ -248,7 +270,16 @@ impl Kms {
             root,
             clock,
             caches: Caches::new(None),
+            policies: RwLock::new(HashMap::new()),
+            principals: HashSet::new(),
         }
+    }
+
+    /// Names the users and roles that exist (the configured principals), so key policies may
+    /// name them.
+    pub fn with_principals(mut self, arns: impl IntoIterator<Item = String>) -> Self {
+        self.principals = arns.into_iter().collect();
+        self
     }
 
     /// Makes the caches follow changes committed by other nodes sharing the store, within
@@ -311,26 +342,36 @@ impl Kms {
         scope: &Scope,
         arn: impl FnOnce() -> String,
     ) -> Result<(), KmsError> {
-        if *scope == caller.scope {
+        if scope.region == caller.scope.region {
             Ok(())
         } else {
-            // Cross-account and cross-region use is not offered: the key does not exist here.
+            // Cross-region use is not offered: the key does not exist here. (Other accounts'
+            // keys are reached by ARN; the gate decides whether the caller may use them.)
             Err(KmsError::NotFound(NotFound::Key { arn: arn() }))
         }
     }
 
-    /// Turns any key reference into the key id it names in the caller's scope.
+    /// Turns any key reference into the key id it names.
     pub fn resolve(&self, caller: &Caller, key: &KeyRef) -> Result<KeyId, KmsError> {
+        self.resolve_scoped(caller, key).map(|(_, id)| id)
+    }
+
+    /// The scope (account and region) and id of the key a reference names. Alias names and
+    /// key ids are the caller's own; ARNs may name another account's.
+    fn resolve_scoped(&self, caller: &Caller, key: &KeyRef) -> Result<(Scope, KeyId), KmsError> {
         match key {
-            KeyRef::Id(id) => Ok(*id),
+            KeyRef::Id(id) => Ok((caller.scope.clone(), *id)),
             KeyRef::KeyArn { scope, id } => {
                 self.scoped(caller, scope, || scope.key_arn(id))?;
-                Ok(*id)
+                Ok((scope.clone(), *id))
             }
-            KeyRef::Alias(name) => self.alias_target(&caller.scope, name),
+            KeyRef::Alias(name) => Ok((
+                caller.scope.clone(),
+                self.alias_target(&caller.scope, name)?,
+            )),
             KeyRef::AliasArn { scope, name } => {
                 self.scoped(caller, scope, || scope.alias_arn(name))?;
-                self.alias_target(scope, name)
+                Ok((scope.clone(), self.alias_target(scope, name)?))
             }
         }
     }
@@ -392,9 +433,19 @@ impl Kms {
                 .filter(|(v, _)| record.is_imported(*v))
                 .cloned()
                 .collect();
-            return Ok(Arc::new(LoadedKey { record, materials }));
+            return Ok(Arc::new(LoadedKey {
+                record,
+                materials,
+                policy: loaded.policy.clone(),
+            }));
         }
         Ok(loaded)
+    }
+
+    /// The spec of a key, if it exists: only for deciding where an operation takes its key
+    /// from, never returned to a caller.
+    fn peek_spec(&self, scope: &Scope, id: &KeyId) -> Option<KeySpec> {
+        self.load(scope, id).ok().map(|k| k.record.meta.key_spec)
     }
 
     fn open_materials(&self, record: KeyRecord) -> Result<LoadedKey, KmsError> {
@@ -408,7 +459,12 @@ impl Kms {
                 Arc::new(prepare_material(record.meta.key_spec, &material)?),
             ));
         }
-        Ok(LoadedKey { record, materials })
+        let policy = self.key_policy(&record);
+        Ok(LoadedKey {
+            record,
+            materials,
+            policy,
+        })
     }
 
     fn seal_material(
@@ -433,25 +489,25 @@ impl Kms {
         self.caches.apply(&Change::Aliases);
     }
 
-    /// Resolves and loads a key and checks `op` against the state table.
+    /// Admits `op` on a key with no request facts beyond the key.
     fn usable(&self, caller: &Caller, key: &KeyRef, op: KeyOp) -> Result<Arc<LoadedKey>, KmsError> {
-        let id = self.resolve(caller, key)?;
-        let loaded = self.load(&caller.scope, &id)?;
-        check_state(caller.dialect, &loaded.record, op)?;
-        Ok(loaded)
+        self.admit_key(caller, key, op, &Facts::default())
     }
 
-    /// Read-modify-write of one key with compare-and-set and bounded retry. `change` sees a
-    /// fresh copy each attempt; if it leaves the metadata unchanged nothing is written.
+    /// Read-modify-write of one key with compare-and-set and bounded retry, admitted by the
+    /// gate first and decided again on every fresh copy. `change` sees a fresh copy each
+    /// attempt; if it leaves the metadata unchanged nothing is written.
     fn modify<R>(
         &self,
         caller: &Caller,
         key: &KeyRef,
         op: KeyOp,
+        facts: &Facts<'_>,
         mut change: impl FnMut(&mut KeyRecord, Timestamp) -> Result<R, KmsError>,
     ) -> Result<(R, KeyRecord), KmsError> {
-        let id = self.resolve(caller, key)?;
-        let scope = &caller.scope;
+        let admitted = self.admit_key(caller, key, op, facts)?;
+        let id = admitted.record.id;
+        let scope = &admitted.record.scope;
         for _ in 0..MAX_WRITE_ATTEMPTS {
             let now = self.now();
             let mut current = self
@@ -466,7 +522,8 @@ impl Kms {
             // A write after ValidTo passed starts from the key without its expired material
             // (and so also makes the expiry durable).
             import::expire_materials(&mut current, now);
-            check_state(caller.dialect, &current, op)?;
+            let policy = self.key_policy(&current);
+            self.decide(caller, op, &current, &policy, None, facts)?;
             let mut next = current.clone();
             let out = change(&mut next, now)?;
             if next.meta == current.meta && next.materials == current.materials {
@@ -491,6 +548,19 @@ impl Kms {
     // ----- key lifecycle ----------------------------------------------------------------
 
     pub fn create_key(&self, caller: &Caller, new: NewKey) -> Result<KeyRecord, KmsError> {
+        let facts = Facts {
+            key_spec: Some(new.key_spec),
+            key_usage: Some(new.key_usage),
+            origin: Some(new.origin),
+            tags: (!new.tags.is_empty()).then_some(new.tags.as_slice()),
+            bypass_lockout: Some(new.bypass_policy_lockout_safety_check),
+            ..Facts::default()
+        };
+        self.admit(caller, KeyOp::CreateKey, None, &facts)?;
+        if !new.tags.is_empty() {
+            // AWS: tagging at creation needs kms:TagResource too.
+            self.admit(caller, KeyOp::TagResource, None, &facts)?;
+        }
         if new.key_spec.kind() == KeyKind::Unsupported {
             return Err(unsupported_spec(new.key_spec));
         }
@@ -512,10 +582,16 @@ impl Kms {
             ));
         }
         let tags = merge_tags(&BTreeMap::new(), &new.tags)?;
-        let policy = match new.policy {
-            Some(p) => validate_policy(p)?,
-            None => default_policy(&caller.scope),
-        };
+        let parsed = new
+            .policy
+            .as_deref()
+            .map(|p| self.checked_policy(caller, &caller.scope, p))
+            .transpose()?
+            .flatten();
+        let policy = new
+            .policy
+            .clone()
+            .unwrap_or_else(|| default_policy(&caller.scope));
         let id = KeyId::generate();
         let (state, materials, current_material) = match new.origin {
             Origin::External => (KeyState::PendingImport, vec![], None),
@@ -552,6 +628,11 @@ impl Kms {
             },
             materials,
         };
+        if let Some(parsed) = &parsed {
+            if !new.bypass_policy_lockout_safety_check {
+                self.lockout_check(caller, &record, parsed)?;
+            }
+        }
         self.commit(caller, vec![Write::InsertKey(record.clone())])?;
         Ok(record)
     }
@@ -566,6 +647,7 @@ impl Kms {
         limit: usize,
         marker: Option<&str>,
     ) -> Result<Page<KeyRecordRef>, KmsError> {
+        self.admit(caller, KeyOp::ListKeys, None, &Facts::default())?;
         let mut cursor = marker
             .map(|m| KeyId::parse(m).ok_or(KmsError::InvalidMarker))
             .transpose()?;
@@ -617,7 +699,7 @@ impl Kms {
         op: KeyOp,
         to: KeyState,
     ) -> Result<KeyRecord, KmsError> {
-        let ((), record) = self.modify(caller, key, op, |r, _| {
+        let ((), record) = self.modify(caller, key, op, &Facts::default(), |r, _| {
             r.meta.state = to;
             Ok(())
         })?;
@@ -631,17 +713,23 @@ impl Kms {
         key: &KeyRef,
         window_days: u32,
     ) -> Result<KeyRecord, KmsError> {
-        let ((), record) = self.modify(caller, key, KeyOp::ScheduleKeyDeletion, |r, now| {
-            // The one place deletion protection is enforced, for callers of either dialect;
-            // checked after the state table, so a key already pending deletion answers as such.
-            if r.meta.deletion_protection.is_some() {
-                return Err(KmsError::DeletionProtected { arn: r.arn() });
-            }
-            r.meta.state = KeyState::PendingDeletion;
-            r.meta.deletion_date = Some(now.plus_days(window_days));
-            r.meta.pending_window_days = Some(window_days);
-            Ok(())
-        })?;
+        let ((), record) = self.modify(
+            caller,
+            key,
+            KeyOp::ScheduleKeyDeletion,
+            &Facts::default(),
+            |r, now| {
+                // The one place deletion protection is enforced, for callers of either dialect;
+                // checked after the state table, so a key already pending deletion answers as such.
+                if r.meta.deletion_protection.is_some() {
+                    return Err(KmsError::DeletionProtected { arn: r.arn() });
+                }
+                r.meta.state = KeyState::PendingDeletion;
+                r.meta.deletion_date = Some(now.plus_days(window_days));
+                r.meta.pending_window_days = Some(window_days);
+                Ok(())
+            },
+        )?;
         Ok(record)
     }
 
@@ -650,13 +738,19 @@ impl Kms {
         caller: &Caller,
         key: &KeyRef,
     ) -> Result<KeyRecord, KmsError> {
-        let ((), record) = self.modify(caller, key, KeyOp::CancelKeyDeletion, |r, _| {
-            r.meta.state =
-                state::cancel_deletion_target(caller.dialect, r.meta.origin, r.has_material());
-            r.meta.deletion_date = None;
-            r.meta.pending_window_days = None;
-            Ok(())
-        })?;
+        let ((), record) = self.modify(
+            caller,
+            key,
+            KeyOp::CancelKeyDeletion,
+            &Facts::default(),
+            |r, _| {
+                r.meta.state =
+                    state::cancel_deletion_target(caller.dialect, r.meta.origin, r.has_material());
+                r.meta.deletion_date = None;
+                r.meta.pending_window_days = None;
+                Ok(())
+            },
+        )?;
         Ok(record)
     }
 
@@ -666,10 +760,16 @@ impl Kms {
         key: &KeyRef,
         description: String,
     ) -> Result<(), KmsError> {
-        self.modify(caller, key, KeyOp::UpdateKeyDescription, |r, _| {
-            r.meta.description = description.clone();
-            Ok(())
-        })?;
+        self.modify(
+            caller,
+            key,
+            KeyOp::UpdateKeyDescription,
+            &Facts::default(),
+            |r, _| {
+                r.meta.description = description.clone();
+                Ok(())
+            },
+        )?;
         Ok(())
     }
 
@@ -680,10 +780,16 @@ impl Kms {
         key: &KeyRef,
         protection: Option<DeletionProtection>,
     ) -> Result<(), KmsError> {
-        self.modify(caller, key, KeyOp::SetDeletionProtection, |r, _| {
-            r.meta.deletion_protection = protection.clone();
-            Ok(())
-        })?;
+        self.modify(
+            caller,
+            key,
+            KeyOp::SetDeletionProtection,
+            &Facts::default(),
+            |r, _| {
+                r.meta.deletion_protection = protection.clone();
+                Ok(())
+            },
+        )?;
         Ok(())
     }
 
@@ -784,7 +890,12 @@ impl Kms {
         context: &EncryptionContext,
         algorithm: EncryptionAlgorithm,
     ) -> Result<(Vec<u8>, Arc<LoadedKey>), KmsError> {
-        let loaded = self.usable(caller, key, KeyOp::Encrypt)?;
+        let facts = Facts {
+            encryption_context: Some(context),
+            encryption_algorithm: Some(algorithm),
+            ..Facts::default()
+        };
+        let loaded = self.admit_key(caller, key, KeyOp::Encrypt, &facts)?;
         let blob = Self::encrypt_with(&loaded, "Encrypt", plaintext, context, algorithm)?;
         Ok((blob, loaded))
     }
@@ -825,7 +936,12 @@ impl Kms {
                 "KeyId is required to decrypt with EncryptionAlgorithm {algorithm}."
             )));
         }
-        if let Some(loaded) = self.named_asymmetric(caller, key, op)? {
+        let facts = Facts {
+            encryption_context: Some(context),
+            encryption_algorithm: Some(algorithm),
+            ..Facts::default()
+        };
+        if let Some(loaded) = self.named_asymmetric(caller, key, op, &facts)? {
             let plaintext =
                 Self::decrypt_asymmetric(&loaded, op_name, ciphertext, context, algorithm)?;
             return Ok(Decrypted {
@@ -834,17 +950,23 @@ impl Kms {
             });
         }
         let parsed = blob::decode(ciphertext).ok_or(KmsError::InvalidCiphertext)?;
-        if let Some(named) = key {
-            if self.resolve(caller, named)? != parsed.key_id {
-                return Err(KmsError::IncorrectKey);
+        // Decided on the key the ciphertext names; a named key must be that key (and may be
+        // another account's, by ARN).
+        let recorded = KeyRef::Id(parsed.key_id);
+        let target = match key {
+            Some(named) => {
+                if self.resolve(caller, named)? != parsed.key_id {
+                    return Err(KmsError::IncorrectKey);
+                }
+                named
             }
-        }
-        let loaded = match self.load(&caller.scope, &parsed.key_id) {
+            None => &recorded,
+        };
+        let loaded = match self.admit_key(caller, target, op, &facts) {
             Ok(k) => k,
             Err(KmsError::NotFound(_)) => return Err(KmsError::CiphertextKeyInaccessible),
             Err(e) => return Err(e),
         };
-        check_state(caller.dialect, &loaded.record, op)?;
         Self::require_symmetric(&loaded, op_name, algorithm)?;
         let header = blob::header(&parsed.key_id, parsed.material_version);
         let cipher = loaded
@@ -873,7 +995,12 @@ impl Kms {
         destination_context: &EncryptionContext,
         destination_algorithm: EncryptionAlgorithm,
     ) -> Result<ReEncrypted, KmsError> {
-        let destination = self.usable(caller, destination_key, KeyOp::ReEncrypt)?;
+        let facts = Facts {
+            encryption_context: Some(destination_context),
+            encryption_algorithm: Some(destination_algorithm),
+            ..Facts::default()
+        };
+        let destination = self.admit_key(caller, destination_key, KeyOp::ReEncryptTo, &facts)?;
         // The destination is checked before anything is decrypted.
         Self::check_encryption(
             &destination,
@@ -887,7 +1014,7 @@ impl Kms {
             source_key,
             source_context,
             source_algorithm,
-            KeyOp::ReEncrypt,
+            KeyOp::ReEncryptFrom,
             "ReEncrypt",
         )?;
         let ciphertext = Self::encrypt_with(
@@ -913,7 +1040,12 @@ impl Kms {
         context: &EncryptionContext,
         op: KeyOp,
     ) -> Result<DataKey, KmsError> {
-        let loaded = self.usable(caller, key, op)?;
+        let facts = Facts {
+            encryption_context: Some(context),
+            encryption_algorithm: Some(EncryptionAlgorithm::SymmetricDefault),
+            ..Facts::default()
+        };
+        let loaded = self.admit_key(caller, key, op, &facts)?;
         let op_name = match op {
             KeyOp::GenerateDataKeyWithoutPlaintext => "GenerateDataKeyWithoutPlaintext",
             _ => "GenerateDataKey",
@@ -928,7 +1060,8 @@ impl Kms {
         })
     }
 
-    pub fn generate_random(&self, len: usize) -> Result<SecretBytes, KmsError> {
+    pub fn generate_random(&self, caller: &Caller, len: usize) -> Result<SecretBytes, KmsError> {
+        self.admit(caller, KeyOp::GenerateRandom, None, &Facts::default())?;
         Ok(SecretBytes::random(len)?)
     }
 
@@ -941,7 +1074,11 @@ impl Kms {
         target: &KeyRef,
     ) -> Result<(), KmsError> {
         reject_reserved(&name)?;
-        let target = self.usable(caller, target, KeyOp::CreateAlias)?;
+        let facts = Facts {
+            alias: Some(&name),
+            ..Facts::default()
+        };
+        let target = self.admit_key(caller, target, KeyOp::CreateAlias, &facts)?;
         let now = self.now();
         let alias = AliasRecord {
             scope: caller.scope.clone(),
@@ -1001,9 +1138,19 @@ impl Kms {
         target: &KeyRef,
     ) -> Result<(), KmsError> {
         reject_reserved(&name)?;
-        let destination = self.usable(caller, target, KeyOp::UpdateAlias)?;
+        let facts = Facts {
+            alias: Some(&name),
+            ..Facts::default()
+        };
+        let destination = self.admit_key(caller, target, KeyOp::UpdateAlias, &facts)?;
         self.modify_alias(caller, &name, |current| {
-            if let Ok(old) = self.load(&caller.scope, &current.target) {
+            let old = self.admit_key(
+                caller,
+                &KeyRef::Id(current.target),
+                KeyOp::UpdateAliasCurrent,
+                &Facts::default(),
+            );
+            if let Ok(old) = old {
                 let (o, d) = (&old.record.meta, &destination.record.meta);
                 if o.key_spec != d.key_spec || o.key_usage != d.key_usage {
                     return Err(KmsError::Validation(format!(
@@ -1024,9 +1171,24 @@ impl Kms {
     }
 
     pub fn delete_alias(&self, caller: &Caller, name: AliasName) -> Result<(), KmsError> {
+        let facts = Facts {
+            alias: Some(&name),
+            ..Facts::default()
+        };
         self.modify_alias(caller, &name, |current| {
-            if let Ok(key) = self.load(&caller.scope, &current.target) {
-                check_state(caller.dialect, &key.record, KeyOp::DeleteAlias)?;
+            // The alias and its key; an alias whose key is gone needs only the alias.
+            match self.admit(
+                caller,
+                KeyOp::DeleteAlias,
+                Some(&KeyRef::Id(current.target)),
+                &facts,
+            ) {
+                Err(KmsError::NotFound(_)) => {
+                    self.admit(caller, KeyOp::DeleteAlias, None, &facts)?;
+                }
+                other => {
+                    other?;
+                }
             }
             Ok(Write::DeleteAlias {
                 scope: caller.scope.clone(),
@@ -1043,10 +1205,9 @@ impl Kms {
         limit: usize,
         marker: Option<&str>,
     ) -> Result<Page<AliasRecord>, KmsError> {
-        let target = match key {
-            Some(k) => Some(self.usable(caller, k, KeyOp::ListAliases)?.record.id),
-            None => None,
-        };
+        let target = self
+            .admit(caller, KeyOp::ListAliases, key, &Facts::default())?
+            .map(|k| k.record.id);
         let after = marker
             .map(|m| AliasName::parse(m).map_err(|_| KmsError::InvalidMarker))
             .transpose()?;
@@ -1064,7 +1225,11 @@ impl Kms {
         key: &KeyRef,
         tags: &[(String, String)],
     ) -> Result<(), KmsError> {
-        self.modify(caller, key, KeyOp::TagResource, |r, _| {
+        let facts = Facts {
+            tags: Some(tags),
+            ..Facts::default()
+        };
+        self.modify(caller, key, KeyOp::TagResource, &facts, |r, _| {
             r.meta.tags = merge_tags(&r.meta.tags, tags)?;
             Ok(())
         })?;
@@ -1077,7 +1242,11 @@ impl Kms {
         key: &KeyRef,
         tag_keys: &[String],
     ) -> Result<(), KmsError> {
-        self.modify(caller, key, KeyOp::UntagResource, |r, _| {
+        let facts = Facts {
+            tag_keys: Some(tag_keys),
+            ..Facts::default()
+        };
+        self.modify(caller, key, KeyOp::UntagResource, &facts, |r, _| {
             for k in tag_keys {
                 r.meta.tags.remove(k);
             }
@@ -1089,10 +1258,16 @@ impl Kms {
     /// Removes every tag of a key in one write (Alibaba's UntagResources with `All`), under
     /// UntagResource's state rule.
     pub fn untag_all(&self, caller: &Caller, key: &KeyRef) -> Result<(), KmsError> {
-        self.modify(caller, key, KeyOp::UntagResource, |r, _| {
-            r.meta.tags.clear();
-            Ok(())
-        })?;
+        self.modify(
+            caller,
+            key,
+            KeyOp::UntagResource,
+            &Facts::default(),
+            |r, _| {
+                r.meta.tags.clear();
+                Ok(())
+            },
+        )?;
         Ok(())
     }
 
@@ -1140,10 +1315,19 @@ impl Kms {
         key: &KeyRef,
         name: &str,
         policy: String,
+        bypass_lockout: bool,
     ) -> Result<(), KmsError> {
         check_policy_name(name)?;
-        let policy = validate_policy(policy)?;
-        self.modify(caller, key, KeyOp::PutKeyPolicy, |r, _| {
+        let facts = Facts {
+            bypass_lockout: Some(bypass_lockout),
+            ..Facts::default()
+        };
+        self.modify(caller, key, KeyOp::PutKeyPolicy, &facts, |r, _| {
+            if let Some(parsed) = self.checked_policy(caller, &r.scope, &policy)? {
+                if !bypass_lockout {
+                    self.lockout_check(caller, r, &parsed)?;
+                }
+            }
             r.meta.policy = policy.clone();
             Ok(())
         })?;
@@ -1167,13 +1351,6 @@ pub struct KeyRecordRef {
     pub arn: String,
 }
 
-fn check_state(dialect: Dialect, record: &KeyRecord, op: KeyOp) -> Result<(), KmsError> {
-    state::check(dialect, op, record.meta.state).map_err(|rejection| KmsError::KeyState {
-        arn: record.arn(),
-        rejection,
-    })
-}
-
 fn reject_reserved(name: &AliasName) -> Result<(), KmsError> {
     if name.is_reserved() {
         return Err(KmsError::InvalidAliasName(
@@ -1190,16 +1367,6 @@ fn check_policy_name(name: &str) -> Result<(), KmsError> {
         Err(KmsError::NotFound(NotFound::Policy {
             name: name.to_owned(),
         }))
-    }
-}
-
-/// A key policy must be a JSON object (AWS refuses anything else as malformed).
-fn validate_policy(policy: String) -> Result<String, KmsError> {
-    match serde_json::from_str::<serde_json::Value>(&policy) {
-        Ok(serde_json::Value::Object(_)) => Ok(policy),
-        _ => Err(KmsError::MalformedPolicyDocument(
-            "The key policy is not a valid JSON policy document.".into(),
-        )),
     }
 }
 

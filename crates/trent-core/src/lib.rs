@@ -15,7 +15,7 @@ pub mod principal;
 pub mod state;
 pub mod store;
 
-pub use error::{KmsError, NotFound};
+pub use error::{Denied, DenyReason, KmsError, NotFound};
 pub use ids::{AccountId, AliasName, KeyId, KeyRef, KeyRefForms, Region, Scope};
 pub use model::*;
 pub use principal::{Identity, Principal, PrincipalType};

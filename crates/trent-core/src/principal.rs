@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use trent_policy::{Policy, PolicyKind};
+
 use crate::ids::AccountId;
 
 /// `aws:PrincipalType`.
@@ -182,13 +184,27 @@ fn unique_id(prefix: &str, arn: &str) -> String {
 #[derive(Debug)]
 pub struct Identity {
     pub principal: Principal,
+    /// The identity policy; `None` allows nothing (the account root needs none).
+    pub policy: Option<Policy>,
 }
 
 impl Identity {
     pub fn root(account: &str) -> Self {
         Identity {
             principal: Principal::root(account),
+            policy: None,
         }
+    }
+
+    /// An identity with its policy document checked against IAM's grammar.
+    pub fn new(principal: Principal, policy: Option<&str>) -> Result<Self, String> {
+        let policy = policy
+            .map(|text| {
+                Policy::parse(text, PolicyKind::Identity)
+                    .map_err(|e| format!("identity policy: {}", e.message()))
+            })
+            .transpose()?;
+        Ok(Identity { principal, policy })
     }
 }
 

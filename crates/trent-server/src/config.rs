@@ -78,7 +78,7 @@ impl CredentialConfig {
             None => Principal::root(&self.account_id),
             Some(p) => Principal::parse(p, &self.account_id, &self.access_key_id).map_err(named)?,
         };
-        Ok(Identity { principal })
+        Identity::new(principal, self.policy.as_deref()).map_err(named)
     }
 }
 

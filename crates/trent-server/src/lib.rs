@@ -25,7 +25,7 @@ use trent_aliyun::{AliyunError, Params};
 use trent_aws::sigv4::{self, AuthError, Credential, CredentialStore, SignedRequest};
 use trent_aws::{AwsError, Operation};
 use trent_core::clock::OffsetClock;
-use trent_core::engine::{Caller, Kms};
+use trent_core::engine::{Caller, Connection, Kms};
 use trent_core::state::Dialect;
 use trent_core::{AccountId, Identity, Scope};
 use trent_crypto::SecretBytes;
@@ -208,13 +208,8 @@ fn header_pairs(headers: &HeaderMap) -> Result<Vec<(&str, &str)>, String> {
 }
 
 /// Authenticates an AWS request: the SigV4 signature must verify.
-fn authenticate(
-    state: &AppState,
-    method: &Method,
-    uri: &axum::http::Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Caller, AwsError> {
+fn authenticate(state: &AppState, parts: &Parts, body: &[u8]) -> Result<Caller, AwsError> {
+    let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
     let pairs =
         header_pairs(headers).map_err(|m| AwsError::client("IncompleteSignatureException", m))?;
     let request = SignedRequest {
@@ -242,8 +237,21 @@ fn authenticate(
         access_key_id: verified.access_key_id,
         identity,
         dialect: Dialect::Aws,
+        connection: connection(parts),
         audit: None,
     })
+}
+
+/// The connection a request came on: the peer's address when the listener recorded it. Trent
+/// serves plain HTTP, so `aws:SecureTransport` is false.
+fn connection(parts: &Parts) -> Connection {
+    Connection {
+        source_ip: parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip()),
+        secure: false,
+    }
 }
 
 /// Signatures are checked against the real time, even when tests move the key clock: the
@@ -314,7 +322,7 @@ impl Api for AwsApi {
                 "Trent serves KMS requests as POST /.",
             ));
         }
-        let caller = authenticate(state, &parts.method, &parts.uri, &parts.headers, &body)?;
+        let caller = authenticate(state, parts, &body)?;
         let target = parts
             .headers
             .get("x-amz-target")
@@ -419,7 +427,14 @@ impl Api for AliyunApi {
             .credentials
             .identity(&verified.access_key_id)
             .map_err(AliyunError::internal_with)?;
-        let caller = trent_aliyun::caller(&verified, identity, &params, &state.aliyun_region)?;
+        let caller = Caller {
+            scope: trent_aliyun::scope(&verified, &params, &state.aliyun_region)?,
+            access_key_id: verified.access_key_id,
+            identity,
+            dialect: Dialect::Aliyun,
+            connection: connection(parts),
+            audit: None,
+        };
         Ok((caller, action, params))
     }
 
@@ -493,6 +508,13 @@ async fn handle_kms(State(state): State<Arc<AppState>>, request: Request) -> Res
     let id = request_id();
     let (parts, body) = request.into_parts();
     let body = read_body(body).await;
+    let authorization = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if trent_aws::sts::is_sts_request(authorization) {
+        return serve_sts(&state, &parts, body, &id);
+    }
     let aliyun = match &body {
         Ok(bytes) => is_aliyun(&parts, Some(bytes)),
         Err(_) => is_aliyun(&parts, None),
@@ -540,6 +562,77 @@ async fn execute<A: Api>(
     } else {
         run()
     }
+}
+
+/// STS GetCallerIdentity: the SigV4 signature must verify for the `sts` service; the answer
+/// is who the credential acts as.
+fn serve_sts(
+    state: &AppState,
+    parts: &Parts,
+    body: Result<Bytes, BodyError>,
+    id: &str,
+) -> Response {
+    use trent_aws::sts::{self, StsError};
+    let result = (|| -> Result<String, StsError> {
+        let body = body.map_err(|_| {
+            StsError::new(400, "MalformedInput", "The request body could not be read.")
+        })?;
+        let pairs = header_pairs(&parts.headers)
+            .map_err(|m| StsError::new(400, "IncompleteSignature", m))?;
+        let request = SignedRequest {
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            query: parts.uri.query().unwrap_or(""),
+            headers: &pairs,
+            body: &body,
+        };
+        let verified = state
+            .verifier
+            .verify(
+                &request,
+                &state.credentials.aws(),
+                sts::SIGNING_SERVICE,
+                now_for_auth(state),
+            )
+            .map_err(|e| {
+                let code = match e {
+                    AuthError::UnrecognizedClient => "InvalidClientTokenId",
+                    AuthError::SignatureDoesNotMatch => "SignatureDoesNotMatch",
+                    AuthError::MissingAuthenticationToken => "MissingAuthenticationToken",
+                    AuthError::IncompleteSignature(_) => "IncompleteSignature",
+                    AuthError::SignatureExpired(_) | AuthError::SignatureNotYetCurrent(_) => {
+                        "SignatureDoesNotMatch"
+                    }
+                };
+                StsError::new(403, code, e.to_string())
+            })?;
+        sts::check_request(&body)?;
+        let identity = state
+            .credentials
+            .identity(&verified.access_key_id)
+            .map_err(|cause| {
+                tracing::error!(request_id = %id, cause, "internal error");
+                StsError::new(500, "InternalFailure", "An internal error occurred.")
+            })?;
+        Ok(sts::get_caller_identity(&identity.principal, id))
+    })();
+    let (status, body) = match result {
+        Ok(xml) => (StatusCode::OK, xml),
+        Err(e) => (
+            StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
+            e.body(id),
+        ),
+    };
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(trent_aws::sts::CONTENT_TYPE),
+    );
+    if let Ok(v) = HeaderValue::from_str(id) {
+        headers.insert("x-amzn-requestid", v);
+    }
+    response
 }
 
 async fn advance_clock(State(state): State<Arc<AppState>>, request: Request) -> Response {

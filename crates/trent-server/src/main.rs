@@ -67,7 +67,12 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     } else {
         (Arc::new(SystemClock), None)
     };
-    let kms = Arc::new(Kms::new(Arc::new(store), root, clock));
+    // The users and roles the credentials act as: the principals key policies may name.
+    let principals = config
+        .credentials
+        .iter()
+        .filter_map(|c| c.principal.clone());
+    let kms = Arc::new(Kms::new(Arc::new(store), root, clock).with_principals(principals));
     if config.dev_credential {
         tracing::warn!(
             "no credentials configured: the development credential is active (access key \"test\", secret \"test\", account 000000000000)"
@@ -97,10 +102,13 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         tracing::info!(data_dir = %config.data_dir.display(), "trent listening on http://{addr}");
         // A machine-readable line for scripts and tests that start us on port 0.
         println!("listening on http://{addr}");
-        axum::serve(listener, app(state))
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .map_err(|e| format!("server error: {e}"))?;
+        axum::serve(
+            listener,
+            app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("server error: {e}"))?;
         tracing::info!("shut down cleanly");
         Ok(())
     })

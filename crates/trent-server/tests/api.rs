@@ -605,7 +605,11 @@ async fn key_policies() {
     assert_eq!(doc["Statement"][0]["Action"], "kms:*");
     let names = kms.list_key_policies().key_id(&id).send().await.unwrap();
     assert_eq!(names.policy_names(), ["default"]);
-    let mine = r#"{"Version":"2012-10-17","Statement":[]}"#;
+    // A policy the caller can still change (the lockout check), in AWS's grammar.
+    let mine = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"Owner","Effect":"Allow","Principal":{{"AWS":"{ACCOUNT}"}},"Action":"kms:*","Resource":"*"}}]}}"#
+    );
+    let mine = mine.as_str();
     kms.put_key_policy()
         .key_id(&id)
         .policy_name("default")

@@ -24,7 +24,7 @@ use crate::ids::{AliasName, KeyId, Scope};
 use crate::store::{Change, ChangeFeed};
 
 /// Cached entries beyond this many are dropped wholesale (simple and bounded; misses are cheap).
-const CACHE_CAPACITY: usize = 100_000;
+pub(super) const CACHE_CAPACITY: usize = 100_000;
 
 /// How the caches follow changes committed by other nodes (see the module documentation).
 #[derive(Debug, Clone)]

@@ -155,6 +155,16 @@ pub fn start() -> (Server, aws_sdk_kms::Client) {
     (server, kms)
 }
 
+/// Starts a server with `config` as its TOML configuration file (credentials, principals,
+/// identity policies); the returned directory holds the file and must outlive the server.
+pub fn start_with_config(config: &str) -> (Server, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("trent.toml");
+    std::fs::write(&path, config).expect("write config");
+    let server = Server::start_with(&["--config", path.to_str().expect("utf-8 path")]);
+    (server, dir)
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill9();
