@@ -128,7 +128,10 @@ impl std::fmt::Display for ChainFault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ChainFault::Altered { seq, event_id } => {
-                write!(f, "record {seq} (event {event_id}) was altered or reordered")
+                write!(
+                    f,
+                    "record {seq} (event {event_id}) was altered or reordered"
+                )
             }
             ChainFault::Missing {
                 expected_seq,
@@ -247,6 +250,53 @@ pub trait AuditHook: Send + Sync + std::fmt::Debug {
     fn record_for(&self, writes: &[Write]) -> Option<AuditEvent>;
     /// The batch holding the record committed.
     fn committed(&self);
+}
+
+/// What `verify` found in one account's chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainReport {
+    pub account: String,
+    /// Records checked.
+    pub records: u64,
+    /// The first fault, if any.
+    pub fault: Option<ChainFault>,
+}
+
+/// Walks every account's chain in the store, in pages.
+pub fn verify_store(
+    store: &dyn crate::store::Store,
+) -> Result<Vec<ChainReport>, crate::store::StoreError> {
+    const PAGE: usize = 1000;
+    let mut reports = Vec::new();
+    for (account, head) in store.audit_heads()? {
+        let mut verifier = ChainVerifier::new(&account, &head);
+        let mut after = head.pruned_through;
+        let mut records = 0;
+        let mut fault = None;
+        'walk: loop {
+            let page = store.audit_chain(&account, after, PAGE)?;
+            for record in &page {
+                if let Err(f) = verifier.next(record) {
+                    fault = Some(f);
+                    break 'walk;
+                }
+                records += 1;
+                after = record.seq;
+            }
+            if page.len() < PAGE {
+                break;
+            }
+        }
+        if fault.is_none() {
+            fault = verifier.finish(&head).err();
+        }
+        reports.push(ChainReport {
+            account,
+            records,
+            fault,
+        });
+    }
+    Ok(reports)
 }
 
 #[cfg(test)]

@@ -530,10 +530,13 @@ impl Kms {
                 return Ok((out, current));
             }
             next.version = current.version + 1;
-            match self.commit(caller, vec![Write::UpdateKey {
-                record: next.clone(),
-                expected_version: current.version,
-            }]) {
+            match self.commit(
+                caller,
+                vec![Write::UpdateKey {
+                    record: next.clone(),
+                    expected_version: current.version,
+                }],
+            ) {
                 Ok(()) => {
                     self.invalidate_key(&id);
                     return Ok((out, next));

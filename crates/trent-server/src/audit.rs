@@ -362,7 +362,9 @@ pub fn keys_of(writes: &[Write]) -> Vec<String> {
         let arn = match w {
             Write::InsertKey(r) | Write::UpdateKey { record: r, .. } => r.arn(),
             Write::DeleteKey { scope, id, .. } => scope.key_arn(id),
-            Write::InsertAlias(a) | Write::RetargetAlias { alias: a, .. } => a.scope.key_arn(&a.target),
+            Write::InsertAlias(a) | Write::RetargetAlias { alias: a, .. } => {
+                a.scope.key_arn(&a.target)
+            }
             Write::DeleteAlias {
                 scope,
                 expected_target,
@@ -504,5 +506,188 @@ mod tests {
         assert_eq!(event_time(t), "2025-12-04T17:46:30Z");
         assert_eq!(parse_time("2025-12-04T17:46:30Z"), Some(t));
         assert_eq!(parse_time("1764870390"), Some(t));
+    }
+}
+
+/// CloudTrail's `readOnly`: whether the operation only reads (cryptographic operations
+/// included, as AWS marks them), by its name, in either dialect.
+pub fn read_only(event_name: &str) -> bool {
+    const READS: &[&str] = &[
+        "Describe",
+        "Get",
+        "List",
+        "Generate",
+        "Encrypt",
+        "Decrypt",
+        "ReEncrypt",
+        "Sign",
+        "Verify",
+        "Derive",
+        "Asymmetric",
+        "Open",
+        "Export",
+    ];
+    READS.iter().any(|p| event_name.starts_with(p))
+}
+
+/// The response elements AWS logs for a committed change: CreateKey's key metadata, and the
+/// deletion schedule of ScheduleKeyDeletion/CancelKeyDeletion; null for everything else.
+pub fn change_elements(event_name: &str, writes: &[Write]) -> Value {
+    let record = writes.iter().find_map(|w| match w {
+        Write::InsertKey(r) | Write::UpdateKey { record: r, .. } => Some(r),
+        _ => None,
+    });
+    let Some(r) = record else {
+        return Value::Null;
+    };
+    match event_name {
+        "CreateKey" => json!({
+            "keyMetadata": sanitize(&serde_json::to_value(trent_aws::ops::metadata(r)).unwrap_or(Value::Null))
+        }),
+        "ScheduleKeyDeletion" => json!({
+            "keyId": r.arn(),
+            "keyState": r.meta.state.as_str(),
+            "deletionDate": r.meta.deletion_date.map(event_time),
+            "pendingWindowInDays": r.meta.pending_window_days,
+        }),
+        "CancelKeyDeletion" => json!({ "keyId": r.arn() }),
+        _ => Value::Null,
+    }
+}
+
+/// Key ARNs named by the members of a request or response (`KeyId` and its kin), in the
+/// caller's scope for bare key ids. Aliases and malformed values name no key.
+pub fn key_arns<'a>(
+    values: impl Iterator<Item = &'a str>,
+    scope: Option<&trent_core::Scope>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for v in values {
+        let arn = match trent_core::KeyRef::parse(v, trent_core::KeyRefForms::Any) {
+            Ok(trent_core::KeyRef::Id(id)) => scope.map(|s| s.key_arn(&id)),
+            Ok(trent_core::KeyRef::KeyArn { scope, id }) => Some(scope.key_arn(&id)),
+            _ => None,
+        };
+        if let Some(arn) = arn.filter(|a| !out.contains(a)) {
+            out.push(arn);
+        }
+    }
+    out
+}
+
+/// Members that name keys.
+const KEY_MEMBERS: &[&str] = &["KeyId", "SourceKeyId", "DestinationKeyId", "TargetKeyId"];
+
+/// Key-naming string values of a JSON object (top level and `KeyMetadata`).
+pub fn json_keys(v: &Value) -> Vec<&str> {
+    let mut out = Vec::new();
+    for obj in [Some(v), v.get("KeyMetadata")].into_iter().flatten() {
+        for m in KEY_MEMBERS {
+            if let Some(s) = obj.get(*m).and_then(Value::as_str) {
+                out.push(s);
+            }
+        }
+    }
+    out
+}
+
+/// The access key a request claims (SigV4 or ACS `Credential=`, or Alibaba's `AccessKeyId`
+/// parameter), and the region its credential scope names, read without trusting them.
+pub fn claimed_credential(
+    authorization: Option<&str>,
+    access_key_param: Option<&str>,
+) -> (Option<String>, Option<String>) {
+    if let Some(cred) = authorization
+        .and_then(|a| a.split("Credential=").nth(1))
+        .map(|c| c.split([',', ' ']).next().unwrap_or_default())
+    {
+        let mut parts = cred.split('/');
+        let key = parts.next().filter(|k| !k.is_empty()).map(str::to_owned);
+        let region = parts.nth(1).map(str::to_owned);
+        return (key, region);
+    }
+    (access_key_param.map(str::to_owned), None)
+}
+
+/// What a request claims about itself before it is admitted.
+#[derive(Debug, Clone, Default)]
+pub struct Claim {
+    pub event_name: Option<String>,
+    pub access_key_id: Option<String>,
+    pub region: Option<String>,
+}
+
+/// What the server knows of every request as it arrives.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    pub time: Timestamp,
+    pub request_id: String,
+    pub source_ip: String,
+    pub user_agent: String,
+}
+
+impl Facts {
+    pub fn of(state: &crate::AppState, parts: &axum::http::request::Parts, id: &str) -> Facts {
+        Facts {
+            time: state.kms.now(),
+            request_id: id.to_owned(),
+            source_ip: parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|info| info.0.ip().to_string())
+                .unwrap_or_default(),
+            user_agent: parts
+                .headers
+                .get(axum::http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned(),
+        }
+    }
+
+    pub fn draft(
+        &self,
+        who: Who,
+        event_source: &'static str,
+        region: String,
+        event_name: Option<String>,
+        request_parameters: Value,
+        request_keys: Vec<String>,
+    ) -> Draft {
+        Draft {
+            time: self.time,
+            request_id: self.request_id.clone(),
+            source_ip: self.source_ip.clone(),
+            user_agent: self.user_agent.clone(),
+            event_source,
+            region,
+            read_only: event_name.as_deref().is_some_and(read_only),
+            who,
+            event_name,
+            request_parameters,
+            request_keys,
+        }
+    }
+
+    /// The draft of a request that was not admitted: who it claimed to be (the claimed key's
+    /// account, if the key exists), no parameters.
+    pub fn unadmitted(&self, state: &crate::AppState, claim: Claim, source: &'static str) -> Draft {
+        use trent_aws::sigv4::CredentialStore as _;
+        let account = claim
+            .access_key_id
+            .as_deref()
+            .and_then(|k| state.credentials.lookup(k))
+            .map(|c| c.account_id.clone());
+        self.draft(
+            Who::Claimed {
+                access_key_id: claim.access_key_id,
+                account,
+            },
+            source,
+            claim.region.unwrap_or_default(),
+            claim.event_name,
+            Value::Null,
+            vec![],
+        )
     }
 }

@@ -36,6 +36,15 @@ pub struct ServeArgs {
     /// server's clock forward. Never enable in production.
     #[arg(long, env = "TRENT_TEST_CLOCK", hide = true)]
     pub test_clock: bool,
+    /// Turn the audit trail off (it is on by default)
+    #[arg(long, env = "TRENT_NO_AUDIT")]
+    pub no_audit: bool,
+    /// Append every committed audit record to FILE as one JSON line
+    #[arg(long, env = "TRENT_AUDIT_LOG", value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+    /// Days audit records are kept before the sweeper prunes them [default: 90]
+    #[arg(long, env = "TRENT_AUDIT_RETENTION_DAYS")]
+    pub audit_retention_days: Option<u32>,
 }
 
 /// One access key.
@@ -90,6 +99,10 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub sweep_interval_secs: Option<u64>,
     pub aliyun_region: Option<String>,
+    /// The audit trail (default true).
+    pub audit: Option<bool>,
+    pub audit_log: Option<PathBuf>,
+    pub audit_retention_days: Option<u32>,
     #[serde(default)]
     pub credentials: Vec<CredentialConfig>,
 }
@@ -107,6 +120,11 @@ pub struct Config {
     /// True when no credentials were configured and the development credential is in use.
     pub dev_credential: bool,
     pub test_clock: bool,
+    /// Whether every request is recorded in the audit trail.
+    pub audit: bool,
+    /// The JSON-lines sink of committed audit records.
+    pub audit_log: Option<PathBuf>,
+    pub audit_retention_days: u32,
 }
 
 impl Config {
@@ -204,6 +222,13 @@ impl Config {
             credentials,
             dev_credential,
             test_clock: args.test_clock,
+            audit: !args.no_audit && file.audit.unwrap_or(true),
+            audit_log: args.audit_log.or(file.audit_log),
+            audit_retention_days: args
+                .audit_retention_days
+                .or(file.audit_retention_days)
+                .unwrap_or(crate::audit::DEFAULT_RETENTION_DAYS)
+                .max(1),
         })
     }
 }

@@ -7,6 +7,8 @@
 //! which goes to the log instead. Request and response bodies are never logged (they carry
 //! plaintext).
 
+pub mod audit;
+pub mod cloudtrail;
 pub mod config;
 pub mod rootkey;
 
@@ -110,6 +112,8 @@ pub struct AppState {
     pub aliyun_region: String,
     /// Present only when the test clock is enabled.
     pub test_clock: Option<Arc<OffsetClock>>,
+    /// The audit trail; `None` when it is turned off.
+    pub audit: Option<audit::AuditTrail>,
 }
 
 pub fn app(state: Arc<AppState>) -> Router {
@@ -209,6 +213,16 @@ fn header_pairs(headers: &HeaderMap) -> Result<Vec<(&str, &str)>, String> {
 
 /// Authenticates an AWS request: the SigV4 signature must verify.
 fn authenticate(state: &AppState, parts: &Parts, body: &[u8]) -> Result<Caller, AwsError> {
+    authenticate_for(state, parts, body, trent_aws::SIGNING_SERVICE)
+}
+
+/// Authenticates an AWS request signed for `service`.
+fn authenticate_for(
+    state: &AppState,
+    parts: &Parts,
+    body: &[u8],
+    service: &str,
+) -> Result<Caller, AwsError> {
     let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
     let pairs =
         header_pairs(headers).map_err(|m| AwsError::client("IncompleteSignatureException", m))?;
@@ -224,7 +238,7 @@ fn authenticate(state: &AppState, parts: &Parts, body: &[u8]) -> Result<Caller, 
         .verify(
             &request,
             &state.credentials.aws(),
-            trent_aws::SIGNING_SERVICE,
+            service,
             now_for_auth(state),
         )
         .map_err(|e| auth_error(&e))?;
@@ -288,6 +302,18 @@ trait Api: 'static {
     /// The cause of an internal error, for the log; `None` for client errors.
     fn internal_cause(e: &Self::Error) -> Option<&str>;
     fn respond(result: Result<Vec<u8>, Self::Error>, request_id: &str, parts: &Parts) -> Response;
+
+    /// The audit trail's `eventSource`.
+    const EVENT_SOURCE: &'static str;
+    fn op_name(op: Self::Op) -> &'static str;
+    /// The request as the audit trail records it (secrets dropped), and the key references
+    /// it names.
+    fn audit_request(input: &Self::Input) -> (serde_json::Value, Vec<String>);
+    /// (errorCode, errorMessage) of a failure.
+    fn audit_error(e: &Self::Error) -> (String, String);
+    /// The operation name, access key and region a request claims, read without trusting it
+    /// (for the record of a request that was not admitted).
+    fn claimed(state: &AppState, parts: &Parts, body: Option<&[u8]>) -> audit::Claim;
 }
 
 /// AWS KMS: JSON 1.1, SigV4, the operation in `X-Amz-Target`.
@@ -297,6 +323,44 @@ impl Api for AwsApi {
     type Op = Operation;
     type Input = Bytes;
     type Error = AwsError;
+
+    const EVENT_SOURCE: &'static str = audit::AWS_EVENT_SOURCE;
+
+    fn op_name(op: Operation) -> &'static str {
+        op.name()
+    }
+
+    fn audit_request(body: &Bytes) -> (serde_json::Value, Vec<String>) {
+        let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        let keys = audit::json_keys(&v)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        (audit::sanitize(&v), keys)
+    }
+
+    fn audit_error(e: &AwsError) -> (String, String) {
+        (e.code.to_owned(), e.message.clone())
+    }
+
+    fn claimed(_: &AppState, parts: &Parts, _: Option<&[u8]>) -> audit::Claim {
+        let authorization = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let (access_key_id, region) = audit::claimed_credential(authorization, None);
+        let event_name = parts
+            .headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|t| t.strip_prefix(trent_aws::TARGET_PREFIX))
+            .map(str::to_owned);
+        audit::Claim {
+            event_name,
+            access_key_id,
+            region,
+        }
+    }
 
     fn body_error(e: BodyError) -> AwsError {
         match e {
@@ -386,6 +450,51 @@ impl Api for AliyunApi {
     type Op = trent_aliyun::Action;
     type Input = Params;
     type Error = AliyunError;
+
+    const EVENT_SOURCE: &'static str = audit::ALIYUN_EVENT_SOURCE;
+
+    fn op_name(op: trent_aliyun::Action) -> &'static str {
+        op.name()
+    }
+
+    fn audit_request(params: &Params) -> (serde_json::Value, Vec<String>) {
+        let keys = params
+            .iter()
+            .filter(|(k, _)| *k == "KeyId")
+            .map(|(_, v)| v.to_owned())
+            .collect();
+        (audit::sanitize_params(params.iter()), keys)
+    }
+
+    fn audit_error(e: &AliyunError) -> (String, String) {
+        (e.code.to_owned(), e.message.clone())
+    }
+
+    fn claimed(state: &AppState, parts: &Parts, body: Option<&[u8]>) -> audit::Claim {
+        let params = Params::parse(
+            parts.uri.query().unwrap_or(""),
+            body.and_then(|b| form_body(parts, b)),
+        )
+        .ok();
+        let param = |name: &str| params.as_ref().and_then(|p| p.get(name)).map(str::to_owned);
+        let authorization = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let (access_key_id, _) =
+            audit::claimed_credential(authorization, param("AccessKeyId").as_deref());
+        let event_name = parts
+            .headers
+            .get("x-acs-action")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| param("Action"));
+        audit::Claim {
+            event_name,
+            access_key_id,
+            region: param("RegionId").or_else(|| Some(state.aliyun_region.clone())),
+        }
+    }
 
     fn body_error(e: BodyError) -> AliyunError {
         match e {
@@ -515,6 +624,14 @@ async fn handle_kms(State(state): State<Arc<AppState>>, request: Request) -> Res
     if trent_aws::sts::is_sts_request(authorization) {
         return serve_sts(&state, &parts, body, &id);
     }
+    let cloudtrail = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with(cloudtrail::TARGET_PREFIX));
+    if cloudtrail {
+        return serve_cloudtrail(state, parts, body, id).await;
+    }
     let aliyun = match &body {
         Ok(bytes) => is_aliyun(&parts, Some(bytes)),
         Err(_) => is_aliyun(&parts, None),
@@ -533,16 +650,101 @@ async fn serve<A: Api>(
     body: Result<Bytes, BodyError>,
     id: String,
 ) -> Response {
+    let facts = audit::Facts::of(&state, &parts, &id);
+    let mut hook: Option<Arc<audit::RequestAudit>> = None;
+    let mut scope: Option<Scope> = None;
+    let claim_body = body.as_ref().ok().cloned();
     let result = async {
         let body = body.map_err(A::body_error)?;
-        let (caller, op, input) = A::admit(&state, &parts, body)?;
+        let (mut caller, op, input) = A::admit(&state, &parts, body)?;
+        if state.audit.is_some() {
+            let name = A::op_name(op);
+            let (request_parameters, keys) = A::audit_request(&input);
+            let draft = facts.draft(
+                audit::Who::of(&caller),
+                A::EVENT_SOURCE,
+                caller.scope.region.0.clone(),
+                Some(name.to_owned()),
+                request_parameters,
+                audit::key_arns(keys.iter().map(String::as_str), Some(&caller.scope)),
+            );
+            let h = Arc::new(audit::RequestAudit::new(
+                draft,
+                Box::new(move |writes| audit::change_elements(name, writes)),
+            ));
+            caller.audit = Some(h.clone());
+            hook = Some(h);
+            scope = Some(caller.scope.clone());
+        }
         execute::<A>(state.clone(), op, caller, input, id.clone()).await
     }
     .await;
+    let result = match &state.audit {
+        Some(trail) => {
+            let event = match &hook {
+                Some(h) => h.take_committed().map(Ok).unwrap_or_else(|| {
+                    let outcome = match &result {
+                        Ok(body) => {
+                            let v: serde_json::Value =
+                                serde_json::from_slice(body).unwrap_or_default();
+                            audit::Outcome {
+                                error: None,
+                                response_elements: serde_json::Value::Null,
+                                keys: audit::key_arns(
+                                    audit::json_keys(&v).into_iter(),
+                                    scope.as_ref(),
+                                ),
+                            }
+                        }
+                        Err(e) => audit::Outcome {
+                            error: Some(A::audit_error(e)),
+                            ..Default::default()
+                        },
+                    };
+                    Err(h.draft().finish(outcome))
+                }),
+                None => {
+                    let claim = A::claimed(&state, &parts, claim_body.as_deref());
+                    let error = result.as_ref().err().map(A::audit_error);
+                    Err(facts
+                        .unadmitted(&state, claim, A::EVENT_SOURCE)
+                        .finish(audit::Outcome {
+                            error,
+                            ..Default::default()
+                        }))
+                }
+            };
+            match event {
+                Ok(committed) => {
+                    trail.emit(&committed);
+                    result
+                }
+                Err(event) => match record(&state, event.clone()).await {
+                    Ok(()) => {
+                        trail.emit(&event);
+                        result
+                    }
+                    Err(cause) => Err(A::internal(cause)),
+                },
+            }
+        }
+        None => result,
+    };
     if let Some(cause) = result.as_ref().err().and_then(A::internal_cause) {
         tracing::error!(request_id = %id, cause, "internal error");
     }
     A::respond(result, &id, &parts)
+}
+
+/// Commits a record on its own, through the group commit (it may wait for an fsync, so on
+/// the blocking pool). An error means the request must fail: the trail fails closed.
+async fn record(state: &Arc<AppState>, event: trent_core::audit::AuditEvent) -> Result<(), String> {
+    let kms = state.kms.clone();
+    match tokio::task::spawn_blocking(move || kms.record_audit(event)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("audit record not stored: {e}")),
+        Err(e) => Err(format!("audit task failed: {e}")),
+    }
 }
 
 /// Runs an operation. Reads (and all cryptographic operations, which hit the key cache) run
@@ -562,6 +764,45 @@ async fn execute<A: Api>(
     } else {
         run()
     }
+}
+
+/// CloudTrail LookupEvents (see [`cloudtrail`]), answered in AWS JSON 1.1 like KMS.
+async fn serve_cloudtrail(
+    state: Arc<AppState>,
+    parts: Parts,
+    body: Result<Bytes, BodyError>,
+    id: String,
+) -> Response {
+    let result = async {
+        let body = body.map_err(AwsApi::body_error)?;
+        if parts.method != Method::POST {
+            return Err(AwsError::client(
+                "UnknownOperationException",
+                "Trent serves CloudTrail requests as POST /.",
+            ));
+        }
+        let caller = authenticate_for(&state, &parts, &body, cloudtrail::SIGNING_SERVICE)?;
+        let target = parts
+            .headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|t| t.strip_prefix(cloudtrail::TARGET_PREFIX));
+        if target != Some("LookupEvents") {
+            return Err(AwsError::client(
+                "UnknownOperationException",
+                "Trent serves CloudTrail's LookupEvents only.",
+            ));
+        }
+        let state = state.clone();
+        tokio::task::spawn_blocking(move || cloudtrail::lookup_events(&state.kms, &caller, &body))
+            .await
+            .map_err(|e| AwsError::internal_with(format!("task failed: {e}")))?
+    }
+    .await;
+    if let Some(cause) = result.as_ref().err().and_then(AwsApi::internal_cause) {
+        tracing::error!(request_id = %id, cause, "internal error");
+    }
+    AwsApi::respond(result, &id, &parts)
 }
 
 /// STS GetCallerIdentity: the SigV4 signature must verify for the `sts` service; the answer

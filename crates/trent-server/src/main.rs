@@ -24,6 +24,126 @@ struct Cli {
 enum Command {
     /// Run the server on the embedded store.
     Serve(ServeArgs),
+    /// Read the audit trail in the store.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Walk every account's hash chain and report the first record altered, removed or
+    /// reordered, or that the trail is intact. Exits non-zero on a broken chain.
+    Verify(StoreArgs),
+    /// Write the records of a time range as CloudTrail's log file ({"Records":[...]}).
+    Export {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Start of the range (inclusive): 2026-01-31T00:00:00Z or epoch seconds
+        #[arg(long)]
+        since: String,
+        /// End of the range (inclusive) [default: now]
+        #[arg(long)]
+        until: Option<String>,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct StoreArgs {
+    /// Directory of the embedded store [default: ./trent-data]
+    #[arg(long, env = "TRENT_DATA_DIR")]
+    data_dir: Option<std::path::PathBuf>,
+}
+
+impl StoreArgs {
+    fn open(&self) -> Result<trent_store::sqlite::SqliteStore, String> {
+        let dir = self
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| trent_server::config::DEFAULT_DATA_DIR.into());
+        let db = dir.join("trent.db");
+        if !db.exists() {
+            return Err(format!("no store at {}", db.display()));
+        }
+        trent_store::sqlite::SqliteStore::open(&db)
+            .map_err(|e| format!("cannot open store {}: {e}", db.display()))
+    }
+}
+
+fn audit(command: AuditCommand) -> Result<(), String> {
+    use trent_core::store::Store;
+    match command {
+        AuditCommand::Verify(args) => {
+            let store = args.open()?;
+            let reports = trent_core::audit::verify_store(&store)
+                .map_err(|e| format!("cannot read the trail: {e}"))?;
+            let mut broken = false;
+            for r in &reports {
+                let account = if r.account.is_empty() {
+                    "(unidentified callers)"
+                } else {
+                    &r.account
+                };
+                match &r.fault {
+                    None => println!("account {account}: intact ({} records)", r.records),
+                    Some(f) => {
+                        broken = true;
+                        println!(
+                            "account {account}: BROKEN after {} good records: {f}",
+                            r.records
+                        );
+                    }
+                }
+            }
+            if broken {
+                return Err("the audit trail is not intact".into());
+            }
+            println!("audit trail intact");
+            Ok(())
+        }
+        AuditCommand::Export {
+            store,
+            since,
+            until,
+        } => {
+            let store = store.open()?;
+            let parse = |s: &str| {
+                trent_server::audit::parse_time(s).ok_or_else(|| {
+                    format!("invalid time {s:?}: use 2026-01-31T00:00:00Z or epoch seconds")
+                })
+            };
+            let since = parse(&since)?;
+            let until = until.as_deref().map(parse).transpose()?;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            use std::io::Write as _;
+            let io = |e: std::io::Error| format!("cannot write: {e}");
+            write!(out, "{{\"Records\":[").map_err(io)?;
+            let mut first = true;
+            for (account, head) in store.audit_heads().map_err(|e| e.to_string())? {
+                let mut after = head.pruned_through;
+                loop {
+                    let page = store
+                        .audit_chain(&account, after, 1000)
+                        .map_err(|e| e.to_string())?;
+                    for r in &page {
+                        after = r.seq;
+                        if r.time < since || until.is_some_and(|u| r.time > u) {
+                            continue;
+                        }
+                        if !first {
+                            write!(out, ",").map_err(io)?;
+                        }
+                        first = false;
+                        write!(out, "{}", r.body).map_err(io)?;
+                    }
+                    if page.len() < 1000 {
+                        break;
+                    }
+                }
+            }
+            writeln!(out, "]}}").map_err(io)?;
+            Ok(())
+        }
+    }
 }
 
 fn main() -> std::process::ExitCode {
@@ -37,6 +157,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Audit(command) => audit(command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -85,6 +206,14 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         aliyun_verifier: Default::default(),
         aliyun_region: config.aliyun_region.clone(),
         test_clock,
+        audit: if config.audit {
+            Some(trent_server::audit::AuditTrail::open(
+                config.audit_log.as_deref(),
+            )?)
+        } else {
+            tracing::warn!("the audit trail is off (--no-audit): requests are not recorded");
+            None
+        },
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -98,6 +227,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         tokio::spawn(sweeper(
             kms,
             Duration::from_secs(config.sweep_interval_secs),
+            config.audit_retention_days,
         ));
         tracing::info!(data_dir = %config.data_dir.display(), "trent listening on http://{addr}");
         // A machine-readable line for scripts and tests that start us on port 0.
@@ -116,10 +246,20 @@ fn serve(args: ServeArgs) -> Result<(), String> {
 
 /// Destroys keys whose deletion date has passed. Access already treats them as gone; this
 /// removes their material from the store.
-async fn sweeper(kms: Arc<Kms>, every: Duration) {
+async fn sweeper(kms: Arc<Kms>, every: Duration, retention_days: u32) {
     let mut ticker = tokio::time::interval(every);
     loop {
         ticker.tick().await;
+        let pruner = kms.clone();
+        let before = trent_core::Timestamp(
+            kms.now().0 - i64::from(retention_days) * trent_core::Timestamp::DAY_MS,
+        );
+        match tokio::task::spawn_blocking(move || pruner.prune_audit(before)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(records = n, "pruned audit records past retention"),
+            Ok(Err(e)) => tracing::error!(cause = %e, "audit pruning failed"),
+            Err(e) => tracing::error!(cause = %e, "audit pruning panicked"),
+        }
         let kms = kms.clone();
         match tokio::task::spawn_blocking(move || kms.sweep(1000)).await {
             Ok(Ok(0)) => {}

@@ -83,8 +83,7 @@ pub(super) async fn append(
     let st = tx
         .prepare_cached("UPDATE audit_heads SET seq = $2, hash = $3 WHERE account = $1")
         .await?;
-    tx.execute(&st, &[&event.account, &seq, &&hash[..]])
-        .await?;
+    tx.execute(&st, &[&event.account, &seq, &&hash[..]]).await?;
     Ok(())
 }
 
