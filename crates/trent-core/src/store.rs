@@ -197,6 +197,8 @@ pub mod conformance {
         listing_pages_in_order(store);
         due_for_deletion(store);
         root_check_is_written_once(store);
+        audit_chains_lookups_and_pruning(store);
+        audit_appends_concurrently_in_one_chain(store);
         store.ping().expect("a fresh store answers");
     }
 
@@ -493,5 +495,161 @@ pub mod conformance {
         // A second initialiser (another node) gets the first one's value back.
         assert_eq!(store.init_root_check(vec![9]).unwrap(), vec![1, 2, 3]);
         assert_eq!(store.root_check().unwrap(), Some(vec![1, 2, 3]));
+    }
+
+    fn audit_event(account: &str, time: i64, n: usize, resource: &str) -> crate::audit::AuditEvent {
+        use crate::audit::{AuditAttribute, AuditEvent};
+        let event_id = format!("{account}-{n}");
+        AuditEvent {
+            account: account.into(),
+            time: Timestamp(time),
+            body: format!("{{\"eventID\":\"{event_id}\",\"n\":{n}}}"),
+            attributes: vec![
+                (AuditAttribute::EventId, event_id.clone()),
+                (
+                    AuditAttribute::EventName,
+                    if n % 2 == 0 { "Encrypt" } else { "Decrypt" }.into(),
+                ),
+                (AuditAttribute::ResourceName, resource.into()),
+                (AuditAttribute::ResourceName, resource.into()),
+            ],
+            event_id,
+        }
+    }
+
+    /// Records append to per-account chains, are found by attribute and time, newest first,
+    /// page by position, verify, and are pruned as a prefix.
+    pub fn audit_chains_lookups_and_pruning(store: &dyn Store) {
+        use crate::audit::{verify_store, AuditAttribute, AuditQuery};
+        let (a, b) = ("audit-a", "audit-b");
+        for n in 0..10 {
+            let resource = if n < 5 { "key-1" } else { "key-2" };
+            store
+                .commit(vec![Write::Audit(audit_event(
+                    a,
+                    1_000 + n as i64,
+                    n,
+                    resource,
+                ))])
+                .unwrap();
+        }
+        store
+            .commit(vec![Write::Audit(audit_event(b, 1_000, 0, "key-1"))])
+            .unwrap();
+        let query = |attribute: Option<(AuditAttribute, &str)>, after, limit| AuditQuery {
+            account: a.into(),
+            attribute: attribute.map(|(k, v)| (k, v.to_owned())),
+            start: None,
+            end: None,
+            after,
+            limit,
+        };
+        let all = store.audit_lookup(&query(None, None, 100)).unwrap();
+        assert_eq!(all.len(), 10);
+        assert_eq!(all[0].event_id, "audit-a-9", "newest first");
+        assert_eq!(
+            all.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            (1..=10).rev().collect::<Vec<_>>()
+        );
+        let key1 = store
+            .audit_lookup(&query(
+                Some((AuditAttribute::ResourceName, "key-1")),
+                None,
+                100,
+            ))
+            .unwrap();
+        assert_eq!(
+            key1.len(),
+            5,
+            "one row per record, the other account not included"
+        );
+        let page = store
+            .audit_lookup(&query(
+                Some((AuditAttribute::EventName, "Encrypt")),
+                None,
+                2,
+            ))
+            .unwrap();
+        assert_eq!(
+            page.iter().map(|e| e.event_id.as_str()).collect::<Vec<_>>(),
+            ["audit-a-8", "audit-a-6"]
+        );
+        let last = page.last().map(|e| (e.time, e.seq));
+        let next = store
+            .audit_lookup(&query(
+                Some((AuditAttribute::EventName, "Encrypt")),
+                last,
+                2,
+            ))
+            .unwrap();
+        assert_eq!(
+            next.iter().map(|e| e.event_id.as_str()).collect::<Vec<_>>(),
+            ["audit-a-4", "audit-a-2"]
+        );
+        let mut bounded = query(None, None, 100);
+        bounded.start = Some(Timestamp(1_003));
+        bounded.end = Some(Timestamp(1_004));
+        assert_eq!(store.audit_lookup(&bounded).unwrap().len(), 2);
+        // Chains.
+        let chain = store.audit_chain(a, 0, 100).unwrap();
+        assert_eq!(chain.len(), 10);
+        assert!(chain.windows(2).all(|w| w[1].prev_hash == w[0].hash));
+        let reports = verify_store(store).unwrap();
+        for r in reports.iter().filter(|r| r.account == a || r.account == b) {
+            assert_eq!(r.fault, None, "{r:?}");
+        }
+        // Pruning removes a prefix and the chain still verifies from there.
+        assert_eq!(store.audit_prune(Timestamp(1_004)).unwrap(), 5);
+        let heads = store.audit_heads().unwrap();
+        let head = heads.iter().find(|(acc, _)| acc == a).unwrap().1;
+        assert_eq!((head.seq, head.pruned_through), (10, 4));
+        assert_eq!(store.audit_chain(a, 0, 100).unwrap().len(), 6);
+        assert_eq!(
+            store.audit_lookup(&query(None, None, 100)).unwrap().len(),
+            6
+        );
+        assert!(verify_store(store)
+            .unwrap()
+            .iter()
+            .all(|r| r.fault.is_none()));
+        store
+            .commit(vec![Write::Audit(audit_event(a, 2_000, 10, "key-2"))])
+            .unwrap();
+        assert_eq!(
+            store.audit_chain(a, 0, 100).unwrap().last().unwrap().seq,
+            11
+        );
+    }
+
+    /// Appends to one chain from several threads at once (nodes, on a shared database) still
+    /// make one unbroken chain.
+    pub fn audit_appends_concurrently_in_one_chain(store: &dyn Store) {
+        const THREADS: usize = 4;
+        const EACH: usize = 10;
+        let account = "audit-concurrent";
+        std::thread::scope(|s| {
+            for t in 0..THREADS {
+                s.spawn(move || {
+                    for i in 0..EACH {
+                        store
+                            .commit(vec![Write::Audit(audit_event(
+                                account,
+                                5_000,
+                                t * EACH + i,
+                                "k",
+                            ))])
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        let chain = store.audit_chain(account, 0, 1000).unwrap();
+        assert_eq!(chain.len(), THREADS * EACH);
+        let report = crate::audit::verify_store(store).unwrap();
+        let mine = report.iter().find(|r| r.account == account).unwrap();
+        assert_eq!(
+            (mine.records, &mine.fault),
+            ((THREADS * EACH) as u64, &None)
+        );
     }
 }
