@@ -32,6 +32,9 @@ use crate::ids::{AliasName, KeyRef, Scope};
 use crate::model::*;
 use crate::state::{self, Authority, Dialect, KeyOp};
 
+/// A check of a key record an operation makes before the state table.
+pub type Precondition = dyn Fn(&KeyRecord) -> Result<(), KmsError> + Sync;
+
 /// What a request says that conditions may test, beyond who asks and which key.
 #[derive(Default, Clone, Copy)]
 pub struct Facts<'a> {
@@ -58,7 +61,7 @@ pub struct Facts<'a> {
     pub grant_call: bool,
     /// A check of the key that the operation makes before the state table (a key of the wrong
     /// kind is refused whatever its state).
-    pub precondition: Option<&'a (dyn Fn(&KeyRecord) -> Result<(), KmsError> + Sync)>,
+    pub precondition: Option<&'a Precondition>,
 }
 
 impl fmt::Debug for Facts<'_> {
@@ -695,7 +698,7 @@ impl Context for RequestContext<'_> {
             }),
             "kms:grantisforawsresource" => facts
                 .grant_call
-                .then(|| Values::One(Cow::Borrowed("false"))),
+                .then_some(Values::One(Cow::Borrowed("false"))),
             "aws:principalarn" => borrowed(principal.principal_arn()),
             "aws:principalaccount" => borrowed(principal.account()),
             "aws:principaltype" => borrowed(principal.kind().as_str()),
