@@ -59,6 +59,7 @@ pub struct Connection {
 mod asymmetric_ops;
 mod cache;
 mod gate;
+mod grants;
 mod import;
 mod rotation;
 
@@ -66,6 +67,9 @@ pub use asymmetric_ops::DataKeyPair;
 pub use cache::Coherence;
 use cache::{Caches, Lookup};
 pub use gate::Facts;
+pub use grants::{
+    check_grant_tokens, CreatedGrant, GrantEntry, NewGrant, MAX_GRANTS_PER_KEY, MAX_GRANT_TOKENS,
+};
 pub use import::{ImportParameters, ImportRequest};
 pub use rotation::{KeyMaterialEntry, RotationStatus, DEFAULT_ROTATION_PERIOD_DAYS};
 
@@ -628,6 +632,7 @@ impl Kms {
                 last_material_version: current_material.unwrap_or(0),
                 rotation: Rotation::default(),
                 deletion_protection: None,
+                grants: vec![],
             },
             materials,
         };

@@ -82,6 +82,12 @@ pub enum KmsError {
     /// The caller may not perform the action on the resource.
     #[error("access denied: {0:?}")]
     AccessDenied(Denied),
+    /// A grant token this server did not issue.
+    #[error("invalid grant token")]
+    InvalidGrantToken,
+    /// A grant id that names no grant of the key.
+    #[error("invalid grant id")]
+    InvalidGrantId,
     /// The key-state table refuses this operation for the key's current state.
     #[error("key {arn} refused by the state table: {rejection:?}")]
     KeyState {

@@ -72,6 +72,12 @@ pub enum KeyOp {
     CreateKey,
     ListKeys,
     GenerateRandom,
+    CreateGrant,
+    ListGrants,
+    RevokeGrant,
+    /// Decided by the grant itself (its retiring principal, grantee or issuing account).
+    RetireGrant,
+    ListRetirableGrants,
 }
 
 /// One cell of the table.
@@ -107,6 +113,9 @@ pub enum Authority {
     Identity,
     /// The identity policy on the alias ARN, and the key policy on the key (own account only).
     AliasAndKey,
+    /// The grant being retired: its retiring principal, its grantee (when it allows
+    /// RetireGrant) or its issuing account; an identity-policy `Deny` still applies.
+    Grant,
 }
 
 /// What the admission gate needs to decide an operation: the KMS action it needs and who may
@@ -138,6 +147,13 @@ const fn alias(action: &'static str) -> Access {
     }
 }
 
+const fn grant(action: &'static str) -> Access {
+    Access {
+        action,
+        authority: Authority::Grant,
+    }
+}
+
 const fn identity(action: &'static str) -> Access {
     Access {
         action,
@@ -154,6 +170,10 @@ const KEYLESS: &[(KeyOp, Access)] = &[
     (KeyOp::CreateKey, identity("kms:CreateKey")),
     (KeyOp::ListKeys, identity("kms:ListKeys")),
     (KeyOp::GenerateRandom, identity("kms:GenerateRandom")),
+    (
+        KeyOp::ListRetirableGrants,
+        identity("kms:ListRetirableGrants"),
+    ),
 ];
 
 /// Columns: Enabled, Disabled, PendingDeletion, PendingImport (the source document's order).
@@ -356,6 +376,27 @@ const TABLE: &[Row] = &[
         [A, A, A, A],
         None,
     ),
+    // Grants: a new grant needs a usable key; grants can be listed, retired and revoked in
+    // every state (AWS's grants page: "grants are kept").
+    (
+        KeyOp::CreateGrant,
+        key("kms:CreateGrant"),
+        [A, U, U, U],
+        None,
+    ),
+    (KeyOp::ListGrants, key("kms:ListGrants"), [A, A, A, A], None),
+    (
+        KeyOp::RevokeGrant,
+        key("kms:RevokeGrant"),
+        [A, A, A, A],
+        None,
+    ),
+    (
+        KeyOp::RetireGrant,
+        grant("kms:RetireGrant"),
+        [A, A, A, A],
+        None,
+    ),
     // Reads and policies work in every state.
     (
         KeyOp::DescribeKey,
@@ -524,6 +565,11 @@ mod tests {
             CreateKey,
             ListKeys,
             GenerateRandom,
+            CreateGrant,
+            ListGrants,
+            RevokeGrant,
+            RetireGrant,
+            ListRetirableGrants,
         ];
         for op in &ops {
             match op {
@@ -570,6 +616,7 @@ mod tests {
                 | ListKeyRotations
                 | SetDeletionProtection => {}
                 CreateKey | ListKeys | GenerateRandom => {}
+                CreateGrant | ListGrants | RevokeGrant | RetireGrant | ListRetirableGrants => {}
             }
         }
         ops

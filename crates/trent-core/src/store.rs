@@ -168,6 +168,7 @@ pub mod conformance {
                 last_material_version: 1,
                 rotation: Rotation::default(),
                 deletion_protection: None,
+                grants: vec![],
             },
             materials: vec![SealedMaterial {
                 version: 1,

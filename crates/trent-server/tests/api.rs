@@ -837,7 +837,16 @@ async fn unsupported_key_specs_are_refused_clearly() {
         .await;
     assert_code!(r, "ValidationException");
     assert_code!(
-        kms.list_grants().key_id("alias/x").send().await,
+        kms.replicate_key()
+            .key_id("0b0e7c5e-0000-4000-8000-000000000000")
+            .replica_region("us-west-2")
+            .send()
+            .await,
         "UnsupportedOperationException"
+    );
+    // Grants take key ids and ARNs only.
+    assert_code!(
+        kms.list_grants().key_id("alias/x").send().await,
+        "InvalidArnException"
     );
 }

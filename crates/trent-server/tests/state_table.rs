@@ -369,6 +369,17 @@ async fn perform(
         KeyOp::ListKeyRotations => err(kms.list_key_rotations().key_id(id).send().await),
         KeyOp::SetDeletionProtection => unreachable!("Alibaba only: walked by tests/aliyun.rs"),
         KeyOp::UpdateAliasCurrent => unreachable!("no state rule: walked through UpdateAlias"),
+        KeyOp::CreateGrant => err(kms
+            .create_grant()
+            .key_id(id)
+            .grantee_principal(format!("arn:aws:iam::{}:root", common::ACCOUNT))
+            .operations(aws_sdk_kms::types::GrantOperation::DescribeKey)
+            .send()
+            .await),
+        KeyOp::ListGrants => err(kms.list_grants().key_id(id).send().await),
+        KeyOp::RevokeGrant | KeyOp::RetireGrant | KeyOp::ListRetirableGrants => {
+            unreachable!("need a grant: walked by tests/grants.rs")
+        }
         KeyOp::CreateKey | KeyOp::ListKeys | KeyOp::GenerateRandom => {
             unreachable!("names no key: not in the state table")
         }
@@ -393,7 +404,13 @@ fn answered_before_the_table(op: KeyOp, state: KeyState) -> Option<String> {
 /// there too).
 fn aws_has(op: KeyOp) -> bool {
     // UpdateAlias's current target is admitted without a state rule (all cells Allowed).
-    !matches!(op, KeyOp::SetDeletionProtection | KeyOp::UpdateAliasCurrent)
+    !matches!(
+        op,
+        KeyOp::SetDeletionProtection
+            | KeyOp::UpdateAliasCurrent
+            | KeyOp::RevokeGrant
+            | KeyOp::RetireGrant
+    )
 }
 
 #[tokio::test]

@@ -29,6 +29,7 @@ fn key_with_id(scope: &Scope, id: KeyId) -> KeyRecord {
             last_material_version: 1,
             rotation: Default::default(),
             deletion_protection: None,
+            grants: vec![],
         },
         materials: vec![SealedMaterial {
             version: 1,

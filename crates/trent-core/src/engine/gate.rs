@@ -33,6 +33,9 @@ use crate::ids::{AliasName, KeyRef, Scope};
 use crate::model::*;
 use crate::state::{self, Authority, Dialect, KeyOp};
 
+/// A check of a key record an operation makes before the state table.
+pub type Precondition = dyn Fn(&KeyRecord) -> Result<(), KmsError> + Sync;
+
 /// What a request says that conditions may test, beyond who asks and which key.
 #[derive(Default, Clone, Copy)]
 pub struct Facts<'a> {
@@ -50,9 +53,16 @@ pub struct Facts<'a> {
     pub bypass_lockout: Option<bool>,
     /// The alias an alias operation changes.
     pub alias: Option<&'a AliasName>,
+    /// CreateGrant: the grant asked for (its condition keys; a sub-grant's narrowing).
+    pub new_grant: Option<&'a Grant>,
+    /// RetireGrant: the id of the grant to retire.
+    pub grant_id: Option<&'a str>,
+    /// CreateGrant, ListGrants, RevokeGrant: `kms:GrantIsForAWSResource` is present (false:
+    /// no AWS service calls Trent).
+    pub grant_call: bool,
     /// A check of the key that the operation makes before the state table (a key of the wrong
     /// kind is refused whatever its state).
-    pub precondition: Option<&'a (dyn Fn(&KeyRecord) -> Result<(), KmsError> + Sync)>,
+    pub precondition: Option<&'a Precondition>,
 }
 
 impl fmt::Debug for Facts<'_> {
@@ -138,6 +148,7 @@ impl Kms {
         let same_account = record.scope.account == caller.scope.account;
         match access.authority {
             Authority::Identity => authorize_identity(caller, access.action, "*", &ctx)?,
+            Authority::Grant => authorize_retire(caller, access.action, record, &ctx)?,
             Authority::Key => authorize_key(caller, access.action, record, policy, &ctx)?,
             Authority::OwnKey | Authority::AliasAndKey if !same_account => {
                 return Err(denied(
@@ -441,7 +452,7 @@ fn authorize_key(
         Allow::Principal => same_account || identity_allows,
         Allow::Account => identity_allows,
         Allow::None => false,
-    };
+    } || granted(caller, action, record, ctx.facts);
     match (allowed, key.allow) {
         (true, _) => Ok(()),
         (false, Allow::None) => Err(refuse(
@@ -456,6 +467,96 @@ fn authorize_key(
             &resource,
             DenyReason::NoIdentityPolicy,
         )),
+    }
+}
+
+/// Whether the grantee of a grant is the caller: its ARN, or its role's for a session.
+fn is_caller(caller: &Caller, principal: &str) -> bool {
+    let p = &caller.identity.principal;
+    p.arn() == principal || p.role_arn() == Some(principal)
+}
+
+/// Whether a grant on the key allows `action` to the caller: the grant names the caller, lists
+/// the operation, and its constraint holds for the request's encryption context (operations
+/// without one ignore it). A grant's CreateGrant creates only narrower grants.
+fn granted(caller: &Caller, action: &str, record: &KeyRecord, facts: &Facts<'_>) -> bool {
+    let Some(op) = action.strip_prefix("kms:").and_then(GrantOperation::parse) else {
+        return false;
+    };
+    record.meta.grants.iter().any(|g| {
+        if !is_caller(caller, &g.grantee) || !g.operations.contains(&op) {
+            return false;
+        }
+        if op == GrantOperation::CreateGrant {
+            let Some(child) = facts.new_grant else {
+                return false;
+            };
+            return child.operations.iter().all(|o| g.operations.contains(o))
+                && g.constraint
+                    .as_ref()
+                    .is_none_or(|c| c.is_narrowed_by(child.constraint.as_ref()));
+        }
+        match (&g.constraint, facts.encryption_context) {
+            (Some(c), Some(context)) => c.allows(context),
+            _ => true,
+        }
+    })
+}
+
+/// RetireGrant: the grant's retiring principal, its grantee when it lists RetireGrant, or its
+/// issuing account (the root, or a principal whose identity policy allows kms:RetireGrant).
+/// An identity-policy `Deny` wins; key policies play no part (AWS ignores RetireGrant there).
+fn authorize_retire(
+    caller: &Caller,
+    action: &'static str,
+    record: &KeyRecord,
+    ctx: &RequestContext<'_>,
+) -> Result<(), KmsError> {
+    let resource = record.arn();
+    let principal = principal_info(caller);
+    let identity_ctx = ctx.for_identity();
+    let identity = identity_evaluation(
+        caller,
+        &Request {
+            principal: &principal,
+            action,
+            resource: &resource,
+            context: &identity_ctx,
+        },
+    );
+    if identity.explicit_deny {
+        return Err(refuse(
+            caller,
+            action,
+            &resource,
+            DenyReason::ExplicitIdentityDeny,
+        ));
+    }
+    let Some(grant) = ctx
+        .facts
+        .grant_id
+        .and_then(|id| record.meta.grants.iter().find(|g| g.id == id))
+    else {
+        // No such grant on the key: nothing to decide; the use-case says so.
+        return Ok(());
+    };
+    let retiring = grant
+        .retiring
+        .as_deref()
+        .is_some_and(|r| is_caller(caller, r));
+    let grantee = is_caller(caller, &grant.grantee)
+        && grant.operations.contains(&GrantOperation::RetireGrant);
+    let issuer = caller.identity.principal.account() == grant.issuing_account
+        && (caller.identity.principal.is_root() || identity.allow != Allow::None);
+    if retiring || grantee || issuer {
+        Ok(())
+    } else {
+        Err(refuse(
+            caller,
+            action,
+            &resource,
+            DenyReason::NoResourcePolicy,
+        ))
     }
 }
 
@@ -582,6 +683,23 @@ impl Context for RequestContext<'_> {
             } else {
                 "false"
             }),
+            "kms:grantoperations" => Some(Values::Many(
+                facts
+                    .new_grant?
+                    .operations
+                    .iter()
+                    .map(|o| Cow::Borrowed(o.as_str()))
+                    .collect(),
+            )),
+            "kms:granteeprincipal" => borrowed(&facts.new_grant?.grantee),
+            "kms:retiringprincipal" => borrowed(facts.new_grant?.retiring.as_deref()?),
+            "kms:grantconstrainttype" => borrowed(match facts.new_grant?.constraint.as_ref()? {
+                GrantConstraint::Subset(_) => "EncryptionContextSubset",
+                GrantConstraint::Equals(_) => "EncryptionContextEquals",
+            }),
+            "kms:grantisforawsresource" => facts
+                .grant_call
+                .then_some(Values::One(Cow::Borrowed("false"))),
             "aws:principalarn" => borrowed(principal.principal_arn()),
             "aws:principalaccount" => borrowed(principal.account()),
             "aws:principaltype" => borrowed(principal.kind().as_str()),
