@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use trent_core::clock::{Clock, OffsetClock, SystemClock};
 use trent_core::engine::Kms;
+use trent_server::backend::Backend;
 use trent_server::config::{Config, ServeArgs};
 use trent_server::{app, rootkey, AppState, Credentials};
 
@@ -57,9 +58,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     })?;
     let (root, source) = rootkey::load(&config.data_dir)?;
     tracing::info!(source = ?source, "root key loaded");
-    let db = config.data_dir.join("trent.db");
-    let store = trent_store::sqlite::SqliteStore::open(&db)
-        .map_err(|e| format!("cannot open store {}: {e}", db.display()))?;
+    let backend = Backend::open(&config.database)?;
     let (clock, test_clock): (Arc<dyn Clock>, _) = if config.test_clock {
         tracing::warn!("TEST CLOCK ENABLED: POST /_trent/test/advance-clock moves time. Never use this in production.");
         let c = Arc::new(OffsetClock::default());
@@ -67,7 +66,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     } else {
         (Arc::new(SystemClock), None)
     };
-    let kms = Arc::new(Kms::new(Arc::new(store), root, clock));
+    let kms = backend.engine(root, clock);
     if config.dev_credential {
         tracing::warn!(
             "no credentials configured: the development credential is active (access key \"test\", secret \"test\", account 000000000000)"
@@ -92,9 +91,10 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         tokio::spawn(sweeper(
             kms,
+            backend,
             Duration::from_secs(config.sweep_interval_secs),
         ));
-        tracing::info!(data_dir = %config.data_dir.display(), "trent listening on http://{addr}");
+        tracing::info!(data_dir = %config.data_dir.display(), database = ?config.database, "trent listening on http://{addr}");
         // A machine-readable line for scripts and tests that start us on port 0.
         println!("listening on http://{addr}");
         axum::serve(listener, app(state))
@@ -108,16 +108,24 @@ fn serve(args: ServeArgs) -> Result<(), String> {
 
 /// Destroys keys whose deletion date has passed. Access already treats them as gone; this
 /// removes their material from the store.
-async fn sweeper(kms: Arc<Kms>, every: Duration) {
+/// On several nodes, one node at a time sweeps (the others find the lease taken); each key's
+/// change is one atomic commit, so a node that dies mid-sweep leaves no half-done key.
+async fn sweeper(kms: Arc<Kms>, backend: Backend, every: Duration) {
     let mut ticker = tokio::time::interval(every);
     loop {
         ticker.tick().await;
         let kms = kms.clone();
-        match tokio::task::spawn_blocking(move || kms.sweep(1000)).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::info!(keys = n, "destroyed keys past their deletion date"),
-            Ok(Err(e)) => tracing::error!(cause = %e, "deletion sweep failed"),
-            Err(e) => tracing::error!(cause = %e, "deletion sweep panicked"),
+        let backend = backend.clone();
+        let run = move || backend.lead_background(|| kms.sweep(1000));
+        match tokio::task::spawn_blocking(run).await {
+            Ok(Ok(None)) => tracing::trace!("another node is sweeping"),
+            Ok(Ok(Some(Ok(0)))) => {}
+            Ok(Ok(Some(Ok(n)))) => {
+                tracing::info!(keys = n, "sweep: keys deleted, rotated or expired")
+            }
+            Ok(Ok(Some(Err(e)))) => tracing::error!(cause = %e, "sweep failed"),
+            Ok(Err(e)) => tracing::error!(cause = %e, "sweep lease unavailable"),
+            Err(e) => tracing::error!(cause = %e, "sweep panicked"),
         }
     }
 }
