@@ -189,10 +189,12 @@ impl Config {
             }
             Some(url) => match url.strip_prefix("sqlite://") {
                 Some(path) if !path.is_empty() => Database::Sqlite(PathBuf::from(path)),
-                _ => return Err(format!(
+                _ => {
+                    return Err(format!(
                     "invalid database URL {:?}: use postgres://…, postgresql://… or sqlite://PATH",
                     redact(&url)
-                )),
+                ))
+                }
             },
         };
         let dev_credential = file.credentials.is_empty();

@@ -9,6 +9,7 @@
 
 pub mod backend;
 pub mod config;
+pub mod migrate;
 pub mod rootkey;
 
 use std::collections::HashMap;

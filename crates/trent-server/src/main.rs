@@ -23,8 +23,23 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the server on the embedded store.
+    /// Run the server.
     Serve(ServeArgs),
+    /// Copy a whole SQLite store into an empty PostgreSQL database, then verify the copy.
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct MigrateArgs {
+    /// The source: sqlite://PATH of the store file (e.g. sqlite://./trent-data/trent.db)
+    #[arg(long)]
+    from: String,
+    /// The target: postgres://… or postgresql://… of an empty database
+    #[arg(long)]
+    to: String,
+    /// The data directory whose root.key sealed the source (or set TRENT_ROOT_KEY)
+    #[arg(long, env = "TRENT_DATA_DIR", default_value = trent_server::config::DEFAULT_DATA_DIR)]
+    data_dir: std::path::PathBuf,
 }
 
 fn main() -> std::process::ExitCode {
@@ -38,6 +53,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Migrate(args) => migrate(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -46,6 +62,26 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+fn migrate(args: MigrateArgs) -> Result<(), String> {
+    // The source's own root key: never a new one.
+    if std::env::var_os(rootkey::ENV_VAR).is_none()
+        && !args.data_dir.join(rootkey::FILE_NAME).is_file()
+    {
+        return Err(format!(
+            "migrate needs the root key that sealed the source: set {} or pass --data-dir with its {}",
+            rootkey::ENV_VAR,
+            rootkey::FILE_NAME
+        ));
+    }
+    let (root, _) = rootkey::load(&args.data_dir)?;
+    let copied = trent_server::migrate::run(&args.from, &args.to, &root)?;
+    println!(
+        "migrated {} keys, {} material versions, {} aliases; counts match; {} sampled keys open under the root key",
+        copied.keys, copied.materials, copied.aliases, copied.verified_sample
+    );
+    Ok(())
 }
 
 fn serve(args: ServeArgs) -> Result<(), String> {

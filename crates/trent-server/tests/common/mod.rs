@@ -51,6 +51,15 @@ impl Server {
     }
 
     pub fn start_with(extra_args: &[&str]) -> Self {
+        Self::start_on(extra_args, on_postgres())
+    }
+
+    /// Starts a server on SQLite whatever `TRENT_TEST_BACKEND` says.
+    pub fn start_sqlite() -> Self {
+        Self::start_on(&[], false)
+    }
+
+    fn start_on(extra_args: &[&str], postgres: bool) -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
         let data_dir = tmp.path().join("data");
         let mut s = Server {
@@ -59,7 +68,7 @@ impl Server {
             data_dir,
             _tmp: Some(tmp),
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
-            database: on_postgres().then(|| Arc::new(TestDatabase::create())),
+            database: postgres.then(|| Arc::new(TestDatabase::create())),
             root_key: None,
         };
         s.spawn();
