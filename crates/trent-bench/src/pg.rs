@@ -15,7 +15,11 @@ use crate::{measure_split, Measurement, Target};
 const ROOT_KEY: &str = "5f0e3b1a9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f";
 
 /// One operation: its name, on one node, on two nodes splitting the connections.
-pub type PgRow = (String, Result<Measurement, String>, Result<Measurement, String>);
+pub type PgRow = (
+    String,
+    Result<Measurement, String>,
+    Result<Measurement, String>,
+);
 
 #[derive(Debug)]
 pub struct PgFigures {

@@ -97,7 +97,9 @@ async fn conflicting_changes_across_nodes_end_in_a_serial_state() {
     // State changes from every node at once: each is applied whole or refused by the state
     // table, never lost half-way, and no node answers an internal error.
     let mut tasks = Vec::new();
-    for i in 0..24 {
+    // Twelve: every write retries a lost compare-and-set at most 15 times, so each must win
+    // before then whatever the interleaving.
+    for i in 0..12 {
         let kms = clients[i % 3].clone();
         let id = id.clone();
         tasks.push(tokio::spawn(async move {
