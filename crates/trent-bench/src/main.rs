@@ -13,6 +13,7 @@
 //! reference HTTP server: answers every POST with `{}`), `load` (one measurement against a URL).
 
 mod http;
+mod pg;
 mod suite;
 
 use std::time::{Duration, Instant};
@@ -303,16 +304,29 @@ pub async fn measure(
     connections: usize,
     duration: Duration,
 ) -> Result<Measurement, String> {
-    let request = std::rc::Rc::new(target.signed_request(op));
+    measure_split(&[target], op, connections, duration).await
+}
+
+/// Like [`measure`], with the connections split evenly across `targets` (several nodes of
+/// one service behind no balancer).
+pub async fn measure_split(
+    targets: &[&Target],
+    op: &Prepared,
+    connections: usize,
+    duration: Duration,
+) -> Result<Measurement, String> {
+    let requests: Vec<_> = targets
+        .iter()
+        .map(|t| (std::rc::Rc::new(t.signed_request(op)), t.host.clone()))
+        .collect();
     let warmup = Duration::from_millis(500).min(duration / 4);
     let start = Instant::now();
     let measure_from = start + warmup;
     let deadline = measure_from + duration;
     let local = tokio::task::LocalSet::new();
     let mut handles = Vec::new();
-    for _ in 0..connections {
-        let request = request.clone();
-        let host = target.host.clone();
+    for i in 0..connections {
+        let (request, host) = requests[i % requests.len()].clone();
         handles.push(local.spawn_local(async move {
             let mut latencies_us: Vec<u32> = Vec::with_capacity(65536);
             let mut failures = 0u64;

@@ -29,6 +29,10 @@ pub struct SuiteArgs {
     /// Where to write the report (stdout if omitted).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// A PostgreSQL server (e.g. postgres://postgres@127.0.0.1:5432/postgres) to also measure
+    /// Trent on PostgreSQL, one node and two, on a database created for the run.
+    #[arg(long)]
+    postgres: Option<String>,
     /// The command line to print in the report.
     #[arg(long, default_value = "bash bench/run.sh")]
     command: String,
@@ -42,12 +46,14 @@ const TRENT_OPS: &[&str] = &[
     "CreateKey",
     "Sign",
 ];
+/// Operations measured on PostgreSQL too.
+const PG_OPS: &[&str] = &["Encrypt", "CreateKey", "DescribeKey"];
 /// Operations held to the 0.6 × trivial target.
 const FAST_OPS: &[&str] = &["Encrypt", "Decrypt", "GenerateDataKey", "DescribeKey"];
 
-struct Proc {
+pub(crate) struct Proc {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     started_in: Duration,
 }
 
@@ -58,8 +64,12 @@ impl Drop for Proc {
     }
 }
 
+/// Starts a server that prints `listening on <url>` as its first line.
+pub(crate) fn announced(cmd: Command) -> Result<Proc, String> {
+    Proc::announced(cmd)
+}
+
 impl Proc {
-    /// Starts a server that prints `listening on <url>` as its first line.
     fn announced(mut cmd: Command) -> Result<Self, String> {
         let start = Instant::now();
         let mut child = cmd
@@ -273,6 +283,14 @@ async fn run_in(args: &SuiteArgs, work: &Path) -> Result<String, String> {
     let busy_rss = server.rss_mb();
     drop(server);
 
+    let pg = match &args.postgres {
+        Some(server) => {
+            eprintln!("trent on postgres:");
+            Some(crate::pg::figures(&args.trent, work, server, PG_OPS, c, s).await)
+        }
+        None => None,
+    };
+
     let moto_results = match &args.moto {
         Some(moto) => {
             eprintln!("moto:");
@@ -395,6 +413,52 @@ async fn run_in(args: &SuiteArgs, work: &Path) -> Result<String, String> {
         None => {
             let _ = writeln!(w, "- Idle resident memory: not measured (no /proc).");
         }
+    }
+    match &pg {
+        Some(Ok(pg)) => {
+            let _ = writeln!(w, "\n## PostgreSQL\n");
+            let _ = writeln!(w, "Trent with `--database-url` on the machine's PostgreSQL (a database created for the run), one node, then two nodes of that database with the load generator's connections split between them. PostgreSQL's own commit ceiling, measured in the same run: **{:.0} single-row INSERT + COMMIT per second** on one connection with `synchronous_commit = on`.\n", pg.commit_ceiling);
+            let _ = writeln!(w, "| operation | SQLite req/s | PostgreSQL, one node | p99 ms | PostgreSQL, two nodes | p99 ms |");
+            let _ = writeln!(w, "|---|---|---|---|---|---|");
+            let mut pg_verdicts = Vec::new();
+            for (op, one, two) in &pg.rows {
+                let sqlite = trent_results
+                    .iter()
+                    .find(|(o, _)| o == op)
+                    .map(|(_, r)| cell(r));
+                let (sq, sq_value) = sqlite
+                    .map(|(rps, _, _, v)| (rps, v))
+                    .unwrap_or(("-".into(), None));
+                let (one_rps, _, one_p99, one_value) = cell(one);
+                let (two_rps, _, two_p99, _) = cell(two);
+                let _ = writeln!(
+                    w,
+                    "| {op} | {sq} | {one_rps} | {one_p99} | {two_rps} | {two_p99} |"
+                );
+                match (op.as_str(), one_value) {
+                    ("Encrypt", Some(v)) => {
+                        if let Some(base) = sq_value {
+                            let ratio = v / base;
+                            pg_verdicts.push(format!("- Encrypt on PostgreSQL: {:.0}% of the SQLite figure (target within 10%): **{}**.", 100.0 * ratio, if ratio >= 0.9 { "met" } else { "missed" }));
+                        }
+                    }
+                    ("CreateKey", Some(v)) => {
+                        let ratio = v / pg.commit_ceiling;
+                        pg_verdicts.push(format!("- CreateKey on PostgreSQL: {v:.0} req/s = {ratio:.1} × PostgreSQL's commit ceiling (target ≥ 2, by group commit): **{}**.", if ratio >= 2.0 { "met" } else { "missed" }));
+                    }
+                    _ => {}
+                }
+            }
+            let _ = writeln!(w);
+            for v in pg_verdicts {
+                let _ = writeln!(w, "{v}");
+            }
+            let _ = writeln!(w, "- Two nodes share the one machine's cores with PostgreSQL and the load generator here, so the two-node figure shows that nodes add no coordination cost, not the scaling of separate machines.");
+        }
+        Some(Err(e)) => {
+            let _ = writeln!(w, "\n## PostgreSQL\n\nNot measured: {e}");
+        }
+        None => {}
     }
     match many {
         Some((seeded_in, startup, encrypt, rss)) => {

@@ -5,14 +5,36 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use std::time::Duration;
+
 use serde::Deserialize;
 use trent_core::{AccountId, Identity, Principal};
+pub use trent_store::postgres::redact;
+use trent_store::postgres::{is_postgres_url, PgOptions};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4599";
 pub const DEFAULT_DATA_DIR: &str = "./trent-data";
 pub const DEV_ACCESS_KEY: &str = "test";
 pub const DEV_SECRET_KEY: &str = "test";
 pub const DEV_ACCOUNT: &str = "000000000000";
+
+/// The SQLite file in the data directory when no database URL is given.
+pub const SQLITE_FILE: &str = "trent.db";
+/// The default coherence bound across nodes.
+pub const DEFAULT_COHERENCE: Duration = Duration::from_secs(1);
+
+/// Where the keys live.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Database {
+    /// The embedded store: this SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database several nodes may share.
+    Postgres {
+        options: PgOptions,
+        /// A change committed on any node is seen by this one within this bound.
+        coherence: Duration,
+    },
+}
 
 /// `trent serve` flags (each also readable from its environment variable).
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -32,6 +54,23 @@ pub struct ServeArgs {
     /// Region of Alibaba Cloud requests that name none [default: cn-hangzhou]
     #[arg(long, env = "TRENT_ALIYUN_REGION")]
     pub aliyun_region: Option<String>,
+    /// The database: postgres://… or postgresql://… for PostgreSQL (several nodes may share
+    /// it), sqlite://PATH for an SQLite file [default: trent.db in the data directory]
+    #[arg(long, env = "TRENT_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// PostgreSQL connections per node [default: 16]
+    #[arg(long, env = "TRENT_DB_POOL_SIZE")]
+    pub db_pool_size: Option<usize>,
+    /// PostgreSQL: how long a request waits for the database before failing [default: 5000]
+    #[arg(long, env = "TRENT_DB_TIMEOUT_MS")]
+    pub db_timeout_ms: Option<u64>,
+    /// PostgreSQL: how long opening a connection may take [default: 3000]
+    #[arg(long, env = "TRENT_DB_CONNECT_TIMEOUT_MS")]
+    pub db_connect_timeout_ms: Option<u64>,
+    /// PostgreSQL: a change committed on any node is seen by this one within this many
+    /// milliseconds [default: 1000]
+    #[arg(long, env = "TRENT_COHERENCE_MS")]
+    pub coherence_ms: Option<u64>,
     /// FOR TESTS ONLY: serve `POST /_trent/test/advance-clock?seconds=N`, which moves this
     /// server's clock forward. Never enable in production.
     #[arg(long, env = "TRENT_TEST_CLOCK", hide = true)]
@@ -103,6 +142,11 @@ pub struct FileConfig {
     pub audit: Option<bool>,
     pub audit_log: Option<PathBuf>,
     pub audit_retention_days: Option<u32>,
+    pub database_url: Option<String>,
+    pub db_pool_size: Option<usize>,
+    pub db_timeout_ms: Option<u64>,
+    pub db_connect_timeout_ms: Option<u64>,
+    pub coherence_ms: Option<u64>,
     #[serde(default)]
     pub credentials: Vec<CredentialConfig>,
 }
@@ -116,6 +160,7 @@ pub struct Config {
     /// The region of Alibaba Cloud requests that name none: the current Alibaba SDK signs no
     /// region, and keys live per account and region.
     pub aliyun_region: String,
+    pub database: Database,
     pub credentials: Vec<CredentialConfig>,
     /// True when no credentials were configured and the development credential is in use.
     pub dev_credential: bool,
@@ -165,6 +210,46 @@ impl Config {
         {
             return Err(format!("invalid aliyun_region {aliyun_region:?}"));
         }
+        let database = match args.database_url.or(file.database_url) {
+            None => Database::Sqlite(data_dir.join(SQLITE_FILE)),
+            Some(url) if is_postgres_url(&url) => {
+                let ms = |v: Option<u64>, d: Duration| v.map(Duration::from_millis).unwrap_or(d);
+                let mut pg = PgOptions::new(url);
+                pg.pool_size = args
+                    .db_pool_size
+                    .or(file.db_pool_size)
+                    .unwrap_or(PgOptions::DEFAULT_POOL_SIZE)
+                    .max(2);
+                pg.request_timeout = ms(
+                    args.db_timeout_ms.or(file.db_timeout_ms),
+                    PgOptions::DEFAULT_REQUEST_TIMEOUT,
+                );
+                pg.connect_timeout = ms(
+                    args.db_connect_timeout_ms.or(file.db_connect_timeout_ms),
+                    PgOptions::DEFAULT_CONNECT_TIMEOUT,
+                );
+                let coherence = ms(args.coherence_ms.or(file.coherence_ms), DEFAULT_COHERENCE);
+                if pg.request_timeout.is_zero()
+                    || pg.connect_timeout.is_zero()
+                    || coherence.is_zero()
+                {
+                    return Err("database timeouts and the coherence bound must be above 0".into());
+                }
+                Database::Postgres {
+                    options: pg,
+                    coherence,
+                }
+            }
+            Some(url) => match url.strip_prefix("sqlite://") {
+                Some(path) if !path.is_empty() => Database::Sqlite(PathBuf::from(path)),
+                _ => {
+                    return Err(format!(
+                    "invalid database URL {:?}: use postgres://…, postgresql://… or sqlite://PATH",
+                    redact(&url)
+                ))
+                }
+            },
+        };
         let dev_credential = file.credentials.is_empty();
         let credentials = if dev_credential {
             vec![CredentialConfig::root(
@@ -219,6 +304,7 @@ impl Config {
             data_dir,
             sweep_interval_secs,
             aliyun_region,
+            database,
             credentials,
             dev_credential,
             test_clock: args.test_clock,
@@ -265,6 +351,46 @@ mod tests {
         assert!(!c.dev_credential);
         assert_eq!(c.credentials.len(), 1);
         assert_eq!(c.credentials[0].access_key_id, "AKIAEXAMPLE");
+    }
+
+    #[test]
+    fn database_urls_select_the_backend() {
+        let with = |url: &str| {
+            Config::resolve(ServeArgs {
+                database_url: Some(url.into()),
+                data_dir: Some("/d".into()),
+                db_pool_size: Some(4),
+                coherence_ms: Some(250),
+                ..Default::default()
+            })
+        };
+        assert_eq!(
+            Config::resolve(ServeArgs {
+                data_dir: Some("/d".into()),
+                ..Default::default()
+            })
+            .unwrap()
+            .database,
+            Database::Sqlite("/d/trent.db".into())
+        );
+        assert_eq!(
+            with("sqlite:///var/lib/t.db").unwrap().database,
+            Database::Sqlite("/var/lib/t.db".into())
+        );
+        for url in ["postgres://u@h/db", "postgresql://u:p@h:5433/db"] {
+            match with(url).unwrap().database {
+                Database::Postgres { options, coherence } => {
+                    assert_eq!(options.url, url);
+                    assert_eq!(options.pool_size, 4);
+                    assert_eq!(options.request_timeout, PgOptions::DEFAULT_REQUEST_TIMEOUT);
+                    assert_eq!(coherence, Duration::from_millis(250));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let err = with("mysql://u:secret@h/db").unwrap_err();
+        assert!(err.contains("mysql://u:***@h/db"), "{err}");
+        assert!(with("sqlite://").is_err());
     }
 
     #[test]

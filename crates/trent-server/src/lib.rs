@@ -8,8 +8,10 @@
 //! plaintext).
 
 pub mod audit;
+pub mod backend;
 pub mod cloudtrail;
 pub mod config;
+pub mod migrate;
 pub mod rootkey;
 
 use std::collections::HashMap;
@@ -119,15 +121,7 @@ pub struct AppState {
 pub fn app(state: Arc<AppState>) -> Router {
     let mut router = Router::new()
         .route("/", post(handle_kms).get(handle_kms))
-        .route(
-            "/health",
-            get(|| async {
-                (
-                    [(header::CONTENT_TYPE, "application/json")],
-                    "{\"status\":\"ok\"}",
-                )
-            }),
-        );
+        .route("/health", get(health));
     if state.test_clock.is_some() {
         router = router.route("/_trent/test/advance-clock", post(advance_clock));
     }
@@ -872,6 +866,44 @@ fn serve_sts(
     );
     if let Ok(v) = HeaderValue::from_str(id) {
         headers.insert("x-amzn-requestid", v);
+    }
+    response
+}
+
+/// How long `/health` waits for the database.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// 200 while the store answers; 503 (with `Retry-After`) while it does not.
+async fn health(State(state): State<Arc<AppState>>) -> Response {
+    let kms = state.kms.clone();
+    let ping = tokio::time::timeout(
+        HEALTH_TIMEOUT,
+        tokio::task::spawn_blocking(move || kms.ping_store()),
+    )
+    .await;
+    let (status, body) = match ping {
+        Ok(Ok(Ok(()))) => (StatusCode::OK, "{\"status\":\"ok\",\"database\":\"up\"}"),
+        other => {
+            let cause = match other {
+                Ok(Ok(Err(e))) => e.to_string(),
+                Ok(Err(e)) => e.to_string(),
+                _ => "no answer in time".to_owned(),
+            };
+            tracing::warn!(cause, "health check: database down");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "{\"status\":\"unavailable\",\"database\":\"down\"}",
+            )
+        }
+    };
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if status != StatusCode::OK {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
     response
 }

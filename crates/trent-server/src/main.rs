@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use trent_core::clock::{Clock, OffsetClock, SystemClock};
 use trent_core::engine::Kms;
+use trent_server::backend::Backend;
 use trent_server::config::{Config, ServeArgs};
 use trent_server::{app, rootkey, AppState, Credentials};
 
@@ -22,8 +23,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the server on the embedded store.
+    /// Run the server.
     Serve(ServeArgs),
+    /// Copy a whole SQLite store into an empty PostgreSQL database, then verify the copy.
+    Migrate(MigrateArgs),
     /// Read the audit trail in the store.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -52,29 +55,45 @@ struct StoreArgs {
     /// Directory of the embedded store [default: ./trent-data]
     #[arg(long, env = "TRENT_DATA_DIR")]
     data_dir: Option<std::path::PathBuf>,
+    /// The database instead: postgres://…, postgresql://… or sqlite://PATH
+    #[arg(long, env = "TRENT_DATABASE_URL")]
+    database_url: Option<String>,
 }
 
 impl StoreArgs {
-    fn open(&self) -> Result<trent_store::sqlite::SqliteStore, String> {
-        let dir = self
-            .data_dir
-            .clone()
-            .unwrap_or_else(|| trent_server::config::DEFAULT_DATA_DIR.into());
-        let db = dir.join("trent.db");
-        if !db.exists() {
-            return Err(format!("no store at {}", db.display()));
+    fn open(&self) -> Result<Arc<dyn trent_core::store::Store>, String> {
+        use trent_server::config::{Database, DEFAULT_COHERENCE, SQLITE_FILE};
+        let database = match &self.database_url {
+            Some(url) if trent_store::postgres::is_postgres_url(url) => Database::Postgres {
+                options: trent_store::postgres::PgOptions::new(url.clone()),
+                coherence: DEFAULT_COHERENCE,
+            },
+            Some(url) => Database::Sqlite(
+                url.strip_prefix("sqlite://")
+                    .ok_or_else(|| "use postgres://…, postgresql://… or sqlite://PATH".to_owned())?
+                    .into(),
+            ),
+            None => Database::Sqlite(
+                self.data_dir
+                    .clone()
+                    .unwrap_or_else(|| trent_server::config::DEFAULT_DATA_DIR.into())
+                    .join(SQLITE_FILE),
+            ),
+        };
+        if let Database::Sqlite(path) = &database {
+            if !path.exists() {
+                return Err(format!("no store at {}", path.display()));
+            }
         }
-        trent_store::sqlite::SqliteStore::open(&db)
-            .map_err(|e| format!("cannot open store {}: {e}", db.display()))
+        Ok(Backend::open(&database)?.store())
     }
 }
 
 fn audit(command: AuditCommand) -> Result<(), String> {
-    use trent_core::store::Store;
     match command {
         AuditCommand::Verify(args) => {
             let store = args.open()?;
-            let reports = trent_core::audit::verify_store(&store)
+            let reports = trent_core::audit::verify_store(&*store)
                 .map_err(|e| format!("cannot read the trail: {e}"))?;
             let mut broken = false;
             for r in &reports {
@@ -146,6 +165,19 @@ fn audit(command: AuditCommand) -> Result<(), String> {
     }
 }
 
+#[derive(Debug, clap::Args)]
+struct MigrateArgs {
+    /// The source: sqlite://PATH of the store file (e.g. sqlite://./trent-data/trent.db)
+    #[arg(long)]
+    from: String,
+    /// The target: postgres://… or postgresql://… of an empty database
+    #[arg(long)]
+    to: String,
+    /// The data directory whose root.key sealed the source (or set TRENT_ROOT_KEY)
+    #[arg(long, env = "TRENT_DATA_DIR", default_value = trent_server::config::DEFAULT_DATA_DIR)]
+    data_dir: std::path::PathBuf,
+}
+
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -158,6 +190,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Audit(command) => audit(command),
+        Command::Migrate(args) => migrate(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -166,6 +199,26 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+fn migrate(args: MigrateArgs) -> Result<(), String> {
+    // The source's own root key: never a new one.
+    if std::env::var_os(rootkey::ENV_VAR).is_none()
+        && !args.data_dir.join(rootkey::FILE_NAME).is_file()
+    {
+        return Err(format!(
+            "migrate needs the root key that sealed the source: set {} or pass --data-dir with its {}",
+            rootkey::ENV_VAR,
+            rootkey::FILE_NAME
+        ));
+    }
+    let (root, _) = rootkey::load(&args.data_dir)?;
+    let copied = trent_server::migrate::run(&args.from, &args.to, &root)?;
+    println!(
+        "migrated {} keys, {} material versions, {} aliases; counts match; {} sampled keys open under the root key",
+        copied.keys, copied.materials, copied.aliases, copied.verified_sample
+    );
+    Ok(())
 }
 
 fn serve(args: ServeArgs) -> Result<(), String> {
@@ -178,9 +231,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     })?;
     let (root, source) = rootkey::load(&config.data_dir)?;
     tracing::info!(source = ?source, "root key loaded");
-    let db = config.data_dir.join("trent.db");
-    let store = trent_store::sqlite::SqliteStore::open(&db)
-        .map_err(|e| format!("cannot open store {}: {e}", db.display()))?;
+    let backend = Backend::open(&config.database)?;
     let (clock, test_clock): (Arc<dyn Clock>, _) = if config.test_clock {
         tracing::warn!("TEST CLOCK ENABLED: POST /_trent/test/advance-clock moves time. Never use this in production.");
         let c = Arc::new(OffsetClock::default());
@@ -193,7 +244,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         .credentials
         .iter()
         .filter_map(|c| c.principal.clone());
-    let kms = Arc::new(Kms::new(Arc::new(store), root, clock).with_principals(principals));
+    let kms = backend.engine(root, clock, principals);
     if config.dev_credential {
         tracing::warn!(
             "no credentials configured: the development credential is active (access key \"test\", secret \"test\", account 000000000000)"
@@ -226,10 +277,11 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         tokio::spawn(sweeper(
             kms,
+            backend,
             Duration::from_secs(config.sweep_interval_secs),
             config.audit_retention_days,
         ));
-        tracing::info!(data_dir = %config.data_dir.display(), "trent listening on http://{addr}");
+        tracing::info!(data_dir = %config.data_dir.display(), database = ?config.database, "trent listening on http://{addr}");
         // A machine-readable line for scripts and tests that start us on port 0.
         println!("listening on http://{addr}");
         axum::serve(
@@ -246,7 +298,11 @@ fn serve(args: ServeArgs) -> Result<(), String> {
 
 /// Destroys keys whose deletion date has passed. Access already treats them as gone; this
 /// removes their material from the store.
-async fn sweeper(kms: Arc<Kms>, every: Duration, retention_days: u32) {
+/// On several nodes, one node at a time sweeps (the others find the lease taken); each key's
+/// change is one atomic commit, so a node that dies mid-sweep leaves no half-done key. Audit
+/// records past retention are pruned as a prefix of each chain (any node may; pruning locks
+/// the chain heads).
+async fn sweeper(kms: Arc<Kms>, backend: Backend, every: Duration, retention_days: u32) {
     let mut ticker = tokio::time::interval(every);
     loop {
         ticker.tick().await;
@@ -261,11 +317,17 @@ async fn sweeper(kms: Arc<Kms>, every: Duration, retention_days: u32) {
             Err(e) => tracing::error!(cause = %e, "audit pruning panicked"),
         }
         let kms = kms.clone();
-        match tokio::task::spawn_blocking(move || kms.sweep(1000)).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::info!(keys = n, "destroyed keys past their deletion date"),
-            Ok(Err(e)) => tracing::error!(cause = %e, "deletion sweep failed"),
-            Err(e) => tracing::error!(cause = %e, "deletion sweep panicked"),
+        let backend = backend.clone();
+        let run = move || backend.lead_background(|| kms.sweep(1000));
+        match tokio::task::spawn_blocking(run).await {
+            Ok(Ok(None)) => tracing::trace!("another node is sweeping"),
+            Ok(Ok(Some(Ok(0)))) => {}
+            Ok(Ok(Some(Ok(n)))) => {
+                tracing::info!(keys = n, "sweep: keys deleted, rotated or expired")
+            }
+            Ok(Ok(Some(Err(e)))) => tracing::error!(cause = %e, "sweep failed"),
+            Ok(Err(e)) => tracing::error!(cause = %e, "sweep lease unavailable"),
+            Err(e) => tracing::error!(cause = %e, "sweep panicked"),
         }
     }
 }

@@ -782,11 +782,7 @@ async fn scheduled_deletion_destroys_the_key_when_the_window_passes() {
     let mut gone = false;
     for _ in 0..50 {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        let conn = rusqlite::Connection::open(server.db_path()).unwrap();
-        let n: i64 = conn
-            .query_row("SELECT count(*) FROM keys", [], |r| r.get(0))
-            .unwrap();
-        if n == 0 {
+        if server.count_rows("keys") == 0 {
             gone = true;
             break;
         }

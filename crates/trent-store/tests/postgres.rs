@@ -235,8 +235,7 @@ fn the_change_feed_reports_other_nodes_changes() {
     // Cut the feed's connection: it reconnects and says anything may have changed.
     db.admin(&format!(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-         WHERE datname = '{}' AND query LIKE 'LISTEN%' OR (datname = '{}' AND query = 'SELECT 1')",
-        db.name(),
+         WHERE datname = '{}' AND application_name = 'trent-changes'",
         db.name()
     ))
     .unwrap();

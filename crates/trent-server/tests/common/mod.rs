@@ -11,7 +11,10 @@ pub use kms::*;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
+
+pub use trent_store::postgres::testing::TestDatabase;
 
 use aws_sdk_kms::config::retry::RetryConfig;
 use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
@@ -25,6 +28,20 @@ pub struct Server {
     pub data_dir: PathBuf,
     _tmp: Option<tempfile::TempDir>,
     extra_args: Vec<String>,
+    /// The server's own PostgreSQL database when the tests run on PostgreSQL.
+    pub database: Option<Arc<TestDatabase>>,
+    /// `TRENT_ROOT_KEY` for the process (nodes of one database share it).
+    root_key: Option<String>,
+}
+
+/// `TRENT_TEST_BACKEND=postgres` runs the servers of these tests on PostgreSQL, each on a
+/// database of its own (see `trent_store::postgres::testing`); unset or `sqlite`, on SQLite.
+pub fn on_postgres() -> bool {
+    match std::env::var("TRENT_TEST_BACKEND").as_deref() {
+        Ok("postgres") => true,
+        Ok("sqlite") | Err(_) => false,
+        Ok(other) => panic!("TRENT_TEST_BACKEND={other:?}: use sqlite or postgres"),
+    }
 }
 
 impl Server {
@@ -34,6 +51,15 @@ impl Server {
     }
 
     pub fn start_with(extra_args: &[&str]) -> Self {
+        Self::start_on(extra_args, on_postgres())
+    }
+
+    /// Starts a server on SQLite whatever `TRENT_TEST_BACKEND` says.
+    pub fn start_sqlite() -> Self {
+        Self::start_on(&[], false)
+    }
+
+    fn start_on(extra_args: &[&str], postgres: bool) -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
         let data_dir = tmp.path().join("data");
         let mut s = Server {
@@ -42,6 +68,24 @@ impl Server {
             data_dir,
             _tmp: Some(tmp),
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            database: postgres.then(|| Arc::new(TestDatabase::create())),
+            root_key: None,
+        };
+        s.spawn();
+        s
+    }
+
+    /// Starts one node of several sharing `database` (and so the root key `root_key`).
+    pub fn node(database: &Arc<TestDatabase>, root_key: &str, extra_args: &[&str]) -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut s = Server {
+            child: None,
+            url: String::new(),
+            data_dir: tmp.path().join("data"),
+            _tmp: Some(tmp),
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            database: Some(database.clone()),
+            root_key: Some(root_key.to_owned()),
         };
         s.spawn();
         s
@@ -49,7 +93,13 @@ impl Server {
 
     /// Starts the server process (again, after [`Server::kill9`]) on the same data directory.
     pub fn spawn(&mut self) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_trent"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_trent"));
+        if let Some(key) = &self.root_key {
+            command.env("TRENT_ROOT_KEY", key);
+        } else {
+            command.env_remove("TRENT_ROOT_KEY");
+        }
+        let mut child = command
             .arg("serve")
             .arg("--listen")
             .arg("127.0.0.1:0")
@@ -57,8 +107,13 @@ impl Server {
             .arg(&self.data_dir)
             .arg("--test-clock")
             .args(&self.extra_args)
-            .env_remove("TRENT_ROOT_KEY")
+            .args(
+                self.database
+                    .iter()
+                    .flat_map(|db| ["--database-url".to_owned(), db.url().to_owned()]),
+            )
             .env_remove("TRENT_CONFIG")
+            .env_remove("TRENT_DATABASE_URL")
             .env("TRENT_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -136,6 +191,22 @@ impl Server {
             .await
             .expect("advance clock");
         assert!(resp.status().is_success());
+    }
+
+    /// How many rows a table of the server's store holds, whichever the backend.
+    pub fn count_rows(&self, table: &str) -> i64 {
+        let sql = format!("SELECT count(*) FROM {table}");
+        match &self.database {
+            Some(db) => db
+                .query_text(&sql)
+                .expect("query the test database")
+                .and_then(|n| n.parse().ok())
+                .expect("a count"),
+            None => rusqlite::Connection::open(self.db_path())
+                .unwrap()
+                .query_row(&sql, [], |r| r.get(0))
+                .unwrap(),
+        }
     }
 
     pub fn db_path(&self) -> PathBuf {

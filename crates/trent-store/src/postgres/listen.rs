@@ -19,6 +19,9 @@ use trent_core::store::{Change, ChangeFeed};
 
 use super::schema::CHANNEL;
 
+/// The `application_name` of the feed's session.
+pub const APPLICATION_NAME: &str = "trent-changes";
+
 /// How often the feed proves its connection alive. Well under the coherence bound.
 pub const HEARTBEAT: Duration = Duration::from_millis(200);
 

@@ -42,7 +42,7 @@ use bridge::Bridge;
 pub use listen::Listener;
 
 /// Connection settings; see the README for the matching flags.
-#[derive(Debug, Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct PgOptions {
     /// A `postgres://` or `postgresql://` URL (libpq's URL form).
     pub url: String,
@@ -52,6 +52,31 @@ pub struct PgOptions {
     pub connect_timeout: Duration,
     /// Every store call answers within this, with an error if the database does not.
     pub request_timeout: Duration,
+}
+
+impl std::fmt::Debug for PgOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgOptions")
+            .field("url", &redact(&self.url))
+            .field("pool_size", &self.pool_size)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .finish()
+    }
+}
+
+/// A database URL without its password, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
 }
 
 impl PgOptions {
@@ -225,8 +250,11 @@ impl PgStore {
     /// missed). The returned listener tells how far the feed can be trusted.
     pub fn listen(&self, on_change: Arc<dyn Fn(Change) + Send + Sync>) -> Arc<Listener> {
         let listener = Arc::new(Listener::default());
+        let mut config = self.config.clone();
+        // Named, so operators (and tests) can tell the feed's session from the pool's.
+        config.application_name(listen::APPLICATION_NAME);
         self.bridge.spawn(listen::run(
-            self.config.clone(),
+            config,
             listener.clone(),
             on_change,
             self.options.connect_timeout,

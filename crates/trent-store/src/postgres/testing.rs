@@ -99,6 +99,29 @@ impl TestDatabase {
         &self.name
     }
 
+    /// The first column of the first row of `sql`, as text, run on the test's own database.
+    pub fn query_text(&self, sql: &str) -> Result<Option<String>, String> {
+        let url = self.url.clone();
+        let sql = sql.to_owned();
+        std::thread::spawn(move || {
+            runtime().block_on(async move {
+                let (client, conn) = tokio_postgres::connect(&url, NoTls)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let task = tokio::spawn(conn);
+                let rows = client.simple_query(&sql).await.map_err(|e| e.to_string());
+                drop(client);
+                let _ = task.await;
+                Ok(rows?.into_iter().find_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_owned),
+                    _ => None,
+                }))
+            })
+        })
+        .join()
+        .unwrap_or_else(|_| Err("query thread panicked".into()))
+    }
+
     /// Runs SQL on the server's admin database (e.g. `pg_terminate_backend`).
     pub fn admin(&self, sql: &str) -> Result<(), String> {
         admin(&self.admin, sql.to_owned())

@@ -137,6 +137,60 @@ impl SqliteStore {
         self.group.stats()
     }
 
+    /// Every key of every scope, in id order, strictly after `after` (for `trent migrate`).
+    pub fn all_key_ids(
+        &self,
+        after: Option<&KeyId>,
+        limit: usize,
+    ) -> Result<Vec<(Scope, KeyId)>, StoreError> {
+        let after: &[u8] = after.map(|a| &a.as_bytes()[..]).unwrap_or(&[]);
+        let limit = sql_limit(limit);
+        self.read(|conn| {
+            let rows = conn
+                .prepare_cached(
+                    "SELECT account, region, id FROM keys WHERE id > ?1 ORDER BY id LIMIT ?2",
+                )
+                .map_err(backend)?
+                .query_map(params![after, limit], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Vec<u8>>(2)?,
+                    ))
+                })
+                .map_err(backend)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            rows.into_iter()
+                .map(|(account, region, id)| {
+                    Ok((
+                        Scope {
+                            account: AccountId(account),
+                            region: Region(region),
+                        },
+                        decode_key_id(&id)?,
+                    ))
+                })
+                .collect()
+        })
+    }
+
+    /// How many keys, material versions and aliases the database holds (for `trent migrate`).
+    pub fn counts(&self) -> Result<(u64, u64, u64), StoreError> {
+        self.read(|conn| {
+            conn.query_row(
+                "SELECT (SELECT count(*) FROM keys), (SELECT count(*) FROM key_material),
+                        (SELECT count(*) FROM aliases)",
+                [],
+                |r| {
+                    let n = |i| r.get::<_, i64>(i).map(|v| u64::try_from(v).unwrap_or(0));
+                    Ok((n(0)?, n(1)?, n(2)?))
+                },
+            )
+            .map_err(backend)
+        })
+    }
+
     /// Runs `f` on a free reader connection (blocking on one if all are busy), or on the
     /// writer connection of an in-memory store.
     fn read<T>(
