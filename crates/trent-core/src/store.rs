@@ -509,7 +509,12 @@ pub mod conformance {
                 (AuditAttribute::EventId, event_id.clone()),
                 (
                     AuditAttribute::EventName,
-                    if n % 2 == 0 { "Encrypt" } else { "Decrypt" }.into(),
+                    if n.is_multiple_of(2) {
+                        "Encrypt"
+                    } else {
+                        "Decrypt"
+                    }
+                    .into(),
                 ),
                 (AuditAttribute::ResourceName, resource.into()),
                 (AuditAttribute::ResourceName, resource.into()),

@@ -382,8 +382,6 @@ pub fn keys_of(writes: &[Write]) -> Vec<String> {
 /// The request's hook: the engine asks it for the record when it commits a change.
 pub struct RequestAudit {
     draft: Draft,
-    /// The response elements a change implies (the dialect's: e.g. CreateKey's keyMetadata).
-    elements: Box<dyn Fn(&[Write]) -> Value + Send + Sync>,
     pending: Mutex<Option<AuditEvent>>,
     committed: Mutex<Option<AuditEvent>>,
 }
@@ -397,10 +395,9 @@ impl std::fmt::Debug for RequestAudit {
 }
 
 impl RequestAudit {
-    pub fn new(draft: Draft, elements: Box<dyn Fn(&[Write]) -> Value + Send + Sync>) -> Self {
+    pub fn new(draft: Draft) -> Self {
         RequestAudit {
             draft,
-            elements,
             pending: Mutex::new(None),
             committed: Mutex::new(None),
         }
@@ -427,7 +424,10 @@ impl AuditHook for RequestAudit {
         }
         let event = self.draft.finish(Outcome {
             error: None,
-            response_elements: (self.elements)(writes),
+            response_elements: change_elements(
+                self.draft.event_name.as_deref().unwrap_or_default(),
+                writes,
+            ),
             keys: keys_of(writes),
         });
         *self.pending.lock() = Some(event.clone());

@@ -662,10 +662,7 @@ async fn serve<A: Api>(
                 request_parameters,
                 audit::key_arns(keys.iter().map(String::as_str), Some(&caller.scope)),
             );
-            let h = Arc::new(audit::RequestAudit::new(
-                draft,
-                Box::new(move |writes| audit::change_elements(name, writes)),
-            ));
+            let h = Arc::new(audit::RequestAudit::new(draft));
             caller.audit = Some(h.clone());
             hook = Some(h);
             scope = Some(caller.scope.clone());

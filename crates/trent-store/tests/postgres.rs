@@ -36,6 +36,7 @@ fn key(scope: &Scope) -> KeyRecord {
             last_material_version: 1,
             rotation: Default::default(),
             deletion_protection: None,
+            grants: vec![],
         },
         materials: vec![SealedMaterial {
             version: 1,
