@@ -68,7 +68,7 @@ fn main() -> std::process::ExitCode {
             seconds,
         } => runtime().and_then(|rt| {
             rt.block_on(async {
-                let target = Target::new(&url)?;
+                let target = Target::for_op(&url, &op)?;
                 let op = target.prepare(&op).await?;
                 let m =
                     measure(&target, &op, connections, Duration::from_secs_f64(seconds)).await?;
@@ -120,12 +120,20 @@ fn trivial(listen: &str) -> Result<(), String> {
     })
 }
 
-/// A server to load, with the development credential.
+/// A server to load, with the development credential (the root of 000000000000) or, for the
+/// access-control figures, the IAM user of [`suite::BENCH_CONFIG`].
 #[derive(Debug)]
 pub struct Target {
     pub url: String,
     host: String,
+    access_key_id: &'static str,
+    secret: &'static str,
 }
+
+/// Loads signed by the IAM user `bench` rather than the account root: Encrypt allowed through
+/// the default key policy and the user's identity policy, and Encrypt allowed by one of ten
+/// conditional statements of a key policy.
+pub const USER_OPS: &[&str] = &["EncryptAsUser", "EncryptConditional"];
 
 /// A prepared operation: the target header and the JSON body.
 #[derive(Debug)]
@@ -145,7 +153,19 @@ impl Target {
         Ok(Self {
             url: url.to_owned(),
             host,
+            access_key_id: "test",
+            secret: "test",
         })
+    }
+
+    /// The target that signs the load of `op` (the IAM user for [`USER_OPS`]).
+    pub fn for_op(url: &str, op: &str) -> Result<Self, String> {
+        let mut target = Self::new(url)?;
+        if USER_OPS.contains(&op) {
+            (target.access_key_id, target.secret) =
+                (suite::BENCH_USER_KEY, suite::BENCH_USER_SECRET);
+        }
+        Ok(target)
     }
 
     /// The full HTTP/1.1 request for `op`, signed now.
@@ -162,8 +182,8 @@ impl Target {
             ("x-amz-target", op.target.as_str()),
         ];
         let cred = Credential {
-            access_key_id: "test".into(),
-            secret_access_key: SecretBytes::new(b"test".to_vec()),
+            access_key_id: self.access_key_id.into(),
+            secret_access_key: SecretBytes::new(self.secret.as_bytes().to_vec()),
             account_id: "000000000000".into(),
         };
         let req = SignedRequest {
@@ -245,6 +265,28 @@ impl Target {
                         .await?,
                 );
                 serde_json::json!({"KeyId": key, "Message": B64.encode([7u8; 32]), "MessageType": "RAW", "SigningAlgorithm": "ECDSA_SHA_256"})
+            }
+            "EncryptAsUser" | "EncryptConditional" => {
+                // Set up as the root; the load is signed by the user.
+                let root = Target::new(&self.url)?;
+                let key = key_of(
+                    &root
+                        .call("CreateKey", new_key("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT"))
+                        .await?,
+                );
+                if op == "EncryptConditional" {
+                    root.call(
+                        "PutKeyPolicy",
+                        serde_json::json!({"KeyId": key, "PolicyName": "default", "Policy": suite::conditional_policy()}),
+                    )
+                    .await?;
+                }
+                let body = serde_json::json!({"KeyId": key, "Plaintext": plaintext});
+                return Ok(Prepared {
+                    name: op.to_owned(),
+                    target: "TrentService.Encrypt".to_owned(),
+                    body: serde_json::to_vec(&body).unwrap_or_default(),
+                });
             }
             // For the trivial server: an Encrypt-sized request.
             "Trivial" => {

@@ -45,9 +45,55 @@ const TRENT_OPS: &[&str] = &[
     "DescribeKey",
     "CreateKey",
     "Sign",
+    "EncryptAsUser",
+    "EncryptConditional",
 ];
 /// Operations measured on PostgreSQL too.
 const PG_OPS: &[&str] = &["Encrypt", "CreateKey", "DescribeKey"];
+
+/// The IAM user the access-control figures sign as.
+pub const BENCH_USER_KEY: &str = "BENCHUSER";
+pub const BENCH_USER_SECRET: &str = "bench";
+
+/// Trent's configuration for the suite: the development credential, and an IAM user whose
+/// identity policy allows every KMS action.
+pub const BENCH_CONFIG: &str = r#"[[credentials]]
+access_key_id = "test"
+secret_access_key = "test"
+account_id = "000000000000"
+
+[[credentials]]
+access_key_id = "BENCHUSER"
+secret_access_key = "bench"
+account_id = "000000000000"
+principal = "arn:aws:iam::000000000000:user/bench"
+policy = '''{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}'''
+"#;
+
+/// A key policy of ten conditional statements naming the user (nine never match, the last
+/// does) and one for the account's administration.
+pub fn conditional_policy() -> String {
+    let user = "arn:aws:iam::000000000000:user/bench";
+    let mut statements = vec![serde_json::json!({
+        "Sid": "Admin", "Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::000000000000:root"},
+        "Action": ["kms:PutKeyPolicy", "kms:GetKeyPolicy", "kms:DescribeKey"], "Resource": "*"
+    })];
+    for i in 0..9 {
+        statements.push(serde_json::json!({
+            "Effect": "Allow", "Principal": {"AWS": user}, "Action": "kms:Encrypt", "Resource": "*",
+            "Condition": {"StringEquals": {"kms:EncryptionContext:tenant": format!("tenant-{i}")}}
+        }));
+    }
+    statements.push(serde_json::json!({
+        "Effect": "Allow", "Principal": {"AWS": user}, "Action": ["kms:Encrypt", "kms:Decrypt"], "Resource": "*",
+        "Condition": {
+            "StringEquals": {"kms:CallerAccount": "000000000000", "kms:EncryptionAlgorithm": "SYMMETRIC_DEFAULT"},
+            "Bool": {"aws:SecureTransport": "false"}
+        }
+    }));
+    serde_json::json!({"Version": "2012-10-17", "Statement": statements}).to_string()
+}
 /// Operations held to the 0.6 × trivial target.
 /// The operations measured with the audit trail off too, and the share of the trail-off
 /// figure each must keep with the trail on.
@@ -141,9 +187,14 @@ fn free_port() -> Result<u16, String> {
 }
 
 fn trent(binary: &Path, data_dir: &Path) -> Result<Proc, String> {
+    std::fs::create_dir_all(data_dir).map_err(|e| e.to_string())?;
+    let config = data_dir.join("trent.toml");
+    std::fs::write(&config, BENCH_CONFIG).map_err(|e| e.to_string())?;
     let mut cmd = Command::new(binary);
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
+        .arg("--config")
+        .arg(&config)
         .env("TRENT_LOG", "error");
     Proc::announced(cmd)
 }
@@ -175,7 +226,7 @@ async fn run_ops(
     let mut out = Vec::new();
     for op in ops {
         let result = async {
-            let target = Target::new(url)?;
+            let target = Target::for_op(url, op)?;
             let prepared = target.prepare(op).await?;
             measure(
                 &target,
@@ -415,6 +466,20 @@ async fn run_in(args: &SuiteArgs, work: &Path) -> Result<String, String> {
                     if ratio >= 2.0 && m.failures == 0 { "met" } else { "missed" }
                 ));
             }
+        }
+    }
+    let encrypt = trent_results
+        .iter()
+        .find(|(op, _)| op == "Encrypt")
+        .and_then(|(_, r)| r.as_ref().ok());
+    for (op, res) in &trent_results {
+        if let (Some(base), Ok(m), true) = (encrypt, res, crate::USER_OPS.contains(&op.as_str())) {
+            let ratio = m.rps() / base.rps();
+            verdicts.push(format!(
+                "- {op} (access control as an IAM user): {:.2} × the root's Encrypt (target ≥ 0.9): **{}**.",
+                ratio,
+                if ratio >= 0.9 && m.failures == 0 { "met" } else { "missed" }
+            ));
         }
     }
     let _ = writeln!(w, "\n## Targets\n");

@@ -209,16 +209,23 @@ impl Condition {
         variables: bool,
         op_name: &str,
     ) -> Result<Condition, String> {
-        let bad = |what: &str, v: &str| {
-            format!(
-                "Policy contains an invalid value for {op_name} on {key}: \"{v}\" is not {what}."
-            )
-        };
-        let each = |f: &dyn Fn(&str) -> Option<()>, what: &str| -> Result<(), String> {
+        // Every value must read as the operator's type; the error names the first that does not.
+        fn typed<T>(
+            values: &[String],
+            read: impl Fn(&str) -> Option<T>,
+            what: &str,
+            op_name: &str,
+            key: &str,
+        ) -> Result<Vec<T>, String> {
             values
                 .iter()
-                .try_for_each(|v| f(v).ok_or_else(|| bad(what, v)))
-        };
+                .map(|v| {
+                    read(v).ok_or_else(|| {
+                        format!("Policy contains an invalid value for {op_name} on {key}: \"{v}\" is not {what}.")
+                    })
+                })
+                .collect()
+        }
         let operands = match op.family {
             Family::StringEquals { .. } | Family::StringLike => {
                 let syntax = Syntax {
@@ -228,35 +235,33 @@ impl Condition {
                 Operands::Strings(values.iter().map(|v| Pattern::parse(v, syntax)).collect())
             }
             Family::Numeric(_) => {
-                each(&|v| scalar::number(v).map(drop), "a number")?;
-                Operands::Numbers(values.iter().filter_map(|v| scalar::number(v)).collect())
+                Operands::Numbers(typed(values, scalar::number, "a number", op_name, key)?)
             }
             Family::Date(_) => {
-                each(&|v| scalar::date(v).map(drop), "a date")?;
-                Operands::Dates(values.iter().filter_map(|v| scalar::date(v)).collect())
+                Operands::Dates(typed(values, scalar::date, "a date", op_name, key)?)
             }
-            Family::Bool | Family::Null => {
-                each(&|v| scalar::boolean(v).map(drop), "true or false")?;
-                Operands::Bools(values.iter().filter_map(|v| scalar::boolean(v)).collect())
-            }
+            Family::Bool | Family::Null => Operands::Bools(typed(
+                values,
+                scalar::boolean,
+                "true or false",
+                op_name,
+                key,
+            )?),
             Family::Binary => {
                 use base64::Engine as _;
                 let decode = |v: &str| base64::engine::general_purpose::STANDARD.decode(v).ok();
-                each(&|v| decode(v).map(drop), "base64")?;
-                Operands::Bytes(values.iter().filter_map(|v| decode(v)).collect())
+                Operands::Bytes(typed(values, decode, "base64", op_name, key)?)
             }
-            Family::Ip => {
-                each(&|v| Cidr::parse(v).map(drop), "an IP address or CIDR range")?;
-                Operands::Ips(values.iter().filter_map(|v| Cidr::parse(v)).collect())
-            }
+            Family::Ip => Operands::Ips(typed(
+                values,
+                Cidr::parse,
+                "an IP address or CIDR range",
+                op_name,
+                key,
+            )?),
             Family::Arn => {
-                each(&|v| ArnPattern::parse(v, variables).map(drop), "an ARN")?;
-                Operands::Arns(
-                    values
-                        .iter()
-                        .filter_map(|v| ArnPattern::parse(v, variables))
-                        .collect(),
-                )
+                let read = |v: &str| ArnPattern::parse(v, variables);
+                Operands::Arns(typed(values, read, "an ARN", op_name, key)?)
             }
         };
         Ok(Condition {

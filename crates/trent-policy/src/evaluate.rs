@@ -42,7 +42,7 @@ pub(crate) struct Statement {
 }
 
 impl Statement {
-    /// How this statement names the caller: None when it does not apply to the caller at all.
+    /// How this statement names the caller: `Allow::None` when it does not apply to the caller.
     fn subject_level(&self, req: &Request<'_>) -> Allow {
         match &self.subject {
             Subject::Holder => Allow::Principal,

@@ -4,6 +4,7 @@
 //!
 //! This module owns reading text into [`Json`]; it knows nothing of the policy grammar.
 
+use std::collections::HashSet;
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -91,8 +92,10 @@ impl<'de> Visitor<'de> for JsonVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
         let mut members: Vec<(String, Json)> = Vec::new();
+        // A set, so that an object with thousands of members costs linear time, not quadratic.
+        let mut seen = HashSet::new();
         while let Some(name) = map.next_key::<String>()? {
-            if members.iter().any(|(n, _)| *n == name) {
+            if !seen.insert(name.clone()) {
                 return Err(de::Error::custom(format_args!(
                     "the member \"{name}\" appears twice in one object"
                 )));

@@ -6,6 +6,40 @@
 //! action, the resource ARN and the condition keys through [`Request`] and [`Context`].
 //!
 //! The size limit of a document is the caller's to enforce (KMS: [`KEY_POLICY_MAX_BYTES`]).
+//!
+//! What the caller provides: the [`PrincipalInfo`] of the caller, the action (`kms:Encrypt`), the
+//! resource ARN (`*` for operations that name no key), and a [`Context`] holding every condition
+//! key the request carries, stored under [`context_key`]'s name (the whole key lowercased: AWS
+//! compares key names, encryption-context and tag keys included, without regard to case). Policy
+//! variables read the same context, so it should also hold `aws:username` (IAM users only),
+//! `aws:userid`, `aws:PrincipalArn`, `aws:PrincipalAccount` and `aws:PrincipalType`
+//! ([`MapContext::with_principal`] fills all but `aws:userid`).
+//!
+//! ```
+//! use trent_policy::{Allow, MapContext, Policy, PolicyKind, PrincipalInfo, Request};
+//!
+//! let policy = Policy::parse(
+//!     r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow",
+//!         "Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}}"#,
+//!     PolicyKind::Resource,
+//! )?;
+//! let alice = PrincipalInfo {
+//!     arn: "arn:aws:iam::111122223333:user/alice",
+//!     account: "111122223333",
+//!     role_arn: None,
+//! };
+//! let context = MapContext::with_principal(&alice);
+//! let outcome = policy.evaluate(&Request {
+//!     principal: &alice,
+//!     action: "kms:Encrypt",
+//!     resource: "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+//!     context: &context,
+//! });
+//! // The default key policy delegates to the account: alice's identity policy decides.
+//! assert_eq!(outcome.allow, Allow::Account);
+//! assert!(!outcome.explicit_deny);
+//! # Ok::<(), trent_policy::PolicyError>(())
+//! ```
 
 use std::fmt;
 
@@ -34,7 +68,7 @@ pub enum PolicyKind {
 }
 
 /// A parsed, validated policy. Immutable, Send + Sync, cheap to share behind Arc.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Policy {
     statements: Vec<evaluate::Statement>,
     named: Vec<String>,
@@ -141,4 +175,23 @@ pub enum Allow {
     /// Allowed by a statement naming the caller (its ARN, its role ARN for a role session, "*" or
     /// {"AWS":"*"}), or, in an identity policy, any matching Allow statement.
     Principal,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_is_shareable_across_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Policy>();
+        shareable::<PolicyError>();
+    }
+
+    #[test]
+    fn error_display_is_the_message() {
+        let e = Policy::parse("{}", PolicyKind::Resource).unwrap_err();
+        assert_eq!(e.to_string(), e.message());
+        assert_eq!(e.message(), "The policy has no Statement.");
+    }
 }

@@ -527,6 +527,40 @@ fn variables_in_condition_values() {
     let c = r#"{"StringLike":{"k:x":"a${*}b"}}"#;
     assert!(holds(c, &[("k:x", "a*b")]));
     assert!(!holds(c, &[("k:x", "aXb")]));
+    // ${aws:PrincipalArn} and ${aws:PrincipalAccount}, as the gate provides them
+    let mut c = MapContext::with_principal(&APP_SESSION);
+    c.insert(
+        "kms:EncryptionContext:owner",
+        "arn:aws:iam::111122223333:role/App",
+    );
+    c.insert("kms:CallerAccount", "111122223333");
+    assert!(condition_holds(
+        r#"{"StringEquals":{"kms:EncryptionContext:owner":"${aws:PrincipalArn}","kms:CallerAccount":"${aws:PrincipalAccount}"}}"#,
+        &c
+    ));
+    c.insert(
+        "kms:EncryptionContext:owner",
+        "arn:aws:iam::111122223333:role/Other",
+    );
+    assert!(!condition_holds(
+        r#"{"StringEquals":{"kms:EncryptionContext:owner":"${aws:PrincipalArn}"}}"#,
+        &c
+    ));
+    // not in operators whose values are typed
+    for condition in [
+        r#"{"NumericEquals":{"k:n":"${aws:userid}"}}"#,
+        r#"{"DateLessThan":{"aws:CurrentTime":"${aws:TokenIssueTime}"}}"#,
+        r#"{"IpAddress":{"aws:SourceIp":"${aws:SourceIp}"}}"#,
+        r#"{"Bool":{"aws:SecureTransport":"${aws:ViaAWSService}"}}"#,
+    ] {
+        let json = format!(
+            r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Action":"*","Resource":"*","Condition":{condition}}}}}"#
+        );
+        assert!(
+            refusal(&json, PolicyKind::Identity).contains("is not"),
+            "{condition}"
+        );
+    }
     // in ArnLike
     let c = r#"{"ArnLike":{"aws:SourceArn":"arn:aws:s3:::${aws:username}-bucket"}}"#;
     assert!(holds(

@@ -431,7 +431,7 @@ mod tests {
         std::fs::create_dir(dir.path().join("policies")).unwrap();
         std::fs::write(
             dir.path().join("policies/alice.json"),
-            "{\"Version\":\"2012-10-17\",\"Statement\":[]}",
+            "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"kms:*\",\"Resource\":\"*\"}]}",
         )
         .unwrap();
         let resolve = |text: &str| {
@@ -455,6 +455,7 @@ mod tests {
         for bad in [
             "principal = \"arn:aws:iam::999999999999:user/alice\"\naccount_id = \"111122223333\"",
             "policy_file = \"policies/none.json\"\naccount_id = \"111122223333\"",
+            "policy = \"{}\"\naccount_id = \"111122223333\"",
             "principal = \"arn:aws:iam::1234567890123456:user/a\"\naccount_id = \"1234567890123456\"",
         ] {
             let e = resolve(&format!("[[credentials]]\naccess_key_id = \"AKIDBAD\"\nsecret_access_key = \"s\"\n{bad}\n")).unwrap_err();

@@ -270,7 +270,10 @@ async fn perform(
             .put_key_policy()
             .key_id(id)
             .policy_name("default")
-            .policy("{}")
+            .policy(format!(
+                r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{}:root"}},"Action":"kms:*","Resource":"*"}}]}}"#,
+                common::ACCOUNT
+            ))
             .send()
             .await),
         KeyOp::ListKeyPolicies => err(kms.list_key_policies().key_id(id).send().await),
