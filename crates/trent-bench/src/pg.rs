@@ -28,12 +28,20 @@ pub struct PgFigures {
     pub rows: Vec<PgRow>,
 }
 
+/// PostgreSQL's own message where there is one ("db error" alone says nothing).
+fn describe(e: tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => db.message().to_owned(),
+        None => e.to_string(),
+    }
+}
+
 async fn admin(server: &str, sql: &str) -> Result<(), String> {
     let (client, conn) = tokio_postgres::connect(server, NoTls)
         .await
-        .map_err(|e| format!("PostgreSQL at {server}: {e}"))?;
+        .map_err(|e| format!("PostgreSQL at {server}: {}", describe(e)))?;
     let task = tokio::spawn(conn);
-    let r = client.batch_execute(sql).await.map_err(|e| e.to_string());
+    let r = client.batch_execute(sql).await.map_err(describe);
     drop(client);
     let _ = task.await;
     r
@@ -51,7 +59,7 @@ fn database_url(server: &str, name: &str) -> Result<String, String> {
 async fn commit_ceiling(url: &str) -> Result<f64, String> {
     let (client, conn) = tokio_postgres::connect(url, NoTls)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(describe)?;
     let task = tokio::spawn(conn);
     client
         .batch_execute(
@@ -59,18 +67,15 @@ async fn commit_ceiling(url: &str) -> Result<f64, String> {
              CREATE TABLE commit_probe (id bigserial PRIMARY KEY, v integer NOT NULL)",
         )
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(describe)?;
     let insert = client
         .prepare("INSERT INTO commit_probe (v) VALUES (1)")
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(describe)?;
     let start = Instant::now();
     let mut n = 0u32;
     while start.elapsed() < Duration::from_secs(2) {
-        client
-            .execute(&insert, &[])
-            .await
-            .map_err(|e| e.to_string())?;
+        client.execute(&insert, &[]).await.map_err(describe)?;
         n += 1;
     }
     let rate = f64::from(n) / start.elapsed().as_secs_f64();
@@ -99,11 +104,13 @@ pub async fn figures(
     seconds: f64,
 ) -> Result<PgFigures, String> {
     let name = format!("trent_bench_{}", std::process::id());
+    // Two statements: CREATE DATABASE refuses to run in the implicit transaction of a batch.
     admin(
         server,
-        &format!("DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}"),
+        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
     )
     .await?;
+    admin(server, &format!("CREATE DATABASE {name}")).await?;
     let url = database_url(server, &name)?;
     let result = async {
         let commit_ceiling = commit_ceiling(&url).await?;
