@@ -1838,3 +1838,46 @@ async fn alibaba_requests_pass_the_same_gate() {
     let state = root.call("DescribeKey", &[("KeyId", &key)]).await.ok();
     assert_eq!(state["KeyMetadata"]["KeyState"], "Enabled");
 }
+
+/// Alibaba requests are recorded in the audit trail too: CloudTrail's shape, Alibaba's event
+/// source, the operation's own parameters without the plaintext or the signature parameters.
+#[tokio::test]
+async fn alibaba_requests_are_recorded_in_the_audit_trail() {
+    let server = Server::start();
+    let ali = Ali::new(&server, Scheme::Acs3);
+    let key = common::create_with(
+        server
+            .client_for(REGION, "test", "test")
+            .create_key()
+            .description("audited"),
+    )
+    .await;
+    let secret = B64.encode("alibaba-audit-plaintext-5e1d");
+    ali.call("Encrypt", &[("KeyId", &key), ("Plaintext", &secret)])
+        .await
+        .ok();
+    let db = rusqlite::Connection::open(server.data_dir.join("trent.db")).unwrap();
+    let bodies: Vec<String> = db
+        .prepare("SELECT body FROM audit_events ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let encrypt: Value = bodies
+        .iter()
+        .map(|b| serde_json::from_str::<Value>(b).unwrap())
+        .find(|r| r["eventSource"] == "kms.aliyuncs.com")
+        .expect("the Alibaba request's record");
+    assert_eq!(encrypt["eventName"], "Encrypt");
+    assert_eq!(encrypt["requestParameters"]["keyId"], key.as_str());
+    assert_eq!(encrypt["userIdentity"]["type"], "Root");
+    assert_eq!(
+        encrypt["resources"][0]["ARN"],
+        format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{key}")
+    );
+    for body in &bodies {
+        assert!(!body.contains(&secret) && !body.contains("alibaba-audit-plaintext"));
+        assert!(!body.contains("SignatureNonce") && !body.contains("signatureNonce"));
+    }
+}
