@@ -11,7 +11,7 @@
 # checks, and ends with one line `N passed, M failed`. Exits non-zero if anything failed.
 #
 # Environment knobs: TRENT_BIN=path (use this server binary, skip the build), PYTHON=python3.11,
-# CONFORMANCE_ONLY="awscli boto3 boto3-keys esdk js aliyun" (a subset), CONFORMANCE_VERBOSE=1 (tracebacks).
+# CONFORMANCE_ONLY="awscli boto3 boto3-keys access esdk js aliyun" (a subset), CONFORMANCE_VERBOSE=1 (tracebacks).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -24,7 +24,7 @@ PYTHON="${PYTHON:-python3}"
 VENV="$HERE/.venv"
 JSDIR="$HERE/js"
 CLIENT_TIMEOUT="${CONFORMANCE_CLIENT_TIMEOUT:-240}"
-ONLY="${CONFORMANCE_ONLY:-awscli boto3 boto3-keys esdk js aliyun}"
+ONLY="${CONFORMANCE_ONLY:-awscli boto3 boto3-keys access esdk js aliyun}"
 ALIYUN_VENV="$HERE/aliyun/.venv"
 
 PASSED=0
@@ -153,7 +153,27 @@ log "setup done after $(elapsed)"
 # ----- 4. the server -----------------------------------------------------------------------
 DATA="$WORK/data"
 mkdir -p "$DATA"
-TRENT_LOG=info "$BIN" serve --listen 127.0.0.1:0 --data-dir "$DATA" >"$WORK/server.out" 2>"$WORK/server.err" &
+# The development credential (root of 000000000000), plus two IAM users for test_access.py.
+cat >"$WORK/trent.toml" <<'TOML'
+[[credentials]]
+access_key_id = "test"
+secret_access_key = "test"
+account_id = "000000000000"
+
+[[credentials]]
+access_key_id = "AKIDALICE"
+secret_access_key = "alicesecret"
+account_id = "000000000000"
+principal = "arn:aws:iam::000000000000:user/alice"
+policy = '''{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}'''
+
+[[credentials]]
+access_key_id = "AKIDBOB"
+secret_access_key = "bobsecret"
+account_id = "000000000000"
+principal = "arn:aws:iam::000000000000:user/bob"
+TOML
+TRENT_LOG=info "$BIN" serve --listen 127.0.0.1:0 --data-dir "$DATA" --config "$WORK/trent.toml" >"$WORK/server.out" 2>"$WORK/server.err" &
 SERVER_PID=$!
 URL=""
 for _ in $(seq 300); do
@@ -193,6 +213,7 @@ for c in $ONLY; do
         awscli) ((PY_OK)) && launch awscli "$HERE" "$VENV/bin/python" test_awscli.py ;;
         boto3)  ((PY_OK)) && launch boto3 "$HERE" "$VENV/bin/python" test_boto3.py ;;
         boto3-keys) ((PY_OK)) && launch boto3-keys "$HERE" "$VENV/bin/python" test_boto3_keys.py ;;
+        access) ((PY_OK)) && launch access "$HERE" "$VENV/bin/python" test_access.py ;;
         esdk)   ((PY_OK)) && launch esdk "$HERE" "$VENV/bin/python" test_encryption_sdk.py ;;
         js)     ((JS_OK)) && launch js "$JSDIR" node roundtrip.mjs ;;
         aliyun) ((ALIYUN_OK)) && launch aliyun "$HERE/aliyun" "$ALIYUN_VENV/bin/python" test_aliyun.py "$URL" ;;

@@ -21,8 +21,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use parking_lot::Mutex;
-use trent_aws::sigv4::{Credential, CredentialStore, SignedRequest};
 use trent_crypto::{constant_time_eq, hmac_sha1, hmac_sha256, sha256};
+use trent_dialect::{Credential, CredentialStore, SignedRequest};
 use zeroize::Zeroizing;
 
 use crate::error::AliyunError;

@@ -136,6 +136,12 @@ impl From<KmsError> for AliyunError {
             )
         };
         match e {
+            // Alibaba's code for a caller RAM does not allow; the message is AWS's sentence,
+            // which names the principal, action, resource and reason.
+            KmsError::AccessDenied(denied) => E::new(403, "Forbidden.NoPermission", denied.message()),
+            // Alibaba serves no grants; these come from AWS requests only.
+            KmsError::InvalidGrantToken => E::invalid("GrantToken"),
+            KmsError::InvalidGrantId => E::invalid("GrantId"),
             KmsError::NotFound(
                 NotFound::Key { .. }
                 | NotFound::InvalidKeyId { .. }

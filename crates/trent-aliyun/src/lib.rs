@@ -20,8 +20,6 @@ pub use error::AliyunError;
 pub use ops::{dispatch, Action, Ctx};
 pub use params::Params;
 
-use trent_core::engine::Caller;
-use trent_core::state::Dialect;
 use trent_core::Scope;
 
 /// The only API version served.
@@ -58,13 +56,13 @@ pub fn action(verified: &Verified) -> Result<Action, AliyunError> {
     ))
 }
 
-/// Who is calling: the credential's account, in the region the request names (`RegionId`, or
-/// an ACS4 scope), else `default_region`.
-pub fn caller(
+/// Where the caller acts: the credential's account, in the region the request names
+/// (`RegionId`, or an ACS4 scope), else `default_region`.
+pub fn scope(
     verified: &Verified,
     params: &Params,
     default_region: &str,
-) -> Result<Caller, AliyunError> {
+) -> Result<Scope, AliyunError> {
     let region = match (&verified.region, params.get("RegionId")) {
         (Some(scoped), Some(named)) if scoped != named => {
             return Err(AliyunError::invalid("RegionId"))
@@ -81,9 +79,5 @@ pub fn caller(
     if !well_formed {
         return Err(AliyunError::invalid("RegionId"));
     }
-    Ok(Caller {
-        scope: Scope::new(verified.account_id.clone(), region),
-        access_key_id: verified.access_key_id.clone(),
-        dialect: Dialect::Aliyun,
-    })
+    Ok(Scope::new(verified.account_id.clone(), region))
 }

@@ -9,8 +9,8 @@ use std::fmt::Display;
 
 use trent_core::{
     DataKeyPairSpec, DataKeySpec, EncapsulationAlgorithm, EncryptionAlgorithm, ExpirationModel,
-    ImportType, IncludeKeyMaterial, KeyAgreementAlgorithm, KeySpec, KeyUsage, MacAlgorithm,
-    MessageType, Origin, SigningAlgorithm, WrappingAlgorithm, WrappingKeySpec,
+    GrantOperation, ImportType, IncludeKeyMaterial, KeyAgreementAlgorithm, KeySpec, KeyUsage,
+    MacAlgorithm, MessageType, Origin, SigningAlgorithm, WrappingAlgorithm, WrappingKeySpec,
 };
 
 /// An enum member type of the AWS wire: its values in AWS's message order.
@@ -78,6 +78,12 @@ message_order! {
     WrappingKeySpec: [Rsa2048, Rsa3072, Rsa4096, Sm2];
     ExpirationModel: [KeyMaterialExpires, KeyMaterialDoesNotExpire];
     ImportType: [NewKeyMaterial, ExistingKeyMaterial];
+    GrantOperation: [
+        Decrypt, Encrypt, GenerateDataKey, GenerateDataKeyWithoutPlaintext, ReEncryptFrom,
+        ReEncryptTo, Sign, Verify, GetPublicKey, CreateGrant, RetireGrant, DescribeKey,
+        GenerateDataKeyPair, GenerateDataKeyPairWithoutPlaintext, GenerateMac, VerifyMac,
+        DeriveSharedSecret, Encapsulate, Decapsulate,
+    ];
     IncludeKeyMaterial: [AllKeyMaterial, RotationsOnly];
 }
 

@@ -91,6 +91,13 @@ impl From<KmsError> for AwsError {
     fn from(e: KmsError) -> Self {
         use AwsError as E;
         match e {
+            KmsError::AccessDenied(denied) => E::client("AccessDeniedException", denied.message()),
+            KmsError::InvalidGrantToken => {
+                E::client("InvalidGrantTokenException", "The grant token is not valid.")
+            }
+            KmsError::InvalidGrantId => {
+                E::client("InvalidGrantIdException", "The grant ID is not valid for this key.")
+            }
             KmsError::NotFound(NotFound::Key { arn }) => {
                 E::client("NotFoundException", format!("Key '{arn}' does not exist"))
             }

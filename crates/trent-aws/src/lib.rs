@@ -8,6 +8,7 @@ pub mod enums;
 pub mod error;
 pub mod ops;
 pub mod sigv4;
+pub mod sts;
 pub mod wire;
 
 pub use error::AwsError;

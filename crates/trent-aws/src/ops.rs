@@ -71,9 +71,15 @@ trent_core::operations! {
     RotateKeyOnDemand => rotation::rotate_key_on_demand, true;
     ListKeyRotations => rotation::list_key_rotations, false;
     GetKeyLastUsage => get_key_last_usage, false;
+    CreateGrant => grants::create_grant, true;
+    ListGrants => grants::list_grants, false;
+    ListRetirableGrants => grants::list_retirable_grants, false;
+    RetireGrant => grants::retire_grant, true;
+    RevokeGrant => grants::revoke_grant, true;
 }
 
 mod asymmetric;
+mod grants;
 mod import;
 mod rotation;
 
@@ -81,11 +87,6 @@ mod rotation;
 /// `UnsupportedOperationException` rather than `UnknownOperationException`, so a client can tell
 /// "not here yet" from "no such thing".
 pub const NOT_YET_SERVED: &[&str] = &[
-    "CreateGrant",
-    "ListGrants",
-    "ListRetirableGrants",
-    "RetireGrant",
-    "RevokeGrant",
     "ReplicateKey",
     "UpdatePrimaryRegion",
     "CreateCustomKeyStore",
@@ -169,16 +170,12 @@ fn alias_target(value: &Option<String>) -> Result<KeyRef, KmsError> {
     }
 }
 
-/// There are no grants yet, so no grant token can be valid; an empty list is fine.
+/// `GrantTokens`: each must be a token this server issued. Grants take effect at once, so a
+/// valid token needs no further handling.
 fn grant_tokens(tokens: &Option<Vec<String>>) -> Result<(), AwsError> {
-    match tokens.as_deref() {
-        None | Some([]) => Ok(()),
-        Some(t) if t.len() > 10 => Err(validation(format_args!(
-            "Value '{t:?}' at 'grantTokens' failed to satisfy constraint: Member must have length less than or equal to 10"
-        ))
-        .into()),
-        Some(_) => Err(AwsError::client("InvalidGrantTokenException", "The grant token is not valid.")),
-    }
+    Ok(trent_core::engine::check_grant_tokens(
+        tokens.as_deref().unwrap_or_default(),
+    )?)
 }
 
 fn algorithm(value: &Option<String>, member: &str) -> Result<EncryptionAlgorithm, KmsError> {
@@ -288,7 +285,9 @@ pub struct KeyMetadata {
     current_key_material_id: Option<String>,
 }
 
-fn metadata(r: &KeyRecord) -> KeyMetadata {
+/// A key's metadata as AWS returns it (DescribeKey, CreateKey; also the audit trail's CreateKey
+/// response elements).
+pub fn metadata(r: &KeyRecord) -> KeyMetadata {
     let m = &r.meta;
     let (expiration_model, valid_to) = r.import_expiration();
     KeyMetadata {
@@ -391,6 +390,9 @@ fn create_key(ctx: &Ctx<'_>, req: CreateKeyRequest) -> Res<KeyMetadataResponse> 
             policy: req.policy,
             tags: tags(&req.tags)?,
             multi_region: req.multi_region.unwrap_or(false),
+            bypass_policy_lockout_safety_check: req
+                .bypass_policy_lockout_safety_check
+                .unwrap_or(false),
         },
     )?;
     Ok(KeyMetadataResponse {
@@ -797,7 +799,7 @@ fn generate_random(ctx: &Ctx<'_>, req: GenerateRandomRequest) -> Res<GenerateRan
         .into());
     }
     Ok(GenerateRandomResponse {
-        plaintext: SecretBlob(ctx.kms.generate_random(n as usize)?),
+        plaintext: SecretBlob(ctx.kms.generate_random(ctx.caller, n as usize)?),
     })
 }
 
@@ -994,8 +996,13 @@ fn put_key_policy(ctx: &Ctx<'_>, req: KeyPolicyRequest) -> Res<Empty> {
     let name = policy_name(&req.policy_name)?;
     let policy = required(&req.policy, "policy")?;
     check_len(policy.chars().count(), 1, 131072, "policy", None)?;
-    ctx.kms
-        .put_key_policy(ctx.caller, &key, name, policy.clone())?;
+    ctx.kms.put_key_policy(
+        ctx.caller,
+        &key,
+        name,
+        policy.clone(),
+        req.bypass_policy_lockout_safety_check.unwrap_or(false),
+    )?;
     Ok(Empty {})
 }
 

@@ -18,6 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use parking_lot::Mutex;
 use percent_encoding::{percent_decode_str, percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use trent_crypto::{constant_time_eq, hmac_sha256, sha256, SecretBytes};
+pub use trent_dialect::{Credential, CredentialStore, SignedRequest};
 
 /// The only signing algorithm this module speaks.
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -43,24 +44,6 @@ const AWS_URI_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'~');
 
-/// One credential from the config. The secret is never printed.
-#[derive(Clone)]
-pub struct Credential {
-    pub access_key_id: String,
-    pub secret_access_key: SecretBytes,
-    pub account_id: String,
-}
-
-impl fmt::Debug for Credential {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credential")
-            .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &"<redacted>")
-            .field("account_id", &self.account_id)
-            .finish()
-    }
-}
-
 /// What the caller proved: who signed and for which scope.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
@@ -68,33 +51,6 @@ pub struct Verified {
     pub account_id: String,
     pub region: String,
     pub service: String,
-}
-
-/// The parts of an HTTP request the signature covers.
-pub struct SignedRequest<'a> {
-    pub method: &'a str,
-    /// Raw path as sent on the wire, e.g. `/`.
-    pub path: &'a str,
-    /// Raw query string without the `?`; may be empty.
-    pub query: &'a str,
-    /// All request headers, names in any case, values raw.
-    pub headers: &'a [(&'a str, &'a str)],
-    pub body: &'a [u8],
-}
-
-/// Deliberately shows only shapes: the body of a KMS request can hold a plaintext, and the
-/// `Authorization` header (or a presigned query) is replayable for minutes.
-impl fmt::Debug for SignedRequest<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<&str> = self.headers.iter().map(|(name, _)| *name).collect();
-        f.debug_struct("SignedRequest")
-            .field("method", &self.method)
-            .field("path", &self.path)
-            .field("query_len", &self.query.len())
-            .field("header_names", &names)
-            .field("body_len", &self.body.len())
-            .finish()
-    }
 }
 
 /// Why a request was not authenticated. `Display` is the message AWS would send.
@@ -138,12 +94,6 @@ impl AuthError {
 
 fn incomplete(message: &str) -> AuthError {
     AuthError::IncompleteSignature(message.to_owned())
-}
-
-/// Where credentials come from. Implementations must not block for long: this is called on
-/// every request.
-pub trait CredentialStore: Send + Sync {
-    fn lookup(&self, access_key_id: &str) -> Option<&Credential>;
 }
 
 /// A derived signing key plus a fingerprint of the secret it came from, so a secret rotated in
@@ -961,7 +911,7 @@ fn parse_digits(bytes: &[u8]) -> Option<i64> {
 }
 
 /// `YYYYMMDDTHHMMSSZ` (ISO 8601 basic format, UTC) to unix seconds.
-fn parse_amz_date(s: &str) -> Option<i64> {
+pub fn parse_amz_date(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     if b.len() != 16 || b.get(8) != Some(&b'T') || b.get(15) != Some(&b'Z') {
         return None;

@@ -13,6 +13,7 @@
 //! reference HTTP server: answers every POST with `{}`), `load` (one measurement against a URL).
 
 mod http;
+mod pg;
 mod suite;
 
 use std::time::{Duration, Instant};
@@ -67,7 +68,7 @@ fn main() -> std::process::ExitCode {
             seconds,
         } => runtime().and_then(|rt| {
             rt.block_on(async {
-                let target = Target::new(&url)?;
+                let target = Target::for_op(&url, &op)?;
                 let op = target.prepare(&op).await?;
                 let m =
                     measure(&target, &op, connections, Duration::from_secs_f64(seconds)).await?;
@@ -119,12 +120,20 @@ fn trivial(listen: &str) -> Result<(), String> {
     })
 }
 
-/// A server to load, with the development credential.
+/// A server to load, with the development credential (the root of 000000000000) or, for the
+/// access-control figures, the IAM user of [`suite::BENCH_CONFIG`].
 #[derive(Debug)]
 pub struct Target {
     pub url: String,
     host: String,
+    access_key_id: &'static str,
+    secret: &'static str,
 }
+
+/// Loads signed by the IAM user `bench` rather than the account root: Encrypt allowed through
+/// the default key policy and the user's identity policy, and Encrypt allowed by one of ten
+/// conditional statements of a key policy.
+pub const USER_OPS: &[&str] = &["EncryptAsUser", "EncryptConditional"];
 
 /// A prepared operation: the target header and the JSON body.
 #[derive(Debug)]
@@ -144,7 +153,19 @@ impl Target {
         Ok(Self {
             url: url.to_owned(),
             host,
+            access_key_id: "test",
+            secret: "test",
         })
+    }
+
+    /// The target that signs the load of `op` (the IAM user for [`USER_OPS`]).
+    pub fn for_op(url: &str, op: &str) -> Result<Self, String> {
+        let mut target = Self::new(url)?;
+        if USER_OPS.contains(&op) {
+            (target.access_key_id, target.secret) =
+                (suite::BENCH_USER_KEY, suite::BENCH_USER_SECRET);
+        }
+        Ok(target)
     }
 
     /// The full HTTP/1.1 request for `op`, signed now.
@@ -161,8 +182,8 @@ impl Target {
             ("x-amz-target", op.target.as_str()),
         ];
         let cred = Credential {
-            access_key_id: "test".into(),
-            secret_access_key: SecretBytes::new(b"test".to_vec()),
+            access_key_id: self.access_key_id.into(),
+            secret_access_key: SecretBytes::new(self.secret.as_bytes().to_vec()),
             account_id: "000000000000".into(),
         };
         let req = SignedRequest {
@@ -245,6 +266,28 @@ impl Target {
                 );
                 serde_json::json!({"KeyId": key, "Message": B64.encode([7u8; 32]), "MessageType": "RAW", "SigningAlgorithm": "ECDSA_SHA_256"})
             }
+            "EncryptAsUser" | "EncryptConditional" => {
+                // Set up as the root; the load is signed by the user.
+                let root = Target::new(&self.url)?;
+                let key = key_of(
+                    &root
+                        .call("CreateKey", new_key("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT"))
+                        .await?,
+                );
+                if op == "EncryptConditional" {
+                    root.call(
+                        "PutKeyPolicy",
+                        serde_json::json!({"KeyId": key, "PolicyName": "default", "Policy": suite::conditional_policy()}),
+                    )
+                    .await?;
+                }
+                let body = serde_json::json!({"KeyId": key, "Plaintext": plaintext});
+                return Ok(Prepared {
+                    name: op.to_owned(),
+                    target: "TrentService.Encrypt".to_owned(),
+                    body: serde_json::to_vec(&body).unwrap_or_default(),
+                });
+            }
             // For the trivial server: an Encrypt-sized request.
             "Trivial" => {
                 serde_json::json!({"KeyId": "00000000-0000-0000-0000-000000000000", "Plaintext": plaintext})
@@ -303,16 +346,29 @@ pub async fn measure(
     connections: usize,
     duration: Duration,
 ) -> Result<Measurement, String> {
-    let request = std::rc::Rc::new(target.signed_request(op));
+    measure_split(&[target], op, connections, duration).await
+}
+
+/// Like [`measure`], with the connections split evenly across `targets` (several nodes of
+/// one service behind no balancer).
+pub async fn measure_split(
+    targets: &[&Target],
+    op: &Prepared,
+    connections: usize,
+    duration: Duration,
+) -> Result<Measurement, String> {
+    let requests: Vec<_> = targets
+        .iter()
+        .map(|t| (std::rc::Rc::new(t.signed_request(op)), t.host.clone()))
+        .collect();
     let warmup = Duration::from_millis(500).min(duration / 4);
     let start = Instant::now();
     let measure_from = start + warmup;
     let deadline = measure_from + duration;
     let local = tokio::task::LocalSet::new();
     let mut handles = Vec::new();
-    for _ in 0..connections {
-        let request = request.clone();
-        let host = target.host.clone();
+    for i in 0..connections {
+        let (request, host) = requests[i % requests.len()].clone();
         handles.push(local.spawn_local(async move {
             let mut latencies_us: Vec<u32> = Vec::with_capacity(65536);
             let mut failures = 0u64;

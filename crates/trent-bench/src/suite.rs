@@ -29,6 +29,10 @@ pub struct SuiteArgs {
     /// Where to write the report (stdout if omitted).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// A PostgreSQL server (e.g. postgres://postgres@127.0.0.1:5432/postgres) to also measure
+    /// Trent on PostgreSQL, one node and two, on a database created for the run.
+    #[arg(long)]
+    postgres: Option<String>,
     /// The command line to print in the report.
     #[arg(long, default_value = "bash bench/run.sh")]
     command: String,
@@ -41,13 +45,66 @@ const TRENT_OPS: &[&str] = &[
     "DescribeKey",
     "CreateKey",
     "Sign",
+    "EncryptAsUser",
+    "EncryptConditional",
 ];
+/// Operations measured on PostgreSQL too.
+const PG_OPS: &[&str] = &["Encrypt", "CreateKey", "DescribeKey"];
+
+/// The IAM user the access-control figures sign as.
+pub const BENCH_USER_KEY: &str = "BENCHUSER";
+pub const BENCH_USER_SECRET: &str = "bench";
+
+/// Trent's configuration for the suite: the development credential, and an IAM user whose
+/// identity policy allows every KMS action.
+pub const BENCH_CONFIG: &str = r#"[[credentials]]
+access_key_id = "test"
+secret_access_key = "test"
+account_id = "000000000000"
+
+[[credentials]]
+access_key_id = "BENCHUSER"
+secret_access_key = "bench"
+account_id = "000000000000"
+principal = "arn:aws:iam::000000000000:user/bench"
+policy = '''{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}'''
+"#;
+
+/// A key policy of ten conditional statements naming the user (nine never match, the last
+/// does) and one for the account's administration.
+pub fn conditional_policy() -> String {
+    let user = "arn:aws:iam::000000000000:user/bench";
+    let mut statements = vec![serde_json::json!({
+        "Sid": "Admin", "Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::000000000000:root"},
+        "Action": ["kms:PutKeyPolicy", "kms:GetKeyPolicy", "kms:DescribeKey"], "Resource": "*"
+    })];
+    for i in 0..9 {
+        statements.push(serde_json::json!({
+            "Effect": "Allow", "Principal": {"AWS": user}, "Action": "kms:Encrypt", "Resource": "*",
+            "Condition": {"StringEquals": {"kms:EncryptionContext:tenant": format!("tenant-{i}")}}
+        }));
+    }
+    statements.push(serde_json::json!({
+        "Effect": "Allow", "Principal": {"AWS": user}, "Action": ["kms:Encrypt", "kms:Decrypt"], "Resource": "*",
+        "Condition": {
+            "StringEquals": {"kms:CallerAccount": "000000000000", "kms:EncryptionAlgorithm": "SYMMETRIC_DEFAULT"},
+            "Bool": {"aws:SecureTransport": "false"}
+        }
+    }));
+    serde_json::json!({"Version": "2012-10-17", "Statement": statements}).to_string()
+}
 /// Operations held to the 0.6 × trivial target.
+/// The operations measured with the audit trail off too, and the share of the trail-off
+/// figure each must keep with the trail on.
+const AUDIT_OPS: &[&str] = &["Encrypt", "CreateKey"];
+const AUDIT_TARGETS: [f64; 2] = [0.85, 0.90];
+
 const FAST_OPS: &[&str] = &["Encrypt", "Decrypt", "GenerateDataKey", "DescribeKey"];
 
-struct Proc {
+pub(crate) struct Proc {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     started_in: Duration,
 }
 
@@ -58,8 +115,12 @@ impl Drop for Proc {
     }
 }
 
+/// Starts a server that prints `listening on <url>` as its first line.
+pub(crate) fn announced(cmd: Command) -> Result<Proc, String> {
+    Proc::announced(cmd)
+}
+
 impl Proc {
-    /// Starts a server that prints `listening on <url>` as its first line.
     fn announced(mut cmd: Command) -> Result<Self, String> {
         let start = Instant::now();
         let mut child = cmd
@@ -126,9 +187,14 @@ fn free_port() -> Result<u16, String> {
 }
 
 fn trent(binary: &Path, data_dir: &Path) -> Result<Proc, String> {
+    std::fs::create_dir_all(data_dir).map_err(|e| e.to_string())?;
+    let config = data_dir.join("trent.toml");
+    std::fs::write(&config, BENCH_CONFIG).map_err(|e| e.to_string())?;
     let mut cmd = Command::new(binary);
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
+        .arg("--config")
+        .arg(&config)
         .env("TRENT_LOG", "error");
     Proc::announced(cmd)
 }
@@ -160,7 +226,7 @@ async fn run_ops(
     let mut out = Vec::new();
     for op in ops {
         let result = async {
-            let target = Target::new(url)?;
+            let target = Target::for_op(url, op)?;
             let prepared = target.prepare(op).await?;
             measure(
                 &target,
@@ -273,6 +339,14 @@ async fn run_in(args: &SuiteArgs, work: &Path) -> Result<String, String> {
     let busy_rss = server.rss_mb();
     drop(server);
 
+    let pg = match &args.postgres {
+        Some(server) => {
+            eprintln!("trent on postgres:");
+            Some(crate::pg::figures(&args.trent, work, server, PG_OPS, c, s).await)
+        }
+        None => None,
+    };
+
     let moto_results = match &args.moto {
         Some(moto) => {
             eprintln!("moto:");
@@ -283,6 +357,25 @@ async fn run_in(args: &SuiteArgs, work: &Path) -> Result<String, String> {
             Some(run_ops(&server.url, TRENT_OPS, c, s).await)
         }
         None => None,
+    };
+
+    // The audit trail costs: the same operations with the trail off, in the same run (the
+    // figures above have it on, the default).
+    eprintln!("trent with --no-audit:");
+    let untrailed = {
+        let dir = work.join("no-audit");
+        let mut cmd = Command::new(&args.trent);
+        cmd.args([
+            "serve",
+            "--no-audit",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(&dir)
+        .env("TRENT_LOG", "error");
+        let server = Proc::announced(cmd)?;
+        run_ops(&server.url, AUDIT_OPS, c, s).await
     };
 
     let many = if args.many_keys > 0 {
@@ -375,6 +468,20 @@ async fn run_in(args: &SuiteArgs, work: &Path) -> Result<String, String> {
             }
         }
     }
+    let encrypt = trent_results
+        .iter()
+        .find(|(op, _)| op == "Encrypt")
+        .and_then(|(_, r)| r.as_ref().ok());
+    for (op, res) in &trent_results {
+        if let (Some(base), Ok(m), true) = (encrypt, res, crate::USER_OPS.contains(&op.as_str())) {
+            let ratio = m.rps() / base.rps();
+            verdicts.push(format!(
+                "- {op} (access control as an IAM user): {:.2} × the root's Encrypt (target ≥ 0.9): **{}**.",
+                ratio,
+                if ratio >= 0.9 && m.failures == 0 { "met" } else { "missed" }
+            ));
+        }
+    }
     let _ = writeln!(w, "\n## Targets\n");
     let _ = writeln!(
         w,
@@ -395,6 +502,83 @@ async fn run_in(args: &SuiteArgs, work: &Path) -> Result<String, String> {
         None => {
             let _ = writeln!(w, "- Idle resident memory: not measured (no /proc).");
         }
+    }
+    let _ = writeln!(w, "\n## The audit trail\n");
+    let _ = writeln!(
+        w,
+        "Every request is recorded (the figures above have the trail on, the default); the same operations with `--no-audit`, same run:\n"
+    );
+    let _ = writeln!(
+        w,
+        "| operation | trail on req/s | trail off req/s | on / off | target |"
+    );
+    let _ = writeln!(w, "|---|---|---|---|---|");
+    for ((op, off), target) in untrailed.iter().zip(AUDIT_TARGETS) {
+        let on = trent_results.iter().find(|(o, _)| o == op).map(|(_, r)| r);
+        let (on_rps, off_rps) = (
+            on.and_then(|r| r.as_ref().ok()).map(Measurement::rps),
+            off.as_ref().ok().map(Measurement::rps),
+        );
+        let (ratio, verdict) = match (on_rps, off_rps) {
+            (Some(a), Some(b)) if b > 0.0 => (
+                format!("{:.2}", a / b),
+                if a / b >= target { "met" } else { "missed" },
+            ),
+            _ => ("-".into(), "not measured"),
+        };
+        let fmt = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.0}"));
+        let _ = writeln!(
+            w,
+            "| {op} | {} | {} | {ratio} | ≥ {target:.2}: **{verdict}** |",
+            fmt(on_rps),
+            fmt(off_rps)
+        );
+    }
+    match &pg {
+        Some(Ok(pg)) => {
+            let _ = writeln!(w, "\n## PostgreSQL\n");
+            let _ = writeln!(w, "Trent with `--database-url` on the machine's PostgreSQL (a database created for the run), one node, then two nodes of that database with the load generator's connections split between them. PostgreSQL's own commit ceiling, measured in the same run: **{:.0} single-row INSERT + COMMIT per second** on one connection with `synchronous_commit = on`.\n", pg.commit_ceiling);
+            let _ = writeln!(w, "| operation | SQLite req/s | PostgreSQL, one node | p99 ms | PostgreSQL, two nodes | p99 ms |");
+            let _ = writeln!(w, "|---|---|---|---|---|---|");
+            let mut pg_verdicts = Vec::new();
+            for (op, one, two) in &pg.rows {
+                let sqlite = trent_results
+                    .iter()
+                    .find(|(o, _)| o == op)
+                    .map(|(_, r)| cell(r));
+                let (sq, sq_value) = sqlite
+                    .map(|(rps, _, _, v)| (rps, v))
+                    .unwrap_or(("-".into(), None));
+                let (one_rps, _, one_p99, one_value) = cell(one);
+                let (two_rps, _, two_p99, _) = cell(two);
+                let _ = writeln!(
+                    w,
+                    "| {op} | {sq} | {one_rps} | {one_p99} | {two_rps} | {two_p99} |"
+                );
+                match (op.as_str(), one_value) {
+                    ("Encrypt", Some(v)) => {
+                        if let Some(base) = sq_value {
+                            let ratio = v / base;
+                            pg_verdicts.push(format!("- Encrypt on PostgreSQL: {:.0}% of the SQLite figure (target within 10%): **{}**.", 100.0 * ratio, if ratio >= 0.9 { "met" } else { "missed" }));
+                        }
+                    }
+                    ("CreateKey", Some(v)) => {
+                        let ratio = v / pg.commit_ceiling;
+                        pg_verdicts.push(format!("- CreateKey on PostgreSQL: {v:.0} req/s = {ratio:.1} × PostgreSQL's commit ceiling (target ≥ 2, by group commit): **{}**.", if ratio >= 2.0 { "met" } else { "missed" }));
+                    }
+                    _ => {}
+                }
+            }
+            let _ = writeln!(w);
+            for v in pg_verdicts {
+                let _ = writeln!(w, "{v}");
+            }
+            let _ = writeln!(w, "- Two nodes share the one machine's cores with PostgreSQL and the load generator here, so the two-node figure shows that nodes add no coordination cost, not the scaling of separate machines.");
+        }
+        Some(Err(e)) => {
+            let _ = writeln!(w, "\n## PostgreSQL\n\nNot measured: {e}");
+        }
+        None => {}
     }
     match many {
         Some((seeded_in, startup, encrypt, rss)) => {

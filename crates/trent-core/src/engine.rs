@@ -8,42 +8,61 @@
 //! Must not: log or return key material or plaintext except as the documented result of an
 //! operation; render wire errors.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
+
 use trent_crypto::asymmetric::{self, PrivateKey};
 use trent_crypto::mac::MacKey;
 use trent_crypto::{AeadKey, SecretBytes};
 
+use crate::audit::{AuditEvent, AuditHook, AuditQuery, StoredAuditEvent};
 use crate::blob::{self, EncryptionContext};
 use crate::clock::Clock;
 use crate::error::{KmsError, NotFound};
 use crate::ids::{AliasName, KeyId, KeyRef, Scope};
 use crate::model::*;
+use crate::principal::Identity;
 use crate::state::{self, Dialect, KeyOp};
-use crate::store::{Store, StoreError, Write};
+use crate::store::{Change, Store, StoreError, Write};
 
 /// How often a write is tried before giving up on a key that other nodes keep changing. Writers
 /// in this process queue per key ([`writers::WriteLocks`]) and never race each other; with the
 /// jittered backoff these attempts span over a second of another node's continuous writes.
 const MAX_WRITE_ATTEMPTS: usize = 32;
-/// Cached keys beyond this many are dropped wholesale (simple and bounded; misses are cheap).
-const CACHE_CAPACITY: usize = 100_000;
 /// AWS's quota of tags per key.
 pub const MAX_TAGS: usize = 50;
 
 /// Who is calling, as established by authentication.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Caller {
     pub scope: Scope,
     pub access_key_id: String,
+    /// The principal the credential acts as, and its identity policy.
+    pub identity: Arc<Identity>,
     /// Which vendor's rules apply where the vendors differ (state-table cells, transitions).
     pub dialect: Dialect,
+    /// Where the request came from (`aws:SourceIp`, `aws:SecureTransport`).
+    pub connection: Connection,
+    /// The request's audit record, which commits with any change the request makes (see
+    /// [`crate::audit`]); `None` when the trail is off.
+    pub audit: Option<Arc<dyn AuditHook>>,
+}
+
+/// The connection a request arrived on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Connection {
+    pub source_ip: Option<std::net::IpAddr>,
+    /// Whether the request came over TLS.
+    pub secure: bool,
 }
 
 mod asymmetric_ops;
+mod cache;
+mod gate;
+mod grants;
 mod import;
 mod reseal;
 mod rotation;
@@ -52,6 +71,12 @@ mod usage;
 mod writers;
 
 pub use asymmetric_ops::DataKeyPair;
+pub use cache::Coherence;
+use cache::{Caches, Lookup};
+pub use gate::Facts;
+pub use grants::{
+    check_grant_tokens, CreatedGrant, GrantEntry, NewGrant, MAX_GRANTS_PER_KEY, MAX_GRANT_TOKENS,
+};
 pub use import::{ImportParameters, ImportRequest};
 pub use reseal::{reseal_key, ResealError};
 pub use rotation::{KeyMaterialEntry, RotationStatus, DEFAULT_ROTATION_PERIOD_DAYS};
@@ -77,6 +102,8 @@ pub struct LoadedKey {
     materials: Vec<(u32, Arc<Material>)>,
     /// When the key was last used; outlives this copy of the key (see [`usage`]).
     usage: Arc<usage::UsageCell>,
+    /// The key policy, parsed.
+    policy: gate::KeyPolicy,
 }
 
 impl LoadedKey {
@@ -164,6 +191,7 @@ pub struct NewKey {
     pub policy: Option<String>,
     pub tags: Vec<(String, String)>,
     pub multi_region: bool,
+    pub bypass_policy_lockout_safety_check: bool,
 }
 
 /// A page of results and the marker for the next one.
@@ -216,8 +244,12 @@ pub struct Kms {
     store: Arc<dyn Store>,
     root: AeadKey,
     clock: Arc<dyn Clock>,
-    keys: RwLock<HashMap<KeyId, Arc<LoadedKey>>>,
-    aliases: RwLock<HashMap<(Scope, AliasName), KeyId>>,
+    caches: Caches,
+    /// Parsed key policies by key, with a fingerprint of the text they were parsed from.
+    policies: RwLock<HashMap<KeyId, (u64, gate::KeyPolicy)>>,
+    /// The ARNs of the users and roles the configuration names: the principals of Trent's
+    /// accounts that a key policy may name.
+    principals: HashSet<String>,
     usage: usage::Registry,
     /// When this engine started tracking key use (for keys made before tracking existed).
     started: Timestamp,
@@ -271,8 +303,9 @@ impl Kms {
             root,
             started: clock.now(),
             clock,
-            keys: RwLock::new(HashMap::new()),
-            aliases: RwLock::new(HashMap::new()),
+            caches: Caches::new(None),
+            policies: RwLock::new(HashMap::new()),
+            principals: HashSet::new(),
             usage: RwLock::new(HashMap::new()),
             key_writers: Default::default(),
             alias_writers: Default::default(),
@@ -289,47 +322,105 @@ impl Kms {
         }
     }
 
+    /// Names the users and roles that exist (the configured principals), so key policies may
+    /// name them.
+    pub fn with_principals(mut self, arns: impl IntoIterator<Item = String>) -> Self {
+        self.principals = arns.into_iter().collect();
+        self
+    }
+
+    /// Makes the caches follow changes committed by other nodes sharing the store, within
+    /// `coherence.bound` (see [`Coherence`]). Without it, only this node's writes invalidate.
+    pub fn with_coherence(mut self, coherence: Coherence) -> Self {
+        self.caches = Caches::new(Some(coherence));
+        self
+    }
+
+    /// The invalidation hook: a change another node committed, from the store's change feed.
+    pub fn apply_change(&self, change: &Change) {
+        self.caches.apply(change);
+    }
+
+    /// Whether the store answers now (for health checks).
+    pub fn ping_store(&self) -> Result<(), StoreError> {
+        self.store.ping()
+    }
+
     pub fn now(&self) -> Timestamp {
         self.clock.now()
     }
 
+    /// Commits a change a caller makes, with the caller's audit record in the same batch, so
+    /// that the change and its record are durable together or not at all.
+    fn commit(&self, caller: &Caller, mut writes: Vec<Write>) -> Result<(), StoreError> {
+        let hook = caller.audit.as_deref();
+        if let Some(event) = hook.and_then(|h| h.record_for(&writes)) {
+            writes.push(Write::Audit(event));
+        }
+        self.store.commit(writes)?;
+        if let Some(h) = hook {
+            h.committed();
+        }
+        Ok(())
+    }
+
+    // ----- the audit trail ----------------------------------------------------------------
+
+    /// Commits a record on its own (a request that changed nothing), through the group commit.
+    pub fn record_audit(&self, event: AuditEvent) -> Result<(), KmsError> {
+        Ok(self.store.commit(vec![Write::Audit(event)])?)
+    }
+
+    /// Looks records up (the caller's account is the query's; the dialect checked it).
+    pub fn audit_lookup(&self, query: &AuditQuery) -> Result<Vec<StoredAuditEvent>, KmsError> {
+        Ok(self.store.audit_lookup(query)?)
+    }
+
+    /// Prunes records older than `before` (retention); returns how many were removed.
+    pub fn prune_audit(&self, before: Timestamp) -> Result<u64, KmsError> {
+        Ok(self.store.audit_prune(before)?)
+    }
+
     // ----- resolution and caching -------------------------------------------------------
 
-    fn scoped(
-        &self,
-        caller: &Caller,
-        scope: &Scope,
-        arn: impl FnOnce() -> String,
-    ) -> Result<(), KmsError> {
+    /// Keys never cross regions: an ARN of another region is refused naming that region, as AWS
+    /// does. Other accounts' keys are reached by ARN; the gate decides whether the caller may
+    /// use them.
+    fn scoped(&self, caller: &Caller, scope: &Scope) -> Result<(), KmsError> {
         if scope.region != caller.scope.region {
-            // Keys never cross regions; AWS names the region it cannot serve.
             Err(KmsError::NotFound(NotFound::OtherRegion {
                 region: scope.region.0.clone(),
             }))
-        } else if scope.account != caller.scope.account {
-            // Cross-account use is not offered: the key does not exist here.
-            Err(KmsError::NotFound(NotFound::Key { arn: arn() }))
         } else {
             Ok(())
         }
     }
 
-    /// Turns any key reference into the key id it names in the caller's scope.
+    /// Turns any key reference into the key id it names.
     pub fn resolve(&self, caller: &Caller, key: &KeyRef) -> Result<KeyId, KmsError> {
+        self.resolve_scoped(caller, key).map(|(_, id)| id)
+    }
+
+    /// The scope (account and region) and id of the key a reference names. Alias names and
+    /// key ids are the caller's own; ARNs may name another account's.
+    fn resolve_scoped(&self, caller: &Caller, key: &KeyRef) -> Result<(Scope, KeyId), KmsError> {
         match key {
-            KeyRef::Id(id) => Ok(*id),
+            KeyRef::Id(id) => Ok((caller.scope.clone(), *id)),
             KeyRef::KeyArn { scope, id } => {
-                self.scoped(caller, scope, || scope.key_arn(id))?;
-                Ok(*id)
+                self.scoped(caller, scope)?;
+                Ok((scope.clone(), *id))
             }
-            KeyRef::Alias(name) => self.alias_target(&caller.scope, name),
+            KeyRef::Alias(name) => Ok((
+                caller.scope.clone(),
+                self.alias_target(&caller.scope, name)?,
+            )),
             KeyRef::AliasArn { scope, name } => {
-                self.scoped(caller, scope, || scope.alias_arn(name))?;
-                self.alias_target(scope, name)
+                self.scoped(caller, scope)?;
+                Ok((scope.clone(), self.alias_target(scope, name)?))
             }
             KeyRef::MultiRegionId { scope, id } => {
                 let scope = scope.as_ref().unwrap_or(&caller.scope);
-                self.scoped(caller, scope, || scope.key_arn_of(id))?;
+                self.scoped(caller, scope)?;
                 Err(KmsError::NotFound(NotFound::Key {
                     arn: scope.key_arn_of(id),
                 }))
@@ -338,20 +429,17 @@ impl Kms {
     }
 
     fn alias_target(&self, scope: &Scope, name: &AliasName) -> Result<KeyId, KmsError> {
-        let cache_key = (scope.clone(), name.clone());
-        if let Some(id) = self.aliases.read().get(&cache_key) {
-            return Ok(*id);
+        if let Some(id) = self.caches.alias(scope, name) {
+            return Ok(id);
         }
+        let ticket = self.caches.ticket();
         let alias = self.store.get_alias(scope, name)?.ok_or_else(|| {
             KmsError::NotFound(NotFound::Alias {
                 arn: scope.alias_arn(name),
             })
         })?;
-        let mut cache = self.aliases.write();
-        if cache.len() >= CACHE_CAPACITY {
-            cache.clear();
-        }
-        cache.insert(cache_key, alias.target);
+        self.caches
+            .put_alias(scope.clone(), name.clone(), alias.target, ticket);
         Ok(alias.target)
     }
 
@@ -369,21 +457,22 @@ impl Kms {
             })
         };
         let now = self.now();
-        let cached = self.keys.read().get(id).cloned();
+        let cached = self.caches.key(id);
         let loaded = match cached {
-            Some(k) => {
+            Lookup::Fresh(k) => {
                 self.cache_hits.fetch_add(1, Ordering::Relaxed);
                 k
             }
-            None => {
+            stale_or_missing => {
                 self.cache_misses.fetch_add(1, Ordering::Relaxed);
+                let ticket = self.caches.ticket();
                 let record = self.store.get_key(scope, id)?.ok_or_else(not_found)?;
-                let loaded = Arc::new(self.open_materials(record)?);
-                let mut cache = self.keys.write();
-                if cache.len() >= CACHE_CAPACITY {
-                    cache.clear();
-                }
-                cache.insert(*id, loaded.clone());
+                let loaded = match stale_or_missing {
+                    // Revalidated: the same row version keeps its opened material.
+                    Lookup::Stale(k) if k.record == record => k,
+                    _ => Arc::new(self.open_materials(record)?),
+                };
+                self.caches.put_key(*id, loaded.clone(), ticket);
                 loaded
             }
         };
@@ -405,9 +494,16 @@ impl Kms {
                 record,
                 materials,
                 usage: loaded.usage.clone(),
+                policy: loaded.policy.clone(),
             }));
         }
         Ok(loaded)
+    }
+
+    /// The spec of a key, if it exists: only for deciding where an operation takes its key
+    /// from, never returned to a caller.
+    fn peek_spec(&self, scope: &Scope, id: &KeyId) -> Option<KeySpec> {
+        self.load(scope, id).ok().map(|k| k.record.meta.key_spec)
     }
 
     fn open_materials(&self, record: KeyRecord) -> Result<LoadedKey, KmsError> {
@@ -421,10 +517,12 @@ impl Kms {
                 Arc::new(prepare_material(record.meta.key_spec, &material)?),
             ));
         }
+        let policy = self.key_policy(&record);
         Ok(LoadedKey {
             usage: self.usage_cell(&record),
             record,
             materials,
+            policy,
         })
     }
 
@@ -443,32 +541,32 @@ impl Kms {
     }
 
     fn invalidate_key(&self, id: &KeyId) {
-        self.keys.write().remove(id);
+        self.caches.apply(&Change::Key(*id));
     }
 
     fn invalidate_aliases(&self) {
-        self.aliases.write().clear();
+        self.caches.apply(&Change::Aliases);
     }
 
-    /// Resolves and loads a key and checks `op` against the state table.
+    /// Admits `op` on a key with no request facts beyond the key.
     fn usable(&self, caller: &Caller, key: &KeyRef, op: KeyOp) -> Result<Arc<LoadedKey>, KmsError> {
-        let id = self.resolve(caller, key)?;
-        let loaded = self.load(&caller.scope, &id)?;
-        check_state(caller.dialect, &loaded.record, op)?;
-        Ok(loaded)
+        self.admit_key(caller, key, op, &Facts::default())
     }
 
-    /// Read-modify-write of one key with compare-and-set and bounded retry. `change` sees a
-    /// fresh copy each attempt; if it leaves the metadata unchanged nothing is written.
+    /// Read-modify-write of one key with compare-and-set and bounded retry, admitted by the
+    /// gate first and decided again on every fresh copy. `change` sees a fresh copy each
+    /// attempt; if it leaves the metadata unchanged nothing is written.
     fn modify<R>(
         &self,
         caller: &Caller,
         key: &KeyRef,
         op: KeyOp,
+        facts: &Facts<'_>,
         mut change: impl FnMut(&mut KeyRecord, Timestamp) -> Result<R, KmsError>,
     ) -> Result<(R, KeyRecord), KmsError> {
-        let id = self.resolve(caller, key)?;
-        let scope = &caller.scope;
+        let admitted = self.admit_key(caller, key, op, facts)?;
+        let id = admitted.record.id;
+        let scope = &admitted.record.scope;
         note_key(scope, &id);
         let _queued = self.key_writers.lock(&id);
         for attempt in 0..MAX_WRITE_ATTEMPTS {
@@ -488,17 +586,21 @@ impl Kms {
             // A write after ValidTo passed starts from the key without its expired material
             // (and so also makes the expiry durable).
             import::expire_materials(&mut current, now);
-            check_state(caller.dialect, &current, op)?;
+            let policy = self.key_policy(&current);
+            self.decide(caller, op, &current, &policy, None, facts)?;
             let mut next = current.clone();
             let out = change(&mut next, now)?;
             if next.meta == current.meta && next.materials == current.materials {
                 return Ok((out, current));
             }
             next.version = current.version + 1;
-            match self.store.commit(vec![Write::UpdateKey {
-                record: next.clone(),
-                expected_version: current.version,
-            }]) {
+            match self.commit(
+                caller,
+                vec![Write::UpdateKey {
+                    record: next.clone(),
+                    expected_version: current.version,
+                }],
+            ) {
                 Ok(()) => {
                     self.invalidate_key(&id);
                     return Ok((out, next));
@@ -513,6 +615,19 @@ impl Kms {
     // ----- key lifecycle ----------------------------------------------------------------
 
     pub fn create_key(&self, caller: &Caller, new: NewKey) -> Result<KeyRecord, KmsError> {
+        let facts = Facts {
+            key_spec: Some(new.key_spec),
+            key_usage: Some(new.key_usage),
+            origin: Some(new.origin),
+            tags: (!new.tags.is_empty()).then_some(new.tags.as_slice()),
+            bypass_lockout: Some(new.bypass_policy_lockout_safety_check),
+            ..Facts::default()
+        };
+        self.admit(caller, KeyOp::CreateKey, None, &facts)?;
+        if !new.tags.is_empty() {
+            // AWS: tagging at creation needs kms:TagResource too.
+            self.admit(caller, KeyOp::TagResource, None, &facts)?;
+        }
         if new.key_spec.kind() == KeyKind::Unsupported {
             return Err(unsupported_spec(new.key_spec));
         }
@@ -534,10 +649,16 @@ impl Kms {
             ));
         }
         let tags = merge_tags(&BTreeMap::new(), &new.tags)?;
-        let policy = match new.policy {
-            Some(p) => validate_policy(p)?,
-            None => default_policy(&caller.scope),
-        };
+        let parsed = new
+            .policy
+            .as_deref()
+            .map(|p| self.checked_policy(caller, &caller.scope, p))
+            .transpose()?
+            .flatten();
+        let policy = new
+            .policy
+            .clone()
+            .unwrap_or_else(|| default_policy(&caller.scope));
         let id = KeyId::generate();
         let now = self.now();
         note_key(&caller.scope, &id);
@@ -577,10 +698,16 @@ impl Kms {
                     since: Some(now),
                     last: None,
                 },
+                grants: vec![],
             },
             materials,
         };
-        self.store.commit(vec![Write::InsertKey(record.clone())])?;
+        if let Some(parsed) = &parsed {
+            if !new.bypass_policy_lockout_safety_check {
+                self.lockout_check(caller, &record, parsed)?;
+            }
+        }
+        self.commit(caller, vec![Write::InsertKey(record.clone())])?;
         Ok(record)
     }
 
@@ -594,6 +721,7 @@ impl Kms {
         limit: usize,
         marker: Option<&str>,
     ) -> Result<Page<KeyRecordRef>, KmsError> {
+        self.admit(caller, KeyOp::ListKeys, None, &Facts::default())?;
         let mut cursor = marker
             .map(|m| KeyId::parse(m).ok_or(KmsError::InvalidMarker))
             .transpose()?;
@@ -612,7 +740,7 @@ impl Kms {
                     return Ok(Page { items, next_marker });
                 }
                 cursor = Some(id);
-                let cached = self.keys.read().get(&id).map(|k| k.record.clone());
+                let cached = self.caches.any_key(&id).map(|k| k.record.clone());
                 let record = match cached {
                     Some(r) => Some(r),
                     None => self.store.get_key(&caller.scope, &id)?,
@@ -645,7 +773,7 @@ impl Kms {
         op: KeyOp,
         to: KeyState,
     ) -> Result<KeyRecord, KmsError> {
-        let ((), record) = self.modify(caller, key, op, |r, _| {
+        let ((), record) = self.modify(caller, key, op, &Facts::default(), |r, _| {
             r.meta.state = to;
             Ok(())
         })?;
@@ -659,17 +787,23 @@ impl Kms {
         key: &KeyRef,
         window_days: u32,
     ) -> Result<KeyRecord, KmsError> {
-        let ((), record) = self.modify(caller, key, KeyOp::ScheduleKeyDeletion, |r, now| {
-            // The one place deletion protection is enforced, for callers of either dialect;
-            // checked after the state table, so a key already pending deletion answers as such.
-            if r.meta.deletion_protection.is_some() {
-                return Err(KmsError::DeletionProtected { arn: r.arn() });
-            }
-            r.meta.state = KeyState::PendingDeletion;
-            r.meta.deletion_date = Some(now.plus_days(window_days));
-            r.meta.pending_window_days = Some(window_days);
-            Ok(())
-        })?;
+        let ((), record) = self.modify(
+            caller,
+            key,
+            KeyOp::ScheduleKeyDeletion,
+            &Facts::default(),
+            |r, now| {
+                // The one place deletion protection is enforced, for callers of either dialect;
+                // checked after the state table, so a key already pending deletion answers as such.
+                if r.meta.deletion_protection.is_some() {
+                    return Err(KmsError::DeletionProtected { arn: r.arn() });
+                }
+                r.meta.state = KeyState::PendingDeletion;
+                r.meta.deletion_date = Some(now.plus_days(window_days));
+                r.meta.pending_window_days = Some(window_days);
+                Ok(())
+            },
+        )?;
         Ok(record)
     }
 
@@ -678,13 +812,19 @@ impl Kms {
         caller: &Caller,
         key: &KeyRef,
     ) -> Result<KeyRecord, KmsError> {
-        let ((), record) = self.modify(caller, key, KeyOp::CancelKeyDeletion, |r, _| {
-            r.meta.state =
-                state::cancel_deletion_target(caller.dialect, r.meta.origin, r.has_material());
-            r.meta.deletion_date = None;
-            r.meta.pending_window_days = None;
-            Ok(())
-        })?;
+        let ((), record) = self.modify(
+            caller,
+            key,
+            KeyOp::CancelKeyDeletion,
+            &Facts::default(),
+            |r, _| {
+                r.meta.state =
+                    state::cancel_deletion_target(caller.dialect, r.meta.origin, r.has_material());
+                r.meta.deletion_date = None;
+                r.meta.pending_window_days = None;
+                Ok(())
+            },
+        )?;
         Ok(record)
     }
 
@@ -694,10 +834,16 @@ impl Kms {
         key: &KeyRef,
         description: String,
     ) -> Result<(), KmsError> {
-        self.modify(caller, key, KeyOp::UpdateKeyDescription, |r, _| {
-            r.meta.description = description.clone();
-            Ok(())
-        })?;
+        self.modify(
+            caller,
+            key,
+            KeyOp::UpdateKeyDescription,
+            &Facts::default(),
+            |r, _| {
+                r.meta.description = description.clone();
+                Ok(())
+            },
+        )?;
         Ok(())
     }
 
@@ -708,10 +854,16 @@ impl Kms {
         key: &KeyRef,
         protection: Option<DeletionProtection>,
     ) -> Result<(), KmsError> {
-        self.modify(caller, key, KeyOp::SetDeletionProtection, |r, _| {
-            r.meta.deletion_protection = protection.clone();
-            Ok(())
-        })?;
+        self.modify(
+            caller,
+            key,
+            KeyOp::SetDeletionProtection,
+            &Facts::default(),
+            |r, _| {
+                r.meta.deletion_protection = protection.clone();
+                Ok(())
+            },
+        )?;
         Ok(())
     }
 
@@ -812,7 +964,12 @@ impl Kms {
         context: &EncryptionContext,
         algorithm: EncryptionAlgorithm,
     ) -> Result<(Vec<u8>, Arc<LoadedKey>), KmsError> {
-        let loaded = self.usable(caller, key, KeyOp::Encrypt)?;
+        let facts = Facts {
+            encryption_context: Some(context),
+            encryption_algorithm: Some(algorithm),
+            ..Facts::default()
+        };
+        let loaded = self.admit_key(caller, key, KeyOp::Encrypt, &facts)?;
         let blob = Self::encrypt_with(&loaded, "Encrypt", plaintext, context, algorithm)?;
         self.note_use(&loaded, KeyOp::Encrypt);
         Ok((blob, loaded))
@@ -856,7 +1013,12 @@ impl Kms {
                 "KeyId is required to decrypt with EncryptionAlgorithm {algorithm}."
             )));
         }
-        if let Some(loaded) = self.named_asymmetric(caller, key, op)? {
+        let facts = Facts {
+            encryption_context: Some(context),
+            encryption_algorithm: Some(algorithm),
+            ..Facts::default()
+        };
+        if let Some(loaded) = self.named_asymmetric(caller, key, op, &facts)? {
             // A ciphertext of ours names the key that made it: a named key that did not make
             // it is the wrong key, whatever its usage (AWS checks this before the usage).
             let ours = blob::decode(ciphertext);
@@ -873,17 +1035,23 @@ impl Kms {
             });
         }
         let parsed = blob::decode(ciphertext).ok_or(KmsError::InvalidCiphertext)?;
-        if let Some(named) = key {
-            if self.resolve(caller, named)? != parsed.key_id {
-                return Err(KmsError::IncorrectKey);
+        // Decided on the key the ciphertext names; a named key must be that key (and may be
+        // another account's, by ARN).
+        let recorded = KeyRef::Id(parsed.key_id);
+        let target = match key {
+            Some(named) => {
+                if self.resolve(caller, named)? != parsed.key_id {
+                    return Err(KmsError::IncorrectKey);
+                }
+                named
             }
-        }
-        let loaded = match self.load(&caller.scope, &parsed.key_id) {
+            None => &recorded,
+        };
+        let loaded = match self.admit_key(caller, target, op, &facts) {
             Ok(k) => k,
             Err(KmsError::NotFound(_)) => return Err(KmsError::CiphertextKeyInaccessible),
             Err(e) => return Err(e),
         };
-        check_state(caller.dialect, &loaded.record, op)?;
         Self::require_symmetric(&loaded, op_name, algorithm)?;
         let header = blob::header(&parsed.key_id, parsed.material_version);
         let cipher = loaded
@@ -912,7 +1080,12 @@ impl Kms {
         destination_context: &EncryptionContext,
         destination_algorithm: EncryptionAlgorithm,
     ) -> Result<ReEncrypted, KmsError> {
-        let destination = self.usable(caller, destination_key, KeyOp::ReEncrypt)?;
+        let facts = Facts {
+            encryption_context: Some(destination_context),
+            encryption_algorithm: Some(destination_algorithm),
+            ..Facts::default()
+        };
+        let destination = self.admit_key(caller, destination_key, KeyOp::ReEncryptTo, &facts)?;
         // The destination is checked before anything is decrypted.
         Self::check_encryption(
             &destination,
@@ -926,7 +1099,7 @@ impl Kms {
             source_key,
             source_context,
             source_algorithm,
-            KeyOp::ReEncrypt,
+            KeyOp::ReEncryptFrom,
             "ReEncrypt",
         )?;
         let ciphertext = Self::encrypt_with(
@@ -937,8 +1110,8 @@ impl Kms {
             destination_algorithm,
         )?;
         // Each key records the use, as AWS's does.
-        self.note_use(&source.key, KeyOp::ReEncrypt);
-        self.note_use(&destination, KeyOp::ReEncrypt);
+        self.note_use(&source.key, KeyOp::ReEncryptFrom);
+        self.note_use(&destination, KeyOp::ReEncryptTo);
         Ok(ReEncrypted {
             ciphertext,
             source: source.key,
@@ -955,7 +1128,12 @@ impl Kms {
         context: &EncryptionContext,
         op: KeyOp,
     ) -> Result<DataKey, KmsError> {
-        let loaded = self.usable(caller, key, op)?;
+        let facts = Facts {
+            encryption_context: Some(context),
+            encryption_algorithm: Some(EncryptionAlgorithm::SymmetricDefault),
+            ..Facts::default()
+        };
+        let loaded = self.admit_key(caller, key, op, &facts)?;
         let op_name = match op {
             KeyOp::GenerateDataKeyWithoutPlaintext => "GenerateDataKeyWithoutPlaintext",
             _ => "GenerateDataKey",
@@ -971,7 +1149,8 @@ impl Kms {
         })
     }
 
-    pub fn generate_random(&self, len: usize) -> Result<SecretBytes, KmsError> {
+    pub fn generate_random(&self, caller: &Caller, len: usize) -> Result<SecretBytes, KmsError> {
+        self.admit(caller, KeyOp::GenerateRandom, None, &Facts::default())?;
         Ok(SecretBytes::random(len)?)
     }
 
@@ -984,7 +1163,11 @@ impl Kms {
         target: &KeyRef,
     ) -> Result<(), KmsError> {
         reject_reserved(&name)?;
-        let target = self.usable(caller, target, KeyOp::CreateAlias)?;
+        let facts = Facts {
+            alias: Some(&name),
+            ..Facts::default()
+        };
+        let target = self.admit_key(caller, target, KeyOp::CreateAlias, &facts)?;
         let now = self.now();
         let alias = AliasRecord {
             scope: caller.scope.clone(),
@@ -993,7 +1176,7 @@ impl Kms {
             created_at: now,
             updated_at: now,
         };
-        match self.store.commit(vec![Write::InsertAlias(alias)]) {
+        match self.commit(caller, vec![Write::InsertAlias(alias)]) {
             Ok(()) => Ok(()),
             Err(StoreError::AliasExists) => Err(KmsError::AlreadyExists(format!(
                 "An alias with the name {} already exists",
@@ -1026,7 +1209,7 @@ impl Kms {
                 writers::backoff(attempt);
             }
             let current = self.existing_alias(caller, name)?;
-            match self.store.commit(vec![change(&current)?]) {
+            match self.commit(caller, vec![change(&current)?]) {
                 Ok(()) => {
                     self.invalidate_aliases();
                     return Ok(());
@@ -1046,9 +1229,19 @@ impl Kms {
         target: &KeyRef,
     ) -> Result<(), KmsError> {
         reject_reserved(&name)?;
-        let destination = self.usable(caller, target, KeyOp::UpdateAlias)?;
+        let facts = Facts {
+            alias: Some(&name),
+            ..Facts::default()
+        };
+        let destination = self.admit_key(caller, target, KeyOp::UpdateAlias, &facts)?;
         self.modify_alias(caller, &name, |current| {
-            if let Ok(old) = self.load(&caller.scope, &current.target) {
+            let old = self.admit_key(
+                caller,
+                &KeyRef::Id(current.target),
+                KeyOp::UpdateAliasCurrent,
+                &Facts::default(),
+            );
+            if let Ok(old) = old {
                 let (o, d) = (&old.record.meta, &destination.record.meta);
                 if o.key_spec != d.key_spec || o.key_usage != d.key_usage {
                     return Err(KmsError::Validation(format!(
@@ -1069,9 +1262,24 @@ impl Kms {
     }
 
     pub fn delete_alias(&self, caller: &Caller, name: AliasName) -> Result<(), KmsError> {
+        let facts = Facts {
+            alias: Some(&name),
+            ..Facts::default()
+        };
         self.modify_alias(caller, &name, |current| {
-            if let Ok(key) = self.load(&caller.scope, &current.target) {
-                check_state(caller.dialect, &key.record, KeyOp::DeleteAlias)?;
+            // The alias and its key; an alias whose key is gone needs only the alias.
+            match self.admit(
+                caller,
+                KeyOp::DeleteAlias,
+                Some(&KeyRef::Id(current.target)),
+                &facts,
+            ) {
+                Err(KmsError::NotFound(_)) => {
+                    self.admit(caller, KeyOp::DeleteAlias, None, &facts)?;
+                }
+                other => {
+                    other?;
+                }
             }
             Ok(Write::DeleteAlias {
                 scope: caller.scope.clone(),
@@ -1088,10 +1296,9 @@ impl Kms {
         limit: usize,
         marker: Option<&str>,
     ) -> Result<Page<AliasRecord>, KmsError> {
-        let target = match key {
-            Some(k) => Some(self.usable(caller, k, KeyOp::ListAliases)?.record.id),
-            None => None,
-        };
+        let target = self
+            .admit(caller, KeyOp::ListAliases, key, &Facts::default())?
+            .map(|k| k.record.id);
         let after = marker
             .map(|m| AliasName::parse(m).map_err(|_| KmsError::InvalidMarker))
             .transpose()?;
@@ -1109,7 +1316,11 @@ impl Kms {
         key: &KeyRef,
         tags: &[(String, String)],
     ) -> Result<(), KmsError> {
-        self.modify(caller, key, KeyOp::TagResource, |r, _| {
+        let facts = Facts {
+            tags: Some(tags),
+            ..Facts::default()
+        };
+        self.modify(caller, key, KeyOp::TagResource, &facts, |r, _| {
             r.meta.tags = merge_tags(&r.meta.tags, tags)?;
             Ok(())
         })?;
@@ -1122,7 +1333,11 @@ impl Kms {
         key: &KeyRef,
         tag_keys: &[String],
     ) -> Result<(), KmsError> {
-        self.modify(caller, key, KeyOp::UntagResource, |r, _| {
+        let facts = Facts {
+            tag_keys: Some(tag_keys),
+            ..Facts::default()
+        };
+        self.modify(caller, key, KeyOp::UntagResource, &facts, |r, _| {
             for k in tag_keys {
                 r.meta.tags.remove(k);
             }
@@ -1134,10 +1349,16 @@ impl Kms {
     /// Removes every tag of a key in one write (Alibaba's UntagResources with `All`), under
     /// UntagResource's state rule.
     pub fn untag_all(&self, caller: &Caller, key: &KeyRef) -> Result<(), KmsError> {
-        self.modify(caller, key, KeyOp::UntagResource, |r, _| {
-            r.meta.tags.clear();
-            Ok(())
-        })?;
+        self.modify(
+            caller,
+            key,
+            KeyOp::UntagResource,
+            &Facts::default(),
+            |r, _| {
+                r.meta.tags.clear();
+                Ok(())
+            },
+        )?;
         Ok(())
     }
 
@@ -1185,10 +1406,19 @@ impl Kms {
         key: &KeyRef,
         name: &str,
         policy: String,
+        bypass_lockout: bool,
     ) -> Result<(), KmsError> {
         check_policy_name(name)?;
-        let policy = validate_policy(policy)?;
-        self.modify(caller, key, KeyOp::PutKeyPolicy, |r, _| {
+        let facts = Facts {
+            bypass_lockout: Some(bypass_lockout),
+            ..Facts::default()
+        };
+        self.modify(caller, key, KeyOp::PutKeyPolicy, &facts, |r, _| {
+            if let Some(parsed) = self.checked_policy(caller, &r.scope, &policy)? {
+                if !bypass_lockout {
+                    self.lockout_check(caller, r, &parsed)?;
+                }
+            }
             r.meta.policy = policy.clone();
             Ok(())
         })?;
@@ -1221,13 +1451,6 @@ fn note_key(scope: &Scope, id: &KeyId) {
     }
 }
 
-fn check_state(dialect: Dialect, record: &KeyRecord, op: KeyOp) -> Result<(), KmsError> {
-    state::check(dialect, op, record.meta.state).map_err(|rejection| KmsError::KeyState {
-        arn: record.arn(),
-        rejection,
-    })
-}
-
 fn reject_reserved(name: &AliasName) -> Result<(), KmsError> {
     if name.is_reserved() {
         return Err(KmsError::ReservedAlias {
@@ -1244,16 +1467,6 @@ fn check_policy_name(name: &str) -> Result<(), KmsError> {
         Err(KmsError::NotFound(NotFound::Policy {
             name: name.to_owned(),
         }))
-    }
-}
-
-/// A key policy must be a JSON object (AWS refuses anything else as malformed).
-fn validate_policy(policy: String) -> Result<String, KmsError> {
-    match serde_json::from_str::<serde_json::Value>(&policy) {
-        Ok(serde_json::Value::Object(_)) => Ok(policy),
-        _ => Err(KmsError::MalformedPolicyDocument(
-            "The key policy is not a valid JSON policy document.".into(),
-        )),
     }
 }
 

@@ -22,6 +22,58 @@ pub enum NotFound {
     AliasNotAccepted { name: String },
 }
 
+/// Why the gate refused a request, in the words AWS's message uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenyReason {
+    /// No key-policy statement allows the caller (directly or through its account).
+    NoResourcePolicy,
+    /// The key policy delegates to the account, but no identity policy allows the action.
+    NoIdentityPolicy,
+    ExplicitResourceDeny,
+    ExplicitIdentityDeny,
+}
+
+/// A refusal: who, what, on which resource, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denied {
+    pub principal: String,
+    pub action: &'static str,
+    pub resource: String,
+    pub reason: DenyReason,
+}
+
+impl Denied {
+    /// AWS's sentence: `User: <arn> is not authorized to perform: <action> on resource: <arn>
+    /// because no resource-based policy allows the <action> action` (or `with an explicit deny
+    /// in a resource-based policy`, and the same for identity-based policies).
+    pub fn message(&self) -> String {
+        let why = match self.reason {
+            DenyReason::NoResourcePolicy => {
+                format!(
+                    "because no resource-based policy allows the {} action",
+                    self.action
+                )
+            }
+            DenyReason::NoIdentityPolicy => {
+                format!(
+                    "because no identity-based policy allows the {} action",
+                    self.action
+                )
+            }
+            DenyReason::ExplicitResourceDeny => {
+                "with an explicit deny in a resource-based policy".to_owned()
+            }
+            DenyReason::ExplicitIdentityDeny => {
+                "with an explicit deny in an identity-based policy".to_owned()
+            }
+        };
+        format!(
+            "User: {} is not authorized to perform: {} on resource: {} {why}",
+            self.principal, self.action, self.resource
+        )
+    }
+}
+
 /// Every way a domain operation can fail.
 ///
 /// Deliberately not `#[non_exhaustive]`: every consumer is in this workspace, and an exhaustive
@@ -31,6 +83,15 @@ pub enum KmsError {
     /// The key or alias does not exist in the caller's account and region.
     #[error("not found: {0:?}")]
     NotFound(NotFound),
+    /// The caller may not perform the action on the resource.
+    #[error("access denied: {0:?}")]
+    AccessDenied(Denied),
+    /// A grant token this server did not issue.
+    #[error("invalid grant token")]
+    InvalidGrantToken,
+    /// A grant id that names no grant of the key.
+    #[error("invalid grant id")]
+    InvalidGrantId,
     /// The key-state table refuses this operation for the key's current state.
     #[error("key {arn} refused by the state table: {rejection:?}")]
     KeyState {

@@ -3,6 +3,7 @@
 //! Owns every rule about keys. Must not know HTTP, JSON wire shapes or SQL: dialects sit above
 //! (`trent-aws`), backends below (`trent-store`), and cryptography comes from `trent-crypto`.
 
+pub mod audit;
 pub mod blob;
 pub mod clock;
 pub mod engine;
@@ -10,10 +11,12 @@ pub mod error;
 pub mod ids;
 pub mod model;
 pub mod operations;
+pub mod principal;
 pub mod root_check;
 pub mod state;
 pub mod store;
 
-pub use error::{KmsError, NotFound};
+pub use error::{Denied, DenyReason, KmsError, NotFound};
 pub use ids::{AccountId, AliasName, KeyId, KeyRef, KeyRefForms, Region, Scope};
 pub use model::*;
+pub use principal::{Identity, Principal, PrincipalType};

@@ -489,6 +489,9 @@ pub struct KeyMeta {
     /// untracked.
     #[serde(default)]
     pub usage: UsageTracking,
+    /// The key's grants. Keys stored before grants existed read as having none.
+    #[serde(default)]
+    pub grants: Vec<Grant>,
 }
 
 named_enum!(
@@ -512,6 +515,31 @@ named_enum!(
     }
 );
 
+named_enum!(
+    /// The operations a grant may allow (AWS's `GrantOperation`).
+    GrantOperation {
+        Decrypt => "Decrypt",
+        Encrypt => "Encrypt",
+        GenerateDataKey => "GenerateDataKey",
+        GenerateDataKeyWithoutPlaintext => "GenerateDataKeyWithoutPlaintext",
+        ReEncryptFrom => "ReEncryptFrom",
+        ReEncryptTo => "ReEncryptTo",
+        Sign => "Sign",
+        Verify => "Verify",
+        GetPublicKey => "GetPublicKey",
+        CreateGrant => "CreateGrant",
+        RetireGrant => "RetireGrant",
+        DescribeKey => "DescribeKey",
+        GenerateDataKeyPair => "GenerateDataKeyPair",
+        GenerateDataKeyPairWithoutPlaintext => "GenerateDataKeyPairWithoutPlaintext",
+        GenerateMac => "GenerateMac",
+        VerifyMac => "VerifyMac",
+        DeriveSharedSecret => "DeriveSharedSecret",
+        Encapsulate => "Encapsulate",
+        Decapsulate => "Decapsulate",
+    }
+);
+
 /// The last successful cryptographic use of a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastUse {
@@ -527,6 +555,61 @@ pub struct UsageTracking {
     /// existed, when a node first flushed its use. `None` until then.
     pub since: Option<Timestamp>,
     pub last: Option<LastUse>,
+}
+
+/// A grant's encryption-context constraint: keys compare case-insensitively, values exactly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GrantConstraint {
+    /// The request's context contains every pair.
+    Subset(BTreeMap<String, String>),
+    /// The request's context is exactly these pairs.
+    Equals(BTreeMap<String, String>),
+}
+
+impl GrantConstraint {
+    /// Whether a request's encryption context satisfies the constraint.
+    pub fn allows(&self, context: &BTreeMap<String, String>) -> bool {
+        let has = |(k, v): (&String, &String)| {
+            context
+                .iter()
+                .any(|(ck, cv)| ck.eq_ignore_ascii_case(k) && cv == v)
+        };
+        match self {
+            GrantConstraint::Subset(pairs) => pairs.iter().all(has),
+            GrantConstraint::Equals(pairs) => pairs.len() == context.len() && pairs.iter().all(has),
+        }
+    }
+
+    /// Whether a child grant's constraint is at least as strict as this one (sub-grants).
+    pub fn is_narrowed_by(&self, child: Option<&GrantConstraint>) -> bool {
+        match (self, child) {
+            (_, None) => false,
+            (GrantConstraint::Equals(p), Some(GrantConstraint::Equals(c))) => p == c,
+            (GrantConstraint::Equals(_), Some(GrantConstraint::Subset(_))) => false,
+            (GrantConstraint::Subset(p), Some(c)) => {
+                let pairs = match c {
+                    GrantConstraint::Subset(c) | GrantConstraint::Equals(c) => c,
+                };
+                GrantConstraint::Subset(p.clone()).allows(pairs)
+            }
+        }
+    }
+}
+
+/// A grant on a key: stored in the key's record, so it moves with the key's compare-and-set
+/// writes and is destroyed with the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    /// 64 hex characters.
+    pub id: String,
+    pub name: Option<String>,
+    pub grantee: String,
+    pub retiring: Option<String>,
+    pub operations: Vec<GrantOperation>,
+    pub constraint: Option<GrantConstraint>,
+    /// The account the grant was created in.
+    pub issuing_account: String,
+    pub created_at: Timestamp,
 }
 
 /// A key's deletion protection, with the description given when it was turned on.

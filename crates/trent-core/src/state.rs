@@ -14,8 +14,9 @@
 
 use crate::model::{KeyState, Origin};
 
-/// Operations whose outcome depends on the state of the key they name. Operations that never
-/// touch a key (CreateKey, ListKeys, GenerateRandom) are not here.
+/// The operations, as the admission gate knows them. Those that name a key have a row in the
+/// state table; those that never touch a key (CreateKey, ListKeys, GenerateRandom) only say
+/// which action they need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KeyOp {
     DescribeKey,
@@ -26,12 +27,17 @@ pub enum KeyOp {
     UpdateKeyDescription,
     Encrypt,
     Decrypt,
-    ReEncrypt,
+    /// ReEncrypt, on the key that made the ciphertext.
+    ReEncryptFrom,
+    /// ReEncrypt, on the destination key.
+    ReEncryptTo,
     GenerateDataKey,
     GenerateDataKeyWithoutPlaintext,
     CreateAlias,
     /// UpdateAlias is checked against the *destination* key only (both sources say so).
     UpdateAlias,
+    /// UpdateAlias on the alias's current target: permission only (all cells allowed).
+    UpdateAliasCurrent,
     DeleteAlias,
     ListAliases,
     TagResource,
@@ -64,6 +70,15 @@ pub enum KeyOp {
     /// Alibaba only: SetDeletionProtection (turning it on or off).
     SetDeletionProtection,
     GetKeyLastUsage,
+    CreateKey,
+    ListKeys,
+    GenerateRandom,
+    CreateGrant,
+    ListGrants,
+    RevokeGrant,
+    /// Decided by the grant itself (its retiring principal, grantee or issuing account).
+    RetireGrant,
+    ListRetirableGrants,
 }
 
 /// One cell of the table.
@@ -87,85 +102,366 @@ pub struct StateRejection {
 
 use Cell::{Allowed as A, NoStateChange as M, NotPendingDeletion as P, Unusable as U};
 
-/// One row: the operation, its cells in the AWS dialect, and its cells in the Alibaba dialect
-/// where Alibaba's documentation differs (`None`: the same).
-type Row = (KeyOp, [Cell; 4], Option<[Cell; 4]>);
+/// Who may allow an operation, AWS's "Authorized by" and "Cross-account use" per operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Authority {
+    /// The key policy (which may delegate to IAM); principals of other accounts too, when the
+    /// key policy and their identity policy both allow.
+    Key,
+    /// The key policy, for principals of the key's own account only.
+    OwnKey,
+    /// The caller's identity (IAM) policy alone; no key policy is consulted.
+    Identity,
+    /// The identity policy on the alias ARN, and the key policy on the key (own account only).
+    AliasAndKey,
+    /// The grant being retired: its retiring principal, its grantee (when it allows
+    /// RetireGrant) or its issuing account; an identity-policy `Deny` still applies.
+    Grant,
+}
+
+/// What the admission gate needs to decide an operation: the KMS action it needs and who may
+/// allow it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Access {
+    pub action: &'static str,
+    pub authority: Authority,
+}
+
+const fn key(action: &'static str) -> Access {
+    Access {
+        action,
+        authority: Authority::Key,
+    }
+}
+
+const fn own(action: &'static str) -> Access {
+    Access {
+        action,
+        authority: Authority::OwnKey,
+    }
+}
+
+const fn alias(action: &'static str) -> Access {
+    Access {
+        action,
+        authority: Authority::AliasAndKey,
+    }
+}
+
+const fn grant(action: &'static str) -> Access {
+    Access {
+        action,
+        authority: Authority::Grant,
+    }
+}
+
+const fn identity(action: &'static str) -> Access {
+    Access {
+        action,
+        authority: Authority::Identity,
+    }
+}
+
+/// One row: the operation, what the gate checks, its cells in the AWS dialect, and its cells in
+/// the Alibaba dialect where Alibaba's documentation differs (`None`: the same).
+type Row = (KeyOp, Access, [Cell; 4], Option<[Cell; 4]>);
+
+/// Operations that name no key: decided by the identity policy alone, no state cells.
+const KEYLESS: &[(KeyOp, Access)] = &[
+    (KeyOp::CreateKey, identity("kms:CreateKey")),
+    (KeyOp::ListKeys, identity("kms:ListKeys")),
+    (KeyOp::GenerateRandom, identity("kms:GenerateRandom")),
+    (
+        KeyOp::ListRetirableGrants,
+        identity("kms:ListRetirableGrants"),
+    ),
+];
 
 /// Columns: Enabled, Disabled, PendingDeletion, PendingImport (the source document's order).
 const TABLE: &[Row] = &[
     // Cryptographic operations need an Enabled key.
-    (KeyOp::Encrypt, [A, U, U, U], None),
-    (KeyOp::Decrypt, [A, U, U, U], None),
-    (KeyOp::ReEncrypt, [A, U, U, U], None),
-    (KeyOp::GenerateDataKey, [A, U, U, U], None),
-    (KeyOp::GenerateDataKeyWithoutPlaintext, [A, U, U, U], None),
-    (KeyOp::GenerateDataKeyPair, [A, U, U, U], None),
+    (KeyOp::Encrypt, key("kms:Encrypt"), [A, U, U, U], None),
+    (KeyOp::Decrypt, key("kms:Decrypt"), [A, U, U, U], None),
     (
-        KeyOp::GenerateDataKeyPairWithoutPlaintext,
+        KeyOp::ReEncryptFrom,
+        key("kms:ReEncryptFrom"),
         [A, U, U, U],
         None,
     ),
-    (KeyOp::GetPublicKey, [A, U, U, U], None),
-    (KeyOp::Sign, [A, U, U, U], None),
-    (KeyOp::Verify, [A, U, U, U], None),
-    (KeyOp::DeriveSharedSecret, [A, U, U, U], None),
+    (
+        KeyOp::ReEncryptTo,
+        key("kms:ReEncryptTo"),
+        [A, U, U, U],
+        None,
+    ),
+    (
+        KeyOp::GenerateDataKey,
+        key("kms:GenerateDataKey"),
+        [A, U, U, U],
+        None,
+    ),
+    (
+        KeyOp::GenerateDataKeyWithoutPlaintext,
+        key("kms:GenerateDataKeyWithoutPlaintext"),
+        [A, U, U, U],
+        None,
+    ),
+    (
+        KeyOp::GenerateDataKeyPair,
+        key("kms:GenerateDataKeyPair"),
+        [A, U, U, U],
+        None,
+    ),
+    (
+        KeyOp::GenerateDataKeyPairWithoutPlaintext,
+        key("kms:GenerateDataKeyPairWithoutPlaintext"),
+        [A, U, U, U],
+        None,
+    ),
+    (
+        KeyOp::GetPublicKey,
+        key("kms:GetPublicKey"),
+        [A, U, U, U],
+        None,
+    ),
+    (KeyOp::Sign, key("kms:Sign"), [A, U, U, U], None),
+    (KeyOp::Verify, key("kms:Verify"), [A, U, U, U], None),
+    (
+        KeyOp::DeriveSharedSecret,
+        key("kms:DeriveSharedSecret"),
+        [A, U, U, U],
+        None,
+    ),
     // Added with ML-KEM; their error lists name DisabledException and KMSInvalidStateException,
     // like DeriveSharedSecret's (inferred: the key-state reference has no row for them yet).
-    (KeyOp::Encapsulate, [A, U, U, U], None),
-    (KeyOp::Decapsulate, [A, U, U, U], None),
-    (KeyOp::GenerateMac, [A, U, U, U], None),
-    (KeyOp::VerifyMac, [A, U, U, U], None),
+    (
+        KeyOp::Encapsulate,
+        key("kms:Encapsulate"),
+        [A, U, U, U],
+        None,
+    ),
+    (
+        KeyOp::Decapsulate,
+        key("kms:Decapsulate"),
+        [A, U, U, U],
+        None,
+    ),
+    (
+        KeyOp::GenerateMac,
+        key("kms:GenerateMac"),
+        [A, U, U, U],
+        None,
+    ),
+    (KeyOp::VerifyMac, key("kms:VerifyMac"), [A, U, U, U], None),
     // Import (EXTERNAL keys only; other keys are refused before the table is read). AWS's
     // key-state reference refuses GetParametersForImport for a key pending deletion
     // (KMSInvalidStateException); Alibaba's BYOK table allows it in every state. Deleting the
     // material works in every state (in PendingDeletion without a state change).
     (
         KeyOp::GetParametersForImport,
+        own("kms:GetParametersForImport"),
         [A, A, M, A],
         Some([A, A, A, A]),
     ),
-    (KeyOp::ImportKeyMaterial, [A, A, M, A], None),
-    (KeyOp::DeleteImportedKeyMaterial, [A, A, A, A], None),
+    (
+        KeyOp::ImportKeyMaterial,
+        own("kms:ImportKeyMaterial"),
+        [A, A, M, A],
+        None,
+    ),
+    (
+        KeyOp::DeleteImportedKeyMaterial,
+        own("kms:DeleteImportedKeyMaterial"),
+        [A, A, A, A],
+        None,
+    ),
     // Rotation (symmetric keys with generated material; other keys are refused before the
     // table is read, except by RotateKeyOnDemand, whose state AWS checks first). Changing the
     // policy or rotating needs an Enabled key; the status and history can always be read.
-    (KeyOp::EnableKeyRotation, [A, U, U, U], None),
-    (KeyOp::DisableKeyRotation, [A, U, U, U], None),
-    (KeyOp::RotateKeyOnDemand, [A, U, U, U], None),
-    (KeyOp::GetKeyRotationStatus, [A, A, A, U], None),
-    (KeyOp::ListKeyRotations, [A, A, A, A], None),
+    (
+        KeyOp::EnableKeyRotation,
+        own("kms:EnableKeyRotation"),
+        [A, U, U, U],
+        None,
+    ),
+    (
+        KeyOp::DisableKeyRotation,
+        own("kms:DisableKeyRotation"),
+        [A, U, U, U],
+        None,
+    ),
+    (
+        KeyOp::RotateKeyOnDemand,
+        own("kms:RotateKeyOnDemand"),
+        [A, U, U, U],
+        None,
+    ),
+    (
+        KeyOp::GetKeyRotationStatus,
+        key("kms:GetKeyRotationStatus"),
+        [A, A, A, U],
+        None,
+    ),
+    (
+        KeyOp::ListKeyRotations,
+        own("kms:ListKeyRotations"),
+        [A, A, A, A],
+        None,
+    ),
     // Metadata changes are refused only while the key is pending deletion.
-    (KeyOp::UpdateKeyDescription, [A, A, U, A], None),
-    (KeyOp::TagResource, [A, A, U, A], None),
-    (KeyOp::UntagResource, [A, A, U, A], None),
+    (
+        KeyOp::UpdateKeyDescription,
+        own("kms:UpdateKeyDescription"),
+        [A, A, U, A],
+        None,
+    ),
+    (
+        KeyOp::TagResource,
+        own("kms:TagResource"),
+        [A, A, U, A],
+        None,
+    ),
+    (
+        KeyOp::UntagResource,
+        own("kms:UntagResource"),
+        [A, A, U, A],
+        None,
+    ),
     // Alibaba's SetDeletionProtection page: "ensure that the CMK is not in the PendingDeletion
     // state". Refused there like the other metadata changes (Rejected.PendingDeletion); AWS has
     // no such operation, so its cells are the same and only the engine's rule is shared.
-    (KeyOp::SetDeletionProtection, [A, A, U, A], None),
+    (
+        KeyOp::SetDeletionProtection,
+        own("kms:SetDeletionProtection"),
+        [A, A, U, A],
+        None,
+    ),
     // State changes.
-    (KeyOp::EnableKey, [A, A, M, M], None),
-    (KeyOp::DisableKey, [A, A, M, M], None),
-    (KeyOp::ScheduleKeyDeletion, [A, A, M, A], None),
-    (KeyOp::CancelKeyDeletion, [P, P, A, P], None),
+    (KeyOp::EnableKey, own("kms:EnableKey"), [A, A, M, M], None),
+    (KeyOp::DisableKey, own("kms:DisableKey"), [A, A, M, M], None),
+    (
+        KeyOp::ScheduleKeyDeletion,
+        own("kms:ScheduleKeyDeletion"),
+        [A, A, M, A],
+        None,
+    ),
+    (
+        KeyOp::CancelKeyDeletion,
+        own("kms:CancelKeyDeletion"),
+        [P, P, A, P],
+        None,
+    ),
     // Aliases: a new alias may not point at a key pending deletion; UpdateAlias looks only at
     // the destination key.
-    (KeyOp::CreateAlias, [A, A, M, A], None),
-    (KeyOp::UpdateAlias, [A, A, U, A], None),
-    (KeyOp::DeleteAlias, [A, A, A, A], None),
+    (
+        KeyOp::CreateAlias,
+        alias("kms:CreateAlias"),
+        [A, A, M, A],
+        None,
+    ),
+    (
+        KeyOp::UpdateAlias,
+        alias("kms:UpdateAlias"),
+        [A, A, U, A],
+        None,
+    ),
+    (
+        KeyOp::UpdateAliasCurrent,
+        own("kms:UpdateAlias"),
+        [A, A, A, A],
+        None,
+    ),
+    (
+        KeyOp::DeleteAlias,
+        alias("kms:DeleteAlias"),
+        [A, A, A, A],
+        None,
+    ),
+    // Grants: a new grant needs a usable key; grants can be listed, retired and revoked in
+    // every state (AWS's grants page: "grants are kept").
+    (
+        KeyOp::CreateGrant,
+        key("kms:CreateGrant"),
+        [A, U, U, U],
+        None,
+    ),
+    (KeyOp::ListGrants, key("kms:ListGrants"), [A, A, A, A], None),
+    (
+        KeyOp::RevokeGrant,
+        key("kms:RevokeGrant"),
+        [A, A, A, A],
+        None,
+    ),
+    (
+        KeyOp::RetireGrant,
+        grant("kms:RetireGrant"),
+        [A, A, A, A],
+        None,
+    ),
     // Reads and policies work in every state.
-    (KeyOp::DescribeKey, [A, A, A, A], None),
-    (KeyOp::ListAliases, [A, A, A, A], None),
-    (KeyOp::ListResourceTags, [A, A, A, A], None),
-    (KeyOp::GetKeyPolicy, [A, A, A, A], None),
-    (KeyOp::PutKeyPolicy, [A, A, A, A], None),
-    (KeyOp::ListKeyPolicies, [A, A, A, A], None),
+    (
+        KeyOp::DescribeKey,
+        key("kms:DescribeKey"),
+        [A, A, A, A],
+        None,
+    ),
+    (
+        KeyOp::ListAliases,
+        identity("kms:ListAliases"),
+        [A, A, A, A],
+        None,
+    ),
+    (
+        KeyOp::ListResourceTags,
+        own("kms:ListResourceTags"),
+        [A, A, A, A],
+        None,
+    ),
+    (
+        KeyOp::GetKeyPolicy,
+        own("kms:GetKeyPolicy"),
+        [A, A, A, A],
+        None,
+    ),
+    (
+        KeyOp::PutKeyPolicy,
+        own("kms:PutKeyPolicy"),
+        [A, A, A, A],
+        None,
+    ),
+    (
+        KeyOp::ListKeyPolicies,
+        own("kms:ListKeyPolicies"),
+        [A, A, A, A],
+        None,
+    ),
     // Its error list has no state error: it answers in every state.
-    (KeyOp::GetKeyLastUsage, [A, A, A, A], None),
+    (
+        KeyOp::GetKeyLastUsage,
+        own("kms:GetKeyLastUsage"),
+        [A, A, A, A],
+        None,
+    ),
 ];
 
-/// Every operation the table covers, in table order.
+/// Every operation the state table covers (those that name a key), in table order.
 pub fn operations() -> impl Iterator<Item = KeyOp> {
-    TABLE.iter().map(|(op, _, _)| *op)
+    TABLE.iter().map(|(op, _, _, _)| *op)
+}
+
+/// What the gate checks for `op`.
+pub fn access(op: KeyOp) -> Access {
+    TABLE
+        .iter()
+        .map(|(o, access, _, _)| (*o, *access))
+        .chain(KEYLESS.iter().copied())
+        .find(|(o, _)| *o == op)
+        .map(|(_, access)| access)
+        // Every KeyOp has a row (unit-tested); an unknown one needs the impossible.
+        .unwrap_or(Access {
+            action: "kms:Unknown",
+            authority: Authority::Identity,
+        })
 }
 
 /// The cell for `op` on a key in `state`, in `dialect`.
@@ -178,13 +474,14 @@ pub fn cell(dialect: Dialect, op: KeyOp, state: KeyState) -> Cell {
     };
     TABLE
         .iter()
-        .find(|(o, _, _)| *o == op)
-        .map(|(_, aws, aliyun)| match (dialect, aliyun) {
+        .find(|(o, _, _, _)| *o == op)
+        .map(|(_, _, aws, aliyun)| match (dialect, aliyun) {
             (Dialect::Aliyun, Some(cells)) => cells[column],
             _ => aws[column],
         })
-        // Every KeyOp has a row; the unit test below proves it, so this never refuses in practice.
-        .unwrap_or(Cell::NoStateChange)
+        // Operations that name no key have no cells and never reach the table; every other
+        // KeyOp has a row (the unit test below proves it).
+        .unwrap_or(Cell::Allowed)
 }
 
 /// Checks `op` against the table.
@@ -193,6 +490,13 @@ pub fn check(dialect: Dialect, op: KeyOp, state: KeyState) -> Result<(), StateRe
         Cell::Allowed => Ok(()),
         cell => Err(StateRejection { cell, state }),
     }
+}
+
+/// Whether the state table is read before the operation's own precondition (the key's kind).
+/// Alibaba's UpdateRotationPolicy answers with the key's state first (a BYOK key awaiting
+/// import is `Rejected.PendingImport`); everything else checks the kind of key first.
+pub fn state_before_precondition(dialect: Dialect, op: KeyOp) -> bool {
+    dialect == Dialect::Aliyun && matches!(op, KeyOp::EnableKeyRotation | KeyOp::DisableKeyRotation)
 }
 
 /// Which vendor's rules a transition follows where the vendors differ.
@@ -232,11 +536,13 @@ mod tests {
             UpdateKeyDescription,
             Encrypt,
             Decrypt,
-            ReEncrypt,
+            ReEncryptFrom,
+            ReEncryptTo,
             GenerateDataKey,
             GenerateDataKeyWithoutPlaintext,
             CreateAlias,
             UpdateAlias,
+            UpdateAliasCurrent,
             DeleteAlias,
             ListAliases,
             TagResource,
@@ -265,6 +571,14 @@ mod tests {
             ListKeyRotations,
             SetDeletionProtection,
             GetKeyLastUsage,
+            CreateKey,
+            ListKeys,
+            GenerateRandom,
+            CreateGrant,
+            ListGrants,
+            RevokeGrant,
+            RetireGrant,
+            ListRetirableGrants,
         ];
         for op in &ops {
             match op {
@@ -276,11 +590,13 @@ mod tests {
                 | UpdateKeyDescription
                 | Encrypt
                 | Decrypt
-                | ReEncrypt
+                | ReEncryptFrom
+                | ReEncryptTo
                 | GenerateDataKey
                 | GenerateDataKeyWithoutPlaintext
                 | CreateAlias
                 | UpdateAlias
+                | UpdateAliasCurrent
                 | DeleteAlias
                 | ListAliases
                 | TagResource
@@ -309,6 +625,8 @@ mod tests {
                 | ListKeyRotations
                 | SetDeletionProtection
                 | GetKeyLastUsage => {}
+                CreateKey | ListKeys | GenerateRandom => {}
+                CreateGrant | ListGrants | RevokeGrant | RetireGrant | ListRetirableGrants => {}
             }
         }
         ops
@@ -318,12 +636,13 @@ mod tests {
     fn every_operation_has_exactly_one_row() {
         for op in all_ops() {
             assert_eq!(
-                TABLE.iter().filter(|(o, _, _)| *o == op).count(),
+                TABLE.iter().filter(|(o, _, _, _)| *o == op).count()
+                    + KEYLESS.iter().filter(|(o, _)| *o == op).count(),
                 1,
                 "{op:?}"
             );
         }
-        assert_eq!(TABLE.len(), all_ops().len());
+        assert_eq!(TABLE.len() + KEYLESS.len(), all_ops().len());
     }
 
     /// The Alibaba source document's table, transcribed independently of TABLE, in its own

@@ -6,6 +6,7 @@
 //! matched is a [`StoreError::Conflict`] that the engine retries by re-reading. This is what
 //! keeps several nodes on one database correct.
 
+use crate::audit::{AuditEvent, AuditQuery, ChainHead, StoredAuditEvent};
 use crate::ids::{AliasName, KeyId, Scope};
 use crate::model::{AliasRecord, KeyRecord, Timestamp};
 
@@ -56,6 +57,28 @@ pub enum Write {
         name: AliasName,
         expected_target: KeyId,
     },
+    /// Append an audit record to its account's chain: the store assigns the next sequence
+    /// number and the chain hash from the account's head, which it locks for the transaction
+    /// (so several nodes append to one chain in one order).
+    Audit(AuditEvent),
+}
+
+/// A change another node committed, as a backend's change feed reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// The key's row (state, policy, material, anything) changed or was deleted.
+    Key(KeyId),
+    /// Some alias changed.
+    Aliases,
+    /// Changes may have been missed: anything may be stale.
+    Everything,
+}
+
+/// A backend's feed of changes committed by other nodes (see [`Change`]).
+pub trait ChangeFeed: Send + Sync + std::fmt::Debug {
+    /// Every change committed before this instant has been delivered; `None` while the feed
+    /// has never been connected. It stops advancing while the feed is down.
+    fn delivered_through(&self) -> Option<std::time::Instant>;
 }
 
 pub trait Store: Send + Sync + std::fmt::Debug {
@@ -102,6 +125,28 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// keys. Read once at startup: whether the store already depends on a root key, and (for a
     /// store from before the check value) material to test the root key against.
     fn sample_key(&self) -> Result<Option<KeyRecord>, StoreError>;
+
+    /// Whether the backend answers now (for `/health`): one round trip, bounded by the
+    /// backend's own timeouts.
+    fn ping(&self) -> Result<(), StoreError>;
+
+    /// Audit records matching `query`, newest first (by time, then sequence number).
+    fn audit_lookup(&self, query: &AuditQuery) -> Result<Vec<StoredAuditEvent>, StoreError>;
+
+    /// Every account's chain head, in account order.
+    fn audit_heads(&self) -> Result<Vec<(String, ChainHead)>, StoreError>;
+
+    /// One account's records with sequence numbers after `after_seq`, in sequence order.
+    fn audit_chain(
+        &self,
+        account: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredAuditEvent>, StoreError>;
+
+    /// Removes, per account, the oldest records up to the last one older than `before` (a
+    /// prefix of the chain, recorded in its head). Returns how many were removed.
+    fn audit_prune(&self, before: Timestamp) -> Result<u64, StoreError>;
 }
 
 /// The behaviour every backend must show, as one suite each backend's tests call.
@@ -134,6 +179,7 @@ pub mod conformance {
                 rotation: Rotation::default(),
                 deletion_protection: None,
                 usage: Default::default(),
+                grants: vec![],
             },
             materials: vec![SealedMaterial {
                 version: 1,
@@ -164,6 +210,9 @@ pub mod conformance {
         due_for_deletion(store);
         root_check_is_written_once(store);
         sample_key_prefers_material(store);
+        audit_chains_lookups_and_pruning(store);
+        audit_appends_concurrently_in_one_chain(store);
+        store.ping().expect("a fresh store answers");
     }
 
     /// Runs on a store that may hold keys already: the check value is absent until the first
@@ -470,5 +519,166 @@ pub mod conformance {
             .unwrap();
         let found = store.keys_due(Timestamp(5_000), 100).unwrap();
         assert!(!found.contains(&(scope.clone(), rotating.id)));
+    }
+
+    fn audit_event(account: &str, time: i64, n: usize, resource: &str) -> crate::audit::AuditEvent {
+        use crate::audit::{AuditAttribute, AuditEvent};
+        let event_id = format!("{account}-{n}");
+        AuditEvent {
+            account: account.into(),
+            time: Timestamp(time),
+            body: format!("{{\"eventID\":\"{event_id}\",\"n\":{n}}}"),
+            attributes: vec![
+                (AuditAttribute::EventId, event_id.clone()),
+                (
+                    AuditAttribute::EventName,
+                    if n.is_multiple_of(2) {
+                        "Encrypt"
+                    } else {
+                        "Decrypt"
+                    }
+                    .into(),
+                ),
+                (AuditAttribute::ResourceName, resource.into()),
+                (AuditAttribute::ResourceName, resource.into()),
+            ],
+            event_id,
+        }
+    }
+
+    /// Records append to per-account chains, are found by attribute and time, newest first,
+    /// page by position, verify, and are pruned as a prefix.
+    pub fn audit_chains_lookups_and_pruning(store: &dyn Store) {
+        use crate::audit::{verify_store, AuditAttribute, AuditQuery};
+        let (a, b) = ("audit-a", "audit-b");
+        for n in 0..10 {
+            let resource = if n < 5 { "key-1" } else { "key-2" };
+            store
+                .commit(vec![Write::Audit(audit_event(
+                    a,
+                    1_000 + n as i64,
+                    n,
+                    resource,
+                ))])
+                .unwrap();
+        }
+        store
+            .commit(vec![Write::Audit(audit_event(b, 1_000, 0, "key-1"))])
+            .unwrap();
+        let query = |attribute: Option<(AuditAttribute, &str)>, after, limit| AuditQuery {
+            account: a.into(),
+            attribute: attribute.map(|(k, v)| (k, v.to_owned())),
+            start: None,
+            end: None,
+            after,
+            limit,
+        };
+        let all = store.audit_lookup(&query(None, None, 100)).unwrap();
+        assert_eq!(all.len(), 10);
+        assert_eq!(all[0].event_id, "audit-a-9", "newest first");
+        assert_eq!(
+            all.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            (1..=10).rev().collect::<Vec<_>>()
+        );
+        let key1 = store
+            .audit_lookup(&query(
+                Some((AuditAttribute::ResourceName, "key-1")),
+                None,
+                100,
+            ))
+            .unwrap();
+        assert_eq!(
+            key1.len(),
+            5,
+            "one row per record, the other account not included"
+        );
+        let page = store
+            .audit_lookup(&query(
+                Some((AuditAttribute::EventName, "Encrypt")),
+                None,
+                2,
+            ))
+            .unwrap();
+        assert_eq!(
+            page.iter().map(|e| e.event_id.as_str()).collect::<Vec<_>>(),
+            ["audit-a-8", "audit-a-6"]
+        );
+        let last = page.last().map(|e| (e.time, e.seq));
+        let next = store
+            .audit_lookup(&query(
+                Some((AuditAttribute::EventName, "Encrypt")),
+                last,
+                2,
+            ))
+            .unwrap();
+        assert_eq!(
+            next.iter().map(|e| e.event_id.as_str()).collect::<Vec<_>>(),
+            ["audit-a-4", "audit-a-2"]
+        );
+        let mut bounded = query(None, None, 100);
+        bounded.start = Some(Timestamp(1_003));
+        bounded.end = Some(Timestamp(1_004));
+        assert_eq!(store.audit_lookup(&bounded).unwrap().len(), 2);
+        // Chains.
+        let chain = store.audit_chain(a, 0, 100).unwrap();
+        assert_eq!(chain.len(), 10);
+        assert!(chain.windows(2).all(|w| w[1].prev_hash == w[0].hash));
+        let reports = verify_store(store).unwrap();
+        for r in reports.iter().filter(|r| r.account == a || r.account == b) {
+            assert_eq!(r.fault, None, "{r:?}");
+        }
+        // Pruning removes a prefix and the chain still verifies from there.
+        assert_eq!(store.audit_prune(Timestamp(1_004)).unwrap(), 5);
+        let heads = store.audit_heads().unwrap();
+        let head = heads.iter().find(|(acc, _)| acc == a).unwrap().1;
+        assert_eq!((head.seq, head.pruned_through), (10, 4));
+        assert_eq!(store.audit_chain(a, 0, 100).unwrap().len(), 6);
+        assert_eq!(
+            store.audit_lookup(&query(None, None, 100)).unwrap().len(),
+            6
+        );
+        assert!(verify_store(store)
+            .unwrap()
+            .iter()
+            .all(|r| r.fault.is_none()));
+        store
+            .commit(vec![Write::Audit(audit_event(a, 2_000, 10, "key-2"))])
+            .unwrap();
+        assert_eq!(
+            store.audit_chain(a, 0, 100).unwrap().last().unwrap().seq,
+            11
+        );
+    }
+
+    /// Appends to one chain from several threads at once (nodes, on a shared database) still
+    /// make one unbroken chain.
+    pub fn audit_appends_concurrently_in_one_chain(store: &dyn Store) {
+        const THREADS: usize = 4;
+        const EACH: usize = 10;
+        let account = "audit-concurrent";
+        std::thread::scope(|s| {
+            for t in 0..THREADS {
+                s.spawn(move || {
+                    for i in 0..EACH {
+                        store
+                            .commit(vec![Write::Audit(audit_event(
+                                account,
+                                5_000,
+                                t * EACH + i,
+                                "k",
+                            ))])
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        let chain = store.audit_chain(account, 0, 1000).unwrap();
+        assert_eq!(chain.len(), THREADS * EACH);
+        let report = crate::audit::verify_store(store).unwrap();
+        let mine = report.iter().find(|r| r.account == account).unwrap();
+        assert_eq!(
+            (mine.records, &mine.fault),
+            ((THREADS * EACH) as u64, &None)
+        );
     }
 }

@@ -5,8 +5,12 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use std::time::Duration;
+
 use serde::Deserialize;
-use trent_core::AccountId;
+use trent_core::{AccountId, Identity, Principal};
+pub use trent_store::postgres::redact;
+use trent_store::postgres::{is_postgres_url, PgOptions};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4599";
 pub const DEFAULT_DATA_DIR: &str = "./trent-data";
@@ -15,6 +19,24 @@ pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 10;
 pub const DEV_ACCESS_KEY: &str = "test";
 pub const DEV_SECRET_KEY: &str = "test";
 pub const DEV_ACCOUNT: &str = "000000000000";
+
+/// The SQLite file in the data directory when no database URL is given.
+pub const SQLITE_FILE: &str = "trent.db";
+/// The default coherence bound across nodes.
+pub const DEFAULT_COHERENCE: Duration = Duration::from_secs(1);
+
+/// Where the keys live.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Database {
+    /// The embedded store: this SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database several nodes may share.
+    Postgres {
+        options: PgOptions,
+        /// A change committed on any node is seen by this one within this bound.
+        coherence: Duration,
+    },
+}
 
 /// `trent serve` flags (each also readable from its environment variable).
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -53,10 +75,36 @@ pub struct ServeArgs {
     /// [default: 10]
     #[arg(long, env = "TRENT_SHUTDOWN_GRACE_SECS")]
     pub shutdown_grace_secs: Option<u64>,
+    /// The database: postgres://… or postgresql://… for PostgreSQL (several nodes may share
+    /// it), sqlite://PATH for an SQLite file [default: trent.db in the data directory]
+    #[arg(long, env = "TRENT_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// PostgreSQL connections per node [default: 16]
+    #[arg(long, env = "TRENT_DB_POOL_SIZE")]
+    pub db_pool_size: Option<usize>,
+    /// PostgreSQL: how long a request waits for the database before failing [default: 5000]
+    #[arg(long, env = "TRENT_DB_TIMEOUT_MS")]
+    pub db_timeout_ms: Option<u64>,
+    /// PostgreSQL: how long opening a connection may take [default: 3000]
+    #[arg(long, env = "TRENT_DB_CONNECT_TIMEOUT_MS")]
+    pub db_connect_timeout_ms: Option<u64>,
+    /// PostgreSQL: a change committed on any node is seen by this one within this many
+    /// milliseconds [default: 1000]
+    #[arg(long, env = "TRENT_COHERENCE_MS")]
+    pub coherence_ms: Option<u64>,
     /// FOR TESTS ONLY: serve `POST /_trent/test/advance-clock?seconds=N`, which moves this
     /// server's clock forward. Never enable in production.
     #[arg(long, env = "TRENT_TEST_CLOCK", hide = true)]
     pub test_clock: bool,
+    /// Turn the audit trail off (it is on by default)
+    #[arg(long, env = "TRENT_NO_AUDIT")]
+    pub no_audit: bool,
+    /// Append every committed audit record to FILE as one JSON line
+    #[arg(long, env = "TRENT_AUDIT_LOG", value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+    /// Days audit records are kept before the sweeper prunes them [default: 90]
+    #[arg(long, env = "TRENT_AUDIT_RETENTION_DAYS")]
+    pub audit_retention_days: Option<u32>,
 }
 
 /// One access key.
@@ -66,6 +114,41 @@ pub struct CredentialConfig {
     pub access_key_id: String,
     pub secret_access_key: String,
     pub account_id: String,
+    /// The IAM principal the key acts as (`arn:aws:iam::<account>:user/<name>`, `…:role/<name>`
+    /// or `…:root`); the account root when absent.
+    #[serde(default)]
+    pub principal: Option<String>,
+    /// The principal's identity (IAM) policy, as JSON text.
+    #[serde(default)]
+    pub policy: Option<String>,
+    /// The same, from a file; a relative path is relative to the config file. Read into
+    /// `policy` by [`Config::resolve`].
+    #[serde(default)]
+    pub policy_file: Option<PathBuf>,
+}
+
+impl CredentialConfig {
+    /// A root credential of `account_id`.
+    pub fn root(access_key_id: &str, secret_access_key: &str, account_id: &str) -> Self {
+        CredentialConfig {
+            access_key_id: access_key_id.into(),
+            secret_access_key: secret_access_key.into(),
+            account_id: account_id.into(),
+            principal: None,
+            policy: None,
+            policy_file: None,
+        }
+    }
+
+    /// Who the credential acts as; the error names the credential.
+    pub fn identity(&self) -> Result<Identity, String> {
+        let named = |e: String| format!("credential {}: {e}", self.access_key_id);
+        let principal = match &self.principal {
+            None => Principal::root(&self.account_id),
+            Some(p) => Principal::parse(p, &self.account_id, &self.access_key_id).map_err(named)?,
+        };
+        Identity::new(principal, self.policy.as_deref()).map_err(named)
+    }
 }
 
 /// The TOML file's shape.
@@ -81,6 +164,15 @@ pub struct FileConfig {
     pub max_connections: Option<usize>,
     pub header_read_timeout_secs: Option<u64>,
     pub shutdown_grace_secs: Option<u64>,
+    /// The audit trail (default true).
+    pub audit: Option<bool>,
+    pub audit_log: Option<PathBuf>,
+    pub audit_retention_days: Option<u32>,
+    pub database_url: Option<String>,
+    pub db_pool_size: Option<usize>,
+    pub db_timeout_ms: Option<u64>,
+    pub db_connect_timeout_ms: Option<u64>,
+    pub coherence_ms: Option<u64>,
     #[serde(default)]
     pub credentials: Vec<CredentialConfig>,
 }
@@ -98,6 +190,7 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// The seed file applied at startup.
     pub seed: Option<PathBuf>,
+    pub database: Database,
     pub credentials: Vec<CredentialConfig>,
     /// `None`: derived from the open-file limit at startup.
     pub max_connections: Option<usize>,
@@ -106,6 +199,11 @@ pub struct Config {
     /// True when no credentials were configured and the development credential is in use.
     pub dev_credential: bool,
     pub test_clock: bool,
+    /// Whether every request is recorded in the audit trail.
+    pub audit: bool,
+    /// The JSON-lines sink of committed audit records.
+    pub audit_log: Option<PathBuf>,
+    pub audit_retention_days: u32,
 }
 
 impl Config {
@@ -177,16 +275,81 @@ impl Config {
             .shutdown_grace_secs
             .or(file.shutdown_grace_secs)
             .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS);
+        let database = match args.database_url.or(file.database_url) {
+            None => Database::Sqlite(data_dir.join(SQLITE_FILE)),
+            Some(url) if is_postgres_url(&url) => {
+                let ms = |v: Option<u64>, d: Duration| v.map(Duration::from_millis).unwrap_or(d);
+                let mut pg = PgOptions::new(url);
+                pg.pool_size = args
+                    .db_pool_size
+                    .or(file.db_pool_size)
+                    .unwrap_or(PgOptions::DEFAULT_POOL_SIZE)
+                    .max(2);
+                pg.request_timeout = ms(
+                    args.db_timeout_ms.or(file.db_timeout_ms),
+                    PgOptions::DEFAULT_REQUEST_TIMEOUT,
+                );
+                pg.connect_timeout = ms(
+                    args.db_connect_timeout_ms.or(file.db_connect_timeout_ms),
+                    PgOptions::DEFAULT_CONNECT_TIMEOUT,
+                );
+                let coherence = ms(args.coherence_ms.or(file.coherence_ms), DEFAULT_COHERENCE);
+                if pg.request_timeout.is_zero()
+                    || pg.connect_timeout.is_zero()
+                    || coherence.is_zero()
+                {
+                    return Err("database timeouts and the coherence bound must be above 0".into());
+                }
+                Database::Postgres {
+                    options: pg,
+                    coherence,
+                }
+            }
+            Some(url) => match url.strip_prefix("sqlite://") {
+                Some(path) if !path.is_empty() => Database::Sqlite(PathBuf::from(path)),
+                _ => {
+                    return Err(format!(
+                    "invalid database URL {:?}: use postgres://…, postgresql://… or sqlite://PATH",
+                    redact(&url)
+                ))
+                }
+            },
+        };
         let dev_credential = file.credentials.is_empty();
         let credentials = if dev_credential {
-            vec![CredentialConfig {
-                access_key_id: DEV_ACCESS_KEY.into(),
-                secret_access_key: DEV_SECRET_KEY.into(),
-                account_id: DEV_ACCOUNT.into(),
-            }]
+            vec![CredentialConfig::root(
+                DEV_ACCESS_KEY,
+                DEV_SECRET_KEY,
+                DEV_ACCOUNT,
+            )]
         } else {
             file.credentials
         };
+        let config_dir = args
+            .config
+            .as_deref()
+            .and_then(|p| p.parent())
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        let mut credentials = credentials;
+        for c in &mut credentials {
+            if let Some(file) = c.policy_file.take() {
+                if c.policy.is_some() {
+                    return Err(format!(
+                        "credential {}: give policy or policy_file, not both",
+                        c.access_key_id
+                    ));
+                }
+                let path = config_dir.join(file);
+                c.policy = Some(std::fs::read_to_string(&path).map_err(|e| {
+                    format!(
+                        "credential {}: cannot read policy_file {}: {e}",
+                        c.access_key_id,
+                        path.display()
+                    )
+                })?);
+            }
+        }
         for c in &credentials {
             if c.access_key_id.is_empty() || c.secret_access_key.is_empty() {
                 return Err(
@@ -199,6 +362,7 @@ impl Config {
                     c.access_key_id
                 ));
             }
+            c.identity()?;
         }
         Ok(Config {
             listen,
@@ -207,12 +371,20 @@ impl Config {
             aliyun_region,
             metrics_listen,
             seed: args.seed.or(file.seed),
+            database,
             credentials,
             max_connections,
             header_read_timeout_secs,
             shutdown_grace_secs,
             dev_credential,
             test_clock: args.test_clock,
+            audit: !args.no_audit && file.audit.unwrap_or(true),
+            audit_log: args.audit_log.or(file.audit_log),
+            audit_retention_days: args
+                .audit_retention_days
+                .or(file.audit_retention_days)
+                .unwrap_or(crate::audit::DEFAULT_RETENTION_DAYS)
+                .max(1),
         })
     }
 }
@@ -252,6 +424,46 @@ mod tests {
     }
 
     #[test]
+    fn database_urls_select_the_backend() {
+        let with = |url: &str| {
+            Config::resolve(ServeArgs {
+                database_url: Some(url.into()),
+                data_dir: Some("/d".into()),
+                db_pool_size: Some(4),
+                coherence_ms: Some(250),
+                ..Default::default()
+            })
+        };
+        assert_eq!(
+            Config::resolve(ServeArgs {
+                data_dir: Some("/d".into()),
+                ..Default::default()
+            })
+            .unwrap()
+            .database,
+            Database::Sqlite("/d/trent.db".into())
+        );
+        assert_eq!(
+            with("sqlite:///var/lib/t.db").unwrap().database,
+            Database::Sqlite("/var/lib/t.db".into())
+        );
+        for url in ["postgres://u@h/db", "postgresql://u:p@h:5433/db"] {
+            match with(url).unwrap().database {
+                Database::Postgres { options, coherence } => {
+                    assert_eq!(options.url, url);
+                    assert_eq!(options.pool_size, 4);
+                    assert_eq!(options.request_timeout, PgOptions::DEFAULT_REQUEST_TIMEOUT);
+                    assert_eq!(coherence, Duration::from_millis(250));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let err = with("mysql://u:secret@h/db").unwrap_err();
+        assert!(err.contains("mysql://u:***@h/db"), "{err}");
+        assert!(with("sqlite://").is_err());
+    }
+
+    #[test]
     fn bad_files_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("trent.toml");
@@ -280,5 +492,44 @@ mod tests {
             ..Default::default()
         })
         .is_err());
+    }
+
+    #[test]
+    fn principals_and_policy_files_are_resolved_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trent.toml");
+        std::fs::create_dir(dir.path().join("policies")).unwrap();
+        std::fs::write(
+            dir.path().join("policies/alice.json"),
+            "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"kms:*\",\"Resource\":\"*\"}]}",
+        )
+        .unwrap();
+        let resolve = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            Config::resolve(ServeArgs {
+                config: Some(path.clone()),
+                ..Default::default()
+            })
+        };
+        let c = resolve("[[credentials]]\naccess_key_id = \"AKIDALICE\"\nsecret_access_key = \"s\"\naccount_id = \"111122223333\"\nprincipal = \"arn:aws:iam::111122223333:user/alice\"\npolicy_file = \"policies/alice.json\"\n").unwrap();
+        assert!(c.credentials[0]
+            .policy
+            .as_deref()
+            .unwrap()
+            .contains("2012-10-17"));
+        assert_eq!(
+            c.credentials[0].identity().unwrap().principal.arn(),
+            "arn:aws:iam::111122223333:user/alice"
+        );
+        // Another account's principal, a missing policy file, a principal on an Alibaba uid.
+        for bad in [
+            "principal = \"arn:aws:iam::999999999999:user/alice\"\naccount_id = \"111122223333\"",
+            "policy_file = \"policies/none.json\"\naccount_id = \"111122223333\"",
+            "policy = \"{}\"\naccount_id = \"111122223333\"",
+            "principal = \"arn:aws:iam::1234567890123456:user/a\"\naccount_id = \"1234567890123456\"",
+        ] {
+            let e = resolve(&format!("[[credentials]]\naccess_key_id = \"AKIDBAD\"\nsecret_access_key = \"s\"\n{bad}\n")).unwrap_err();
+            assert!(e.contains("credential AKIDBAD"), "{e}");
+        }
     }
 }

@@ -38,7 +38,10 @@ fn fixture() -> &'static Fixture {
         let caller = |dialect| Caller {
             scope: scope.clone(),
             access_key_id: "test".into(),
+            identity: Arc::new(trent_core::principal::Identity::root("000000000000")),
             dialect,
+            connection: Default::default(),
+            audit: None,
         };
         Fixture {
             kms: Kms::new(Arc::new(store), root, Arc::new(SystemClock)),
@@ -48,7 +51,11 @@ fn fixture() -> &'static Fixture {
                 access_key_id: "test".into(),
                 secret_access_key: "test".into(),
                 account_id: "000000000000".into(),
-            }]),
+                principal: None,
+                policy: None,
+                policy_file: None,
+            }])
+            .expect("the development credential"),
             verifier: trent_aws::verifier(),
             aliyun_verifier: Default::default(),
         }

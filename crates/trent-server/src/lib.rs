@@ -8,6 +8,9 @@
 //! plaintext).
 
 pub mod admin;
+pub mod audit;
+pub mod backend;
+pub mod cloudtrail;
 pub mod config;
 pub mod console;
 pub mod datadir;
@@ -16,6 +19,7 @@ pub mod fuzzing;
 pub mod listener;
 pub mod logging;
 pub mod metrics;
+pub mod migrate;
 pub mod rootkey;
 pub mod seed;
 
@@ -36,43 +40,55 @@ use trent_aliyun::{AliyunError, Params};
 use trent_aws::sigv4::{self, AuthError, Credential, CredentialStore, SignedRequest};
 use trent_aws::{AwsError, Operation};
 use trent_core::clock::OffsetClock;
-use trent_core::engine::{Caller, Kms};
+use trent_core::engine::{Caller, Connection, Kms};
 use trent_core::state::Dialect;
-use trent_core::{AccountId, Scope};
+use trent_core::{AccountId, Identity, Scope};
 use trent_crypto::SecretBytes;
 
 /// The largest request body accepted. AWS's largest members (a 131072-character policy, a
 /// 6144-byte ciphertext in base64) fit well inside it.
 pub const MAX_BODY_BYTES: usize = 512 * 1024;
 
-/// The configured access keys.
+/// The configured access keys, and who each acts as.
 #[derive(Debug, Default)]
-pub struct Credentials(HashMap<String, Credential>);
+pub struct Credentials {
+    keys: HashMap<String, Credential>,
+    identities: HashMap<String, Arc<Identity>>,
+}
 
 impl Credentials {
-    pub fn new(list: &[config::CredentialConfig]) -> Self {
-        Self(
-            list.iter()
-                .map(|c| {
-                    (
-                        c.access_key_id.clone(),
-                        Credential {
-                            access_key_id: c.access_key_id.clone(),
-                            secret_access_key: SecretBytes::new(
-                                c.secret_access_key.as_bytes().to_vec(),
-                            ),
-                            account_id: c.account_id.clone(),
-                        },
-                    )
-                })
-                .collect(),
-        )
+    /// The credentials of the configuration; the error names a credential whose principal or
+    /// policy is not valid.
+    pub fn new(list: &[config::CredentialConfig]) -> Result<Self, String> {
+        let mut credentials = Self::default();
+        for c in list {
+            credentials
+                .identities
+                .insert(c.access_key_id.clone(), Arc::new(c.identity()?));
+            credentials.keys.insert(
+                c.access_key_id.clone(),
+                Credential {
+                    access_key_id: c.access_key_id.clone(),
+                    secret_access_key: SecretBytes::new(c.secret_access_key.as_bytes().to_vec()),
+                    account_id: c.account_id.clone(),
+                },
+            );
+        }
+        Ok(credentials)
+    }
+
+    /// Who a verified access key acts as.
+    pub fn identity(&self, access_key_id: &str) -> Result<Arc<Identity>, String> {
+        self.identities
+            .get(access_key_id)
+            .cloned()
+            .ok_or_else(|| format!("verified access key {access_key_id} has no identity"))
     }
 }
 
 impl CredentialStore for Credentials {
     fn lookup(&self, access_key_id: &str) -> Option<&Credential> {
-        self.0.get(access_key_id)
+        self.keys.get(access_key_id)
     }
 }
 
@@ -109,6 +125,8 @@ pub struct AppState {
     pub aliyun_region: String,
     /// Present only when the test clock is enabled.
     pub test_clock: Option<Arc<OffsetClock>>,
+    /// The audit trail; `None` when it is turned off.
+    pub audit: Option<audit::AuditTrail>,
     pub metrics: Arc<metrics::Metrics>,
 }
 
@@ -233,13 +251,18 @@ fn header_pairs(headers: &HeaderMap) -> Result<Vec<(&str, &str)>, String> {
 }
 
 /// Authenticates an AWS request: the SigV4 signature must verify.
-fn authenticate(
+fn authenticate(state: &AppState, parts: &Parts, body: &[u8]) -> Result<Caller, AwsError> {
+    authenticate_for(state, parts, body, trent_aws::SIGNING_SERVICE)
+}
+
+/// Authenticates an AWS request signed for `service`.
+fn authenticate_for(
     state: &AppState,
-    method: &Method,
-    uri: &axum::http::Uri,
-    headers: &HeaderMap,
+    parts: &Parts,
     body: &[u8],
+    service: &str,
 ) -> Result<Caller, AwsError> {
+    let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
     let pairs =
         header_pairs(headers).map_err(|m| AwsError::client("IncompleteSignatureException", m))?;
     let request = SignedRequest {
@@ -254,15 +277,34 @@ fn authenticate(
         .verify(
             &request,
             &state.credentials.aws(),
-            trent_aws::SIGNING_SERVICE,
+            service,
             now_for_auth(state),
         )
         .map_err(|e| auth_error(&e))?;
+    let identity = state
+        .credentials
+        .identity(&verified.access_key_id)
+        .map_err(AwsError::internal_with)?;
     Ok(Caller {
         scope: Scope::new(verified.account_id, verified.region),
         access_key_id: verified.access_key_id,
+        identity,
         dialect: Dialect::Aws,
+        connection: connection(parts),
+        audit: None,
     })
+}
+
+/// The connection a request came on: the peer's address when the listener recorded it. Trent
+/// serves plain HTTP, so `aws:SecureTransport` is false.
+fn connection(parts: &Parts) -> Connection {
+    Connection {
+        source_ip: parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip()),
+        secure: false,
+    }
 }
 
 /// Signatures are checked against the real time, even when tests move the key clock: the
@@ -306,6 +348,17 @@ trait Api: 'static {
     /// request).
     fn internal_cause(e: &Self::Error) -> Option<&str>;
     fn respond(result: Result<Vec<u8>, Self::Error>, request_id: &str, parts: &Parts) -> Response;
+
+    /// The audit trail's `eventSource`.
+    const EVENT_SOURCE: &'static str;
+    /// The request as the audit trail records it (secrets dropped), and the key references
+    /// it names.
+    fn audit_request(input: &Self::Input) -> (serde_json::Value, Vec<String>);
+    /// (errorCode, errorMessage) of a failure.
+    fn audit_error(e: &Self::Error) -> (String, String);
+    /// The operation name, access key and region a request claims, read without trusting it
+    /// (for the record of a request that was not admitted).
+    fn claimed(state: &AppState, parts: &Parts, body: Option<&[u8]>) -> audit::Claim;
 }
 
 /// AWS KMS: JSON 1.1, SigV4, the operation in `X-Amz-Target`.
@@ -316,6 +369,40 @@ impl Api for AwsApi {
     type Op = Operation;
     type Input = Bytes;
     type Error = AwsError;
+
+    const EVENT_SOURCE: &'static str = audit::AWS_EVENT_SOURCE;
+
+    fn audit_request(body: &Bytes) -> (serde_json::Value, Vec<String>) {
+        let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        let keys = audit::json_keys(&v)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        (audit::sanitize(&v), keys)
+    }
+
+    fn audit_error(e: &AwsError) -> (String, String) {
+        (e.code.to_owned(), e.message.clone())
+    }
+
+    fn claimed(_: &AppState, parts: &Parts, _: Option<&[u8]>) -> audit::Claim {
+        let authorization = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let (access_key_id, region) = audit::claimed_credential(authorization, None);
+        let event_name = parts
+            .headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|t| t.strip_prefix(trent_aws::TARGET_PREFIX))
+            .map(str::to_owned);
+        audit::Claim {
+            event_name,
+            access_key_id,
+            region,
+        }
+    }
 
     fn http_error(e: HttpError) -> AwsError {
         match e {
@@ -351,7 +438,7 @@ impl Api for AwsApi {
                 "Trent serves KMS requests as POST /.",
             ));
         }
-        let caller = authenticate(state, &parts.method, &parts.uri, &parts.headers, &body)?;
+        let caller = authenticate(state, parts, &body)?;
         let target = parts
             .headers
             .get("x-amz-target")
@@ -424,6 +511,47 @@ impl Api for AliyunApi {
     type Input = Params;
     type Error = AliyunError;
 
+    const EVENT_SOURCE: &'static str = audit::ALIYUN_EVENT_SOURCE;
+
+    fn audit_request(params: &Params) -> (serde_json::Value, Vec<String>) {
+        let keys = params
+            .iter()
+            .filter(|(k, _)| *k == "KeyId")
+            .map(|(_, v)| v.to_owned())
+            .collect();
+        (audit::sanitize_params(params.iter()), keys)
+    }
+
+    fn audit_error(e: &AliyunError) -> (String, String) {
+        (e.code.to_owned(), e.message.clone())
+    }
+
+    fn claimed(state: &AppState, parts: &Parts, body: Option<&[u8]>) -> audit::Claim {
+        let params = Params::parse(
+            parts.uri.query().unwrap_or(""),
+            body.and_then(|b| form_body(parts, b)),
+        )
+        .ok();
+        let param = |name: &str| params.as_ref().and_then(|p| p.get(name)).map(str::to_owned);
+        let authorization = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let (access_key_id, _) =
+            audit::claimed_credential(authorization, param("AccessKeyId").as_deref());
+        let event_name = parts
+            .headers
+            .get("x-acs-action")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| param("Action"));
+        audit::Claim {
+            event_name,
+            access_key_id,
+            region: param("RegionId").or_else(|| Some(state.aliyun_region.clone())),
+        }
+    }
+
     fn http_error(e: HttpError) -> AliyunError {
         match e {
             HttpError::TooLarge => AliyunError::new(
@@ -465,7 +593,18 @@ impl Api for AliyunApi {
             now_for_auth(state),
         )?;
         let action = trent_aliyun::action(&verified)?;
-        let caller = trent_aliyun::caller(&verified, &params, &state.aliyun_region)?;
+        let identity = state
+            .credentials
+            .identity(&verified.access_key_id)
+            .map_err(AliyunError::internal_with)?;
+        let caller = Caller {
+            scope: trent_aliyun::scope(&verified, &params, &state.aliyun_region)?,
+            access_key_id: verified.access_key_id,
+            identity,
+            dialect: Dialect::Aliyun,
+            connection: connection(parts),
+            audit: None,
+        };
         Ok((caller, action, params))
     }
 
@@ -547,6 +686,21 @@ async fn handle_kms(State(state): State<Arc<AppState>>, request: Request) -> Res
     let id = request_id();
     let (parts, body) = request.into_parts();
     let body = read_body(&parts, body).await;
+    let authorization = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if trent_aws::sts::is_sts_request(authorization) {
+        return serve_sts(&state, &parts, body, &id);
+    }
+    let cloudtrail = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with(cloudtrail::TARGET_PREFIX));
+    if cloudtrail {
+        return serve_cloudtrail(state, parts, body, id).await;
+    }
     let aliyun = match &body {
         Ok(bytes) => is_aliyun(&parts, Some(bytes)),
         Err(_) => is_aliyun(&parts, None),
@@ -579,19 +733,89 @@ async fn serve<A: Api>(
         key_arn = tracing::field::Empty,
     );
     let mut operation = None;
+    let facts = audit::Facts::of(&state, &parts, &id);
+    let mut hook: Option<Arc<audit::RequestAudit>> = None;
+    let mut scope: Option<Scope> = None;
+    let claim_body = body.as_ref().ok().cloned();
     let result = async {
         let body = body.map_err(A::http_error)?;
-        let (caller, op, input) = A::admit(&state, &parts, body)?;
+        let (mut caller, op, input) = A::admit(&state, &parts, body)?;
         let name = A::op_name(op);
         operation = Some(name);
         let current = tracing::Span::current();
         current.record("operation", name);
         current.record("principal", caller.access_key_id.as_str());
         current.record("account", caller.scope.account.0.as_str());
+        if state.audit.is_some() {
+            let (request_parameters, keys) = A::audit_request(&input);
+            let draft = facts.draft(
+                audit::Who::of(&caller),
+                A::EVENT_SOURCE,
+                caller.scope.region.0.clone(),
+                Some(name.to_owned()),
+                request_parameters,
+                audit::key_arns(keys.iter().map(String::as_str), Some(&caller.scope)),
+            );
+            let h = Arc::new(audit::RequestAudit::new(draft));
+            caller.audit = Some(h.clone());
+            hook = Some(h);
+            scope = Some(caller.scope.clone());
+        }
         execute::<A>(state.clone(), op, caller, input, id.clone()).await
     }
     .instrument(span.clone())
     .await;
+    let result = match &state.audit {
+        Some(trail) => {
+            let event = match &hook {
+                Some(h) => h.take_committed().map(Ok).unwrap_or_else(|| {
+                    let outcome = match &result {
+                        Ok(body) => {
+                            let v: serde_json::Value =
+                                serde_json::from_slice(body).unwrap_or_default();
+                            audit::Outcome {
+                                error: None,
+                                response_elements: serde_json::Value::Null,
+                                keys: audit::key_arns(
+                                    audit::json_keys(&v).into_iter(),
+                                    scope.as_ref(),
+                                ),
+                            }
+                        }
+                        Err(e) => audit::Outcome {
+                            error: Some(A::audit_error(e)),
+                            ..Default::default()
+                        },
+                    };
+                    Err(h.draft().finish(outcome))
+                }),
+                None => {
+                    let claim = A::claimed(&state, &parts, claim_body.as_deref());
+                    let error = result.as_ref().err().map(A::audit_error);
+                    Err(facts
+                        .unadmitted(&state, claim, A::EVENT_SOURCE)
+                        .finish(audit::Outcome {
+                            error,
+                            ..Default::default()
+                        }))
+                }
+            };
+            match event {
+                Ok(committed) => {
+                    trail.emit(&committed);
+                    result
+                }
+                Err(event) => match record(&state, event.clone()).await {
+                    Ok(()) => {
+                        trail.emit(&event);
+                        result
+                    }
+                    Err(cause) => Err(A::internal(cause)),
+                },
+            }
+        }
+        None => result,
+    };
     let elapsed = started.elapsed();
     let error = result.as_ref().err().map(A::code);
     state
@@ -609,6 +833,17 @@ async fn serve<A: Api>(
         );
     });
     A::respond(result, &id, &parts)
+}
+
+/// Commits a record on its own, through the group commit (it may wait for an fsync, so on
+/// the blocking pool). An error means the request must fail: the trail fails closed.
+async fn record(state: &Arc<AppState>, event: trent_core::audit::AuditEvent) -> Result<(), String> {
+    let kms = state.kms.clone();
+    match tokio::task::spawn_blocking(move || kms.record_audit(event)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("audit record not stored: {e}")),
+        Err(e) => Err(format!("audit task failed: {e}")),
+    }
 }
 
 /// Runs an operation. Reads (and all cryptographic operations, which hit the key cache) run
@@ -630,6 +865,116 @@ async fn execute<A: Api>(
     } else {
         run()
     }
+}
+
+/// CloudTrail LookupEvents (see [`cloudtrail`]), answered in AWS JSON 1.1 like KMS.
+async fn serve_cloudtrail(
+    state: Arc<AppState>,
+    parts: Parts,
+    body: Result<Bytes, HttpError>,
+    id: String,
+) -> Response {
+    let result = async {
+        let body = body.map_err(AwsApi::http_error)?;
+        if parts.method != Method::POST {
+            return Err(AwsError::client(
+                "UnknownOperationException",
+                "Trent serves CloudTrail requests as POST /.",
+            ));
+        }
+        let caller = authenticate_for(&state, &parts, &body, cloudtrail::SIGNING_SERVICE)?;
+        let target = parts
+            .headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|t| t.strip_prefix(cloudtrail::TARGET_PREFIX));
+        if target != Some("LookupEvents") {
+            return Err(AwsError::client(
+                "UnknownOperationException",
+                "Trent serves CloudTrail's LookupEvents only.",
+            ));
+        }
+        let state = state.clone();
+        tokio::task::spawn_blocking(move || cloudtrail::lookup_events(&state.kms, &caller, &body))
+            .await
+            .map_err(|e| AwsError::internal_with(format!("task failed: {e}")))?
+    }
+    .await;
+    if let Some(cause) = result.as_ref().err().and_then(AwsApi::internal_cause) {
+        tracing::error!(request_id = %id, cause, "internal error");
+    }
+    AwsApi::respond(result, &id, &parts)
+}
+
+/// STS GetCallerIdentity: the SigV4 signature must verify for the `sts` service; the answer
+/// is who the credential acts as.
+fn serve_sts(
+    state: &AppState,
+    parts: &Parts,
+    body: Result<Bytes, HttpError>,
+    id: &str,
+) -> Response {
+    use trent_aws::sts::{self, StsError};
+    let result = (|| -> Result<String, StsError> {
+        let body = body.map_err(|_| {
+            StsError::new(400, "MalformedInput", "The request body could not be read.")
+        })?;
+        let pairs = header_pairs(&parts.headers)
+            .map_err(|m| StsError::new(400, "IncompleteSignature", m))?;
+        let request = SignedRequest {
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            query: parts.uri.query().unwrap_or(""),
+            headers: &pairs,
+            body: &body,
+        };
+        let verified = state
+            .verifier
+            .verify(
+                &request,
+                &state.credentials.aws(),
+                sts::SIGNING_SERVICE,
+                now_for_auth(state),
+            )
+            .map_err(|e| {
+                let code = match e {
+                    AuthError::UnrecognizedClient => "InvalidClientTokenId",
+                    AuthError::SignatureDoesNotMatch => "SignatureDoesNotMatch",
+                    AuthError::MissingAuthenticationToken => "MissingAuthenticationToken",
+                    AuthError::IncompleteSignature(_) => "IncompleteSignature",
+                    AuthError::SignatureExpired(_) | AuthError::SignatureNotYetCurrent(_) => {
+                        "SignatureDoesNotMatch"
+                    }
+                };
+                StsError::new(403, code, e.to_string())
+            })?;
+        sts::check_request(&body)?;
+        let identity = state
+            .credentials
+            .identity(&verified.access_key_id)
+            .map_err(|cause| {
+                tracing::error!(request_id = %id, cause, "internal error");
+                StsError::new(500, "InternalFailure", "An internal error occurred.")
+            })?;
+        Ok(sts::get_caller_identity(&identity.principal, id))
+    })();
+    let (status, body) = match result {
+        Ok(xml) => (StatusCode::OK, xml),
+        Err(e) => (
+            StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
+            e.body(id),
+        ),
+    };
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(trent_aws::sts::CONTENT_TYPE),
+    );
+    if let Ok(v) = HeaderValue::from_str(id) {
+        headers.insert("x-amzn-requestid", v);
+    }
+    response
 }
 
 async fn advance_clock(State(state): State<Arc<AppState>>, request: Request) -> Response {

@@ -11,12 +11,18 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::net::SocketAddr;
+
+use axum::extract::ConnectInfo;
+use axum::http::Request;
 use axum::Router;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tower::ServiceExt;
 
 /// The bounds on connections.
 #[derive(Debug, Clone, Copy)]
@@ -69,9 +75,9 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of descriptors or a connection reset before accept: wait a little
                     // rather than spin, then go on.
@@ -83,8 +89,7 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let connection =
-            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let connection = http.serve_connection(TokioIo::new(stream), with_peer(&app, peer));
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             // A connection's errors (a client gone, a timeout) are the client's business.
@@ -102,6 +107,23 @@ pub async fn serve(
             );
         }
     }
+}
+
+/// The router for one connection: each request carries the peer's address as axum's
+/// `ConnectInfo` (for `aws:SourceIp` and the audit record's `sourceIPAddress`).
+fn with_peer(
+    app: &Router,
+    peer: SocketAddr,
+) -> TowerToHyperService<
+    tower::util::MapRequest<Router, impl FnMut(Request<Incoming>) -> Request<Incoming> + Clone>,
+> {
+    TowerToHyperService::new(
+        app.clone()
+            .map_request(move |mut request: Request<Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            }),
+    )
 }
 
 #[cfg(test)]

@@ -151,6 +151,20 @@ pub trait StoreProbe: Send + Sync + fmt::Debug + 'static {
     fn commit_stats(&self) -> Option<CommitStats>;
 }
 
+impl StoreProbe for trent_store::PgStore {
+    fn check(&self) -> Result<(), StoreError> {
+        trent_core::store::Store::ping(self)
+    }
+
+    fn key_counts(&self) -> Result<Vec<(KeyState, u64)>, StoreError> {
+        trent_store::PgStore::key_counts(self)
+    }
+
+    fn commit_stats(&self) -> Option<CommitStats> {
+        Some(trent_store::PgStore::commit_stats(self))
+    }
+}
+
 impl StoreProbe for SqliteStore {
     fn check(&self) -> Result<(), StoreError> {
         SqliteStore::check(self)
@@ -451,6 +465,34 @@ impl Store for MeteredStore {
         self.inner.sample_key()
     }
 
+    fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping()
+    }
+
+    fn audit_lookup(
+        &self,
+        query: &trent_core::audit::AuditQuery,
+    ) -> Result<Vec<trent_core::audit::StoredAuditEvent>, StoreError> {
+        self.inner.audit_lookup(query)
+    }
+
+    fn audit_heads(&self) -> Result<Vec<(String, trent_core::audit::ChainHead)>, StoreError> {
+        self.inner.audit_heads()
+    }
+
+    fn audit_chain(
+        &self,
+        account: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<trent_core::audit::StoredAuditEvent>, StoreError> {
+        self.inner.audit_chain(account, after_seq, limit)
+    }
+
+    fn audit_prune(&self, before: trent_core::Timestamp) -> Result<u64, StoreError> {
+        self.inner.audit_prune(before)
+    }
+
     fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         let destroyed = writes
             .iter()
@@ -492,27 +534,48 @@ async fn scrape(State(metrics): State<Arc<Metrics>>) -> Response {
 /// (unauthenticated) client.
 async fn health(State(metrics): State<Arc<Metrics>>) -> Response {
     let probe = metrics.probe.clone();
-    let healthy = match tokio::task::spawn_blocking(move || probe.check()).await {
-        Ok(Ok(())) => true,
-        Ok(Err(e)) => {
+    let check = tokio::time::timeout(
+        HEALTH_TIMEOUT,
+        tokio::task::spawn_blocking(move || probe.check()),
+    )
+    .await;
+    let healthy = match check {
+        Ok(Ok(Ok(()))) => true,
+        Ok(Ok(Err(e))) => {
             tracing::warn!(cause = %e, "health check: store unavailable");
             false
         }
-        Err(e) => {
+        Ok(Err(e)) => {
             tracing::warn!(cause = %e, "health check failed");
             false
         }
+        Err(_) => {
+            tracing::warn!("health check: the store did not answer in time");
+            false
+        }
     };
-    let (status, body) = if healthy {
-        (StatusCode::OK, "{\"status\":\"ok\"}")
+    if healthy {
+        (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            "{\"status\":\"ok\",\"database\":\"up\"}",
+        )
+            .into_response()
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            "{\"status\":\"unavailable\"}",
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (header::RETRY_AFTER, "1"),
+            ],
+            "{\"status\":\"unavailable\",\"database\":\"down\"}",
         )
-    };
-    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+            .into_response()
+    }
 }
+
+/// How long `/health` waits for the store.
+const HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 #[cfg(test)]
 mod tests {

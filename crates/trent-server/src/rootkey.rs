@@ -305,6 +305,7 @@ mod tests {
                 rotation: Default::default(),
                 deletion_protection: None,
                 usage: Default::default(),
+                grants: vec![],
             },
             materials: vec![SealedMaterial {
                 version: 1,

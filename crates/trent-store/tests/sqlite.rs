@@ -30,6 +30,7 @@ fn key_with_id(scope: &Scope, id: KeyId) -> KeyRecord {
             rotation: Default::default(),
             deletion_protection: None,
             usage: Default::default(),
+            grants: vec![],
         },
         materials: vec![SealedMaterial {
             version: 1,

@@ -1,9 +1,9 @@
 //! Bring your own key: GetParametersForImport, ImportKeyMaterial, DeleteKeyMaterial.
 
 use serde::Serialize;
-use trent_aws::wire::Blob;
 use trent_core::engine::ImportRequest;
 use trent_core::model::{Timestamp, WrappingAlgorithm, WrappingKeySpec};
+use trent_dialect::Blob;
 
 use super::wire::*;
 use super::{Ctx, Res};

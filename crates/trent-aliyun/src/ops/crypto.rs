@@ -4,12 +4,12 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::Serialize;
-use trent_aws::wire::{Blob, SecretBlob};
 use trent_core::blob::EncryptionContext;
 use trent_core::engine::DataKey;
 use trent_core::model::{MessageType, SigningAlgorithm};
 use trent_core::state::KeyOp;
 use trent_core::{DataKeySpec, EncryptionAlgorithm, KeyId, KeyRef, KmsError};
+use trent_dialect::{Blob, SecretBlob};
 use zeroize::Zeroizing;
 
 use super::byok::WRAPPING_KEY_SPECS;

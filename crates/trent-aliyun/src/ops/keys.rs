@@ -155,12 +155,15 @@ pub(super) fn create_key(ctx: &Ctx<'_>, p: &Params) -> Res<KeyMetadataResponse> 
             key_spec,
             key_usage,
             origin,
+            // Stored in Alibaba's grammar, which the gate does not read: it decides such a key
+            // as AWS's default policy would (the account's identity policies).
             policy: Some(
                 optional(p, "Policy")
                     .map_or_else(|| default_policy(&ctx.caller.scope), str::to_owned),
             ),
             tags: tags(p)?,
             multi_region: false,
+            bypass_policy_lockout_safety_check: false,
         },
     )?;
     let record = match rotation {
@@ -364,7 +367,7 @@ pub(super) fn update_key_description(ctx: &Ctx<'_>, p: &Params) -> Res<Empty> {
 // ----- key policies ---------------------------------------------------------------------------
 
 /// Alibaba's default key policy: the account's RAM identities may do anything with the key.
-/// (Stored and returned; like the AWS dialect's policies, not enforced yet.)
+/// (Stored and returned; the gate reads only AWS's grammar, see `Kms::key_policy`.)
 pub(super) fn default_policy(scope: &Scope) -> String {
     serde_json::json!({
         "Version": "1",
@@ -405,6 +408,6 @@ pub(super) fn set_key_policy(ctx: &Ctx<'_>, p: &Params) -> Res<Empty> {
         return Err(AliyunError::invalid("Policy"));
     }
     ctx.kms
-        .put_key_policy(ctx.caller, &key, policy_name(p), policy.to_owned())?;
+        .put_key_policy(ctx.caller, &key, policy_name(p), policy.to_owned(), false)?;
     Ok(Empty {})
 }

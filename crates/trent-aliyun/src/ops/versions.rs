@@ -2,7 +2,6 @@
 
 use serde::Serialize;
 use trent_core::model::Timestamp;
-use trent_core::state::{self, KeyOp};
 use trent_core::{KeyRecord, KmsError};
 
 use super::wire::*;
@@ -162,20 +161,6 @@ pub(super) fn update_rotation_policy(ctx: &Ctx<'_>, p: &Params) -> Res<Empty> {
     let key = key_ref(p, "KeyId")?;
     let enable = boolean(p, "EnableAutomaticRotation")?
         .ok_or_else(|| AliyunError::missing("EnableAutomaticRotation"))?;
-    let op = if enable {
-        KeyOp::EnableKeyRotation
-    } else {
-        KeyOp::DisableKeyRotation
-    };
-    // Alibaba's table answers with the key's state first (a BYOK key awaiting import is
-    // Rejected.PendingImport), where the engine would first refuse a key that cannot rotate.
-    let loaded = ctx.kms.describe_key(ctx.caller, &key)?;
-    state::check(ctx.caller.dialect, op, loaded.record.meta.state).map_err(|rejection| {
-        KmsError::KeyState {
-            arn: loaded.arn(),
-            rejection,
-        }
-    })?;
     if enable {
         let days = rotation_days(required(p, "RotationInterval")?)?;
         ctx.kms.enable_key_rotation(ctx.caller, &key, days)?;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use trent_crypto::asymmetric::{self, Hash, SignatureScheme, Signed};
 use trent_crypto::SecretBytes;
 
-use super::{check_state, prepare_material, Caller, Kms, LoadedKey, Material};
+use super::{prepare_material, Caller, Facts, Kms, LoadedKey, Material};
 use crate::blob::EncryptionContext;
 use crate::error::KmsError;
 use crate::ids::KeyRef;
@@ -130,7 +130,11 @@ impl Kms {
         message_type: MessageType,
         algorithm: SigningAlgorithm,
     ) -> Result<(Vec<u8>, Arc<LoadedKey>), KmsError> {
-        let loaded = self.usable(caller, key, KeyOp::Sign)?;
+        let facts = Facts {
+            signing_algorithm: Some(algorithm),
+            ..Facts::default()
+        };
+        let loaded = self.admit_key(caller, key, KeyOp::Sign, &facts)?;
         let (scheme, signed) = signing_input(&loaded, "Sign", message, message_type, algorithm)?;
         let signature = private_key(&loaded)?.sign(scheme, signed)?;
         self.note_use(&loaded, KeyOp::Sign);
@@ -148,7 +152,11 @@ impl Kms {
         signature: &[u8],
         algorithm: SigningAlgorithm,
     ) -> Result<Arc<LoadedKey>, KmsError> {
-        let loaded = self.usable(caller, key, KeyOp::Verify)?;
+        let facts = Facts {
+            signing_algorithm: Some(algorithm),
+            ..Facts::default()
+        };
+        let loaded = self.admit_key(caller, key, KeyOp::Verify, &facts)?;
         let (scheme, signed) = signing_input(&loaded, "Verify", message, message_type, algorithm)?;
         if !private_key(&loaded)?.verify(scheme, signed, signature) {
             return Err(KmsError::InvalidSignature);
@@ -311,7 +319,12 @@ impl Kms {
         context: &EncryptionContext,
         op: KeyOp,
     ) -> Result<DataKeyPair, KmsError> {
-        let loaded = self.usable(caller, key, op)?;
+        let facts = Facts {
+            encryption_context: Some(context),
+            encryption_algorithm: Some(EncryptionAlgorithm::SymmetricDefault),
+            ..Facts::default()
+        };
+        let loaded = self.admit_key(caller, key, op, &facts)?;
         let op_name = match op {
             KeyOp::GenerateDataKeyPairWithoutPlaintext => "GenerateDataKeyPairWithoutPlaintext",
             _ => "GenerateDataKeyPair",
@@ -389,16 +402,20 @@ impl Kms {
         caller: &Caller,
         key: Option<&KeyRef>,
         op: KeyOp,
+        facts: &Facts<'_>,
     ) -> Result<Option<Arc<LoadedKey>>, KmsError> {
         let Some(named) = key else {
             return Ok(None);
         };
-        let id = self.resolve(caller, named)?;
-        let loaded = self.load(&caller.scope, &id)?;
-        if !matches!(loaded.record.meta.key_spec.kind(), KeyKind::Asymmetric(_)) {
+        // Which kind of key is named decides where the key comes from (the request or the
+        // blob); the gate decides on it either way, before anything is decrypted.
+        let (scope, id) = self.resolve_scoped(caller, named)?;
+        let asymmetric = self
+            .peek_spec(&scope, &id)
+            .is_some_and(|spec| matches!(spec.kind(), KeyKind::Asymmetric(_)));
+        if !asymmetric {
             return Ok(None);
         }
-        check_state(caller.dialect, &loaded.record, op)?;
-        Ok(Some(loaded))
+        self.admit(caller, op, Some(named), facts)
     }
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use trent_crypto::asymmetric::{self, PrivateKey};
 use trent_crypto::SecretBytes;
 
-use super::{check_state, prepare_material, Caller, Kms, LoadedKey};
+use super::{prepare_material, Caller, Facts, Kms, LoadedKey};
 use crate::error::{KmsError, NotFound};
 use crate::ids::{KeyId, KeyRef};
 use crate::model::*;
@@ -148,6 +148,18 @@ fn check_material(spec: KeySpec, material: &SecretBytes) -> Result<Vec<u8>, KmsE
     Ok(material.expose().to_vec())
 }
 
+/// Import operations need an EXTERNAL key, whatever its state.
+fn require_external(record: &KeyRecord) -> Result<(), KmsError> {
+    let origin = record.meta.origin;
+    if origin != Origin::External {
+        return Err(KmsError::UnsupportedOperation(format!(
+            "{} origin is {origin} which is not valid for this operation.",
+            record.arn()
+        )));
+    }
+    Ok(())
+}
+
 impl Kms {
     /// Loads a key for an import operation: keys that are not EXTERNAL are refused whatever
     /// their state ([9] of AWS's key-state reference), then the state table applies.
@@ -157,17 +169,15 @@ impl Kms {
         key: &KeyRef,
         op: KeyOp,
     ) -> Result<Arc<LoadedKey>, KmsError> {
-        let id = self.resolve(caller, key)?;
-        let loaded = self.load(&caller.scope, &id)?;
-        let origin = loaded.record.meta.origin;
-        if origin != Origin::External {
-            return Err(KmsError::UnsupportedOperation(format!(
-                "{} origin is {origin} which is not valid for this operation.",
-                loaded.arn()
-            )));
-        }
-        check_state(caller.dialect, &loaded.record, op)?;
-        Ok(loaded)
+        self.admit_key(
+            caller,
+            key,
+            op,
+            &Facts {
+                precondition: Some(&require_external),
+                ..Facts::default()
+            },
+        )
     }
 
     pub fn get_parameters_for_import(
@@ -275,7 +285,7 @@ impl Kms {
         let mut identity = check_material(spec, &material)?;
         let digest = material_digest(&id, &identity);
         trent_crypto::wipe(&mut identity);
-        let (material_id, record) = self.modify(caller, key, KeyOp::ImportKeyMaterial, |r, _| {
+        let (material_id, record) = self.modify(caller, key, KeyOp::ImportKeyMaterial, &Facts::default(), |r, _| {
             let known = self.find_material(r, &digest)?;
             let import_type = import.import_type.unwrap_or(if r.meta.imports.is_empty() {
                 ImportType::NewKeyMaterial
@@ -385,8 +395,12 @@ impl Kms {
         key_material_id: Option<&str>,
     ) -> Result<(KeyRecord, Option<String>), KmsError> {
         self.external_key(caller, key, KeyOp::DeleteImportedKeyMaterial)?;
-        let (deleted, record) =
-            self.modify(caller, key, KeyOp::DeleteImportedKeyMaterial, |r, _| {
+        let (deleted, record) = self.modify(
+            caller,
+            key,
+            KeyOp::DeleteImportedKeyMaterial,
+            &Facts::default(),
+            |r, _| {
                 let version = match key_material_id {
                     None => r.meta.current_material,
                     Some(wanted) => Some(
@@ -409,7 +423,8 @@ impl Kms {
                 let id = r.key_material_id(version);
                 remove_material(r, version);
                 Ok(Some(id))
-            })?;
+            },
+        )?;
         Ok((record, deleted))
     }
 }

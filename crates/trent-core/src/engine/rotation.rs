@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use super::{check_state, generate_material, Caller, Kms, LoadedKey, Page};
+use super::{generate_material, Caller, Facts, Kms, LoadedKey, Page};
 use crate::error::KmsError;
 use crate::ids::KeyRef;
 use crate::model::*;
@@ -97,11 +97,16 @@ impl Kms {
         op: KeyOp,
         rotations: Rotations,
     ) -> Result<Arc<LoadedKey>, KmsError> {
-        let id = self.resolve(caller, key)?;
-        let loaded = self.load(&caller.scope, &id)?;
-        require_rotatable(&loaded.record, rotations)?;
-        check_state(caller.dialect, &loaded.record, op)?;
-        Ok(loaded)
+        let check = move |r: &KeyRecord| require_rotatable(r, rotations);
+        self.admit_key(
+            caller,
+            key,
+            op,
+            &Facts {
+                precondition: Some(&check),
+                ..Facts::default()
+            },
+        )
     }
 
     /// Makes a new material version current: fresh material, or for imported keys the
@@ -159,24 +164,36 @@ impl Kms {
         period_days: u32,
     ) -> Result<(), KmsError> {
         self.rotatable(caller, key, KeyOp::EnableKeyRotation, Rotations::Automatic)?;
-        self.modify(caller, key, KeyOp::EnableKeyRotation, |r, now| {
-            let rotation = &mut r.meta.rotation;
-            if rotation.period_days != Some(period_days) {
-                rotation.period_days = Some(period_days);
-                rotation.next_rotation = Some(now.plus_days(period_days));
-            }
-            Ok(())
-        })?;
+        self.modify(
+            caller,
+            key,
+            KeyOp::EnableKeyRotation,
+            &Facts::default(),
+            |r, now| {
+                let rotation = &mut r.meta.rotation;
+                if rotation.period_days != Some(period_days) {
+                    rotation.period_days = Some(period_days);
+                    rotation.next_rotation = Some(now.plus_days(period_days));
+                }
+                Ok(())
+            },
+        )?;
         Ok(())
     }
 
     pub fn disable_key_rotation(&self, caller: &Caller, key: &KeyRef) -> Result<(), KmsError> {
         self.rotatable(caller, key, KeyOp::DisableKeyRotation, Rotations::Automatic)?;
-        self.modify(caller, key, KeyOp::DisableKeyRotation, |r, _| {
-            r.meta.rotation.period_days = None;
-            r.meta.rotation.next_rotation = None;
-            Ok(())
-        })?;
+        self.modify(
+            caller,
+            key,
+            KeyOp::DisableKeyRotation,
+            &Facts::default(),
+            |r, _| {
+                r.meta.rotation.period_days = None;
+                r.meta.rotation.next_rotation = None;
+                Ok(())
+            },
+        )?;
         Ok(())
     }
 
@@ -216,7 +233,7 @@ impl Kms {
     ) -> Result<KeyRecord, KmsError> {
         // The state comes first here: AWS answers an EXTERNAL key without material with
         // "is pending import", not with the origin.
-        let ((), record) = self.modify(caller, key, KeyOp::RotateKeyOnDemand, |r, now| {
+        let ((), record) = self.modify(caller, key, KeyOp::RotateKeyOnDemand, &Facts::default(), |r, now| {
             // Alibaba has no way to import material for a rotation: its CreateKeyVersion
             // keeps refusing keys with imported material by their origin.
             let rotations = match caller.dialect {

@@ -14,7 +14,7 @@ use trent_crypto::{constant_time_eq, SecretBytes};
 
 use super::{
     default_policy, generate_material, merge_tags, prepare_material, reject_reserved,
-    unsupported_spec, validate_policy, Kms,
+    unsupported_spec, Kms,
 };
 use crate::error::KmsError;
 use crate::ids::{AliasName, KeyId, Scope};
@@ -236,7 +236,12 @@ impl Kms {
             }
         };
         let policy = match &entry.policy {
-            Some(p) => validate_policy(p.clone())?,
+            Some(p) => {
+                // The same grammar and principal checks as CreateKey's Policy (no lockout
+                // check: a seed file is the operator's, not a caller's).
+                self.parse_key_policy(&entry.scope, p)?;
+                p.clone()
+            }
             None => default_policy(&entry.scope),
         };
         Ok(KeyRecord {
@@ -261,6 +266,7 @@ impl Kms {
                 rotation,
                 deletion_protection: None,
                 usage: Default::default(),
+                grants: vec![],
             },
             materials: vec![self.seal_material(&entry.id, 1, &material)?],
         })

@@ -16,7 +16,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::{Caller, Kms, LoadedKey, CACHE_CAPACITY};
+use super::cache::CACHE_CAPACITY;
+use super::{Caller, Kms, LoadedKey};
 use crate::error::KmsError;
 use crate::ids::{KeyId, KeyRef, Scope};
 use crate::model::*;
@@ -208,20 +209,15 @@ impl Kms {
     /// After a flush wrote `next` over version `expected`: the cached key takes the new record
     /// and keeps its opened material (no unsealing), or is dropped if it was not that version.
     fn refresh_cached(&self, expected: u64, next: KeyRecord) {
-        let mut cache = self.keys.write();
-        let Some(old) = cache.get(&next.id) else {
-            return;
-        };
-        if old.record.version != expected {
-            cache.remove(&next.id);
-            return;
-        }
-        let refreshed = LoadedKey {
-            materials: old.materials.clone(),
-            usage: old.usage.clone(),
-            record: next,
-        };
-        cache.insert(refreshed.record.id, Arc::new(refreshed));
+        let id = next.id;
+        self.caches.update_key(&id, |old| {
+            (old.record.version == expected).then(|| LoadedKey {
+                materials: old.materials.clone(),
+                usage: old.usage.clone(),
+                policy: old.policy.clone(),
+                record: next,
+            })
+        });
     }
 
     /// Keeps the registry bounded like the cache: cells that hold nothing unflushed and whose
@@ -230,10 +226,9 @@ impl Kms {
         if self.usage.read().len() <= CACHE_CAPACITY {
             return;
         }
-        let cached = self.keys.read();
         self.usage
             .write()
-            .retain(|id, (_, cell)| cell.unflushed().is_some() || cached.contains_key(id));
+            .retain(|id, (_, cell)| cell.unflushed().is_some() || self.caches.has_key(id));
     }
 }
 
@@ -249,7 +244,7 @@ fn tracked(op: KeyOp) -> Option<TrackedOperation> {
         KeyOp::GenerateDataKeyPairWithoutPlaintext => T::GenerateDataKeyPairWithoutPlaintext,
         KeyOp::GenerateDataKeyWithoutPlaintext => T::GenerateDataKeyWithoutPlaintext,
         KeyOp::GenerateMac => T::GenerateMac,
-        KeyOp::ReEncrypt => T::ReEncrypt,
+        KeyOp::ReEncryptFrom | KeyOp::ReEncryptTo => T::ReEncrypt,
         KeyOp::Sign => T::Sign,
         KeyOp::Verify => T::Verify,
         KeyOp::VerifyMac => T::VerifyMac,

@@ -11,7 +11,10 @@ pub use kms::*;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
+
+pub use trent_store::postgres::testing::TestDatabase;
 
 use aws_sdk_kms::config::retry::RetryConfig;
 use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
@@ -30,6 +33,20 @@ pub struct Server {
     pub log_file: Option<PathBuf>,
     /// The separate /metrics and /health address, with `--metrics-listen`.
     pub metrics_url: Option<String>,
+    /// The server's own PostgreSQL database when the tests run on PostgreSQL.
+    pub database: Option<Arc<TestDatabase>>,
+    /// `TRENT_ROOT_KEY` for the process (nodes of one database share it).
+    root_key: Option<String>,
+}
+
+/// `TRENT_TEST_BACKEND=postgres` runs the servers of these tests on PostgreSQL, each on a
+/// database of its own (see `trent_store::postgres::testing`); unset or `sqlite`, on SQLite.
+pub fn on_postgres() -> bool {
+    match std::env::var("TRENT_TEST_BACKEND").as_deref() {
+        Ok("postgres") => true,
+        Ok("sqlite") | Err(_) => false,
+        Ok(other) => panic!("TRENT_TEST_BACKEND={other:?}: use sqlite or postgres"),
+    }
 }
 
 impl Server {
@@ -39,7 +56,16 @@ impl Server {
     }
 
     pub fn start_with(extra_args: &[&str]) -> Self {
-        let mut s = Self::unstarted(extra_args);
+        Self::start_on(extra_args, on_postgres())
+    }
+
+    /// Starts a server on SQLite whatever `TRENT_TEST_BACKEND` says.
+    pub fn start_sqlite() -> Self {
+        Self::start_on(&[], false)
+    }
+
+    fn start_on(extra_args: &[&str], postgres: bool) -> Self {
+        let mut s = Self::unstarted_on(extra_args, postgres);
         s.spawn();
         s
     }
@@ -47,6 +73,10 @@ impl Server {
     /// A server not started yet, on a fresh data directory: set `log_file` or environment
     /// variables, then [`Server::spawn`].
     pub fn unstarted(extra_args: &[&str]) -> Self {
+        Self::unstarted_on(extra_args, on_postgres())
+    }
+
+    fn unstarted_on(extra_args: &[&str], postgres: bool) -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
         let data_dir = tmp.path().join("data");
         Self {
@@ -58,14 +88,26 @@ impl Server {
             extra_env: Vec::new(),
             log_file: None,
             metrics_url: None,
+            database: postgres.then(|| Arc::new(TestDatabase::create())),
+            root_key: None,
         }
     }
 
-    /// A server on an existing data directory (not removed on drop), not started yet.
+    /// A server on an existing data directory (not removed on drop), not started yet. Always
+    /// SQLite: the data directory is the store.
     pub fn unstarted_in(data_dir: &Path, extra_args: &[&str]) -> Self {
-        let mut s = Self::unstarted(extra_args);
+        let mut s = Self::unstarted_on(extra_args, false);
         s.data_dir = data_dir.to_owned();
         s._tmp = None;
+        s
+    }
+
+    /// Starts one node of several sharing `database` (and so the root key `root_key`).
+    pub fn node(database: &Arc<TestDatabase>, root_key: &str, extra_args: &[&str]) -> Self {
+        let mut s = Self::unstarted_on(extra_args, false);
+        s.database = Some(database.clone());
+        s.root_key = Some(root_key.to_owned());
+        s.spawn();
         s
     }
 
@@ -82,7 +124,13 @@ impl Server {
 
     /// Starts the server process (again, after [`Server::kill9`]) on the same data directory.
     pub fn spawn(&mut self) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_trent"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_trent"));
+        if let Some(key) = &self.root_key {
+            command.env("TRENT_ROOT_KEY", key);
+        } else {
+            command.env_remove("TRENT_ROOT_KEY");
+        }
+        let mut child = command
             .arg("serve")
             .arg("--listen")
             .arg("127.0.0.1:0")
@@ -90,8 +138,13 @@ impl Server {
             .arg(&self.data_dir)
             .arg("--test-clock")
             .args(&self.extra_args)
-            .env_remove("TRENT_ROOT_KEY")
+            .args(
+                self.database
+                    .iter()
+                    .flat_map(|db| ["--database-url".to_owned(), db.url().to_owned()]),
+            )
             .env_remove("TRENT_CONFIG")
+            .env_remove("TRENT_DATABASE_URL")
             .env("TRENT_LOG", "warn")
             .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
@@ -185,6 +238,22 @@ impl Server {
         assert!(resp.status().is_success());
     }
 
+    /// How many rows a table of the server's store holds, whichever the backend.
+    pub fn count_rows(&self, table: &str) -> i64 {
+        let sql = format!("SELECT count(*) FROM {table}");
+        match &self.database {
+            Some(db) => db
+                .query_text(&sql)
+                .expect("query the test database")
+                .and_then(|n| n.parse().ok())
+                .expect("a count"),
+            None => rusqlite::Connection::open(self.db_path())
+                .unwrap()
+                .query_row(&sql, [], |r| r.get(0))
+                .unwrap(),
+        }
+    }
+
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join("trent.db")
     }
@@ -200,6 +269,16 @@ pub fn start() -> (Server, aws_sdk_kms::Client) {
     let server = Server::start();
     let kms = server.client();
     (server, kms)
+}
+
+/// Starts a server with `config` as its TOML configuration file (credentials, principals,
+/// identity policies); the returned directory holds the file and must outlive the server.
+pub fn start_with_config(config: &str) -> (Server, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("trent.toml");
+    std::fs::write(&path, config).expect("write config");
+    let server = Server::start_with(&["--config", path.to_str().expect("utf-8 path")]);
+    (server, dir)
 }
 
 impl Drop for Server {

@@ -9,8 +9,8 @@
 //!   SAVEPOINT inside one transaction and COMMITs once. A batch whose precondition fails is
 //!   rolled back to its savepoint and gets its own error; the others proceed.
 
+mod audit;
 mod backup;
-mod group;
 mod reseal;
 mod schema;
 mod writes;
@@ -20,25 +20,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, ToSql};
+use trent_core::audit::{AuditQuery, ChainHead, StoredAuditEvent};
 use trent_core::ids::{AccountId, AliasName, KeyId, Region, Scope};
 use trent_core::model::{AliasRecord, KeyMeta, KeyRecord, KeyState, SealedMaterial, Timestamp};
 use trent_core::store::{Store, StoreError, Write};
 
+pub use crate::group::CommitStats;
+use crate::group::GroupCommit;
 pub use backup::copy_database;
-use group::GroupCommit;
 pub use reseal::Resealed;
 
 /// Reader connections of a file-backed store.
 const READERS: usize = 4;
-
-/// Counters of the group commit, for metrics and tests.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CommitStats {
-    /// Transactions committed or attempted (each is one fsync when it commits).
-    pub groups: u64,
-    /// Batches (`commit` calls) those transactions carried.
-    pub batches: u64,
-}
 
 /// A [`Store`] on an SQLite database. See the module documentation.
 pub struct SqliteStore {
@@ -197,6 +190,60 @@ impl SqliteStore {
             })
             .map_err(backend)
             .map(drop)
+        })
+    }
+
+    /// Every key of every scope, in id order, strictly after `after` (for `trent migrate`).
+    pub fn all_key_ids(
+        &self,
+        after: Option<&KeyId>,
+        limit: usize,
+    ) -> Result<Vec<(Scope, KeyId)>, StoreError> {
+        let after: &[u8] = after.map(|a| &a.as_bytes()[..]).unwrap_or(&[]);
+        let limit = sql_limit(limit);
+        self.read(|conn| {
+            let rows = conn
+                .prepare_cached(
+                    "SELECT account, region, id FROM keys WHERE id > ?1 ORDER BY id LIMIT ?2",
+                )
+                .map_err(backend)?
+                .query_map(params![after, limit], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Vec<u8>>(2)?,
+                    ))
+                })
+                .map_err(backend)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            rows.into_iter()
+                .map(|(account, region, id)| {
+                    Ok((
+                        Scope {
+                            account: AccountId(account),
+                            region: Region(region),
+                        },
+                        decode_key_id(&id)?,
+                    ))
+                })
+                .collect()
+        })
+    }
+
+    /// How many keys, material versions and aliases the database holds (for `trent migrate`).
+    pub fn counts(&self) -> Result<(u64, u64, u64), StoreError> {
+        self.read(|conn| {
+            conn.query_row(
+                "SELECT (SELECT count(*) FROM keys), (SELECT count(*) FROM key_material),
+                        (SELECT count(*) FROM aliases)",
+                [],
+                |r| {
+                    let n = |i| r.get::<_, i64>(i).map(|v| u64::try_from(v).unwrap_or(0));
+                    Ok((n(0)?, n(1)?, n(2)?))
+                },
+            )
+            .map_err(backend)
         })
     }
 
@@ -516,6 +563,37 @@ impl Store for SqliteStore {
             region: Region(region),
         };
         self.get_key(&scope, &decode_key_id(&id)?)
+    }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(backend))
+    }
+
+    fn audit_lookup(&self, query: &AuditQuery) -> Result<Vec<StoredAuditEvent>, StoreError> {
+        self.read(|conn| audit::lookup(conn, query))
+    }
+
+    fn audit_heads(&self) -> Result<Vec<(String, ChainHead)>, StoreError> {
+        self.read(|conn| audit::heads(conn))
+    }
+
+    fn audit_chain(
+        &self,
+        account: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredAuditEvent>, StoreError> {
+        self.read(|conn| audit::chain(conn, account, after_seq, limit))
+    }
+
+    fn audit_prune(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let mut conn = self.writer.lock();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let removed = audit::prune(&tx, before)?;
+        tx.commit().map_err(backend)?;
+        Ok(removed)
     }
 }
 

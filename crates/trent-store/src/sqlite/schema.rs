@@ -70,6 +70,35 @@ pub(super) const MIGRATIONS: &[&str] = &[
          id     INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
          sealed BLOB    NOT NULL
      );",
+    // 4 -> 5: the audit trail. `audit_events` holds each account's hash chain (see
+    // trent_core::audit); `audit_attributes` indexes every LookupEvents attribute by time;
+    // `audit_heads` is each chain's last record and pruned prefix.
+    "CREATE TABLE audit_events (
+         account   TEXT    NOT NULL,
+         seq       INTEGER NOT NULL,
+         time      INTEGER NOT NULL,
+         event_id  TEXT    NOT NULL,
+         body      TEXT    NOT NULL,
+         prev_hash BLOB    NOT NULL,
+         hash      BLOB    NOT NULL,
+         PRIMARY KEY (account, seq)
+     );
+     CREATE INDEX audit_events_by_time ON audit_events (account, time, seq);
+     CREATE TABLE audit_attributes (
+         account TEXT    NOT NULL,
+         name    TEXT    NOT NULL,
+         value   TEXT    NOT NULL,
+         time    INTEGER NOT NULL,
+         seq     INTEGER NOT NULL,
+         PRIMARY KEY (account, name, value, time, seq)
+     ) WITHOUT ROWID;
+     CREATE INDEX audit_attributes_by_seq ON audit_attributes (account, seq);
+     CREATE TABLE audit_heads (
+         account        TEXT    NOT NULL PRIMARY KEY,
+         seq            INTEGER NOT NULL,
+         hash           BLOB    NOT NULL,
+         pruned_through INTEGER NOT NULL DEFAULT 0
+     );",
 ];
 
 /// Settings every connection gets.

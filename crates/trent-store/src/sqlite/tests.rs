@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use trent_core::model::{KeySpec, KeyState, KeyUsage, Origin};
 
-use super::group::Job;
 use super::*;
+use crate::group::Job;
 
 fn key(scope: &Scope) -> KeyRecord {
     KeyRecord {
@@ -31,6 +31,7 @@ fn key(scope: &Scope) -> KeyRecord {
             rotation: Default::default(),
             deletion_protection: None,
             usage: Default::default(),
+            grants: vec![],
         },
         materials: vec![SealedMaterial {
             version: 1,

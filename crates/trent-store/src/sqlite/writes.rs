@@ -8,8 +8,8 @@ use trent_core::ids::{AliasName, KeyId, Scope};
 use trent_core::model::{AliasRecord, KeyRecord};
 use trent_core::store::{StoreError, Write};
 
-use super::group::Job;
 use super::{sqlite, to_sql_version};
+use crate::group::Job;
 
 /// Runs the batches of `jobs` in one transaction and wakes every job with its own result.
 ///
@@ -124,6 +124,7 @@ fn apply(conn: &Connection, write: &Write) -> Result<(), StoreError> {
             name,
             expected_target,
         } => delete_alias(conn, scope, name, expected_target),
+        Write::Audit(event) => super::audit::append(conn, event),
     }
 }
 

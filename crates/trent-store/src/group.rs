@@ -1,4 +1,5 @@
-//! Group commit: concurrent `commit` callers share one transaction and one fsync.
+//! Group commit, shared by the backends: concurrent `commit` callers share one transaction and
+//! one durable flush (an fsync for SQLite, a WAL flush for PostgreSQL).
 //!
 //! Every caller enqueues its batch. If no leader is active the caller becomes the leader, takes
 //! the queued batches (its own first) and runs them as one transaction; the others wait for
@@ -13,20 +14,27 @@ use std::sync::mpsc;
 use parking_lot::Mutex;
 use trent_core::store::{StoreError, Write};
 
-use super::CommitStats;
+/// Counters of the group commit, for metrics and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CommitStats {
+    /// Transactions committed or attempted (each is one durable flush when it commits).
+    pub groups: u64,
+    /// Batches (`commit` calls) those transactions carried.
+    pub batches: u64,
+}
 
 /// The most batches one transaction takes; the rest wait for the next group.
 const MAX_GROUP: usize = 256;
 
 /// One caller's batch and the way back to it.
-pub(super) struct Job {
-    pub(super) writes: Vec<Write>,
+pub(crate) struct Job {
+    pub(crate) writes: Vec<Write>,
     reply: mpsc::Sender<Signal>,
 }
 
 impl Job {
     /// Wakes the caller with its result. A caller that is gone no longer needs it.
-    pub(super) fn finish(self, result: Result<(), StoreError>) {
+    pub(crate) fn finish(self, result: Result<(), StoreError>) {
         let _ = self.reply.send(Signal::Done(result));
     }
 }
@@ -34,7 +42,7 @@ impl Job {
 #[cfg(test)]
 impl Job {
     /// A job outside any queue, and a way to wait for its result.
-    pub(super) fn detached(writes: Vec<Write>) -> (Job, impl FnOnce() -> Result<(), StoreError>) {
+    pub(crate) fn detached(writes: Vec<Write>) -> (Job, impl FnOnce() -> Result<(), StoreError>) {
         let (reply, answer) = mpsc::channel();
         let wait = move || match answer.recv() {
             Ok(Signal::Done(result)) => result,
@@ -58,7 +66,7 @@ struct Queue {
 }
 
 #[derive(Default)]
-pub(super) struct GroupCommit {
+pub(crate) struct GroupCommit {
     queue: Mutex<Queue>,
     groups: AtomicU64,
     batches: AtomicU64,
@@ -75,11 +83,11 @@ impl std::fmt::Debug for GroupCommit {
 }
 
 fn abandoned() -> StoreError {
-    StoreError::Backend("sqlite: commit abandoned by the group leader (outcome unknown)".into())
+    StoreError::Backend("commit abandoned by the group leader (outcome unknown)".into())
 }
 
 impl GroupCommit {
-    pub(super) fn stats(&self) -> CommitStats {
+    pub(crate) fn stats(&self) -> CommitStats {
         CommitStats {
             groups: self.groups.load(Ordering::Relaxed),
             batches: self.batches.load(Ordering::Relaxed),
@@ -88,13 +96,13 @@ impl GroupCommit {
 
     /// Batches waiting for a leader.
     #[cfg(test)]
-    pub(super) fn queued(&self) -> usize {
+    pub(crate) fn queued(&self) -> usize {
         self.queue.lock().jobs.len()
     }
 
     /// Submits `writes` and returns their result. `run` is called (on this thread) if this
     /// caller leads a group; it must call [`Job::finish`] on every job it is given.
-    pub(super) fn submit(
+    pub(crate) fn submit(
         &self,
         writes: Vec<Write>,
         run: impl FnOnce(Vec<Job>),

@@ -1,0 +1,381 @@
+//! The audit trail's domain: what one record is, how records chain, how they are looked up, and
+//! the seam through which a request's record joins the write batch of the change it describes.
+//!
+//! Owns: [`AuditEvent`] (one record as the store keeps it: the rendered event and the attributes
+//! it is looked up by), the per-account hash chain ([`chain_hash`], [`verify_chain`]), the
+//! lookup query, and [`AuditHook`]. Must not know the CloudTrail wire shape (the server renders
+//! the event text) or SQL.
+//!
+//! Durability: a state-changing use-case commits through [`crate::engine::Kms`], which asks the
+//! caller's hook for the request's record and puts it in the same batch as the change, so the
+//! change and its record commit together or not at all. A request that commits nothing (a read,
+//! a refusal) has its record committed by the server before it answers.
+
+use crate::model::Timestamp;
+use crate::store::Write;
+
+/// An attribute a record can be looked up by (CloudTrail's `LookupAttributes` keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditAttribute {
+    EventId,
+    EventName,
+    ReadOnly,
+    Username,
+    ResourceType,
+    ResourceName,
+    EventSource,
+    AccessKeyId,
+}
+
+impl AuditAttribute {
+    pub const ALL: [AuditAttribute; 8] = [
+        AuditAttribute::EventId,
+        AuditAttribute::EventName,
+        AuditAttribute::ReadOnly,
+        AuditAttribute::Username,
+        AuditAttribute::ResourceType,
+        AuditAttribute::ResourceName,
+        AuditAttribute::EventSource,
+        AuditAttribute::AccessKeyId,
+    ];
+
+    /// CloudTrail's name for the attribute, also the stored tag.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAttribute::EventId => "EventId",
+            AuditAttribute::EventName => "EventName",
+            AuditAttribute::ReadOnly => "ReadOnly",
+            AuditAttribute::Username => "Username",
+            AuditAttribute::ResourceType => "ResourceType",
+            AuditAttribute::ResourceName => "ResourceName",
+            AuditAttribute::EventSource => "EventSource",
+            AuditAttribute::AccessKeyId => "AccessKeyId",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AuditAttribute> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+/// One record, ready to store: the account whose chain it joins, its time, and the event text
+/// (CloudTrail's JSON, rendered by the server), plus the attribute values it is indexed by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// The account whose trail holds it (the recipient account). Empty when the request could
+    /// not be tied to any account (an unknown access key).
+    pub account: String,
+    pub time: Timestamp,
+    pub event_id: String,
+    /// The record as CloudTrail renders it (one JSON object). Hashed exactly as stored.
+    pub body: String,
+    /// (attribute, value) pairs to index; an attribute may appear several times (resources).
+    pub attributes: Vec<(AuditAttribute, String)>,
+}
+
+/// A stored record with its place in its account's chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAuditEvent {
+    pub account: String,
+    /// 1, 2, 3, ... per account, in commit order.
+    pub seq: u64,
+    pub time: Timestamp,
+    pub event_id: String,
+    pub body: String,
+    /// The hash of the record before it in the chain (zeros for the first).
+    pub prev_hash: [u8; 32],
+    /// [`chain_hash`] of this record.
+    pub hash: [u8; 32],
+}
+
+/// The head of one account's chain, as the store keeps it beside the records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ChainHead {
+    /// The last record's sequence number (0: none yet).
+    pub seq: u64,
+    pub hash: [u8; 32],
+    /// Records up to this sequence number were pruned by retention.
+    pub pruned_through: u64,
+}
+
+/// The hash of a record: SHA-256 over its predecessor's hash, its account, its sequence number
+/// and its text, each unambiguously delimited. A record edited, removed or moved changes the hash
+/// its successor names.
+pub fn chain_hash(prev: &[u8; 32], account: &str, seq: u64, body: &str) -> [u8; 32] {
+    let mut data = Vec::with_capacity(32 + 8 + account.len() + 8 + 8 + body.len());
+    data.extend_from_slice(b"trent/audit/v1/");
+    data.extend_from_slice(prev);
+    data.extend_from_slice(&(account.len() as u64).to_be_bytes());
+    data.extend_from_slice(account.as_bytes());
+    data.extend_from_slice(&seq.to_be_bytes());
+    data.extend_from_slice(body.as_bytes());
+    trent_crypto::sha256(&data)
+}
+
+/// The first fault of a chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainFault {
+    /// The record's text or fields no longer hash to what was stored, or its stored hash is not
+    /// what its successor names: it was altered.
+    Altered { seq: u64, event_id: String },
+    /// Records are missing before this one (removed, or moved elsewhere in the chain).
+    Missing { expected_seq: u64, found_seq: u64 },
+    /// The chain ends before its recorded head: its last records were removed.
+    Truncated { last_seq: u64, head_seq: u64 },
+}
+
+impl std::fmt::Display for ChainFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChainFault::Altered { seq, event_id } => {
+                write!(
+                    f,
+                    "record {seq} (event {event_id}) was altered or reordered"
+                )
+            }
+            ChainFault::Missing {
+                expected_seq,
+                found_seq,
+            } => write!(
+                f,
+                "records {expected_seq}..{} were removed or reordered (next present: {found_seq})",
+                found_seq.saturating_sub(1)
+            ),
+            ChainFault::Truncated { last_seq, head_seq } => write!(
+                f,
+                "records {}..={head_seq} were removed from the end",
+                last_seq + 1
+            ),
+        }
+    }
+}
+
+/// Walks one account's chain incrementally, in sequence order.
+#[derive(Debug)]
+pub struct ChainVerifier {
+    account: String,
+    expected_seq: u64,
+    prev: Option<[u8; 32]>,
+}
+
+impl ChainVerifier {
+    /// Starts after the pruned prefix recorded in `head`.
+    pub fn new(account: &str, head: &ChainHead) -> Self {
+        ChainVerifier {
+            account: account.to_owned(),
+            expected_seq: head.pruned_through + 1,
+            prev: (head.pruned_through == 0).then_some([0; 32]),
+        }
+    }
+
+    /// Checks the next stored record.
+    pub fn next(&mut self, record: &StoredAuditEvent) -> Result<(), ChainFault> {
+        if record.seq != self.expected_seq {
+            return Err(ChainFault::Missing {
+                expected_seq: self.expected_seq,
+                found_seq: record.seq,
+            });
+        }
+        let altered = || ChainFault::Altered {
+            seq: record.seq,
+            event_id: record.event_id.clone(),
+        };
+        // After a pruned prefix, the first record's predecessor is gone: its stated hash is taken
+        // as the anchor.
+        let prev = self.prev.unwrap_or(record.prev_hash);
+        if record.prev_hash != prev {
+            return Err(ChainFault::Altered {
+                seq: record.seq - 1,
+                event_id: "(the previous record)".into(),
+            });
+        }
+        if chain_hash(&prev, &self.account, record.seq, &record.body) != record.hash {
+            return Err(altered());
+        }
+        if !body_matches(record) {
+            return Err(altered());
+        }
+        self.prev = Some(record.hash);
+        self.expected_seq += 1;
+        Ok(())
+    }
+
+    /// Checks that the chain reached its head.
+    pub fn finish(&self, head: &ChainHead) -> Result<(), ChainFault> {
+        let last_seq = self.expected_seq - 1;
+        if last_seq != head.seq {
+            return Err(ChainFault::Truncated {
+                last_seq,
+                head_seq: head.seq,
+            });
+        }
+        if head.seq > head.pruned_through && self.prev != Some(head.hash) {
+            return Err(ChainFault::Truncated {
+                last_seq: last_seq.saturating_sub(1),
+                head_seq: head.seq,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The indexed columns kept beside the text must say what the text says.
+fn body_matches(record: &StoredAuditEvent) -> bool {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(&record.body) else {
+        return false;
+    };
+    v.get("eventID").and_then(|e| e.as_str()) == Some(record.event_id.as_str())
+}
+
+/// A lookup: one account's records, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub account: String,
+    /// At most one attribute, as CloudTrail allows.
+    pub attribute: Option<(AuditAttribute, String)>,
+    /// Inclusive bounds on the event time.
+    pub start: Option<Timestamp>,
+    pub end: Option<Timestamp>,
+    /// Continue strictly after this (time, seq) position (older records).
+    pub after: Option<(Timestamp, u64)>,
+    pub limit: usize,
+}
+
+/// A request's record, supplied by the server through the caller. The engine calls
+/// [`AuditHook::record_for`] when it commits a change and adds the returned write to the same
+/// batch; after the batch committed it calls [`AuditHook::committed`].
+pub trait AuditHook: Send + Sync + std::fmt::Debug {
+    /// The record of this request, given the change it is about to commit (the change shapes
+    /// the record's response elements). `None` if the request's record is already committed.
+    fn record_for(&self, writes: &[Write]) -> Option<AuditEvent>;
+    /// The batch holding the record committed.
+    fn committed(&self);
+}
+
+/// What `verify` found in one account's chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainReport {
+    pub account: String,
+    /// Records checked.
+    pub records: u64,
+    /// The first fault, if any.
+    pub fault: Option<ChainFault>,
+}
+
+/// Walks every account's chain in the store, in pages.
+pub fn verify_store(
+    store: &dyn crate::store::Store,
+) -> Result<Vec<ChainReport>, crate::store::StoreError> {
+    const PAGE: usize = 1000;
+    let mut reports = Vec::new();
+    for (account, head) in store.audit_heads()? {
+        let mut verifier = ChainVerifier::new(&account, &head);
+        let mut after = head.pruned_through;
+        let mut records = 0;
+        let mut fault = None;
+        'walk: loop {
+            let page = store.audit_chain(&account, after, PAGE)?;
+            for record in &page {
+                if let Err(f) = verifier.next(record) {
+                    fault = Some(f);
+                    break 'walk;
+                }
+                records += 1;
+                after = record.seq;
+            }
+            if page.len() < PAGE {
+                break;
+            }
+        }
+        if fault.is_none() {
+            fault = verifier.finish(&head).err();
+        }
+        reports.push(ChainReport {
+            account,
+            records,
+            fault,
+        });
+    }
+    Ok(reports)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(n: u64) -> (Vec<StoredAuditEvent>, ChainHead) {
+        let mut prev = [0; 32];
+        let mut out = vec![];
+        for seq in 1..=n {
+            let body = format!("{{\"eventID\":\"e{seq}\"}}");
+            let hash = chain_hash(&prev, "a", seq, &body);
+            out.push(StoredAuditEvent {
+                account: "a".into(),
+                seq,
+                time: Timestamp(seq as i64),
+                event_id: format!("e{seq}"),
+                body,
+                prev_hash: prev,
+                hash,
+            });
+            prev = hash;
+        }
+        let head = ChainHead {
+            seq: n,
+            hash: prev,
+            pruned_through: 0,
+        };
+        (out, head)
+    }
+
+    fn verify(records: &[StoredAuditEvent], head: &ChainHead) -> Result<(), ChainFault> {
+        let mut v = ChainVerifier::new("a", head);
+        for r in records {
+            v.next(r)?;
+        }
+        v.finish(head)
+    }
+
+    #[test]
+    fn an_intact_chain_verifies_and_every_tampering_is_caught() {
+        let (records, head) = chain(5);
+        assert_eq!(verify(&records, &head), Ok(()));
+
+        let mut altered = records.clone();
+        altered[2].body = altered[2].body.replace('}', ",\"x\":1}");
+        assert!(matches!(
+            verify(&altered, &head),
+            Err(ChainFault::Altered { seq: 3, .. })
+        ));
+
+        let mut removed = records.clone();
+        removed.remove(1);
+        assert!(matches!(
+            verify(&removed, &head),
+            Err(ChainFault::Missing {
+                expected_seq: 2,
+                found_seq: 3
+            })
+        ));
+
+        let mut swapped = records.clone();
+        swapped.swap(1, 2);
+        let (a, b) = (swapped[1].seq, swapped[2].seq);
+        swapped[1].seq = b;
+        swapped[2].seq = a;
+        assert!(verify(&swapped, &head).is_err());
+
+        assert!(matches!(
+            verify(&records[..4], &head),
+            Err(ChainFault::Truncated { .. })
+        ));
+
+        // A pruned prefix is fine when the head says so, not otherwise.
+        let pruned_head = ChainHead {
+            pruned_through: 2,
+            ..head
+        };
+        assert_eq!(verify(&records[2..], &pruned_head), Ok(()));
+        assert!(verify(&records[2..], &head).is_err());
+    }
+}

@@ -1,0 +1,57 @@
+//! Credentials as configured, and the request parts a signature covers. Secrets are never
+//! printed; requests print only their shape.
+
+use std::fmt;
+
+use trent_crypto::SecretBytes;
+
+/// One credential from the config. The secret is never printed.
+#[derive(Clone)]
+pub struct Credential {
+    pub access_key_id: String,
+    pub secret_access_key: SecretBytes,
+    pub account_id: String,
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credential")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .field("account_id", &self.account_id)
+            .finish()
+    }
+}
+
+/// The parts of an HTTP request the signature covers.
+pub struct SignedRequest<'a> {
+    pub method: &'a str,
+    /// Raw path as sent on the wire, e.g. `/`.
+    pub path: &'a str,
+    /// Raw query string without the `?`; may be empty.
+    pub query: &'a str,
+    /// All request headers, names in any case, values raw.
+    pub headers: &'a [(&'a str, &'a str)],
+    pub body: &'a [u8],
+}
+
+/// Deliberately shows only shapes: the body of a KMS request can hold a plaintext, and the
+/// `Authorization` header (or a presigned query) is replayable for minutes.
+impl fmt::Debug for SignedRequest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(name, _)| *name).collect();
+        f.debug_struct("SignedRequest")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("query_len", &self.query.len())
+            .field("header_names", &names)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+/// Where credentials come from. Implementations must not block for long: this is called on
+/// every request.
+pub trait CredentialStore: Send + Sync {
+    fn lookup(&self, access_key_id: &str) -> Option<&Credential>;
+}

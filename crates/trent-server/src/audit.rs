@@ -1,0 +1,693 @@
+//! The audit trail's server side: rendering each request as a CloudTrail record, handing it to
+//! the engine so that it commits with the request's change (or on its own, before the answer),
+//! and appending committed records to the JSON-lines sink.
+//!
+//! Owns the CloudTrail record shape (`userIdentity`, `resources`, the fixed members) and the rule
+//! of what may never be recorded: request and response members that carry plaintext,
+//! ciphertext, key material, signatures, MACs or import tokens are dropped by name, in both
+//! dialects ([`SECRET_MEMBERS`]). Must not decide anything about keys.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use serde_json::{json, Map, Value};
+use trent_core::audit::{AuditAttribute, AuditEvent, AuditHook};
+use trent_core::engine::Caller;
+use trent_core::store::Write;
+use trent_core::{Identity, PrincipalType, Timestamp};
+
+/// The CloudTrail record version Trent writes.
+pub const EVENT_VERSION: &str = "1.08";
+/// `eventSource` of AWS requests.
+pub const AWS_EVENT_SOURCE: &str = "kms.amazonaws.com";
+/// `eventSource` of Alibaba Cloud requests.
+pub const ALIYUN_EVENT_SOURCE: &str = "kms.aliyuncs.com";
+/// CloudTrail's resource type of a KMS key.
+pub const KEY_RESOURCE_TYPE: &str = "AWS::KMS::Key";
+/// Default retention, as CloudTrail's event history.
+pub const DEFAULT_RETENTION_DAYS: u32 = 90;
+
+/// Request and response members never recorded, whatever the operation or dialect: they carry
+/// plaintext, ciphertext, key material, signatures, MACs, secrets or import tokens. Matched
+/// case-insensitively on the member name, at any depth.
+pub const SECRET_MEMBERS: &[&str] = &[
+    // AWS
+    "Plaintext",
+    "CiphertextBlob",
+    "CiphertextForRecipient",
+    "Message",
+    "Signature",
+    "Mac",
+    "ImportToken",
+    "EncryptedKeyMaterial",
+    "PrivateKeyPlaintext",
+    "PrivateKeyCiphertextBlob",
+    "PublicKey",
+    "SharedSecret",
+    "Recipient",
+    "GrantTokens",
+    "KeyStorePassword",
+    "XksProxyAuthenticationCredential",
+    // Alibaba
+    "Digest",
+    "Value",
+    "PublicKeyBlob",
+    "SecretData",
+    "Aad",
+    "EncryptedPrivateKey",
+    "KeyPairBlob",
+    // Signing parameters of Alibaba's RPC requests (not secrets, but not the request either).
+    "SignatureNonce",
+    "SignatureMethod",
+    "SignatureVersion",
+];
+
+/// Alibaba RPC common parameters that are not the operation's own.
+const ALIYUN_COMMON: &[&str] = &[
+    "Action",
+    "Version",
+    "Format",
+    "Timestamp",
+    "AccessKeyId",
+    "SecurityToken",
+];
+
+fn is_secret(name: &str) -> bool {
+    SECRET_MEMBERS.iter().any(|s| s.eq_ignore_ascii_case(name))
+}
+
+/// CloudTrail's member names: the wire name with its first letter in lower case.
+fn camel(name: &str) -> String {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// A request or response JSON object as CloudTrail logs it: secret members dropped, names in
+/// camel case (except inside encryption contexts, whose keys are the caller's data).
+pub fn sanitize(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut out = Map::new();
+            for (k, v) in map {
+                if is_secret(k) {
+                    continue;
+                }
+                let v = if k.starts_with("EncryptionContext") {
+                    v.clone()
+                } else {
+                    sanitize(v)
+                };
+                out.insert(camel(k), v);
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(sanitize).collect()),
+        other => other.clone(),
+    }
+}
+
+/// An Alibaba request's parameters as requestParameters: the operation's own, secrets dropped.
+pub fn sanitize_params<'a>(params: impl Iterator<Item = (&'a str, &'a str)>) -> Value {
+    let mut out = Map::new();
+    for (k, v) in params {
+        if is_secret(k) || ALIYUN_COMMON.contains(&k) {
+            continue;
+        }
+        out.insert(camel(k), Value::String(v.to_owned()));
+    }
+    Value::Object(out)
+}
+
+/// `2026-12-04T17:46:30Z`.
+pub fn event_time(t: Timestamp) -> String {
+    let basic = trent_aws::sigv4::format_amz_date(t.0.div_euclid(1000));
+    // YYYYMMDDTHHMMSSZ -> YYYY-MM-DDTHH:MM:SSZ
+    format!(
+        "{}-{}-{}T{}:{}:{}Z",
+        &basic[0..4],
+        &basic[4..6],
+        &basic[6..8],
+        &basic[9..11],
+        &basic[11..13],
+        &basic[13..15]
+    )
+}
+
+/// Parses `YYYY-MM-DDTHH:MM:SSZ` (or with fractional seconds) or epoch seconds.
+pub fn parse_time(s: &str) -> Option<Timestamp> {
+    if let Ok(secs) = s.parse::<f64>() {
+        return Some(Timestamp((secs * 1000.0) as i64));
+    }
+    let s = s.trim_end_matches('Z');
+    let s = s.split('.').next()?;
+    let basic: String = s.chars().filter(|c| *c != '-' && *c != ':').collect();
+    trent_aws::sigv4::parse_amz_date(&format!("{basic}Z")).map(|secs| Timestamp(secs * 1000))
+}
+
+/// Who made a request, as far as it is known.
+#[derive(Debug, Clone)]
+pub enum Who {
+    /// Authenticated.
+    Caller(Arc<Identity>, String),
+    /// Not authenticated: the access key it claimed (if any) and that key's account (if the key
+    /// exists).
+    Claimed {
+        access_key_id: Option<String>,
+        account: Option<String>,
+    },
+}
+
+impl Who {
+    pub fn of(caller: &Caller) -> Who {
+        Who::Caller(caller.identity.clone(), caller.access_key_id.clone())
+    }
+
+    fn account(&self) -> String {
+        match self {
+            Who::Caller(identity, _) => identity.principal.account().to_owned(),
+            Who::Claimed { account, .. } => account.clone().unwrap_or_default(),
+        }
+    }
+
+    fn access_key_id(&self) -> Option<&str> {
+        match self {
+            Who::Caller(_, key) => Some(key),
+            Who::Claimed { access_key_id, .. } => access_key_id.as_deref(),
+        }
+    }
+
+    /// CloudTrail's `Username` of the event: "root", the user's name, or the role session's.
+    fn username(&self) -> Option<String> {
+        let Who::Caller(identity, _) = self else {
+            return None;
+        };
+        let p = &identity.principal;
+        Some(match p.kind() {
+            PrincipalType::Account => "root".to_owned(),
+            PrincipalType::User => p.username().unwrap_or_default().to_owned(),
+            PrincipalType::AssumedRole => p.arn().rsplit('/').next().unwrap_or_default().to_owned(),
+        })
+    }
+
+    fn user_identity(&self, time: &str) -> Value {
+        match self {
+            Who::Claimed {
+                access_key_id,
+                account,
+            } => {
+                let mut v = json!({"type": "Unknown"});
+                if let Some(a) = account {
+                    v["accountId"] = json!(a);
+                }
+                if let Some(k) = access_key_id {
+                    v["accessKeyId"] = json!(k);
+                }
+                v
+            }
+            Who::Caller(identity, access_key_id) => {
+                let p = &identity.principal;
+                let mut v = json!({
+                    "type": match p.kind() {
+                        PrincipalType::Account => "Root",
+                        PrincipalType::User => "IAMUser",
+                        PrincipalType::AssumedRole => "AssumedRole",
+                    },
+                    "principalId": p.userid(),
+                    "arn": p.arn(),
+                    "accountId": p.account(),
+                    "accessKeyId": access_key_id,
+                });
+                match p.kind() {
+                    PrincipalType::User => {
+                        v["userName"] = json!(p.username());
+                    }
+                    PrincipalType::AssumedRole => {
+                        let role_arn = p.role_arn().unwrap_or_default();
+                        v["sessionContext"] = json!({
+                            "sessionIssuer": {
+                                "type": "Role",
+                                "principalId": p.userid().split(':').next().unwrap_or_default(),
+                                "arn": role_arn,
+                                "accountId": p.account(),
+                                "userName": role_arn.rsplit('/').next().unwrap_or_default(),
+                            },
+                            "attributes": {
+                                "creationDate": time,
+                                "mfaAuthenticated": "false"
+                            }
+                        });
+                    }
+                    PrincipalType::Account => {}
+                }
+                v
+            }
+        }
+    }
+}
+
+/// What the server knows of a request before it runs.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub time: Timestamp,
+    pub request_id: String,
+    pub source_ip: String,
+    pub user_agent: String,
+    pub event_source: &'static str,
+    pub region: String,
+    pub who: Who,
+    /// Unknown when the request could not even be read far enough to name its operation.
+    pub event_name: Option<String>,
+    pub read_only: bool,
+    pub request_parameters: Value,
+    /// Key ARNs the request names (before it runs; an alias is not a key ARN).
+    pub request_keys: Vec<String>,
+}
+
+/// How a request ended, for its record.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// (errorCode, errorMessage) of a failure.
+    pub error: Option<(String, String)>,
+    pub response_elements: Value,
+    /// Key ARNs the response or the change names.
+    pub keys: Vec<String>,
+}
+
+impl Draft {
+    /// The record, complete.
+    pub fn finish(&self, outcome: Outcome) -> AuditEvent {
+        let account = self.who.account();
+        let time = event_time(self.time);
+        let event_id = uuid::Uuid::new_v4().to_string();
+        let mut keys: Vec<String> = outcome.keys;
+        for k in &self.request_keys {
+            if !keys.contains(k) {
+                keys.push(k.clone());
+            }
+        }
+        let resources: Vec<Value> = keys
+            .iter()
+            .map(|arn| {
+                json!({
+                    "accountId": arn.split(':').nth(4).unwrap_or(&account),
+                    "type": KEY_RESOURCE_TYPE,
+                    "ARN": arn,
+                })
+            })
+            .collect();
+        let event_name = self.event_name.clone().unwrap_or_default();
+        let mut body = json!({
+            "eventVersion": EVENT_VERSION,
+            "userIdentity": self.who.user_identity(&time),
+            "eventTime": time,
+            "eventSource": self.event_source,
+            "eventName": event_name,
+            "awsRegion": self.region,
+            "sourceIPAddress": self.source_ip,
+            "userAgent": self.user_agent,
+        });
+        if let Some((code, message)) = &outcome.error {
+            body["errorCode"] = json!(code);
+            body["errorMessage"] = json!(message);
+        }
+        body["requestParameters"] = self.request_parameters.clone();
+        body["responseElements"] = outcome.response_elements;
+        body["requestID"] = json!(self.request_id);
+        body["eventID"] = json!(event_id);
+        body["readOnly"] = json!(self.read_only);
+        body["resources"] = Value::Array(resources);
+        body["eventType"] = json!("AwsApiCall");
+        body["managementEvent"] = json!(true);
+        body["recipientAccountId"] = json!(account);
+        body["eventCategory"] = json!("Management");
+
+        let mut attributes = vec![
+            (AuditAttribute::EventId, event_id.clone()),
+            (AuditAttribute::EventName, event_name),
+            (AuditAttribute::ReadOnly, self.read_only.to_string()),
+            (AuditAttribute::EventSource, self.event_source.to_owned()),
+        ];
+        if let Some(u) = self.who.username() {
+            attributes.push((AuditAttribute::Username, u));
+        }
+        if let Some(k) = self.who.access_key_id() {
+            attributes.push((AuditAttribute::AccessKeyId, k.to_owned()));
+        }
+        if !keys.is_empty() {
+            attributes.push((AuditAttribute::ResourceType, KEY_RESOURCE_TYPE.to_owned()));
+        }
+        attributes.extend(
+            keys.into_iter()
+                .map(|arn| (AuditAttribute::ResourceName, arn)),
+        );
+        AuditEvent {
+            account,
+            time: self.time,
+            event_id,
+            body: body.to_string(),
+            attributes,
+        }
+    }
+}
+
+/// Key ARNs a change touches.
+pub fn keys_of(writes: &[Write]) -> Vec<String> {
+    let mut keys = Vec::new();
+    for w in writes {
+        let arn = match w {
+            Write::InsertKey(r) | Write::UpdateKey { record: r, .. } => r.arn(),
+            Write::DeleteKey { scope, id, .. } => scope.key_arn(id),
+            Write::InsertAlias(a) | Write::RetargetAlias { alias: a, .. } => {
+                a.scope.key_arn(&a.target)
+            }
+            Write::DeleteAlias {
+                scope,
+                expected_target,
+                ..
+            } => scope.key_arn(expected_target),
+            Write::Audit(_) => continue,
+        };
+        if !keys.contains(&arn) {
+            keys.push(arn);
+        }
+    }
+    keys
+}
+
+/// The request's hook: the engine asks it for the record when it commits a change.
+pub struct RequestAudit {
+    draft: Draft,
+    pending: Mutex<Option<AuditEvent>>,
+    committed: Mutex<Option<AuditEvent>>,
+}
+
+impl std::fmt::Debug for RequestAudit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestAudit")
+            .field("request_id", &self.draft.request_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RequestAudit {
+    pub fn new(draft: Draft) -> Self {
+        RequestAudit {
+            draft,
+            pending: Mutex::new(None),
+            committed: Mutex::new(None),
+        }
+    }
+
+    pub fn draft(&self) -> &Draft {
+        &self.draft
+    }
+
+    /// The record committed with the request's change, if there was one.
+    pub fn take_committed(&self) -> Option<AuditEvent> {
+        self.committed.lock().take()
+    }
+
+    pub fn is_committed(&self) -> bool {
+        self.committed.lock().is_some()
+    }
+}
+
+impl AuditHook for RequestAudit {
+    fn record_for(&self, writes: &[Write]) -> Option<AuditEvent> {
+        if self.is_committed() {
+            return None;
+        }
+        let event = self.draft.finish(Outcome {
+            error: None,
+            response_elements: change_elements(
+                self.draft.event_name.as_deref().unwrap_or_default(),
+                writes,
+            ),
+            keys: keys_of(writes),
+        });
+        *self.pending.lock() = Some(event.clone());
+        Some(event)
+    }
+
+    fn committed(&self) {
+        if let Some(event) = self.pending.lock().take() {
+            *self.committed.lock() = Some(event);
+        }
+    }
+}
+
+/// The trail's settings and its JSON-lines sink.
+#[derive(Debug)]
+pub struct AuditTrail {
+    sink: Option<Mutex<std::fs::File>>,
+}
+
+impl AuditTrail {
+    /// A trail appending to `sink` (created if missing) when given.
+    pub fn open(sink: Option<&Path>) -> Result<Self, String> {
+        let sink = sink
+            .map(|path| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map(Mutex::new)
+                    .map_err(|e| format!("cannot open audit log {}: {e}", path.display()))
+            })
+            .transpose()?;
+        Ok(AuditTrail { sink })
+    }
+
+    /// Appends a committed record to the sink (one JSON line). A sink failure is logged: the
+    /// record is already durable in the store, which is the trail of record.
+    pub fn emit(&self, event: &AuditEvent) {
+        if let Some(sink) = &self.sink {
+            let mut file = sink.lock();
+            if let Err(e) = writeln!(file, "{}", event.body) {
+                tracing::error!(cause = %e, "cannot append to the audit log");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_dropped_and_names_camel_cased() {
+        let v = json!({"KeyId": "k", "Plaintext": "c2VjcmV0", "EncryptionContext": {"Dept": "x"},
+                       "Tags": [{"TagKey": "a", "TagValue": "b"}], "GrantTokens": ["t"]});
+        assert_eq!(
+            sanitize(&v),
+            json!({"keyId": "k", "encryptionContext": {"Dept": "x"},
+                   "tags": [{"tagKey": "a", "tagValue": "b"}]})
+        );
+        let p = sanitize_params(
+            [
+                ("Action", "Encrypt"),
+                ("KeyId", "k"),
+                ("Plaintext", "s"),
+                ("SignatureNonce", "n"),
+            ]
+            .into_iter(),
+        );
+        assert_eq!(p, json!({"keyId": "k"}));
+    }
+
+    #[test]
+    fn times_render_and_parse() {
+        let t = Timestamp(1_764_870_390_000);
+        assert_eq!(event_time(t), "2025-12-04T17:46:30Z");
+        assert_eq!(parse_time("2025-12-04T17:46:30Z"), Some(t));
+        assert_eq!(parse_time("1764870390"), Some(t));
+    }
+}
+
+/// CloudTrail's `readOnly`: whether the operation only reads (cryptographic operations
+/// included, as AWS marks them), by its name, in either dialect.
+pub fn read_only(event_name: &str) -> bool {
+    const READS: &[&str] = &[
+        "Describe",
+        "Get",
+        "List",
+        "Generate",
+        "Encrypt",
+        "Decrypt",
+        "ReEncrypt",
+        "Sign",
+        "Verify",
+        "Derive",
+        "Asymmetric",
+        "Open",
+        "Export",
+    ];
+    READS.iter().any(|p| event_name.starts_with(p))
+}
+
+/// The response elements AWS logs for a committed change: CreateKey's key metadata, and the
+/// deletion schedule of ScheduleKeyDeletion/CancelKeyDeletion; null for everything else.
+pub fn change_elements(event_name: &str, writes: &[Write]) -> Value {
+    let record = writes.iter().find_map(|w| match w {
+        Write::InsertKey(r) | Write::UpdateKey { record: r, .. } => Some(r),
+        _ => None,
+    });
+    let Some(r) = record else {
+        return Value::Null;
+    };
+    match event_name {
+        "CreateKey" => json!({
+            "keyMetadata": sanitize(&serde_json::to_value(trent_aws::ops::metadata(r)).unwrap_or(Value::Null))
+        }),
+        "ScheduleKeyDeletion" => json!({
+            "keyId": r.arn(),
+            "keyState": r.meta.state.as_str(),
+            "deletionDate": r.meta.deletion_date.map(event_time),
+            "pendingWindowInDays": r.meta.pending_window_days,
+        }),
+        "CancelKeyDeletion" => json!({ "keyId": r.arn() }),
+        _ => Value::Null,
+    }
+}
+
+/// Key ARNs named by the members of a request or response (`KeyId` and its kin), in the
+/// caller's scope for bare key ids. Aliases and malformed values name no key.
+pub fn key_arns<'a>(
+    values: impl Iterator<Item = &'a str>,
+    scope: Option<&trent_core::Scope>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for v in values {
+        let arn = match trent_core::KeyRef::parse(v, trent_core::KeyRefForms::Any) {
+            Ok(trent_core::KeyRef::Id(id)) => scope.map(|s| s.key_arn(&id)),
+            Ok(trent_core::KeyRef::KeyArn { scope, id }) => Some(scope.key_arn(&id)),
+            _ => None,
+        };
+        if let Some(arn) = arn.filter(|a| !out.contains(a)) {
+            out.push(arn);
+        }
+    }
+    out
+}
+
+/// Members that name keys.
+const KEY_MEMBERS: &[&str] = &["KeyId", "SourceKeyId", "DestinationKeyId", "TargetKeyId"];
+
+/// Key-naming string values of a JSON object (top level and `KeyMetadata`).
+pub fn json_keys(v: &Value) -> Vec<&str> {
+    let mut out = Vec::new();
+    for obj in [Some(v), v.get("KeyMetadata")].into_iter().flatten() {
+        for m in KEY_MEMBERS {
+            if let Some(s) = obj.get(*m).and_then(Value::as_str) {
+                out.push(s);
+            }
+        }
+    }
+    out
+}
+
+/// The access key a request claims (SigV4 or ACS `Credential=`, or Alibaba's `AccessKeyId`
+/// parameter), and the region its credential scope names, read without trusting them.
+pub fn claimed_credential(
+    authorization: Option<&str>,
+    access_key_param: Option<&str>,
+) -> (Option<String>, Option<String>) {
+    if let Some(cred) = authorization
+        .and_then(|a| a.split("Credential=").nth(1))
+        .map(|c| c.split([',', ' ']).next().unwrap_or_default())
+    {
+        let mut parts = cred.split('/');
+        let key = parts.next().filter(|k| !k.is_empty()).map(str::to_owned);
+        let region = parts.nth(1).map(str::to_owned);
+        return (key, region);
+    }
+    (access_key_param.map(str::to_owned), None)
+}
+
+/// What a request claims about itself before it is admitted.
+#[derive(Debug, Clone, Default)]
+pub struct Claim {
+    pub event_name: Option<String>,
+    pub access_key_id: Option<String>,
+    pub region: Option<String>,
+}
+
+/// What the server knows of every request as it arrives.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    pub time: Timestamp,
+    pub request_id: String,
+    pub source_ip: String,
+    pub user_agent: String,
+}
+
+impl Facts {
+    pub fn of(state: &crate::AppState, parts: &axum::http::request::Parts, id: &str) -> Facts {
+        Facts {
+            time: state.kms.now(),
+            request_id: id.to_owned(),
+            source_ip: parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|info| info.0.ip().to_string())
+                .unwrap_or_default(),
+            user_agent: parts
+                .headers
+                .get(axum::http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned(),
+        }
+    }
+
+    pub fn draft(
+        &self,
+        who: Who,
+        event_source: &'static str,
+        region: String,
+        event_name: Option<String>,
+        request_parameters: Value,
+        request_keys: Vec<String>,
+    ) -> Draft {
+        Draft {
+            time: self.time,
+            request_id: self.request_id.clone(),
+            source_ip: self.source_ip.clone(),
+            user_agent: self.user_agent.clone(),
+            event_source,
+            region,
+            read_only: event_name.as_deref().is_some_and(read_only),
+            who,
+            event_name,
+            request_parameters,
+            request_keys,
+        }
+    }
+
+    /// The draft of a request that was not admitted: who it claimed to be (the claimed key's
+    /// account, if the key exists), no parameters.
+    pub fn unadmitted(&self, state: &crate::AppState, claim: Claim, source: &'static str) -> Draft {
+        use trent_aws::sigv4::CredentialStore as _;
+        let account = claim
+            .access_key_id
+            .as_deref()
+            .and_then(|k| state.credentials.lookup(k))
+            .map(|c| c.account_id.clone());
+        self.draft(
+            Who::Claimed {
+                access_key_id: claim.access_key_id,
+                account,
+            },
+            source,
+            claim.region.unwrap_or_default(),
+            claim.event_name,
+            Value::Null,
+            vec![],
+        )
+    }
+}

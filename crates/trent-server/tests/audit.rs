@@ -1,0 +1,639 @@
+//! The audit trail through the real binary: records for success, refusal and failure (and a
+//! request whose signature fails), CloudTrail's LookupEvents with every attribute, paging and
+//! account isolation, no secret bytes in the store or the JSON-lines sink, the hash chain
+//! verified and then broken by editing the database, fail-closed, and the trail turned off.
+
+mod common;
+
+use aws_sdk_kms::operation::RequestId;
+use aws_sdk_kms::primitives::Blob;
+use base64::Engine as _;
+use common::{Server, REGION};
+use serde_json::{json, Value};
+
+const ACCT: &str = "111122223333";
+const OTHER: &str = "444455556666";
+const ALLOW_ALL: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kms:*","cloudtrail:LookupEvents"],"Resource":"*"}]}"#;
+
+fn config(extra: &str) -> String {
+    let cred = |key: &str, account: &str, principal: Option<&str>, policy: Option<&str>| {
+        let mut s = format!(
+            "[[credentials]]\naccess_key_id = \"{key}\"\nsecret_access_key = \"secret\"\naccount_id = \"{account}\"\n"
+        );
+        if let Some(p) = principal {
+            s += &format!("principal = \"{p}\"\n");
+        }
+        if let Some(p) = policy {
+            s += &format!("policy = '''{p}'''\n");
+        }
+        s
+    };
+    [
+        extra.to_owned(),
+        cred("ROOT", ACCT, None, None),
+        cred(
+            "ALICE",
+            ACCT,
+            Some(&format!("arn:aws:iam::{ACCT}:user/alice")),
+            Some(ALLOW_ALL),
+        ),
+        cred(
+            "BOB",
+            ACCT,
+            Some(&format!("arn:aws:iam::{ACCT}:user/bob")),
+            None,
+        ),
+        cred(
+            "APPSESSION",
+            ACCT,
+            Some(&format!("arn:aws:iam::{ACCT}:role/App")),
+            Some(ALLOW_ALL),
+        ),
+        cred("OROOT", OTHER, None, None),
+    ]
+    .concat()
+}
+
+struct World {
+    server: Server,
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    fn start(extra_config: &str, args: &[&str]) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trent.toml");
+        std::fs::write(&path, config(extra_config)).unwrap();
+        let mut all = vec!["--config", path.to_str().unwrap()];
+        all.extend_from_slice(args);
+        World {
+            server: Server::start_with(&all),
+            dir,
+        }
+    }
+
+    fn kms(&self, key: &str) -> aws_sdk_kms::Client {
+        self.server.client_for(REGION, key, "secret")
+    }
+
+    fn db(&self) -> std::path::PathBuf {
+        self.server.data_dir.join("trent.db")
+    }
+}
+
+/// A raw SigV4-signed JSON 1.1 request (service `service`, target `target`).
+async fn signed(
+    server: &Server,
+    access_key: &str,
+    secret: &str,
+    service: &str,
+    target: &str,
+    body: &str,
+) -> (u16, Value) {
+    use trent_aws::sigv4::{self, Credential, SignedRequest};
+    let host = server.url.trim_start_matches("http://").to_owned();
+    let date = sigv4::format_amz_date(common::now_secs());
+    let headers = [
+        ("content-type", "application/x-amz-json-1.1"),
+        ("host", host.as_str()),
+        ("x-amz-date", date.as_str()),
+        ("x-amz-target", target),
+    ];
+    let cred = Credential {
+        access_key_id: access_key.into(),
+        secret_access_key: trent_crypto::SecretBytes::new(secret.as_bytes().to_vec()),
+        account_id: String::new(),
+    };
+    let req = SignedRequest {
+        method: "POST",
+        path: "/",
+        query: "",
+        headers: &headers,
+        body: body.as_bytes(),
+    };
+    let auth = sigv4::sign(&req, &cred, REGION, service, &date);
+    let resp = reqwest::Client::new()
+        .post(&server.url)
+        .header("authorization", auth)
+        .header("content-type", headers[0].1)
+        .header("x-amz-date", &date)
+        .header("x-amz-target", target)
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+const LOOKUP: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents";
+
+async fn lookup(server: &Server, key: &str, request: Value) -> (u16, Value) {
+    signed(
+        server,
+        key,
+        "secret",
+        "cloudtrail",
+        LOOKUP,
+        &request.to_string(),
+    )
+    .await
+}
+
+/// Every event a lookup finds, following NextToken.
+async fn lookup_all(server: &Server, key: &str, mut request: Value) -> Vec<Value> {
+    let mut out = vec![];
+    loop {
+        let (status, page) = lookup(server, key, request.clone()).await;
+        assert_eq!(status, 200, "{page}");
+        out.extend(page["Events"].as_array().unwrap().iter().cloned());
+        match page.get("NextToken").and_then(Value::as_str) {
+            Some(t) => request["NextToken"] = json!(t),
+            None => return out,
+        }
+    }
+}
+
+async fn by(server: &Server, key: &str, attribute: &str, value: &str) -> Vec<Value> {
+    lookup_all(
+        server,
+        key,
+        json!({"LookupAttributes": [{"AttributeKey": attribute, "AttributeValue": value}]}),
+    )
+    .await
+}
+
+fn record(event: &Value) -> Value {
+    serde_json::from_str(event["CloudTrailEvent"].as_str().unwrap()).unwrap()
+}
+
+fn named<'a>(events: &'a [Value], name: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["EventName"] == name).collect()
+}
+
+const PLAINTEXT: &[u8] = b"AUDIT-PLAINTEXT-must-never-be-stored-7f3a";
+
+#[tokio::test]
+async fn every_request_is_recorded_and_looked_up_as_cloudtrail_shapes_it() {
+    let w = World::start("", &[]);
+    let root = w.kms("ROOT");
+    let created = root
+        .create_key()
+        .description("audited")
+        .send()
+        .await
+        .unwrap();
+    let create_request_id = created.request_id().unwrap().to_owned();
+    let meta = created.key_metadata().unwrap();
+    let arn = meta.arn().unwrap().to_owned();
+    let key_id = meta.key_id().to_owned();
+
+    let encrypted = root
+        .encrypt()
+        .key_id(&key_id)
+        .plaintext(Blob::new(PLAINTEXT))
+        .encryption_context("purpose", "audit-test")
+        .send()
+        .await
+        .unwrap();
+    let encrypt_request_id = encrypted.request_id().unwrap().to_owned();
+    let ciphertext = encrypted.ciphertext_blob().unwrap().as_ref().to_vec();
+    root.decrypt()
+        .ciphertext_blob(Blob::new(ciphertext.clone()))
+        .encryption_context("purpose", "audit-test")
+        .send()
+        .await
+        .unwrap();
+    // A refusal: bob has no identity policy.
+    let refused = w
+        .kms("BOB")
+        .encrypt()
+        .key_id(&arn)
+        .plaintext(Blob::new(PLAINTEXT))
+        .send()
+        .await;
+    assert_eq!(common::code(&refused.unwrap_err()), "AccessDeniedException");
+    // A failure: a ciphertext that does not open.
+    let mut broken = ciphertext.clone();
+    let last = broken.len() - 1;
+    broken[last] ^= 1;
+    let failed = root
+        .decrypt()
+        .key_id(&key_id)
+        .ciphertext_blob(Blob::new(broken))
+        .encryption_context("purpose", "audit-test")
+        .send()
+        .await;
+    assert_eq!(
+        common::code(&failed.unwrap_err()),
+        "InvalidCiphertextException"
+    );
+    // A role session and an IAM user.
+    w.kms("APPSESSION")
+        .encrypt()
+        .key_id(&arn)
+        .plaintext(Blob::new(PLAINTEXT))
+        .send()
+        .await
+        .unwrap();
+    let data_key = w
+        .kms("ALICE")
+        .generate_data_key()
+        .key_id(&arn)
+        .number_of_bytes(32)
+        .send()
+        .await
+        .unwrap();
+    // A signature that does not verify, claiming ROOT's access key.
+    let (status, _) = signed(
+        &w.server,
+        "ROOT",
+        "not-the-secret",
+        "kms",
+        "TrentService.ListKeys",
+        "{}",
+    )
+    .await;
+    assert_eq!(status, 400);
+
+    // Everything about the key, newest first.
+    let events = by(&w.server, "ROOT", "ResourceName", &arn).await;
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e["EventName"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "GenerateDataKey",
+            "Encrypt",
+            "Decrypt",
+            "Encrypt",
+            "Decrypt",
+            "Encrypt",
+            "CreateKey"
+        ],
+        "{events:#?}"
+    );
+
+    // CreateKey: the record AWS writes, with the key metadata and the response's request id.
+    let create = record(named(&events, "CreateKey")[0]);
+    assert_eq!(create["eventVersion"], "1.08");
+    assert_eq!(create["eventSource"], "kms.amazonaws.com");
+    assert_eq!(create["awsRegion"], REGION);
+    assert_eq!(create["requestID"], create_request_id.as_str());
+    assert_eq!(create["readOnly"], false);
+    assert_eq!(create["eventType"], "AwsApiCall");
+    assert_eq!(create["managementEvent"], true);
+    assert_eq!(create["eventCategory"], "Management");
+    assert_eq!(create["recipientAccountId"], ACCT);
+    assert_eq!(create["sourceIPAddress"], "127.0.0.1");
+    assert!(create["userAgent"]
+        .as_str()
+        .unwrap()
+        .contains("aws-sdk-rust"));
+    assert_eq!(
+        create["userIdentity"],
+        json!({"type": "Root", "principalId": ACCT, "arn": format!("arn:aws:iam::{ACCT}:root"),
+               "accountId": ACCT, "accessKeyId": "ROOT"})
+    );
+    assert_eq!(create["requestParameters"]["description"], "audited");
+    assert_eq!(
+        create["responseElements"]["keyMetadata"]["keyId"],
+        key_id.as_str()
+    );
+    assert_eq!(
+        create["responseElements"]["keyMetadata"]["arn"],
+        arn.as_str()
+    );
+    assert_eq!(
+        create["resources"],
+        json!([{"accountId": ACCT, "type": "AWS::KMS::Key", "ARN": arn}])
+    );
+    assert!(create.get("errorCode").is_none());
+
+    // Encrypt: parameters without the plaintext, null response elements.
+    let encrypt = events
+        .iter()
+        .map(record)
+        .find(|r| r["requestID"] == encrypt_request_id.as_str())
+        .unwrap();
+    assert_eq!(encrypt["eventName"], "Encrypt");
+    assert_eq!(encrypt["readOnly"], true);
+    assert_eq!(encrypt["responseElements"], Value::Null);
+    assert_eq!(
+        encrypt["requestParameters"],
+        json!({"keyId": key_id, "encryptionContext": {"purpose": "audit-test"}})
+    );
+
+    // The refusal and the failure carry their error.
+    let bob = by(&w.server, "ROOT", "Username", "bob").await;
+    assert_eq!(bob.len(), 1);
+    let bob = record(&bob[0]);
+    assert_eq!(bob["errorCode"], "AccessDeniedException");
+    assert!(bob["errorMessage"].as_str().unwrap().contains("user/bob"));
+    assert_eq!(bob["userIdentity"]["type"], "IAMUser");
+    assert_eq!(bob["userIdentity"]["userName"], "bob");
+    let failed: Vec<Value> = named(&events, "Decrypt")
+        .into_iter()
+        .map(record)
+        .filter(|r| r.get("errorCode").is_some())
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["errorCode"], "InvalidCiphertextException");
+
+    // The role session.
+    let app = by(&w.server, "ROOT", "AccessKeyId", "APPSESSION").await;
+    assert_eq!(app.len(), 1);
+    assert_eq!(app[0]["Username"], "APPSESSION");
+    let app = record(&app[0]);
+    assert_eq!(app["userIdentity"]["type"], "AssumedRole");
+    assert_eq!(
+        app["userIdentity"]["arn"],
+        format!("arn:aws:sts::{ACCT}:assumed-role/App/APPSESSION")
+    );
+    assert_eq!(
+        app["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"],
+        format!("arn:aws:iam::{ACCT}:role/App")
+    );
+
+    // The request whose signature failed: as far as it could be identified.
+    let unverified = by(&w.server, "ROOT", "EventName", "ListKeys").await;
+    assert_eq!(unverified.len(), 1, "{unverified:#?}");
+    let unverified = record(&unverified[0]);
+    assert_eq!(unverified["errorCode"], "InvalidSignatureException");
+    assert_eq!(unverified["userIdentity"]["accessKeyId"], "ROOT");
+    assert_eq!(unverified["sourceIPAddress"], "127.0.0.1");
+
+    // Every lookup attribute.
+    let event_id = events[0]["EventId"].as_str().unwrap();
+    let one = by(&w.server, "ROOT", "EventId", event_id).await;
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0]["EventName"], "GenerateDataKey");
+    assert_eq!(one[0]["Username"], "alice");
+    assert_eq!(
+        one[0]["Resources"],
+        json!([{"ResourceType": "AWS::KMS::Key", "ResourceName": arn}])
+    );
+    assert!(one[0]["EventTime"].as_f64().unwrap() > 1.7e9);
+    assert_eq!(by(&w.server, "ROOT", "EventName", "Decrypt").await.len(), 2);
+    let writes = by(&w.server, "ROOT", "ReadOnly", "false").await;
+    assert!(writes.iter().all(|e| e["ReadOnly"] == "false"));
+    assert!(named(&writes, "CreateKey").len() == 1);
+    assert_eq!(by(&w.server, "ROOT", "Username", "alice").await.len(), 1);
+    assert_eq!(
+        by(&w.server, "ROOT", "ResourceType", "AWS::KMS::Key")
+            .await
+            .len(),
+        7
+    );
+    assert_eq!(
+        by(&w.server, "ROOT", "EventSource", "kms.amazonaws.com")
+            .await
+            .len(),
+        8
+    );
+    assert_eq!(by(&w.server, "ROOT", "AccessKeyId", "ALICE").await.len(), 1);
+
+    // Time bounds.
+    let future = common::now_secs() + 3600;
+    let (_, none) = lookup(&w.server, "ROOT", json!({"StartTime": future})).await;
+    assert_eq!(none["Events"], json!([]));
+
+    // Paging: pages of two give the same events, in the same order, as one page.
+    let all = lookup_all(&w.server, "ROOT", json!({})).await;
+    let paged = lookup_all(&w.server, "ROOT", json!({"MaxResults": 2})).await;
+    assert_eq!(all.len(), 8);
+    assert_eq!(all, paged);
+    let (status, err) = lookup(&w.server, "ROOT", json!({"MaxResults": 51})).await;
+    assert_eq!(
+        (status, err["__type"].as_str()),
+        (400, Some("InvalidMaxResultsException"))
+    );
+    let (status, err) = lookup(&w.server, "ROOT", json!({"NextToken": "bogus"})).await;
+    assert_eq!(
+        (status, err["__type"].as_str()),
+        (400, Some("InvalidNextTokenException"))
+    );
+
+    // Account isolation: the other account sees none of it, not even through a token.
+    assert!(by(&w.server, "OROOT", "ResourceName", &arn)
+        .await
+        .is_empty());
+    assert!(lookup_all(&w.server, "OROOT", json!({})).await.is_empty());
+    let (_, page) = lookup(&w.server, "ROOT", json!({"MaxResults": 1})).await;
+    let token = page["NextToken"].as_str().unwrap();
+    let (status, err) = lookup(&w.server, "OROOT", json!({"NextToken": token})).await;
+    assert_eq!(
+        (status, err["__type"].as_str()),
+        (400, Some("InvalidNextTokenException"))
+    );
+
+    // Authorization: bob's identity policy does not allow it; alice's does.
+    let (status, err) = lookup(&w.server, "BOB", json!({})).await;
+    assert_eq!(
+        (status, err["__type"].as_str()),
+        (400, Some("AccessDeniedException"))
+    );
+    assert_eq!(lookup_all(&w.server, "ALICE", json!({})).await.len(), 8);
+
+    // No secret bytes in the store: not the plaintext, the ciphertext or the data key, raw or
+    // in base64, in any record or in the database files.
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let secrets: Vec<Vec<u8>> = vec![
+        PLAINTEXT.to_vec(),
+        b64(PLAINTEXT).into_bytes(),
+        b64(&ciphertext).into_bytes(),
+        b64(data_key.plaintext().unwrap().as_ref()).into_bytes(),
+        b64(data_key.ciphertext_blob().unwrap().as_ref()).into_bytes(),
+        data_key.plaintext().unwrap().as_ref().to_vec(),
+    ];
+    let exported = export(&w, "0");
+    assert_eq!(exported["Records"].as_array().unwrap().len(), 8);
+    let mut haystacks = vec![exported.to_string().into_bytes()];
+    for suffix in ["", "-wal"] {
+        let path = format!("{}{suffix}", w.db().display());
+        if let Ok(bytes) = std::fs::read(path) {
+            haystacks.push(bytes);
+        }
+    }
+    for hay in &haystacks {
+        for secret in &secrets {
+            assert!(
+                !hay.windows(secret.len()).any(|w| w == secret.as_slice()),
+                "a secret reached the store"
+            );
+        }
+    }
+}
+
+fn trent(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_trent"))
+        .args(args)
+        .env_remove("TRENT_DATA_DIR")
+        .output()
+        .unwrap()
+}
+
+fn export(w: &World, since: &str) -> Value {
+    let out = trent(&[
+        "audit",
+        "export",
+        "--data-dir",
+        w.server.data_dir.to_str().unwrap(),
+        "--since",
+        since,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn verify(w: &World) -> (bool, String) {
+    let out = trent(&[
+        "audit",
+        "verify",
+        "--data-dir",
+        w.server.data_dir.to_str().unwrap(),
+    ]);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_chain_verifies_and_tampering_is_caught() {
+    let mut w = World::start("", &[]);
+    let root = w.kms("ROOT");
+    let id = common::symmetric_key(&root).await;
+    for _ in 0..5 {
+        common::encrypt(&root, &id, b"x").await;
+    }
+    w.kms("OROOT").list_keys().send().await.unwrap();
+    assert!(w.server.terminate());
+    let (ok, report) = verify(&w);
+    assert!(ok, "{report}");
+    assert!(
+        report.contains(&format!("account {ACCT}: intact (6 records)")),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!("account {OTHER}: intact (1 records)")),
+        "{report}"
+    );
+
+    // Edit one record: an Encrypt made to look refused.
+    let db = rusqlite::Connection::open(w.db()).unwrap();
+    db.execute(
+        "UPDATE audit_events SET body = replace(body, '\"eventName\":\"Encrypt\"', '\"eventName\":\"Decrypt\"') WHERE account = ?1 AND seq = 3",
+        [ACCT],
+    )
+    .unwrap();
+    let (ok, report) = verify(&w);
+    assert!(!ok);
+    assert!(
+        report.contains("BROKEN after 2 good records: record 3"),
+        "{report}"
+    );
+
+    // Restore it, then remove a record instead.
+    db.execute(
+        "UPDATE audit_events SET body = replace(body, '\"eventName\":\"Decrypt\"', '\"eventName\":\"Encrypt\"') WHERE account = ?1 AND seq = 3",
+        [ACCT],
+    )
+    .unwrap();
+    assert!(verify(&w).0);
+    db.execute(
+        "DELETE FROM audit_events WHERE account = ?1 AND seq = 4",
+        [ACCT],
+    )
+    .unwrap();
+    let (ok, report) = verify(&w);
+    assert!(!ok);
+    assert!(report.contains("records 4..4 were removed"), "{report}");
+}
+
+#[tokio::test]
+async fn a_record_that_cannot_be_stored_fails_the_request() {
+    let mut w = World::start("", &[]);
+    let root = w.kms("ROOT");
+    let id = common::symmetric_key(&root).await;
+    assert!(w.server.terminate());
+    let db = rusqlite::Connection::open(w.db()).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit refused'); END;",
+    )
+    .unwrap();
+    drop(db);
+    w.server.spawn();
+    let root = w.kms("ROOT");
+    let err = root
+        .encrypt()
+        .key_id(&id)
+        .plaintext(Blob::new(b"x".to_vec()))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(common::code(&err), "KMSInternalException");
+    assert_eq!(err.raw_response().unwrap().status().as_u16(), 500);
+    // A change fails with its record: no key appears.
+    let err = root.create_key().send().await.unwrap_err();
+    assert_eq!(common::code(&err), "KMSInternalException");
+    assert!(w.server.terminate());
+    let db = rusqlite::Connection::open(w.db()).unwrap();
+    let keys: i64 = db
+        .query_row("SELECT count(*) FROM keys", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(keys, 1, "the refused CreateKey left a key behind");
+}
+
+#[tokio::test]
+async fn the_json_lines_sink_gets_every_committed_record_and_no_secret() {
+    let sink_dir = tempfile::tempdir().unwrap();
+    let sink = sink_dir.path().join("audit.jsonl");
+    let w = World::start("", &["--audit-log", sink.to_str().unwrap()]);
+    let root = w.kms("ROOT");
+    let id = common::symmetric_key(&root).await;
+    let blob = common::encrypt(&root, &id, PLAINTEXT).await;
+    common::decrypts_to(&root, blob.as_ref(), PLAINTEXT).await;
+    let text = std::fs::read_to_string(&sink).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let names: Vec<&str> = lines
+        .iter()
+        .map(|l| l["eventName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["CreateKey", "Encrypt", "Decrypt"]);
+    let b64 = base64::engine::general_purpose::STANDARD;
+    for secret in [
+        PLAINTEXT.to_vec(),
+        b64.encode(PLAINTEXT).into_bytes(),
+        b64.encode(blob.as_ref()).into_bytes(),
+    ] {
+        assert!(!text
+            .as_bytes()
+            .windows(secret.len())
+            .any(|w| w == secret.as_slice()));
+    }
+    drop(w);
+    let _ = &sink_dir;
+}
+
+#[tokio::test]
+async fn the_trail_can_be_turned_off() {
+    for (config, args) in [("audit = false\n", &[][..]), ("", &["--no-audit"][..])] {
+        let w = World::start(config, args);
+        let root = w.kms("ROOT");
+        let id = common::symmetric_key(&root).await;
+        common::encrypt(&root, &id, b"x").await;
+        assert!(lookup_all(&w.server, "ROOT", json!({})).await.is_empty());
+        let _ = &w.dir;
+    }
+}

@@ -1,0 +1,89 @@
+//! `trent migrate` from a populated SQLite store into a fresh PostgreSQL database, then a node
+//! on PostgreSQL serving what the SQLite node wrote.
+
+mod common;
+
+use std::process::Command;
+use std::sync::Arc;
+
+use aws_sdk_kms::types::{KeySpec, KeyState, KeyUsageType};
+use common::{Server, TestDatabase};
+
+#[tokio::test]
+async fn a_populated_sqlite_store_moves_to_postgresql() {
+    let mut old = Server::start_sqlite();
+    let kms = old.client();
+    let id = common::symmetric_key(&kms).await;
+    common::create_alias(&kms, "alias/moved", &id).await;
+    kms.tag_resource()
+        .key_id(&id)
+        .tags(
+            aws_sdk_kms::types::Tag::builder()
+                .tag_key("team")
+                .tag_value("a")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    kms.rotate_key_on_demand().key_id(&id).send().await.unwrap();
+    let blob = common::encrypt(&kms, "alias/moved", b"kept across the move").await;
+    let signer = common::create_key(&kms, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
+    let doomed = common::symmetric_key(&kms).await;
+    kms.schedule_key_deletion()
+        .key_id(&doomed)
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .unwrap();
+    assert!(old.terminate());
+
+    let db = Arc::new(TestDatabase::create());
+    let run = |to: &str| {
+        Command::new(env!("CARGO_BIN_EXE_trent"))
+            .arg("migrate")
+            .arg("--from")
+            .arg(format!("sqlite://{}", old.db_path().display()))
+            .arg("--to")
+            .arg(to)
+            .arg("--data-dir")
+            .arg(old.data_dir())
+            .env_remove("TRENT_ROOT_KEY")
+            .output()
+            .unwrap()
+    };
+    let out = run(db.url());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("migrated 3 keys, 4 material versions, 1 aliases"),
+        "{stdout}"
+    );
+    // Never into a database that holds keys already.
+    assert!(!run(db.url()).status.success());
+
+    let root = std::fs::read_to_string(old.data_dir().join("root.key")).unwrap();
+    let node = Server::node(&db, root.trim(), &[]);
+    let kms = node.client();
+    common::decrypts_to(&kms, &blob, b"kept across the move").await;
+    assert_eq!(common::metadata(&kms, "alias/moved").await.key_id(), id);
+    assert_eq!(
+        common::key_state(&kms, &doomed).await,
+        KeyState::PendingDeletion
+    );
+    common::sign(
+        &kms,
+        &signer,
+        b"m",
+        aws_sdk_kms::types::MessageType::Raw,
+        &aws_sdk_kms::types::SigningAlgorithmSpec::EcdsaSha256,
+    )
+    .await;
+    let tags = kms.list_resource_tags().key_id(&id).send().await.unwrap();
+    assert_eq!(tags.tags().len(), 1);
+}

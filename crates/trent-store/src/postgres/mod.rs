@@ -1,0 +1,678 @@
+//! The shared backend: a PostgreSQL database that several `trent serve` nodes use at once.
+//!
+//! - Driver: `tokio-postgres` with the `deadpool-postgres` pool, run on a small runtime of its
+//!   own ([`bridge`]): the [`Store`] trait is synchronous and is called both from the server's
+//!   async workers (cache misses) and from its blocking pool (writes), so every call is a future
+//!   handed to the driver's runtime and waited for with `block_in_place` where the caller is an
+//!   async worker. No call ever runs a runtime inside another one, and every call is bounded by
+//!   [`PgOptions::request_timeout`].
+//! - Durability: every connection runs with `synchronous_commit = on`; a commit returns after
+//!   PostgreSQL flushed its WAL.
+//! - Group commit: as for SQLite, concurrent commits of one node share one transaction (one
+//!   SAVEPOINT per batch) and one WAL flush; nodes' transactions meet only in row locks.
+//! - Preconditions are in the SQL (row version compare-and-set, alias names as a primary key,
+//!   foreign keys that cascade), so correctness across nodes is the database's.
+//! - Change feed: triggers `NOTIFY` every committed key or alias change; [`PgStore::listen`]
+//!   turns them into [`Change`]s for the engine's cache and reports how far the feed is
+//!   trustworthy ([`ChangeFeed`]).
+//! - Background work runs on one node at a time: [`PgStore::try_lead_background`] takes a
+//!   session advisory lock on a connection of its own, released when the work ends or the
+//!   node dies.
+
+mod audit;
+mod bridge;
+mod listen;
+mod schema;
+pub mod testing;
+mod writes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+use trent_core::audit::{AuditQuery, ChainHead, StoredAuditEvent};
+use trent_core::ids::{AccountId, AliasName, KeyId, Region, Scope};
+use trent_core::model::{AliasRecord, KeyMeta, KeyRecord, KeyState, SealedMaterial, Timestamp};
+use trent_core::store::{Change, Store, StoreError, Write};
+
+pub use crate::group::CommitStats;
+use crate::group::GroupCommit;
+use bridge::Bridge;
+pub use listen::Listener;
+
+/// Connection settings; see the README for the matching flags.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PgOptions {
+    /// A `postgres://` or `postgresql://` URL (libpq's URL form).
+    pub url: String,
+    /// Connections of this node's pool (reads, and the one group-commit writer at a time).
+    pub pool_size: usize,
+    /// Opening a connection, waiting for a free one, and each statement are bounded by this.
+    pub connect_timeout: Duration,
+    /// Every store call answers within this, with an error if the database does not.
+    pub request_timeout: Duration,
+}
+
+impl std::fmt::Debug for PgOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgOptions")
+            .field("url", &redact(&self.url))
+            .field("pool_size", &self.pool_size)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .finish()
+    }
+}
+
+/// A database URL without its password, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl PgOptions {
+    pub const DEFAULT_POOL_SIZE: usize = 16;
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+    pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+    pub fn new(url: impl Into<String>) -> Self {
+        PgOptions {
+            url: url.into(),
+            pool_size: Self::DEFAULT_POOL_SIZE,
+            connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
+            request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
+        }
+    }
+}
+
+/// Whether `url` names a PostgreSQL database.
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// A [`Store`] on a PostgreSQL database. See the module documentation.
+pub struct PgStore {
+    pool: Pool,
+    config: tokio_postgres::Config,
+    group: GroupCommit,
+    options: PgOptions,
+    // Last: its runtime (and every connection task on it) stops when the store is dropped.
+    bridge: Bridge,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a password: show only where it points.
+        f.debug_struct("PgStore")
+            .field("hosts", &self.config.get_hosts())
+            .field("dbname", &self.config.get_dbname())
+            .field("pool_size", &self.options.pool_size)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("postgres: {e}"))
+}
+
+/// A driver error with PostgreSQL's own message and SQLSTATE, where it has them.
+pub(crate) fn db_error(e: tokio_postgres::Error) -> StoreError {
+    match e.as_db_error() {
+        Some(db) => {
+            StoreError::Backend(format!("postgres: {} ({})", db.message(), db.code().code()))
+        }
+        None => backend(e),
+    }
+}
+
+fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
+    StoreError::Backend(format!("postgres: no connection: {e}"))
+}
+
+pub(crate) fn to_sql_version(v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Backend(format!("invalid write: version {v}")))
+}
+
+fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("postgres: corrupt row: {what}"))
+}
+
+fn decode_key_id(bytes: &[u8]) -> Result<KeyId, StoreError> {
+    <[u8; 16]>::try_from(bytes)
+        .map(KeyId::from_bytes)
+        .map_err(|_| corrupt(format!("key id of {} bytes", bytes.len())))
+}
+
+fn decode_key(
+    id: KeyId,
+    scope: Scope,
+    version: i64,
+    meta: &str,
+    materials: Vec<(i32, Vec<u8>)>,
+) -> Result<KeyRecord, StoreError> {
+    let version = u64::try_from(version)
+        .ok()
+        .filter(|v| *v >= 1)
+        .ok_or_else(|| corrupt(format!("key {id}: version {version}")))?;
+    let meta: KeyMeta =
+        serde_json::from_str(meta).map_err(|e| corrupt(format!("key {id}: metadata: {e}")))?;
+    let materials = materials
+        .into_iter()
+        .map(|(v, sealed)| {
+            let version =
+                u32::try_from(v).map_err(|_| corrupt(format!("key {id}: material version {v}")))?;
+            Ok(SealedMaterial { version, sealed })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(KeyRecord {
+        id,
+        scope,
+        version,
+        meta,
+        materials,
+    })
+}
+
+impl PgStore {
+    /// Connects, then creates or upgrades the schema (one node at a time; see [`schema`]).
+    pub fn open(options: PgOptions) -> Result<PgStore, StoreError> {
+        let mut config: tokio_postgres::Config = options
+            .url
+            .parse()
+            .map_err(|e| StoreError::Backend(format!("postgres: invalid database URL: {e}")))?;
+        config.connect_timeout(options.connect_timeout);
+        config.application_name("trent");
+        // Durable commits whatever the server's default; a statement never outlives the call
+        // that waits for it.
+        config.options(format!(
+            "-c synchronous_commit=on -c statement_timeout={} -c lock_timeout={}",
+            options.request_timeout.as_millis(),
+            options.request_timeout.as_millis()
+        ));
+        let bridge = Bridge::new(options.request_timeout)?;
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = bridge.enter(|| {
+            Pool::builder(manager)
+                .max_size(options.pool_size.max(2))
+                .runtime(deadpool_postgres::Runtime::Tokio1)
+                .wait_timeout(Some(options.request_timeout))
+                .create_timeout(Some(options.connect_timeout))
+                .recycle_timeout(Some(options.connect_timeout))
+                .build()
+                .map_err(backend)
+        })?;
+        let store = PgStore {
+            pool,
+            config,
+            group: GroupCommit::default(),
+            options,
+            bridge,
+        };
+        let pool = store.pool.clone();
+        store.bridge.run(async move {
+            let mut conn = pool.get().await.map_err(pool_error)?;
+            schema::migrate(&mut conn).await
+        })?;
+        tracing::debug!(store = ?store, "postgres store open");
+        Ok(store)
+    }
+
+    pub fn options(&self) -> &PgOptions {
+        &self.options
+    }
+
+    /// How many transactions carried how many batches so far.
+    pub fn commit_stats(&self) -> CommitStats {
+        self.group.stats()
+    }
+
+    /// How many keys are in each state, across all accounts and regions (for the `trent_keys`
+    /// gauge).
+    pub fn key_counts(&self) -> Result<Vec<(KeyState, u64)>, StoreError> {
+        let pool = self.pool.clone();
+        self.bridge.run(async move {
+            let conn = pool.get().await.map_err(pool_error)?;
+            let rows = conn
+                .query("SELECT state, count(*) FROM keys GROUP BY state", &[])
+                .await
+                .map_err(db_error)?;
+            rows.iter()
+                .map(|r| {
+                    let state: &str = r.get(0);
+                    let n: i64 = r.get(1);
+                    let state = KeyState::parse(state).ok_or_else(|| {
+                        StoreError::Backend(format!("postgres: key state {state:?}"))
+                    })?;
+                    Ok((state, u64::try_from(n).unwrap_or(0)))
+                })
+                .collect()
+        })
+    }
+
+    /// Starts the change feed: every key or alias change committed by any node is passed to
+    /// `on_change` (after a reconnection, [`Change::Everything`], since changes may have been
+    /// missed). The returned listener tells how far the feed can be trusted.
+    pub fn listen(&self, on_change: Arc<dyn Fn(Change) + Send + Sync>) -> Arc<Listener> {
+        let listener = Arc::new(Listener::default());
+        let mut config = self.config.clone();
+        // Named, so operators (and tests) can tell the feed's session from the pool's.
+        config.application_name(listen::APPLICATION_NAME);
+        self.bridge.spawn(listen::run(
+            config,
+            listener.clone(),
+            on_change,
+            self.options.connect_timeout,
+        ));
+        listener
+    }
+
+    /// Runs `work` if no other node is running background work now, holding a session
+    /// advisory lock on a connection of its own until `work` returns. Returns `None` without
+    /// running it when another node holds the lock. If this node dies, its connection closes
+    /// and PostgreSQL releases the lock.
+    pub fn try_lead_background<T>(
+        &self,
+        work: impl FnOnce() -> T,
+    ) -> Result<Option<T>, StoreError> {
+        let config = self.config.clone();
+        let lease = self.bridge.run(async move {
+            let (client, connection) = config.connect(NoTls).await.map_err(db_error)?;
+            let task = tokio::spawn(connection);
+            let row = client
+                .query_one(
+                    "SELECT pg_try_advisory_lock($1)",
+                    &[&schema::BACKGROUND_LOCK],
+                )
+                .await
+                .map_err(db_error)?;
+            let held: bool = row.get(0);
+            Ok((client, task, held))
+        })?;
+        let (client, task, held) = lease;
+        let out = held.then(work);
+        // Closing the session releases the lock; no unlock round trip that could fail.
+        drop(client);
+        task.abort();
+        Ok(out)
+    }
+
+    /// Every key of every scope, in id order, strictly after `after` (for `trent migrate`).
+    pub fn all_key_ids(
+        &self,
+        after: Option<&KeyId>,
+        limit: usize,
+    ) -> Result<Vec<(Scope, KeyId)>, StoreError> {
+        let pool = self.pool.clone();
+        let after = after.map(|a| a.as_bytes().to_vec()).unwrap_or_default();
+        let limit = sql_limit(limit);
+        self.bridge.run(async move {
+            let conn = pool.get().await.map_err(pool_error)?;
+            let st = conn
+                .prepare_cached(
+                    "SELECT account, region, id FROM keys WHERE id > $1 ORDER BY id LIMIT $2",
+                )
+                .await
+                .map_err(db_error)?;
+            let rows = conn.query(&st, &[&after, &limit]).await.map_err(db_error)?;
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        Scope {
+                            account: AccountId(r.get(0)),
+                            region: Region(r.get(1)),
+                        },
+                        decode_key_id(r.get(2))?,
+                    ))
+                })
+                .collect()
+        })
+    }
+
+    /// How many keys, material versions and aliases the database holds (for `trent migrate`).
+    pub fn counts(&self) -> Result<(u64, u64, u64), StoreError> {
+        let pool = self.pool.clone();
+        self.bridge.run(async move {
+            let conn = pool.get().await.map_err(pool_error)?;
+            let row = conn
+                .query_one(
+                    "SELECT (SELECT count(*) FROM keys), (SELECT count(*) FROM key_material),
+                            (SELECT count(*) FROM aliases)",
+                    &[],
+                )
+                .await
+                .map_err(db_error)?;
+            let n = |i: usize| u64::try_from(row.get::<_, i64>(i)).unwrap_or(0);
+            Ok((n(0), n(1), n(2)))
+        })
+    }
+
+    fn aliases_where(
+        &self,
+        scope: &Scope,
+        target: Option<&KeyId>,
+        after: Option<&AliasName>,
+        limit: usize,
+    ) -> Result<Vec<AliasRecord>, StoreError> {
+        let pool = self.pool.clone();
+        let scope = scope.clone();
+        let target = target.map(|t| t.as_bytes().to_vec());
+        let after = after.map(|a| a.0.clone());
+        let limit = sql_limit(limit);
+        self.bridge.run(async move {
+            let conn = pool.get().await.map_err(pool_error)?;
+            // NULL parameters switch a condition off; one statement serves every form.
+            let st = conn
+                .prepare_cached(
+                    "SELECT name, target_key_id, created_at, updated_at FROM aliases
+                     WHERE account = $1 AND region = $2
+                       AND ($3::bytea IS NULL OR target_key_id = $3)
+                       AND ($4::text IS NULL OR name > $4)
+                     ORDER BY name LIMIT $5",
+                )
+                .await
+                .map_err(db_error)?;
+            let rows = conn
+                .query(
+                    &st,
+                    &[&scope.account.0, &scope.region.0, &target, &after, &limit],
+                )
+                .await
+                .map_err(db_error)?;
+            rows.iter()
+                .map(|r| {
+                    Ok(AliasRecord {
+                        scope: scope.clone(),
+                        name: AliasName(r.get(0)),
+                        target: decode_key_id(r.get(1))?,
+                        created_at: Timestamp(r.get(2)),
+                        updated_at: Timestamp(r.get(3)),
+                    })
+                })
+                .collect()
+        })
+    }
+}
+
+impl Store for PgStore {
+    fn get_key(&self, scope: &Scope, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
+        let pool = self.pool.clone();
+        let scope = scope.clone();
+        let id = *id;
+        self.bridge.run(async move {
+            let conn = pool.get().await.map_err(pool_error)?;
+            // One statement, one snapshot of the row and its material.
+            let st = conn
+                .prepare_cached(
+                    "SELECT k.version, k.meta, m.version, m.sealed
+                     FROM keys k LEFT JOIN key_material m ON m.key_id = k.id
+                     WHERE k.id = $1 AND k.account = $2 AND k.region = $3
+                     ORDER BY m.version",
+                )
+                .await
+                .map_err(db_error)?;
+            let rows = conn
+                .query(
+                    &st,
+                    &[&&id.as_bytes()[..], &scope.account.0, &scope.region.0],
+                )
+                .await
+                .map_err(db_error)?;
+            let Some(first) = rows.first() else {
+                return Ok(None);
+            };
+            let version: i64 = first.get(0);
+            let meta: &str = first.get(1);
+            let materials = rows
+                .iter()
+                .filter_map(|r| {
+                    let v: Option<i32> = r.get(2);
+                    v.map(|v| (v, r.get::<_, Vec<u8>>(3)))
+                })
+                .collect();
+            decode_key(id, scope, version, meta, materials).map(Some)
+        })
+    }
+
+    fn list_keys(
+        &self,
+        scope: &Scope,
+        after: Option<&KeyId>,
+        limit: usize,
+    ) -> Result<Vec<KeyId>, StoreError> {
+        let pool = self.pool.clone();
+        let scope = scope.clone();
+        let after = after.map(|a| a.as_bytes().to_vec()).unwrap_or_default();
+        let limit = sql_limit(limit);
+        self.bridge.run(async move {
+            let conn = pool.get().await.map_err(pool_error)?;
+            // The empty bytea sorts before every id.
+            let st = conn
+                .prepare_cached(
+                    "SELECT id FROM keys WHERE account = $1 AND region = $2 AND id > $3
+                     ORDER BY id LIMIT $4",
+                )
+                .await
+                .map_err(db_error)?;
+            let rows = conn
+                .query(&st, &[&scope.account.0, &scope.region.0, &after, &limit])
+                .await
+                .map_err(db_error)?;
+            rows.iter().map(|r| decode_key_id(r.get(0))).collect()
+        })
+    }
+
+    fn get_alias(
+        &self,
+        scope: &Scope,
+        name: &AliasName,
+    ) -> Result<Option<AliasRecord>, StoreError> {
+        let pool = self.pool.clone();
+        let scope = scope.clone();
+        let name = name.clone();
+        self.bridge.run(async move {
+            let conn = pool.get().await.map_err(pool_error)?;
+            let st = conn
+                .prepare_cached(
+                    "SELECT target_key_id, created_at, updated_at FROM aliases
+                     WHERE account = $1 AND region = $2 AND name = $3",
+                )
+                .await
+                .map_err(db_error)?;
+            let row = conn
+                .query_opt(&st, &[&scope.account.0, &scope.region.0, &name.0])
+                .await
+                .map_err(db_error)?;
+            row.map(|r| {
+                Ok(AliasRecord {
+                    target: decode_key_id(r.get(0))?,
+                    created_at: Timestamp(r.get(1)),
+                    updated_at: Timestamp(r.get(2)),
+                    scope,
+                    name,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    fn list_aliases(
+        &self,
+        scope: &Scope,
+        target: Option<&KeyId>,
+        after: Option<&AliasName>,
+        limit: usize,
+    ) -> Result<Vec<AliasRecord>, StoreError> {
+        self.aliases_where(scope, target, after, limit)
+    }
+
+    fn keys_due(&self, now: Timestamp, limit: usize) -> Result<Vec<(Scope, KeyId)>, StoreError> {
+        let pool = self.pool.clone();
+        let limit = sql_limit(limit);
+        self.bridge.run(async move {
+            let conn = pool.get().await.map_err(pool_error)?;
+            let st = conn
+                .prepare_cached(
+                    "SELECT account, region, id FROM keys WHERE due_at <= $1
+                     ORDER BY due_at, id LIMIT $2",
+                )
+                .await
+                .map_err(db_error)?;
+            let rows = conn.query(&st, &[&now.0, &limit]).await.map_err(db_error)?;
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        Scope {
+                            account: AccountId(r.get(0)),
+                            region: Region(r.get(1)),
+                        },
+                        decode_key_id(r.get(2))?,
+                    ))
+                })
+                .collect()
+        })
+    }
+
+    fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        self.group.submit(writes, |jobs| {
+            let pool = self.pool.clone();
+            // The group finishes every job itself; a timeout drops the jobs not yet finished,
+            // and their callers learn that the outcome is unknown.
+            let _ = self
+                .bridge
+                .run(async move { writes::run_group(&pool, jobs).await });
+        })
+    }
+
+    fn root_check(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        let pool = self.pool.clone();
+        self.bridge.run(async move {
+            let conn = pool.get().await.map_err(pool_error)?;
+            let row = conn
+                .query_opt("SELECT value FROM settings WHERE name = 'root_check'", &[])
+                .await
+                .map_err(db_error)?;
+            Ok(row.map(|r| r.get(0)))
+        })
+    }
+
+    fn init_root_check(&self, sealed: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+        let pool = self.pool.clone();
+        self.bridge.run(async move {
+            let conn = pool.get().await.map_err(pool_error)?;
+            // The first writer wins; everyone reads the winner's value.
+            conn.execute(
+                "INSERT INTO settings (name, value) VALUES ('root_check', $1)
+                 ON CONFLICT (name) DO NOTHING",
+                &[&sealed],
+            )
+            .await
+            .map_err(db_error)?;
+            let row = conn
+                .query_one("SELECT value FROM settings WHERE name = 'root_check'", &[])
+                .await
+                .map_err(db_error)?;
+            Ok(row.get(0))
+        })
+    }
+
+    fn sample_key(&self) -> Result<Option<KeyRecord>, StoreError> {
+        let pool = self.pool.clone();
+        let found = self.bridge.run(async move {
+            let conn = pool.get().await.map_err(pool_error)?;
+            let row = conn
+                .query_opt(
+                    "SELECT k.account, k.region, k.id FROM keys k
+                     ORDER BY NOT EXISTS (SELECT 1 FROM key_material m WHERE m.key_id = k.id)
+                     LIMIT 1",
+                    &[],
+                )
+                .await
+                .map_err(db_error)?;
+            Ok(row.map(|r| {
+                (
+                    r.get::<_, String>(0),
+                    r.get::<_, String>(1),
+                    r.get::<_, Vec<u8>>(2),
+                )
+            }))
+        })?;
+        let Some((account, region, id)) = found else {
+            return Ok(None);
+        };
+        let scope = Scope {
+            account: AccountId(account),
+            region: Region(region),
+        };
+        self.get_key(&scope, &decode_key_id(&id)?)
+    }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        let pool = self.pool.clone();
+        self.bridge.run(async move {
+            let conn = pool.get().await.map_err(pool_error)?;
+            conn.simple_query("SELECT 1").await.map_err(db_error)?;
+            Ok(())
+        })
+    }
+
+    fn audit_lookup(&self, query: &AuditQuery) -> Result<Vec<StoredAuditEvent>, StoreError> {
+        let pool = self.pool.clone();
+        let query = query.clone();
+        self.bridge.run(async move {
+            let conn = pool.get().await.map_err(pool_error)?;
+            audit::lookup(&conn, &query).await
+        })
+    }
+
+    fn audit_heads(&self) -> Result<Vec<(String, ChainHead)>, StoreError> {
+        let pool = self.pool.clone();
+        self.bridge.run(async move {
+            let conn = pool.get().await.map_err(pool_error)?;
+            audit::heads(&conn).await
+        })
+    }
+
+    fn audit_chain(
+        &self,
+        account: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredAuditEvent>, StoreError> {
+        let pool = self.pool.clone();
+        let account = account.to_owned();
+        self.bridge.run(async move {
+            let conn = pool.get().await.map_err(pool_error)?;
+            audit::chain(&conn, &account, after_seq, limit).await
+        })
+    }
+
+    fn audit_prune(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let pool = self.pool.clone();
+        self.bridge.run(async move {
+            let mut conn = pool.get().await.map_err(pool_error)?;
+            audit::prune(&mut conn, before).await
+        })
+    }
+}

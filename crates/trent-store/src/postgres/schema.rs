@@ -1,0 +1,160 @@
+//! The schema, versioned by the one row of `trent_schema`.
+//!
+//! Each entry of [`MIGRATIONS`] takes the schema from version `i` to `i + 1`; a new release
+//! appends an entry and never edits an old one. Nodes that start together serialise on a
+//! transaction-scoped advisory lock, so exactly one of them migrates and the others find the
+//! work done. A database written by a newer release is refused, never downgraded.
+
+use deadpool_postgres::Object;
+use trent_core::store::StoreError;
+
+use super::db_error;
+
+/// Advisory lock keys ("TRNT" and a purpose), one namespace for Trent in a shared database.
+pub(super) const SCHEMA_LOCK: i64 = 0x5452_4E54_0000_0001;
+pub(super) const BACKGROUND_LOCK: i64 = 0x5452_4E54_0000_0002;
+
+/// The channel the triggers notify on.
+pub(super) const CHANNEL: &str = "trent_changes";
+
+/// The schema version this build writes and understands.
+pub(super) const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
+
+/// Key ids are 16-byte `bytea` (PostgreSQL orders `bytea` bytewise, as `KeyId`'s `Ord`); alias
+/// names are `text` in the "C" collation so that their order equals `String`'s. `state`,
+/// `deletion_date` and `due_at` are derived from the record (whose `KeyMeta` is the JSON in
+/// `meta`) and are always written from the same record in the same statement. The triggers
+/// tell every node which key or alias changed ([`CHANNEL`]); notifications are sent at
+/// commit, so a node never hears of a change it cannot yet read.
+pub(super) const MIGRATIONS: &[&str] = &[
+    // 0 -> 1
+    r#"CREATE TABLE keys (
+         id            bytea   NOT NULL PRIMARY KEY CHECK (length(id) = 16),
+         account       text    NOT NULL,
+         region        text    NOT NULL,
+         version       bigint  NOT NULL CHECK (version >= 1),
+         state         text    NOT NULL,
+         deletion_date bigint,
+         due_at        bigint,
+         meta          text    NOT NULL,
+         UNIQUE (account, region, id)
+     );
+     CREATE INDEX keys_by_due_at ON keys (due_at) WHERE due_at IS NOT NULL;
+     CREATE TABLE key_material (
+         key_id  bytea   NOT NULL REFERENCES keys (id) ON DELETE CASCADE,
+         version integer NOT NULL,
+         sealed  bytea   NOT NULL,
+         PRIMARY KEY (key_id, version)
+     );
+     CREATE TABLE aliases (
+         account       text   NOT NULL,
+         region        text   NOT NULL,
+         name          text   NOT NULL COLLATE "C",
+         target_key_id bytea  NOT NULL,
+         created_at    bigint NOT NULL,
+         updated_at    bigint NOT NULL,
+         PRIMARY KEY (account, region, name),
+         FOREIGN KEY (account, region, target_key_id)
+             REFERENCES keys (account, region, id) ON DELETE CASCADE
+     );
+     CREATE INDEX aliases_by_target ON aliases (account, region, target_key_id, name);
+     CREATE TABLE settings (
+         name  text  NOT NULL PRIMARY KEY,
+         value bytea NOT NULL
+     );
+     CREATE FUNCTION trent_key_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN
+         IF TG_OP = 'DELETE' THEN
+             PERFORM pg_notify('trent_changes', 'k' || encode(OLD.id, 'hex'));
+         ELSE
+             PERFORM pg_notify('trent_changes', 'k' || encode(NEW.id, 'hex'));
+         END IF;
+         RETURN NULL;
+     END $$;
+     CREATE TRIGGER keys_changed AFTER INSERT OR UPDATE OR DELETE ON keys
+         FOR EACH ROW EXECUTE FUNCTION trent_key_changed();
+     CREATE FUNCTION trent_alias_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN
+         PERFORM pg_notify('trent_changes', 'a');
+         RETURN NULL;
+     END $$;
+     CREATE TRIGGER aliases_changed AFTER INSERT OR UPDATE OR DELETE ON aliases
+         FOR EACH STATEMENT EXECUTE FUNCTION trent_alias_changed();"#,
+    // 1 -> 2: the audit trail (see the SQLite schema and trent_core::audit).
+    r#"CREATE TABLE audit_events (
+         account   text   NOT NULL,
+         seq       bigint NOT NULL,
+         time      bigint NOT NULL,
+         event_id  text   NOT NULL,
+         body      text   NOT NULL,
+         prev_hash bytea  NOT NULL,
+         hash      bytea  NOT NULL,
+         PRIMARY KEY (account, seq)
+     );
+     CREATE INDEX audit_events_by_time ON audit_events (account, time, seq);
+     CREATE TABLE audit_attributes (
+         account text   NOT NULL,
+         name    text   NOT NULL,
+         value   text   NOT NULL,
+         time    bigint NOT NULL,
+         seq     bigint NOT NULL,
+         PRIMARY KEY (account, name, value, time, seq)
+     );
+     CREATE INDEX audit_attributes_by_seq ON audit_attributes (account, seq);
+     CREATE TABLE audit_heads (
+         account        text   NOT NULL PRIMARY KEY,
+         seq            bigint NOT NULL,
+         hash           bytea  NOT NULL,
+         pruned_through bigint NOT NULL DEFAULT 0
+     );"#,
+];
+
+/// Creates or upgrades the schema in one transaction, under the schema lock.
+pub(super) async fn migrate(conn: &mut Object) -> Result<(), StoreError> {
+    let tx = conn.transaction().await.map_err(db_error)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
+        .await
+        .map_err(db_error)?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS trent_schema (
+             one     boolean NOT NULL PRIMARY KEY DEFAULT true CHECK (one),
+             version integer NOT NULL
+         )",
+    )
+    .await
+    .map_err(db_error)?;
+    let version: i32 = tx
+        .query_opt("SELECT version FROM trent_schema", &[])
+        .await
+        .map_err(db_error)?
+        .map(|r| r.get(0))
+        .unwrap_or(0);
+    if !(0..=SCHEMA_VERSION).contains(&version) {
+        return Err(StoreError::Backend(format!(
+            "postgres: database schema version {version} is not supported by this build \
+             (supports up to {SCHEMA_VERSION}); upgrade Trent"
+        )));
+    }
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    for (from, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        tx.batch_execute(sql).await.map_err(|e| {
+            StoreError::Backend(format!("postgres: migration {from}: {}", db_error(e)))
+        })?;
+    }
+    tx.execute(
+        "INSERT INTO trent_schema (one, version) VALUES (true, $1)
+         ON CONFLICT (one) DO UPDATE SET version = EXCLUDED.version",
+        &[&SCHEMA_VERSION],
+    )
+    .await
+    .map_err(db_error)?;
+    tx.commit().await.map_err(db_error)?;
+    tracing::info!(
+        from = version,
+        to = SCHEMA_VERSION,
+        "postgres schema migrated"
+    );
+    Ok(())
+}

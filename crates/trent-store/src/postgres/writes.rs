@@ -1,0 +1,395 @@
+//! Applying writes: each write's precondition is in its SQL, each batch is a SAVEPOINT, each
+//! group of batches is one transaction and one COMMIT (one WAL flush).
+
+use deadpool_postgres::{Pool, Transaction};
+use tokio_postgres::error::SqlState;
+use trent_core::ids::{AliasName, KeyId, Scope};
+use trent_core::model::{AliasRecord, KeyRecord};
+use trent_core::store::{StoreError, Write};
+
+use super::{db_error, to_sql_version};
+use crate::group::Job;
+
+/// How often a group is run again after PostgreSQL aborted it for a deadlock with another
+/// node's transaction (nothing of it was committed, so running it again is safe).
+const DEADLOCK_RETRIES: usize = 3;
+
+/// Runs the batches of `jobs` in one transaction and wakes every job with its own result.
+///
+/// A batch whose precondition fails is rolled back to its savepoint and gets its own error;
+/// the others proceed. Successes are reported only after the COMMIT succeeded. An error that
+/// ends the transaction itself (a lost connection, a failed COMMIT) fails the whole group.
+pub(super) async fn run_group(pool: &Pool, jobs: Vec<Job>) -> Result<(), StoreError> {
+    let mut attempt = 0;
+    let results = loop {
+        attempt += 1;
+        match try_group(pool, &jobs).await {
+            Ok(results) => break results,
+            Err(Fatal::Retry(e)) if attempt < DEADLOCK_RETRIES => {
+                tracing::debug!(error = %e, attempt, "postgres group aborted; running it again");
+            }
+            Err(Fatal::Retry(e) | Fatal::Other(e)) => {
+                tracing::warn!(batches = jobs.len(), error = %e, "postgres group commit failed");
+                for job in jobs {
+                    job.finish(Err(e.clone()));
+                }
+                return Ok(());
+            }
+        }
+    };
+    tracing::trace!(batches = jobs.len(), "postgres group committed");
+    for (job, result) in jobs.into_iter().zip(results) {
+        job.finish(result);
+    }
+    Ok(())
+}
+
+/// Why a whole group failed.
+enum Fatal {
+    /// PostgreSQL aborted the transaction to break a deadlock or a serialization conflict.
+    Retry(StoreError),
+    Other(StoreError),
+}
+
+fn fatal(e: tokio_postgres::Error) -> Fatal {
+    match e.code() {
+        Some(c)
+            if *c == SqlState::T_R_DEADLOCK_DETECTED
+                || *c == SqlState::T_R_SERIALIZATION_FAILURE =>
+        {
+            Fatal::Retry(db_error(e))
+        }
+        _ => Fatal::Other(db_error(e)),
+    }
+}
+
+async fn try_group(pool: &Pool, jobs: &[Job]) -> Result<Vec<Result<(), StoreError>>, Fatal> {
+    let mut conn = pool
+        .get()
+        .await
+        .map_err(|e| Fatal::Other(StoreError::Backend(format!("postgres: no connection: {e}"))))?;
+    let mut tx = conn.transaction().await.map_err(fatal)?;
+    let mut results = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let sp = tx.savepoint("batch").await.map_err(fatal)?;
+        let mut outcome = Ok(());
+        for w in &job.writes {
+            match apply(&sp, w).await {
+                Ok(()) => {}
+                Err(Outcome::Batch(e)) => {
+                    outcome = Err(e);
+                    break;
+                }
+                Err(Outcome::Fatal(e)) => return Err(fatal(e)),
+            }
+        }
+        match outcome {
+            Ok(()) => sp.commit().await.map_err(fatal)?,
+            Err(_) => sp.rollback().await.map_err(fatal)?,
+        }
+        results.push(outcome);
+    }
+    tx.commit().await.map_err(fatal)?;
+    Ok(results)
+}
+
+/// How one write failed: its batch's own error, or one that ends the transaction.
+enum Outcome {
+    Batch(StoreError),
+    Fatal(tokio_postgres::Error),
+}
+
+impl From<tokio_postgres::Error> for Outcome {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Outcome::Fatal(e)
+    }
+}
+
+fn invalid(what: String) -> Outcome {
+    Outcome::Batch(StoreError::Backend(format!("invalid write: {what}")))
+}
+
+fn version(v: u64) -> Result<i64, Outcome> {
+    to_sql_version(v).map_err(Outcome::Batch)
+}
+
+/// Maps a constraint violation to the batch's error; anything else ends the transaction.
+fn constraint(e: tokio_postgres::Error, unique: StoreError, foreign_key: StoreError) -> Outcome {
+    match e.code() {
+        Some(c) if *c == SqlState::UNIQUE_VIOLATION => Outcome::Batch(unique),
+        Some(c) if *c == SqlState::FOREIGN_KEY_VIOLATION => Outcome::Batch(foreign_key),
+        _ => Outcome::Fatal(e),
+    }
+}
+
+async fn apply(tx: &Transaction<'_>, write: &Write) -> Result<(), Outcome> {
+    match write {
+        Write::InsertKey(record) => insert_key(tx, record).await,
+        Write::UpdateKey {
+            record,
+            expected_version,
+        } => update_key(tx, record, *expected_version).await,
+        Write::DeleteKey {
+            scope,
+            id,
+            expected_version,
+        } => delete_key(tx, scope, id, *expected_version).await,
+        Write::InsertAlias(alias) => insert_alias(tx, alias).await,
+        Write::RetargetAlias {
+            alias,
+            expected_target,
+        } => retarget_alias(tx, alias, expected_target).await,
+        Write::DeleteAlias {
+            scope,
+            name,
+            expected_target,
+        } => delete_alias(tx, scope, name, expected_target).await,
+        Write::Audit(event) => super::audit::append(tx, event)
+            .await
+            .map_err(Outcome::Fatal),
+    }
+}
+
+/// The indexed columns and the document of a key, all from the one record.
+struct KeyRow {
+    version: i64,
+    state: &'static str,
+    deletion_date: Option<i64>,
+    due_at: Option<i64>,
+    meta: String,
+}
+
+impl KeyRow {
+    fn of(record: &KeyRecord) -> Result<Self, Outcome> {
+        Ok(KeyRow {
+            version: version(record.version)?,
+            state: record.meta.state.as_str(),
+            deletion_date: record.meta.deletion_date.map(|t| t.0),
+            due_at: record.next_due().map(|t| t.0),
+            meta: serde_json::to_string(&record.meta)
+                .map_err(|e| invalid(format!("key {}: metadata: {e}", record.id)))?,
+        })
+    }
+}
+
+async fn insert_materials(tx: &Transaction<'_>, record: &KeyRecord) -> Result<(), Outcome> {
+    let id = &record.id.as_bytes()[..];
+    let st = tx
+        .prepare_cached(
+            "INSERT INTO key_material (key_id, version, sealed) VALUES ($1, $2, $3)
+             ON CONFLICT (key_id, version) DO NOTHING",
+        )
+        .await?;
+    for m in &record.materials {
+        let v = i32::try_from(m.version)
+            .map_err(|_| invalid(format!("key {}: material version {}", record.id, m.version)))?;
+        tx.execute(&st, &[&id, &v, &m.sealed]).await?;
+    }
+    Ok(())
+}
+
+async fn insert_key(tx: &Transaction<'_>, record: &KeyRecord) -> Result<(), Outcome> {
+    if record.version != 1 {
+        return Err(invalid(format!(
+            "InsertKey {} at version {} (must be 1)",
+            record.id, record.version
+        )));
+    }
+    if let Some(twice) = record.materials.iter().enumerate().find(|(i, m)| {
+        record.materials[..*i]
+            .iter()
+            .any(|o| o.version == m.version)
+    }) {
+        return Err(invalid(format!(
+            "InsertKey {}: material version {} twice",
+            record.id, twice.1.version
+        )));
+    }
+    let row = KeyRow::of(record)?;
+    let id = &record.id.as_bytes()[..];
+    let st = tx
+        .prepare_cached(
+            "INSERT INTO keys (id, account, region, version, state, deletion_date, due_at, meta)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .await?;
+    tx.execute(
+        &st,
+        &[
+            &id,
+            &record.scope.account.0,
+            &record.scope.region.0,
+            &row.version,
+            &row.state,
+            &row.deletion_date,
+            &row.due_at,
+            &row.meta,
+        ],
+    )
+    .await
+    .map_err(|e| constraint(e, StoreError::Conflict, StoreError::Conflict))?;
+    insert_materials(tx, record).await
+}
+
+async fn update_key(
+    tx: &Transaction<'_>,
+    record: &KeyRecord,
+    expected: u64,
+) -> Result<(), Outcome> {
+    if expected.checked_add(1) != Some(record.version) {
+        return Err(invalid(format!(
+            "UpdateKey {} to version {} from expected version {expected}",
+            record.id, record.version
+        )));
+    }
+    let row = KeyRow::of(record)?;
+    let id = &record.id.as_bytes()[..];
+    let st = tx
+        .prepare_cached(
+            "UPDATE keys SET version = $1, state = $2, deletion_date = $3, due_at = $4, meta = $5
+             WHERE id = $6 AND account = $7 AND region = $8 AND version = $9",
+        )
+        .await?;
+    let changed = tx
+        .execute(
+            &st,
+            &[
+                &row.version,
+                &row.state,
+                &row.deletion_date,
+                &row.due_at,
+                &row.meta,
+                &id,
+                &record.scope.account.0,
+                &record.scope.region.0,
+                &version(expected)?,
+            ],
+        )
+        .await?;
+    if changed == 0 {
+        return Err(Outcome::Batch(StoreError::Conflict));
+    }
+    // The record's versions are the key's material from now on: stored versions it leaves
+    // out are destroyed, new ones added, listed ones kept as they are (a stored version is
+    // immutable).
+    let keep: Vec<i32> = record
+        .materials
+        .iter()
+        .filter_map(|m| i32::try_from(m.version).ok())
+        .collect();
+    let st = tx
+        .prepare_cached("DELETE FROM key_material WHERE key_id = $1 AND NOT (version = ANY($2))")
+        .await?;
+    tx.execute(&st, &[&id, &keep]).await?;
+    insert_materials(tx, record).await
+}
+
+async fn delete_key(
+    tx: &Transaction<'_>,
+    scope: &Scope,
+    id: &KeyId,
+    expected: u64,
+) -> Result<(), Outcome> {
+    let id = &id.as_bytes()[..];
+    let st = tx
+        .prepare_cached(
+            "DELETE FROM keys WHERE id = $1 AND account = $2 AND region = $3 AND version = $4",
+        )
+        .await?;
+    let changed = tx
+        .execute(
+            &st,
+            &[&id, &scope.account.0, &scope.region.0, &version(expected)?],
+        )
+        .await?;
+    if changed == 0 {
+        return Err(Outcome::Batch(StoreError::Conflict));
+    }
+    // Material and aliases go with the key by the foreign keys' cascade.
+    Ok(())
+}
+
+async fn insert_alias(tx: &Transaction<'_>, alias: &AliasRecord) -> Result<(), Outcome> {
+    let st = tx
+        .prepare_cached(
+            "INSERT INTO aliases (account, region, name, target_key_id, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .await?;
+    tx.execute(
+        &st,
+        &[
+            &alias.scope.account.0,
+            &alias.scope.region.0,
+            &alias.name.0,
+            &&alias.target.as_bytes()[..],
+            &alias.created_at.0,
+            &alias.updated_at.0,
+        ],
+    )
+    .await
+    // A missing target (gone, or in another scope) is a conflict: re-read and decide.
+    .map_err(|e| constraint(e, StoreError::AliasExists, StoreError::Conflict))?;
+    Ok(())
+}
+
+async fn retarget_alias(
+    tx: &Transaction<'_>,
+    alias: &AliasRecord,
+    expected: &KeyId,
+) -> Result<(), Outcome> {
+    let st = tx
+        .prepare_cached(
+            "UPDATE aliases SET target_key_id = $1, created_at = $2, updated_at = $3
+             WHERE account = $4 AND region = $5 AND name = $6 AND target_key_id = $7",
+        )
+        .await?;
+    let changed = tx
+        .execute(
+            &st,
+            &[
+                &&alias.target.as_bytes()[..],
+                &alias.created_at.0,
+                &alias.updated_at.0,
+                &alias.scope.account.0,
+                &alias.scope.region.0,
+                &alias.name.0,
+                &&expected.as_bytes()[..],
+            ],
+        )
+        .await
+        .map_err(|e| constraint(e, StoreError::Conflict, StoreError::Conflict))?;
+    if changed == 0 {
+        return Err(Outcome::Batch(StoreError::Conflict));
+    }
+    Ok(())
+}
+
+async fn delete_alias(
+    tx: &Transaction<'_>,
+    scope: &Scope,
+    name: &AliasName,
+    expected: &KeyId,
+) -> Result<(), Outcome> {
+    let st = tx
+        .prepare_cached(
+            "DELETE FROM aliases
+             WHERE account = $1 AND region = $2 AND name = $3 AND target_key_id = $4",
+        )
+        .await?;
+    let changed = tx
+        .execute(
+            &st,
+            &[
+                &scope.account.0,
+                &scope.region.0,
+                &name.0,
+                &&expected.as_bytes()[..],
+            ],
+        )
+        .await?;
+    if changed == 0 {
+        return Err(Outcome::Batch(StoreError::Conflict));
+    }
+    Ok(())
+}

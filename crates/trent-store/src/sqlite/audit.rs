@@ -1,0 +1,269 @@
+//! The audit trail in SQLite: records, their lookup index and each account's chain head.
+//!
+//! Appending runs inside the group-commit transaction (one writer connection), so reading the
+//! head, inserting the record and moving the head happen in one serial order.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use trent_core::audit::{chain_hash, AuditEvent, AuditQuery, ChainHead, StoredAuditEvent};
+use trent_core::model::Timestamp;
+use trent_core::store::StoreError;
+
+use super::backend;
+
+fn seq_to_sql(seq: u64) -> Result<i64, StoreError> {
+    i64::try_from(seq).map_err(|_| StoreError::Backend(format!("audit sequence {seq} too large")))
+}
+
+fn hash_of(bytes: Vec<u8>) -> Result<[u8; 32], StoreError> {
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Backend("sqlite: corrupt audit hash".into()))
+}
+
+pub(super) fn head(conn: &Connection, account: &str) -> Result<ChainHead, StoreError> {
+    let row = conn
+        .prepare_cached("SELECT seq, hash, pruned_through FROM audit_heads WHERE account = ?1")
+        .map_err(backend)?
+        .query_row(params![account], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })
+        .optional()
+        .map_err(backend)?;
+    match row {
+        None => Ok(ChainHead::default()),
+        Some((seq, hash, pruned)) => Ok(ChainHead {
+            seq: seq as u64,
+            hash: hash_of(hash)?,
+            pruned_through: pruned as u64,
+        }),
+    }
+}
+
+/// Appends `event` to its account's chain (inside the caller's transaction).
+pub(super) fn append(conn: &Connection, event: &AuditEvent) -> Result<(), StoreError> {
+    let head = head(conn, &event.account)?;
+    let seq = head.seq + 1;
+    let hash = chain_hash(&head.hash, &event.account, seq, &event.body);
+    let sql_seq = seq_to_sql(seq)?;
+    conn.prepare_cached(
+        "INSERT INTO audit_events (account, seq, time, event_id, body, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )
+    .map_err(backend)?
+    .execute(params![
+        event.account,
+        sql_seq,
+        event.time.0,
+        event.event_id,
+        event.body,
+        &head.hash[..],
+        &hash[..]
+    ])
+    .map_err(backend)?;
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO audit_attributes (account, name, value, time, seq)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .map_err(backend)?;
+    for (attribute, value) in &event.attributes {
+        insert
+            .execute(params![
+                event.account,
+                attribute.as_str(),
+                value,
+                event.time.0,
+                sql_seq
+            ])
+            .map_err(backend)?;
+    }
+    conn.prepare_cached(
+        "INSERT INTO audit_heads (account, seq, hash, pruned_through) VALUES (?1, ?2, ?3, 0)
+         ON CONFLICT (account) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+    )
+    .map_err(backend)?
+    .execute(params![event.account, sql_seq, &hash[..]])
+    .map_err(backend)?;
+    Ok(())
+}
+
+const COLUMNS: &str = "e.account, e.seq, e.time, e.event_id, e.body, e.prev_hash, e.hash";
+
+fn stored(r: &Row<'_>) -> rusqlite::Result<(StoredAuditEvent, Vec<u8>, Vec<u8>)> {
+    Ok((
+        StoredAuditEvent {
+            account: r.get(0)?,
+            seq: r.get::<_, i64>(1)? as u64,
+            time: Timestamp(r.get(2)?),
+            event_id: r.get(3)?,
+            body: r.get(4)?,
+            prev_hash: [0; 32],
+            hash: [0; 32],
+        },
+        r.get(5)?,
+        r.get(6)?,
+    ))
+}
+
+fn finish(
+    rows: Vec<(StoredAuditEvent, Vec<u8>, Vec<u8>)>,
+) -> Result<Vec<StoredAuditEvent>, StoreError> {
+    rows.into_iter()
+        .map(|(mut e, prev, hash)| {
+            e.prev_hash = hash_of(prev)?;
+            e.hash = hash_of(hash)?;
+            Ok(e)
+        })
+        .collect()
+}
+
+pub(super) fn lookup(
+    conn: &Connection,
+    q: &AuditQuery,
+) -> Result<Vec<StoredAuditEvent>, StoreError> {
+    let start = q.start.map_or(i64::MIN, |t| t.0);
+    let end = q.end.map_or(i64::MAX, |t| t.0);
+    let (after_time, after_seq) = match q.after {
+        Some((t, s)) => (t.0, seq_to_sql(s)?),
+        None => (i64::MAX, i64::MAX),
+    };
+    let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
+    let rows = match &q.attribute {
+        None => conn
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM audit_events e
+                 WHERE e.account = ?1 AND e.time >= ?2 AND e.time <= ?3
+                   AND (e.time < ?4 OR (e.time = ?4 AND e.seq < ?5))
+                 ORDER BY e.time DESC, e.seq DESC LIMIT ?6"
+            ))
+            .map_err(backend)?
+            .query_map(
+                params![q.account, start, end, after_time, after_seq, limit],
+                stored,
+            )
+            .map_err(backend)?
+            .collect::<Result<Vec<_>, _>>(),
+        Some((attribute, value)) => conn
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM audit_attributes a
+                 JOIN audit_events e ON e.account = a.account AND e.seq = a.seq
+                 WHERE a.account = ?1 AND a.name = ?7 AND a.value = ?8
+                   AND a.time >= ?2 AND a.time <= ?3
+                   AND (a.time < ?4 OR (a.time = ?4 AND a.seq < ?5))
+                 ORDER BY a.time DESC, a.seq DESC LIMIT ?6"
+            ))
+            .map_err(backend)?
+            .query_map(
+                params![
+                    q.account,
+                    start,
+                    end,
+                    after_time,
+                    after_seq,
+                    limit,
+                    attribute.as_str(),
+                    value
+                ],
+                stored,
+            )
+            .map_err(backend)?
+            .collect::<Result<Vec<_>, _>>(),
+    }
+    .map_err(backend)?;
+    finish(rows)
+}
+
+pub(super) fn heads(conn: &Connection) -> Result<Vec<(String, ChainHead)>, StoreError> {
+    let rows = conn
+        .prepare_cached(
+            "SELECT account, seq, hash, pruned_through FROM audit_heads ORDER BY account",
+        )
+        .map_err(backend)?
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })
+        .map_err(backend)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(backend)?;
+    rows.into_iter()
+        .map(|(account, seq, hash, pruned)| {
+            Ok((
+                account,
+                ChainHead {
+                    seq: seq as u64,
+                    hash: hash_of(hash)?,
+                    pruned_through: pruned as u64,
+                },
+            ))
+        })
+        .collect()
+}
+
+pub(super) fn chain(
+    conn: &Connection,
+    account: &str,
+    after_seq: u64,
+    limit: usize,
+) -> Result<Vec<StoredAuditEvent>, StoreError> {
+    let rows = conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM audit_events e WHERE e.account = ?1 AND e.seq > ?2
+             ORDER BY e.seq LIMIT ?3"
+        ))
+        .map_err(backend)?
+        .query_map(
+            params![
+                account,
+                seq_to_sql(after_seq)?,
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+            stored,
+        )
+        .map_err(backend)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(backend)?;
+    finish(rows)
+}
+
+/// Prunes in the caller's transaction.
+pub(super) fn prune(conn: &Connection, before: Timestamp) -> Result<u64, StoreError> {
+    let cuts = conn
+        .prepare_cached(
+            "SELECT account, MAX(seq) FROM audit_events WHERE time < ?1 GROUP BY account",
+        )
+        .map_err(backend)?
+        .query_map(params![before.0], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })
+        .map_err(backend)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(backend)?;
+    let mut removed = 0;
+    for (account, through) in cuts {
+        removed += conn
+            .prepare_cached("DELETE FROM audit_events WHERE account = ?1 AND seq <= ?2")
+            .map_err(backend)?
+            .execute(params![account, through])
+            .map_err(backend)? as u64;
+        conn.prepare_cached("DELETE FROM audit_attributes WHERE account = ?1 AND seq <= ?2")
+            .map_err(backend)?
+            .execute(params![account, through])
+            .map_err(backend)?;
+        conn.prepare_cached(
+            "UPDATE audit_heads SET pruned_through = MAX(pruned_through, ?2) WHERE account = ?1",
+        )
+        .map_err(backend)?
+        .execute(params![account, through])
+        .map_err(backend)?;
+    }
+    Ok(removed)
+}

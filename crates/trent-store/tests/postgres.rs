@@ -1,0 +1,278 @@
+//! The store conformance suite and PostgreSQL's own behaviour, each test on a database of its
+//! own (see `trent_store::postgres::testing`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use trent_core::model::*;
+use trent_core::store::{conformance, Change, ChangeFeed, Store, StoreError, Write};
+use trent_core::{KeyId, Scope};
+use trent_store::postgres::testing::TestDatabase;
+use trent_store::{PgOptions, PgStore};
+
+fn open(db: &TestDatabase) -> PgStore {
+    PgStore::open(PgOptions::new(db.url())).expect("open the test database")
+}
+
+fn key(scope: &Scope) -> KeyRecord {
+    KeyRecord {
+        id: KeyId::generate(),
+        scope: scope.clone(),
+        version: 1,
+        meta: KeyMeta {
+            description: "pg".into(),
+            key_spec: KeySpec::SymmetricDefault,
+            key_usage: KeyUsage::EncryptDecrypt,
+            origin: Origin::AwsKms,
+            state: KeyState::Enabled,
+            created_at: Timestamp(1_700_000_000_000),
+            deletion_date: None,
+            pending_window_days: None,
+            policy: "{}".into(),
+            tags: Default::default(),
+            current_material: Some(1),
+            multi_region: false,
+            imports: vec![],
+            last_material_version: 1,
+            rotation: Default::default(),
+            deletion_protection: None,
+            grants: vec![],
+            usage: Default::default(),
+        },
+        materials: vec![SealedMaterial {
+            version: 1,
+            sealed: vec![7; 60],
+        }],
+    }
+}
+
+fn scope() -> Scope {
+    Scope::new("123456789012", "us-east-1")
+}
+
+#[test]
+fn conformance() {
+    let db = TestDatabase::create();
+    conformance::run_all(&open(&db));
+}
+
+#[test]
+fn conformance_from_inside_a_runtime() {
+    // The server calls the store from async workers; that must neither panic nor deadlock.
+    let db = TestDatabase::create();
+    let store = Arc::new(open(&db));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let s = store.clone();
+    rt.block_on(async move {
+        tokio::spawn(async move { conformance::run_all(&*s) })
+            .await
+            .unwrap()
+    });
+    let current = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    current.block_on(async { store.ping().unwrap() });
+}
+
+#[test]
+fn several_nodes_start_at_once_and_share_one_schema() {
+    let db = TestDatabase::create();
+    let stores: Vec<PgStore> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4).map(|_| s.spawn(|| open(&db))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let k = key(&scope());
+    stores[0].commit(vec![Write::InsertKey(k.clone())]).unwrap();
+    assert_eq!(stores[3].get_key(&scope(), &k.id).unwrap(), Some(k));
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let db = TestDatabase::create();
+    drop(open(&db));
+    let store = open(&db);
+    drop(store);
+    let url = db.url().to_owned();
+    let sql = "UPDATE trent_schema SET version = 999";
+    run_sql(&url, sql);
+    let err = PgStore::open(PgOptions::new(db.url())).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Backend(m) if m.contains("schema version 999")),
+        "{err:?}"
+    );
+}
+
+fn run_sql(url: &str, sql: &str) {
+    let url = url.to_owned();
+    let sql = sql.to_owned();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            client.batch_execute(&sql).await.unwrap();
+        })
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn concurrent_commits_share_transactions_and_conflicts_stay_per_batch() {
+    let db = TestDatabase::create();
+    let store = open(&db);
+    let s = scope();
+    let shared = key(&s);
+    store
+        .commit(vec![Write::InsertKey(shared.clone())])
+        .unwrap();
+    let results: Vec<Result<(), StoreError>> = std::thread::scope(|t| {
+        let handles: Vec<_> = (0..32)
+            .map(|i| {
+                let store = &store;
+                let shared = shared.clone();
+                let s = s.clone();
+                t.spawn(move || {
+                    if i % 4 == 0 {
+                        // Everyone races to move the shared key from version 1.
+                        let mut next = shared.clone();
+                        next.version = 2;
+                        next.meta.description = format!("writer {i}");
+                        store.commit(vec![Write::UpdateKey {
+                            record: next,
+                            expected_version: 1,
+                        }])
+                    } else {
+                        store.commit(vec![Write::InsertKey(key(&s))])
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let updates: Vec<_> = results.iter().step_by(4).collect();
+    assert_eq!(
+        updates.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{updates:?}"
+    );
+    assert!(updates
+        .iter()
+        .all(|r| r.is_ok() || **r == Err(StoreError::Conflict)));
+    assert!(results
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 4 != 0)
+        .all(|(_, r)| r.is_ok()));
+    assert_eq!(store.list_keys(&s, None, 100).unwrap().len(), 25);
+    let stats = store.commit_stats();
+    assert_eq!(stats.batches, 33);
+}
+
+#[test]
+fn two_stores_see_each_others_commits_and_conflicts() {
+    let db = TestDatabase::create();
+    let a = open(&db);
+    let b = open(&db);
+    let s = scope();
+    let k = key(&s);
+    a.commit(vec![Write::InsertKey(k.clone())]).unwrap();
+    assert_eq!(
+        b.commit(vec![Write::InsertKey(k.clone())]),
+        Err(StoreError::Conflict)
+    );
+    let mut next = k.clone();
+    next.version = 2;
+    b.commit(vec![Write::UpdateKey {
+        record: next.clone(),
+        expected_version: 1,
+    }])
+    .unwrap();
+    assert_eq!(
+        a.commit(vec![Write::UpdateKey {
+            record: next,
+            expected_version: 1
+        }]),
+        Err(StoreError::Conflict)
+    );
+}
+
+#[test]
+fn the_change_feed_reports_other_nodes_changes() {
+    let db = TestDatabase::create();
+    let a = open(&db);
+    let b = open(&db);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let listener = b.listen(Arc::new(move |c| {
+        let _ = tx.lock().unwrap().send(c);
+    }));
+    // The feed announces itself with Everything once connected.
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(5)).unwrap(),
+        Change::Everything
+    );
+    let k = key(&scope());
+    a.commit(vec![Write::InsertKey(k.clone())]).unwrap();
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(5)).unwrap(),
+        Change::Key(k.id)
+    );
+    let start = std::time::Instant::now();
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(
+        listener.delivered_through().unwrap() > start,
+        "heartbeats advance"
+    );
+    // Cut the feed's connection: it reconnects and says anything may have changed.
+    db.admin(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = '{}' AND application_name = 'trent-changes'",
+        db.name()
+    ))
+    .unwrap();
+    let mut saw_everything = false;
+    while let Ok(c) = rx.recv_timeout(Duration::from_secs(5)) {
+        if c == Change::Everything {
+            saw_everything = true;
+            break;
+        }
+    }
+    assert!(saw_everything, "a reconnected feed reports Everything");
+}
+
+#[test]
+fn background_work_runs_on_one_node_at_a_time() {
+    let db = TestDatabase::create();
+    let a = open(&db);
+    let b = open(&db);
+    let ran = a
+        .try_lead_background(|| {
+            // While a holds the lease, b cannot take it.
+            b.try_lead_background(|| ()).unwrap()
+        })
+        .unwrap();
+    assert_eq!(ran, Some(None));
+    // Released afterwards.
+    assert_eq!(b.try_lead_background(|| 1).unwrap(), Some(1));
+}
+
+#[test]
+fn an_unreachable_database_answers_an_error_in_time() {
+    let mut options = PgOptions::new("postgres://postgres@127.0.0.1:1/none");
+    options.connect_timeout = Duration::from_millis(300);
+    options.request_timeout = Duration::from_millis(500);
+    let start = std::time::Instant::now();
+    assert!(PgStore::open(options).is_err());
+    assert!(start.elapsed() < Duration::from_secs(3));
+}
