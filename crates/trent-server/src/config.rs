@@ -36,6 +36,12 @@ pub struct ServeArgs {
     /// server's clock forward. Never enable in production.
     #[arg(long, env = "TRENT_TEST_CLOCK", hide = true)]
     pub test_clock: bool,
+    /// PEM certificate chain to serve HTTPS with (needs --tls-key; re-read on SIGHUP)
+    #[arg(long, env = "TRENT_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert
+    #[arg(long, env = "TRENT_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// One access key.
@@ -55,6 +61,9 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub sweep_interval_secs: Option<u64>,
     pub aliyun_region: Option<String>,
+    /// Relative paths are taken from the config file's directory.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     #[serde(default)]
     pub credentials: Vec<CredentialConfig>,
 }
@@ -72,6 +81,15 @@ pub struct Config {
     /// True when no credentials were configured and the development credential is in use.
     pub dev_credential: bool,
     pub test_clock: bool,
+    /// The certificate chain and key to serve HTTPS with; None serves plain HTTP.
+    pub tls: Option<TlsFiles>,
+}
+
+/// PEM files for TLS.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl Config {
@@ -80,10 +98,30 @@ impl Config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
-                toml::from_str::<FileConfig>(&text)
-                    .map_err(|e| format!("invalid config file {}: {e}", path.display()))?
+                let mut file = toml::from_str::<FileConfig>(&text)
+                    .map_err(|e| format!("invalid config file {}: {e}", path.display()))?;
+                let base = path.parent().unwrap_or(std::path::Path::new("."));
+                for p in [&mut file.tls_cert, &mut file.tls_key]
+                    .into_iter()
+                    .flatten()
+                {
+                    *p = base.join(&*p);
+                }
+                file
             }
             None => FileConfig::default(),
+        };
+        let tls = match (
+            args.tls_cert.or(file.tls_cert),
+            args.tls_key.or(file.tls_key),
+        ) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            _ => {
+                return Err(
+                    "TLS needs both a certificate (--tls-cert) and its key (--tls-key)".into(),
+                )
+            }
         };
         let listen_text = args
             .listen
@@ -143,6 +181,7 @@ impl Config {
             credentials,
             dev_credential,
             test_clock: args.test_clock,
+            tls,
         })
     }
 }
@@ -179,6 +218,30 @@ mod tests {
         assert!(!c.dev_credential);
         assert_eq!(c.credentials.len(), 1);
         assert_eq!(c.credentials[0].access_key_id, "AKIAEXAMPLE");
+    }
+
+    #[test]
+    fn tls_needs_both_files_and_file_paths_are_relative_to_the_config() {
+        assert!(Config::resolve(ServeArgs {
+            tls_cert: Some("cert.pem".into()),
+            ..Default::default()
+        })
+        .is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trent.toml");
+        std::fs::write(
+            &path,
+            "tls_cert = \"certs/cert.pem\"\ntls_key = \"/abs/key.pem\"\n",
+        )
+        .unwrap();
+        let c = Config::resolve(ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap();
+        let tls = c.tls.unwrap();
+        assert_eq!(tls.cert, dir.path().join("certs/cert.pem"));
+        assert_eq!(tls.key, PathBuf::from("/abs/key.pem"));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod rootkey;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -24,6 +24,12 @@ struct Cli {
 enum Command {
     /// Run the server on the embedded store.
     Serve(ServeArgs),
+    /// Write a local CA and a server certificate for localhost/127.0.0.1/::1 (development only)
+    DevCert {
+        /// Directory for ca.pem, cert.pem and key.pem
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -37,6 +43,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(args),
+        Command::DevCert { out } => dev_cert(&out),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -45,6 +52,26 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+fn dev_cert(out: &std::path::Path) -> Result<(), String> {
+    let files = trent_server::tls::dev_cert(out)?;
+    println!(
+        "wrote {} (trust this CA), {} and {} (serve with --tls-cert/--tls-key)",
+        files.ca.display(),
+        files.cert.display(),
+        files.key.display()
+    );
+    println!(
+        "  trent serve --tls-cert {} --tls-key {}",
+        files.cert.display(),
+        files.key.display()
+    );
+    println!(
+        "  aws --endpoint-url https://localhost:4599 --ca-bundle {} kms list-keys",
+        files.ca.display()
+    );
+    Ok(())
 }
 
 fn serve(args: ServeArgs) -> Result<(), String> {
@@ -81,6 +108,17 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         aliyun_region: config.aliyun_region.clone(),
         test_clock,
     });
+    let tls = config
+        .tls
+        .as_ref()
+        .map(|f| trent_server::tls::Tls::load(&f.cert, &f.key))
+        .transpose()?;
+    if tls.is_none() && !config.listen.ip().is_loopback() {
+        tracing::warn!(
+            listen = %config.listen,
+            "LISTENING WITHOUT TLS ON A NON-LOOPBACK ADDRESS: requests and answers, which carry plaintext and data keys, cross the network unencrypted; serve with --tls-cert/--tls-key"
+        );
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -94,13 +132,28 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             kms,
             Duration::from_secs(config.sweep_interval_secs),
         ));
-        tracing::info!(data_dir = %config.data_dir.display(), "trent listening on http://{addr}");
+        if let Some(tls) = &tls {
+            // Before the listening line, so that a SIGHUP after it never meets the default
+            // disposition (terminate).
+            tls.reload_on_sighup();
+        }
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        tracing::info!(data_dir = %config.data_dir.display(), "trent listening on {scheme}://{addr}");
         // A machine-readable line for scripts and tests that start us on port 0.
-        println!("listening on http://{addr}");
-        axum::serve(listener, app(state))
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .map_err(|e| format!("server error: {e}"))?;
+        println!("listening on {scheme}://{addr}");
+        match tls {
+            Some(tls) => {
+                axum::serve(trent_server::tls::TlsListener::new(listener, tls), app(state))
+                    .with_graceful_shutdown(shutdown_signal())
+                    .await
+            }
+            None => {
+                axum::serve(listener, app(state))
+                    .with_graceful_shutdown(shutdown_signal())
+                    .await
+            }
+        }
+        .map_err(|e| format!("server error: {e}"))?;
         tracing::info!("shut down cleanly");
         Ok(())
     })
