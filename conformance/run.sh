@@ -11,7 +11,7 @@
 # checks, and ends with one line `N passed, M failed`. Exits non-zero if anything failed.
 #
 # Environment knobs: TRENT_BIN=path (use this server binary, skip the build), PYTHON=python3.11,
-# CONFORMANCE_ONLY="awscli boto3 boto3-keys access esdk js aliyun" (a subset), CONFORMANCE_VERBOSE=1 (tracebacks).
+# CONFORMANCE_ONLY="awscli boto3 boto3-keys access esdk js aliyun tls" (a subset), CONFORMANCE_VERBOSE=1 (tracebacks).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -24,12 +24,13 @@ PYTHON="${PYTHON:-python3}"
 VENV="$HERE/.venv"
 JSDIR="$HERE/js"
 CLIENT_TIMEOUT="${CONFORMANCE_CLIENT_TIMEOUT:-240}"
-ONLY="${CONFORMANCE_ONLY:-awscli boto3 boto3-keys access esdk js aliyun}"
+ONLY="${CONFORMANCE_ONLY:-awscli boto3 boto3-keys access esdk js aliyun tls}"
 ALIYUN_VENV="$HERE/aliyun/.venv"
 
 PASSED=0
 FAILED=0
 SERVER_PID=""
+TLS_PID=""
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/trent-conformance.XXXXXX")"
 
 log() { printf '# %s\n' "$*"; }
@@ -40,6 +41,7 @@ cleanup() {
     local rc=$?
     local pid
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done   # clients still running
+    [[ -n "$TLS_PID" ]] && { kill "$TLS_PID" 2>/dev/null; wait "$TLS_PID" 2>/dev/null; } || true
     if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
         kill "$SERVER_PID" 2>/dev/null || true
         for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
@@ -116,7 +118,7 @@ ensure_venv() {
 }
 
 PY_OK=1
-if [[ " $ONLY " =~ \ (awscli|boto3|boto3-keys|esdk)\  ]] && ! ensure_venv "$VENV" "$HERE/requirements.txt"; then
+if [[ " $ONLY " =~ \ (awscli|boto3|boto3-keys|esdk|tls)\  ]] && ! ensure_venv "$VENV" "$HERE/requirements.txt"; then
     setup_fail python-clients "could not create conformance/.venv or install requirements.txt"
     PY_OK=0
 fi
@@ -192,6 +194,30 @@ if [[ -z "$URL" ]]; then
 fi
 log "server $URL (pid $SERVER_PID, data $DATA)"
 
+# A second server over HTTPS, with a certificate from `trent dev-cert`, for the TLS checks.
+TLS_OK=0
+if [[ " $ONLY " == *" tls "* ]]; then
+    if "$BIN" dev-cert --out "$WORK/certs" >"$WORK/dev-cert.out" 2>&1; then
+        TRENT_LOG=info "$BIN" serve --listen 127.0.0.1:0 --data-dir "$WORK/tls-data" \
+            --tls-cert "$WORK/certs/cert.pem" --tls-key "$WORK/certs/key.pem" \
+            >"$WORK/tls.server.out" 2>"$WORK/tls.server.err" &
+        TLS_PID=$!
+        for _ in $(seq 300); do
+            line="$(head -n 1 "$WORK/tls.server.out" 2>/dev/null || true)"
+            if [[ "$line" =~ ^listening\ on\ https://127\.0\.0\.1:([0-9]+)$ ]]; then
+                export TRENT_TLS_URL="https://localhost:${BASH_REMATCH[1]}" TRENT_TLS_CA="$WORK/certs/ca.pem"
+                TLS_OK=1
+                break
+            fi
+            kill -0 "$TLS_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        ((TLS_OK)) || setup_fail tls-server "trent serve --tls-cert did not start: $(tail -n 3 "$WORK/tls.server.err")"
+    else
+        setup_fail dev-cert "trent dev-cert failed: $(cat "$WORK/dev-cert.out")"
+    fi
+fi
+
 # ----- 5. the clients, side by side --------------------------------------------------------
 EMPTY="$WORK/aws-empty-config"
 : >"$EMPTY"
@@ -216,6 +242,7 @@ for c in $ONLY; do
         access) ((PY_OK)) && launch access "$HERE" "$VENV/bin/python" test_access.py ;;
         esdk)   ((PY_OK)) && launch esdk "$HERE" "$VENV/bin/python" test_encryption_sdk.py ;;
         js)     ((JS_OK)) && launch js "$JSDIR" node roundtrip.mjs ;;
+        tls)    ((PY_OK && TLS_OK)) && launch tls "$HERE" "$VENV/bin/python" test_tls.py ;;
         aliyun) ((ALIYUN_OK)) && launch aliyun "$HERE/aliyun" "$ALIYUN_VENV/bin/python" test_aliyun.py "$URL" ;;
         *) setup_fail "$c" "unknown client in CONFORMANCE_ONLY" ;;
     esac

@@ -105,6 +105,12 @@ pub struct ServeArgs {
     /// Days audit records are kept before the sweeper prunes them [default: 90]
     #[arg(long, env = "TRENT_AUDIT_RETENTION_DAYS")]
     pub audit_retention_days: Option<u32>,
+    /// PEM certificate chain to serve HTTPS with (needs --tls-key; re-read on SIGHUP)
+    #[arg(long, env = "TRENT_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert
+    #[arg(long, env = "TRENT_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// One access key.
@@ -173,6 +179,9 @@ pub struct FileConfig {
     pub db_timeout_ms: Option<u64>,
     pub db_connect_timeout_ms: Option<u64>,
     pub coherence_ms: Option<u64>,
+    /// Relative paths are taken from the config file's directory.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     #[serde(default)]
     pub credentials: Vec<CredentialConfig>,
 }
@@ -204,6 +213,15 @@ pub struct Config {
     /// The JSON-lines sink of committed audit records.
     pub audit_log: Option<PathBuf>,
     pub audit_retention_days: u32,
+    /// The certificate chain and key to serve HTTPS with; None serves plain HTTP.
+    pub tls: Option<TlsFiles>,
+}
+
+/// PEM files for TLS.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl Config {
@@ -222,10 +240,30 @@ impl Config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
-                toml::from_str::<FileConfig>(&text)
-                    .map_err(|e| format!("invalid config file {}: {e}", path.display()))?
+                let mut file = toml::from_str::<FileConfig>(&text)
+                    .map_err(|e| format!("invalid config file {}: {e}", path.display()))?;
+                let base = path.parent().unwrap_or(std::path::Path::new("."));
+                for p in [&mut file.tls_cert, &mut file.tls_key]
+                    .into_iter()
+                    .flatten()
+                {
+                    *p = base.join(&*p);
+                }
+                file
             }
             None => FileConfig::default(),
+        };
+        let tls = match (
+            args.tls_cert.or(file.tls_cert),
+            args.tls_key.or(file.tls_key),
+        ) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            _ => {
+                return Err(
+                    "TLS needs both a certificate (--tls-cert) and its key (--tls-key)".into(),
+                )
+            }
         };
         let listen_text = args
             .listen
@@ -385,6 +423,7 @@ impl Config {
                 .or(file.audit_retention_days)
                 .unwrap_or(crate::audit::DEFAULT_RETENTION_DAYS)
                 .max(1),
+            tls,
         })
     }
 }
@@ -461,6 +500,30 @@ mod tests {
         let err = with("mysql://u:secret@h/db").unwrap_err();
         assert!(err.contains("mysql://u:***@h/db"), "{err}");
         assert!(with("sqlite://").is_err());
+    }
+
+    #[test]
+    fn tls_needs_both_files_and_file_paths_are_relative_to_the_config() {
+        assert!(Config::resolve(ServeArgs {
+            tls_cert: Some("cert.pem".into()),
+            ..Default::default()
+        })
+        .is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trent.toml");
+        std::fs::write(
+            &path,
+            "tls_cert = \"certs/cert.pem\"\ntls_key = \"/abs/key.pem\"\n",
+        )
+        .unwrap();
+        let c = Config::resolve(ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap();
+        let tls = c.tls.unwrap();
+        assert_eq!(tls.cert, dir.path().join("certs/cert.pem"));
+        assert_eq!(tls.key, PathBuf::from("/abs/key.pem"));
     }
 
     #[test]

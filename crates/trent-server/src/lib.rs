@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod migrate;
 pub mod rootkey;
 pub mod seed;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -303,7 +304,7 @@ fn connection(parts: &Parts) -> Connection {
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|info| info.0.ip()),
-        secure: false,
+        secure: parts.extensions.get::<listener::OverTls>().is_some(),
     }
 }
 

@@ -24,6 +24,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
+use crate::tls::Tls;
+
 /// The bounds on connections.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -58,6 +60,7 @@ pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Limits,
+    tls: Option<Tls>,
     shutdown: impl Future<Output = ()>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
@@ -89,11 +92,27 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let connection = http.serve_connection(TokioIo::new(stream), with_peer(&app, peer));
-        let connection = graceful.watch(connection);
+        let service = with_peer(&app, peer, tls.is_some());
+        let (http, tls, watcher) = (http.clone(), tls.clone(), graceful.watcher());
+        // A connection's errors (a client gone, a timeout, a failed handshake) are the
+        // client's business. The TLS handshake runs here, in the connection's own task, so a
+        // client stalled mid-handshake holds up nobody (and is dropped after its timeout).
         tokio::spawn(async move {
-            // A connection's errors (a client gone, a timeout) are the client's business.
-            let _ = connection.await;
+            match tls {
+                None => {
+                    let _ = watcher
+                        .watch(http.serve_connection(TokioIo::new(stream), service))
+                        .await;
+                }
+                Some(tls) => match tls.accept(stream).await {
+                    Ok(stream) => {
+                        let _ = watcher
+                            .watch(http.serve_connection(TokioIo::new(stream), service))
+                            .await;
+                    }
+                    Err(e) => tracing::debug!(%peer, "{e}"),
+                },
+            }
             drop(slot);
         });
     }
@@ -109,11 +128,17 @@ pub async fn serve(
     }
 }
 
+/// Marks a request that arrived over TLS (`aws:SecureTransport`).
+#[derive(Debug, Clone, Copy)]
+pub struct OverTls;
+
 /// The router for one connection: each request carries the peer's address as axum's
-/// `ConnectInfo` (for `aws:SourceIp` and the audit record's `sourceIPAddress`).
+/// `ConnectInfo` (for `aws:SourceIp` and the audit record's `sourceIPAddress`), and an
+/// [`OverTls`] mark when it came over TLS.
 fn with_peer(
     app: &Router,
     peer: SocketAddr,
+    secure: bool,
 ) -> TowerToHyperService<
     tower::util::MapRequest<Router, impl FnMut(Request<Incoming>) -> Request<Incoming> + Clone>,
 > {
@@ -121,6 +146,9 @@ fn with_peer(
         app.clone()
             .map_request(move |mut request: Request<Incoming>| {
                 request.extensions_mut().insert(ConnectInfo(peer));
+                if secure {
+                    request.extensions_mut().insert(OverTls);
+                }
                 request
             }),
     )

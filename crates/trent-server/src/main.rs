@@ -39,6 +39,12 @@ struct Cli {
 enum Command {
     /// Run the server.
     Serve(Box<ServeArgs>),
+    /// Write a local CA and a server certificate for localhost/127.0.0.1/::1 (development only)
+    DevCert {
+        /// Directory for ca.pem, cert.pem and key.pem
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
     /// Seed files: keys with fixed ids, aliases and material.
     #[command(subcommand)]
     Seed(SeedCommand),
@@ -225,6 +231,7 @@ fn main() -> std::process::ExitCode {
         Command::RootKey(RootKeyCommand::Rotate(args)) => admin::rotate_root_key(args),
         Command::Audit(command) => audit(command),
         Command::Migrate(args) => migrate(args),
+        Command::DevCert { out } => dev_cert(&out),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -252,6 +259,26 @@ fn migrate(args: MigrateArgs) -> Result<(), String> {
     println!(
         "migrated {} keys, {} material versions, {} aliases; counts match; {} sampled keys open under the root key",
         copied.keys, copied.materials, copied.aliases, copied.verified_sample
+    );
+    Ok(())
+}
+
+fn dev_cert(out: &std::path::Path) -> Result<(), String> {
+    let files = trent_server::tls::dev_cert(out)?;
+    println!(
+        "wrote {} (trust this CA), {} and {} (serve with --tls-cert/--tls-key)",
+        files.ca.display(),
+        files.cert.display(),
+        files.key.display()
+    );
+    println!(
+        "  trent serve --tls-cert {} --tls-key {}",
+        files.cert.display(),
+        files.key.display()
+    );
+    println!(
+        "  aws --endpoint-url https://localhost:4599 --ca-bundle {} kms list-keys",
+        files.ca.display()
     );
     Ok(())
 }
@@ -332,6 +359,17 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         header_read_timeout_secs = config.header_read_timeout_secs,
         "connection limits"
     );
+    let tls = config
+        .tls
+        .as_ref()
+        .map(|f| trent_server::tls::Tls::load(&f.cert, &f.key))
+        .transpose()?;
+    if tls.is_none() && !config.listen.ip().is_loopback() {
+        tracing::warn!(
+            listen = %config.listen,
+            "LISTENING WITHOUT TLS ON A NON-LOOPBACK ADDRESS: requests and answers, which carry plaintext and data keys, cross the network unencrypted; serve with --tls-cert/--tls-key"
+        );
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -366,11 +404,17 @@ fn serve(args: ServeArgs) -> Result<(), String> {
                 app(state)
             }
         };
-        tracing::info!(data_dir = %config.data_dir.display(), database = ?config.database, "trent listening on http://{addr}");
+        if let Some(tls) = &tls {
+            // Before the listening line, so that a SIGHUP after it never meets the default
+            // disposition (terminate).
+            tls.reload_on_sighup();
+        }
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        tracing::info!(data_dir = %config.data_dir.display(), database = ?config.database, "trent listening on {scheme}://{addr}");
         // A machine-readable line for scripts and tests that start us on port 0 (last: a
         // `metrics on` line, if any, comes before it).
-        println!("listening on http://{addr}");
-        listener::serve(listener, router, limits, shutdown_signal()).await;
+        println!("listening on {scheme}://{addr}");
+        listener::serve(listener, router, limits, tls, shutdown_signal()).await;
         // Key uses since the last sweep are written before the process goes.
         match tokio::task::spawn_blocking(move || kms.flush_usage()).await {
             Ok(Ok(_)) => {}

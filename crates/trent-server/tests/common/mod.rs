@@ -254,6 +254,11 @@ impl Server {
         }
     }
 
+    /// The server process's id (for signals).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
+    }
+
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join("trent.db")
     }
