@@ -803,15 +803,20 @@ async fn serve<A: Api>(
             };
             match event {
                 Ok(committed) => {
+                    state.metrics.record_audit(true);
                     trail.emit(&committed);
                     result
                 }
                 Err(event) => match record(&state, event.clone()).await {
                     Ok(()) => {
+                        state.metrics.record_audit(true);
                         trail.emit(&event);
                         result
                     }
-                    Err(cause) => Err(A::internal(cause)),
+                    Err(cause) => {
+                        state.metrics.record_audit(false);
+                        Err(A::internal(cause))
+                    }
                 },
             }
         }

@@ -190,6 +190,8 @@ pub struct Metrics {
     durations: HashMap<&'static str, LatencyHistogram>,
     sweeps: Counter,
     sweep_failures: Counter,
+    audit_records: Counter,
+    audit_failures: Counter,
     probe: Arc<dyn StoreProbe>,
 }
 
@@ -260,6 +262,18 @@ impl Metrics {
             "Runs of the background sweeper that failed",
             sweep_failures.clone(),
         );
+        let audit_records = Counter::default();
+        let audit_failures = Counter::default();
+        registry.register(
+            "audit_records",
+            "Audit records committed to the trail",
+            audit_records.clone(),
+        );
+        registry.register(
+            "audit_failures",
+            "Audit records that could not be stored (their requests failed)",
+            audit_failures.clone(),
+        );
         registry.register(
             "build",
             "Build information",
@@ -278,6 +292,8 @@ impl Metrics {
             durations,
             sweeps,
             sweep_failures,
+            audit_records,
+            audit_failures,
             probe,
         }
     }
@@ -316,6 +332,15 @@ impl Metrics {
         self.sweeps.inc();
         if !succeeded {
             self.sweep_failures.inc();
+        }
+    }
+
+    /// Counts one audit record: committed, or not stored (the request then failed).
+    pub fn record_audit(&self, stored: bool) {
+        if stored {
+            self.audit_records.inc();
+        } else {
+            self.audit_failures.inc();
         }
     }
 

@@ -97,6 +97,8 @@ async fn request_key_store_and_cache_series_follow_the_traffic() {
 
     // Bounded labels: no key id anywhere in the exposition.
     assert!(!after.contains(&id), "a key id leaked into the metrics");
+    // The trail is off for this server.
+    assert_eq!(value(&after, "trent_audit_records_total"), 0.0);
 }
 
 #[tokio::test]
@@ -114,6 +116,9 @@ async fn unauthenticated_and_unknown_requests_are_counted_as_unknown() {
         .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
         .sum();
     assert_eq!(n, 1.0, "{text}");
+    // The refused request is on the trail, as far as it could be identified.
+    assert_eq!(value(&text, "trent_audit_records_total"), 1.0, "{text}");
+    assert_eq!(value(&text, "trent_audit_failures_total"), 0.0, "{text}");
 }
 
 #[tokio::test]
