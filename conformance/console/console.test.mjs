@@ -212,6 +212,8 @@ try {
     await page.waitForFunction(() => /Automatic rotation\s*Disabled/.test(document.getElementById("key-rotation")?.textContent ?? ""));
     await page.waitForFunction(() => /No tags/.test(document.getElementById("key-tags")?.textContent ?? ""));
     await page.waitForFunction(() => !/Loading/.test(document.getElementById("key-materials")?.textContent ?? "Loading"));
+    // The key's recent events come from the audit trail (CloudTrail's LookupEvents).
+    await page.waitForFunction(() => /CreateKey/.test(document.getElementById("key-events-table")?.textContent ?? ""));
   });
 
   await step("disable: the state changes to Disabled and Enable is offered", async () => {
@@ -362,6 +364,8 @@ try {
     ];
     const missing = used.filter((op) => !operations.has(`TrentService.${op}`));
     assert(missing.length === 0, `never accepted: ${missing}`);
+    const lookup = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents";
+    assert(operations.has(lookup), "LookupEvents (the key's recent events) never accepted");
   });
 
   await step("the page's signer: edge cases the verifier accepts, and tampering it refuses", async () => {

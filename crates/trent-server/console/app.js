@@ -259,7 +259,7 @@ async function showKey(keyId) {
   $("key-subtitle").textContent = "";
   fill($("key-state"));
   for (const id of ["toggle-row", "schedule-form", "pending-row"]) $(id).hidden = true;
-  for (const id of ["key-metadata", "key-aliases", "key-tags", "key-rotation", "key-materials", "key-policy"]) fill($(id));
+  for (const id of ["key-metadata", "key-aliases", "key-tags", "key-rotation", "key-materials", "key-policy", "key-events"]) fill($(id));
   let m;
   try {
     m = (await kms.call("DescribeKey", { KeyId: keyId })).KeyMetadata;
@@ -288,6 +288,7 @@ async function showKey(keyId) {
     section($("key-rotation"), () => rotation(m)),
     section($("key-materials"), () => materials(m)),
     section($("key-policy"), () => policy(m.KeyId)),
+    section($("key-events"), () => events(m.Arn)),
   ]);
 }
 
@@ -402,6 +403,41 @@ async function materials(m) {
           h("td", {}, r.RotationType ?? "—"),
         ),
       ),
+    ),
+  );
+}
+
+/**
+ * The key's recent audit events (newest first), from the trail.
+ * @param {string} arn
+ */
+async function events(arn) {
+  const list = await kms.recentEvents(arn);
+  if (!list.length) return h("p", { class: "muted" }, "No recorded events (or the audit trail is off).");
+  return h(
+    "table",
+    { class: "small", id: "key-events-table" },
+    h("thead", {}, h("tr", {}, h("th", {}, "Time"), h("th", {}, "Event"), h("th", {}, "Who"), h("th", {}, "Outcome"))),
+    h(
+      "tbody",
+      {},
+      ...list.map((e) => {
+        /** @type {any} */
+        let record = {};
+        try {
+          record = JSON.parse(e.CloudTrailEvent ?? "{}");
+        } catch {
+          // Shown with what the summary has.
+        }
+        return h(
+          "tr",
+          {},
+          h("td", { class: "nowrap" }, e.EventTime ? formatDate(e.EventTime) : "—"),
+          h("td", { class: "mono" }, e.EventName ?? "—"),
+          h("td", { class: "mono" }, e.Username ?? record.userIdentity?.arn ?? "—"),
+          h("td", {}, record.errorCode ?? "ok"),
+        );
+      }),
     ),
   );
 }

@@ -98,6 +98,38 @@ export function restore() {
  * @returns {Promise<any>}
  */
 export async function call(operation, input = {}, cred = current ?? undefined) {
+  return send(SERVICE, `TrentService.${operation}`, input, cred);
+}
+
+/** CloudTrail's LookupEvents target, served on the same endpoint. */
+const LOOKUP_EVENTS = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents";
+
+/**
+ * The most recent audit events naming a key (CloudTrail's LookupEvents by ResourceName), as the
+ * signed-in principal: it needs `cloudtrail:LookupEvents`, which account roots always have.
+ * @param {string} keyArn
+ * @param {number} [max]
+ * @returns {Promise<any[]>}
+ */
+export async function recentEvents(keyArn, max = 20) {
+  const answer = await send(
+    "cloudtrail",
+    LOOKUP_EVENTS,
+    { LookupAttributes: [{ AttributeKey: "ResourceName", AttributeValue: keyArn }], MaxResults: max },
+    current ?? undefined,
+  );
+  return answer.Events ?? [];
+}
+
+/**
+ * One signed AWS JSON 1.1 request.
+ * @param {string} service  SigV4 service name ("kms", "cloudtrail")
+ * @param {string} target   the X-Amz-Target value
+ * @param {object} input
+ * @param {Credential} [cred]
+ * @returns {Promise<any>}
+ */
+async function send(service, target, input, cred) {
   if (!cred) throw new KmsError("NotSignedIn", "Sign in first.", 0);
   const body = new TextEncoder().encode(JSON.stringify(input));
   const date = amzDate(new Date());
@@ -108,7 +140,7 @@ export async function call(operation, input = {}, cred = current ?? undefined) {
     // signature is good only for this server, as AWS requires.
     host: location.host,
     "x-amz-date": date,
-    "x-amz-target": `TrentService.${operation}`,
+    "x-amz-target": target,
   };
   const auth = await authorization({
     method: "POST",
@@ -116,7 +148,7 @@ export async function call(operation, input = {}, cred = current ?? undefined) {
     headers,
     body,
     region: cred.region,
-    service: SERVICE,
+    service,
     accessKeyId: cred.accessKeyId,
     secretAccessKey: cred.secretAccessKey,
     amzDate: date,
