@@ -131,31 +131,7 @@ with check("awscli.create-key"):
 
 if key_id is None:
     # Nothing below can run without a key; say so once rather than failing every check.
-    with check("awscli.cloudtrail-lookup-events-finds-a-boto3-encrypt"):
-    import boto3
-
-    kms = boto3.client(
-        "kms", endpoint_url=URL, region_name="us-east-1",
-        aws_access_key_id="test", aws_secret_access_key="test",
-    )
-    arn = kms.create_key(Description=f"audited {RUN}")["KeyMetadata"]["Arn"]
-    encrypted = kms.encrypt(KeyId=arn, Plaintext=f"audit {RUN}".encode())
-    p = subprocess.run(
-        [AWS, "--endpoint-url", URL, "cloudtrail", "lookup-events", "--lookup-attributes",
-         f"AttributeKey=ResourceName,AttributeValue={arn}"],
-        env=ENV, capture_output=True, text=True, timeout=60, cwd=WORK,
-    )
-    expect(p.returncode == 0, f"lookup-events exited {p.returncode}: {p.stderr.strip()}")
-    events = json.loads(p.stdout)["Events"]
-    eq([e["EventName"] for e in events], ["Encrypt", "CreateKey"], "events of the key, newest first")
-    record = json.loads(events[0]["CloudTrailEvent"])
-    eq(record["requestID"], encrypted["ResponseMetadata"]["RequestId"], "requestID of the Encrypt")
-    expect("Boto3" in record["userAgent"], f"userAgent {record['userAgent']!r}")
-    eq(record["responseElements"], None, "Encrypt's responseElements")
-    eq(events[0]["Resources"], [{"ResourceType": "AWS::KMS::Key", "ResourceName": arn}], "Resources")
-    expect(f"audit {RUN}" not in p.stdout, "the plaintext reached the trail")
-
-end("test_awscli.py")
+    end("test_awscli.py")
 
 with check("awscli.describe-key"):
     for ref in (key_id, arn):

@@ -281,8 +281,8 @@ with check("boto3.pending-deletion-targets"):
     eq(kms.list_resource_tags(KeyId=gone["KeyId"])["Tags"], [], "tags of a key pending deletion are still listable")
 
 with check("boto3.unsupported-operation"):
-    # Not served yet by Trent (grants): the error must still be a well-formed, modeled KMS error.
-    raises("UnsupportedOperationException", kms.list_grants, KeyId=KEY)
+    # Not served by Trent (custom key stores): the error must still be a well-formed, modeled KMS error.
+    raises("UnsupportedOperationException", kms.describe_custom_key_stores)
 
 with check("boto3.concurrent-encrypt-decrypt"):
     import concurrent.futures

@@ -567,7 +567,6 @@ impl Kms {
         let admitted = self.admit_key(caller, key, op, facts)?;
         let id = admitted.record.id;
         let scope = &admitted.record.scope;
-        note_key(scope, &id);
         let _queued = self.key_writers.lock(&id);
         for attempt in 0..MAX_WRITE_ATTEMPTS {
             if attempt > 0 {
@@ -1444,9 +1443,25 @@ pub struct KeyRecordRef {
 
 /// Names the key an operation acts on in the current span, when the span has a `key_arn` field
 /// (the server's request span, for its log line). Costs nothing when no span wants it.
+///
+/// One operation may load its key more than once (admission, then a write and its retries), and
+/// a log formatter appends every recorded value, so a key already noted in this span is skipped.
 fn note_key(scope: &Scope, id: &KeyId) {
+    thread_local! {
+        static NOTED: std::cell::Cell<Option<(tracing::Id, KeyId)>> = const { std::cell::Cell::new(None) };
+    }
     let span = tracing::Span::current();
-    if span.has_field("key_arn") {
+    if !span.has_field("key_arn") {
+        return;
+    }
+    let this = span.id().map(|s| (s, *id));
+    let seen = NOTED.with(|n| {
+        let last = n.take();
+        let seen = last.is_some() && last == this;
+        n.set(this);
+        seen
+    });
+    if !seen {
         span.record("key_arn", scope.key_arn(id));
     }
 }
