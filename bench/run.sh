@@ -3,6 +3,7 @@
 # same run. Run it on an otherwise idle machine; it takes a few minutes.
 #   bash bench/run.sh                 # the standard run
 #   MANY_KEYS=1000000 bash bench/run.sh   # also the many-keys figures (slow: creates the keys through the API)
+#   PIN=0 bash bench/run.sh           # unpinned only (no second table)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +21,16 @@ if [ ! -x "$venv/bin/moto_server" ]; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==${MOTO_VERSION}"
 fi
 
-./target/release/trent-bench suite \
+# The main report: every server pinned to CPU 0, the load generator to CPU 1 (stable on a
+# two-core machine: neither steals the other's core mid-figure). PIN=0 measures unpinned only.
+PIN="${PIN:-1}"
+cpus=$(nproc)
+if [ "$PIN" = 1 ] && [ "$cpus" -ge 2 ] && command -v taskset >/dev/null; then
+  pinned=(taskset -c 1 ./target/release/trent-bench suite --pin-server 0)
+else
+  pinned=(./target/release/trent-bench suite)
+fi
+"${pinned[@]}" \
   --trent target/release/trent \
   --moto "$venv/bin/moto_server" \
   --seconds "$SECONDS_PER_FIGURE" \
@@ -28,4 +38,12 @@ fi
   ${POSTGRES:+--postgres "$POSTGRES"} \
   --command "bash bench/run.sh" \
   --out docs/BENCHMARKS.md
+
+# The second table: the same throughput figures unpinned (the previous rounds' mode).
+if [ "${pinned[0]}" = taskset ]; then
+  ./target/release/trent-bench suite \
+    --trent target/release/trent \
+    --seconds "$SECONDS_PER_FIGURE" \
+    --throughput-only "Unpinned" >> docs/BENCHMARKS.md
+fi
 echo "wrote docs/BENCHMARKS.md"

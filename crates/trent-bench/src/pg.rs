@@ -3,7 +3,6 @@
 //! one node and with two nodes sharing the load.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use tokio_postgres::NoTls;
@@ -91,7 +90,7 @@ async fn commit_ceiling(url: &str) -> Result<f64, String> {
 }
 
 fn node(binary: &Path, dir: &Path, url: &str) -> Result<Proc, String> {
-    let mut cmd = Command::new(binary);
+    let mut cmd = crate::suite::server_command(binary);
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
         .args(["--database-url", url])

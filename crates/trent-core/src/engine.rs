@@ -366,9 +366,17 @@ impl Kms {
 
     // ----- the audit trail ----------------------------------------------------------------
 
-    /// Commits a record on its own (a request that changed nothing), through the group commit.
-    pub fn record_audit(&self, event: AuditEvent) -> Result<(), KmsError> {
-        Ok(self.store.commit(vec![Write::Audit(event)])?)
+    /// Commits a record on its own (a request that changed nothing), through the group commit,
+    /// without waiting: `done` gets the result once the record is durable (or refused).
+    pub fn record_audit_then(
+        &self,
+        event: AuditEvent,
+        done: impl FnOnce(Result<(), KmsError>) + Send + 'static,
+    ) {
+        self.store.commit_then(
+            vec![Write::Audit(event)],
+            Box::new(move |result| done(result.map_err(KmsError::from))),
+        )
     }
 
     /// Looks records up (the caller's account is the query's; the dialect checked it).

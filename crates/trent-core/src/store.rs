@@ -81,6 +81,10 @@ pub trait ChangeFeed: Send + Sync + std::fmt::Debug {
     fn delivered_through(&self) -> Option<std::time::Instant>;
 }
 
+/// How a commit's result reaches a caller that does not wait for it ([`Store::commit_then`]).
+/// Called once; it must not block (it sends on a channel).
+pub type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+
 pub trait Store: Send + Sync + std::fmt::Debug {
     fn get_key(&self, scope: &Scope, id: &KeyId) -> Result<Option<KeyRecord>, StoreError>;
 
@@ -112,6 +116,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Applies all writes atomically and durably (the call returns after the data is on
     /// stable storage), or none of them.
     fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError>;
+
+    /// [`Store::commit`] without waiting: `done` is called with the result once the writes are
+    /// durable (or refused), possibly on another thread, so an async caller can await it without
+    /// holding a thread. The default commits on the calling thread.
+    fn commit_then(&self, writes: Vec<Write>, done: Reply) {
+        done(self.commit(writes))
+    }
 
     /// The root-key check value sealed when the store was initialised (None for a store that
     /// never had one).

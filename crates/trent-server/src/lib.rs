@@ -841,14 +841,17 @@ async fn serve<A: Api>(
     A::respond(result, &id, &parts)
 }
 
-/// Commits a record on its own, through the group commit (it may wait for an fsync, so on
-/// the blocking pool). An error means the request must fail: the trail fails closed.
+/// Commits a record on its own, through the group commit, awaiting the store's writer without
+/// holding a thread. An error means the request must fail: the trail fails closed.
 async fn record(state: &Arc<AppState>, event: trent_core::audit::AuditEvent) -> Result<(), String> {
-    let kms = state.kms.clone();
-    match tokio::task::spawn_blocking(move || kms.record_audit(event)).await {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    state.kms.record_audit_then(event, move |result| {
+        let _ = tx.send(result);
+    });
+    match rx.await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(format!("audit record not stored: {e}")),
-        Err(e) => Err(format!("audit task failed: {e}")),
+        Err(_) => Err("audit record abandoned by the store writer (outcome unknown)".into()),
     }
 }
 

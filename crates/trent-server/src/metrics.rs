@@ -38,7 +38,7 @@ use prometheus_client::registry::Registry;
 use trent_core::engine::Kms;
 use trent_core::ids::{AliasName, KeyId, Scope};
 use trent_core::model::{AliasRecord, KeyRecord, KeyState, Timestamp};
-use trent_core::store::{Store, StoreError, Write};
+use trent_core::store::{Reply, Store, StoreError, Write};
 use trent_store::sqlite::{CommitStats, SqliteStore};
 
 /// The OpenMetrics text content type `prometheus-client` writes.
@@ -519,22 +519,40 @@ impl Store for MeteredStore {
     }
 
     fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        let observe = self.observer(&writes);
+        let result = self.inner.commit(writes);
+        observe(&result);
+        result
+    }
+
+    fn commit_then(&self, writes: Vec<Write>, done: Reply) {
+        let observe = self.observer(&writes);
+        self.inner.commit_then(
+            writes,
+            Box::new(move |result| {
+                observe(&result);
+                done(result)
+            }),
+        )
+    }
+}
+
+impl MeteredStore {
+    /// What a commit of `writes` records once its result is known.
+    fn observer(&self, writes: &[Write]) -> impl FnOnce(&Result<(), StoreError>) + Send {
         let destroyed = writes
             .iter()
             .filter(|w| matches!(w, Write::DeleteKey { .. }))
             .count() as u64;
         let start = Instant::now();
-        let result = self.inner.commit(writes);
-        self.metrics.commit_seconds.observe(start.elapsed());
-        match &result {
-            Ok(()) => {
-                self.metrics.keys_destroyed.inc_by(destroyed);
-            }
-            Err(_) => {
-                self.metrics.commit_failures.inc();
-            }
+        let metrics = self.metrics.clone();
+        move |result| {
+            metrics.commit_seconds.observe(start.elapsed());
+            match result {
+                Ok(()) => metrics.keys_destroyed.inc_by(destroyed),
+                Err(_) => metrics.commit_failures.inc(),
+            };
         }
-        result
     }
 }
 

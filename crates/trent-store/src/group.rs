@@ -1,18 +1,20 @@
-//! Group commit, shared by the backends: concurrent `commit` callers share one transaction and
-//! one durable flush (an fsync for SQLite, a WAL flush for PostgreSQL).
+//! Group commit, shared by the backends: one writer thread per store runs every queued batch as
+//! one transaction and one durable flush (an fsync for SQLite, a WAL flush for PostgreSQL).
 //!
-//! Every caller enqueues its batch. If no leader is active the caller becomes the leader, takes
-//! the queued batches (its own first) and runs them as one transaction; the others wait for
-//! their own result. When the leader is done it hands leadership to the oldest waiting caller,
-//! whose batch then leads the next group together with everything queued meanwhile. Each caller
-//! leads at most one group, so no caller's latency grows with the load behind it.
+//! Callers enqueue their batch with a reply and either block on it ([`GroupCommit::submit`], for
+//! the engine's synchronous write paths) or are called back ([`GroupCommit::submit_then`], so an
+//! async request task can await a one-shot channel without holding a blocking-pool thread). The
+//! writer thread takes the first queued batch, everything queued behind it (up to
+//! [`MAX_GROUP`]), runs them as one transaction and answers each. While a group is being
+//! written, the next one queues, so there is one wake-up of the writer per group rather than a
+//! hand-off of leadership per request.
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
 
-use parking_lot::Mutex;
-use trent_core::store::{StoreError, Write};
+use trent_core::store::{Reply, StoreError, Write};
 
 /// Counters of the group commit, for metrics and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -29,13 +31,19 @@ const MAX_GROUP: usize = 256;
 /// One caller's batch and the way back to it.
 pub(crate) struct Job {
     pub(crate) writes: Vec<Write>,
-    reply: mpsc::Sender<Signal>,
+    reply: Reply,
 }
 
 impl Job {
-    /// Wakes the caller with its result. A caller that is gone no longer needs it.
+    /// Answers the caller with its result. A job dropped unanswered (its group's writer
+    /// panicked) leaves the caller with "outcome unknown".
     pub(crate) fn finish(self, result: Result<(), StoreError>) {
-        let _ = self.reply.send(Signal::Done(result));
+        (self.reply)(result)
+    }
+
+    /// The group's batches and, in the same order, the ways back to their callers.
+    pub(crate) fn split(jobs: Vec<Job>) -> (Vec<Vec<Write>>, Vec<Reply>) {
+        jobs.into_iter().map(|j| (j.writes, j.reply)).unzip()
     }
 }
 
@@ -43,118 +51,130 @@ impl Job {
 impl Job {
     /// A job outside any queue, and a way to wait for its result.
     pub(crate) fn detached(writes: Vec<Write>) -> (Job, impl FnOnce() -> Result<(), StoreError>) {
-        let (reply, answer) = mpsc::channel();
-        let wait = move || match answer.recv() {
-            Ok(Signal::Done(result)) => result,
-            Ok(Signal::Lead) | Err(_) => Err(abandoned()),
-        };
+        let (reply, wait) = blocking_reply();
         (Job { writes, reply }, wait)
     }
 }
 
-enum Signal {
-    Done(Result<(), StoreError>),
-    /// The previous leader is done; the receiver leads the next group.
-    Lead,
+/// A reply that a thread can block on.
+fn blocking_reply() -> (Reply, impl FnOnce() -> Result<(), StoreError>) {
+    let (tx, rx) = mpsc::sync_channel(1);
+    let reply: Reply = Box::new(move |result| {
+        let _ = tx.send(result);
+    });
+    (reply, move || {
+        rx.recv().unwrap_or_else(|_| Err(abandoned()))
+    })
+}
+
+fn abandoned() -> StoreError {
+    StoreError::Backend("commit abandoned by the writer (outcome unknown)".into())
 }
 
 #[derive(Default)]
-struct Queue {
-    jobs: VecDeque<Job>,
-    /// Invariant: `false` implies `jobs` is empty.
-    leader_active: bool,
-}
-
-#[derive(Default)]
-pub(crate) struct GroupCommit {
-    queue: Mutex<Queue>,
+struct Counters {
     groups: AtomicU64,
     batches: AtomicU64,
+    /// Batches submitted and not yet taken by the writer.
+    queued: AtomicUsize,
+}
+
+pub(crate) struct GroupCommit {
+    jobs: Option<mpsc::Sender<Job>>,
+    writer: Option<JoinHandle<()>>,
+    counters: Arc<Counters>,
 }
 
 impl std::fmt::Debug for GroupCommit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let q = self.queue.lock();
         f.debug_struct("GroupCommit")
-            .field("queued", &q.jobs.len())
-            .field("leader_active", &q.leader_active)
+            .field("queued", &self.counters.queued.load(Ordering::Relaxed))
             .finish()
     }
 }
 
-fn abandoned() -> StoreError {
-    StoreError::Backend("commit abandoned by the group leader (outcome unknown)".into())
-}
-
 impl GroupCommit {
+    /// Starts the writer thread. `run` is given each group; it must call [`Job::finish`] on
+    /// every job it is given (a panic inside it drops the group's jobs, whose callers learn
+    /// that the outcome is unknown, and the writer goes on with the next group).
+    pub(crate) fn start(
+        name: &str,
+        mut run: impl FnMut(Vec<Job>) + Send + 'static,
+    ) -> Result<GroupCommit, StoreError> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let counters = Arc::new(Counters::default());
+        let c = counters.clone();
+        let writer = std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || {
+                while let Ok(first) = queue.recv() {
+                    let mut group = Vec::with_capacity(8);
+                    group.push(first);
+                    while group.len() < MAX_GROUP {
+                        match queue.try_recv() {
+                            Ok(job) => group.push(job),
+                            Err(_) => break,
+                        }
+                    }
+                    c.queued.fetch_sub(group.len(), Ordering::Relaxed);
+                    c.groups.fetch_add(1, Ordering::Relaxed);
+                    c.batches.fetch_add(group.len() as u64, Ordering::Relaxed);
+                    if std::panic::catch_unwind(AssertUnwindSafe(|| run(group))).is_err() {
+                        tracing::error!("store writer: a group commit panicked; its callers are told the outcome is unknown");
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Backend(format!("cannot start the store writer: {e}")))?;
+        Ok(GroupCommit {
+            jobs: Some(jobs),
+            writer: Some(writer),
+            counters,
+        })
+    }
+
     pub(crate) fn stats(&self) -> CommitStats {
         CommitStats {
-            groups: self.groups.load(Ordering::Relaxed),
-            batches: self.batches.load(Ordering::Relaxed),
+            groups: self.counters.groups.load(Ordering::Relaxed),
+            batches: self.counters.batches.load(Ordering::Relaxed),
         }
     }
 
-    /// Batches waiting for a leader.
+    /// Batches waiting for the writer.
     #[cfg(test)]
     pub(crate) fn queued(&self) -> usize {
-        self.queue.lock().jobs.len()
+        self.counters.queued.load(Ordering::Relaxed)
     }
 
-    /// Submits `writes` and returns their result. `run` is called (on this thread) if this
-    /// caller leads a group; it must call [`Job::finish`] on every job it is given.
-    pub(crate) fn submit(
-        &self,
-        writes: Vec<Write>,
-        run: impl FnOnce(Vec<Job>),
-    ) -> Result<(), StoreError> {
-        let (reply, answer) = mpsc::channel();
-        let lead_now = {
-            let mut q = self.queue.lock();
-            q.jobs.push_back(Job { writes, reply });
-            !std::mem::replace(&mut q.leader_active, true)
+    /// Submits `writes` and waits for their result.
+    pub(crate) fn submit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        let (reply, wait) = blocking_reply();
+        self.submit_then(writes, reply);
+        wait()
+    }
+
+    /// Submits `writes`; `reply` is called with their result from the writer thread.
+    pub(crate) fn submit_then(&self, writes: Vec<Write>, reply: Reply) {
+        let job = Job { writes, reply };
+        let Some(jobs) = &self.jobs else {
+            return job.finish(Err(abandoned()));
         };
-        if !lead_now {
-            match answer.recv() {
-                Ok(Signal::Done(result)) => return result,
-                Ok(Signal::Lead) => {}
-                Err(_) => return Err(abandoned()),
-            }
-        }
-        {
-            // Hands leadership on even if `run` unwinds.
-            let _handoff = Handoff(self);
-            // Our job is at the front: a fresh leader found the queue empty, and leadership is
-            // only handed to the front job.
-            let group: Vec<Job> = {
-                let mut q = self.queue.lock();
-                let n = q.jobs.len().min(MAX_GROUP);
-                q.jobs.drain(..n).collect()
-            };
-            self.groups.fetch_add(1, Ordering::Relaxed);
-            self.batches
-                .fetch_add(group.len() as u64, Ordering::Relaxed);
-            run(group);
-        }
-        match answer.recv() {
-            Ok(Signal::Done(result)) => result,
-            Ok(Signal::Lead) | Err(_) => Err(abandoned()),
+        self.counters.queued.fetch_add(1, Ordering::Relaxed);
+        if let Err(mpsc::SendError(job)) = jobs.send(job) {
+            self.counters.queued.fetch_sub(1, Ordering::Relaxed);
+            job.finish(Err(abandoned()));
         }
     }
 }
 
-struct Handoff<'a>(&'a GroupCommit);
-
-impl Drop for Handoff<'_> {
+impl Drop for GroupCommit {
+    /// Lets the writer finish what is queued, then waits for it (it owns the write connection,
+    /// which must be closed before the store is reopened).
     fn drop(&mut self) {
-        let mut q = self.0.queue.lock();
-        while let Some(next) = q.jobs.front() {
-            if next.reply.send(Signal::Lead).is_ok() {
-                return;
+        drop(self.jobs.take());
+        if let Some(writer) = self.writer.take() {
+            if writer.thread().id() != std::thread::current().id() {
+                let _ = writer.join();
             }
-            // The caller stopped waiting (only possible if its thread died); nobody is left to
-            // run its batch for or to tell, so drop it.
-            q.jobs.pop_front();
         }
-        q.leader_active = false;
     }
 }

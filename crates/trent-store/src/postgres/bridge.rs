@@ -57,6 +57,30 @@ impl Bridge {
         &self,
         fut: impl Future<Output = Result<T, StoreError>> + Send + 'static,
     ) -> Result<T, StoreError> {
+        self.runner().run(fut)
+    }
+
+    /// What [`Bridge::run`] needs, for a thread that outlives no store (the writer thread).
+    pub(super) fn runner(&self) -> Runner {
+        Runner {
+            handle: self.handle.clone(),
+            timeout: self.timeout,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(super) struct Runner {
+    handle: Handle,
+    timeout: Duration,
+}
+
+impl Runner {
+    /// See [`Bridge::run`].
+    pub(super) fn run<T: Send + 'static>(
+        &self,
+        fut: impl Future<Output = Result<T, StoreError>> + Send + 'static,
+    ) -> Result<T, StoreError> {
         let (tx, rx) = mpsc::sync_channel(1);
         let timeout = self.timeout;
         self.handle.spawn(async move {

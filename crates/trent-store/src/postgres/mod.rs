@@ -34,10 +34,10 @@ use tokio_postgres::NoTls;
 use trent_core::audit::{AuditQuery, ChainHead, StoredAuditEvent};
 use trent_core::ids::{AccountId, AliasName, KeyId, Region, Scope};
 use trent_core::model::{AliasRecord, KeyMeta, KeyRecord, KeyState, SealedMaterial, Timestamp};
-use trent_core::store::{Change, Store, StoreError, Write};
+use trent_core::store::{Change, Reply, Store, StoreError, Write};
 
 pub use crate::group::CommitStats;
-use crate::group::GroupCommit;
+use crate::group::{GroupCommit, Job};
 use bridge::Bridge;
 pub use listen::Listener;
 
@@ -220,10 +220,32 @@ impl PgStore {
                 .build()
                 .map_err(backend)
         })?;
+        let group = {
+            let pool = pool.clone();
+            let runner = bridge.runner();
+            GroupCommit::start("trent-postgres-writer", move |jobs| {
+                let pool = pool.clone();
+                let (batches, replies) = Job::split(jobs);
+                // A timeout fails the group: its outcome is unknown to the callers (the
+                // transaction may still commit), which is what they are told.
+                match runner.run(async move { writes::run_group(&pool, &batches).await }) {
+                    Ok(results) => {
+                        for (reply, result) in replies.into_iter().zip(results) {
+                            reply(result);
+                        }
+                    }
+                    Err(e) => {
+                        for reply in replies {
+                            reply(Err(e.clone()));
+                        }
+                    }
+                }
+            })?
+        };
         let store = PgStore {
             pool,
             config,
-            group: GroupCommit::default(),
+            group,
             options,
             bridge,
         };
@@ -555,14 +577,14 @@ impl Store for PgStore {
         if writes.is_empty() {
             return Ok(());
         }
-        self.group.submit(writes, |jobs| {
-            let pool = self.pool.clone();
-            // The group finishes every job itself; a timeout drops the jobs not yet finished,
-            // and their callers learn that the outcome is unknown.
-            let _ = self
-                .bridge
-                .run(async move { writes::run_group(&pool, jobs).await });
-        })
+        self.group.submit(writes)
+    }
+
+    fn commit_then(&self, writes: Vec<Write>, done: Reply) {
+        if writes.is_empty() {
+            return done(Ok(()));
+        }
+        self.group.submit_then(writes, done)
     }
 
     fn root_check(&self) -> Result<Option<Vec<u8>>, StoreError> {

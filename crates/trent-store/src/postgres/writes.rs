@@ -8,40 +8,37 @@ use trent_core::model::{AliasRecord, KeyRecord};
 use trent_core::store::{StoreError, Write};
 
 use super::{db_error, to_sql_version};
-use crate::group::Job;
 
 /// How often a group is run again after PostgreSQL aborted it for a deadlock with another
 /// node's transaction (nothing of it was committed, so running it again is safe).
 const DEADLOCK_RETRIES: usize = 3;
 
-/// Runs the batches of `jobs` in one transaction and wakes every job with its own result.
+/// Runs `batches` in one transaction and returns each batch's own result.
 ///
 /// A batch whose precondition fails is rolled back to its savepoint and gets its own error;
 /// the others proceed. Successes are reported only after the COMMIT succeeded. An error that
 /// ends the transaction itself (a lost connection, a failed COMMIT) fails the whole group.
-pub(super) async fn run_group(pool: &Pool, jobs: Vec<Job>) -> Result<(), StoreError> {
+pub(super) async fn run_group(
+    pool: &Pool,
+    batches: &[Vec<Write>],
+) -> Result<Vec<Result<(), StoreError>>, StoreError> {
     let mut attempt = 0;
-    let results = loop {
+    loop {
         attempt += 1;
-        match try_group(pool, &jobs).await {
-            Ok(results) => break results,
+        match try_group(pool, batches).await {
+            Ok(results) => {
+                tracing::trace!(batches = batches.len(), "postgres group committed");
+                return Ok(results);
+            }
             Err(Fatal::Retry(e)) if attempt < DEADLOCK_RETRIES => {
                 tracing::debug!(error = %e, attempt, "postgres group aborted; running it again");
             }
             Err(Fatal::Retry(e) | Fatal::Other(e)) => {
-                tracing::warn!(batches = jobs.len(), error = %e, "postgres group commit failed");
-                for job in jobs {
-                    job.finish(Err(e.clone()));
-                }
-                return Ok(());
+                tracing::warn!(batches = batches.len(), error = %e, "postgres group commit failed");
+                return Err(e);
             }
         }
-    };
-    tracing::trace!(batches = jobs.len(), "postgres group committed");
-    for (job, result) in jobs.into_iter().zip(results) {
-        job.finish(result);
     }
-    Ok(())
 }
 
 /// Why a whole group failed.
@@ -63,17 +60,33 @@ fn fatal(e: tokio_postgres::Error) -> Fatal {
     }
 }
 
-async fn try_group(pool: &Pool, jobs: &[Job]) -> Result<Vec<Result<(), StoreError>>, Fatal> {
+async fn try_group(
+    pool: &Pool,
+    batches: &[Vec<Write>],
+) -> Result<Vec<Result<(), StoreError>>, Fatal> {
     let mut conn = pool
         .get()
         .await
         .map_err(|e| Fatal::Other(StoreError::Backend(format!("postgres: no connection: {e}"))))?;
     let mut tx = conn.transaction().await.map_err(fatal)?;
-    let mut results = Vec::with_capacity(jobs.len());
-    for job in jobs {
+    let mut results = Vec::with_capacity(batches.len());
+    for batch in batches {
+        if batch.iter().all(|w| matches!(w, Write::Audit(_))) {
+            // Records have no precondition of their own to fail (see the SQLite store): no
+            // savepoint, and an error ends the group.
+            for w in batch {
+                match apply(&tx, w).await {
+                    Ok(()) => {}
+                    Err(Outcome::Batch(e)) => return Err(Fatal::Other(e)),
+                    Err(Outcome::Fatal(e)) => return Err(fatal(e)),
+                }
+            }
+            results.push(Ok(()));
+            continue;
+        }
         let sp = tx.savepoint("batch").await.map_err(fatal)?;
         let mut outcome = Ok(());
-        for w in &job.writes {
+        for w in batch {
             match apply(&sp, w).await {
                 Ok(()) => {}
                 Err(Outcome::Batch(e)) => {

@@ -2,10 +2,10 @@
 //!
 //! - Durability: WAL journal with `synchronous=FULL`; [`Store::commit`] returns after the
 //!   COMMIT's fsync, so an acknowledged commit survives kill -9 and power loss.
-//! - Concurrency: one writer connection, used only by the group-commit leader, and a small pool
-//!   of reader connections, so reads never wait for a writer's fsync (WAL readers see the last
+//! - Concurrency: one writer connection, used only by the writer thread, and a small pool of
+//!   reader connections, so reads never wait for a writer's fsync (WAL readers see the last
 //!   committed snapshot).
-//! - Group commit: concurrent commits are queued; one leader runs every queued batch as a
+//! - Group commit: concurrent commits are queued; the writer thread runs every queued batch as a
 //!   SAVEPOINT inside one transaction and COMMITs once. A batch whose precondition fails is
 //!   rolled back to its savepoint and gets its own error; the others proceed.
 
@@ -17,13 +17,14 @@ mod writes;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, ToSql};
 use trent_core::audit::{AuditQuery, ChainHead, StoredAuditEvent};
 use trent_core::ids::{AccountId, AliasName, KeyId, Region, Scope};
 use trent_core::model::{AliasRecord, KeyMeta, KeyRecord, KeyState, SealedMaterial, Timestamp};
-use trent_core::store::{Store, StoreError, Write};
+use trent_core::store::{Reply, Store, StoreError, Write};
 
 pub use crate::group::CommitStats;
 use crate::group::GroupCommit;
@@ -35,11 +36,12 @@ const READERS: usize = 4;
 
 /// A [`Store`] on an SQLite database. See the module documentation.
 pub struct SqliteStore {
-    // Field order is drop order: readers close first, so the writer is the last connection and
-    // checkpoints the WAL on close.
+    // Field order is drop order: readers close first; dropping `group` stops the writer thread,
+    // which holds the last reference to the write connection, so that connection closes last
+    // and checkpoints the WAL.
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
-    writer: Mutex<Connection>,
+    writer: Arc<Mutex<Connection>>,
     group: GroupCommit,
     path: Option<PathBuf>,
 }
@@ -88,6 +90,14 @@ fn decode_key_id(bytes: &[u8]) -> Result<KeyId, StoreError> {
         .map_err(|_| corrupt(format!("key id of {} bytes", bytes.len())))
 }
 
+/// The writer thread: it alone commits, on the write connection.
+fn start_writer(conn: &Arc<Mutex<Connection>>) -> Result<GroupCommit, StoreError> {
+    let conn = conn.clone();
+    GroupCommit::start("trent-sqlite-writer", move |jobs| {
+        writes::run_group(&conn.lock(), jobs)
+    })
+}
+
 impl SqliteStore {
     /// Opens (creating if absent) the database file at `path`, whose directory must exist, and
     /// creates or upgrades the schema.
@@ -118,11 +128,12 @@ impl SqliteStore {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         tracing::debug!(path = %path.display(), readers = READERS, "sqlite store open");
+        let writer = Arc::new(Mutex::new(writer));
         Ok(SqliteStore {
             readers,
             next_reader: AtomicUsize::new(0),
-            writer: Mutex::new(writer),
-            group: GroupCommit::default(),
+            group: start_writer(&writer)?,
+            writer,
             path: Some(path.to_owned()),
         })
     }
@@ -132,11 +143,12 @@ impl SqliteStore {
         let mut conn = Connection::open_in_memory().map_err(backend)?;
         schema::configure_common(&conn)?;
         schema::migrate(&mut conn)?;
+        let writer = Arc::new(Mutex::new(conn));
         Ok(SqliteStore {
             readers: Vec::new(),
             next_reader: AtomicUsize::new(0),
-            writer: Mutex::new(conn),
-            group: GroupCommit::default(),
+            group: start_writer(&writer)?,
+            writer,
             path: None,
         })
     }
@@ -500,10 +512,14 @@ impl Store for SqliteStore {
         if writes.is_empty() {
             return Ok(());
         }
-        self.group.submit(writes, |jobs| {
-            let conn = self.writer.lock();
-            writes::run_group(&conn, jobs);
-        })
+        self.group.submit(writes)
+    }
+
+    fn commit_then(&self, writes: Vec<Write>, done: Reply) {
+        if writes.is_empty() {
+            return done(Ok(()));
+        }
+        self.group.submit_then(writes, done)
     }
 
     fn root_check(&self) -> Result<Option<Vec<u8>>, StoreError> {

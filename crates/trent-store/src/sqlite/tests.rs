@@ -89,21 +89,29 @@ fn waiting_commits_share_one_transaction() {
     let scope = Scope::new("111111111111", "us-east-1");
     const N: usize = 12;
     let keys: Vec<KeyRecord> = (0..N).map(|_| key(&scope)).collect();
-    std::thread::scope(|s| {
-        // Holding the writer stalls the first leader; everyone else queues behind it.
-        let writer = store.writer.lock();
-        let handles: Vec<_> = keys
-            .iter()
-            .map(|k| {
-                let store = &store;
-                s.spawn(move || store.commit(vec![Write::InsertKey(k.clone())]))
-            })
-            .collect();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while store.group.queued() < N - 1 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let wait_until = |done: &dyn Fn() -> bool| {
+        while !done() {
             assert!(Instant::now() < deadline, "commits did not queue");
             std::thread::sleep(Duration::from_millis(5));
         }
+    };
+    let before = store.commit_stats();
+    std::thread::scope(|s| {
+        // Holding the write connection stalls the writer on the first commit; everyone else
+        // queues behind it.
+        let writer = store.writer.lock();
+        let commit = |k: &KeyRecord| {
+            let store = &store;
+            let k = k.clone();
+            s.spawn(move || store.commit(vec![Write::InsertKey(k)]))
+        };
+        let mut handles = vec![commit(&keys[0])];
+        // The writer took the first commit (and waits for the connection)...
+        wait_until(&|| store.commit_stats().groups == before.groups + 1);
+        handles.extend(keys[1..].iter().map(commit));
+        // ... and the others wait for the writer.
+        wait_until(&|| store.group.queued() == N - 1);
         drop(writer);
         for h in handles {
             assert_eq!(h.join().unwrap(), Ok(()));
@@ -112,8 +120,8 @@ fn waiting_commits_share_one_transaction() {
     assert_eq!(
         store.commit_stats(),
         CommitStats {
-            groups: 2,
-            batches: N as u64
+            groups: before.groups + 2,
+            batches: before.batches + N as u64
         }
     );
     for k in &keys {
