@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 MOTO_VERSION="${MOTO_VERSION:-5.2.5}"
 SECONDS_PER_FIGURE="${SECONDS_PER_FIGURE:-8}"
 MANY_KEYS="${MANY_KEYS:-0}"
+# LookupEvents is measured once the trail holds this many records (Encrypt fills it).
+MANY_EVENTS="${MANY_EVENTS:-1000000}"
 # The PostgreSQL rows: a server the run may create (and drop) a database on; "" skips them.
 POSTGRES="${POSTGRES-postgres://postgres@127.0.0.1:5432/postgres}"
 
@@ -35,6 +37,7 @@ fi
   --moto "$venv/bin/moto_server" \
   --seconds "$SECONDS_PER_FIGURE" \
   --many-keys "$MANY_KEYS" \
+  --many-events "$MANY_EVENTS" \
   ${POSTGRES:+--postgres "$POSTGRES"} \
   --command "bash bench/run.sh" \
   --out docs/BENCHMARKS.md

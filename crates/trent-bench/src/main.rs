@@ -140,6 +140,8 @@ pub const USER_OPS: &[&str] = &["EncryptAsUser", "EncryptConditional"];
 pub struct Prepared {
     pub name: String,
     target: String,
+    /// The SigV4 service name (`kms`, or `cloudtrail` for LookupEvents).
+    service: &'static str,
     body: Vec<u8>,
 }
 
@@ -193,7 +195,7 @@ impl Target {
             headers: &headers,
             body: &op.body,
         };
-        let auth = sigv4::sign(&req, &cred, "us-east-1", "kms", &date);
+        let auth = sigv4::sign(&req, &cred, "us-east-1", op.service, &date);
         let mut out = format!(
             "POST / HTTP/1.1\r\nauthorization: {auth}\r\ncontent-length: {}\r\n",
             op.body.len()
@@ -205,6 +207,20 @@ impl Target {
         let mut bytes = out.into_bytes();
         bytes.extend_from_slice(&op.body);
         bytes
+    }
+
+    /// The value of one counter of the server's /metrics (on the KMS port).
+    pub async fn metric(&self, name: &str) -> Result<f64, String> {
+        let mut conn = http::Conn::open(&self.host).await?;
+        let request = format!("GET /metrics HTTP/1.1\r\nhost: {}\r\n\r\n", self.host);
+        let (status, body) = conn.send(request.as_bytes()).await?;
+        if status != 200 {
+            return Err(format!("/metrics answered {status}"));
+        }
+        let text = String::from_utf8_lossy(&body);
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .ok_or_else(|| format!("/metrics has no {name}"))
     }
 
     /// Sends one request and parses the JSON answer (used for setup).
@@ -285,8 +301,20 @@ impl Target {
                 return Ok(Prepared {
                     name: op.to_owned(),
                     target: "TrentService.Encrypt".to_owned(),
+                    service: "kms",
                     body: serde_json::to_vec(&body).unwrap_or_default(),
                 });
+            }
+            "LookupEvents" => {
+                // The records of the server's first key (the one the Encrypt load used, so
+                // the one with the most records), newest first, one page.
+                let keys = self
+                    .call("ListKeys", serde_json::json!({"Limit": 1}))
+                    .await?;
+                let arn = keys["Keys"][0]["KeyArn"]
+                    .as_str()
+                    .ok_or("LookupEvents: the server has no key")?;
+                return Ok(Prepared::lookup_events(arn));
             }
             // For the trivial server: an Encrypt-sized request.
             "Trivial" => {
@@ -299,10 +327,32 @@ impl Target {
 }
 
 impl Prepared {
+    /// LookupEvents for the newest page (50) of the records naming `key_arn`.
+    pub fn lookup_events(key_arn: &str) -> Self {
+        let body = serde_json::json!({
+            "LookupAttributes": [{"AttributeKey": "ResourceName", "AttributeValue": key_arn}],
+            "MaxResults": 50
+        });
+        Self {
+            name: "LookupEvents".to_owned(),
+            target: "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents"
+                .to_owned(),
+            service: "cloudtrail",
+            body: serde_json::to_vec(&body).unwrap_or_default(),
+        }
+    }
+
+    /// The `KeyId` member of the request, if it has one.
+    pub fn key_id(&self) -> Option<String> {
+        let body: serde_json::Value = serde_json::from_slice(&self.body).ok()?;
+        body["KeyId"].as_str().map(str::to_owned)
+    }
+
     fn new(op: &str, body: serde_json::Value) -> Self {
         Self {
             name: op.to_owned(),
             target: format!("TrentService.{op}"),
+            service: "kms",
             body: serde_json::to_vec(&body).unwrap_or_default(),
         }
     }
