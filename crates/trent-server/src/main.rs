@@ -257,8 +257,8 @@ fn migrate(args: MigrateArgs) -> Result<(), String> {
     let (root, _) = rootkey::load(&args.data_dir, true)?;
     let copied = trent_server::migrate::run(&args.from, &args.to, &root)?;
     println!(
-        "migrated {} keys, {} material versions, {} aliases; counts match; {} sampled keys open under the root key",
-        copied.keys, copied.materials, copied.aliases, copied.verified_sample
+        "migrated {} keys, {} material versions, {} aliases, {} audit records; counts match; {} sampled keys open under the root key; every audit chain verifies",
+        copied.keys, copied.materials, copied.aliases, copied.audit_records, copied.verified_sample
     );
     Ok(())
 }

@@ -1,13 +1,15 @@
 //! `trent migrate --from sqlite://OLD --to postgres://NEW`: copies a whole store (keys with
-//! their material, aliases, the root-key check value) into an empty PostgreSQL database, for a
-//! user who outgrows one machine. Verified afterwards by counts and by opening a sample of the
-//! copied material with the root key.
+//! their material, aliases, the root-key check value, the audit trail with its hash chains
+//! unchanged) into an empty PostgreSQL database, for a user who outgrows one machine. Verified
+//! afterwards by counts, by opening a sample of the copied material with the root key, and by
+//! verifying every copied chain against the source's heads.
 //!
 //! Must not: write into a database that already holds keys (no merging of two stores), or
 //! touch the source.
 
 use std::collections::BTreeSet;
 
+use trent_core::audit::{verify_store, ChainHead};
 use trent_core::engine::material_aad;
 use trent_core::store::{Store, StoreError, Write};
 use trent_core::{KeyId, Scope};
@@ -27,6 +29,8 @@ pub struct Copied {
     pub materials: u64,
     pub aliases: u64,
     pub verified_sample: usize,
+    /// Audit records copied (every chain verified in the target).
+    pub audit_records: u64,
 }
 
 fn err(what: &str) -> impl Fn(StoreError) -> String + '_ {
@@ -55,6 +59,12 @@ pub fn run(from: &str, to: &str, root: &AeadKey) -> Result<Copied, String> {
         return Err(format!(
             "the target database already holds {keys} keys and {aliases} aliases; migrate into an empty database"
         ));
+    }
+    if !target.audit_heads().map_err(err("target"))?.is_empty() {
+        return Err(
+            "the target database already holds audit records; migrate into an empty database"
+                .into(),
+        );
     }
     if let Some(check) = source.root_check().map_err(err("source"))? {
         target.init_root_check(check).map_err(err("target"))?;
@@ -99,6 +109,7 @@ pub fn run(from: &str, to: &str, root: &AeadKey) -> Result<Copied, String> {
                 .map_err(err("target"))?;
         }
     }
+    let audit_records = copy_audit(&source, &target)?;
     // Verification: the same counts, and sampled material opens under the root key to the
     // same secret as the source's.
     let (want, got) = (
@@ -144,5 +155,58 @@ pub fn run(from: &str, to: &str, root: &AeadKey) -> Result<Copied, String> {
         materials: got.1,
         aliases: got.2,
         verified_sample: sample.len(),
+        audit_records,
     })
+}
+
+/// Copies every account's chain verbatim, a page per transaction, then verifies each copied
+/// chain end to end against the source's head. Returns the records copied.
+fn copy_audit(source: &SqliteStore, target: &PgStore) -> Result<u64, String> {
+    const PAGE: usize = 1000;
+    let heads = source.audit_heads().map_err(err("source"))?;
+    let mut copied = 0;
+    for (account, head) in &heads {
+        let mut after = head.pruned_through;
+        loop {
+            let page = source
+                .audit_chain(account, after, PAGE)
+                .map_err(err("source"))?;
+            let (Some(first), Some(last)) = (page.first(), page.last()) else {
+                break;
+            };
+            let attributes = source
+                .audit_attributes(account, first.seq, last.seq)
+                .map_err(err("source"))?;
+            let so_far = ChainHead {
+                seq: last.seq,
+                hash: last.hash,
+                pruned_through: head.pruned_through,
+            };
+            after = last.seq;
+            copied += page.len() as u64;
+            let full = page.len() == PAGE;
+            target
+                .import_audit(account, page, attributes, so_far)
+                .map_err(err("target"))?;
+            if !full {
+                break;
+            }
+        }
+        // The source's head, exactly (for a chain pruned to nothing, it is all there is).
+        target
+            .import_audit(account, Vec::new(), Vec::new(), *head)
+            .map_err(err("target"))?;
+    }
+    if target.audit_heads().map_err(err("target"))? != heads {
+        return Err("verification failed: the audit chain heads differ".into());
+    }
+    for report in verify_store(target).map_err(err("target"))? {
+        if let Some(fault) = report.fault {
+            return Err(format!(
+                "verification failed: the copied audit chain of {} is broken: {fault:?}",
+                report.account
+            ));
+        }
+    }
+    Ok(copied)
 }

@@ -38,6 +38,9 @@ async fn a_populated_sqlite_store_moves_to_postgresql() {
         .await
         .unwrap();
     assert!(old.terminate());
+    let records = old.count_rows("audit_events");
+    let attributes = old.count_rows("audit_attributes");
+    assert!(records >= 8, "the source's trail: {records} records");
 
     let db = Arc::new(TestDatabase::create());
     let run = |to: &str| {
@@ -61,7 +64,9 @@ async fn a_populated_sqlite_store_moves_to_postgresql() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("migrated 3 keys, 4 material versions, 1 aliases"),
+        stdout.contains(&format!(
+            "migrated 3 keys, 4 material versions, 1 aliases, {records} audit records"
+        )),
         "{stdout}"
     );
     // Never into a database that holds keys already.
@@ -69,6 +74,9 @@ async fn a_populated_sqlite_store_moves_to_postgresql() {
 
     let root = std::fs::read_to_string(old.data_dir().join("root.key")).unwrap();
     let node = Server::node(&db, root.trim(), &[]);
+    // The trail moved whole: every record with its lookup attributes.
+    assert_eq!(node.count_rows("audit_events"), records);
+    assert_eq!(node.count_rows("audit_attributes"), attributes);
     let kms = node.client();
     common::decrypts_to(&kms, &blob, b"kept across the move").await;
     assert_eq!(common::metadata(&kms, "alias/moved").await.key_id(), id);
@@ -86,4 +94,18 @@ async fn a_populated_sqlite_store_moves_to_postgresql() {
     .await;
     let tags = kms.list_resource_tags().key_id(&id).send().await.unwrap();
     assert_eq!(tags.tags().len(), 1);
+    // The node's own records continue the copied chain: it verifies end to end.
+    let verify = Command::new(env!("CARGO_BIN_EXE_trent"))
+        .args(["audit", "verify", "--database-url", db.url()])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&verify.stdout);
+    assert!(verify.status.success(), "{report}");
+    assert!(
+        report.contains(&format!(
+            "account 000000000000: intact ({} records)",
+            node.count_rows("audit_events")
+        )),
+        "{report}"
+    );
 }

@@ -87,6 +87,67 @@ pub(super) async fn append(
     Ok(())
 }
 
+/// Inserts records verbatim and moves the head (see `PgStore::import_audit`).
+pub(super) async fn import(
+    tx: &Transaction<'_>,
+    account: &str,
+    records: &[StoredAuditEvent],
+    attributes: &[(u64, String, String)],
+    head: &ChainHead,
+) -> Result<(), tokio_postgres::Error> {
+    let sql_seq = |seq: u64| i64::try_from(seq).unwrap_or(i64::MAX);
+    let st = tx
+        .prepare_cached(
+            "INSERT INTO audit_events (account, seq, time, event_id, body, prev_hash, hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .await?;
+    for r in records {
+        tx.execute(
+            &st,
+            &[
+                &account,
+                &sql_seq(r.seq),
+                &r.time.0,
+                &r.event_id,
+                &r.body,
+                &&r.prev_hash[..],
+                &&r.hash[..],
+            ],
+        )
+        .await?;
+    }
+    let st = tx
+        .prepare_cached(
+            "INSERT INTO audit_attributes (account, name, value, time, seq)
+             SELECT $1, $2, $3, time, seq FROM audit_events WHERE account = $1 AND seq = $4
+             ON CONFLICT DO NOTHING",
+        )
+        .await?;
+    for (seq, name, value) in attributes {
+        tx.execute(&st, &[&account, name, value, &sql_seq(*seq)])
+            .await?;
+    }
+    let st = tx
+        .prepare_cached(
+            "INSERT INTO audit_heads (account, seq, hash, pruned_through) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (account) DO UPDATE
+             SET seq = excluded.seq, hash = excluded.hash, pruned_through = excluded.pruned_through",
+        )
+        .await?;
+    tx.execute(
+        &st,
+        &[
+            &account,
+            &sql_seq(head.seq),
+            &&head.hash[..],
+            &sql_seq(head.pruned_through),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 const COLUMNS: &str = "e.account, e.seq, e.time, e.event_id, e.body, e.prev_hash, e.hash";
 
 fn stored(r: &Row) -> Result<StoredAuditEvent, StoreError> {

@@ -369,6 +369,28 @@ impl PgStore {
         })
     }
 
+    /// Copies records of one account's chain verbatim (sequence numbers, hashes, lookup
+    /// attributes as (seq, name, value)) and sets the chain's head to `head`, in one
+    /// transaction, for `trent migrate`. The records must continue the chain already here.
+    pub fn import_audit(
+        &self,
+        account: &str,
+        records: Vec<StoredAuditEvent>,
+        attributes: Vec<(u64, String, String)>,
+        head: ChainHead,
+    ) -> Result<(), StoreError> {
+        let pool = self.pool.clone();
+        let account = account.to_owned();
+        self.bridge.run(async move {
+            let mut conn = pool.get().await.map_err(pool_error)?;
+            let tx = conn.transaction().await.map_err(db_error)?;
+            audit::import(&tx, &account, &records, &attributes, &head)
+                .await
+                .map_err(db_error)?;
+            tx.commit().await.map_err(db_error)
+        })
+    }
+
     /// How many keys, material versions and aliases the database holds (for `trent migrate`).
     pub fn counts(&self) -> Result<(u64, u64, u64), StoreError> {
         let pool = self.pool.clone();

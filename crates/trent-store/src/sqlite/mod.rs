@@ -206,6 +206,33 @@ impl SqliteStore {
     }
 
     /// Every key of every scope, in id order, strictly after `after` (for `trent migrate`).
+    /// The lookup attributes of one account's records with sequence numbers in `from..=to`,
+    /// as (seq, attribute name, value), for `trent migrate`.
+    pub fn audit_attributes(
+        &self,
+        account: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<(u64, String, String)>, StoreError> {
+        let (from, to) = (
+            i64::try_from(from).unwrap_or(i64::MAX),
+            i64::try_from(to).unwrap_or(i64::MAX),
+        );
+        self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT seq, name, value FROM audit_attributes
+                 WHERE account = ?1 AND seq BETWEEN ?2 AND ?3 ORDER BY seq",
+            )
+            .map_err(backend)?
+            .query_map(params![account, from, to], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?))
+            })
+            .map_err(backend)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(backend)
+        })
+    }
+
     pub fn all_key_ids(
         &self,
         after: Option<&KeyId>,
