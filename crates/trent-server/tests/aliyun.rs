@@ -691,6 +691,8 @@ async fn move_to(ali: &Ali, id: &str, state: KeyState) {
             .ok();
         }
         KeyState::Enabled | KeyState::PendingImport => {}
+        // AWS's multi-Region state: not one of STATES (Alibaba has no multi-Region keys).
+        KeyState::PendingReplicaDeletion => unreachable!("not an Alibaba state"),
     }
     assert_eq!(ali.state(id).await, state.as_str());
 }

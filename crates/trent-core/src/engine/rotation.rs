@@ -147,7 +147,9 @@ impl Kms {
         let (Some(period), Some(next)) = (rotation.period_days, rotation.next_rotation) else {
             return Ok(());
         };
-        if record.meta.state != KeyState::Enabled || next > now {
+        // A multi-Region replica is rotated with its primary (see `multi_region`).
+        let replica = record.multi_region_type() == Some(MultiRegionKeyType::Replica);
+        if record.meta.state != KeyState::Enabled || next > now || replica {
             return Ok(());
         }
         self.rotate(record, now, RotationType::Automatic)?;
