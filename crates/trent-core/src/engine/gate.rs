@@ -715,6 +715,9 @@ impl Context for RequestContext<'_> {
             "kms:grantisforawsresource" => facts
                 .grant_call
                 .then_some(Values::One(Cow::Borrowed("false"))),
+            // The Region the request acts in: ReplicateKey's kms:CreateKey is decided in the
+            // replica's Region.
+            "aws:requestedregion" => borrowed(&self.caller.scope.region.0),
             "aws:principalarn" => borrowed(principal.principal_arn()),
             "aws:principalaccount" => borrowed(principal.account()),
             "aws:principaltype" => borrowed(principal.kind().as_str()),
