@@ -31,6 +31,15 @@ async fn a_populated_sqlite_store_moves_to_postgresql() {
     let blob = common::encrypt(&kms, "alias/moved", b"kept across the move").await;
     let signer = common::create_key(&kms, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
     let doomed = common::symmetric_key(&kms).await;
+    // A multi-Region key and its replica: one id in two Regions, both moved.
+    let mrk = common::create_with(kms.create_key().multi_region(true)).await;
+    kms.replicate_key()
+        .key_id(&mrk)
+        .replica_region("eu-west-1")
+        .send()
+        .await
+        .unwrap();
+    let mrk_blob = common::encrypt(&kms, &mrk, b"from the primary").await;
     kms.schedule_key_deletion()
         .key_id(&doomed)
         .pending_window_in_days(7)
@@ -61,7 +70,7 @@ async fn a_populated_sqlite_store_moves_to_postgresql() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("migrated 3 keys, 4 material versions, 1 aliases"),
+        stdout.contains("migrated 5 keys, 6 material versions, 1 aliases"),
         "{stdout}"
     );
     // Never into a database that holds keys already.
@@ -86,4 +95,6 @@ async fn a_populated_sqlite_store_moves_to_postgresql() {
     .await;
     let tags = kms.list_resource_tags().key_id(&id).send().await.unwrap();
     assert_eq!(tags.tags().len(), 1);
+    let west = node.client_for("eu-west-1", "test", "test");
+    common::decrypts_to(&west, &mrk_blob, b"from the primary").await;
 }

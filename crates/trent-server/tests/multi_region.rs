@@ -543,3 +543,57 @@ async fn replication_and_primary_changes_are_authorized_and_audited() {
         MultiRegionKeyType::Primary
     );
 }
+
+/// AWS allows multi-Region keys with imported material: each copy is given the same material
+/// on its own. A replica starts PendingImport and takes only its primary's material.
+#[tokio::test]
+async fn an_external_replica_takes_only_its_primarys_material() {
+    let server = common::Server::start();
+    let east = server.client_for(EAST, "test", "test");
+    let west = server.client_for(WEST, "test", "test");
+    let id = east
+        .create_key()
+        .multi_region(true)
+        .origin(aws_sdk_kms::types::OriginType::External)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id()
+        .to_owned();
+    let material = [0x42u8; 32];
+    common::byok::import(&east, &id, &material, None)
+        .await
+        .unwrap();
+    let replica = east
+        .replicate_key()
+        .key_id(&id)
+        .replica_region(WEST)
+        .send()
+        .await
+        .unwrap();
+    let meta = replica.replica_key_metadata().unwrap();
+    assert_eq!(meta.key_state(), Some(&KeyState::PendingImport));
+    assert_eq!(
+        meta.origin(),
+        Some(&aws_sdk_kms::types::OriginType::External)
+    );
+    assert_code!(
+        common::byok::import(&west, &id, &[0x17u8; 32], None).await,
+        "IncorrectKeyMaterialException"
+    );
+    common::byok::import(&west, &id, &material, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        describe(&west, &id).await.key_state(),
+        Some(&KeyState::Enabled)
+    );
+    let blob = encrypt(&east, &id, "imported").await;
+    assert_eq!(decrypt(&west, blob).await, b"imported");
+    assert_code!(
+        east.rotate_key_on_demand().key_id(&id).send().await,
+        "UnsupportedOperationException"
+    );
+}

@@ -54,6 +54,19 @@ fn copy_shared(from: &KeyRecord, to: &mut KeyRecord) {
     }
 }
 
+/// ReplicateKey's and UpdatePrimaryRegion's precondition, checked before the state table: the
+/// key must be a multi-Region primary key.
+fn require_primary(r: &KeyRecord) -> Result<(), KmsError> {
+    if r.multi_region_type() == Some(MultiRegionKeyType::Primary) {
+        Ok(())
+    } else {
+        Err(KmsError::MultiRegion {
+            arn: r.arn(),
+            rule: MultiRegionRule::NotPrimary,
+        })
+    }
+}
+
 fn scope_in(scope: &Scope, region: &str) -> Scope {
     Scope {
         account: scope.account.clone(),
@@ -81,16 +94,15 @@ impl Kms {
                 rule: MultiRegionRule::Replica,
             });
         }
-        self.sibling_writes(next, set.regions(), |_| {})
+        self.sibling_writes(next, set.regions())
     }
 
     /// Updates of the copies of `source`'s key in `regions` (other than `source`'s own) to its
-    /// shared properties, each then changed by `adjust`.
+    /// shared properties.
     fn sibling_writes<'r>(
         &self,
         source: &KeyRecord,
         regions: impl Iterator<Item = &'r str>,
-        mut adjust: impl FnMut(&mut KeyRecord),
     ) -> Result<Vec<Write>, KmsError> {
         let mut writes = vec![];
         for region in regions.filter(|r| *r != source.scope.region.0) {
@@ -100,7 +112,6 @@ impl Kms {
             };
             let mut next = copy.clone();
             copy_shared(source, &mut next);
-            adjust(&mut next);
             if next != copy {
                 next.version = copy.version + 1;
                 writes.push(Write::UpdateKey {
@@ -156,19 +167,9 @@ impl Kms {
         key: &KeyRef,
         new: NewReplica,
     ) -> Result<KeyRecord, KmsError> {
-        let not_primary = |r: &KeyRecord| {
-            if r.multi_region_type() == Some(MultiRegionKeyType::Primary) {
-                Ok(())
-            } else {
-                Err(KmsError::MultiRegion {
-                    arn: r.arn(),
-                    rule: MultiRegionRule::NotPrimary,
-                })
-            }
-        };
         let facts = Facts {
             replica_region: Some(&new.region),
-            precondition: Some(&not_primary),
+            precondition: Some(&require_primary),
             ..Facts::default()
         };
         let admitted = self.admit_key(caller, key, KeyOp::ReplicateKey, &facts)?;
@@ -249,11 +250,9 @@ impl Kms {
                 },
                 Write::InsertKey(replica.clone()),
             ];
-            writes.extend(self.sibling_writes(
-                &next_primary,
-                set.replicas.iter().map(String::as_str),
-                |_| {},
-            )?);
+            writes.extend(
+                self.sibling_writes(&next_primary, set.replicas.iter().map(String::as_str))?,
+            );
             match self.commit(caller, writes) {
                 Ok(()) => {
                     self.invalidate_key(&id);
@@ -341,19 +340,9 @@ impl Kms {
         key: &KeyRef,
         region: &str,
     ) -> Result<(), KmsError> {
-        let not_primary = |r: &KeyRecord| {
-            if r.multi_region_type() == Some(MultiRegionKeyType::Primary) {
-                Ok(())
-            } else {
-                Err(KmsError::MultiRegion {
-                    arn: r.arn(),
-                    rule: MultiRegionRule::NotPrimary,
-                })
-            }
-        };
         let facts = Facts {
             primary_region: Some(region),
-            precondition: Some(&not_primary),
+            precondition: Some(&require_primary),
             ..Facts::default()
         };
         let admitted = self.admit_key(caller, key, KeyOp::UpdatePrimaryRegion, &facts)?;
@@ -435,11 +424,9 @@ impl Kms {
                 record: next_primary.clone(),
                 expected_version: primary.version,
             }];
-            writes.extend(self.sibling_writes(
-                &next_primary,
-                set.replicas.iter().map(String::as_str),
-                |_| {},
-            )?);
+            writes.extend(
+                self.sibling_writes(&next_primary, set.replicas.iter().map(String::as_str))?,
+            );
             match self.commit(caller, writes) {
                 Ok(()) => {
                     self.invalidate_key(&id);

@@ -20,7 +20,8 @@ pub(super) const CHANNEL: &str = "trent_changes";
 /// The schema version this build writes and understands.
 pub(super) const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 
-/// Key ids are 16-byte `bytea` (PostgreSQL orders `bytea` bytewise, as `KeyId`'s `Ord`); alias
+/// Key ids are `KeyId::storage_bytes` (16 bytes, 17 for `mrk-` ids) in `bytea` (PostgreSQL orders
+/// `bytea` bytewise, as `KeyId`'s `Ord`); alias
 /// names are `text` in the "C" collation so that their order equals `String`'s. `state`,
 /// `deletion_date` and `due_at` are derived from the record (whose `KeyMeta` is the JSON in
 /// `meta`) and are always written from the same record in the same statement. The triggers

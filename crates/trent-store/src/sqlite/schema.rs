@@ -19,7 +19,8 @@ pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The schema version this build writes and understands.
 pub(super) const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 
-/// Key ids are 16-byte BLOBs so that SQLite's memcmp order equals `KeyId`'s `Ord`; alias names
+/// Key ids are `KeyId::storage_bytes` BLOBs (16 bytes, 17 for `mrk-` ids) so that SQLite's memcmp
+/// order equals `KeyId`'s `Ord`; alias names
 /// are TEXT under BINARY collation so that their order equals `String`'s. `state`,
 /// `deletion_date` and `due_at` are derived from the record (the JSON of `KeyMeta` is `meta`)
 /// for indexing and are always written from the same record in the same statement.
