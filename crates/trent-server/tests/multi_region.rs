@@ -597,3 +597,28 @@ async fn an_external_replica_takes_only_its_primarys_material() {
         "UnsupportedOperationException"
     );
 }
+
+/// Each copy's use is its own (GetKeyLastUsage answers per Region, as each copy is a key).
+#[tokio::test]
+async fn each_copy_tracks_its_own_use() {
+    let server = common::Server::start();
+    let east = server.client_for(EAST, "test", "test");
+    let west = server.client_for(WEST, "test", "test");
+    let id = create_multi_region(&east).await;
+    east.replicate_key()
+        .key_id(&id)
+        .replica_region(WEST)
+        .send()
+        .await
+        .unwrap();
+    encrypt(&east, &id, "east only").await;
+    let op = |out: aws_sdk_kms::operation::get_key_last_usage::GetKeyLastUsageOutput| {
+        out.key_last_usage()
+            .and_then(|u| u.operation())
+            .map(|o| o.as_str().to_owned())
+    };
+    let in_east = east.get_key_last_usage().key_id(&id).send().await.unwrap();
+    assert_eq!(op(in_east).as_deref(), Some("Encrypt"));
+    let in_west = west.get_key_last_usage().key_id(&id).send().await.unwrap();
+    assert_eq!(op(in_west), None);
+}
