@@ -622,6 +622,7 @@ impl Kms {
             key_spec: Some(new.key_spec),
             key_usage: Some(new.key_usage),
             origin: Some(new.origin),
+            multi_region: Some(new.multi_region),
             tags: (!new.tags.is_empty()).then_some(new.tags.as_slice()),
             bypass_lockout: Some(new.bypass_policy_lockout_safety_check),
             ..Facts::default()

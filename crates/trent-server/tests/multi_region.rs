@@ -481,9 +481,21 @@ async fn replication_and_primary_changes_are_authorized_and_audited() {
             "nowest",
             r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"},{"Effect":"Deny","Action":"kms:UpdatePrimaryRegion","Resource":"arn:aws:kms:eu-west-1:*:key/*"}]}"#,
         ),
+        cred(
+            "SINGLE",
+            "single",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"},{"Effect":"Deny","Action":"kms:CreateKey","Resource":"*","Condition":{"Bool":{"kms:MultiRegion":"true"}}}]}"#,
+        ),
     ]
     .concat();
     let (server, _dir) = common::start_with_config(&config);
+    // kms:MultiRegion is CreateKey's request condition key.
+    let single = server.client_for(EAST, "SINGLE", "secret");
+    single.create_key().send().await.unwrap();
+    assert_code!(
+        single.create_key().multi_region(true).send().await,
+        "AccessDeniedException"
+    );
     let root = server.client_for(EAST, "ROOT", "secret");
     let east_only = server.client_for(EAST, "EASTONLY", "secret");
     let no_west = server.client_for(EAST, "NOWEST", "secret");
