@@ -103,7 +103,9 @@ fn rejected(r: StateRejection) -> AliyunError {
     let state_code = |s: KeyState| match s {
         KeyState::Enabled => "Rejected.Enabled",
         KeyState::Disabled => "Rejected.Disabled",
-        KeyState::PendingDeletion => "Rejected.PendingDeletion",
+        // Alibaba has no multi-Region keys; a primary waiting for its replicas is pending
+        // deletion there.
+        KeyState::PendingDeletion | KeyState::PendingReplicaDeletion => "Rejected.PendingDeletion",
         KeyState::PendingImport => "Rejected.PendingImport",
     };
     match r.cell {
@@ -166,6 +168,12 @@ impl From<KmsError> for AliyunError {
                 )
             }
             KmsError::KeyState { rejection, .. } => rejected(rejection),
+            // Alibaba has no multi-Region keys, and none of its operations replicate; a change
+            // of a shared property through a replica is refused as an unsupported operation.
+            KmsError::MultiRegion { .. } => E::bad_request(
+                "Rejected.UnsupportedOperation",
+                "This operation is not supported for a multi-Region replica key.",
+            ),
             // Alibaba documents that a protected key cannot be deleted but not the error code.
             // ScheduleKeyDeletion's documented refusal of a state change is
             // Rejected.StateModifiedFailed (409), and that is what happened: the key could not be

@@ -2,6 +2,7 @@
 //! adding a `KmsError` variant does not compile until it has an AWS rendering.
 
 use serde::Serialize;
+use trent_core::error::MultiRegionRule;
 use trent_core::state::{Cell, StateRejection};
 use trent_core::{KeyState, KmsError, NotFound};
 
@@ -82,7 +83,11 @@ fn state_message(arn: &str, r: StateRejection) -> String {
         (Cell::NotPendingDeletion, _) => format!("{arn} is not pending deletion."),
         (_, KeyState::Enabled) => format!("{arn} is enabled."),
         (_, KeyState::Disabled) => format!("{arn} is disabled."),
-        (_, KeyState::PendingDeletion) => format!("{arn} is pending deletion."),
+        // AWS's key-state table has no message of its own for a primary waiting for its
+        // replicas' deletion; it is refused as a key pending deletion.
+        (_, KeyState::PendingDeletion | KeyState::PendingReplicaDeletion) => {
+            format!("{arn} is pending deletion.")
+        }
         (_, KeyState::PendingImport) => format!("{arn} is pending import."),
     }
 }
@@ -148,6 +153,26 @@ impl From<KmsError> for AwsError {
                 "KMSInvalidStateException",
                 format!("{arn} has deletion protection enabled (set through Alibaba's SetDeletionProtection); it cannot be scheduled for deletion."),
             ),
+            // "<arn> is not a multi-region primary key." is AWS's recorded answer to
+            // ReplicateKey on a replica; the same sentence is true of a single-Region key.
+            KmsError::MultiRegion { arn, rule } => match rule {
+                MultiRegionRule::NotPrimary => E::client(
+                    "UnsupportedOperationException",
+                    format!("{arn} is not a multi-region primary key."),
+                ),
+                MultiRegionRule::CopyExists { replica_arn } => E::client(
+                    "AlreadyExistsException",
+                    format!("Replica key {replica_arn} already exists."),
+                ),
+                MultiRegionRule::NoReplica { region } => E::client(
+                    "NotFoundException",
+                    format!("Replica key of {arn} in region {region} does not exist."),
+                ),
+                MultiRegionRule::Replica => E::client(
+                    "UnsupportedOperationException",
+                    format!("{arn} is a multi-region replica key; shared properties can only be changed on its primary key."),
+                ),
+            },
             KmsError::Validation(m) => E::client("ValidationException", m),
             KmsError::AlreadyExists(m) => E::client("AlreadyExistsException", m),
             KmsError::InvalidAliasName(m) => E::client("InvalidAliasNameException", m),

@@ -3,12 +3,12 @@
 //! constraints, call the engine, and shape the response; nothing here touches HTTP or storage.
 
 use serde::{Deserialize, Serialize};
-use trent_core::engine::{Caller, Kms, NewKey};
+use trent_core::engine::{Caller, Kms, NewKey, NewReplica};
 use trent_core::state::KeyOp;
 use trent_core::{
     AliasName, DataKeySpec, EncapsulationAlgorithm, EncryptionAlgorithm, ExpirationModel,
     KeyAgreementAlgorithm, KeyRecord, KeyRef, KeyRefForms, KeySpec, KeyState, KeyUsage, KmsError,
-    MacAlgorithm, Origin, SigningAlgorithm,
+    MacAlgorithm, MultiRegionKeyType, Origin, SigningAlgorithm,
 };
 
 use crate::enums::CUSTOMER_MASTER_KEY_SPECS;
@@ -71,6 +71,8 @@ trent_core::operations! {
     RotateKeyOnDemand => rotation::rotate_key_on_demand, true;
     ListKeyRotations => rotation::list_key_rotations, false;
     GetKeyLastUsage => get_key_last_usage, false;
+    ReplicateKey => replicate_key, true;
+    UpdatePrimaryRegion => update_primary_region, true;
     CreateGrant => grants::create_grant, true;
     ListGrants => grants::list_grants, false;
     ListRetirableGrants => grants::list_retirable_grants, false;
@@ -278,11 +280,42 @@ pub struct KeyMetadata {
     encapsulation_algorithms: &'static [EncapsulationAlgorithm],
     multi_region: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
+    multi_region_configuration: Option<MultiRegionConfiguration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     expiration_model: Option<ExpirationModel>,
     #[serde(skip_serializing_if = "Option::is_none")]
     valid_to: Option<Epoch>,
     #[serde(skip_serializing_if = "Option::is_none")]
     current_key_material_id: Option<String>,
+}
+
+/// AWS's `MultiRegionConfiguration`: which copy this is, and every copy's ARN and Region.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MultiRegionConfiguration {
+    multi_region_key_type: MultiRegionKeyType,
+    primary_key: MultiRegionKey,
+    replica_keys: Vec<MultiRegionKey>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MultiRegionKey {
+    arn: String,
+    region: String,
+}
+
+fn multi_region_configuration(r: &KeyRecord) -> Option<MultiRegionConfiguration> {
+    let set = r.meta.multi_region_set.as_ref()?;
+    let copy = |region: &str| MultiRegionKey {
+        arn: trent_core::Scope::new(r.scope.account.0.clone(), region).key_arn(&r.id),
+        region: region.to_owned(),
+    };
+    Some(MultiRegionConfiguration {
+        multi_region_key_type: r.multi_region_type()?,
+        primary_key: copy(&set.primary),
+        replica_keys: set.replicas.iter().map(|region| copy(region)).collect(),
+    })
 }
 
 /// A key's metadata as AWS returns it (DescribeKey, CreateKey; also the audit trail's CreateKey
@@ -311,6 +344,7 @@ pub fn metadata(r: &KeyRecord) -> KeyMetadata {
         key_agreement_algorithms: r.key_agreement_algorithms(),
         encapsulation_algorithms: r.encapsulation_algorithms(),
         multi_region: m.multi_region,
+        multi_region_configuration: multi_region_configuration(r),
         expiration_model,
         valid_to: valid_to.map(Epoch),
         // AWS gives it for the keys that can hold several materials: symmetric ones.
@@ -1065,4 +1099,95 @@ fn get_key_last_usage(ctx: &Ctx<'_>, req: GetKeyLastUsageRequest) -> Res<GetKeyL
         tracking_start_date: Epoch(usage.tracking_since),
         key_creation_date: Epoch(usage.key.record.meta.created_at),
     })
+}
+
+// ----- multi-Region keys ---------------------------------------------------------------------------
+
+/// The service model's `RegionType`: `^([a-z]+-){2,3}\d+$`, 1–32 characters.
+fn region(value: &Option<String>, member: &str) -> Result<String, KmsError> {
+    const PATTERN: &str = "^([a-z]+-){2,3}\\d+$";
+    let raw = required(value, member)?;
+    check_len(raw.chars().count(), 1, 32, member, Some(raw))?;
+    let parts: Vec<&str> = raw.split('-').collect();
+    let (words, number) = parts.split_at(parts.len() - 1);
+    let valid = (2..=3).contains(&words.len())
+        && words
+            .iter()
+            .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
+        && !number[0].is_empty()
+        && number[0].bytes().all(|b| b.is_ascii_digit());
+    if !valid {
+        check_pattern(raw, member, PATTERN, |_| false)?;
+    }
+    Ok(raw.clone())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReplicateKeyRequest {
+    key_id: Option<String>,
+    replica_region: Option<String>,
+    policy: Option<String>,
+    bypass_policy_lockout_safety_check: Option<bool>,
+    description: Option<String>,
+    tags: Option<Vec<Tag>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReplicateKeyResponse {
+    replica_key_metadata: KeyMetadata,
+    replica_policy: String,
+    replica_tags: Vec<TagOut>,
+}
+
+fn replicate_key(ctx: &Ctx<'_>, req: ReplicateKeyRequest) -> Res<ReplicateKeyResponse> {
+    let key = key_ref(&req.key_id, "keyId", KeyRefForms::KeyOnly)?;
+    let region = region(&req.replica_region, "replicaRegion")?;
+    if let Some(d) = &req.description {
+        check_len(d.chars().count(), 0, 8192, "description", None)?;
+    }
+    if let Some(p) = &req.policy {
+        check_len(p.chars().count(), 1, 131072, "policy", None)?;
+    }
+    let replica = ctx.kms.replicate_key(
+        ctx.caller,
+        &key,
+        NewReplica {
+            region,
+            policy: req.policy,
+            description: req.description,
+            tags: tags(&req.tags)?,
+            bypass_policy_lockout_safety_check: req
+                .bypass_policy_lockout_safety_check
+                .unwrap_or(false),
+        },
+    )?;
+    Ok(ReplicateKeyResponse {
+        replica_policy: replica.meta.policy.clone(),
+        replica_tags: replica
+            .meta
+            .tags
+            .iter()
+            .map(|(k, v)| TagOut {
+                tag_key: k.clone(),
+                tag_value: v.clone(),
+            })
+            .collect(),
+        replica_key_metadata: metadata(&replica),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdatePrimaryRegionRequest {
+    key_id: Option<String>,
+    primary_region: Option<String>,
+}
+
+fn update_primary_region(ctx: &Ctx<'_>, req: UpdatePrimaryRegionRequest) -> Res<Empty> {
+    let key = key_ref(&req.key_id, "keyId", KeyRefForms::KeyOnly)?;
+    let region = region(&req.primary_region, "primaryRegion")?;
+    ctx.kms.update_primary_region(ctx.caller, &key, &region)?;
+    Ok(Empty {})
 }

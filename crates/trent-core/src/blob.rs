@@ -13,8 +13,11 @@ use std::collections::BTreeMap;
 
 use crate::ids::KeyId;
 
-/// Format byte of the current layout.
+/// Format byte of the current layout, for a key with an ordinary id.
 pub const FORMAT_V1: u8 = 1;
+/// The same layout for a multi-Region key (`mrk-` id, the same 16 bytes): every copy of the key
+/// in any Region reads it.
+pub const FORMAT_V1_MULTI_REGION: u8 = 2;
 /// Bytes before the sealed part.
 pub const HEADER_LEN: usize = 1 + 16 + 4;
 /// Smallest possible blob: header, nonce, tag (an empty plaintext is never produced, but the
@@ -34,7 +37,11 @@ pub struct Blob<'a> {
 
 pub fn header(key_id: &KeyId, material_version: u32) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
-    h[0] = FORMAT_V1;
+    h[0] = if key_id.is_multi_region() {
+        FORMAT_V1_MULTI_REGION
+    } else {
+        FORMAT_V1
+    };
     h[1..17].copy_from_slice(key_id.as_bytes());
     h[17..21].copy_from_slice(&material_version.to_be_bytes());
     h
@@ -65,13 +72,13 @@ pub fn encode(header: &[u8; HEADER_LEN], sealed: &[u8]) -> Vec<u8> {
 
 /// Parses a blob; `None` for anything that is not one of ours.
 pub fn decode(bytes: &[u8]) -> Option<Blob<'_>> {
-    if bytes.len() < MIN_LEN || bytes[0] != FORMAT_V1 {
+    if bytes.len() < MIN_LEN || !matches!(bytes[0], FORMAT_V1 | FORMAT_V1_MULTI_REGION) {
         return None;
     }
     let id: [u8; 16] = bytes[1..17].try_into().ok()?;
     let version = u32::from_be_bytes(bytes[17..21].try_into().ok()?);
     Some(Blob {
-        key_id: KeyId::from_bytes(id),
+        key_id: KeyId::from_parts(id, bytes[0] == FORMAT_V1_MULTI_REGION),
         material_version: version,
         sealed: &bytes[HEADER_LEN..],
     })
@@ -98,8 +105,17 @@ mod tests {
         assert!(decode(&[]).is_none());
         assert!(decode(&[1; MIN_LEN - 1]).is_none());
         let mut other = vec![0u8; 200];
-        other[0] = 2;
+        other[0] = 3;
         assert!(decode(&other).is_none());
+    }
+
+    #[test]
+    fn multi_region_ids_round_trip() {
+        let id = KeyId::generate_multi_region();
+        let h = header(&id, 2);
+        assert_eq!(h[0], FORMAT_V1_MULTI_REGION);
+        let sealed = vec![0xAB; trent_crypto::NONCE_LEN + 5 + trent_crypto::TAG_LEN];
+        assert_eq!(decode(&encode(&h, &sealed)).unwrap().key_id, id);
     }
 
     #[test]

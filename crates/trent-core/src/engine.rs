@@ -64,6 +64,7 @@ mod cache;
 mod gate;
 mod grants;
 mod import;
+mod multi_region;
 mod reseal;
 mod rotation;
 mod seed;
@@ -78,6 +79,7 @@ pub use grants::{
     check_grant_tokens, CreatedGrant, GrantEntry, NewGrant, MAX_GRANTS_PER_KEY, MAX_GRANT_TOKENS,
 };
 pub use import::{ImportParameters, ImportRequest};
+pub use multi_region::NewReplica;
 pub use reseal::{reseal_key, ResealError};
 pub use rotation::{KeyMaterialEntry, RotationStatus, DEFAULT_ROTATION_PERIOD_DAYS};
 pub use seed::{SeedApplied, SeedError, SeedExport, SeedKey};
@@ -270,8 +272,13 @@ pub struct CacheStats {
 }
 
 /// Associated data sealing one material version at rest: binds it to its key and version.
+/// Every copy of a multi-Region key (one id, several Regions) opens the same sealed bytes.
 pub fn material_aad(id: &KeyId, version: u32) -> Vec<u8> {
-    let mut aad = b"trent/key-material/v1/".to_vec();
+    let mut aad = if id.is_multi_region() {
+        b"trent/key-material/mrk/v1/".to_vec()
+    } else {
+        b"trent/key-material/v1/".to_vec()
+    };
     aad.extend_from_slice(id.as_bytes());
     aad.extend_from_slice(&version.to_be_bytes());
     aad
@@ -426,13 +433,6 @@ impl Kms {
                 self.scoped(caller, scope)?;
                 Ok((scope.clone(), self.alias_target(scope, name)?))
             }
-            KeyRef::MultiRegionId { scope, id } => {
-                let scope = scope.as_ref().unwrap_or(&caller.scope);
-                self.scoped(caller, scope)?;
-                Err(KmsError::NotFound(NotFound::Key {
-                    arn: scope.key_arn_of(id),
-                }))
-            }
         }
     }
 
@@ -465,7 +465,12 @@ impl Kms {
             })
         };
         let now = self.now();
-        let cached = self.caches.key(id);
+        // The cache holds one copy per id: a multi-Region key's copy in another Region is a
+        // miss here (and is replaced), never that key.
+        let cached = match self.caches.key(id) {
+            Lookup::Fresh(k) | Lookup::Stale(k) if k.record.scope != *scope => Lookup::Missing,
+            other => other,
+        };
         let loaded = match cached {
             Lookup::Fresh(k) => {
                 self.cache_hits.fetch_add(1, Ordering::Relaxed);
@@ -601,13 +606,12 @@ impl Kms {
                 return Ok((out, current));
             }
             next.version = current.version + 1;
-            match self.commit(
-                caller,
-                vec![Write::UpdateKey {
-                    record: next.clone(),
-                    expected_version: current.version,
-                }],
-            ) {
+            let mut writes = vec![Write::UpdateKey {
+                record: next.clone(),
+                expected_version: current.version,
+            }];
+            writes.extend(self.copy_writes(&current, &next)?);
+            match self.commit(caller, writes) {
                 Ok(()) => {
                     self.invalidate_key(&id);
                     return Ok((out, next));
@@ -626,6 +630,7 @@ impl Kms {
             key_spec: Some(new.key_spec),
             key_usage: Some(new.key_usage),
             origin: Some(new.origin),
+            multi_region: Some(new.multi_region),
             tags: (!new.tags.is_empty()).then_some(new.tags.as_slice()),
             bypass_lockout: Some(new.bypass_policy_lockout_safety_check),
             ..Facts::default()
@@ -650,11 +655,6 @@ impl Kms {
                 new.origin
             )));
         }
-        if new.multi_region {
-            return Err(KmsError::UnsupportedOperation(
-                "Multi-Region keys are not supported by this server.".into(),
-            ));
-        }
         let tags = merge_tags(&BTreeMap::new(), &new.tags)?;
         let parsed = new
             .policy
@@ -666,7 +666,11 @@ impl Kms {
             .policy
             .clone()
             .unwrap_or_else(|| default_policy(&caller.scope));
-        let id = KeyId::generate();
+        let id = if new.multi_region {
+            KeyId::generate_multi_region()
+        } else {
+            KeyId::generate()
+        };
         let now = self.now();
         note_key(&caller.scope, &id);
         let (state, materials, current_material) = match new.origin {
@@ -696,7 +700,11 @@ impl Kms {
                 policy,
                 tags,
                 current_material,
-                multi_region: false,
+                multi_region: new.multi_region,
+                multi_region_set: new.multi_region.then(|| MultiRegionSet {
+                    primary: caller.scope.region.0.clone(),
+                    replicas: vec![],
+                }),
                 imports: vec![],
                 last_material_version: current_material.unwrap_or(0),
                 rotation: Rotation::default(),
@@ -747,7 +755,11 @@ impl Kms {
                     return Ok(Page { items, next_marker });
                 }
                 cursor = Some(id);
-                let cached = self.caches.any_key(&id).map(|k| k.record.clone());
+                let cached = self
+                    .caches
+                    .any_key(&id)
+                    .map(|k| k.record.clone())
+                    .filter(|r| r.scope == caller.scope);
                 let record = match cached {
                     Some(r) => Some(r),
                     None => self.store.get_key(&caller.scope, &id)?,
@@ -805,8 +817,21 @@ impl Kms {
                 if r.meta.deletion_protection.is_some() {
                     return Err(KmsError::DeletionProtected { arn: r.arn() });
                 }
-                r.meta.state = KeyState::PendingDeletion;
-                r.meta.deletion_date = Some(now.plus_days(window_days));
+                // AWS keeps a multi-Region primary with replicas: it waits, unusable, in
+                // PendingReplicaDeletion, and its waiting period starts when its last replica
+                // is deleted.
+                let has_replicas = r.multi_region_type() == Some(MultiRegionKeyType::Primary)
+                    && r.meta
+                        .multi_region_set
+                        .as_ref()
+                        .is_some_and(|s| !s.replicas.is_empty());
+                if has_replicas {
+                    r.meta.state = KeyState::PendingReplicaDeletion;
+                    r.meta.deletion_date = None;
+                } else {
+                    r.meta.state = KeyState::PendingDeletion;
+                    r.meta.deletion_date = Some(now.plus_days(window_days));
+                }
                 r.meta.pending_window_days = Some(window_days);
                 Ok(())
             },
@@ -886,13 +911,15 @@ impl Kms {
             let Some(record) = self.store.get_key(&scope, &id)? else {
                 continue;
             };
-            let write = if self.is_deleted(&record, now) {
+            let writes = if self.is_deleted(&record, now) {
                 destroyed = true;
-                Write::DeleteKey {
+                let mut writes = vec![Write::DeleteKey {
                     scope,
                     id,
                     expected_version: record.version,
-                }
+                }];
+                writes.extend(self.after_copy_deleted(&record, now)?);
+                writes
             } else {
                 let mut next = record.clone();
                 self.do_due_work(&mut next, now)?;
@@ -900,12 +927,14 @@ impl Kms {
                     continue;
                 }
                 next.version = record.version + 1;
-                Write::UpdateKey {
-                    record: next,
+                let mut writes = vec![Write::UpdateKey {
+                    record: next.clone(),
                     expected_version: record.version,
-                }
+                }];
+                writes.extend(self.copy_writes(&record, &next)?);
+                writes
             };
-            match self.store.commit(vec![write]) {
+            match self.store.commit(writes) {
                 Ok(()) => changed += 1,
                 Err(StoreError::Conflict) => {}
                 Err(e) => return Err(e.into()),

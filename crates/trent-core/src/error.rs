@@ -163,6 +163,9 @@ pub enum KmsError {
     InvalidKeyUsage(String),
     #[error("unsupported operation: {0}")]
     UnsupportedOperation(String),
+    /// A multi-Region key rule refused the request (see [`MultiRegionRule`]).
+    #[error("multi-Region key rule: {rule:?} ({arn})")]
+    MultiRegion { arn: String, rule: MultiRegionRule },
     /// A tag breaks a tagging rule (reserved prefix, duplicates, too many).
     #[error("tag: {0}")]
     Tag(String),
@@ -180,6 +183,20 @@ pub enum KmsError {
     /// A storage or cryptographic failure on our side. The text is logged, never sent.
     #[error("internal: {0}")]
     Internal(String),
+}
+
+/// The multi-Region key rules a request can break.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MultiRegionRule {
+    /// ReplicateKey or UpdatePrimaryRegion on a key that is not a multi-Region primary key
+    /// (a replica, or a single-Region key).
+    NotPrimary,
+    /// ReplicateKey to a Region that already holds a copy (`replica_arn` names it).
+    CopyExists { replica_arn: String },
+    /// UpdatePrimaryRegion to a Region that holds no replica of the key.
+    NoReplica { region: String },
+    /// A shared property (rotation) changed through a replica: only the primary may.
+    Replica,
 }
 
 impl KmsError {

@@ -8,35 +8,124 @@ use crate::error::{KmsError, NotFound};
 /// The partition of every ARN this server issues and the only one it resolves.
 pub const PARTITION: &str = "aws";
 
-/// A key's id: a UUID, rendered lowercase and hyphenated as AWS does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct KeyId(uuid::Uuid);
+/// A key's id: a UUID, rendered lowercase and hyphenated as AWS does, or for a multi-Region key
+/// `mrk-` and the same 16 bytes as 32 lowercase hex digits. A multi-Region key's copies in
+/// several Regions share one id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyId {
+    uuid: uuid::Uuid,
+    multi_region: bool,
+}
+
+/// The byte that ends a multi-Region key id's storage form (see [`KeyId::storage_bytes`]).
+const MULTI_REGION_MARK: u8 = b'M';
 
 impl KeyId {
     pub fn generate() -> Self {
-        Self(uuid::Uuid::new_v4())
+        Self {
+            uuid: uuid::Uuid::new_v4(),
+            multi_region: false,
+        }
     }
 
+    /// A new multi-Region key id (`mrk-…`).
+    pub fn generate_multi_region() -> Self {
+        Self {
+            uuid: uuid::Uuid::new_v4(),
+            multi_region: true,
+        }
+    }
+
+    /// A key id as clients write it: the 36-character hyphenated UUID, or `mrk-` and 32
+    /// lowercase hex digits.
     pub fn parse(s: &str) -> Option<Self> {
+        if is_multi_region_id(s) {
+            let hex = &s[MULTI_REGION_PREFIX.len()..];
+            return uuid::Uuid::parse_str(hex).ok().map(|uuid| Self {
+                uuid,
+                multi_region: true,
+            });
+        }
         // AWS ids are exactly the 36-character hyphenated form.
         if s.len() != 36 {
             return None;
         }
-        uuid::Uuid::parse_str(s).ok().map(Self)
+        uuid::Uuid::parse_str(s).ok().map(|uuid| Self {
+            uuid,
+            multi_region: false,
+        })
     }
 
+    /// An ordinary (single-Region) key id from its 16 bytes.
     pub fn from_bytes(b: [u8; 16]) -> Self {
-        Self(uuid::Uuid::from_bytes(b))
+        Self {
+            uuid: uuid::Uuid::from_bytes(b),
+            multi_region: false,
+        }
     }
 
+    /// A key id from its 16 bytes and whether it is a multi-Region id.
+    pub fn from_parts(b: [u8; 16], multi_region: bool) -> Self {
+        Self {
+            uuid: uuid::Uuid::from_bytes(b),
+            multi_region,
+        }
+    }
+
+    /// The 16 bytes of the id (the same for `mrk-` ids; [`KeyId::is_multi_region`] tells them
+    /// apart).
     pub fn as_bytes(&self) -> &[u8; 16] {
-        self.0.as_bytes()
+        self.uuid.as_bytes()
+    }
+
+    pub fn is_multi_region(&self) -> bool {
+        self.multi_region
+    }
+
+    /// How stores keep the id: the 16 bytes, and for a multi-Region id one more byte, so the two
+    /// kinds never collide. [`KeyId`]'s order is the byte order of this form.
+    pub fn storage_bytes(&self) -> Vec<u8> {
+        let mut out = self.as_bytes().to_vec();
+        if self.multi_region {
+            out.push(MULTI_REGION_MARK);
+        }
+        out
+    }
+
+    /// The inverse of [`KeyId::storage_bytes`].
+    pub fn from_storage(bytes: &[u8]) -> Option<Self> {
+        match bytes.len() {
+            16 => Some(Self::from_parts(bytes.try_into().ok()?, false)),
+            17 if bytes[16] == MULTI_REGION_MARK => {
+                Some(Self::from_parts(bytes[..16].try_into().ok()?, true))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl PartialOrd for KeyId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for KeyId {
+    /// The order of the storage form, so that a store's byte order is the id order.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_bytes()
+            .cmp(other.as_bytes())
+            .then(self.multi_region.cmp(&other.multi_region))
     }
 }
 
 impl fmt::Display for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.hyphenated().fmt(f)
+        if self.multi_region {
+            write!(f, "{MULTI_REGION_PREFIX}{}", self.uuid.simple())
+        } else {
+            self.uuid.hyphenated().fmt(f)
+        }
     }
 }
 
@@ -156,22 +245,9 @@ impl fmt::Display for AliasName {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyRef {
     Id(KeyId),
-    KeyArn {
-        scope: Scope,
-        id: KeyId,
-    },
+    KeyArn { scope: Scope, id: KeyId },
     Alias(AliasName),
-    AliasArn {
-        scope: Scope,
-        name: AliasName,
-    },
-    /// A well-formed multi-Region key id (`mrk-` and 32 hex digits), alone or in a key ARN
-    /// (`scope`). This server makes no multi-Region keys, so it names no key: it is answered as
-    /// a key that does not exist, not as a malformed id.
-    MultiRegionId {
-        scope: Option<Scope>,
-        id: String,
-    },
+    AliasArn { scope: Scope, name: AliasName },
 }
 
 /// The prefix of AWS's multi-Region key ids.
@@ -204,11 +280,6 @@ impl KeyRef {
             Self::parse_arn(raw, rest)?
         } else if raw.starts_with(ALIAS_PREFIX) {
             KeyRef::Alias(AliasName::parse(raw).map_err(|_| KmsError::invalid_key_id(raw))?)
-        } else if is_multi_region_id(raw) {
-            KeyRef::MultiRegionId {
-                scope: None,
-                id: raw.to_owned(),
-            }
         } else {
             KeyRef::Id(KeyId::parse(raw).ok_or_else(|| KmsError::invalid_key_id(raw))?)
         };
@@ -246,12 +317,6 @@ impl KeyRef {
         // as an ARN of another region or account does.
         let elsewhere = partition != PARTITION;
         if let Some(id) = resource.strip_prefix("key/") {
-            if is_multi_region_id(id) {
-                return Ok(KeyRef::MultiRegionId {
-                    scope: Some(scope),
-                    id: id.to_owned(),
-                });
-            }
             let id = KeyId::parse(id).ok_or_else(|| KmsError::invalid_key_id(raw))?;
             if elsewhere {
                 return Err(KmsError::NotFound(NotFound::Key {
@@ -368,18 +433,25 @@ mod tests {
     #[test]
     fn multi_region_ids_are_well_formed_or_invalid() {
         let id = "mrk-1234abcd12ab34cd56ef1234567890ab";
+        let parsed = KeyId::parse(id).unwrap();
+        assert!(parsed.is_multi_region());
+        assert_eq!(parsed.to_string(), id);
+        assert_eq!(KeyId::from_storage(&parsed.storage_bytes()), Some(parsed));
         assert_eq!(
             KeyRef::parse(id, KeyRefForms::KeyOnly).unwrap(),
-            KeyRef::MultiRegionId {
-                scope: None,
-                id: id.into()
-            }
+            KeyRef::Id(parsed)
         );
         let arn = format!("arn:aws:kms:us-east-1:111122223333:key/{id}");
         assert!(matches!(
             KeyRef::parse(&arn, KeyRefForms::Any).unwrap(),
-            KeyRef::MultiRegionId { scope: Some(_), .. }
+            KeyRef::KeyArn { id, .. } if id == parsed
         ));
+        // The same 16 bytes as an ordinary id are another key.
+        let plain = KeyId::from_bytes(*parsed.as_bytes());
+        assert_ne!(plain, parsed);
+        assert_ne!(plain.storage_bytes(), parsed.storage_bytes());
+        let fresh = KeyId::generate_multi_region();
+        assert_eq!(KeyId::parse(&fresh.to_string()), Some(fresh));
         for bad in [
             "mrk-fake",
             "mrk-1234ABCD12ab34cd56ef1234567890ab",

@@ -37,14 +37,42 @@ macro_rules! named_enum {
 }
 
 named_enum!(
-    /// The states of the source documents' state machine (AWS and Alibaba share these four).
+    /// The states of the source documents' state machine (AWS and Alibaba share the first
+    /// four). `PendingReplicaDeletion` is AWS's state of a multi-Region primary key scheduled for
+    /// deletion while it still has replicas. AWS's transient `Creating` and `Updating` never
+    /// show: Trent replicates and changes the primary Region synchronously.
     KeyState {
         Enabled => "Enabled",
         Disabled => "Disabled",
         PendingDeletion => "PendingDeletion",
         PendingImport => "PendingImport",
+        PendingReplicaDeletion => "PendingReplicaDeletion",
     }
 );
+
+named_enum!(
+    /// Which copy of a multi-Region key a record is (AWS's `MultiRegionKeyType`).
+    MultiRegionKeyType {
+        Primary => "PRIMARY",
+        Replica => "REPLICA",
+    }
+);
+
+/// The copies of a multi-Region key: the Region of the primary key and of every replica, in the
+/// order they were made. Every copy's record holds the same set; a change to it is written to
+/// every copy in one batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MultiRegionSet {
+    pub primary: String,
+    pub replicas: Vec<String>,
+}
+
+impl MultiRegionSet {
+    /// Every Region holding a copy, the primary first.
+    pub fn regions(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.primary.as_str()).chain(self.replicas.iter().map(String::as_str))
+    }
+}
 
 named_enum!(
     /// Key specs. Every AWS spec is recognised; [`KeySpec::kind`] says which ones Trent
@@ -467,6 +495,10 @@ pub struct KeyMeta {
     /// The material version new ciphertexts use; `None` while an EXTERNAL key has none.
     pub current_material: Option<u32>,
     pub multi_region: bool,
+    /// A multi-Region key's copies (present exactly when `multi_region`). Keys stored before
+    /// multi-Region keys existed have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_region_set: Option<MultiRegionSet>,
     /// EXTERNAL keys: every key material associated with the key, imported or not (a deleted
     /// material stays listed, because only the same material may be imported in its place).
     /// Stores written before keys held several materials have one object (or null) under
@@ -741,6 +773,17 @@ impl KeyRecord {
         self.scope.key_arn(&self.id)
     }
 
+    /// Whether this copy is a multi-Region key's primary or a replica; `None` for a
+    /// single-Region key.
+    pub fn multi_region_type(&self) -> Option<MultiRegionKeyType> {
+        let set = self.meta.multi_region_set.as_ref()?;
+        Some(if set.primary == self.scope.region.0 {
+            MultiRegionKeyType::Primary
+        } else {
+            MultiRegionKeyType::Replica
+        })
+    }
+
     pub fn signing_algorithms(&self) -> &'static [SigningAlgorithm] {
         match self.meta.key_usage {
             KeyUsage::SignVerify => self.meta.key_spec.signing_algorithms(),
@@ -781,10 +824,11 @@ impl KeyRecord {
             .deletion_date
             .filter(|_| m.state == KeyState::PendingDeletion);
         let expiry = self.expiring_materials().map(|(_, t)| t).min();
-        let rotation = m
-            .rotation
-            .next_rotation
-            .filter(|_| m.state == KeyState::Enabled);
+        // A multi-Region replica is rotated by its primary, never on its own.
+        let rotation = m.rotation.next_rotation.filter(|_| {
+            m.state == KeyState::Enabled
+                && self.multi_region_type() != Some(MultiRegionKeyType::Replica)
+        });
         [deletion, expiry, rotation].into_iter().flatten().min()
     }
 

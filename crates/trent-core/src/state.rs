@@ -70,6 +70,11 @@ pub enum KeyOp {
     /// Alibaba only: SetDeletionProtection (turning it on or off).
     SetDeletionProtection,
     GetKeyLastUsage,
+    /// ReplicateKey, on the primary key.
+    ReplicateKey,
+    /// UpdatePrimaryRegion, decided on the current primary and on the replica that becomes
+    /// primary.
+    UpdatePrimaryRegion,
     CreateKey,
     ListKeys,
     GenerateRandom,
@@ -442,6 +447,23 @@ const TABLE: &[Row] = &[
         [A, A, A, A],
         None,
     ),
+    // Multi-Region keys. ReplicateKey's row in AWS's table: Disabled [1], PendingDeletion [3];
+    // PendingImport is conditional ("?"): an EXTERNAL primary may be replicated before its
+    // material is imported (the replica is then PendingImport too). UpdatePrimaryRegion needs
+    // both keys Enabled ("Both the primary key and the replica key must be in the Enabled key
+    // state when the operation starts", AWS's multi-Region guide).
+    (
+        KeyOp::ReplicateKey,
+        own("kms:ReplicateKey"),
+        [A, U, U, A],
+        None,
+    ),
+    (
+        KeyOp::UpdatePrimaryRegion,
+        own("kms:UpdatePrimaryRegion"),
+        [A, U, U, U],
+        None,
+    ),
 ];
 
 /// Every operation the state table covers (those that name a key), in table order.
@@ -469,7 +491,11 @@ pub fn cell(dialect: Dialect, op: KeyOp, state: KeyState) -> Cell {
     let column = match state {
         KeyState::Enabled => 0,
         KeyState::Disabled => 1,
-        KeyState::PendingDeletion => 2,
+        // A multi-Region primary waiting for its replicas' deletion is refused and allowed
+        // exactly like a key pending deletion (AWS's table gives it no column of its own; its
+        // API pages say it "cannot be replicated or used in cryptographic operations", and
+        // CancelKeyDeletion cancels it).
+        KeyState::PendingDeletion | KeyState::PendingReplicaDeletion => 2,
         KeyState::PendingImport => 3,
     };
     TABLE
@@ -571,6 +597,8 @@ mod tests {
             ListKeyRotations,
             SetDeletionProtection,
             GetKeyLastUsage,
+            ReplicateKey,
+            UpdatePrimaryRegion,
             CreateKey,
             ListKeys,
             GenerateRandom,
@@ -625,6 +653,7 @@ mod tests {
                 | ListKeyRotations
                 | SetDeletionProtection
                 | GetKeyLastUsage => {}
+                ReplicateKey | UpdatePrimaryRegion => {}
                 CreateKey | ListKeys | GenerateRandom => {}
                 CreateGrant | ListGrants | RevokeGrant | RetireGrant | ListRetirableGrants => {}
             }
@@ -955,6 +984,37 @@ mod tests {
                 Some("KMSInvalidStateException"),
             ),
             (KeyOp::ListKeyRotations, PendingDeletion, None),
+            // Multi-Region keys: ReplicateKey [1]/[3]; UpdatePrimaryRegion needs Enabled keys.
+            (KeyOp::ReplicateKey, Disabled, Some("DisabledException")),
+            (
+                KeyOp::ReplicateKey,
+                PendingDeletion,
+                Some("KMSInvalidStateException"),
+            ),
+            (KeyOp::ReplicateKey, PendingImport, None),
+            (
+                KeyOp::UpdatePrimaryRegion,
+                Disabled,
+                Some("DisabledException"),
+            ),
+            (
+                KeyOp::UpdatePrimaryRegion,
+                PendingImport,
+                Some("KMSInvalidStateException"),
+            ),
+            // A primary waiting for its replicas' deletion answers as a key pending deletion.
+            (
+                KeyOp::Encrypt,
+                PendingReplicaDeletion,
+                Some("KMSInvalidStateException"),
+            ),
+            (
+                KeyOp::ReplicateKey,
+                PendingReplicaDeletion,
+                Some("KMSInvalidStateException"),
+            ),
+            (KeyOp::CancelKeyDeletion, PendingReplicaDeletion, None),
+            (KeyOp::DescribeKey, PendingReplicaDeletion, None),
         ];
         for (op, state, expected) in cases {
             let got = check(Dialect::Aws, *op, *state)

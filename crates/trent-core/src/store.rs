@@ -185,6 +185,7 @@ pub mod conformance {
                 tags: BTreeMap::from([("k".to_owned(), "v".to_owned())]),
                 current_material: Some(1),
                 multi_region: false,
+                multi_region_set: None,
                 imports: vec![],
                 last_material_version: 1,
                 rotation: Rotation::default(),
@@ -223,7 +224,94 @@ pub mod conformance {
         sample_key_prefers_material(store);
         audit_chains_lookups_and_pruning(store);
         audit_appends_concurrently_in_one_chain(store);
+        multi_region_copies_share_an_id(store);
         store.ping().expect("a fresh store answers");
+    }
+
+    /// The copies of a multi-Region key share one (`mrk-`) id in several Regions of one
+    /// account: each is a row of its own, with its own material rows, written together in one
+    /// batch, and destroyed on its own.
+    pub fn multi_region_copies_share_an_id(store: &dyn Store) {
+        let east = Scope::new("121212121212", "us-east-1");
+        let west = Scope::new("121212121212", "eu-west-1");
+        let mut primary = key(&east, KeyState::Enabled, None);
+        primary.id = KeyId::generate_multi_region();
+        primary.meta.multi_region = true;
+        primary.meta.multi_region_set = Some(MultiRegionSet {
+            primary: "us-east-1".into(),
+            replicas: vec!["eu-west-1".into()],
+        });
+        let mut replica = primary.clone();
+        replica.scope = west.clone();
+        replica.meta.description = "replica".into();
+        // An ordinary key with the same 16 bytes is another key.
+        let mut twin = key(&east, KeyState::Enabled, None);
+        twin.id = KeyId::from_bytes(*primary.id.as_bytes());
+        store
+            .commit(vec![
+                Write::InsertKey(primary.clone()),
+                Write::InsertKey(replica.clone()),
+                Write::InsertKey(twin.clone()),
+            ])
+            .unwrap();
+        assert_eq!(
+            store.get_key(&east, &primary.id).unwrap(),
+            Some(primary.clone())
+        );
+        assert_eq!(
+            store.get_key(&west, &primary.id).unwrap(),
+            Some(replica.clone())
+        );
+        assert_eq!(store.get_key(&east, &twin.id).unwrap(), Some(twin.clone()));
+        assert!(store
+            .list_keys(&west, None, 10)
+            .unwrap()
+            .contains(&primary.id));
+        // Rotation: both copies gain the new version in one batch.
+        let mut rotated = [primary.clone(), replica.clone()];
+        for r in &mut rotated {
+            r.version = 2;
+            r.materials.push(SealedMaterial {
+                version: 2,
+                sealed: vec![8; 8],
+            });
+        }
+        store
+            .commit(
+                rotated
+                    .iter()
+                    .map(|r| Write::UpdateKey {
+                        record: r.clone(),
+                        expected_version: 1,
+                    })
+                    .collect(),
+            )
+            .unwrap();
+        assert_eq!(
+            store.get_key(&west, &primary.id).unwrap(),
+            Some(rotated[1].clone())
+        );
+        store
+            .commit(vec![
+                Write::InsertAlias(alias(&west, "alias/mrk", primary.id)),
+                Write::DeleteKey {
+                    scope: west.clone(),
+                    id: primary.id,
+                    expected_version: 2,
+                },
+            ])
+            .unwrap();
+        assert_eq!(store.get_key(&west, &primary.id).unwrap(), None);
+        assert_eq!(
+            store.get_key(&east, &primary.id).unwrap(),
+            Some(rotated[0].clone())
+        );
+        assert_eq!(
+            store
+                .get_alias(&west, &AliasName("alias/mrk".into()))
+                .unwrap(),
+            None
+        );
     }
 
     /// Runs on a store that may hold keys already: the check value is absent until the first

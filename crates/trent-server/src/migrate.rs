@@ -77,8 +77,8 @@ pub fn run(from: &str, to: &str, root: &AeadKey) -> Result<Copied, String> {
         let ids = source
             .all_key_ids(after.as_ref(), BATCH)
             .map_err(err("source"))?;
-        let Some((_, last)) = ids.last() else { break };
-        after = Some(*last);
+        let Some(last) = ids.last() else { break };
+        after = Some(last.clone());
         let mut writes = Vec::with_capacity(ids.len());
         for (scope, id) in ids {
             let Some(mut record) = source.get_key(&scope, &id).map_err(err("source"))? else {

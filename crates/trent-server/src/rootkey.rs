@@ -300,6 +300,7 @@ mod tests {
                 tags: BTreeMap::new(),
                 current_material: Some(1),
                 multi_region: false,
+                multi_region_set: None,
                 imports: vec![],
                 last_material_version: 1,
                 rotation: Default::default(),

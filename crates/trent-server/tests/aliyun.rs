@@ -691,6 +691,8 @@ async fn move_to(ali: &Ali, id: &str, state: KeyState) {
             .ok();
         }
         KeyState::Enabled | KeyState::PendingImport => {}
+        // AWS's multi-Region state: not one of STATES (Alibaba has no multi-Region keys).
+        KeyState::PendingReplicaDeletion => unreachable!("not an Alibaba state"),
     }
     assert_eq!(ali.state(id).await, state.as_str());
 }
@@ -1880,4 +1882,45 @@ async fn alibaba_requests_are_recorded_in_the_audit_trail() {
         assert!(!body.contains(&secret) && !body.contains("alibaba-audit-plaintext"));
         assert!(!body.contains("SignatureNonce") && !body.contains("signatureNonce"));
     }
+}
+
+/// Alibaba has no multi-Region keys: a multi-Region key made through AWS is an ordinary key
+/// there (listed, described, used), and its replica in another Region is that Region's key.
+#[tokio::test]
+async fn multi_region_keys_are_ordinary_keys_in_the_alibaba_dialect() {
+    let server = Server::start();
+    let aws = server.client_for(REGION, "test", "test");
+    let ali = Ali::new(&server, Scheme::Acs3);
+    let key = common::create_with(aws.create_key().multi_region(true)).await;
+    assert!(key.starts_with("mrk-"), "{key}");
+    aws.replicate_key()
+        .key_id(&key)
+        .replica_region("ap-southeast-1")
+        .send()
+        .await
+        .unwrap();
+    let meta = ali.call("DescribeKey", &[("KeyId", &key)]).await.ok()["KeyMetadata"].clone();
+    assert_eq!(meta["KeyId"], key);
+    assert_eq!(meta["Arn"], format!("acs:kms:{REGION}:{ACCOUNT}:key/{key}"));
+    assert_eq!(meta["KeyState"], "Enabled");
+    let listed = ali.call("ListKeys", &[("PageSize", "100")]).await.ok();
+    assert!(
+        listed.to_string().contains(&key),
+        "ListKeys lists the key: {listed}"
+    );
+    let enc = ali
+        .call(
+            "Encrypt",
+            &[("KeyId", &key), ("Plaintext", &B64.encode("mrk"))],
+        )
+        .await
+        .ok();
+    let dec = ali
+        .call(
+            "Decrypt",
+            &[("CiphertextBlob", enc["CiphertextBlob"].as_str().unwrap())],
+        )
+        .await
+        .ok();
+    assert_eq!(dec["Plaintext"], B64.encode("mrk"));
 }

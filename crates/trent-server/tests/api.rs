@@ -839,13 +839,14 @@ async fn unsupported_key_specs_are_refused_clearly() {
         .send()
         .await;
     assert_code!(r, "ValidationException");
+    // ReplicateKey is served (tests/multi_region.rs): a key that does not exist is not found.
     assert_code!(
         kms.replicate_key()
             .key_id("0b0e7c5e-0000-4000-8000-000000000000")
             .replica_region("us-west-2")
             .send()
             .await,
-        "UnsupportedOperationException"
+        "NotFoundException"
     );
     // Grants take key ids and ARNs only: an alias is answered like every key-only operation's.
     assert_code!(

@@ -637,3 +637,45 @@ async fn the_trail_can_be_turned_off() {
         let _ = &w.dir;
     }
 }
+
+/// ReplicateKey and UpdatePrimaryRegion are recorded like every other change, with the key
+/// they name (the primary) as their resource.
+#[tokio::test]
+async fn multi_region_operations_are_recorded() {
+    let w = World::start("", &[]);
+    let root = w.kms("ROOT");
+    let meta = root
+        .create_key()
+        .multi_region(true)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap();
+    let id = meta.key_id().to_owned();
+    let arn = meta.arn().unwrap().to_owned();
+    root.replicate_key()
+        .key_id(&id)
+        .replica_region("eu-west-1")
+        .send()
+        .await
+        .unwrap();
+    root.update_primary_region()
+        .key_id(&id)
+        .primary_region("eu-west-1")
+        .send()
+        .await
+        .unwrap();
+    let events = by(&w.server, "ROOT", "ResourceName", &arn).await;
+    for name in ["CreateKey", "ReplicateKey", "UpdatePrimaryRegion"] {
+        let found = named(&events, name);
+        assert_eq!(found.len(), 1, "{name}: {events:?}");
+        let rec = record(found[0]);
+        assert_eq!(rec["eventName"], name);
+    }
+    let replicated = record(named(&events, "ReplicateKey")[0]);
+    assert_eq!(
+        replicated["requestParameters"]["replicaRegion"],
+        "eu-west-1"
+    );
+}

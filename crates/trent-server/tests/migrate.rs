@@ -31,6 +31,15 @@ async fn a_populated_sqlite_store_moves_to_postgresql() {
     let blob = common::encrypt(&kms, "alias/moved", b"kept across the move").await;
     let signer = common::create_key(&kms, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
     let doomed = common::symmetric_key(&kms).await;
+    // A multi-Region key and its replica: one id in two Regions, both moved.
+    let mrk = common::create_with(kms.create_key().multi_region(true)).await;
+    kms.replicate_key()
+        .key_id(&mrk)
+        .replica_region("eu-west-1")
+        .send()
+        .await
+        .unwrap();
+    let mrk_blob = common::encrypt(&kms, &mrk, b"from the primary").await;
     kms.schedule_key_deletion()
         .key_id(&doomed)
         .pending_window_in_days(7)
@@ -65,7 +74,7 @@ async fn a_populated_sqlite_store_moves_to_postgresql() {
     );
     assert!(
         stdout.contains(&format!(
-            "migrated 3 keys, 4 material versions, 1 aliases, {records} audit records"
+            "migrated 5 keys, 6 material versions, 1 aliases, {records} audit records"
         )),
         "{stdout}"
     );
@@ -94,6 +103,8 @@ async fn a_populated_sqlite_store_moves_to_postgresql() {
     .await;
     let tags = kms.list_resource_tags().key_id(&id).send().await.unwrap();
     assert_eq!(tags.tags().len(), 1);
+    let west = node.client_for("eu-west-1", "test", "test");
+    common::decrypts_to(&west, &mrk_blob, b"from the primary").await;
     // The node's own records continue the copied chain: it verifies end to end.
     let verify = Command::new(env!("CARGO_BIN_EXE_trent"))
         .args(["audit", "verify", "--database-url", db.url()])

@@ -33,7 +33,14 @@ enum Kind {
     Hmac,
     /// A symmetric key with imported material (EXTERNAL).
     Imported,
+    /// A multi-Region primary key (symmetric).
+    MultiRegion,
+    /// A multi-Region primary key with a replica in [`REPLICA_REGION`].
+    Replicated,
 }
+
+/// Where multi-Region fixtures are replicated to.
+const REPLICA_REGION: &str = "eu-west-1";
 
 fn kind_of(op: KeyOp) -> Kind {
     match op {
@@ -44,6 +51,8 @@ fn kind_of(op: KeyOp) -> Kind {
         KeyOp::GetParametersForImport
         | KeyOp::ImportKeyMaterial
         | KeyOp::DeleteImportedKeyMaterial => Kind::Imported,
+        KeyOp::ReplicateKey => Kind::MultiRegion,
+        KeyOp::UpdatePrimaryRegion => Kind::Replicated,
         _ => Kind::Symmetric,
     }
 }
@@ -80,9 +89,18 @@ async fn key_in(kms: &Client, state: KeyState, n: usize, kind: Kind) -> Fixture 
         Kind::Hmac => create
             .key_spec(KeySpec::Hmac256)
             .key_usage(KeyUsageType::GenerateVerifyMac),
+        Kind::MultiRegion | Kind::Replicated => create.multi_region(true),
         Kind::Symmetric | Kind::Imported => create,
     };
     let id = common::create_with(create).await;
+    if kind == Kind::Replicated {
+        kms.replicate_key()
+            .key_id(&id)
+            .replica_region(REPLICA_REGION)
+            .send()
+            .await
+            .unwrap();
+    }
     let alias = format!("alias/fixture-{n}");
     common::create_alias(kms, &alias, &id).await;
     let material = vec![0x5A; 32];
@@ -140,14 +158,16 @@ async fn key_in(kms: &Client, state: KeyState, n: usize, kind: Kind) -> Fixture 
                 .unwrap()
                 .as_ref()
                 .to_vec(),
-            Kind::Symmetric | Kind::Imported => common::encrypt_request(kms, &id, "fixture")
-                .send()
-                .await
-                .unwrap()
-                .ciphertext_blob()
-                .unwrap()
-                .as_ref()
-                .to_vec(),
+            Kind::Symmetric | Kind::Imported | Kind::MultiRegion | Kind::Replicated => {
+                common::encrypt_request(kms, &id, "fixture")
+                    .send()
+                    .await
+                    .unwrap()
+                    .ciphertext_blob()
+                    .unwrap()
+                    .as_ref()
+                    .to_vec()
+            }
         }
     };
     match state {
@@ -162,6 +182,7 @@ async fn key_in(kms: &Client, state: KeyState, n: usize, kind: Kind) -> Fixture 
                 .unwrap();
         }
         KeyState::Enabled | KeyState::PendingImport => {}
+        KeyState::PendingReplicaDeletion => unreachable!("reached through PendingDeletion"),
     }
     Fixture {
         id,
@@ -371,6 +392,18 @@ async fn perform(
         KeyOp::RotateKeyOnDemand => err(kms.rotate_key_on_demand().key_id(id).send().await),
         KeyOp::ListKeyRotations => err(kms.list_key_rotations().key_id(id).send().await),
         KeyOp::GetKeyLastUsage => err(kms.get_key_last_usage().key_id(id).send().await),
+        KeyOp::ReplicateKey => err(kms
+            .replicate_key()
+            .key_id(id)
+            .replica_region(REPLICA_REGION)
+            .send()
+            .await),
+        KeyOp::UpdatePrimaryRegion => err(kms
+            .update_primary_region()
+            .key_id(id)
+            .primary_region(REPLICA_REGION)
+            .send()
+            .await),
         KeyOp::SetDeletionProtection => unreachable!("Alibaba only: walked by tests/aliyun.rs"),
         KeyOp::UpdateAliasCurrent => unreachable!("no state rule: walked through UpdateAlias"),
         KeyOp::CreateGrant => err(kms

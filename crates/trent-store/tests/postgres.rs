@@ -32,6 +32,7 @@ fn key(scope: &Scope) -> KeyRecord {
             tags: Default::default(),
             current_material: Some(1),
             multi_region: false,
+            multi_region_set: None,
             imports: vec![],
             last_material_version: 1,
             rotation: Default::default(),
@@ -105,6 +106,43 @@ fn a_newer_schema_is_refused() {
         matches!(&err, StoreError::Backend(m) if m.contains("schema version 999")),
         "{err:?}"
     );
+}
+
+/// A database of schema 2 (keys identified by id alone) keeps every key, its material and its
+/// aliases through the migration, and then holds a multi-Region key's copies under one id.
+#[test]
+fn schema_2_databases_keep_their_keys_material_and_aliases() {
+    let db = TestDatabase::create();
+    let scope = Scope::new("111111111111", "us-east-1");
+    let old = key(&scope);
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let id = hex(old.id.as_bytes());
+    let meta = serde_json::to_string(&old.meta)
+        .unwrap()
+        .replace('\'', "''");
+    let sealed = hex(&old.materials[0].sealed);
+    let sql = format!(
+        "{};
+         INSERT INTO keys (id, account, region, version, state, meta)
+             VALUES ('\\x{id}', '{a}', '{r}', 1, 'Enabled', '{meta}');
+         INSERT INTO key_material (key_id, version, sealed) VALUES ('\\x{id}', 1, '\\x{sealed}');
+         INSERT INTO aliases (account, region, name, target_key_id, created_at, updated_at)
+             VALUES ('{a}', '{r}', 'alias/kept', '\\x{id}', 1, 1);",
+        trent_store::postgres::testing::schema_at(2),
+        a = scope.account.0,
+        r = scope.region.0,
+    );
+    run_sql(db.url(), &sql);
+    let store = open(&db);
+    assert_eq!(store.get_key(&scope, &old.id).unwrap(), Some(old.clone()));
+    assert_eq!(
+        store
+            .get_alias(&scope, &trent_core::AliasName("alias/kept".into()))
+            .unwrap()
+            .map(|a| a.target),
+        Some(old.id)
+    );
+    conformance::multi_region_copies_share_an_id(&store);
 }
 
 fn run_sql(url: &str, sql: &str) {

@@ -25,6 +25,7 @@ fn key_with_id(scope: &Scope, id: KeyId) -> KeyRecord {
             tags: BTreeMap::from([("team".to_owned(), "x".to_owned())]),
             current_material: Some(1),
             multi_region: false,
+            multi_region_set: None,
             imports: vec![],
             last_material_version: 1,
             rotation: Default::default(),

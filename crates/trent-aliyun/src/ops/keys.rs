@@ -47,12 +47,21 @@ pub struct KeyMetadata {
     last_rotation_date: Option<String>,
 }
 
+/// Alibaba has no multi-Region keys: a multi-Region primary waiting for its replicas' deletion
+/// (AWS's `PendingReplicaDeletion`) is a key pending deletion there.
+fn aliyun_state(state: KeyState) -> KeyState {
+    match state {
+        KeyState::PendingReplicaDeletion => KeyState::PendingDeletion,
+        other => other,
+    }
+}
+
 pub(super) fn metadata(r: &KeyRecord) -> KeyMetadata {
     let m = &r.meta;
     KeyMetadata {
         key_id: r.id.to_string(),
         arn: key_arn(&r.scope, &r.id),
-        key_state: m.state,
+        key_state: aliyun_state(m.state),
         key_spec: wire_name(KEY_SPECS, m.key_spec, m.key_spec.as_str()),
         key_usage: wire_name(KEY_USAGES, m.key_usage, m.key_usage.as_str()),
         origin: wire_name(ORIGINS, m.origin, m.origin.as_str()),
@@ -234,7 +243,7 @@ pub(super) fn key_filters(p: &Params) -> Res<Vec<KeyFilter>> {
 pub(super) fn key_matches(r: &KeyRecord, filters: &[KeyFilter]) -> Res<bool> {
     for f in filters {
         let value = match f.key.as_str() {
-            "KeyState" => r.meta.state.as_str(),
+            "KeyState" => aliyun_state(r.meta.state).as_str(),
             "KeySpec" => wire_name(KEY_SPECS, r.meta.key_spec, r.meta.key_spec.as_str()),
             "KeyUsage" => wire_name(KEY_USAGES, r.meta.key_usage, r.meta.key_usage.as_str()),
             "ProtectionLevel" => "SOFTWARE",

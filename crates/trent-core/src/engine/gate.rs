@@ -51,6 +51,12 @@ pub struct Facts<'a> {
     /// Tag keys the request removes (`aws:TagKeys`).
     pub tag_keys: Option<&'a [String]>,
     pub bypass_lockout: Option<bool>,
+    /// CreateKey's `MultiRegion` (key operations read it from the key).
+    pub multi_region: Option<bool>,
+    /// ReplicateKey's `ReplicaRegion` (`kms:ReplicaRegion`).
+    pub replica_region: Option<&'a str>,
+    /// UpdatePrimaryRegion's `PrimaryRegion` (`kms:PrimaryRegion`).
+    pub primary_region: Option<&'a str>,
     /// The alias an alias operation changes.
     pub alias: Option<&'a AliasName>,
     /// CreateGrant: the grant asked for (its condition keys; a sub-grant's narrowing).
@@ -312,10 +318,6 @@ fn key_ref_arn(key: &KeyRef) -> String {
         KeyRef::AliasArn { scope, name } => scope.alias_arn(name),
         KeyRef::Id(id) => id.to_string(),
         KeyRef::Alias(name) => name.0.clone(),
-        KeyRef::MultiRegionId { scope, id } => match scope {
-            Some(scope) => scope.key_arn_of(id),
-            None => id.clone(),
-        },
     }
 }
 
@@ -679,9 +681,14 @@ impl Context for RequestContext<'_> {
                 borrowed(facts.key_usage.or(key.map(|k| k.meta.key_usage))?.as_str())
             }
             "kms:keyorigin" => borrowed(facts.origin.or(key.map(|k| k.meta.origin))?.as_str()),
-            "kms:multiregion" => key
-                .map(|k| if k.meta.multi_region { "true" } else { "false" })
+            "kms:multiregion" => facts
+                .multi_region
+                .or(key.map(|k| k.meta.multi_region))
+                .map(|m| if m { "true" } else { "false" })
                 .and_then(borrowed),
+            "kms:multiregionkeytype" => borrowed(key?.multi_region_type()?.as_str()),
+            "kms:replicaregion" => borrowed(facts.replica_region?),
+            "kms:primaryregion" => borrowed(facts.primary_region?),
             "kms:requestalias" => borrowed(&self.request_alias?.0),
             "kms:resourcealiases" if self.identity => {
                 Some(Values::Many(self.resource_aliases(key?)))
@@ -708,6 +715,9 @@ impl Context for RequestContext<'_> {
             "kms:grantisforawsresource" => facts
                 .grant_call
                 .then_some(Values::One(Cow::Borrowed("false"))),
+            // The Region the request acts in: ReplicateKey's kms:CreateKey is decided in the
+            // replica's Region.
+            "aws:requestedregion" => borrowed(&self.caller.scope.region.0),
             "aws:principalarn" => borrowed(principal.principal_arn()),
             "aws:principalaccount" => borrowed(principal.account()),
             "aws:principaltype" => borrowed(principal.kind().as_str()),

@@ -147,7 +147,9 @@ impl Kms {
         let (Some(period), Some(next)) = (rotation.period_days, rotation.next_rotation) else {
             return Ok(());
         };
-        if record.meta.state != KeyState::Enabled || next > now {
+        // A multi-Region replica is rotated with its primary (see `multi_region`).
+        let replica = record.multi_region_type() == Some(MultiRegionKeyType::Replica);
+        if record.meta.state != KeyState::Enabled || next > now || replica {
             return Ok(());
         }
         self.rotate(record, now, RotationType::Automatic)?;
@@ -241,6 +243,15 @@ impl Kms {
                 Dialect::Aliyun => Rotations::Automatic,
             };
             require_rotatable(r, rotations)?;
+            // AWS rotates a multi-Region key with imported material through a material pending
+            // import into every copy (PENDING_MULTI_REGION_IMPORT_AND_ROTATION); Trent keeps
+            // each copy's imported material its own and does not offer that rotation.
+            if r.meta.multi_region && r.meta.origin == Origin::External {
+                return Err(KmsError::UnsupportedOperation(format!(
+                    "{} is a multi-Region key with imported key material; on-demand rotation of such keys is not supported by this server.",
+                    r.arn()
+                )));
+            }
             // Each vendor has its own quota: AWS counts on-demand rotations, Alibaba versions.
             let on_demand = r
                 .meta

@@ -261,6 +261,7 @@ impl Kms {
                 tags: merge_tags(&BTreeMap::new(), &entry.tags)?,
                 current_material: Some(1),
                 multi_region: false,
+                multi_region_set: None,
                 imports: vec![],
                 last_material_version: 1,
                 rotation,

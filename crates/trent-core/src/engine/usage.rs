@@ -80,7 +80,8 @@ impl UsageCell {
 /// Every key's cell, by id, kept apart from the key cache so that a use survives the cached key
 /// being replaced (any write to the key does that). Read only when a key is loaded and when
 /// uses are flushed.
-pub type Registry = parking_lot::RwLock<HashMap<KeyId, (Scope, Arc<UsageCell>)>>;
+/// Keyed by id and scope: each copy of a multi-Region key has its own use.
+pub type Registry = parking_lot::RwLock<HashMap<(KeyId, Scope), Arc<UsageCell>>>;
 
 /// What GetKeyLastUsage reports.
 #[derive(Debug)]
@@ -95,19 +96,14 @@ impl Kms {
     /// The cell of the key `record` describes, made from what the store holds if this node has
     /// none yet.
     pub(super) fn usage_cell(&self, record: &KeyRecord) -> Arc<UsageCell> {
-        if let Some((_, cell)) = self.usage.read().get(&record.id) {
+        let entry = (record.id, record.scope.clone());
+        if let Some(cell) = self.usage.read().get(&entry) {
             return cell.clone();
         }
         let mut registry = self.usage.write();
         registry
-            .entry(record.id)
-            .or_insert_with(|| {
-                (
-                    record.scope.clone(),
-                    Arc::new(UsageCell::new(record.meta.usage.last)),
-                )
-            })
-            .1
+            .entry(entry)
+            .or_insert_with(|| Arc::new(UsageCell::new(record.meta.usage.last)))
             .clone()
     }
 
@@ -146,7 +142,7 @@ impl Kms {
             .usage
             .read()
             .iter()
-            .filter_map(|(id, (scope, cell))| {
+            .filter_map(|((id, scope), cell)| {
                 cell.unflushed()
                     .map(|packed| (*id, scope.clone(), cell.clone(), packed))
             })
@@ -154,7 +150,7 @@ impl Kms {
         let mut writes = Vec::with_capacity(pending.len());
         for (id, scope, cell, packed) in &pending {
             let Some(record) = self.store.get_key(scope, id)? else {
-                self.usage.write().remove(id);
+                self.usage.write().remove(&(*id, scope.clone()));
                 continue;
             };
             let mut next = record.clone();
@@ -211,7 +207,7 @@ impl Kms {
     fn refresh_cached(&self, expected: u64, next: KeyRecord) {
         let id = next.id;
         self.caches.update_key(&id, |old| {
-            (old.record.version == expected).then(|| LoadedKey {
+            (old.record.version == expected && old.record.scope == next.scope).then(|| LoadedKey {
                 materials: old.materials.clone(),
                 usage: old.usage.clone(),
                 policy: old.policy.clone(),
@@ -228,7 +224,7 @@ impl Kms {
         }
         self.usage
             .write()
-            .retain(|id, (_, cell)| cell.unflushed().is_some() || self.caches.has_key(id));
+            .retain(|(id, _), cell| cell.unflushed().is_some() || self.caches.has_key(id));
     }
 }
 

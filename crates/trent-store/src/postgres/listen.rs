@@ -71,14 +71,13 @@ fn parse(payload: &str) -> Change {
 }
 
 fn hex_id(text: &str) -> Option<KeyId> {
-    let mut bytes = [0u8; 16];
-    if text.len() != 32 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
-    for (i, b) in bytes.iter_mut().enumerate() {
-        *b = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(KeyId::from_bytes(bytes))
+    let bytes = (0..text.len() / 2)
+        .map(|i| u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    KeyId::from_storage(&bytes)
 }
 
 /// Runs the feed forever, reconnecting after any failure.
@@ -153,6 +152,13 @@ mod tests {
         let id = KeyId::generate();
         let hex: String = id.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(parse(&format!("k{hex}")), Change::Key(id));
+        let mrk = KeyId::generate_multi_region();
+        let hex: String = mrk
+            .storage_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(parse(&format!("k{hex}")), Change::Key(mrk));
         assert_eq!(parse("a"), Change::Aliases);
         assert_eq!(parse("kzz"), Change::Everything);
         assert_eq!(parse("?"), Change::Everything);

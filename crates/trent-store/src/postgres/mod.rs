@@ -151,9 +151,7 @@ fn corrupt(what: impl std::fmt::Display) -> StoreError {
 }
 
 fn decode_key_id(bytes: &[u8]) -> Result<KeyId, StoreError> {
-    <[u8; 16]>::try_from(bytes)
-        .map(KeyId::from_bytes)
-        .map_err(|_| corrupt(format!("key id of {} bytes", bytes.len())))
+    KeyId::from_storage(bytes).ok_or_else(|| corrupt(format!("key id of {} bytes", bytes.len())))
 }
 
 fn decode_key(
@@ -337,24 +335,37 @@ impl PgStore {
         Ok(out)
     }
 
-    /// Every key of every scope, in id order, strictly after `after` (for `trent migrate`).
+    /// Every key of every scope, in (id, account, region) order, strictly after `after` (for
+    /// `trent migrate`; a multi-Region key's copies share the id).
     pub fn all_key_ids(
         &self,
-        after: Option<&KeyId>,
+        after: Option<&(Scope, KeyId)>,
         limit: usize,
     ) -> Result<Vec<(Scope, KeyId)>, StoreError> {
         let pool = self.pool.clone();
-        let after = after.map(|a| a.as_bytes().to_vec()).unwrap_or_default();
+        let (after_account, after_region, after) = match after {
+            Some((scope, id)) => (
+                scope.account.0.clone(),
+                scope.region.0.clone(),
+                id.storage_bytes(),
+            ),
+            None => Default::default(),
+        };
         let limit = sql_limit(limit);
         self.bridge.run(async move {
             let conn = pool.get().await.map_err(pool_error)?;
             let st = conn
                 .prepare_cached(
-                    "SELECT account, region, id FROM keys WHERE id > $1 ORDER BY id LIMIT $2",
+                    "SELECT account, region, id FROM keys
+                     WHERE (id, account, region) > ($1, $2, $3)
+                     ORDER BY id, account, region LIMIT $4",
                 )
                 .await
                 .map_err(db_error)?;
-            let rows = conn.query(&st, &[&after, &limit]).await.map_err(db_error)?;
+            let rows = conn
+                .query(&st, &[&after, &after_account, &after_region, &limit])
+                .await
+                .map_err(db_error)?;
             rows.iter()
                 .map(|r| {
                     Ok((
@@ -418,7 +429,7 @@ impl PgStore {
     ) -> Result<Vec<AliasRecord>, StoreError> {
         let pool = self.pool.clone();
         let scope = scope.clone();
-        let target = target.map(|t| t.as_bytes().to_vec());
+        let target = target.map(|t| t.storage_bytes());
         let after = after.map(|a| a.0.clone());
         let limit = sql_limit(limit);
         self.bridge.run(async move {
@@ -467,7 +478,8 @@ impl Store for PgStore {
             let st = conn
                 .prepare_cached(
                     "SELECT k.version, k.meta, m.version, m.sealed
-                     FROM keys k LEFT JOIN key_material m ON m.key_id = k.id
+                     FROM keys k LEFT JOIN key_material m
+                         ON m.key_id = k.id AND m.account = k.account AND m.region = k.region
                      WHERE k.id = $1 AND k.account = $2 AND k.region = $3
                      ORDER BY m.version",
                 )
@@ -476,7 +488,7 @@ impl Store for PgStore {
             let rows = conn
                 .query(
                     &st,
-                    &[&&id.as_bytes()[..], &scope.account.0, &scope.region.0],
+                    &[&&id.storage_bytes()[..], &scope.account.0, &scope.region.0],
                 )
                 .await
                 .map_err(db_error)?;
@@ -504,7 +516,7 @@ impl Store for PgStore {
     ) -> Result<Vec<KeyId>, StoreError> {
         let pool = self.pool.clone();
         let scope = scope.clone();
-        let after = after.map(|a| a.as_bytes().to_vec()).unwrap_or_default();
+        let after = after.map(|a| a.storage_bytes()).unwrap_or_default();
         let limit = sql_limit(limit);
         self.bridge.run(async move {
             let conn = pool.get().await.map_err(pool_error)?;
@@ -648,7 +660,8 @@ impl Store for PgStore {
             let row = conn
                 .query_opt(
                     "SELECT k.account, k.region, k.id FROM keys k
-                     ORDER BY NOT EXISTS (SELECT 1 FROM key_material m WHERE m.key_id = k.id)
+                     ORDER BY NOT EXISTS (SELECT 1 FROM key_material m
+                         WHERE m.key_id = k.id AND m.account = k.account AND m.region = k.region)
                      LIMIT 1",
                     &[],
                 )

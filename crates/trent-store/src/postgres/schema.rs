@@ -20,7 +20,8 @@ pub(super) const CHANNEL: &str = "trent_changes";
 /// The schema version this build writes and understands.
 pub(super) const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 
-/// Key ids are 16-byte `bytea` (PostgreSQL orders `bytea` bytewise, as `KeyId`'s `Ord`); alias
+/// Key ids are `KeyId::storage_bytes` (16 bytes, 17 for `mrk-` ids) in `bytea` (PostgreSQL orders
+/// `bytea` bytewise, as `KeyId`'s `Ord`); alias
 /// names are `text` in the "C" collation so that their order equals `String`'s. `state`,
 /// `deletion_date` and `due_at` are derived from the record (whose `KeyMeta` is the JSON in
 /// `meta`) and are always written from the same record in the same statement. The triggers
@@ -107,6 +108,24 @@ pub(super) const MIGRATIONS: &[&str] = &[
          hash           bytea  NOT NULL,
          pruned_through bigint NOT NULL DEFAULT 0
      );"#,
+    // 2 -> 3: multi-Region keys. A key's copies in several Regions share one id, so keys are
+    // identified by (account, region, id) and so is their material; a multi-Region id's
+    // storage form is 17 bytes (`KeyId::storage_bytes`). Existing rows keep everything.
+    r#"ALTER TABLE key_material ADD COLUMN account text, ADD COLUMN region text;
+     UPDATE key_material m SET account = k.account, region = k.region
+         FROM keys k WHERE k.id = m.key_id;
+     ALTER TABLE key_material ALTER COLUMN account SET NOT NULL,
+         ALTER COLUMN region SET NOT NULL;
+     ALTER TABLE key_material DROP CONSTRAINT key_material_key_id_fkey;
+     ALTER TABLE key_material DROP CONSTRAINT key_material_pkey;
+     ALTER TABLE key_material ADD PRIMARY KEY (account, region, key_id, version);
+     ALTER TABLE keys DROP CONSTRAINT keys_pkey;
+     ALTER TABLE keys ADD PRIMARY KEY (account, region, id);
+     ALTER TABLE keys DROP CONSTRAINT keys_id_check;
+     ALTER TABLE keys ADD CONSTRAINT keys_id_length CHECK (length(id) IN (16, 17));
+     ALTER TABLE key_material ADD FOREIGN KEY (account, region, key_id)
+         REFERENCES keys (account, region, id) ON DELETE CASCADE;
+     CREATE INDEX keys_by_id ON keys (id);"#,
 ];
 
 /// Creates or upgrades the schema in one transaction, under the schema lock.

@@ -138,3 +138,17 @@ impl Drop for TestDatabase {
         }
     }
 }
+
+/// The schema's migrations up to (not including) version `version`, as one script that also
+/// records that version: a database as an older release left it.
+pub fn schema_at(version: usize) -> String {
+    let mut sql = super::schema::MIGRATIONS[..version].join(";\n");
+    sql.push_str(&format!(
+        ";\nCREATE TABLE trent_schema (
+             one     boolean NOT NULL PRIMARY KEY DEFAULT true CHECK (one),
+             version integer NOT NULL
+         );
+         INSERT INTO trent_schema (one, version) VALUES (true, {version});"
+    ));
+    sql
+}

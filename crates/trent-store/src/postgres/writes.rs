@@ -186,17 +186,29 @@ impl KeyRow {
 }
 
 async fn insert_materials(tx: &Transaction<'_>, record: &KeyRecord) -> Result<(), Outcome> {
-    let id = &record.id.as_bytes()[..];
+    let id_bytes = record.id.storage_bytes();
+    let id = &id_bytes[..];
     let st = tx
         .prepare_cached(
-            "INSERT INTO key_material (key_id, version, sealed) VALUES ($1, $2, $3)
-             ON CONFLICT (key_id, version) DO NOTHING",
+            "INSERT INTO key_material (account, region, key_id, version, sealed)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (account, region, key_id, version) DO NOTHING",
         )
         .await?;
     for m in &record.materials {
         let v = i32::try_from(m.version)
             .map_err(|_| invalid(format!("key {}: material version {}", record.id, m.version)))?;
-        tx.execute(&st, &[&id, &v, &m.sealed]).await?;
+        tx.execute(
+            &st,
+            &[
+                &record.scope.account.0,
+                &record.scope.region.0,
+                &id,
+                &v,
+                &m.sealed,
+            ],
+        )
+        .await?;
     }
     Ok(())
 }
@@ -219,7 +231,8 @@ async fn insert_key(tx: &Transaction<'_>, record: &KeyRecord) -> Result<(), Outc
         )));
     }
     let row = KeyRow::of(record)?;
-    let id = &record.id.as_bytes()[..];
+    let id_bytes = record.id.storage_bytes();
+    let id = &id_bytes[..];
     let st = tx
         .prepare_cached(
             "INSERT INTO keys (id, account, region, version, state, deletion_date, due_at, meta)
@@ -256,7 +269,8 @@ async fn update_key(
         )));
     }
     let row = KeyRow::of(record)?;
-    let id = &record.id.as_bytes()[..];
+    let id_bytes = record.id.storage_bytes();
+    let id = &id_bytes[..];
     let st = tx
         .prepare_cached(
             "UPDATE keys SET version = $1, state = $2, deletion_date = $3, due_at = $4, meta = $5
@@ -291,9 +305,16 @@ async fn update_key(
         .filter_map(|m| i32::try_from(m.version).ok())
         .collect();
     let st = tx
-        .prepare_cached("DELETE FROM key_material WHERE key_id = $1 AND NOT (version = ANY($2))")
+        .prepare_cached(
+            "DELETE FROM key_material
+             WHERE key_id = $1 AND account = $2 AND region = $3 AND NOT (version = ANY($4))",
+        )
         .await?;
-    tx.execute(&st, &[&id, &keep]).await?;
+    tx.execute(
+        &st,
+        &[&id, &record.scope.account.0, &record.scope.region.0, &keep],
+    )
+    .await?;
     insert_materials(tx, record).await
 }
 
@@ -303,7 +324,8 @@ async fn delete_key(
     id: &KeyId,
     expected: u64,
 ) -> Result<(), Outcome> {
-    let id = &id.as_bytes()[..];
+    let id_bytes = id.storage_bytes();
+    let id = &id_bytes[..];
     let st = tx
         .prepare_cached(
             "DELETE FROM keys WHERE id = $1 AND account = $2 AND region = $3 AND version = $4",
@@ -335,7 +357,7 @@ async fn insert_alias(tx: &Transaction<'_>, alias: &AliasRecord) -> Result<(), O
             &alias.scope.account.0,
             &alias.scope.region.0,
             &alias.name.0,
-            &&alias.target.as_bytes()[..],
+            &&alias.target.storage_bytes()[..],
             &alias.created_at.0,
             &alias.updated_at.0,
         ],
@@ -361,13 +383,13 @@ async fn retarget_alias(
         .execute(
             &st,
             &[
-                &&alias.target.as_bytes()[..],
+                &&alias.target.storage_bytes()[..],
                 &alias.created_at.0,
                 &alias.updated_at.0,
                 &alias.scope.account.0,
                 &alias.scope.region.0,
                 &alias.name.0,
-                &&expected.as_bytes()[..],
+                &&expected.storage_bytes()[..],
             ],
         )
         .await
@@ -397,7 +419,7 @@ async fn delete_alias(
                 &scope.account.0,
                 &scope.region.0,
                 &name.0,
-                &&expected.as_bytes()[..],
+                &&expected.storage_bytes()[..],
             ],
         )
         .await?;

@@ -85,9 +85,7 @@ fn corrupt(what: impl std::fmt::Display) -> StoreError {
 }
 
 fn decode_key_id(bytes: &[u8]) -> Result<KeyId, StoreError> {
-    <[u8; 16]>::try_from(bytes)
-        .map(KeyId::from_bytes)
-        .map_err(|_| corrupt(format!("key id of {} bytes", bytes.len())))
+    KeyId::from_storage(bytes).ok_or_else(|| corrupt(format!("key id of {} bytes", bytes.len())))
 }
 
 /// The writer thread: it alone commits, on the write connection.
@@ -205,7 +203,6 @@ impl SqliteStore {
         })
     }
 
-    /// Every key of every scope, in id order, strictly after `after` (for `trent migrate`).
     /// The lookup attributes of one account's records with sequence numbers in `from..=to`,
     /// as (seq, attribute name, value), for `trent migrate`.
     pub fn audit_attributes(
@@ -233,20 +230,31 @@ impl SqliteStore {
         })
     }
 
+    /// Every key of every scope, in (id, account, region) order, strictly after `after` (for
+    /// `trent migrate`; a multi-Region key's copies share the id).
     pub fn all_key_ids(
         &self,
-        after: Option<&KeyId>,
+        after: Option<&(Scope, KeyId)>,
         limit: usize,
     ) -> Result<Vec<(Scope, KeyId)>, StoreError> {
-        let after: &[u8] = after.map(|a| &a.as_bytes()[..]).unwrap_or(&[]);
+        let (after_account, after_region, after) = match after {
+            Some((scope, id)) => (
+                scope.account.0.clone(),
+                scope.region.0.clone(),
+                id.storage_bytes(),
+            ),
+            None => Default::default(),
+        };
         let limit = sql_limit(limit);
         self.read(|conn| {
             let rows = conn
                 .prepare_cached(
-                    "SELECT account, region, id FROM keys WHERE id > ?1 ORDER BY id LIMIT ?2",
+                    "SELECT account, region, id FROM keys
+                     WHERE (id, account, region) > (?1, ?2, ?3)
+                     ORDER BY id, account, region LIMIT ?4",
                 )
                 .map_err(backend)?
-                .query_map(params![after, limit], |r| {
+                .query_map(params![after, after_account, after_region, limit], |r| {
                     Ok((
                         r.get::<_, String>(0)?,
                         r.get::<_, String>(1)?,
@@ -338,7 +346,8 @@ fn decode_key(
 
 impl Store for SqliteStore {
     fn get_key(&self, scope: &Scope, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
-        let key = &id.as_bytes()[..];
+        let key_bytes = id.storage_bytes();
+        let key = &key_bytes[..];
         self.read(|conn| {
             // One snapshot for the row and its material.
             let tx = conn.transaction().map_err(backend)?;
@@ -357,10 +366,11 @@ impl Store for SqliteStore {
             };
             let materials = tx
                 .prepare_cached(
-                    "SELECT version, sealed FROM key_material WHERE key_id = ?1 ORDER BY version",
+                    "SELECT version, sealed FROM key_material
+                     WHERE key_id = ?1 AND account = ?2 AND region = ?3 ORDER BY version",
                 )
                 .map_err(backend)?
-                .query_map(params![key], |r| {
+                .query_map(params![key, scope.account.0, scope.region.0], |r| {
                     Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
                 })
                 .map_err(backend)?
@@ -401,7 +411,7 @@ impl Store for SqliteStore {
                         params![
                             scope.account.0,
                             scope.region.0,
-                            &after.as_bytes()[..],
+                            &after.storage_bytes()[..],
                             limit
                         ],
                         |r| r.get::<_, Vec<u8>>(0),
@@ -456,7 +466,8 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> Result<Vec<AliasRecord>, StoreError> {
         let limit = sql_limit(limit);
-        let target: Option<&[u8]> = target.map(|t| &t.as_bytes()[..]);
+        let target_bytes = target.map(KeyId::storage_bytes);
+        let target: Option<&[u8]> = target_bytes.as_deref();
         let mut sql = String::from(
             "SELECT name, target_key_id, created_at, updated_at FROM aliases
              WHERE account = ?1 AND region = ?2",
@@ -584,7 +595,8 @@ impl Store for SqliteStore {
         let found = self.read(|conn| {
             conn.query_row(
                 "SELECT k.account, k.region, k.id FROM keys k
-                 ORDER BY NOT EXISTS (SELECT 1 FROM key_material m WHERE m.key_id = k.id)
+                 ORDER BY NOT EXISTS (SELECT 1 FROM key_material m
+                     WHERE m.key_id = k.id AND m.account = k.account AND m.region = k.region)
                  LIMIT 1",
                 [],
                 |r| {

@@ -48,25 +48,32 @@ impl SqliteStore {
             .map_err(backend)?;
         for (id, account, region, version, meta) in rows {
             let materials = tx
-                .prepare_cached("SELECT version, sealed FROM key_material WHERE key_id = ?1")
+                .prepare_cached(
+                    "SELECT version, sealed FROM key_material
+                     WHERE key_id = ?1 AND account = ?2 AND region = ?3",
+                )
                 .map_err(backend)?
-                .query_map(params![id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .query_map(params![id, account, region], |r| Ok((r.get(0)?, r.get(1)?)))
                 .map_err(backend)?
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(backend)?;
             let scope = Scope {
-                account: AccountId(account),
-                region: Region(region),
+                account: AccountId(account.clone()),
+                region: Region(region.clone()),
             };
             let mut record = decode_key(decode_key_id(&id)?, &scope, version, &meta, materials)?;
             key(&mut record).map_err(StoreError::Backend)?;
             let meta = serde_json::to_string(&record.meta).map_err(backend)?;
-            tx.execute("UPDATE keys SET meta = ?1 WHERE id = ?2", params![meta, id])
-                .map_err(backend)?;
+            tx.execute(
+                "UPDATE keys SET meta = ?1 WHERE id = ?2 AND account = ?3 AND region = ?4",
+                params![meta, id, account, region],
+            )
+            .map_err(backend)?;
             for m in &record.materials {
                 tx.execute(
-                    "UPDATE key_material SET sealed = ?1 WHERE key_id = ?2 AND version = ?3",
-                    params![m.sealed, id, m.version],
+                    "UPDATE key_material SET sealed = ?1
+                     WHERE key_id = ?2 AND account = ?3 AND region = ?4 AND version = ?5",
+                    params![m.sealed, id, account, region, m.version],
                 )
                 .map_err(backend)?;
                 done.materials += 1;

@@ -19,7 +19,8 @@ pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The schema version this build writes and understands.
 pub(super) const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 
-/// Key ids are 16-byte BLOBs so that SQLite's memcmp order equals `KeyId`'s `Ord`; alias names
+/// Key ids are `KeyId::storage_bytes` BLOBs (16 bytes, 17 for `mrk-` ids) so that SQLite's memcmp
+/// order equals `KeyId`'s `Ord`; alias names
 /// are TEXT under BINARY collation so that their order equals `String`'s. `state`,
 /// `deletion_date` and `due_at` are derived from the record (the JSON of `KeyMeta` is `meta`)
 /// for indexing and are always written from the same record in the same statement.
@@ -99,6 +100,59 @@ pub(super) const MIGRATIONS: &[&str] = &[
          hash           BLOB    NOT NULL,
          pruned_through INTEGER NOT NULL DEFAULT 0
      );",
+    // 5 -> 6: multi-Region keys. A key's copies in several Regions share one id, so keys are
+    // identified by (account, region, id) and so is their material; a multi-Region id's
+    // storage form is 17 bytes (`KeyId::storage_bytes`). The tables are rebuilt with the rows
+    // they held; every existing key keeps its id, scope and material.
+    "CREATE TABLE keys_v6 (
+         id            BLOB    NOT NULL CHECK (length(id) IN (16, 17)),
+         account       TEXT    NOT NULL,
+         region        TEXT    NOT NULL,
+         version       INTEGER NOT NULL CHECK (version >= 1),
+         state         TEXT    NOT NULL,
+         deletion_date INTEGER,
+         meta          TEXT    NOT NULL,
+         due_at        INTEGER,
+         PRIMARY KEY (account, region, id)
+     );
+     INSERT INTO keys_v6 (id, account, region, version, state, deletion_date, meta, due_at)
+         SELECT id, account, region, version, state, deletion_date, meta, due_at FROM keys;
+     CREATE TABLE key_material_v6 (
+         account TEXT    NOT NULL,
+         region  TEXT    NOT NULL,
+         key_id  BLOB    NOT NULL,
+         version INTEGER NOT NULL,
+         sealed  BLOB    NOT NULL,
+         PRIMARY KEY (account, region, key_id, version),
+         FOREIGN KEY (account, region, key_id)
+             REFERENCES keys_v6 (account, region, id) ON DELETE CASCADE
+     );
+     INSERT INTO key_material_v6 (account, region, key_id, version, sealed)
+         SELECT k.account, k.region, m.key_id, m.version, m.sealed
+         FROM key_material m JOIN keys k ON k.id = m.key_id;
+     CREATE TABLE aliases_v6 (
+         account       TEXT    NOT NULL,
+         region        TEXT    NOT NULL,
+         name          TEXT    NOT NULL COLLATE BINARY,
+         target_key_id BLOB    NOT NULL,
+         created_at    INTEGER NOT NULL,
+         updated_at    INTEGER NOT NULL,
+         PRIMARY KEY (account, region, name),
+         FOREIGN KEY (account, region, target_key_id)
+             REFERENCES keys_v6 (account, region, id) ON DELETE CASCADE
+     );
+     INSERT INTO aliases_v6 (account, region, name, target_key_id, created_at, updated_at)
+         SELECT account, region, name, target_key_id, created_at, updated_at FROM aliases;
+     DROP TABLE aliases;
+     DROP TABLE key_material;
+     DROP TABLE keys;
+     ALTER TABLE keys_v6 RENAME TO keys;
+     ALTER TABLE key_material_v6 RENAME TO key_material;
+     ALTER TABLE aliases_v6 RENAME TO aliases;
+     CREATE INDEX keys_by_deletion_date ON keys (state, deletion_date);
+     CREATE INDEX keys_by_due_at ON keys (due_at);
+     CREATE INDEX keys_by_id ON keys (id);
+     CREATE INDEX aliases_by_target ON aliases (account, region, target_key_id, name);",
 ];
 
 /// Settings every connection gets.

@@ -26,6 +26,7 @@ fn key(scope: &Scope) -> KeyRecord {
             tags: BTreeMap::new(),
             current_material: Some(1),
             multi_region: false,
+            multi_region_set: None,
             imports: vec![],
             last_material_version: 1,
             rotation: Default::default(),
@@ -256,4 +257,61 @@ fn a_full_store_refuses_writes_as_full_and_keeps_serving_reads() {
     );
     assert_eq!(store.get_key(&scope, &big.id).unwrap(), None);
     assert_eq!(store.get_key(&scope, &first.id).unwrap(), Some(first));
+}
+
+/// A database of schema 5 (keys identified by id alone) opens with every key, its material and
+/// its aliases where they were, and then holds a multi-Region key's copies under one id.
+#[test]
+fn schema_5_databases_keep_their_keys_material_and_aliases() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trent.db");
+    let scope = Scope::new("111111111111", "us-east-1");
+    let mut old = key(&scope);
+    old.materials = vec![SealedMaterial {
+        version: 1,
+        sealed: vec![1, 2, 3],
+    }];
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for m in &super::schema::MIGRATIONS[..5] {
+            conn.execute_batch(m).unwrap();
+        }
+        conn.execute_batch(&format!(
+            "PRAGMA application_id = {}; PRAGMA user_version = 5;",
+            super::schema::APPLICATION_ID
+        ))
+        .unwrap();
+        conn.execute(
+            "INSERT INTO keys (id, account, region, version, state, meta)
+             VALUES (?1, ?2, ?3, 1, 'Enabled', ?4)",
+            rusqlite::params![
+                &old.id.as_bytes()[..],
+                scope.account.0,
+                scope.region.0,
+                serde_json::to_string(&old.meta).unwrap()
+            ],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO key_material (key_id, version, sealed) VALUES (?1, 1, ?2)",
+            rusqlite::params![&old.id.as_bytes()[..], vec![1u8, 2, 3]],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO aliases (account, region, name, target_key_id, created_at, updated_at)
+             VALUES (?1, ?2, 'alias/kept', ?3, 1, 1)",
+            rusqlite::params![scope.account.0, scope.region.0, &old.id.as_bytes()[..]],
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.get_key(&scope, &old.id).unwrap(), Some(old.clone()));
+    assert_eq!(
+        store
+            .get_alias(&scope, &AliasName("alias/kept".into()))
+            .unwrap()
+            .map(|a| a.target),
+        Some(old.id)
+    );
+    trent_core::store::conformance::multi_region_copies_share_an_id(&store);
 }

@@ -188,7 +188,9 @@ fn insert_key(conn: &Connection, record: &KeyRecord) -> Result<(), StoreError> {
         )));
     }
     let row = KeyRow::of(record)?;
-    let id = &record.id.as_bytes()[..];
+    let id_bytes = record.id.storage_bytes();
+    let id = &id_bytes[..];
+    let (account, region) = (&record.scope.account.0, &record.scope.region.0);
     conn.prepare_cached(
         "INSERT INTO keys (id, account, region, version, state, deletion_date, due_at, meta)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -209,16 +211,21 @@ fn insert_key(conn: &Connection, record: &KeyRecord) -> Result<(), StoreError> {
         _ => sqlite(e),
     })?;
     // Material left behind by anything that bypassed the cascade must not resurface.
-    conn.prepare_cached("DELETE FROM key_material WHERE key_id = ?1")
-        .map_err(sqlite)?
-        .execute(params![id])
-        .map_err(sqlite)?;
+    conn.prepare_cached(
+        "DELETE FROM key_material WHERE key_id = ?1 AND account = ?2 AND region = ?3",
+    )
+    .map_err(sqlite)?
+    .execute(params![id, account, region])
+    .map_err(sqlite)?;
     let mut insert = conn
-        .prepare_cached("INSERT INTO key_material (key_id, version, sealed) VALUES (?1, ?2, ?3)")
+        .prepare_cached(
+            "INSERT INTO key_material (account, region, key_id, version, sealed)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
         .map_err(sqlite)?;
     for m in &record.materials {
         insert
-            .execute(params![id, m.version, m.sealed])
+            .execute(params![account, region, id, m.version, m.sealed])
             .map_err(|e| match constraint(&e) {
                 Some(Constraint::Unique) => invalid(format!(
                     "InsertKey {}: material version {} twice",
@@ -238,7 +245,9 @@ fn update_key(conn: &Connection, record: &KeyRecord, expected: u64) -> Result<()
         )));
     }
     let row = KeyRow::of(record)?;
-    let id = &record.id.as_bytes()[..];
+    let id_bytes = record.id.storage_bytes();
+    let id = &id_bytes[..];
+    let (account, region) = (&record.scope.account.0, &record.scope.region.0);
     let changed = conn
         .prepare_cached(
             "UPDATE keys SET version = ?1, state = ?2, deletion_date = ?3, due_at = ?4, meta = ?5
@@ -264,29 +273,37 @@ fn update_key(conn: &Connection, record: &KeyRecord, expected: u64) -> Result<()
     // immutable: it is kept as it is while listed and destroyed (secure_delete overwrites it)
     // once it is not; new versions are added.
     let stored: Vec<u32> = conn
-        .prepare_cached("SELECT version FROM key_material WHERE key_id = ?1")
+        .prepare_cached(
+            "SELECT version FROM key_material WHERE key_id = ?1 AND account = ?2 AND region = ?3",
+        )
         .map_err(sqlite)?
-        .query_map(params![id], |r| r.get(0))
+        .query_map(params![id, account, region], |r| r.get(0))
         .map_err(sqlite)?
         .collect::<Result<_, _>>()
         .map_err(sqlite)?;
     let mut remove = conn
-        .prepare_cached("DELETE FROM key_material WHERE key_id = ?1 AND version = ?2")
+        .prepare_cached(
+            "DELETE FROM key_material
+             WHERE key_id = ?1 AND account = ?2 AND region = ?3 AND version = ?4",
+        )
         .map_err(sqlite)?;
     for v in stored {
         if !record.materials.iter().any(|m| m.version == v) {
-            remove.execute(params![id, v]).map_err(sqlite)?;
+            remove
+                .execute(params![id, account, region, v])
+                .map_err(sqlite)?;
         }
     }
     let mut insert = conn
         .prepare_cached(
-            "INSERT INTO key_material (key_id, version, sealed) VALUES (?1, ?2, ?3)
-             ON CONFLICT (key_id, version) DO NOTHING",
+            "INSERT INTO key_material (account, region, key_id, version, sealed)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (account, region, key_id, version) DO NOTHING",
         )
         .map_err(sqlite)?;
     for m in &record.materials {
         insert
-            .execute(params![id, m.version, m.sealed])
+            .execute(params![account, region, id, m.version, m.sealed])
             .map_err(sqlite)?;
     }
     Ok(())
@@ -298,7 +315,8 @@ fn delete_key(
     id: &KeyId,
     expected: u64,
 ) -> Result<(), StoreError> {
-    let id = &id.as_bytes()[..];
+    let id_bytes = id.storage_bytes();
+    let id = &id_bytes[..];
     let changed = conn
         .prepare_cached(
             "DELETE FROM keys WHERE id = ?1 AND account = ?2 AND region = ?3 AND version = ?4",
@@ -315,10 +333,12 @@ fn delete_key(
         return Err(StoreError::Conflict);
     }
     // The foreign keys cascade; these make it hold without them too.
-    conn.prepare_cached("DELETE FROM key_material WHERE key_id = ?1")
-        .map_err(sqlite)?
-        .execute(params![id])
-        .map_err(sqlite)?;
+    conn.prepare_cached(
+        "DELETE FROM key_material WHERE key_id = ?1 AND account = ?2 AND region = ?3",
+    )
+    .map_err(sqlite)?
+    .execute(params![id, scope.account.0, scope.region.0])
+    .map_err(sqlite)?;
     conn.prepare_cached(
         "DELETE FROM aliases WHERE account = ?1 AND region = ?2 AND target_key_id = ?3",
     )
@@ -338,7 +358,7 @@ fn insert_alias(conn: &Connection, alias: &AliasRecord) -> Result<(), StoreError
         alias.scope.account.0,
         alias.scope.region.0,
         alias.name.0,
-        &alias.target.as_bytes()[..],
+        &alias.target.storage_bytes()[..],
         alias.created_at.0,
         alias.updated_at.0,
     ])
@@ -363,13 +383,13 @@ fn retarget_alias(
         )
         .map_err(sqlite)?
         .execute(params![
-            &alias.target.as_bytes()[..],
+            &alias.target.storage_bytes()[..],
             alias.created_at.0,
             alias.updated_at.0,
             alias.scope.account.0,
             alias.scope.region.0,
             alias.name.0,
-            &expected.as_bytes()[..],
+            &expected.storage_bytes()[..],
         ])
         .map_err(|e| match constraint(&e) {
             Some(Constraint::ForeignKey) => StoreError::Conflict,
@@ -397,7 +417,7 @@ fn delete_alias(
             scope.account.0,
             scope.region.0,
             name.0,
-            &expected.as_bytes()[..]
+            &expected.storage_bytes()[..]
         ])
         .map_err(sqlite)?;
     if changed == 0 {
