@@ -129,6 +129,8 @@ const AUDIT_OPS: &[&str] = &[
     "DescribeKey",
     "CreateKey",
     "Sign",
+    "EncryptAsUser",
+    "EncryptConditional",
 ];
 
 /// The share of its trail-off figure an operation must keep with the trail on.
@@ -228,6 +230,11 @@ fn free_port() -> Result<u16, String> {
 }
 
 fn trent(binary: &Path, data_dir: &Path) -> Result<Proc, String> {
+    trent_with(binary, data_dir, &[])
+}
+
+/// [`trent`] with more `serve` arguments.
+fn trent_with(binary: &Path, data_dir: &Path, extra: &[&str]) -> Result<Proc, String> {
     std::fs::create_dir_all(data_dir).map_err(|e| e.to_string())?;
     let config = data_dir.join("trent.toml");
     std::fs::write(&config, BENCH_CONFIG).map_err(|e| e.to_string())?;
@@ -236,6 +243,7 @@ fn trent(binary: &Path, data_dir: &Path) -> Result<Proc, String> {
         .arg(data_dir)
         .arg("--config")
         .arg(&config)
+        .args(extra)
         .env("TRENT_LOG", "error");
     Proc::announced(cmd)
 }
@@ -418,18 +426,7 @@ async fn run_in(args: &SuiteArgs, work: &Path) -> Result<String, String> {
     // figures above have it on, the default).
     eprintln!("trent with --no-audit:");
     let untrailed = {
-        let dir = work.join("no-audit");
-        let mut cmd = server_command(&args.trent);
-        cmd.args([
-            "serve",
-            "--no-audit",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(&dir)
-        .env("TRENT_LOG", "error");
-        let server = Proc::announced(cmd)?;
+        let server = trent_with(&args.trent, &work.join("no-audit"), &["--no-audit"])?;
         run_ops(&server.url, AUDIT_OPS, c, s).await
     };
 
@@ -562,11 +559,30 @@ async fn run_in(args: &SuiteArgs, work: &Path) -> Result<String, String> {
         .iter()
         .find(|(op, _)| op == "Encrypt")
         .and_then(|(_, r)| r.as_ref().ok());
+    let untrailed_of = |op: &str| {
+        untrailed
+            .iter()
+            .find(|(o, _)| o == op)
+            .and_then(|(_, r)| r.as_ref().ok())
+            .filter(|m| m.failures == 0)
+    };
     for (op, res) in &trent_results {
         if let (Some(base), Ok(m), true) = (encrypt, res, crate::USER_OPS.contains(&op.as_str())) {
             let ratio = m.rps() / base.rps();
+            // The same comparison with the trail off, where the gate's cost is not hidden
+            // behind the trail's.
+            let off = match (untrailed_of(op), untrailed_of("Encrypt")) {
+                (Some(u), Some(b)) => {
+                    let r = u.rps() / b.rps();
+                    format!(
+                        "; with the trail off {r:.2} × (**{}**)",
+                        if r >= 0.9 { "met" } else { "missed" }
+                    )
+                }
+                _ => String::new(),
+            };
             verdicts.push(format!(
-                "- {op} (access control as an IAM user): {:.2} × the root's Encrypt (target ≥ 0.9): **{}**.",
+                "- {op} (access control as an IAM user): {:.2} × the root's Encrypt (target ≥ 0.9): **{}**{off}.",
                 ratio,
                 if ratio >= 0.9 && m.failures == 0 { "met" } else { "missed" }
             ));
