@@ -5,6 +5,7 @@
 //! serialised in commit order and every record names its true predecessor.
 
 use deadpool_postgres::{Object, Transaction};
+use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 use trent_core::audit::{chain_hash, AuditEvent, AuditQuery, ChainHead, StoredAuditEvent};
 use trent_core::model::Timestamp;
@@ -20,71 +21,125 @@ fn hash_of(bytes: Vec<u8>) -> Result<[u8; 32], StoreError> {
     bytes.try_into().map_err(|_| corrupt("audit hash"))
 }
 
-/// Appends `event` to its account's chain, in the caller's transaction.
-pub(super) async fn append(
+/// Appends `events`, in order, to their accounts' chains, in the caller's transaction.
+///
+/// A fixed number of round trips whatever the number of records: one upsert per account that
+/// creates its head if needed, locks it (for the rest of the transaction, so appends from
+/// several nodes are serialised in commit order) and returns it; then every record, every
+/// lookup attribute and every new head in three statements over arrays, sent together
+/// (tokio-postgres pipelines statements polled at once on one connection).
+pub(super) async fn append_all(
     tx: &Transaction<'_>,
-    event: &AuditEvent,
+    events: &[&AuditEvent],
 ) -> Result<(), tokio_postgres::Error> {
-    let zero = vec![0u8; 32];
-    let st = tx
+    if events.is_empty() {
+        return Ok(());
+    }
+    let lock_head = tx
         .prepare_cached(
             "INSERT INTO audit_heads (account, seq, hash, pruned_through) VALUES ($1, 0, $2, 0)
-             ON CONFLICT (account) DO NOTHING",
+             ON CONFLICT (account) DO UPDATE SET account = excluded.account
+             RETURNING seq, hash",
         )
         .await?;
-    tx.execute(&st, &[&event.account, &zero]).await?;
-    let st = tx
-        .prepare_cached("SELECT seq, hash FROM audit_heads WHERE account = $1 FOR UPDATE")
-        .await?;
-    let head = tx.query_one(&st, &[&event.account]).await?;
-    let seq: i64 = head.get(0);
-    let prev: Vec<u8> = head.get(1);
-    let prev: [u8; 32] = prev.try_into().unwrap_or([0; 32]);
-    let seq = seq + 1;
-    let hash = chain_hash(&prev, &event.account, seq as u64, &event.body);
-    let st = tx
-        .prepare_cached(
-            "INSERT INTO audit_events (account, seq, time, event_id, body, prev_hash, hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .await?;
-    tx.execute(
-        &st,
-        &[
-            &event.account,
-            &seq,
-            &event.time.0,
-            &event.event_id,
-            &event.body,
-            &&prev[..],
-            &&hash[..],
-        ],
-    )
-    .await?;
-    let st = tx
-        .prepare_cached(
-            "INSERT INTO audit_attributes (account, name, value, time, seq)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-        )
-        .await?;
-    for (attribute, value) in &event.attributes {
-        tx.execute(
-            &st,
-            &[
-                &event.account,
-                &attribute.as_str(),
-                value,
-                &event.time.0,
-                &seq,
-            ],
-        )
-        .await?;
+    // Each account's head as the chain grows through this call: (account, seq, hash).
+    let mut heads: Vec<(&str, i64, [u8; 32])> = Vec::new();
+    let zero = vec![0u8; 32];
+    let mut rows = EventRows::default();
+    for event in events {
+        let at = match heads.iter().position(|(a, _, _)| *a == event.account) {
+            Some(at) => at,
+            None => {
+                let head = tx.query_one(&lock_head, &[&event.account, &zero]).await?;
+                let prev: Vec<u8> = head.get(1);
+                heads.push((
+                    event.account.as_str(),
+                    head.get(0),
+                    prev.try_into().unwrap_or([0; 32]),
+                ));
+                heads.len() - 1
+            }
+        };
+        let (_, seq, prev) = &mut heads[at];
+        *seq += 1;
+        let hash = chain_hash(prev, &event.account, *seq as u64, &event.body);
+        rows.push(event, *seq, *prev, hash);
+        *prev = hash;
     }
-    let st = tx
-        .prepare_cached("UPDATE audit_heads SET seq = $2, hash = $3 WHERE account = $1")
-        .await?;
-    tx.execute(&st, &[&event.account, &seq, &&hash[..]]).await?;
+    let (insert_events, insert_attributes, move_heads) = tokio::try_join!(
+        tx.prepare_cached(
+            "INSERT INTO audit_events (account, seq, time, event_id, body, prev_hash, hash)
+             SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::text[],
+                                  $6::bytea[], $7::bytea[])",
+        ),
+        tx.prepare_cached(
+            "INSERT INTO audit_attributes (account, name, value, time, seq)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[])
+             ON CONFLICT DO NOTHING",
+        ),
+        tx.prepare_cached(
+            "UPDATE audit_heads h SET seq = n.seq, hash = n.hash
+             FROM unnest($1::text[], $2::int8[], $3::bytea[]) AS n(account, seq, hash)
+             WHERE h.account = n.account",
+        ),
+    )?;
+    let prevs: Vec<&[u8]> = rows.prev.iter().map(|h| &h[..]).collect();
+    let hashes: Vec<&[u8]> = rows.hash.iter().map(|h| &h[..]).collect();
+    let event_params: [&(dyn ToSql + Sync); 7] = [
+        &rows.account,
+        &rows.seq,
+        &rows.time,
+        &rows.event_id,
+        &rows.body,
+        &prevs,
+        &hashes,
+    ];
+    let a = &rows.attributes;
+    let attribute_params: [&(dyn ToSql + Sync); 5] = [&a.0, &a.1, &a.2, &a.3, &a.4];
+    let head_accounts: Vec<&str> = heads.iter().map(|(a, _, _)| *a).collect();
+    let head_seqs: Vec<i64> = heads.iter().map(|(_, s, _)| *s).collect();
+    let head_hashes: Vec<&[u8]> = heads.iter().map(|(_, _, h)| &h[..]).collect();
+    let head_params: [&(dyn ToSql + Sync); 3] = [&head_accounts, &head_seqs, &head_hashes];
+    tokio::try_join!(
+        tx.execute(&insert_events, &event_params),
+        tx.execute(&insert_attributes, &attribute_params),
+        tx.execute(&move_heads, &head_params),
+    )?;
     Ok(())
+}
+
+/// The columns of the records [`append_all`] inserts, one array per column.
+#[derive(Default)]
+struct EventRows<'a> {
+    account: Vec<&'a str>,
+    seq: Vec<i64>,
+    time: Vec<i64>,
+    event_id: Vec<&'a str>,
+    body: Vec<&'a str>,
+    prev: Vec<[u8; 32]>,
+    hash: Vec<[u8; 32]>,
+    /// (account, name, value, time, seq) of every lookup attribute.
+    #[allow(clippy::type_complexity)]
+    attributes: (Vec<&'a str>, Vec<&'a str>, Vec<&'a str>, Vec<i64>, Vec<i64>),
+}
+
+impl<'a> EventRows<'a> {
+    fn push(&mut self, event: &'a AuditEvent, seq: i64, prev: [u8; 32], hash: [u8; 32]) {
+        self.account.push(&event.account);
+        self.seq.push(seq);
+        self.time.push(event.time.0);
+        self.event_id.push(&event.event_id);
+        self.body.push(&event.body);
+        self.prev.push(prev);
+        self.hash.push(hash);
+        for (attribute, value) in &event.attributes {
+            self.attributes.0.push(&event.account);
+            self.attributes.1.push(attribute.as_str());
+            self.attributes.2.push(value);
+            self.attributes.3.push(event.time.0);
+            self.attributes.4.push(seq);
+        }
+    }
 }
 
 /// Inserts records verbatim and moves the head (see `PgStore::import_audit`).

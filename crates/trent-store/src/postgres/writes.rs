@@ -3,11 +3,12 @@
 
 use deadpool_postgres::{Pool, Transaction};
 use tokio_postgres::error::SqlState;
+use trent_core::audit::AuditEvent;
 use trent_core::ids::{AliasName, KeyId, Scope};
 use trent_core::model::{AliasRecord, KeyRecord};
 use trent_core::store::{StoreError, Write};
 
-use super::{db_error, to_sql_version};
+use super::{audit, db_error, to_sql_version};
 
 /// How often a group is run again after PostgreSQL aborted it for a deadlock with another
 /// node's transaction (nothing of it was committed, so running it again is safe).
@@ -70,20 +71,26 @@ async fn try_group(
         .map_err(|e| Fatal::Other(StoreError::Backend(format!("postgres: no connection: {e}"))))?;
     let mut tx = conn.transaction().await.map_err(fatal)?;
     let mut results = Vec::with_capacity(batches.len());
+    // Records of batches that hold nothing else, appended together (in order) before the next
+    // other batch and before the COMMIT: they have no precondition of their own to fail (see
+    // the SQLite store), so no savepoint, and an error ends the group.
+    let mut records: Vec<&AuditEvent> = Vec::new();
     for batch in batches {
-        if batch.iter().all(|w| matches!(w, Write::Audit(_))) {
-            // Records have no precondition of their own to fail (see the SQLite store): no
-            // savepoint, and an error ends the group.
-            for w in batch {
-                match apply(&tx, w).await {
-                    Ok(()) => {}
-                    Err(Outcome::Batch(e)) => return Err(Fatal::Other(e)),
-                    Err(Outcome::Fatal(e)) => return Err(fatal(e)),
-                }
-            }
+        let only_records: Option<Vec<&AuditEvent>> = batch
+            .iter()
+            .map(|w| match w {
+                Write::Audit(event) => Some(event),
+                _ => None,
+            })
+            .collect();
+        if let Some(events) = only_records {
+            records.extend(events);
             results.push(Ok(()));
             continue;
         }
+        audit::append_all(&tx, &std::mem::take(&mut records))
+            .await
+            .map_err(fatal)?;
         let sp = tx.savepoint("batch").await.map_err(fatal)?;
         let mut outcome = Ok(());
         for w in batch {
@@ -102,6 +109,7 @@ async fn try_group(
         }
         results.push(outcome);
     }
+    audit::append_all(&tx, &records).await.map_err(fatal)?;
     tx.commit().await.map_err(fatal)?;
     Ok(results)
 }
@@ -157,7 +165,7 @@ async fn apply(tx: &Transaction<'_>, write: &Write) -> Result<(), Outcome> {
             name,
             expected_target,
         } => delete_alias(tx, scope, name, expected_target).await,
-        Write::Audit(event) => super::audit::append(tx, event)
+        Write::Audit(event) => audit::append_all(tx, &[event])
             .await
             .map_err(Outcome::Fatal),
     }
