@@ -382,4 +382,31 @@ with check("boto3.ml-kem-encapsulate-decapsulate"):
     raises("InvalidKeyUsageException", kms.encapsulate, KeyId=KEY, EncapsulationAlgorithm="ML_KEM")
     raises("DryRunOperationException", kms.encapsulate, KeyId=kem["KeyId"], EncapsulationAlgorithm="ML_KEM", DryRun=True)
 
+with check("boto3.multi-region-keys"):
+    west = session.client(
+        "kms",
+        region_name="eu-west-1",
+        endpoint_url=URL,
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=30),
+    )
+    primary = new_key("conformance boto3 mrk", MultiRegion=True)
+    expect(re.fullmatch(r"mrk-[0-9a-f]{32}", primary["KeyId"]), f"multi-Region key id {primary['KeyId']!r}")
+    eq(primary["MultiRegion"], True, "MultiRegion")
+    eq(primary["MultiRegionConfiguration"]["MultiRegionKeyType"], "PRIMARY", "MultiRegionKeyType")
+    replica = kms.replicate_key(KeyId=primary["KeyId"], ReplicaRegion="eu-west-1")["ReplicaKeyMetadata"]
+    eq(replica["KeyId"], primary["KeyId"], "the replica shares the key id")
+    eq(replica["Arn"], primary["Arn"].replace("us-east-1", "eu-west-1"), "replica ARN")
+    config = west.describe_key(KeyId=primary["KeyId"])["KeyMetadata"]["MultiRegionConfiguration"]
+    eq(config["MultiRegionKeyType"], "REPLICA", "the copy in eu-west-1 is a replica")
+    eq(config["PrimaryKey"], {"Arn": primary["Arn"], "Region": "us-east-1"}, "PrimaryKey")
+    blob = kms.encrypt(KeyId=primary["KeyId"], Plaintext=b"across regions")["CiphertextBlob"]
+    eq(west.decrypt(CiphertextBlob=blob)["Plaintext"], b"across regions", "decrypted by the replica")
+    raises("UnsupportedOperationException", west.replicate_key, KeyId=primary["KeyId"], ReplicaRegion="us-west-2")
+    raises("AlreadyExistsException", kms.replicate_key, KeyId=primary["KeyId"], ReplicaRegion="eu-west-1")
+    kms.update_primary_region(KeyId=primary["Arn"], PrimaryRegion="eu-west-1")
+    eq(
+        west.describe_key(KeyId=primary["KeyId"])["KeyMetadata"]["MultiRegionConfiguration"]["MultiRegionKeyType"],
+        "PRIMARY",
+        "eu-west-1 is primary after UpdatePrimaryRegion",
+    )
 end("test_boto3.py")
