@@ -168,9 +168,13 @@ fn copy_audit(source: &SqliteStore, target: &PgStore) -> Result<u64, String> {
     for (account, head) in &heads {
         let mut after = head.pruned_through;
         loop {
-            let page = source
+            // Up to the head read above: records appended since (a source still in use)
+            // are not part of this copy.
+            let mut page = source
                 .audit_chain(account, after, PAGE)
                 .map_err(err("source"))?;
+            let read = page.len();
+            page.retain(|r| r.seq <= head.seq);
             let (Some(first), Some(last)) = (page.first(), page.last()) else {
                 break;
             };
@@ -182,13 +186,14 @@ fn copy_audit(source: &SqliteStore, target: &PgStore) -> Result<u64, String> {
                 hash: last.hash,
                 pruned_through: head.pruned_through,
             };
-            after = last.seq;
+            let last_seq = last.seq;
+            after = last_seq;
             copied += page.len() as u64;
-            let full = page.len() == PAGE;
+            let more = read == PAGE && last_seq < head.seq;
             target
                 .import_audit(account, page, attributes, so_far)
                 .map_err(err("target"))?;
-            if !full {
+            if !more {
                 break;
             }
         }

@@ -151,38 +151,40 @@ pub(super) async fn import(
     head: &ChainHead,
 ) -> Result<(), tokio_postgres::Error> {
     let sql_seq = |seq: u64| i64::try_from(seq).unwrap_or(i64::MAX);
+    // Three statements over arrays, whatever the page's size (a statement per row would be
+    // thousands of round trips a page, too slow against a database across a network).
+    let seqs: Vec<i64> = records.iter().map(|r| sql_seq(r.seq)).collect();
+    let times: Vec<i64> = records.iter().map(|r| r.time.0).collect();
+    let ids: Vec<&str> = records.iter().map(|r| r.event_id.as_str()).collect();
+    let bodies: Vec<&str> = records.iter().map(|r| r.body.as_str()).collect();
+    let prevs: Vec<&[u8]> = records.iter().map(|r| &r.prev_hash[..]).collect();
+    let hashes: Vec<&[u8]> = records.iter().map(|r| &r.hash[..]).collect();
     let st = tx
         .prepare_cached(
             "INSERT INTO audit_events (account, seq, time, event_id, body, prev_hash, hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             SELECT $1, * FROM unnest($2::int8[], $3::int8[], $4::text[], $5::text[],
+                                      $6::bytea[], $7::bytea[])",
         )
         .await?;
-    for r in records {
-        tx.execute(
-            &st,
-            &[
-                &account,
-                &sql_seq(r.seq),
-                &r.time.0,
-                &r.event_id,
-                &r.body,
-                &&r.prev_hash[..],
-                &&r.hash[..],
-            ],
-        )
-        .await?;
-    }
+    tx.execute(
+        &st,
+        &[&account, &seqs, &times, &ids, &bodies, &prevs, &hashes],
+    )
+    .await?;
+    let attribute_seqs: Vec<i64> = attributes.iter().map(|(s, _, _)| sql_seq(*s)).collect();
+    let names: Vec<&str> = attributes.iter().map(|(_, n, _)| n.as_str()).collect();
+    let values: Vec<&str> = attributes.iter().map(|(_, _, v)| v.as_str()).collect();
     let st = tx
         .prepare_cached(
             "INSERT INTO audit_attributes (account, name, value, time, seq)
-             SELECT $1, $2, $3, time, seq FROM audit_events WHERE account = $1 AND seq = $4
+             SELECT $1, a.name, a.value, e.time, a.seq
+             FROM unnest($2::int8[], $3::text[], $4::text[]) AS a(seq, name, value)
+             JOIN audit_events e ON e.account = $1 AND e.seq = a.seq
              ON CONFLICT DO NOTHING",
         )
         .await?;
-    for (seq, name, value) in attributes {
-        tx.execute(&st, &[&account, name, value, &sql_seq(*seq)])
-            .await?;
-    }
+    tx.execute(&st, &[&account, &attribute_seqs, &names, &values])
+        .await?;
     let st = tx
         .prepare_cached(
             "INSERT INTO audit_heads (account, seq, hash, pruned_through) VALUES ($1, $2, $3, $4)
@@ -200,6 +202,29 @@ pub(super) async fn import(
         ],
     )
     .await?;
+    Ok(())
+}
+
+/// Locks the heads of `accounts` (creating those missing) in sorted order, so that
+/// transactions of several nodes that append to the same accounts take their locks in one
+/// order and cannot deadlock on them. Called first in a group, before any key row is locked.
+pub(super) async fn lock_heads(
+    tx: &Transaction<'_>,
+    accounts: &[&str],
+) -> Result<(), tokio_postgres::Error> {
+    let mut sorted = accounts.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let zero = vec![0u8; 32];
+    let st = tx
+        .prepare_cached(
+            "INSERT INTO audit_heads (account, seq, hash, pruned_through) VALUES ($1, 0, $2, 0)
+             ON CONFLICT (account) DO UPDATE SET account = excluded.account",
+        )
+        .await?;
+    for account in sorted {
+        tx.execute(&st, &[&account, &zero]).await?;
+    }
     Ok(())
 }
 

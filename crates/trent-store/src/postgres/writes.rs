@@ -70,6 +70,15 @@ async fn try_group(
         .await
         .map_err(|e| Fatal::Other(StoreError::Backend(format!("postgres: no connection: {e}"))))?;
     let mut tx = conn.transaction().await.map_err(fatal)?;
+    let accounts: Vec<&str> = batches
+        .iter()
+        .flatten()
+        .filter_map(|w| match w {
+            Write::Audit(event) => Some(event.account.as_str()),
+            _ => None,
+        })
+        .collect();
+    audit::lock_heads(&tx, &accounts).await.map_err(fatal)?;
     let mut results = Vec::with_capacity(batches.len());
     // Records of batches that hold nothing else, appended together (in order) before the next
     // other batch and before the COMMIT: they have no precondition of their own to fail (see
