@@ -25,6 +25,8 @@ pub struct PgFigures {
     /// Single-row INSERT + COMMIT per second on one connection, synchronous_commit on.
     pub commit_ceiling: f64,
     pub rows: Vec<PgRow>,
+    /// Encrypt on one node with the trail off (cached keys touch no database then).
+    pub untrailed_encrypt: Result<Measurement, String>,
 }
 
 /// PostgreSQL's own message where there is one ("db error" alone says nothing).
@@ -89,10 +91,11 @@ async fn commit_ceiling(url: &str) -> Result<f64, String> {
     Ok(rate)
 }
 
-fn node(binary: &Path, dir: &Path, url: &str) -> Result<Proc, String> {
+fn node(binary: &Path, dir: &Path, url: &str, extra: &[&str]) -> Result<Proc, String> {
     let mut cmd = crate::suite::server_command(binary);
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
+        .args(extra)
         .args(["--database-url", url])
         .env("TRENT_ROOT_KEY", ROOT_KEY)
         .env("TRENT_LOG", "error");
@@ -120,8 +123,8 @@ pub async fn figures(
     let result = async {
         let commit_ceiling = commit_ceiling(&url).await?;
         eprintln!("postgres commit ceiling: {commit_ceiling:.0}/s");
-        let a = node(binary, &work.join("pg-a"), &url)?;
-        let b = node(binary, &work.join("pg-b"), &url)?;
+        let a = node(binary, &work.join("pg-a"), &url, &[])?;
+        let b = node(binary, &work.join("pg-b"), &url, &[])?;
         let (ta, tb) = (Target::new(&a.url)?, Target::new(&b.url)?);
         let duration = Duration::from_secs_f64(seconds);
         let mut rows = Vec::new();
@@ -142,9 +145,20 @@ pub async fn figures(
             }
             rows.push((op.to_string(), one, two));
         }
+        drop((a, b));
+        let c = node(binary, &work.join("pg-c"), &url, &["--no-audit"])?;
+        let tc = Target::new(&c.url)?;
+        let untrailed_encrypt = match tc.prepare("Encrypt").await {
+            Ok(p) => measure_split(&[&tc], &p, connections, duration).await,
+            Err(e) => Err(e),
+        };
+        if let Ok(m) = &untrailed_encrypt {
+            eprintln!("  postgres, one node, --no-audit: {}", m.summary());
+        }
         Ok(PgFigures {
             commit_ceiling,
             rows,
+            untrailed_encrypt,
         })
     }
     .await;
