@@ -391,6 +391,16 @@ async fn run_in(args: &SuiteArgs, work: &Path) -> Result<String, String> {
     let idle_rss = server.rss_mb();
     let trent_results = run_ops(&server.url, TRENT_OPS, c, s).await;
     let busy_rss = server.rss_mb();
+    // Memory with many connections, and after they close (the allocator should give most of
+    // it back).
+    let wide = if args.throughput_only.is_none() {
+        let during = run_ops(&server.url, &["Encrypt"], 256, s).await.remove(0).1;
+        let after_load = server.rss_mb();
+        std::thread::sleep(Duration::from_secs(3));
+        Some((during, after_load, server.rss_mb()))
+    } else {
+        None
+    };
     let lookup = if args.throughput_only.is_none() {
         Some(lookup_figure(&server.url, args.many_events, c, s).await)
     } else {
@@ -608,6 +618,14 @@ async fn run_in(args: &SuiteArgs, work: &Path) -> Result<String, String> {
         None => {
             let _ = writeln!(w, "- Idle resident memory: not measured (no /proc).");
         }
+    }
+    if let Some((during, Some(loaded), Some(closed))) = &wide {
+        let (rps, _, p99, _) = cell(during);
+        let _ = writeln!(
+            w,
+            "- With 256 connections (Encrypt, {rps} req/s, p99 {p99} ms): resident memory {loaded:.1} MB (target < 64 MB): **{}**; 3 s after they closed: {closed:.1} MB.",
+            if *loaded < 64.0 { "met" } else { "missed" }
+        );
     }
     let _ = writeln!(w, "\n## The audit trail\n");
     let _ = writeln!(
