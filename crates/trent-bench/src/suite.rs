@@ -391,8 +391,8 @@ async fn run_in(args: &SuiteArgs, work: &Path) -> Result<String, String> {
     let idle_rss = server.rss_mb();
     let trent_results = run_ops(&server.url, TRENT_OPS, c, s).await;
     let busy_rss = server.rss_mb();
-    // Memory with many connections, and after they close (the allocator should give most of
-    // it back).
+    // Memory after a load of many connections, as they close and a little later (the
+    // allocator should give most of it back).
     let wide = if args.throughput_only.is_none() {
         let during = run_ops(&server.url, &["Encrypt"], 256, s).await.remove(0).1;
         let after_load = server.rss_mb();
@@ -623,7 +623,7 @@ async fn run_in(args: &SuiteArgs, work: &Path) -> Result<String, String> {
         let (rps, _, p99, _) = cell(during);
         let _ = writeln!(
             w,
-            "- With 256 connections (Encrypt, {rps} req/s, p99 {p99} ms): resident memory {loaded:.1} MB (target < 64 MB): **{}**; 3 s after they closed: {closed:.1} MB.",
+            "- After Encrypt with 256 connections ({rps} req/s, p99 {p99} ms), as they close: resident memory {loaded:.1} MB (target < 64 MB): **{}**; 3 s later: {closed:.1} MB.",
             if *loaded < 64.0 { "met" } else { "missed" }
         );
     }
