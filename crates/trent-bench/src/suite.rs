@@ -122,16 +122,7 @@ pub fn conditional_policy() -> String {
 }
 /// The operations measured with the audit trail off too, and the share of the trail-off
 /// figure each must keep with the trail on.
-const AUDIT_OPS: &[&str] = &[
-    "Encrypt",
-    "Decrypt",
-    "GenerateDataKey",
-    "DescribeKey",
-    "CreateKey",
-    "Sign",
-    "EncryptAsUser",
-    "EncryptConditional",
-];
+const AUDIT_OPS: &[&str] = TRENT_OPS;
 
 /// The share of its trail-off figure an operation must keep with the trail on.
 fn audit_target(op: &str) -> Option<f64> {

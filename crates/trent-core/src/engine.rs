@@ -456,6 +456,18 @@ impl Kms {
             && record.meta.deletion_date.is_some_and(|d| d <= now)
     }
 
+    /// A key's stored record, for a write at `now`; one past its deletion date is gone.
+    fn stored_key(&self, scope: &Scope, id: &KeyId, now: Timestamp) -> Result<KeyRecord, KmsError> {
+        self.store
+            .get_key(scope, id)?
+            .filter(|r| !self.is_deleted(r, now))
+            .ok_or_else(|| {
+                KmsError::NotFound(NotFound::Key {
+                    arn: scope.key_arn(id),
+                })
+            })
+    }
+
     /// Loads a key for use, from the cache or the store. A key past its deletion date is gone.
     fn load(&self, scope: &Scope, id: &KeyId) -> Result<Arc<LoadedKey>, KmsError> {
         note_key(scope, id);
@@ -586,15 +598,7 @@ impl Kms {
                 writers::backoff(attempt);
             }
             let now = self.now();
-            let mut current = self
-                .store
-                .get_key(scope, &id)?
-                .filter(|r| !self.is_deleted(r, now))
-                .ok_or_else(|| {
-                    KmsError::NotFound(NotFound::Key {
-                        arn: scope.key_arn(&id),
-                    })
-                })?;
+            let mut current = self.stored_key(scope, &id, now)?;
             // A write after ValidTo passed starts from the key without its expired material
             // (and so also makes the expiry durable).
             import::expire_materials(&mut current, now);

@@ -11,3 +11,17 @@ pub mod sqlite;
 
 pub use postgres::{PgOptions, PgStore};
 pub use sqlite::SqliteStore;
+
+use trent_core::ids::{KeyId, Scope};
+
+/// The (account, region, id bytes) a listing of every key resumes after (empty: the start).
+fn key_cursor(after: Option<&(Scope, KeyId)>) -> (String, String, Vec<u8>) {
+    match after {
+        Some((scope, id)) => (
+            scope.account.0.clone(),
+            scope.region.0.clone(),
+            id.storage_bytes(),
+        ),
+        None => Default::default(),
+    }
+}

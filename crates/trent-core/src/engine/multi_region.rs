@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 
 use super::{writers, Caller, Facts, Kms, MAX_WRITE_ATTEMPTS};
-use crate::error::{KmsError, MultiRegionRule, NotFound};
+use crate::error::{KmsError, MultiRegionRule};
 use crate::ids::{KeyRef, Region, Scope};
 use crate::model::*;
 use crate::state::KeyOp;
@@ -208,15 +208,7 @@ impl Kms {
                 writers::backoff(attempt);
             }
             let now = self.now();
-            let primary = self
-                .store
-                .get_key(&scope, &id)?
-                .filter(|r| !self.is_deleted(r, now))
-                .ok_or_else(|| {
-                    KmsError::NotFound(NotFound::Key {
-                        arn: scope.key_arn(&id),
-                    })
-                })?;
+            let primary = self.stored_key(&scope, &id, now)?;
             let policy = self.key_policy(&primary);
             self.decide(caller, KeyOp::ReplicateKey, &primary, &policy, None, &facts)?;
             let Some(set) = primary.meta.multi_region_set.clone() else {
@@ -359,15 +351,7 @@ impl Kms {
                 writers::backoff(attempt);
             }
             let now = self.now();
-            let primary = self
-                .store
-                .get_key(&scope, &id)?
-                .filter(|r| !self.is_deleted(r, now))
-                .ok_or_else(|| {
-                    KmsError::NotFound(NotFound::Key {
-                        arn: scope.key_arn(&id),
-                    })
-                })?;
+            let primary = self.stored_key(&scope, &id, now)?;
             let policy = self.key_policy(&primary);
             self.decide(
                 caller,

@@ -343,14 +343,7 @@ impl PgStore {
         limit: usize,
     ) -> Result<Vec<(Scope, KeyId)>, StoreError> {
         let pool = self.pool.clone();
-        let (after_account, after_region, after) = match after {
-            Some((scope, id)) => (
-                scope.account.0.clone(),
-                scope.region.0.clone(),
-                id.storage_bytes(),
-            ),
-            None => Default::default(),
-        };
+        let (after_account, after_region, after) = crate::key_cursor(after);
         let limit = sql_limit(limit);
         self.bridge.run(async move {
             let conn = pool.get().await.map_err(pool_error)?;

@@ -237,14 +237,7 @@ impl SqliteStore {
         after: Option<&(Scope, KeyId)>,
         limit: usize,
     ) -> Result<Vec<(Scope, KeyId)>, StoreError> {
-        let (after_account, after_region, after) = match after {
-            Some((scope, id)) => (
-                scope.account.0.clone(),
-                scope.region.0.clone(),
-                id.storage_bytes(),
-            ),
-            None => Default::default(),
-        };
+        let (after_account, after_region, after) = crate::key_cursor(after);
         let limit = sql_limit(limit);
         self.read(|conn| {
             let rows = conn
