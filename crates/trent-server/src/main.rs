@@ -3,6 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+/// jemalloc rather than glibc's allocator: the allocator is about 15 % of a cached request's
+/// CPU, and jemalloc made Encrypt about 13 % faster with the trail off and 6 % with it on
+/// (docs/BENCHMARK-ANALYSIS.md, measured with bench/ab.sh).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use clap::{Parser, Subcommand};
 use trent_core::clock::{Clock, OffsetClock, SystemClock};
 use trent_core::engine::Kms;

@@ -329,8 +329,20 @@ impl PgStore {
         })?;
         let (client, task, held) = lease;
         let out = held.then(work);
-        // Closing the session releases the lock; no unlock round trip that could fail.
-        drop(client);
+        if held {
+            // Released at once, so another node (or this one) may take it as soon as this
+            // returns; if the unlock fails, closing the session releases the lock anyway.
+            let _ = self.bridge.run(async move {
+                client
+                    .execute("SELECT pg_advisory_unlock($1)", &[&schema::BACKGROUND_LOCK])
+                    .await
+                    .map_err(db_error)?;
+                drop(client);
+                Ok(())
+            });
+        } else {
+            drop(client);
+        }
         task.abort();
         Ok(out)
     }
