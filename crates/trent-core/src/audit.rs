@@ -56,6 +56,44 @@ impl AuditAttribute {
     pub fn parse(s: &str) -> Option<AuditAttribute> {
         Self::ALL.into_iter().find(|a| a.as_str() == s)
     }
+
+    /// Whether the store keeps an index entry per record for this attribute. ReadOnly,
+    /// EventSource and ResourceType have one or two values in a KMS trail, so an index on them
+    /// would list nearly every record and cost each append three more B-tree entries (a third
+    /// of an Encrypt's audit cost, measured): the store keeps them in the record's [`tags`]
+    /// instead, and a lookup by one of them walks the time index, newest first, testing the tags.
+    pub fn is_indexed(self) -> bool {
+        !matches!(
+            self,
+            AuditAttribute::ReadOnly | AuditAttribute::EventSource | AuditAttribute::ResourceType
+        )
+    }
+
+    /// The text a record's [`tags`] contain when it has `value` for this attribute (`None`
+    /// for a value no record can have: one with a line break, which delimits tags).
+    pub fn tag(self, value: &str) -> Option<String> {
+        (!value.contains('\n')).then(|| format!("\n{}={value}\n", self.as_str()))
+    }
+}
+
+/// The attributes a store keeps in the record itself rather than in its index (see
+/// [`AuditAttribute::is_indexed`]), as one text: `\nName=Value\n` per attribute, so that
+/// [`AuditAttribute::tag`] is a substring of it exactly when the record has that value.
+pub fn tags<'a>(attributes: impl IntoIterator<Item = (AuditAttribute, &'a str)>) -> String {
+    let mut out = String::new();
+    for (attribute, value) in attributes {
+        if attribute.is_indexed() || value.contains('\n') {
+            continue;
+        }
+        if out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(attribute.as_str());
+        out.push('=');
+        out.push_str(value);
+        out.push('\n');
+    }
+    out
 }
 
 /// One record, ready to store: the account whose chain it joins, its time, and the event text
@@ -71,6 +109,21 @@ pub struct AuditEvent {
     pub body: String,
     /// (attribute, value) pairs to index; an attribute may appear several times (resources).
     pub attributes: Vec<(AuditAttribute, String)>,
+}
+
+impl AuditEvent {
+    /// The attributes the store indexes (see [`AuditAttribute::is_indexed`]).
+    pub fn indexed(&self) -> impl Iterator<Item = (AuditAttribute, &str)> {
+        self.attributes
+            .iter()
+            .filter(|(a, _)| a.is_indexed())
+            .map(|(a, v)| (*a, v.as_str()))
+    }
+
+    /// The attributes kept in the record itself, as [`tags`] renders them.
+    pub fn tags(&self) -> String {
+        tags(self.attributes.iter().map(|(a, v)| (*a, v.as_str())))
+    }
 }
 
 /// A stored record with its place in its account's chain.
@@ -377,5 +430,37 @@ mod tests {
         };
         assert_eq!(verify(&records[2..], &pruned_head), Ok(()));
         assert!(verify(&records[2..], &head).is_err());
+    }
+
+    #[test]
+    fn tags_hold_the_unindexed_attributes_and_match_exactly() {
+        use AuditAttribute::*;
+        let t = tags([
+            (EventId, "e1"),
+            (ReadOnly, "true"),
+            (EventSource, "kms.amazonaws.com"),
+            (ResourceType, "AWS::KMS::Key"),
+            (ResourceName, "arn:aws:kms:us-east-1:000000000000:key/k"),
+        ]);
+        assert_eq!(
+            t,
+            "\nReadOnly=true\nEventSource=kms.amazonaws.com\nResourceType=AWS::KMS::Key\n"
+        );
+        let has = |a: AuditAttribute, v: &str| a.tag(v).is_some_and(|tag| t.contains(&tag));
+        assert!(has(ReadOnly, "true"));
+        assert!(has(ResourceType, "AWS::KMS::Key"));
+        assert!(!has(ReadOnly, "tru"));
+        assert!(!has(ReadOnly, "false"));
+        assert!(!has(EventSource, "kms.amazonaws.co"));
+        // A value spanning two tags is no value.
+        assert!(!has(ReadOnly, "true\nEventSource=kms.amazonaws.com"));
+        assert_eq!(tags([(EventId, "e1")]), "");
+        assert!(
+            AuditAttribute::ALL
+                .iter()
+                .filter(|a| !a.is_indexed())
+                .count()
+                == 3
+        );
     }
 }

@@ -638,6 +638,7 @@ pub mod conformance {
                     }
                     .into(),
                 ),
+                (AuditAttribute::ReadOnly, n.is_multiple_of(3).to_string()),
                 (AuditAttribute::ResourceName, resource.into()),
                 (AuditAttribute::ResourceName, resource.into()),
             ],
@@ -714,6 +715,46 @@ pub mod conformance {
             next.iter().map(|e| e.event_id.as_str()).collect::<Vec<_>>(),
             ["audit-a-4", "audit-a-2"]
         );
+        // An attribute kept in the records' tags rather than the index
+        // (AuditAttribute::is_indexed): the same answers, paged the same way.
+        let reads = store
+            .audit_lookup(&query(Some((AuditAttribute::ReadOnly, "true")), None, 3))
+            .unwrap();
+        assert_eq!(
+            reads
+                .iter()
+                .map(|e| e.event_id.as_str())
+                .collect::<Vec<_>>(),
+            ["audit-a-9", "audit-a-6", "audit-a-3"]
+        );
+        let rest = store
+            .audit_lookup(&query(
+                Some((AuditAttribute::ReadOnly, "true")),
+                reads.last().map(|e| (e.time, e.seq)),
+                3,
+            ))
+            .unwrap();
+        assert_eq!(
+            rest.iter().map(|e| e.event_id.as_str()).collect::<Vec<_>>(),
+            ["audit-a-0"]
+        );
+        assert_eq!(
+            store
+                .audit_lookup(&query(Some((AuditAttribute::ReadOnly, "false")), None, 100))
+                .unwrap()
+                .len(),
+            6
+        );
+        for no_match in ["tru", "true\nEventSource=x", ""] {
+            assert!(store
+                .audit_lookup(&query(
+                    Some((AuditAttribute::ReadOnly, no_match)),
+                    None,
+                    100
+                ))
+                .unwrap()
+                .is_empty());
+        }
         let mut bounded = query(None, None, 100);
         bounded.start = Some(Timestamp(1_003));
         bounded.end = Some(Timestamp(1_004));

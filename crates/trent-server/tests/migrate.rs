@@ -49,6 +49,11 @@ async fn a_populated_sqlite_store_moves_to_postgresql() {
     assert!(old.terminate());
     let records = old.count_rows("audit_events");
     let attributes = old.count_rows("audit_attributes");
+    // Every record keeps ReadOnly and EventSource in its tags (AuditAttribute::is_indexed).
+    const TAGGED: &str = "audit_events WHERE tags LIKE '%ReadOnly=%EventSource=%'";
+    const READS: &str = "audit_events WHERE tags LIKE '%ReadOnly=true%'";
+    assert_eq!(old.count_rows(TAGGED), records);
+    let reads = old.count_rows(READS);
     assert!(records >= 8, "the source's trail: {records} records");
 
     let db = Arc::new(TestDatabase::create());
@@ -86,6 +91,8 @@ async fn a_populated_sqlite_store_moves_to_postgresql() {
     // The trail moved whole: every record with its lookup attributes.
     assert_eq!(node.count_rows("audit_events"), records);
     assert_eq!(node.count_rows("audit_attributes"), attributes);
+    assert_eq!(node.count_rows(TAGGED), records);
+    assert_eq!(node.count_rows(READS), reads);
     let kms = node.client();
     common::decrypts_to(&kms, &blob, b"kept across the move").await;
     assert_eq!(common::metadata(&kms, "alias/moved").await.key_id(), id);

@@ -7,7 +7,9 @@
 use deadpool_postgres::{Object, Transaction};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
-use trent_core::audit::{chain_hash, AuditEvent, AuditQuery, ChainHead, StoredAuditEvent};
+use trent_core::audit::{
+    self, chain_hash, AuditAttribute, AuditEvent, AuditQuery, ChainHead, StoredAuditEvent,
+};
 use trent_core::model::Timestamp;
 use trent_core::store::StoreError;
 
@@ -68,9 +70,9 @@ pub(super) async fn append_all(
     }
     let (insert_events, insert_attributes, move_heads) = tokio::try_join!(
         tx.prepare_cached(
-            "INSERT INTO audit_events (account, seq, time, event_id, body, prev_hash, hash)
+            "INSERT INTO audit_events (account, seq, time, event_id, body, prev_hash, hash, tags)
              SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::text[],
-                                  $6::bytea[], $7::bytea[])",
+                                  $6::bytea[], $7::bytea[], $8::text[])",
         ),
         tx.prepare_cached(
             "INSERT INTO audit_attributes (account, name, value, time, seq)
@@ -85,7 +87,7 @@ pub(super) async fn append_all(
     )?;
     let prevs: Vec<&[u8]> = rows.prev.iter().map(|h| &h[..]).collect();
     let hashes: Vec<&[u8]> = rows.hash.iter().map(|h| &h[..]).collect();
-    let event_params: [&(dyn ToSql + Sync); 7] = [
+    let event_params: [&(dyn ToSql + Sync); 8] = [
         &rows.account,
         &rows.seq,
         &rows.time,
@@ -93,6 +95,7 @@ pub(super) async fn append_all(
         &rows.body,
         &prevs,
         &hashes,
+        &rows.tags,
     ];
     let a = &rows.attributes;
     let attribute_params: [&(dyn ToSql + Sync); 5] = [&a.0, &a.1, &a.2, &a.3, &a.4];
@@ -118,7 +121,8 @@ struct EventRows<'a> {
     body: Vec<&'a str>,
     prev: Vec<[u8; 32]>,
     hash: Vec<[u8; 32]>,
-    /// (account, name, value, time, seq) of every lookup attribute.
+    tags: Vec<String>,
+    /// (account, name, value, time, seq) of every indexed lookup attribute.
     #[allow(clippy::type_complexity)]
     attributes: (Vec<&'a str>, Vec<&'a str>, Vec<&'a str>, Vec<i64>, Vec<i64>),
 }
@@ -132,7 +136,8 @@ impl<'a> EventRows<'a> {
         self.body.push(&event.body);
         self.prev.push(prev);
         self.hash.push(hash);
-        for (attribute, value) in &event.attributes {
+        self.tags.push(event.tags());
+        for (attribute, value) in event.indexed() {
             self.attributes.0.push(&event.account);
             self.attributes.1.push(attribute.as_str());
             self.attributes.2.push(value);
@@ -159,21 +164,40 @@ pub(super) async fn import(
     let bodies: Vec<&str> = records.iter().map(|r| r.body.as_str()).collect();
     let prevs: Vec<&[u8]> = records.iter().map(|r| &r.prev_hash[..]).collect();
     let hashes: Vec<&[u8]> = records.iter().map(|r| &r.hash[..]).collect();
+    // The attributes each record keeps in its tags; the rest go to the index.
+    let attribute = |name: &str| AuditAttribute::parse(name);
+    let mut by_seq: std::collections::HashMap<u64, Vec<(AuditAttribute, &str)>> =
+        std::collections::HashMap::new();
+    for (seq, name, value) in attributes {
+        if let Some(a) = attribute(name) {
+            by_seq.entry(*seq).or_default().push((a, value.as_str()));
+        }
+    }
+    let tags: Vec<String> = records
+        .iter()
+        .map(|r| audit::tags(by_seq.get(&r.seq).into_iter().flatten().copied()))
+        .collect();
     let st = tx
         .prepare_cached(
-            "INSERT INTO audit_events (account, seq, time, event_id, body, prev_hash, hash)
+            "INSERT INTO audit_events (account, seq, time, event_id, body, prev_hash, hash, tags)
              SELECT $1, * FROM unnest($2::int8[], $3::int8[], $4::text[], $5::text[],
-                                      $6::bytea[], $7::bytea[])",
+                                      $6::bytea[], $7::bytea[], $8::text[])",
         )
         .await?;
     tx.execute(
         &st,
-        &[&account, &seqs, &times, &ids, &bodies, &prevs, &hashes],
+        &[
+            &account, &seqs, &times, &ids, &bodies, &prevs, &hashes, &tags,
+        ],
     )
     .await?;
-    let attribute_seqs: Vec<i64> = attributes.iter().map(|(s, _, _)| sql_seq(*s)).collect();
-    let names: Vec<&str> = attributes.iter().map(|(_, n, _)| n.as_str()).collect();
-    let values: Vec<&str> = attributes.iter().map(|(_, _, v)| v.as_str()).collect();
+    let indexed: Vec<_> = attributes
+        .iter()
+        .filter(|(_, n, _)| attribute(n).is_none_or(AuditAttribute::is_indexed))
+        .collect();
+    let attribute_seqs: Vec<i64> = indexed.iter().map(|(s, _, _)| sql_seq(*s)).collect();
+    let names: Vec<&str> = indexed.iter().map(|(_, n, _)| n.as_str()).collect();
+    let values: Vec<&str> = indexed.iter().map(|(_, _, v)| v.as_str()).collect();
     let st = tx
         .prepare_cached(
             "INSERT INTO audit_attributes (account, name, value, time, seq)
@@ -267,6 +291,34 @@ pub(super) async fn lookup(
             conn.query(
                 &st,
                 &[&q.account, &start, &end, &after_time, &after_seq, &limit],
+            )
+            .await
+        }
+        Some((attribute, value)) if !attribute.is_indexed() => {
+            let Some(tag) = attribute.tag(value) else {
+                return Ok(vec![]);
+            };
+            let st = conn
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM audit_events e
+                     WHERE e.account = $1 AND e.time >= $2 AND e.time <= $3
+                       AND (e.time, e.seq) < ($4, $5)
+                       AND strpos(e.tags, $7) > 0
+                     ORDER BY e.time DESC, e.seq DESC LIMIT $6"
+                ))
+                .await
+                .map_err(db_error)?;
+            conn.query(
+                &st,
+                &[
+                    &q.account,
+                    &start,
+                    &end,
+                    &after_time,
+                    &after_seq,
+                    &limit,
+                    &tag,
+                ],
             )
             .await
         }

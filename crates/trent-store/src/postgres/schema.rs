@@ -126,6 +126,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
      ALTER TABLE key_material ADD FOREIGN KEY (account, region, key_id)
          REFERENCES keys (account, region, id) ON DELETE CASCADE;
      CREATE INDEX keys_by_id ON keys (id);"#,
+    // 3 -> 4: the audit attributes with one or two values (ReadOnly, EventSource,
+    // ResourceType) move from the lookup index into the record's `tags`
+    // (`trent_core::audit::AuditAttribute::is_indexed`), as in the SQLite schema's 6 -> 7.
+    r#"ALTER TABLE audit_events ADD COLUMN tags text NOT NULL DEFAULT '';
+     UPDATE audit_events e SET tags = t.tags
+         FROM (SELECT account, seq,
+                      E'\n' || string_agg(name || '=' || value, E'\n') || E'\n' AS tags
+               FROM audit_attributes
+               WHERE name IN ('ReadOnly', 'EventSource', 'ResourceType')
+               GROUP BY account, seq) t
+         WHERE e.account = t.account AND e.seq = t.seq;
+     DELETE FROM audit_attributes WHERE name IN ('ReadOnly', 'EventSource', 'ResourceType');"#,
 ];
 
 /// Creates or upgrades the schema in one transaction, under the schema lock.

@@ -50,8 +50,8 @@ pub(super) fn append(conn: &Connection, event: &AuditEvent) -> Result<(), StoreE
     let hash = chain_hash(&head.hash, &event.account, seq, &event.body);
     let sql_seq = seq_to_sql(seq)?;
     conn.prepare_cached(
-        "INSERT INTO audit_events (account, seq, time, event_id, body, prev_hash, hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO audit_events (account, seq, time, event_id, body, prev_hash, hash, tags)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )
     .map_err(backend)?
     .execute(params![
@@ -61,7 +61,8 @@ pub(super) fn append(conn: &Connection, event: &AuditEvent) -> Result<(), StoreE
         event.event_id,
         event.body,
         &head.hash[..],
-        &hash[..]
+        &hash[..],
+        event.tags()
     ])
     .map_err(backend)?;
     let mut insert = conn
@@ -70,7 +71,7 @@ pub(super) fn append(conn: &Connection, event: &AuditEvent) -> Result<(), StoreE
              VALUES (?1, ?2, ?3, ?4, ?5)",
         )
         .map_err(backend)?;
-    for (attribute, value) in &event.attributes {
+    for (attribute, value) in event.indexed() {
         insert
             .execute(params![
                 event.account,
@@ -147,6 +148,25 @@ pub(super) fn lookup(
             )
             .map_err(backend)?
             .collect::<Result<Vec<_>, _>>(),
+        Some((attribute, value)) if !attribute.is_indexed() => {
+            let Some(tag) = attribute.tag(value) else {
+                return Ok(vec![]);
+            };
+            conn.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM audit_events e
+                 WHERE e.account = ?1 AND e.time >= ?2 AND e.time <= ?3
+                   AND (e.time < ?4 OR (e.time = ?4 AND e.seq < ?5))
+                   AND instr(e.tags, ?7) > 0
+                 ORDER BY e.time DESC, e.seq DESC LIMIT ?6"
+            ))
+            .map_err(backend)?
+            .query_map(
+                params![q.account, start, end, after_time, after_seq, limit, tag],
+                stored,
+            )
+            .map_err(backend)?
+            .collect::<Result<Vec<_>, _>>()
+        }
         Some((attribute, value)) => conn
             .prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM audit_attributes a

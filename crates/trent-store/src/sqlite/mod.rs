@@ -204,7 +204,8 @@ impl SqliteStore {
     }
 
     /// The lookup attributes of one account's records with sequence numbers in `from..=to`,
-    /// as (seq, attribute name, value), for `trent migrate`.
+    /// as (seq, attribute name, value), for `trent migrate`: the indexed ones and those kept in
+    /// the records' tags alike.
     pub fn audit_attributes(
         &self,
         account: &str,
@@ -216,17 +217,40 @@ impl SqliteStore {
             i64::try_from(to).unwrap_or(i64::MAX),
         );
         self.read(|conn| {
-            conn.prepare_cached(
-                "SELECT seq, name, value FROM audit_attributes
-                 WHERE account = ?1 AND seq BETWEEN ?2 AND ?3 ORDER BY seq",
-            )
-            .map_err(backend)?
-            .query_map(params![account, from, to], |r| {
-                Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?))
-            })
-            .map_err(backend)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(backend)
+            let mut out: Vec<(u64, String, String)> = conn
+                .prepare_cached(
+                    "SELECT seq, name, value FROM audit_attributes
+                     WHERE account = ?1 AND seq BETWEEN ?2 AND ?3 ORDER BY seq",
+                )
+                .map_err(backend)?
+                .query_map(params![account, from, to], |r| {
+                    Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?))
+                })
+                .map_err(backend)?
+                .collect::<Result<_, _>>()
+                .map_err(backend)?;
+            // The attributes kept in the records' tags, as the same triples.
+            let tagged = conn
+                .prepare_cached(
+                    "SELECT seq, tags FROM audit_events
+                     WHERE account = ?1 AND seq BETWEEN ?2 AND ?3 AND tags <> ''",
+                )
+                .map_err(backend)?
+                .query_map(params![account, from, to], |r| {
+                    Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
+                })
+                .map_err(backend)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            for (seq, tags) in tagged {
+                for tag in tags.split('\n').filter(|t| !t.is_empty()) {
+                    if let Some((name, value)) = tag.split_once('=') {
+                        out.push((seq, name.to_owned(), value.to_owned()));
+                    }
+                }
+            }
+            out.sort_by_key(|(seq, _, _)| *seq);
+            Ok(out)
         })
     }
 

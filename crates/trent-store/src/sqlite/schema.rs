@@ -153,6 +153,17 @@ pub(super) const MIGRATIONS: &[&str] = &[
      CREATE INDEX keys_by_due_at ON keys (due_at);
      CREATE INDEX keys_by_id ON keys (id);
      CREATE INDEX aliases_by_target ON aliases (account, region, target_key_id, name);",
+    // 6 -> 7: the audit attributes with one or two values (ReadOnly, EventSource,
+    // ResourceType) move from the lookup index into the record's `tags`
+    // (`trent_core::audit::AuditAttribute::is_indexed`): three fewer index entries per record.
+    "ALTER TABLE audit_events ADD COLUMN tags TEXT NOT NULL DEFAULT '';
+     UPDATE audit_events SET tags = coalesce(
+         (SELECT char(10) || group_concat(a.name || '=' || a.value, char(10)) || char(10)
+          FROM audit_attributes a
+          WHERE a.account = audit_events.account AND a.seq = audit_events.seq
+            AND a.name IN ('ReadOnly', 'EventSource', 'ResourceType')),
+         '');
+     DELETE FROM audit_attributes WHERE name IN ('ReadOnly', 'EventSource', 'ResourceType');",
 ];
 
 /// Settings every connection gets.

@@ -315,3 +315,78 @@ fn schema_5_databases_keep_their_keys_material_and_aliases() {
     );
     trent_core::store::conformance::multi_region_copies_share_an_id(&store);
 }
+
+/// Records written before 7 had every attribute in the index; the upgrade moves ReadOnly,
+/// EventSource and ResourceType into the records' tags, and lookups answer as before.
+#[test]
+fn schema_6_audit_attributes_move_into_tags() {
+    use trent_core::audit::{AuditAttribute, AuditQuery};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trent.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for m in &super::schema::MIGRATIONS[..6] {
+            conn.execute_batch(m).unwrap();
+        }
+        conn.execute_batch(&format!(
+            "PRAGMA application_id = {}; PRAGMA user_version = 6;",
+            super::schema::APPLICATION_ID
+        ))
+        .unwrap();
+        for (seq, read_only) in [(1, "true"), (2, "false")] {
+            conn.execute(
+                "INSERT INTO audit_events (account, seq, time, event_id, body, prev_hash, hash)
+                 VALUES ('a', ?1, ?1, ?2, '{}', zeroblob(32), zeroblob(32))",
+                rusqlite::params![seq, format!("e{seq}")],
+            )
+            .unwrap();
+            for (name, value) in [
+                ("EventId", format!("e{seq}")),
+                ("ReadOnly", read_only.to_owned()),
+                ("EventSource", "kms.amazonaws.com".to_owned()),
+            ] {
+                conn.execute(
+                    "INSERT INTO audit_attributes (account, name, value, time, seq)
+                     VALUES ('a', ?1, ?2, ?3, ?3)",
+                    rusqlite::params![name, value, seq],
+                )
+                .unwrap();
+            }
+        }
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let find = |attribute: AuditAttribute, value: &str| {
+        store
+            .audit_lookup(&AuditQuery {
+                account: "a".into(),
+                attribute: Some((attribute, value.into())),
+                start: None,
+                end: None,
+                after: None,
+                limit: 10,
+            })
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event_id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(find(AuditAttribute::ReadOnly, "false"), ["e2"]);
+    assert_eq!(
+        find(AuditAttribute::EventSource, "kms.amazonaws.com"),
+        ["e2", "e1"]
+    );
+    assert_eq!(find(AuditAttribute::EventId, "e1"), ["e1"]);
+    let mut triples = store.audit_attributes("a", 1, 2).unwrap();
+    triples.sort();
+    assert_eq!(
+        triples,
+        [
+            (1, "EventId".into(), "e1".into()),
+            (1, "EventSource".into(), "kms.amazonaws.com".into()),
+            (1, "ReadOnly".into(), "true".into()),
+            (2, "EventId".into(), "e2".into()),
+            (2, "EventSource".into(), "kms.amazonaws.com".into()),
+            (2, "ReadOnly".into(), "false".into()),
+        ]
+    );
+}
