@@ -277,80 +277,56 @@ pub(super) async fn lookup(
         None => (i64::MAX, i64::MAX),
     };
     let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
-    let rows = match &q.attribute {
-        None => {
-            let st = conn
-                .prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM audit_events e
-                     WHERE e.account = $1 AND e.time >= $2 AND e.time <= $3
-                       AND (e.time, e.seq) < ($4, $5)
-                     ORDER BY e.time DESC, e.seq DESC LIMIT $6"
-                ))
-                .await
-                .map_err(db_error)?;
-            conn.query(
-                &st,
-                &[&q.account, &start, &end, &after_time, &after_seq, &limit],
-            )
-            .await
-        }
+    // One statement per kind of lookup: by time alone, by a tag, or through the index; the
+    // first six parameters are shared, the attribute's follow.
+    let tag;
+    let name;
+    let (sql, extra): (String, Vec<&(dyn ToSql + Sync)>) = match &q.attribute {
+        None => (
+            format!(
+                "SELECT {COLUMNS} FROM audit_events e
+                 WHERE e.account = $1 AND e.time >= $2 AND e.time <= $3
+                   AND (e.time, e.seq) < ($4, $5)
+                 ORDER BY e.time DESC, e.seq DESC LIMIT $6"
+            ),
+            vec![],
+        ),
         Some((attribute, value)) if !attribute.is_indexed() => {
-            let Some(tag) = attribute.tag(value) else {
+            let Some(t) = attribute.tag(value) else {
                 return Ok(vec![]);
             };
-            let st = conn
-                .prepare_cached(&format!(
+            tag = t;
+            (
+                format!(
                     "SELECT {COLUMNS} FROM audit_events e
                      WHERE e.account = $1 AND e.time >= $2 AND e.time <= $3
                        AND (e.time, e.seq) < ($4, $5)
                        AND strpos(e.tags, $7) > 0
                      ORDER BY e.time DESC, e.seq DESC LIMIT $6"
-                ))
-                .await
-                .map_err(db_error)?;
-            conn.query(
-                &st,
-                &[
-                    &q.account,
-                    &start,
-                    &end,
-                    &after_time,
-                    &after_seq,
-                    &limit,
-                    &tag,
-                ],
+                ),
+                vec![&tag],
             )
-            .await
         }
         Some((attribute, value)) => {
-            let st = conn
-                .prepare_cached(&format!(
+            name = attribute.as_str();
+            (
+                format!(
                     "SELECT {COLUMNS} FROM audit_attributes a
                      JOIN audit_events e ON e.account = a.account AND e.seq = a.seq
                      WHERE a.account = $1 AND a.name = $7 AND a.value = $8
                        AND a.time >= $2 AND a.time <= $3
                        AND (a.time, a.seq) < ($4, $5)
                      ORDER BY a.time DESC, a.seq DESC LIMIT $6"
-                ))
-                .await
-                .map_err(db_error)?;
-            conn.query(
-                &st,
-                &[
-                    &q.account,
-                    &start,
-                    &end,
-                    &after_time,
-                    &after_seq,
-                    &limit,
-                    &attribute.as_str(),
-                    value,
-                ],
+                ),
+                vec![&name, value],
             )
-            .await
         }
-    }
-    .map_err(db_error)?;
+    };
+    let mut params: Vec<&(dyn ToSql + Sync)> =
+        vec![&q.account, &start, &end, &after_time, &after_seq, &limit];
+    params.extend(extra);
+    let st = conn.prepare_cached(&sql).await.map_err(db_error)?;
+    let rows = conn.query(&st, &params).await.map_err(db_error)?;
     rows.iter().map(stored).collect()
 }
 
