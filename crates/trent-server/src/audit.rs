@@ -12,6 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 use trent_core::audit::{AuditAttribute, AuditEvent, AuditHook};
 use trent_core::engine::Caller;
@@ -194,52 +195,47 @@ impl Who {
         })
     }
 
-    fn user_identity(&self, time: &str) -> Value {
+    fn user_identity<'a>(&'a self, time: &'a str) -> UserIdentity<'a> {
         match self {
             Who::Claimed {
                 access_key_id,
                 account,
-            } => {
-                let mut v = json!({"type": "Unknown"});
-                if let Some(a) = account {
-                    v["accountId"] = json!(a);
-                }
-                if let Some(k) = access_key_id {
-                    v["accessKeyId"] = json!(k);
-                }
-                v
-            }
+            } => UserIdentity {
+                kind: "Unknown",
+                account_id: account.as_deref(),
+                access_key_id: access_key_id.as_deref(),
+                ..UserIdentity::default()
+            },
             Who::Caller(identity, access_key_id) => {
                 let p = &identity.principal;
-                let mut v = json!({
-                    "type": match p.kind() {
+                let mut v = UserIdentity {
+                    kind: match p.kind() {
                         PrincipalType::Account => "Root",
                         PrincipalType::User => "IAMUser",
                         PrincipalType::AssumedRole => "AssumedRole",
                     },
-                    "principalId": p.userid(),
-                    "arn": p.arn(),
-                    "accountId": p.account(),
-                    "accessKeyId": access_key_id,
-                });
+                    principal_id: Some(p.userid()),
+                    arn: Some(p.arn()),
+                    account_id: Some(p.account()),
+                    access_key_id: Some(access_key_id),
+                    ..UserIdentity::default()
+                };
                 match p.kind() {
-                    PrincipalType::User => {
-                        v["userName"] = json!(p.username());
-                    }
+                    PrincipalType::User => v.user_name = Some(p.username()),
                     PrincipalType::AssumedRole => {
                         let role_arn = p.role_arn().unwrap_or_default();
-                        v["sessionContext"] = json!({
-                            "sessionIssuer": {
-                                "type": "Role",
-                                "principalId": p.userid().split(':').next().unwrap_or_default(),
-                                "arn": role_arn,
-                                "accountId": p.account(),
-                                "userName": role_arn.rsplit('/').next().unwrap_or_default(),
+                        v.session_context = Some(SessionContext {
+                            session_issuer: SessionIssuer {
+                                kind: "Role",
+                                principal_id: p.userid().split(':').next().unwrap_or_default(),
+                                arn: role_arn,
+                                account_id: p.account(),
+                                user_name: role_arn.rsplit('/').next().unwrap_or_default(),
                             },
-                            "attributes": {
-                                "creationDate": time,
-                                "mfaAuthenticated": "false"
-                            }
+                            attributes: SessionAttributes {
+                                creation_date: time,
+                                mfa_authenticated: "false",
+                            },
                         });
                     }
                     PrincipalType::Account => {}
@@ -248,6 +244,94 @@ impl Who {
             }
         }
     }
+}
+
+/// CloudTrail's `userIdentity`, members in the order CloudTrail writes them.
+#[derive(Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct UserIdentity<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    principal_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    arn: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_key_id: Option<&'a str>,
+    /// An IAM user's name (null for a user without one, as before).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_name: Option<Option<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_context: Option<SessionContext<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionContext<'a> {
+    session_issuer: SessionIssuer<'a>,
+    attributes: SessionAttributes<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionIssuer<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    principal_id: &'a str,
+    arn: &'a str,
+    account_id: &'a str,
+    user_name: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionAttributes<'a> {
+    creation_date: &'a str,
+    mfa_authenticated: &'a str,
+}
+
+/// One record as CloudTrail writes it, members in CloudTrail's order, serialized straight from
+/// the request's parts (no intermediate JSON tree).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Record<'a> {
+    event_version: &'a str,
+    user_identity: UserIdentity<'a>,
+    event_time: &'a str,
+    event_source: &'a str,
+    event_name: &'a str,
+    aws_region: &'a str,
+    #[serde(rename = "sourceIPAddress")]
+    source_ip_address: &'a str,
+    user_agent: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_message: Option<&'a str>,
+    request_parameters: &'a Value,
+    response_elements: &'a Value,
+    #[serde(rename = "requestID")]
+    request_id: &'a str,
+    #[serde(rename = "eventID")]
+    event_id: &'a str,
+    read_only: bool,
+    resources: Vec<Resource<'a>>,
+    event_type: &'a str,
+    management_event: bool,
+    recipient_account_id: &'a str,
+    event_category: &'a str,
+}
+
+#[derive(Serialize)]
+struct Resource<'a> {
+    #[serde(rename = "accountId")]
+    account_id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(rename = "ARN")]
+    arn: &'a str,
 }
 
 /// What the server knows of a request before it runs.
@@ -291,41 +375,39 @@ impl Draft {
                 keys.push(k.clone());
             }
         }
-        let resources: Vec<Value> = keys
-            .iter()
-            .map(|arn| {
-                json!({
-                    "accountId": arn.split(':').nth(4).unwrap_or(&account),
-                    "type": KEY_RESOURCE_TYPE,
-                    "ARN": arn,
-                })
-            })
-            .collect();
         let event_name = self.event_name.clone().unwrap_or_default();
-        let mut body = json!({
-            "eventVersion": EVENT_VERSION,
-            "userIdentity": self.who.user_identity(&time),
-            "eventTime": time,
-            "eventSource": self.event_source,
-            "eventName": event_name,
-            "awsRegion": self.region,
-            "sourceIPAddress": self.source_ip,
-            "userAgent": self.user_agent,
-        });
-        if let Some((code, message)) = &outcome.error {
-            body["errorCode"] = json!(code);
-            body["errorMessage"] = json!(message);
-        }
-        body["requestParameters"] = self.request_parameters.clone();
-        body["responseElements"] = outcome.response_elements;
-        body["requestID"] = json!(self.request_id);
-        body["eventID"] = json!(event_id);
-        body["readOnly"] = json!(self.read_only);
-        body["resources"] = Value::Array(resources);
-        body["eventType"] = json!("AwsApiCall");
-        body["managementEvent"] = json!(true);
-        body["recipientAccountId"] = json!(account);
-        body["eventCategory"] = json!("Management");
+        let record = Record {
+            event_version: EVENT_VERSION,
+            user_identity: self.who.user_identity(&time),
+            event_time: &time,
+            event_source: self.event_source,
+            event_name: &event_name,
+            aws_region: &self.region,
+            source_ip_address: &self.source_ip,
+            user_agent: &self.user_agent,
+            error_code: outcome.error.as_ref().map(|(code, _)| code.as_str()),
+            error_message: outcome.error.as_ref().map(|(_, message)| message.as_str()),
+            request_parameters: &self.request_parameters,
+            response_elements: &outcome.response_elements,
+            request_id: &self.request_id,
+            event_id: &event_id,
+            read_only: self.read_only,
+            resources: keys
+                .iter()
+                .map(|arn| Resource {
+                    account_id: arn.split(':').nth(4).unwrap_or(&account),
+                    kind: KEY_RESOURCE_TYPE,
+                    arn,
+                })
+                .collect(),
+            event_type: "AwsApiCall",
+            management_event: true,
+            recipient_account_id: &account,
+            event_category: "Management",
+        };
+        // Serializing borrowed strings and JSON values into a String cannot fail.
+        let body = serde_json::to_string(&record).unwrap_or_default();
+        drop(record);
 
         let mut attributes = vec![
             (AuditAttribute::EventId, event_id.clone()),
@@ -350,7 +432,7 @@ impl Draft {
             account,
             time: self.time,
             event_id,
-            body: body.to_string(),
+            body,
             attributes,
         }
     }

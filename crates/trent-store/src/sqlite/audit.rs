@@ -3,8 +3,12 @@
 //! Appending runs inside the group-commit transaction (one writer connection), so reading the
 //! head, inserting the record and moving the head happen in one serial order.
 
+use std::collections::HashMap;
+
 use rusqlite::{params, Connection, OptionalExtension, Row};
-use trent_core::audit::{chain_hash, AuditEvent, AuditQuery, ChainHead, StoredAuditEvent};
+use trent_core::audit::{
+    chain_hash, AuditAttribute, AuditEvent, AuditQuery, ChainHead, StoredAuditEvent,
+};
 use trent_core::model::Timestamp;
 use trent_core::store::StoreError;
 
@@ -43,11 +47,88 @@ pub(super) fn head(conn: &Connection, account: &str) -> Result<ChainHead, StoreE
     }
 }
 
-/// Appends `event` to its account's chain (inside the caller's transaction).
-pub(super) fn append(conn: &Connection, event: &AuditEvent) -> Result<(), StoreError> {
-    let head = head(conn, &event.account)?;
+/// What a group's transaction has done to the trail so far: each account's chain head (read
+/// once per group, written once before the COMMIT) and the ids of the lookup values it used.
+/// A batch rolled back to its savepoint restores the state from before it
+/// (`writes::run_batch` keeps a copy).
+#[derive(Debug, Default, Clone)]
+pub(super) struct GroupTrail {
+    heads: HashMap<String, ChainHead>,
+    values: HashMap<(String, AuditAttribute, String), i64>,
+}
+
+impl GroupTrail {
+    fn head(&mut self, conn: &Connection, account: &str) -> Result<&mut ChainHead, StoreError> {
+        if !self.heads.contains_key(account) {
+            let head = head(conn, account)?;
+            self.heads.insert(account.to_owned(), head);
+        }
+        Ok(self.heads.get_mut(account).expect("inserted above"))
+    }
+
+    /// The id of (account, attribute, value) in `audit_values`, added if new.
+    fn value_id(
+        &mut self,
+        conn: &Connection,
+        account: &str,
+        attribute: AuditAttribute,
+        value: &str,
+    ) -> Result<i64, StoreError> {
+        let key = (account.to_owned(), attribute, value.to_owned());
+        if let Some(id) = self.values.get(&key) {
+            return Ok(*id);
+        }
+        let name = attribute.as_str();
+        let found = conn
+            .prepare_cached(
+                "SELECT id FROM audit_values WHERE account = ?1 AND name = ?2 AND value = ?3",
+            )
+            .map_err(backend)?
+            .query_row(params![account, name, value], |r| r.get(0))
+            .optional()
+            .map_err(backend)?;
+        let id = match found {
+            Some(id) => id,
+            None => {
+                conn.prepare_cached(
+                    "INSERT INTO audit_values (account, name, value) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(backend)?
+                .execute(params![account, name, value])
+                .map_err(backend)?;
+                conn.last_insert_rowid()
+            }
+        };
+        self.values.insert(key, id);
+        Ok(id)
+    }
+
+    /// Writes the heads the group moved (inside its transaction, before the COMMIT).
+    pub(super) fn store_heads(&self, conn: &Connection) -> Result<(), StoreError> {
+        for (account, head) in &self.heads {
+            conn.prepare_cached(
+                "INSERT INTO audit_heads (account, seq, hash, pruned_through)
+                 VALUES (?1, ?2, ?3, 0)
+                 ON CONFLICT (account) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+            )
+            .map_err(backend)?
+            .execute(params![account, seq_to_sql(head.seq)?, &head.hash[..]])
+            .map_err(backend)?;
+        }
+        Ok(())
+    }
+}
+
+/// Appends `event` to its account's chain (inside the group's transaction).
+pub(super) fn append(
+    conn: &Connection,
+    trail: &mut GroupTrail,
+    event: &AuditEvent,
+) -> Result<(), StoreError> {
+    let head = trail.head(conn, &event.account)?;
     let seq = head.seq + 1;
-    let hash = chain_hash(&head.hash, &event.account, seq, &event.body);
+    let prev_hash = head.hash;
+    let hash = chain_hash(&prev_hash, &event.account, seq, &event.body);
     let sql_seq = seq_to_sql(seq)?;
     conn.prepare_cached(
         "INSERT INTO audit_events (account, seq, time, event_id, body, prev_hash, hash, tags)
@@ -60,35 +141,25 @@ pub(super) fn append(conn: &Connection, event: &AuditEvent) -> Result<(), StoreE
         event.time.0,
         event.event_id,
         event.body,
-        &head.hash[..],
+        &prev_hash[..],
         &hash[..],
         event.tags()
     ])
     .map_err(backend)?;
-    let mut insert = conn
-        .prepare_cached(
-            "INSERT OR IGNORE INTO audit_attributes (account, name, value, time, seq)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )
-        .map_err(backend)?;
+    head.seq = seq;
+    head.hash = hash;
     for (attribute, value) in event.indexed() {
-        insert
-            .execute(params![
-                event.account,
-                attribute.as_str(),
-                value,
-                event.time.0,
-                sql_seq
-            ])
-            .map_err(backend)?;
+        if attribute == AuditAttribute::EventId {
+            continue; // the record's own event_id column is indexed
+        }
+        let value_id = trail.value_id(conn, &event.account, attribute, value)?;
+        conn.prepare_cached(
+            "INSERT OR IGNORE INTO audit_index (value_id, time, seq) VALUES (?1, ?2, ?3)",
+        )
+        .map_err(backend)?
+        .execute(params![value_id, event.time.0, sql_seq])
+        .map_err(backend)?;
     }
-    conn.prepare_cached(
-        "INSERT INTO audit_heads (account, seq, hash, pruned_through) VALUES (?1, ?2, ?3, 0)
-         ON CONFLICT (account) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-    )
-    .map_err(backend)?
-    .execute(params![event.account, sql_seq, &hash[..]])
-    .map_err(backend)?;
     Ok(())
 }
 
@@ -167,11 +238,26 @@ pub(super) fn lookup(
             .map_err(backend)?
             .collect::<Result<Vec<_>, _>>()
         }
+        Some((AuditAttribute::EventId, value)) => conn
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM audit_events e
+                 WHERE e.event_id = ?7 AND e.account = ?1 AND e.time >= ?2 AND e.time <= ?3
+                   AND (e.time < ?4 OR (e.time = ?4 AND e.seq < ?5))
+                 ORDER BY e.time DESC, e.seq DESC LIMIT ?6"
+            ))
+            .map_err(backend)?
+            .query_map(
+                params![q.account, start, end, after_time, after_seq, limit, value],
+                stored,
+            )
+            .map_err(backend)?
+            .collect::<Result<Vec<_>, _>>(),
         Some((attribute, value)) => conn
             .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM audit_attributes a
-                 JOIN audit_events e ON e.account = a.account AND e.seq = a.seq
-                 WHERE a.account = ?1 AND a.name = ?7 AND a.value = ?8
+                "SELECT {COLUMNS} FROM audit_values v
+                 JOIN audit_index a ON a.value_id = v.id
+                 JOIN audit_events e ON e.account = v.account AND e.seq = a.seq
+                 WHERE v.account = ?1 AND v.name = ?7 AND v.value = ?8
                    AND a.time >= ?2 AND a.time <= ?3
                    AND (a.time < ?4 OR (a.time = ?4 AND a.seq < ?5))
                  ORDER BY a.time DESC, a.seq DESC LIMIT ?6"
@@ -269,15 +355,35 @@ pub(super) fn prune(conn: &Connection, before: Timestamp) -> Result<u64, StoreEr
         .map_err(backend)?;
     let mut removed = 0;
     for (account, through) in cuts {
+        // The index has no entry by seq: each of the account's values is walked by time, up
+        // to the newest record pruned (a record is indexed at its own time).
+        let newest: i64 = conn
+            .prepare_cached(
+                "SELECT coalesce(MAX(time), 0) FROM audit_events WHERE account = ?1 AND seq <= ?2",
+            )
+            .map_err(backend)?
+            .query_row(params![account, through], |r| r.get(0))
+            .map_err(backend)?;
         removed += conn
             .prepare_cached("DELETE FROM audit_events WHERE account = ?1 AND seq <= ?2")
             .map_err(backend)?
             .execute(params![account, through])
             .map_err(backend)? as u64;
-        conn.prepare_cached("DELETE FROM audit_attributes WHERE account = ?1 AND seq <= ?2")
-            .map_err(backend)?
-            .execute(params![account, through])
-            .map_err(backend)?;
+        conn.prepare_cached(
+            "DELETE FROM audit_index
+             WHERE value_id IN (SELECT id FROM audit_values WHERE account = ?1)
+               AND time <= ?3 AND seq <= ?2",
+        )
+        .map_err(backend)?
+        .execute(params![account, through, newest])
+        .map_err(backend)?;
+        conn.prepare_cached(
+            "DELETE FROM audit_values WHERE account = ?1
+               AND NOT EXISTS (SELECT 1 FROM audit_index i WHERE i.value_id = audit_values.id)",
+        )
+        .map_err(backend)?
+        .execute(params![account])
+        .map_err(backend)?;
         conn.prepare_cached(
             "UPDATE audit_heads SET pruned_through = MAX(pruned_through, ?2) WHERE account = ?1",
         )

@@ -217,10 +217,19 @@ impl SqliteStore {
             i64::try_from(to).unwrap_or(i64::MAX),
         );
         self.read(|conn| {
+            // The index has no entry by seq; the range's records lie in a time range, which
+            // each of the account's values is walked by. EventId is the records' own column.
             let mut out: Vec<(u64, String, String)> = conn
                 .prepare_cached(
-                    "SELECT seq, name, value FROM audit_attributes
-                     WHERE account = ?1 AND seq BETWEEN ?2 AND ?3 ORDER BY seq",
+                    "SELECT a.seq, v.name, v.value FROM audit_values v
+                     JOIN audit_index a ON a.value_id = v.id
+                     WHERE v.account = ?1 AND a.seq BETWEEN ?2 AND ?3
+                       AND a.time BETWEEN
+                           (SELECT MIN(time) FROM audit_events WHERE account = ?1 AND seq BETWEEN ?2 AND ?3)
+                       AND (SELECT MAX(time) FROM audit_events WHERE account = ?1 AND seq BETWEEN ?2 AND ?3)
+                     UNION ALL
+                     SELECT seq, 'EventId', event_id FROM audit_events
+                     WHERE account = ?1 AND seq BETWEEN ?2 AND ?3",
                 )
                 .map_err(backend)?
                 .query_map(params![account, from, to], |r| {

@@ -316,8 +316,10 @@ fn schema_5_databases_keep_their_keys_material_and_aliases() {
     trent_core::store::conformance::multi_region_copies_share_an_id(&store);
 }
 
-/// Records written before 7 had every attribute in the index; the upgrade moves ReadOnly,
-/// EventSource and ResourceType into the records' tags, and lookups answer as before.
+/// Records written before 7 had every attribute in the index; the upgrade to 7 moves ReadOnly,
+/// EventSource and ResourceType into the records' tags, the one to 8 the rest into the
+/// value dictionary and its index (EventId into the records' own column), and lookups answer
+/// as before.
 #[test]
 fn schema_6_audit_attributes_move_into_tags() {
     use trent_core::audit::{AuditAttribute, AuditQuery};
@@ -344,6 +346,10 @@ fn schema_6_audit_attributes_move_into_tags() {
                 ("EventId", format!("e{seq}")),
                 ("ReadOnly", read_only.to_owned()),
                 ("EventSource", "kms.amazonaws.com".to_owned()),
+                (
+                    "Username",
+                    if seq == 1 { "root" } else { "alice" }.to_owned(),
+                ),
             ] {
                 conn.execute(
                     "INSERT INTO audit_attributes (account, name, value, time, seq)
@@ -376,6 +382,9 @@ fn schema_6_audit_attributes_move_into_tags() {
         ["e2", "e1"]
     );
     assert_eq!(find(AuditAttribute::EventId, "e1"), ["e1"]);
+    assert_eq!(find(AuditAttribute::Username, "root"), ["e1"]);
+    assert_eq!(find(AuditAttribute::Username, "alice"), ["e2"]);
+    assert!(find(AuditAttribute::Username, "bob").is_empty());
     let mut triples = store.audit_attributes("a", 1, 2).unwrap();
     triples.sort();
     assert_eq!(
@@ -384,9 +393,11 @@ fn schema_6_audit_attributes_move_into_tags() {
             (1, "EventId".into(), "e1".into()),
             (1, "EventSource".into(), "kms.amazonaws.com".into()),
             (1, "ReadOnly".into(), "true".into()),
+            (1, "Username".into(), "root".into()),
             (2, "EventId".into(), "e2".into()),
             (2, "EventSource".into(), "kms.amazonaws.com".into()),
             (2, "ReadOnly".into(), "false".into()),
+            (2, "Username".into(), "alice".into()),
         ]
     );
 }

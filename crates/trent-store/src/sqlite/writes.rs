@@ -8,6 +8,7 @@ use trent_core::ids::{AliasName, KeyId, Scope};
 use trent_core::model::{AliasRecord, KeyRecord};
 use trent_core::store::{StoreError, Write};
 
+use super::audit::GroupTrail;
 use super::{sqlite, to_sql_version};
 use crate::group::Job;
 
@@ -28,14 +29,19 @@ pub(super) fn run_group(conn: &Connection, jobs: Vec<Job>) {
         return fail_all(jobs, sqlite(e));
     }
     let mut results = Vec::with_capacity(jobs.len());
+    let mut trail = GroupTrail::default();
     for job in &jobs {
-        match run_batch(conn, &job.writes) {
+        match run_batch(conn, &job.writes, &mut trail) {
             Ok(result) => results.push(result),
             Err(fatal) => {
                 abort(conn);
                 return fail_all(jobs, fatal);
             }
         }
+    }
+    if let Err(e) = trail.store_heads(conn) {
+        abort(conn);
+        return fail_all(jobs, e);
     }
     if let Err(e) = conn.execute_batch("COMMIT") {
         abort(conn);
@@ -79,15 +85,23 @@ fn abort(conn: &Connection) {
 
 /// Runs one batch inside a savepoint. The outer error means the transaction can no longer be
 /// committed; the inner result is the batch's own.
-fn run_batch(conn: &Connection, writes: &[Write]) -> Result<Result<(), StoreError>, StoreError> {
+fn run_batch(
+    conn: &Connection,
+    writes: &[Write],
+    trail: &mut GroupTrail,
+) -> Result<Result<(), StoreError>, StoreError> {
     if writes.iter().all(|w| matches!(w, Write::Audit(_))) {
         // Records have no precondition that can fail on its own: only an error of the
         // database itself, which ends the group anyway. Most batches of a busy server are
         // such (a request that changed nothing), so they go without the savepoint.
-        return writes.iter().try_for_each(|w| apply(conn, w)).map(Ok);
+        return writes
+            .iter()
+            .try_for_each(|w| apply(conn, w, trail))
+            .map(Ok);
     }
     conn.execute_batch("SAVEPOINT batch").map_err(sqlite)?;
-    let outcome = writes.iter().try_for_each(|w| apply(conn, w));
+    let before = trail.clone();
+    let outcome = writes.iter().try_for_each(|w| apply(conn, w, trail));
     if conn.is_autocommit() {
         // SQLite rolled back the whole transaction by itself (I/O error, disk full, ...).
         return Err(match outcome {
@@ -103,12 +117,13 @@ fn run_batch(conn: &Connection, writes: &[Write]) -> Result<Result<(), StoreErro
         Err(e) => {
             conn.execute_batch("ROLLBACK TO batch; RELEASE batch")
                 .map_err(sqlite)?;
+            *trail = before;
             Ok(Err(e))
         }
     }
 }
 
-fn apply(conn: &Connection, write: &Write) -> Result<(), StoreError> {
+fn apply(conn: &Connection, write: &Write, trail: &mut GroupTrail) -> Result<(), StoreError> {
     match write {
         Write::InsertKey(record) => insert_key(conn, record),
         Write::UpdateKey {
@@ -130,7 +145,7 @@ fn apply(conn: &Connection, write: &Write) -> Result<(), StoreError> {
             name,
             expected_target,
         } => delete_alias(conn, scope, name, expected_target),
-        Write::Audit(event) => super::audit::append(conn, event),
+        Write::Audit(event) => super::audit::append(conn, trail, event),
     }
 }
 
