@@ -314,3 +314,91 @@ fn an_unreachable_database_answers_an_error_in_time() {
     assert!(PgStore::open(options).is_err());
     assert!(start.elapsed() < Duration::from_secs(3));
 }
+
+/// TLS to the database follows libpq's `sslmode`: `require` encrypts without checking the
+/// certificate, `verify-ca` checks its chain against `sslrootcert`, `verify-full` also its name.
+#[test]
+fn tls_to_the_database_follows_libpq_sslmode() {
+    let db = TestDatabase::create();
+    let with = |params: &str| {
+        let sep = if db.url().contains('?') { '&' } else { '?' };
+        PgStore::open(PgOptions::new(format!("{}{sep}{params}", db.url())))
+    };
+    let ssl = db.query_text("SHOW ssl").unwrap();
+    if ssl.as_deref() != Some("on") {
+        // A server without TLS: `require` must be refused, never fall back to plain TCP.
+        assert!(with("sslmode=require").is_err());
+        eprintln!("the test server has ssl = off: the certificate checks were not exercised");
+        return;
+    }
+    let encrypted = || {
+        db.query_text(&format!(
+            "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+             WHERE a.datname = '{}' AND a.application_name = 'trent' AND s.ssl",
+            db.name()
+        ))
+        .unwrap()
+        .unwrap()
+        .parse::<u32>()
+        .unwrap()
+    };
+    let store = with("sslmode=require").expect("sslmode=require");
+    store.ping().unwrap();
+    assert!(encrypted() >= 1, "the pool's connections use TLS");
+    drop(store);
+
+    // The server's own certificate as the trusted root (a self-signed one, as Debian's
+    // default, is its own root). The test connects to 127.0.0.1, which such a certificate
+    // does not name.
+    let cert = db.query_text("SHOW ssl_cert_file").unwrap().unwrap();
+    let cert = std::path::Path::new(&cert);
+    let cert = if cert.is_absolute() {
+        cert.to_path_buf()
+    } else {
+        let dir = db.query_text("SHOW data_directory").unwrap().unwrap();
+        std::path::Path::new(&dir).join(cert)
+    };
+    assert!(
+        std::fs::read(&cert).is_ok(),
+        "the server's certificate {} must be readable for this test",
+        cert.display()
+    );
+    let root = cert.display().to_string();
+    let store = with(&format!("sslmode=verify-ca&sslrootcert={root}")).expect("verify-ca");
+    store.ping().unwrap();
+    drop(store);
+    let err = with(&format!("sslmode=verify-full&sslrootcert={root}")).unwrap_err();
+    assert!(
+        err.to_string().contains("not valid for name")
+            || err.to_string().contains("NotValidForName"),
+        "{err}"
+    );
+    // A root that did not issue the certificate: refused.
+    let other = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(other.path(), OTHER_ROOT).unwrap();
+    let err = with(&format!(
+        "sslmode=verify-ca&sslrootcert={}",
+        other.path().display()
+    ))
+    .unwrap_err();
+    assert!(
+        err.to_string().to_lowercase().contains("issuer")
+            || err.to_string().contains("certificate"),
+        "{err}"
+    );
+}
+
+/// A self-signed root unrelated to any server (generated for this test; its key was discarded).
+const OTHER_ROOT: &str = "\
+-----BEGIN CERTIFICATE-----
+MIIBlDCCATmgAwIBAgIUTppmExC2FG9+R4viB1QAeR3/M54wCgYIKoZIzj0EAwIw
+HjEcMBoGA1UEAwwTdW5yZWxhdGVkIHRlc3Qgcm9vdDAgFw0yNjEyMDUxMzQwMjBa
+GA8yMTI2MTExMTEzNDAyMFowHjEcMBoGA1UEAwwTdW5yZWxhdGVkIHRlc3Qgcm9v
+dDBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABFCziewkmCHz8m4FJniRYmDpYArh
+EPZ0ZDCqBwftDwiIXNxj7MlCCBlfTe74r8rwjfEnFGutkBRsEbI0oi8KjJCjUzBR
+MB0GA1UdDgQWBBRU+L8Dpoy5dDP0pkZVzv2ALEERSDAfBgNVHSMEGDAWgBRU+L8D
+poy5dDP0pkZVzv2ALEERSDAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0kA
+MEYCIQDKWWR8dGbzUzgKdN+BZTKkGV73HptpUwd8/xmYpIbqRAIhAI2hhCOojsik
+LdYH+/6tNIHMzjW0ldAXQId3fpVNJsaY
+-----END CERTIFICATE-----
+";

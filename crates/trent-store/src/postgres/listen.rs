@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
+use tokio_postgres_rustls::MakeRustlsConnect;
 use trent_core::ids::KeyId;
 use trent_core::store::{Change, ChangeFeed};
 
@@ -83,13 +84,14 @@ fn hex_id(text: &str) -> Option<KeyId> {
 /// Runs the feed forever, reconnecting after any failure.
 pub(super) async fn run(
     config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
     listener: Arc<Listener>,
     on_change: Arc<dyn Fn(Change) + Send + Sync>,
     retry_every: Duration,
 ) {
     let mut connected_before = false;
     loop {
-        if let Err(e) = session(&config, &listener, &on_change).await {
+        if let Err(e) = session(&config, tls.clone(), &listener, &on_change).await {
             if connected_before {
                 tracing::warn!(error = %e, "postgres change feed lost; revalidating cached keys until it is back");
             } else {
@@ -103,10 +105,11 @@ pub(super) async fn run(
 
 async fn session(
     config: &tokio_postgres::Config,
+    tls: MakeRustlsConnect,
     listener: &Listener,
     on_change: &Arc<dyn Fn(Change) + Send + Sync>,
 ) -> Result<(), String> {
-    let (client, mut connection) = config.connect(NoTls).await.map_err(|e| e.to_string())?;
+    let (client, mut connection) = config.connect(tls).await.map_err(|e| e.to_string())?;
     let forward = on_change.clone();
     let mut messages = tokio::spawn(async move {
         while let Some(message) = poll_fn(|cx| connection.poll_message(cx)).await {

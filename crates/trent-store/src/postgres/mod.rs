@@ -24,13 +24,14 @@ mod bridge;
 mod listen;
 mod schema;
 pub mod testing;
+mod tls;
 mod writes;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use tokio_postgres::NoTls;
+use tokio_postgres_rustls::MakeRustlsConnect;
 use trent_core::audit::{AuditQuery, ChainHead, StoredAuditEvent};
 use trent_core::ids::{AccountId, AliasName, KeyId, Region, Scope};
 use trent_core::model::{AliasRecord, KeyMeta, KeyRecord, KeyState, SealedMaterial, Timestamp};
@@ -103,6 +104,7 @@ pub fn is_postgres_url(url: &str) -> bool {
 pub struct PgStore {
     pool: Pool,
     config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
     group: GroupCommit,
     options: PgOptions,
     // Last: its runtime (and every connection task on it) stops when the store is dropped.
@@ -130,12 +132,27 @@ pub(crate) fn db_error(e: tokio_postgres::Error) -> StoreError {
         Some(db) => {
             StoreError::Backend(format!("postgres: {} ({})", db.message(), db.code().code()))
         }
-        None => backend(e),
+        None => backend(with_causes(&e)),
     }
 }
 
+/// An error with the errors under it (a TLS handshake's reason, say), as one line.
+pub(crate) fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
+}
+
 fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
-    StoreError::Backend(format!("postgres: no connection: {e}"))
+    StoreError::Backend(format!("postgres: no connection: {}", with_causes(&e)))
 }
 
 pub(crate) fn to_sql_version(v: u64) -> Result<i64, StoreError> {
@@ -187,7 +204,8 @@ fn decode_key(
 impl PgStore {
     /// Connects, then creates or upgrades the schema (one node at a time; see [`schema`]).
     pub fn open(options: PgOptions) -> Result<PgStore, StoreError> {
-        let mut config: tokio_postgres::Config = options
+        let tls = tls::configure(&options.url)?;
+        let mut config: tokio_postgres::Config = tls
             .url
             .parse()
             .map_err(|e| StoreError::Backend(format!("postgres: invalid database URL: {e}")))?;
@@ -203,7 +221,7 @@ impl PgStore {
         let bridge = Bridge::new(options.request_timeout)?;
         let manager = Manager::from_config(
             config.clone(),
-            NoTls,
+            tls.connector.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -243,6 +261,7 @@ impl PgStore {
         let store = PgStore {
             pool,
             config,
+            tls: tls.connector,
             group,
             options,
             bridge,
@@ -298,6 +317,7 @@ impl PgStore {
         config.application_name(listen::APPLICATION_NAME);
         self.bridge.spawn(listen::run(
             config,
+            self.tls.clone(),
             listener.clone(),
             on_change,
             self.options.connect_timeout,
@@ -314,8 +334,9 @@ impl PgStore {
         work: impl FnOnce() -> T,
     ) -> Result<Option<T>, StoreError> {
         let config = self.config.clone();
+        let tls = self.tls.clone();
         let lease = self.bridge.run(async move {
-            let (client, connection) = config.connect(NoTls).await.map_err(db_error)?;
+            let (client, connection) = config.connect(tls).await.map_err(db_error)?;
             let task = tokio::spawn(connection);
             let row = client
                 .query_one(

@@ -65,10 +65,12 @@ async fn try_group(
     pool: &Pool,
     batches: &[Vec<Write>],
 ) -> Result<Vec<Result<(), StoreError>>, Fatal> {
-    let mut conn = pool
-        .get()
-        .await
-        .map_err(|e| Fatal::Other(StoreError::Backend(format!("postgres: no connection: {e}"))))?;
+    let mut conn = pool.get().await.map_err(|e| {
+        Fatal::Other(StoreError::Backend(format!(
+            "postgres: no connection: {}",
+            super::with_causes(&e)
+        )))
+    })?;
     let mut tx = conn.transaction().await.map_err(fatal)?;
     let accounts: Vec<&str> = batches
         .iter()
