@@ -204,82 +204,61 @@ pub(super) fn lookup(
         None => (i64::MAX, i64::MAX),
     };
     let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
-    let rows = match &q.attribute {
-        None => conn
-            .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM audit_events e
-                 WHERE e.account = ?1 AND e.time >= ?2 AND e.time <= ?3
-                   AND (e.time < ?4 OR (e.time = ?4 AND e.seq < ?5))
-                 ORDER BY e.time DESC, e.seq DESC LIMIT ?6"
-            ))
-            .map_err(backend)?
-            .query_map(
-                params![q.account, start, end, after_time, after_seq, limit],
-                stored,
-            )
-            .map_err(backend)?
-            .collect::<Result<Vec<_>, _>>(),
-        Some((attribute, value)) if !attribute.is_indexed() => {
-            let Some(tag) = attribute.tag(value) else {
-                return Ok(vec![]);
-            };
-            conn.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM audit_events e
-                 WHERE e.account = ?1 AND e.time >= ?2 AND e.time <= ?3
-                   AND (e.time < ?4 OR (e.time = ?4 AND e.seq < ?5))
-                   AND instr(e.tags, ?7) > 0
-                 ORDER BY e.time DESC, e.seq DESC LIMIT ?6"
-            ))
-            .map_err(backend)?
-            .query_map(
-                params![q.account, start, end, after_time, after_seq, limit, tag],
-                stored,
-            )
-            .map_err(backend)?
-            .collect::<Result<Vec<_>, _>>()
-        }
-        Some((AuditAttribute::EventId, value)) => conn
-            .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM audit_events e
-                 WHERE e.event_id = ?7 AND e.account = ?1 AND e.time >= ?2 AND e.time <= ?3
-                   AND (e.time < ?4 OR (e.time = ?4 AND e.seq < ?5))
-                 ORDER BY e.time DESC, e.seq DESC LIMIT ?6"
-            ))
-            .map_err(backend)?
-            .query_map(
-                params![q.account, start, end, after_time, after_seq, limit, value],
-                stored,
-            )
-            .map_err(backend)?
-            .collect::<Result<Vec<_>, _>>(),
-        Some((attribute, value)) => conn
-            .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM audit_values v
-                 JOIN audit_index a ON a.value_id = v.id
-                 JOIN audit_events e ON e.account = v.account AND e.seq = a.seq
-                 WHERE v.account = ?1 AND v.name = ?7 AND v.value = ?8
-                   AND a.time >= ?2 AND a.time <= ?3
-                   AND (a.time < ?4 OR (a.time = ?4 AND a.seq < ?5))
-                 ORDER BY a.time DESC, a.seq DESC LIMIT ?6"
-            ))
-            .map_err(backend)?
-            .query_map(
-                params![
-                    q.account,
-                    start,
-                    end,
-                    after_time,
-                    after_seq,
-                    limit,
-                    attribute.as_str(),
-                    value
-                ],
-                stored,
-            )
-            .map_err(backend)?
-            .collect::<Result<Vec<_>, _>>(),
-    }
-    .map_err(backend)?;
+    // The three kinds of lookup differ in what they walk (`from`, whose `t` has the time and
+    // seq the results are ordered by) and in the filter on ?7/?8; the rest is shared.
+    const EVENTS: &str = "audit_events e";
+    // `bound`: how many of ?7 (the value) and ?8 (the attribute's name) the filter uses.
+    let (from, t, filter, value, name, bound): (&str, &str, &str, String, &str, usize) =
+        match &q.attribute {
+            None => (EVENTS, "e", "", String::new(), "", 0),
+            Some((attribute, value)) if !attribute.is_indexed() => {
+                let Some(tag) = attribute.tag(value) else {
+                    return Ok(vec![]);
+                };
+                (EVENTS, "e", "AND instr(e.tags, ?7) > 0", tag, "", 1)
+            }
+            // The record's own column, indexed (not in the value index). Named, since the
+            // planner would otherwise walk the time index for the ORDER BY.
+            Some((AuditAttribute::EventId, value)) => (
+                "audit_events e INDEXED BY audit_events_by_event_id",
+                "e",
+                "AND e.event_id = ?7",
+                value.clone(),
+                "",
+                1,
+            ),
+            Some((attribute, value)) => (
+                "audit_values v JOIN audit_index a ON a.value_id = v.id
+             JOIN audit_events e ON e.account = v.account AND e.seq = a.seq",
+                "a",
+                "AND v.account = ?1 AND v.name = ?8 AND v.value = ?7",
+                value.clone(),
+                attribute.as_str(),
+                2,
+            ),
+        };
+    let args: [&dyn rusqlite::ToSql; 8] = [
+        &q.account,
+        &start,
+        &end,
+        &after_time,
+        &after_seq,
+        &limit,
+        &value,
+        &name,
+    ];
+    let rows = conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM {from}
+             WHERE e.account = ?1 AND {t}.time >= ?2 AND {t}.time <= ?3
+               AND ({t}.time < ?4 OR ({t}.time = ?4 AND {t}.seq < ?5)) {filter}
+             ORDER BY {t}.time DESC, {t}.seq DESC LIMIT ?6"
+        ))
+        .map_err(backend)?
+        .query_map(&args[..6 + bound], stored)
+        .map_err(backend)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(backend)?;
     finish(rows)
 }
 
