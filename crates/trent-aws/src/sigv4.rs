@@ -11,12 +11,14 @@
 //! the current time is passed in by the caller.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use parking_lot::Mutex;
 use percent_encoding::{percent_decode_str, percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use trent_crypto::mac::{MacHash, MacKey};
 use trent_crypto::{constant_time_eq, hmac_sha256, sha256, SecretBytes};
 pub use trent_dialect::{Credential, CredentialStore, SignedRequest};
 
@@ -96,12 +98,25 @@ fn incomplete(message: &str) -> AuthError {
     AuthError::IncompleteSignature(message.to_owned())
 }
 
-/// A derived signing key plus a fingerprint of the secret it came from, so a secret rotated in
-/// the store under the same access key id is never served a stale key.
+/// A derived signing key and the secret it came from, so a secret rotated in the store under
+/// the same access key id is never served a stale key.
 struct CachedKey {
-    secret_fingerprint: [u8; 32],
-    signing_key: SecretBytes,
+    secret: SecretBytes,
+    /// Prepared (HMAC's padded key states), so a request costs only its own HMAC.
+    signing_key: MacKey,
 }
+
+thread_local! {
+    /// Each thread's derived signing keys, per verifier, keyed by the request's whole
+    /// `Credential` (`{access key id}/{date}/{region}/{service}/aws4_request`, validated to have
+    /// exactly five parts before it is used). Per thread, so that no lock and no shared counter
+    /// sits on the request path: a worker thread derives a credential's key once a day.
+    static SIGNING_KEYS: RefCell<HashMap<u64, HashMap<String, CachedKey>>> =
+        RefCell::new(HashMap::new());
+}
+
+/// Tells verifiers apart in [`SIGNING_KEYS`].
+static NEXT_VERIFIER: AtomicU64 = AtomicU64::new(0);
 
 /// Verifies requests; caches derived signing keys per (access key, date, region, service) so the
 /// 4-HMAC derivation is not repeated per request.
@@ -110,9 +125,15 @@ pub struct Verifier {
     /// Headers every signature must cover and every request must carry exactly once (always
     /// `host`; a protocol adds the header that names its operation, see [`Verifier::requiring`]).
     required: &'static [&'static str],
-    /// Keyed by `"{date}/{region}/{service}/{access key id}"`. Date, region and service are
-    /// validated not to contain `/` before they get here, so the key is unambiguous.
-    cache: Mutex<HashMap<String, CachedKey>>,
+    /// This verifier's signing keys in each thread's [`SIGNING_KEYS`].
+    id: u64,
+}
+
+impl Drop for Verifier {
+    fn drop(&mut self) {
+        // Other threads' copies go with their threads; they are never looked up again.
+        let _ = SIGNING_KEYS.try_with(|keys| keys.borrow_mut().remove(&self.id));
+    }
 }
 
 impl fmt::Debug for Verifier {
@@ -120,7 +141,7 @@ impl fmt::Debug for Verifier {
         f.debug_struct("Verifier")
             .field("skew", &self.skew)
             .field("required", &self.required)
-            .field("cached_keys", &self.cache.lock().len())
+            .field("cached_keys", &self.cache_len())
             .finish()
     }
 }
@@ -132,22 +153,27 @@ impl Default for Verifier {
 }
 
 /// The authentication parameters of a request, from either the header or the query.
-struct AuthParams {
-    access_key_id: String,
-    scope_date: String,
-    region: String,
-    service: String,
-    terminator: String,
+/// Borrowed from the request (its header or its query), nothing copied.
+struct AuthParams<'a> {
+    /// The whole `Credential`: `{access key id}/{scope}`.
+    credential: &'a str,
+    access_key_id: &'a str,
+    /// `{date}/{region}/{service}/aws4_request`, as signed.
+    scope: &'a str,
+    scope_date: &'a str,
+    region: &'a str,
+    service: &'a str,
+    terminator: &'a str,
     /// Lower-cased, in the order the client listed them.
-    signed_headers: Vec<String>,
-    signature: String,
+    signed_headers: Vec<Cow<'a, str>>,
+    signature: &'a str,
     /// `Some` for presigned (query) authentication: the date from `X-Amz-Date` and the
     /// lifetime from `X-Amz-Expires`.
-    presigned: Option<Presigned>,
+    presigned: Option<Presigned<'a>>,
 }
 
-struct Presigned {
-    amz_date: String,
+struct Presigned<'a> {
+    amz_date: &'a str,
     expires: i64,
 }
 
@@ -161,7 +187,7 @@ impl Verifier {
         Self {
             skew,
             required: &["host"],
-            cache: Mutex::new(HashMap::new()),
+            id: NEXT_VERIFIER.fetch_add(1, Ordering::Relaxed),
         }
     }
 
@@ -170,10 +196,9 @@ impl Verifier {
     /// could be replayed as another operation with the same body; sent twice, the signature
     /// would cover both values while the server acted on one.
     pub fn requiring(headers: &'static [&'static str]) -> Self {
-        Self {
-            required: headers,
-            ..Self::new()
-        }
+        let mut verifier = Self::new();
+        verifier.required = headers;
+        verifier
     }
 
     /// Checks that `req` carries a valid SigV4 signature by a credential in `creds`, scoped to
@@ -196,7 +221,7 @@ impl Verifier {
         self.check_required(req, &auth)?;
 
         let cred = creds
-            .lookup(&auth.access_key_id)
+            .lookup(auth.access_key_id)
             .ok_or(AuthError::UnrecognizedClient)?;
 
         let payload = payload_hash(req)?;
@@ -208,53 +233,41 @@ impl Verifier {
             &canonical_query,
             req.headers,
             &auth.signed_headers,
-            &payload,
+            payload.as_str(),
         )
         .ok_or(AuthError::SignatureDoesNotMatch)?;
-        let scope = format!(
-            "{}/{}/{}/{}",
-            auth.scope_date, auth.region, auth.service, TERMINATOR
-        );
-        let sts = string_to_sign(&amz_date, &scope, &creq);
+        let sts = string_to_sign(&amz_date, auth.scope, &creq);
 
-        let cache_key = format!(
-            "{}/{}/{}/{}",
-            auth.scope_date, auth.region, auth.service, auth.access_key_id
-        );
-        let fingerprint = sha256(cred.secret_access_key.expose());
-        let (signing_key, fresh) = match self.cached_key(&cache_key, &fingerprint) {
-            Some(key) => (key, false),
-            None => (
-                derive_signing_key(
-                    cred.secret_access_key.expose(),
-                    &auth.scope_date,
-                    &auth.region,
-                    &auth.service,
-                ),
-                true,
-            ),
-        };
-        let expected = hmac_sha256(signing_key.expose(), sts.as_bytes());
         // Compare decoded bytes so upper-case hex is tolerated; a wrong length or non-hex
         // signature is simply a mismatch.
-        let provided =
-            hex::decode(&auth.signature).map_err(|_| AuthError::SignatureDoesNotMatch)?;
-        if !constant_time_eq(&expected, &provided) {
+        let mut provided = [0u8; 32];
+        hex::decode_to_slice(auth.signature, &mut provided)
+            .map_err(|_| AuthError::SignatureDoesNotMatch)?;
+        let secret = cred.secret_access_key.expose();
+        let valid = match self.verify_with_cached_key(auth.credential, secret, &sts, &provided) {
+            Some(valid) => valid,
+            None => {
+                let key = derive_signing_key(secret, auth.scope_date, auth.region, auth.service);
+                let valid = constant_time_eq(&hmac_sha256(key.expose(), sts.as_bytes()), &provided);
+                // Only keys that produced a valid signature are cached, so a caller who merely
+                // knows an access key id cannot churn the cache with made-up regions.
+                if valid {
+                    self.remember(auth.credential, secret, &key);
+                }
+                valid
+            }
+        };
+        if !valid {
             return Err(AuthError::SignatureDoesNotMatch);
-        }
-        // Only keys that produced a valid signature are cached, so a caller who merely knows an
-        // access key id cannot churn the cache with made-up regions.
-        if fresh {
-            self.remember(cache_key, fingerprint, signing_key);
         }
 
         self.check_time(signed_at, &amz_date, now, auth.presigned.as_ref())?;
 
         Ok(Verified {
-            access_key_id: auth.access_key_id,
+            access_key_id: auth.access_key_id.to_owned(),
             account_id: cred.account_id.clone(),
-            region: auth.region,
-            service: auth.service,
+            region: auth.region.to_owned(),
+            service: auth.service.to_owned(),
         })
     }
 
@@ -262,7 +275,11 @@ impl Verifier {
     /// replayed against any other endpoint that shares the credential. The same holds for the
     /// other required headers; and each must be sent once, or the value signed (all of them,
     /// joined) is not the value acted on.
-    fn check_required(&self, req: &SignedRequest<'_>, auth: &AuthParams) -> Result<(), AuthError> {
+    fn check_required(
+        &self,
+        req: &SignedRequest<'_>,
+        auth: &AuthParams<'_>,
+    ) -> Result<(), AuthError> {
         for name in std::iter::once(&"host").chain(self.required) {
             // Only the host must be signed whether sent or not; a request without the other
             // headers is refused later for what it lacks (e.g. no operation named).
@@ -283,34 +300,50 @@ impl Verifier {
         Ok(())
     }
 
-    fn cached_key(&self, cache_key: &str, fingerprint: &[u8; 32]) -> Option<SecretBytes> {
-        let cache = self.cache.lock();
-        let entry = cache.get(cache_key)?;
-        if constant_time_eq(&entry.secret_fingerprint, fingerprint) {
-            Some(entry.signing_key.clone())
-        } else {
-            None
-        }
+    /// Whether `signature` signs `string_to_sign` (checked in constant time), under this
+    /// thread's cached signing key for `credential`; `None` if there is none derived from this
+    /// very `secret`.
+    fn verify_with_cached_key(
+        &self,
+        credential: &str,
+        secret: &[u8],
+        string_to_sign: &str,
+        signature: &[u8],
+    ) -> Option<bool> {
+        SIGNING_KEYS.with(|keys| {
+            let keys = keys.borrow();
+            let entry = keys.get(&self.id)?.get(credential)?;
+            constant_time_eq(entry.secret.expose(), secret).then(|| {
+                entry
+                    .signing_key
+                    .verify(string_to_sign.as_bytes(), signature)
+            })
+        })
     }
 
-    fn remember(&self, cache_key: String, fingerprint: [u8; 32], signing_key: SecretBytes) {
-        let mut cache = self.cache.lock();
-        // Crude but bounded: dropping everything costs a few HMACs per credential to rebuild.
-        if cache.len() >= CACHE_LIMIT && !cache.contains_key(&cache_key) {
-            cache.clear();
-        }
-        cache.insert(
-            cache_key,
-            CachedKey {
-                secret_fingerprint: fingerprint,
-                signing_key,
-            },
-        );
+    fn remember(&self, credential: &str, secret: &[u8], signing_key: &SecretBytes) {
+        SIGNING_KEYS.with(|keys| {
+            let mut keys = keys.borrow_mut();
+            let cache = keys.entry(self.id).or_default();
+            // Crude but bounded: dropping everything costs a few HMACs per credential to rebuild.
+            if cache.len() >= CACHE_LIMIT && !cache.contains_key(credential) {
+                cache.clear();
+            }
+            cache.insert(
+                credential.to_owned(),
+                CachedKey {
+                    secret: SecretBytes::new(secret.to_vec()),
+                    signing_key: MacKey::new(MacHash::Sha256, signing_key),
+                },
+            );
+        });
     }
 
-    #[cfg(test)]
+    /// How many signing keys this thread holds for this verifier.
     fn cache_len(&self) -> usize {
-        self.cache.lock().len()
+        SIGNING_KEYS
+            .try_with(|keys| keys.borrow().get(&self.id).map_or(0, HashMap::len))
+            .unwrap_or(0)
     }
 
     /// Two-sided skew check with AWS's exact messages. Presigned requests are instead valid from
@@ -320,7 +353,7 @@ impl Verifier {
         signed_at: i64,
         amz_date: &str,
         now: SystemTime,
-        presigned: Option<&Presigned>,
+        presigned: Option<&Presigned<'_>>,
     ) -> Result<(), AuthError> {
         let now = unix_seconds(now);
         let skew = i64::try_from(self.skew.as_secs()).unwrap_or(i64::MAX);
@@ -461,10 +494,10 @@ const PRESIGN_PARAMS: [&str; 6] = [
     "X-Amz-Expires",
 ];
 
-fn extract_auth(
-    req: &SignedRequest<'_>,
-    query: &[(Vec<u8>, Vec<u8>)],
-) -> Result<AuthParams, AuthError> {
+fn extract_auth<'a>(
+    req: &SignedRequest<'a>,
+    query: &'a [(Vec<u8>, Vec<u8>)],
+) -> Result<AuthParams<'a>, AuthError> {
     let header = single_header(req.headers, "authorization")?
         .map(str::trim)
         .filter(|h| !h.is_empty());
@@ -486,7 +519,7 @@ fn extract_auth(
 
 /// Parses `AWS4-HMAC-SHA256 Credential=.../aws4_request, SignedHeaders=a;b, Signature=hex`.
 /// Components may be separated by `,` with any surrounding whitespace.
-fn parse_authorization_header(header: &str) -> Result<AuthParams, AuthError> {
+fn parse_authorization_header(header: &str) -> Result<AuthParams<'_>, AuthError> {
     let (algorithm, rest) = match header.find(|c: char| c.is_ascii_whitespace()) {
         Some(i) => (header.get(..i).unwrap_or(""), header.get(i..).unwrap_or("")),
         None => (header, ""),
@@ -532,7 +565,7 @@ fn parse_authorization_header(header: &str) -> Result<AuthParams, AuthError> {
 }
 
 /// Presigned (query-string) authentication: the same parameters, carried as `X-Amz-*`.
-fn parse_presigned_query(query: &[(Vec<u8>, Vec<u8>)]) -> Result<AuthParams, AuthError> {
+fn parse_presigned_query(query: &[(Vec<u8>, Vec<u8>)]) -> Result<AuthParams<'_>, AuthError> {
     const MISSING: &str = "AWS query-string parameters must include 'X-Amz-Algorithm', 'X-Amz-Credential', 'X-Amz-Signature', 'X-Amz-Date', 'X-Amz-SignedHeaders', and 'X-Amz-Expires'. Re-examine the query-string parameters.";
     let mut values: Vec<&str> = Vec::with_capacity(PRESIGN_PARAMS.len());
     for name in PRESIGN_PARAMS {
@@ -556,19 +589,16 @@ fn parse_presigned_query(query: &[(Vec<u8>, Vec<u8>)]) -> Result<AuthParams, Aut
         .ok_or_else(|| {
             incomplete("X-Amz-Expires must be an integer number of seconds from 1 to 604800.")
         })?;
-    let presigned = Presigned {
-        amz_date: amz_date.to_owned(),
-        expires,
-    };
+    let presigned = Presigned { amz_date, expires };
     build_params(credential, signed_headers, signature, Some(presigned))
 }
 
-fn build_params(
-    credential: &str,
-    signed_headers: &str,
-    signature: &str,
-    presigned: Option<Presigned>,
-) -> Result<AuthParams, AuthError> {
+fn build_params<'a>(
+    credential: &'a str,
+    signed_headers: &'a str,
+    signature: &'a str,
+    presigned: Option<Presigned<'a>>,
+) -> Result<AuthParams<'a>, AuthError> {
     let parts: Vec<&str> = credential.split('/').collect();
     let [access_key_id, scope_date, region, service, terminator] = parts[..] else {
         return Err(incomplete(
@@ -583,18 +613,29 @@ fn build_params(
                 "SignedHeaders must be a non-empty, ';'-separated list of header names.",
             ));
         }
-        headers.push(name.to_ascii_lowercase());
+        headers.push(lower_case(name));
     }
     Ok(AuthParams {
-        access_key_id: access_key_id.to_owned(),
-        scope_date: scope_date.to_owned(),
-        region: region.to_owned(),
-        service: service.to_owned(),
-        terminator: terminator.to_owned(),
+        credential,
+        access_key_id,
+        scope: credential.get(access_key_id.len() + 1..).unwrap_or(""),
+        scope_date,
+        region,
+        service,
+        terminator,
         signed_headers: headers,
-        signature: signature.to_owned(),
+        signature,
         presigned,
     })
+}
+
+/// `s` in lower case, copied only if it is not already (header names from hyper are).
+fn lower_case(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(s.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(s)
+    }
 }
 
 /// The request time as (basic-format string used in the string to sign, unix seconds).
@@ -602,20 +643,25 @@ fn build_params(
 /// `X-Amz-Date` wins; a request without it may use an RFC 1123 `Date` header instead, whose
 /// time is then re-rendered in basic format, because that is what the signer put in the string
 /// to sign.
-fn request_time(req: &SignedRequest<'_>, auth: &AuthParams) -> Result<(String, i64), AuthError> {
+fn request_time<'a>(
+    req: &SignedRequest<'a>,
+    auth: &AuthParams<'a>,
+) -> Result<(Cow<'a, str>, i64), AuthError> {
     const BAD_AMZ_DATE: &str =
         "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\".";
-    if let Some(p) = &auth.presigned {
-        let secs = parse_amz_date(&p.amz_date).ok_or_else(|| incomplete(BAD_AMZ_DATE))?;
-        return Ok((format_amz_date(secs), secs));
-    }
-    if let Some(value) = single_header(req.headers, "x-amz-date")? {
-        let secs = parse_amz_date(value.trim()).ok_or_else(|| incomplete(BAD_AMZ_DATE))?;
-        return Ok((format_amz_date(secs), secs));
+    // A date that parses is already in basic format (every field is checked for range), so it
+    // is used as sent.
+    let amz_date = match &auth.presigned {
+        Some(p) => Some(p.amz_date),
+        None => single_header(req.headers, "x-amz-date")?.map(str::trim),
+    };
+    if let Some(value) = amz_date {
+        let secs = parse_amz_date(value).ok_or_else(|| incomplete(BAD_AMZ_DATE))?;
+        return Ok((Cow::Borrowed(value), secs));
     }
     single_header(req.headers, "date")?
         .and_then(|v| parse_rfc1123(v.trim()))
-        .map(|secs| (format_amz_date(secs), secs))
+        .map(|secs| (Cow::Owned(format_amz_date(secs)), secs))
         .ok_or_else(|| {
             incomplete(
                 "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
@@ -625,8 +671,12 @@ fn request_time(req: &SignedRequest<'_>, auth: &AuthParams) -> Result<(String, i
 
 /// Validates the credential scope. Only values we have checked (digits, our own service name)
 /// are echoed into messages, so no client input is reflected verbatim.
-fn check_scope(auth: &AuthParams, amz_date: &str, expected_service: &str) -> Result<(), AuthError> {
-    let scope_date = auth.scope_date.as_str();
+fn check_scope(
+    auth: &AuthParams<'_>,
+    amz_date: &str,
+    expected_service: &str,
+) -> Result<(), AuthError> {
+    let scope_date = auth.scope_date;
     if scope_date.len() != 8 || !scope_date.bytes().all(|b| b.is_ascii_digit()) {
         return Err(incomplete(
             "Credential should be scoped to a valid date in the form YYYYMMDD.",
@@ -664,17 +714,38 @@ fn check_scope(auth: &AuthParams, amz_date: &str, expected_service: &str) -> Res
 /// actually received. KMS bodies carry plaintexts and key ids, so `UNSIGNED-PAYLOAD` (an S3
 /// convenience) is never honoured: a client that signed it simply fails to match. A declared
 /// `x-amz-content-sha256` that disagrees with the body means the body was altered.
-fn payload_hash(req: &SignedRequest<'_>) -> Result<String, AuthError> {
-    let computed = hex::encode(sha256(req.body));
+fn payload_hash(req: &SignedRequest<'_>) -> Result<HexDigest, AuthError> {
+    let computed = HexDigest::of(&sha256(req.body));
     for (name, value) in req.headers {
         if name.eq_ignore_ascii_case("x-amz-content-sha256") {
             let value = value.trim();
-            if value != UNSIGNED_PAYLOAD && !value.eq_ignore_ascii_case(&computed) {
+            if value != UNSIGNED_PAYLOAD && !value.eq_ignore_ascii_case(computed.as_str()) {
                 return Err(AuthError::SignatureDoesNotMatch);
             }
         }
     }
     Ok(computed)
+}
+
+/// A SHA-256 in lower-case hex, on the stack.
+struct HexDigest([u8; 64]);
+
+impl HexDigest {
+    fn of(digest: &[u8; 32]) -> Self {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 64];
+        for (pair, byte) in out.chunks_exact_mut(2).zip(digest) {
+            pair.copy_from_slice(&[
+                DIGITS[usize::from(byte >> 4)],
+                DIGITS[usize::from(byte & 0xf)],
+            ]);
+        }
+        HexDigest(out)
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -689,7 +760,19 @@ fn uri_encode(bytes: &[u8], out: &mut String) {
 /// SDKs normalize before signing), then each segment URI-encoded once *as sent*. The path is
 /// deliberately not decoded first: SDKs sign the already-encoded wire path encoded again
 /// ("double encoding"), which is exactly what encoding the raw path once reproduces.
+#[cfg(test)]
 fn canonical_uri(path: &str) -> String {
+    let mut out = String::new();
+    push_canonical_uri(path, &mut out);
+    out
+}
+
+/// Appends the canonical URI of `path` (see [`canonical_uri`]).
+fn push_canonical_uri(path: &str, out: &mut String) {
+    if path == "/" {
+        out.push('/');
+        return;
+    }
     let mut segments: Vec<&str> = Vec::new();
     // A path ending in "/", "/." or "/.." names a directory: keep the trailing slash.
     let mut trailing_slash = false;
@@ -708,15 +791,13 @@ fn canonical_uri(path: &str) -> String {
         }
     }
     trailing_slash |= path.ends_with('/');
-    let mut out = String::with_capacity(path.len() + 1);
     for segment in &segments {
         out.push('/');
-        uri_encode(segment.as_bytes(), &mut out);
+        uri_encode(segment.as_bytes(), out);
     }
     if segments.is_empty() || trailing_slash {
         out.push('/');
     }
-    out
 }
 
 /// Splits a raw query into percent-decoded (name, value) byte pairs. `+` is left as a literal
@@ -763,8 +844,13 @@ fn canonical_query(params: &[(Vec<u8>, Vec<u8>)], skip_signature: bool) -> Strin
 
 /// Appends a header value trimmed and with runs of spaces collapsed to one, as SigV4 requires.
 fn push_trimmed_value(value: &str, out: &mut String) {
+    let value = value.trim_matches(|c| c == ' ' || c == '\t');
+    if !value.contains("  ") {
+        out.push_str(value);
+        return;
+    }
     let mut previous_space = false;
-    for c in value.trim_matches(|c| c == ' ' || c == '\t').chars() {
+    for c in value.chars() {
         if c == ' ' {
             if !previous_space {
                 out.push(' ');
@@ -777,54 +863,82 @@ fn push_trimmed_value(value: &str, out: &mut String) {
     }
 }
 
-/// Canonical headers block (each `name:value\n`) for `signed`, in the listed order. Repeated
-/// headers are joined with `,` in the order received. `None` if a signed header is absent.
-fn canonical_headers(headers: &[(&str, &str)], signed: &[String]) -> Option<String> {
-    // Index once so a long SignedHeaders list costs O(headers + signed), not their product.
-    let mut by_name: HashMap<String, Vec<&str>> = HashMap::new();
-    for (name, value) in headers {
-        by_name
-            .entry(name.to_ascii_lowercase())
-            .or_default()
-            .push(value);
-    }
-    let mut out = String::new();
+/// Appends the canonical headers block (each `name:value\n`) for `signed`, in the listed order.
+/// Repeated headers are joined with `,` in the order received. `None` if a signed header is
+/// absent.
+fn push_canonical_headers<S: AsRef<str>>(
+    headers: &[(&str, &str)],
+    signed: &[S],
+    out: &mut String,
+) -> Option<()> {
+    // Sorted once (stably, so repeated headers keep the order received), so a long
+    // SignedHeaders list costs O((headers + signed) log headers), not their product.
+    let mut by_name: Vec<(Cow<'_, str>, &str)> = headers
+        .iter()
+        .map(|(name, value)| (lower_case(name), *value))
+        .collect();
+    by_name.sort_by(|a, b| a.0.cmp(&b.0));
     for name in signed {
-        let values = by_name.get(name)?;
+        let name = name.as_ref();
+        let first = by_name.partition_point(|(n, _)| n.as_ref() < name);
+        let values = by_name.get(first..).unwrap_or_default();
+        let mut values = values.iter().take_while(|(n, _)| n == name).peekable();
+        values.peek()?;
         out.push_str(name);
         out.push(':');
-        for (i, value) in values.iter().enumerate() {
+        for (i, (_, value)) in values.enumerate() {
             if i > 0 {
                 out.push(',');
             }
-            push_trimmed_value(value, &mut out);
+            push_trimmed_value(value, out);
         }
         out.push('\n');
     }
-    Some(out)
+    Some(())
 }
 
-fn canonical_request(
+/// The canonical request, built in one buffer.
+fn canonical_request<S: AsRef<str>>(
     method: &str,
     path: &str,
     canonical_query: &str,
     headers: &[(&str, &str)],
-    signed: &[String],
+    signed: &[S],
     payload_hash: &str,
 ) -> Option<String> {
-    let headers_block = canonical_headers(headers, signed)?;
-    Some(format!(
-        "{method}\n{}\n{canonical_query}\n{headers_block}\n{}\n{payload_hash}",
-        canonical_uri(path),
-        signed.join(";"),
-    ))
+    let mut out = String::with_capacity(512);
+    out.push_str(method);
+    out.push('\n');
+    push_canonical_uri(path, &mut out);
+    out.push('\n');
+    out.push_str(canonical_query);
+    out.push('\n');
+    push_canonical_headers(headers, signed, &mut out)?;
+    out.push('\n');
+    for (i, name) in signed.iter().enumerate() {
+        if i > 0 {
+            out.push(';');
+        }
+        out.push_str(name.as_ref());
+    }
+    out.push('\n');
+    out.push_str(payload_hash);
+    Some(out)
 }
 
 fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> String {
-    format!(
-        "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
-        hex::encode(sha256(canonical_request.as_bytes()))
-    )
+    let hash = HexDigest::of(&sha256(canonical_request.as_bytes()));
+    let mut out = String::with_capacity(ALGORITHM.len() + amz_date.len() + scope.len() + 67);
+    for (i, part) in [ALGORITHM, amz_date, scope, hash.as_str()]
+        .iter()
+        .enumerate()
+    {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(part);
+    }
+    out
 }
 
 /// kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request").

@@ -47,16 +47,18 @@ pub fn check_len(
     member: &str,
     value: Option<&str>,
 ) -> Result<(), KmsError> {
-    let shown = match value {
+    let shown = || match value {
         Some(v) => format!("Value '{v}' at '{member}'"),
         None => format!("Value at '{member}'"),
     };
     if len < min {
+        let shown = shown();
         return Err(validation(format_args!(
             "{shown} failed to satisfy constraint: Member must have length greater than or equal to {min}"
         )));
     }
     if len > max {
+        let shown = shown();
         return Err(validation(format_args!(
             "{shown} failed to satisfy constraint: Member must have length less than or equal to {max}"
         )));

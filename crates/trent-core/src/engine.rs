@@ -9,7 +9,6 @@
 //! operation; render wire errors.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -27,6 +26,7 @@ use crate::model::*;
 use crate::principal::Identity;
 use crate::state::{self, Dialect, KeyOp};
 use crate::store::{Change, Store, StoreError, Write};
+use crate::striped;
 
 /// How often a write is tried before giving up on a key that other nodes keep changing. Writers
 /// in this process queue per key ([`writers::WriteLocks`]) and never race each other; with the
@@ -106,11 +106,28 @@ pub struct LoadedKey {
     usage: Arc<usage::UsageCell>,
     /// The key policy, parsed.
     policy: gate::KeyPolicy,
+    /// The record's ARN, formatted once rather than per request.
+    arn: String,
 }
 
 impl LoadedKey {
+    fn new(
+        record: KeyRecord,
+        materials: Vec<(u32, Arc<Material>)>,
+        usage: Arc<usage::UsageCell>,
+        policy: gate::KeyPolicy,
+    ) -> Self {
+        LoadedKey {
+            arn: record.arn(),
+            record,
+            materials,
+            usage,
+            policy,
+        }
+    }
+
     pub fn arn(&self) -> String {
-        self.record.arn()
+        self.arn.clone()
     }
 
     fn material(&self, version: u32) -> Option<&Material> {
@@ -260,8 +277,8 @@ pub struct Kms {
     /// The same for aliases; a separate set, so holding an alias's stripe never blocks on a
     /// key's.
     alias_writers: writers::WriteLocks,
-    cache_hits: AtomicU64,
-    cache_misses: AtomicU64,
+    cache_hits: striped::Counter,
+    cache_misses: striped::Counter,
 }
 
 /// How often a key was found opened in the cache, and how often it had to be read and unsealed.
@@ -316,16 +333,16 @@ impl Kms {
             usage: RwLock::new(HashMap::new()),
             key_writers: Default::default(),
             alias_writers: Default::default(),
-            cache_hits: AtomicU64::new(0),
-            cache_misses: AtomicU64::new(0),
+            cache_hits: Default::default(),
+            cache_misses: Default::default(),
         }
     }
 
-    /// Key-cache counters since start (relaxed atomics: one increment per key load).
+    /// Key-cache counters since start (striped: one increment per key load).
     pub fn cache_stats(&self) -> CacheStats {
         CacheStats {
-            hits: self.cache_hits.load(Ordering::Relaxed),
-            misses: self.cache_misses.load(Ordering::Relaxed),
+            hits: self.cache_hits.get(),
+            misses: self.cache_misses.get(),
         }
     }
 
@@ -485,11 +502,11 @@ impl Kms {
         };
         let loaded = match cached {
             Lookup::Fresh(k) => {
-                self.cache_hits.fetch_add(1, Ordering::Relaxed);
+                self.cache_hits.inc();
                 k
             }
             stale_or_missing => {
-                self.cache_misses.fetch_add(1, Ordering::Relaxed);
+                self.cache_misses.inc();
                 let ticket = self.caches.ticket();
                 let record = self.store.get_key(scope, id)?.ok_or_else(not_found)?;
                 let loaded = match stale_or_missing {
@@ -515,12 +532,12 @@ impl Kms {
                 .filter(|(v, _)| record.is_imported(*v))
                 .cloned()
                 .collect();
-            return Ok(Arc::new(LoadedKey {
+            return Ok(Arc::new(LoadedKey::new(
                 record,
                 materials,
-                usage: loaded.usage.clone(),
-                policy: loaded.policy.clone(),
-            }));
+                loaded.usage.clone(),
+                loaded.policy.clone(),
+            )));
         }
         Ok(loaded)
     }
@@ -543,12 +560,8 @@ impl Kms {
             ));
         }
         let policy = self.key_policy(&record);
-        Ok(LoadedKey {
-            usage: self.usage_cell(&record),
-            record,
-            materials,
-            policy,
-        })
+        let usage = self.usage_cell(&record);
+        Ok(LoadedKey::new(record, materials, usage, policy))
     }
 
     fn seal_material(

@@ -15,6 +15,7 @@ pub mod principal;
 pub mod root_check;
 pub mod state;
 pub mod store;
+pub mod striped;
 
 pub use error::{Denied, DenyReason, KmsError, NotFound};
 pub use ids::{AccountId, AliasName, KeyId, KeyRef, KeyRefForms, Region, Scope};

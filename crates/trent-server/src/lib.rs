@@ -231,11 +231,22 @@ async fn read_body(parts: &Parts, body: Body) -> Result<Bytes, HttpError> {
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(HttpError::TooLarge);
     }
-    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
-        Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(_)) => Err(HttpError::TooLarge),
-        Err(_) => Err(HttpError::Timeout),
-    }
+    let collect = axum::body::to_bytes(body, MAX_BODY_BYTES);
+    tokio::pin!(collect);
+    // A small body usually came in with the headers: then it is taken at once, without arming
+    // a timer.
+    let first = std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(std::future::Future::poll(collect.as_mut(), cx))
+    })
+    .await;
+    let collected = match first {
+        std::task::Poll::Ready(collected) => collected,
+        std::task::Poll::Pending => match tokio::time::timeout(BODY_TIMEOUT, collect).await {
+            Ok(collected) => collected,
+            Err(_) => return Err(HttpError::Timeout),
+        },
+    };
+    collected.map_err(|_| HttpError::TooLarge)
 }
 
 /// Every header as text; a header that is not text cannot be part of a valid signature.
@@ -734,7 +745,11 @@ async fn serve<A: Api>(
         key_arn = tracing::field::Empty,
     );
     let mut operation = None;
-    let facts = audit::Facts::of(&state, &parts, &id);
+    // What the trail records of the request; nothing to gather when the trail is off.
+    let facts = state
+        .audit
+        .is_some()
+        .then(|| audit::Facts::of(&state, &parts, &id));
     let mut hook: Option<Arc<audit::RequestAudit>> = None;
     let mut scope: Option<Scope> = None;
     let claim_body = body.as_ref().ok().cloned();
@@ -747,7 +762,7 @@ async fn serve<A: Api>(
         current.record("operation", name);
         current.record("principal", caller.access_key_id.as_str());
         current.record("account", caller.scope.account.0.as_str());
-        if state.audit.is_some() {
+        if let Some(facts) = &facts {
             let (request_parameters, keys) = A::audit_request(&input);
             let draft = facts.draft(
                 audit::Who::of(&caller),
@@ -766,8 +781,8 @@ async fn serve<A: Api>(
     }
     .instrument(span.clone())
     .await;
-    let result = match &state.audit {
-        Some(trail) => {
+    let result = match (&state.audit, &facts) {
+        (Some(trail), Some(facts)) => {
             let event = match &hook {
                 Some(h) => h.take_committed().map(Ok).unwrap_or_else(|| {
                     let outcome = match &result {
@@ -820,7 +835,7 @@ async fn serve<A: Api>(
                 },
             }
         }
-        None => result,
+        _ => result,
     };
     let elapsed = started.elapsed();
     let error = result.as_ref().err().map(A::code);

@@ -29,7 +29,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{
     DescriptorEncoder, EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet,
 };
-use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::info::Info;
@@ -39,6 +39,7 @@ use trent_core::engine::Kms;
 use trent_core::ids::{AliasName, KeyId, Scope};
 use trent_core::model::{AliasRecord, KeyRecord, KeyState, Timestamp};
 use trent_core::store::{Reply, Store, StoreError, Write};
+use trent_core::striped::{self, Striped};
 use trent_store::sqlite::{CommitStats, SqliteStore};
 
 /// The OpenMetrics text content type `prometheus-client` writes.
@@ -54,11 +55,44 @@ const LATENCY_BUCKETS: [f64; 17] = [
     1.0, 2.5, 5.0, 10.0,
 ];
 
-/// A latency histogram of relaxed atomics (the crate's own histogram takes a mutex per
-/// observation). Bucket counts are per bucket; the encoder accumulates them. Clones share the
-/// counts.
+/// A counter striped per thread (see [`trent_core::striped`]): a request adds to its thread's
+/// stripe, not to one atomic that every core increments. Clones share the count.
 #[derive(Debug, Clone, Default)]
-pub struct LatencyHistogram(Arc<HistogramCounts>);
+pub struct Counter(Arc<striped::Counter>);
+
+impl Counter {
+    pub fn inc(&self) {
+        self.0.inc();
+    }
+
+    pub fn inc_by(&self, n: u64) {
+        self.0.add(n);
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.get()
+    }
+}
+
+impl TypedMetric for Counter {
+    const TYPE: MetricType = MetricType::Counter;
+}
+
+impl EncodeMetric for Counter {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), fmt::Error> {
+        encoder.encode_counter::<NoLabelSet, _, u64>(&self.get(), None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
+}
+
+/// A latency histogram of relaxed atomics, striped per thread like [`Counter`] (the crate's own
+/// histogram takes a mutex per observation). Bucket counts are per bucket; the encoder sums the
+/// stripes and accumulates the buckets. Clones share the counts.
+#[derive(Debug, Clone, Default)]
+pub struct LatencyHistogram(Arc<Striped<HistogramCounts>>);
 
 #[derive(Debug, Default)]
 struct HistogramCounts {
@@ -74,9 +108,12 @@ impl LatencyHistogram {
             .iter()
             .position(|bound| seconds <= *bound)
             .unwrap_or(LATENCY_BUCKETS.len());
-        self.0.buckets[i].fetch_add(1, Ordering::Relaxed);
+        let counts = self.0.local();
+        if let Some(bucket) = counts.buckets.get(i) {
+            bucket.fetch_add(1, Ordering::Relaxed);
+        }
         let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        self.0.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+        counts.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
     }
 }
 
@@ -90,10 +127,22 @@ impl EncodeMetric for LatencyHistogram {
             .iter()
             .copied()
             .chain([f64::INFINITY])
-            .zip(self.0.buckets.iter().map(|b| b.load(Ordering::Relaxed)))
+            .enumerate()
+            .map(|(i, bound)| {
+                let n = self
+                    .0
+                    .stripes()
+                    .map(|s| s.buckets.get(i).map_or(0, |b| b.load(Ordering::Relaxed)));
+                (bound, n.sum())
+            })
             .collect();
         let count = buckets.iter().map(|(_, n)| n).sum();
-        let sum = self.0.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        let nanos: u64 = self
+            .0
+            .stripes()
+            .map(|s| s.sum_nanos.load(Ordering::Relaxed))
+            .sum();
+        let sum = nanos as f64 / 1e9;
         encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
     }
 

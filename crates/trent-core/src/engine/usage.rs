@@ -207,11 +207,13 @@ impl Kms {
     fn refresh_cached(&self, expected: u64, next: KeyRecord) {
         let id = next.id;
         self.caches.update_key(&id, |old| {
-            (old.record.version == expected && old.record.scope == next.scope).then(|| LoadedKey {
-                materials: old.materials.clone(),
-                usage: old.usage.clone(),
-                policy: old.policy.clone(),
-                record: next,
+            (old.record.version == expected && old.record.scope == next.scope).then(|| {
+                LoadedKey::new(
+                    next,
+                    old.materials.clone(),
+                    old.usage.clone(),
+                    old.policy.clone(),
+                )
             })
         });
     }
