@@ -10,8 +10,10 @@
 //! Any non-2xx answer is counted as a failure; a figure with failures is marked invalid.
 //!
 //! Subcommands: `suite` (the whole comparison, writing docs/BENCHMARKS.md), `trivial` (the
-//! reference HTTP server: answers every POST with `{}`), `load` (one measurement against a URL).
+//! reference HTTP server: answers every POST with `{}`), `load` (one measurement against a URL),
+//! `engine` (the engine's read path on many threads in process, no HTTP: see [`engine`]).
 
+mod engine;
 mod http;
 mod pg;
 mod suite;
@@ -54,6 +56,8 @@ enum Command {
         #[arg(long, default_value_t = 5.0)]
         seconds: f64,
     },
+    /// The engine's read path (SigV4 + dialect + engine, no HTTP) on N threads in process.
+    Engine(engine::EngineArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -61,6 +65,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Suite(args) => suite::run(args),
         Command::Trivial { listen } => trivial(&listen),
+        Command::Engine(args) => engine::run(args),
         Command::Load {
             url,
             op,

@@ -289,7 +289,8 @@ async fn run_ops(
     out
 }
 
-fn machine() -> String {
+/// The machine, for a report: cores, CPU model, memory.
+pub(crate) fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
