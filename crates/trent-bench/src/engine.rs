@@ -200,43 +200,15 @@ impl Fixture {
                     Operation::CreateKey,
                     serde_json::json!({"KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY"}),
                 )?)?;
-                serde_json::json!({"KeyId": key, "Message": B64.encode([7u8; 32]), "MessageType": "RAW", "SigningAlgorithm": "ECDSA_SHA_256"})
+                crate::sign_body(&key)
             }
             other => return Err(format!("no engine load defined for {other}")),
         };
-        let body = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        let date = sigv4::format_amz_date(now);
-        let target = format!("{}{op}", trent_aws::TARGET_PREFIX);
-        let mut headers = vec![
-            ("content-type", trent_aws::CONTENT_TYPE.to_owned()),
-            ("host", HOST.to_owned()),
-            ("x-amz-date", date.clone()),
-            ("x-amz-target", target),
-        ];
-        let pairs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let signed = SignedRequest {
-            method: "POST",
-            path: "/",
-            query: "",
-            headers: &pairs,
-            body: &body,
-        };
-        let auth = sigv4::sign(
-            &signed,
-            &self.credential.0,
-            "us-east-1",
-            trent_aws::SIGNING_SERVICE,
-            &date,
-        );
-        headers.push(("content-length", body.len().to_string()));
-        headers.push(("authorization", auth));
+        let prepared = crate::Prepared::new(op, body);
         Ok(Request {
             name: op.to_owned(),
-            headers,
-            body,
+            headers: crate::signed_headers(HOST, &self.credential.0, &prepared),
+            body: prepared.body,
         })
     }
 

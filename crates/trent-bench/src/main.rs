@@ -177,35 +177,13 @@ impl Target {
 
     /// The full HTTP/1.1 request for `op`, signed now.
     fn signed_request(&self, op: &Prepared) -> Vec<u8> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
-        let date = sigv4::format_amz_date(now);
-        let headers = [
-            ("content-type", "application/x-amz-json-1.1"),
-            ("host", self.host.as_str()),
-            ("x-amz-date", date.as_str()),
-            ("x-amz-target", op.target.as_str()),
-        ];
         let cred = Credential {
             access_key_id: self.access_key_id.into(),
             secret_access_key: SecretBytes::new(self.secret.as_bytes().to_vec()),
             account_id: "000000000000".into(),
         };
-        let req = SignedRequest {
-            method: "POST",
-            path: "/",
-            query: "",
-            headers: &headers,
-            body: &op.body,
-        };
-        let auth = sigv4::sign(&req, &cred, "us-east-1", op.service, &date);
-        let mut out = format!(
-            "POST / HTTP/1.1\r\nauthorization: {auth}\r\ncontent-length: {}\r\n",
-            op.body.len()
-        );
-        for (k, v) in headers {
+        let mut out = "POST / HTTP/1.1\r\n".to_owned();
+        for (k, v) in signed_headers(&self.host, &cred, op) {
             out.push_str(&format!("{k}: {v}\r\n"));
         }
         out.push_str("\r\n");
@@ -285,7 +263,7 @@ impl Target {
                         .call("CreateKey", new_key("ECC_NIST_P256", "SIGN_VERIFY"))
                         .await?,
                 );
-                serde_json::json!({"KeyId": key, "Message": B64.encode([7u8; 32]), "MessageType": "RAW", "SigningAlgorithm": "ECDSA_SHA_256"})
+                sign_body(&key)
             }
             "EncryptAsUser" | "EncryptConditional" => {
                 // Set up as the root; the load is signed by the user.
@@ -331,6 +309,39 @@ impl Target {
     }
 }
 
+/// The headers of `op` sent to `host`, signed now by `cred` (valid for the 5-minute skew
+/// window): `authorization` and `content-length` last.
+pub fn signed_headers(host: &str, cred: &Credential, op: &Prepared) -> Vec<(&'static str, String)> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let date = sigv4::format_amz_date(now);
+    let mut headers = vec![
+        ("content-type", trent_aws::CONTENT_TYPE.to_owned()),
+        ("host", host.to_owned()),
+        ("x-amz-date", date.clone()),
+        ("x-amz-target", op.target.clone()),
+    ];
+    let pairs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let req = SignedRequest {
+        method: "POST",
+        path: "/",
+        query: "",
+        headers: &pairs,
+        body: &op.body,
+    };
+    let auth = sigv4::sign(&req, cred, "us-east-1", op.service, &date);
+    headers.push(("content-length", op.body.len().to_string()));
+    headers.push(("authorization", auth));
+    headers
+}
+
+/// The Sign load's request: a 32-byte RAW message, ECDSA with SHA-256.
+pub fn sign_body(key_id: &str) -> serde_json::Value {
+    serde_json::json!({"KeyId": key_id, "Message": B64.encode([7u8; 32]), "MessageType": "RAW", "SigningAlgorithm": "ECDSA_SHA_256"})
+}
+
 impl Prepared {
     /// LookupEvents for the newest page (50) of the records naming `key_arn`.
     pub fn lookup_events(key_arn: &str) -> Self {
@@ -353,7 +364,7 @@ impl Prepared {
         body["KeyId"].as_str().map(str::to_owned)
     }
 
-    fn new(op: &str, body: serde_json::Value) -> Self {
+    pub fn new(op: &str, body: serde_json::Value) -> Self {
         Self {
             name: op.to_owned(),
             target: format!("TrentService.{op}"),
