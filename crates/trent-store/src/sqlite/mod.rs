@@ -112,6 +112,7 @@ impl SqliteStore {
         schema::configure_common(&writer)?;
         schema::configure_durable_writer(&writer)?;
         schema::migrate(&mut writer)?;
+        writer.wal_hook(Some(writes::note_wal_size));
         let readers = (0..READERS)
             .map(|_| {
                 let conn = Connection::open_with_flags(
@@ -263,8 +264,8 @@ impl SqliteStore {
         })
     }
 
-    /// Every key of every scope, in (id, account, region) order, strictly after `after` (for
-    /// `trent migrate`; a multi-Region key's copies share the id).
+    /// Every key of every scope, in (account, region, id) order (the primary key's), strictly
+    /// after `after` (for `trent migrate`).
     pub fn all_key_ids(
         &self,
         after: Option<&(Scope, KeyId)>,
@@ -276,11 +277,11 @@ impl SqliteStore {
             let rows = conn
                 .prepare_cached(
                     "SELECT account, region, id FROM keys
-                     WHERE (id, account, region) > (?1, ?2, ?3)
-                     ORDER BY id, account, region LIMIT ?4",
+                     WHERE (account, region, id) > (?1, ?2, ?3)
+                     ORDER BY account, region, id LIMIT ?4",
                 )
                 .map_err(backend)?
-                .query_map(params![after, after_account, after_region, limit], |r| {
+                .query_map(params![after_account, after_region, after, limit], |r| {
                     Ok((
                         r.get::<_, String>(0)?,
                         r.get::<_, String>(1)?,

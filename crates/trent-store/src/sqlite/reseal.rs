@@ -32,7 +32,9 @@ impl SqliteStore {
             .map_err(backend)?;
         let mut done = Resealed::default();
         let rows = tx
-            .prepare("SELECT id, account, region, version, meta FROM keys ORDER BY id")
+            .prepare(
+                "SELECT id, account, region, version, meta FROM keys ORDER BY account, region, id",
+            )
             .map_err(backend)?
             .query_map([], |r| {
                 Ok((

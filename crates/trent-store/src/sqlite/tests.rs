@@ -259,6 +259,46 @@ fn a_full_store_refuses_writes_as_full_and_keeps_serving_reads() {
     assert_eq!(store.get_key(&scope, &first.id).unwrap(), Some(first));
 }
 
+/// The writer checkpoints between groups once the WAL passes `CHECKPOINT_PAGES`, so the log
+/// is reused from its start instead of growing with every write; every key stays readable,
+/// also after reopening.
+#[test]
+fn the_wal_is_checkpointed_as_it_grows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trent.db");
+    let scope = Scope::new("111111111111", "us-east-1");
+    let store = SqliteStore::open(&path).unwrap();
+    let mut written = 0usize;
+    let mut ids = Vec::new();
+    // Three checkpoints' worth of pages, 8 KiB of description a key.
+    while written < 3 * super::writes::CHECKPOINT_PAGES as usize * 4096 {
+        let batch: Vec<KeyRecord> = (0..64)
+            .map(|_| {
+                let mut k = key(&scope);
+                k.meta.description = "d".repeat(8192);
+                k
+            })
+            .collect();
+        ids.extend(batch.iter().map(|k| k.id));
+        store
+            .commit(batch.into_iter().map(Write::InsertKey).collect())
+            .unwrap();
+        written += 64 * 8192;
+    }
+    let wal = std::fs::metadata(dir.path().join("trent.db-wal"))
+        .unwrap()
+        .len() as usize;
+    assert!(
+        wal < written / 2,
+        "WAL of {wal} bytes after {written} bytes written: not checkpointed"
+    );
+    drop(store);
+    let store = SqliteStore::open(&path).unwrap();
+    for id in [ids[0], ids[ids.len() / 2], ids[ids.len() - 1]] {
+        assert!(store.get_key(&scope, &id).unwrap().is_some());
+    }
+}
+
 /// A database of schema 5 (keys identified by id alone) opens with every key, its material and
 /// its aliases where they were, and then holds a multi-Region key's copies under one id.
 #[test]
