@@ -107,21 +107,56 @@ where
     Req: for<'de> Deserialize<'de>,
     Resp: Serialize,
 {
+    encode(&handler(ctx, decode(body)?)?)
+}
+
+fn decode<Req: for<'de> Deserialize<'de>>(body: &[u8]) -> Res<Req> {
     // Some clients send an empty body for operations without members.
     let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {
         body
     };
-    let req: Req = serde_json::from_slice(body).map_err(|e| {
+    serde_json::from_slice(body).map_err(|e| {
         AwsError::serialization(match e.classify() {
             serde_json::error::Category::Data => format!("Invalid member value: {e}"),
             _ => "The request body is not valid JSON.".to_owned(),
         })
-    })?;
-    let resp = handler(ctx, req)?;
-    serde_json::to_vec(&resp)
+    })
+}
+
+fn encode(resp: &impl Serialize) -> Res<Vec<u8>> {
+    serde_json::to_vec(resp)
         .map_err(|e| AwsError::internal_with(format!("cannot encode the response: {e}")))
+}
+
+/// Where an operation's answer goes when it is not awaited on the calling thread.
+pub type Done = Box<dyn FnOnce(Res<Vec<u8>>) + Send>;
+
+/// Starts an operation whose only wait is its final commit, without holding the calling
+/// thread: `done` gets the answer once the commit is durable (or the error at once). So far
+/// that is CreateKey of any spec that is quick to generate. For every other operation `done`
+/// is given back, and the operation runs with [`dispatch`] on a thread that may block.
+pub fn start(op: Operation, ctx: &Ctx<'_>, body: &[u8], done: Done) -> Result<(), Done> {
+    if op != Operation::CreateKey {
+        return Err(done);
+    }
+    let new = match decode(body).and_then(new_key) {
+        Ok(new) if new.key_spec.slow_to_generate() => return Err(done),
+        Ok(new) => new,
+        Err(e) => {
+            done(Err(e));
+            return Ok(());
+        }
+    };
+    ctx.kms.create_key_then(ctx.caller, new, move |result| {
+        done(result.map_err(AwsError::from).and_then(|record| {
+            encode(&KeyMetadataResponse {
+                key_metadata: metadata(&record),
+            })
+        }))
+    });
+    Ok(())
 }
 
 // ----- shared members ----------------------------------------------------------------------
@@ -381,6 +416,14 @@ pub struct KeyMetadataResponse {
 }
 
 fn create_key(ctx: &Ctx<'_>, req: CreateKeyRequest) -> Res<KeyMetadataResponse> {
+    let record = ctx.kms.create_key(ctx.caller, new_key(req)?)?;
+    Ok(KeyMetadataResponse {
+        key_metadata: metadata(&record),
+    })
+}
+
+/// The key a CreateKey request asks for, its members checked.
+fn new_key(req: CreateKeyRequest) -> Res<NewKey> {
     let description = req.description.unwrap_or_default();
     check_len(description.chars().count(), 0, 8192, "description", None)?;
     if let Some(p) = &req.policy {
@@ -414,23 +457,15 @@ fn create_key(ctx: &Ctx<'_>, req: CreateKeyRequest) -> Res<KeyMetadataResponse> 
         )
         .into());
     }
-    let record = ctx.kms.create_key(
-        ctx.caller,
-        NewKey {
-            description,
-            key_spec,
-            key_usage,
-            origin,
-            policy: req.policy,
-            tags: tags(&req.tags)?,
-            multi_region: req.multi_region.unwrap_or(false),
-            bypass_policy_lockout_safety_check: req
-                .bypass_policy_lockout_safety_check
-                .unwrap_or(false),
-        },
-    )?;
-    Ok(KeyMetadataResponse {
-        key_metadata: metadata(&record),
+    Ok(NewKey {
+        description,
+        key_spec,
+        key_usage,
+        origin,
+        policy: req.policy,
+        tags: tags(&req.tags)?,
+        multi_region: req.multi_region.unwrap_or(false),
+        bypass_policy_lockout_safety_check: req.bypass_policy_lockout_safety_check.unwrap_or(false),
     })
 }
 

@@ -388,6 +388,29 @@ impl Kms {
         Ok(())
     }
 
+    /// [`Kms::commit`] without waiting: `done` gets the result once the writes (and the
+    /// request's record) are durable.
+    fn commit_then(
+        &self,
+        caller: &Caller,
+        mut writes: Vec<Write>,
+        done: impl FnOnce(Result<(), StoreError>) + Send + 'static,
+    ) {
+        let hook = caller.audit.clone();
+        if let Some(event) = hook.as_deref().and_then(|h| h.record_for(&writes)) {
+            writes.push(Write::Audit(event));
+        }
+        self.store.commit_then(
+            writes,
+            Box::new(move |result| {
+                if let (Ok(()), Some(h)) = (&result, hook) {
+                    h.committed();
+                }
+                done(result)
+            }),
+        )
+    }
+
     // ----- the audit trail ----------------------------------------------------------------
 
     /// Commits a record on its own (a request that changed nothing), through the group commit,
@@ -643,6 +666,33 @@ impl Kms {
     // ----- key lifecycle ----------------------------------------------------------------
 
     pub fn create_key(&self, caller: &Caller, new: NewKey) -> Result<KeyRecord, KmsError> {
+        let record = self.new_key(caller, new)?;
+        self.commit(caller, vec![Write::InsertKey(record.clone())])?;
+        Ok(record)
+    }
+
+    /// [`Kms::create_key`] without waiting for the commit: `done` gets the key once it is
+    /// durable (or the error), possibly on the store's writer thread, so an async caller awaits
+    /// a one-shot reply instead of holding a thread. The key is generated on the calling
+    /// thread: callers keep slow specs ([`KeySpec::slow_to_generate`]) off async workers.
+    pub fn create_key_then(
+        &self,
+        caller: &Caller,
+        new: NewKey,
+        done: impl FnOnce(Result<KeyRecord, KmsError>) + Send + 'static,
+    ) {
+        match self.new_key(caller, new) {
+            Err(e) => done(Err(e)),
+            Ok(record) => self.commit_then(
+                caller,
+                vec![Write::InsertKey(record.clone())],
+                move |result| done(result.map(|()| record).map_err(KmsError::from)),
+            ),
+        }
+    }
+
+    /// A new key as CreateKey makes it, checked and ready to insert.
+    fn new_key(&self, caller: &Caller, new: NewKey) -> Result<KeyRecord, KmsError> {
         let facts = Facts {
             key_spec: Some(new.key_spec),
             key_usage: Some(new.key_usage),
@@ -739,7 +789,6 @@ impl Kms {
                 self.lockout_check(caller, &record, parsed)?;
             }
         }
-        self.commit(caller, vec![Write::InsertKey(record.clone())])?;
         Ok(record)
     }
 

@@ -290,6 +290,15 @@ pub enum KeyKind {
 }
 
 impl KeySpec {
+    /// Whether generating a key of this spec takes long enough (RSA: milliseconds to a second)
+    /// that it must not run on an async worker thread.
+    pub fn slow_to_generate(self) -> bool {
+        matches!(
+            self.kind(),
+            KeyKind::Asymmetric(KeyPairSpec::Rsa2048 | KeyPairSpec::Rsa3072 | KeyPairSpec::Rsa4096)
+        )
+    }
+
     pub fn kind(self) -> KeyKind {
         use KeySpec::*;
         match self {

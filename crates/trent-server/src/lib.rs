@@ -351,6 +351,18 @@ trait Api: 'static {
         input: &Self::Input,
         request_id: &str,
     ) -> Result<Vec<u8>, Self::Error>;
+    /// Starts `op` so that its commit is awaited without holding a thread (see
+    /// [`trent_aws::ops::start`]); gives `done` back where the operation must run on a thread
+    /// that may block.
+    fn start(
+        _kms: &Kms,
+        _caller: &Caller,
+        _op: Self::Op,
+        _input: &Self::Input,
+        done: Done<Self::Error>,
+    ) -> Result<(), Done<Self::Error>> {
+        Err(done)
+    }
     fn op_name(op: Self::Op) -> &'static str;
     /// The error code the client receives.
     fn code(e: &Self::Error) -> &'static str;
@@ -372,6 +384,9 @@ trait Api: 'static {
     /// (for the record of a request that was not admitted).
     fn claimed(state: &AppState, parts: &Parts, body: Option<&[u8]>) -> audit::Claim;
 }
+
+/// Where an operation started with [`Api::start`] sends its answer.
+type Done<E> = Box<dyn FnOnce(Result<Vec<u8>, E>) + Send>;
 
 /// AWS KMS: JSON 1.1, SigV4, the operation in `X-Amz-Target`.
 struct AwsApi;
@@ -470,6 +485,16 @@ impl Api for AwsApi {
         _: &str,
     ) -> Result<Vec<u8>, AwsError> {
         trent_aws::dispatch(op, &trent_aws::Ctx { kms, caller }, body)
+    }
+
+    fn start(
+        kms: &Kms,
+        caller: &Caller,
+        op: Operation,
+        body: &Bytes,
+        done: Done<AwsError>,
+    ) -> Result<(), Done<AwsError>> {
+        trent_aws::ops::start(op, &trent_aws::Ctx { kms, caller }, body, done)
     }
 
     fn op_name(op: Operation) -> &'static str {
@@ -871,8 +896,9 @@ async fn record(state: &Arc<AppState>, event: trent_core::audit::AuditEvent) -> 
 }
 
 /// Runs an operation. Reads (and all cryptographic operations, which hit the key cache) run
-/// inline; operations that write may wait on an fsync, so they run on the blocking pool (in the
-/// request's span).
+/// inline. Operations that write may wait on an fsync: those the dialect can start without
+/// waiting ([`Api::start`]) await a one-shot reply from the store's writer; the others run on
+/// the blocking pool (in the request's span).
 async fn execute<A: Api>(
     state: Arc<AppState>,
     op: A::Op,
@@ -880,6 +906,19 @@ async fn execute<A: Api>(
     input: A::Input,
     id: String,
 ) -> Result<Vec<u8>, A::Error> {
+    if A::writes(op) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let done: Done<A::Error> = Box::new(move |result| {
+            let _ = tx.send(result);
+        });
+        if A::start(&state.kms, &caller, op, &input, done).is_ok() {
+            return rx.await.unwrap_or_else(|_| {
+                Err(A::internal(
+                    "commit abandoned by the store writer (outcome unknown)".into(),
+                ))
+            });
+        }
+    }
     let run = move || A::run(&state.kms, &caller, op, &input, &id);
     if A::writes(op) {
         let span = tracing::Span::current();
