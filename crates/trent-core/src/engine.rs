@@ -377,10 +377,7 @@ impl Kms {
     /// Commits a change a caller makes, with the caller's audit record in the same batch, so
     /// that the change and its record are durable together or not at all.
     fn commit(&self, caller: &Caller, mut writes: Vec<Write>) -> Result<(), StoreError> {
-        let hook = caller.audit.as_deref();
-        if let Some(event) = hook.and_then(|h| h.record_for(&writes)) {
-            writes.push(Write::Audit(event));
-        }
+        let hook = with_record(caller, &mut writes);
         self.store.commit(writes)?;
         if let Some(h) = hook {
             h.committed();
@@ -396,10 +393,7 @@ impl Kms {
         mut writes: Vec<Write>,
         done: impl FnOnce(Result<(), StoreError>) + Send + 'static,
     ) {
-        let hook = caller.audit.clone();
-        if let Some(event) = hook.as_deref().and_then(|h| h.record_for(&writes)) {
-            writes.push(Write::Audit(event));
-        }
+        let hook = with_record(caller, &mut writes).cloned();
         self.store.commit_then(
             writes,
             Box::new(move |result| {
@@ -1549,6 +1543,16 @@ pub struct KeyRecordRef {
 ///
 /// One operation may load its key more than once (admission, then a write and its retries), and
 /// a log formatter appends every recorded value, so a key already noted in this span is skipped.
+/// Adds the request's audit record to its writes, so that it commits with them; the hook to
+/// tell once they are durable.
+fn with_record<'a>(caller: &'a Caller, writes: &mut Vec<Write>) -> Option<&'a Arc<dyn AuditHook>> {
+    let hook = caller.audit.as_ref();
+    if let Some(event) = hook.and_then(|h| h.record_for(writes)) {
+        writes.push(Write::Audit(event));
+    }
+    hook
+}
+
 fn note_key(scope: &Scope, id: &KeyId) {
     thread_local! {
         static NOTED: std::cell::Cell<Option<(tracing::Id, KeyId)>> = const { std::cell::Cell::new(None) };
