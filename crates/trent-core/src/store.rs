@@ -646,6 +646,78 @@ pub mod conformance {
         }
     }
 
+    /// One group commit, driven directly through the backend's `run_group`: the batches commit
+    /// as one transaction, a batch whose precondition fails fails alone (none of its writes
+    /// land, nor its audit record), and the others commit with their records, in one chain.
+    pub fn a_failing_batch_in_a_group_fails_alone(
+        store: &dyn Store,
+        run_group: &dyn Fn(Vec<Vec<Write>>) -> Vec<Result<(), StoreError>>,
+    ) {
+        use crate::audit::{verify_store, AuditQuery};
+        let scope = Scope::new("777777777777", "us-east-1");
+        let a = key(&scope, KeyState::Enabled, None);
+        let b = key(&scope, KeyState::Enabled, None);
+        let account = "group-trail";
+        let record = |n: usize| Write::Audit(audit_event(account, 1_000 + n as i64, n, "k"));
+        let results = run_group(vec![
+            vec![Write::InsertKey(a.clone()), record(0)],
+            // The same key again: a conflict, and its record goes with it.
+            vec![Write::InsertKey(a.clone()), record(1)],
+            vec![record(2)],
+            vec![
+                Write::InsertAlias(alias(&scope, "alias/a", a.id)),
+                record(3),
+            ],
+            // Inserts b, then collides on the alias: b must not land.
+            vec![
+                Write::InsertKey(b.clone()),
+                Write::InsertAlias(alias(&scope, "alias/a", b.id)),
+                record(4),
+            ],
+            vec![Write::InsertAlias(alias(&scope, "alias/b", a.id))],
+        ]);
+        assert_eq!(
+            results,
+            vec![
+                Ok(()),
+                Err(StoreError::Conflict),
+                Ok(()),
+                Ok(()),
+                Err(StoreError::AliasExists),
+                Ok(())
+            ]
+        );
+        assert_eq!(store.get_key(&scope, &a.id).unwrap(), Some(a.clone()));
+        assert_eq!(store.get_key(&scope, &b.id).unwrap(), None);
+        let aliases = store.list_aliases(&scope, None, None, 10).unwrap();
+        assert_eq!(aliases.len(), 2);
+        assert!(aliases.iter().all(|al| al.target == a.id));
+        let mut recorded: Vec<String> = store
+            .audit_lookup(&AuditQuery {
+                account: account.into(),
+                attribute: None,
+                start: None,
+                end: None,
+                after: None,
+                limit: 10,
+            })
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event_id)
+            .collect();
+        recorded.sort();
+        assert_eq!(
+            recorded,
+            ["group-trail-0", "group-trail-2", "group-trail-3"]
+        );
+        let report = verify_store(store)
+            .unwrap()
+            .into_iter()
+            .find(|r| r.account == account)
+            .expect("the group's chain");
+        assert_eq!((report.records, report.fault), (3, None));
+    }
+
     /// Records append to per-account chains, are found by attribute and time, newest first,
     /// page by position, verify, and are pruned as a prefix.
     pub fn audit_chains_lookups_and_pruning(store: &dyn Store) {

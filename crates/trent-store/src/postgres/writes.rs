@@ -1,6 +1,10 @@
 //! Applying writes: each write's precondition is in its SQL, each batch is a SAVEPOINT, each
 //! group of batches is one transaction and one COMMIT (one WAL flush).
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+
 use deadpool_postgres::{Pool, Transaction};
 use tokio_postgres::error::SqlState;
 use trent_core::audit::AuditEvent;
@@ -16,20 +20,31 @@ const DEADLOCK_RETRIES: usize = 3;
 
 /// Runs `batches` in one transaction and returns each batch's own result.
 ///
-/// A batch whose precondition fails is rolled back to its savepoint and gets its own error;
-/// the others proceed. Successes are reported only after the COMMIT succeeded. An error that
-/// ends the transaction itself (a lost connection, a failed COMMIT) fails the whole group.
+/// A batch whose precondition fails gets its own error and the others proceed. Successes are
+/// reported only after the COMMIT succeeded. An error that ends the transaction itself (a lost
+/// connection, a failed COMMIT) fails the whole group.
+///
+/// The group is first run without savepoints ([`Guard::None`]): a batch's writes cost one round
+/// trip each, and preconditions almost always hold. If one fails, nothing of that attempt is
+/// committed and the group runs again with a SAVEPOINT around each batch ([`Guard::Savepoints`]),
+/// which rolls the failed batch back alone.
 pub(super) async fn run_group(
     pool: &Pool,
     batches: &[Vec<Write>],
 ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
     let mut attempt = 0;
+    let mut guard = Guard::None;
     loop {
         attempt += 1;
-        match try_group(pool, batches).await {
+        match try_group(pool, batches, guard).await {
             Ok(results) => {
-                tracing::trace!(batches = batches.len(), "postgres group committed");
+                tracing::trace!(batches = batches.len(), ?guard, "postgres group committed");
                 return Ok(results);
+            }
+            Err(Fatal::BatchFailed) => {
+                // Not an attempt of its own: the failed batch's error is only known guarded.
+                attempt -= 1;
+                guard = Guard::Savepoints;
             }
             Err(Fatal::Retry(e)) if attempt < DEADLOCK_RETRIES => {
                 tracing::debug!(error = %e, attempt, "postgres group aborted; running it again");
@@ -42,10 +57,21 @@ pub(super) async fn run_group(
     }
 }
 
-/// Why a whole group failed.
+/// How a group's batches are kept apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Guard {
+    /// Not at all: a failed precondition ends the attempt ([`Fatal::BatchFailed`]).
+    None,
+    /// Each batch that changes keys or aliases in its own SAVEPOINT.
+    Savepoints,
+}
+
+/// Why a whole attempt failed.
 enum Fatal {
     /// PostgreSQL aborted the transaction to break a deadlock or a serialization conflict.
     Retry(StoreError),
+    /// A batch's precondition failed in an unguarded attempt (which is rolled back).
+    BatchFailed,
     Other(StoreError),
 }
 
@@ -64,6 +90,7 @@ fn fatal(e: tokio_postgres::Error) -> Fatal {
 async fn try_group(
     pool: &Pool,
     batches: &[Vec<Write>],
+    guard: Guard,
 ) -> Result<Vec<Result<(), StoreError>>, Fatal> {
     let mut conn = pool.get().await.map_err(|e| {
         Fatal::Other(StoreError::Backend(format!(
@@ -81,48 +108,109 @@ async fn try_group(
         })
         .collect();
     audit::lock_heads(&tx, &accounts).await.map_err(fatal)?;
-    let mut results = Vec::with_capacity(batches.len());
-    // Records of batches that hold nothing else, appended together (in order) before the next
-    // other batch and before the COMMIT: they have no precondition of their own to fail (see
-    // the SQLite store), so no savepoint, and an error ends the group.
-    let mut records: Vec<&AuditEvent> = Vec::new();
-    for batch in batches {
-        let only_records: Option<Vec<&AuditEvent>> = batch
-            .iter()
-            .map(|w| match w {
-                Write::Audit(event) => Some(event),
-                _ => None,
-            })
-            .collect();
-        if let Some(events) = only_records {
-            records.extend(events);
-            results.push(Ok(()));
-            continue;
-        }
-        audit::append_all(&tx, &std::mem::take(&mut records))
-            .await
-            .map_err(fatal)?;
-        let sp = tx.savepoint("batch").await.map_err(fatal)?;
-        let mut outcome = Ok(());
-        for w in batch {
-            match apply(&sp, w).await {
-                Ok(()) => {}
-                Err(Outcome::Batch(e)) => {
-                    outcome = Err(e);
-                    break;
+    // Each batch's changes, and its records: appended together (in batch order) before the
+    // COMMIT if the batch succeeded, so that a record commits with its batch's change or not at
+    // all. A record has no precondition of its own to fail (see the SQLite store), so an error
+    // appending ends the group.
+    let split: Vec<(Vec<&Write>, Vec<&AuditEvent>)> = batches
+        .iter()
+        .map(|batch| {
+            let mut changes = Vec::new();
+            let mut records = Vec::new();
+            for w in batch {
+                match w {
+                    Write::Audit(event) => records.push(event),
+                    change => changes.push(change),
                 }
-                Err(Outcome::Fatal(e)) => return Err(fatal(e)),
             }
+            (changes, records)
+        })
+        .collect();
+    let results = match guard {
+        Guard::None => {
+            // Every batch's statements sent at once, in batch order (pipelined on the one
+            // connection): one round trip for the whole group rather than one per write.
+            let outcomes =
+                join_in_order(split.iter().map(|(changes, _)| apply_all(&tx, changes))).await;
+            if outcomes.iter().any(|o| matches!(o, Err(Outcome::Batch(_)))) {
+                return Err(Fatal::BatchFailed);
+            }
+            for outcome in outcomes {
+                if let Err(Outcome::Fatal(e)) = outcome {
+                    return Err(fatal(e));
+                }
+            }
+            vec![Ok(()); batches.len()]
         }
-        match outcome {
-            Ok(()) => sp.commit().await.map_err(fatal)?,
-            Err(_) => sp.rollback().await.map_err(fatal)?,
+        Guard::Savepoints => {
+            let mut results = Vec::with_capacity(batches.len());
+            for (changes, _) in &split {
+                if changes.is_empty() {
+                    results.push(Ok(()));
+                    continue;
+                }
+                let sp = tx.savepoint("batch").await.map_err(fatal)?;
+                match apply_all(&sp, changes).await {
+                    Ok(()) => {
+                        sp.commit().await.map_err(fatal)?;
+                        results.push(Ok(()));
+                    }
+                    Err(Outcome::Batch(e)) => {
+                        sp.rollback().await.map_err(fatal)?;
+                        results.push(Err(e));
+                    }
+                    Err(Outcome::Fatal(e)) => return Err(fatal(e)),
+                }
+            }
+            results
         }
-        results.push(outcome);
-    }
+    };
+    let records: Vec<&AuditEvent> = split
+        .iter()
+        .zip(&results)
+        .filter(|(_, result)| result.is_ok())
+        .flat_map(|((_, records), _)| records.iter().copied())
+        .collect();
     audit::append_all(&tx, &records).await.map_err(fatal)?;
     tx.commit().await.map_err(fatal)?;
     Ok(results)
+}
+
+/// Runs `futures` to completion together, polling them always in the order given, so that each
+/// one's first statement is sent before the next one's (tokio's `join!` rotates its order).
+async fn join_in_order<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(v) => *output = Some(v),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    outputs
+        .into_iter()
+        .map(|o| o.expect("every future completed"))
+        .collect()
+}
+
+/// Applies a batch's changes in order; the first failure ends it. Each write sends its first
+/// statements when first polled, so batches joined in order reach PostgreSQL in order.
+async fn apply_all(tx: &Transaction<'_>, changes: &[&Write]) -> Result<(), Outcome> {
+    for w in changes {
+        apply(tx, w).await?;
+    }
+    Ok(())
 }
 
 /// How one write failed: its batch's own error, or one that ends the transaction.
@@ -176,9 +264,8 @@ async fn apply(tx: &Transaction<'_>, write: &Write) -> Result<(), Outcome> {
             name,
             expected_target,
         } => delete_alias(tx, scope, name, expected_target).await,
-        Write::Audit(event) => audit::append_all(tx, &[event])
-            .await
-            .map_err(Outcome::Fatal),
+        // Records are appended by the group, after the batches' changes (see `try_group`).
+        Write::Audit(_) => Ok(()),
     }
 }
 
@@ -258,22 +345,27 @@ async fn insert_key(tx: &Transaction<'_>, record: &KeyRecord) -> Result<(), Outc
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .await?;
-    tx.execute(
-        &st,
-        &[
-            &id,
-            &record.scope.account.0,
-            &record.scope.region.0,
-            &row.version,
-            &row.state,
-            &row.deletion_date,
-            &row.due_at,
-            &row.meta,
-        ],
-    )
-    .await
-    .map_err(|e| constraint(e, StoreError::Conflict, StoreError::Conflict))?;
-    insert_materials(tx, record).await
+    let key = async {
+        tx.execute(
+            &st,
+            &[
+                &id,
+                &record.scope.account.0,
+                &record.scope.region.0,
+                &row.version,
+                &row.state,
+                &row.deletion_date,
+                &row.due_at,
+                &row.meta,
+            ],
+        )
+        .await
+        .map_err(|e| constraint(e, StoreError::Conflict, StoreError::Conflict))
+    };
+    // Sent together (one round trip): the key row first, then its material. If the key's
+    // INSERT fails, so does the rest of the transaction, and the key's error comes back first.
+    let (key, materials) = tokio::join!(biased; key, insert_materials(tx, record));
+    key.and(materials)
 }
 
 async fn update_key(
@@ -446,4 +538,25 @@ async fn delete_alias(
         return Err(Outcome::Batch(StoreError::Conflict));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use trent_core::store::conformance;
+
+    use crate::postgres::testing::TestDatabase;
+    use crate::{PgOptions, PgStore};
+
+    #[test]
+    fn a_failing_batch_in_a_group_fails_alone() {
+        let db = TestDatabase::create();
+        let store = PgStore::open(PgOptions::new(db.url())).expect("open the test database");
+        conformance::a_failing_batch_in_a_group_fails_alone(&store, &|batches| {
+            let pool = store.pool.clone();
+            store
+                .bridge
+                .run(async move { super::run_group(&pool, &batches).await })
+                .expect("the group commits")
+        });
+    }
 }

@@ -7,6 +7,7 @@ use trent_core::model::{KeySpec, KeyState, KeyUsage, Origin};
 
 use super::*;
 use crate::group::Job;
+use trent_core::store::conformance;
 
 fn key(scope: &Scope) -> KeyRecord {
     KeyRecord {
@@ -41,42 +42,14 @@ fn key(scope: &Scope) -> KeyRecord {
     }
 }
 
-fn alias(scope: &Scope, name: &str, target: KeyId) -> AliasRecord {
-    AliasRecord {
-        scope: scope.clone(),
-        name: AliasName(name.into()),
-        target,
-        created_at: Timestamp(1),
-        updated_at: Timestamp(1),
-    }
-}
-
 #[test]
 fn a_failing_batch_in_a_group_fails_alone() {
     let store = SqliteStore::open_in_memory().unwrap();
-    let scope = Scope::new("111111111111", "us-east-1");
-    let a = key(&scope);
-    let b = key(&scope);
-    let (ok1, wait_ok1) = Job::detached(vec![Write::InsertKey(a.clone())]);
-    let (dup, wait_dup) = Job::detached(vec![Write::InsertKey(a.clone())]);
-    let (ok2, wait_ok2) = Job::detached(vec![Write::InsertAlias(alias(&scope, "alias/a", a.id))]);
-    // Inserts b, then collides on the alias: b must not land.
-    let (taken, wait_taken) = Job::detached(vec![
-        Write::InsertKey(b.clone()),
-        Write::InsertAlias(alias(&scope, "alias/a", b.id)),
-    ]);
-    let (ok3, wait_ok3) = Job::detached(vec![Write::InsertAlias(alias(&scope, "alias/b", a.id))]);
-    writes::run_group(&store.writer.lock(), vec![ok1, dup, ok2, taken, ok3]);
-    assert_eq!(wait_ok1(), Ok(()));
-    assert_eq!(wait_dup(), Err(StoreError::Conflict));
-    assert_eq!(wait_ok2(), Ok(()));
-    assert_eq!(wait_taken(), Err(StoreError::AliasExists));
-    assert_eq!(wait_ok3(), Ok(()));
-    assert_eq!(store.get_key(&scope, &a.id).unwrap(), Some(a.clone()));
-    assert_eq!(store.get_key(&scope, &b.id).unwrap(), None);
-    let aliases = store.list_aliases(&scope, None, None, 10).unwrap();
-    assert_eq!(aliases.len(), 2);
-    assert!(aliases.iter().all(|al| al.target == a.id));
+    conformance::a_failing_batch_in_a_group_fails_alone(&store, &|batches| {
+        let (jobs, waits): (Vec<_>, Vec<_>) = batches.into_iter().map(Job::detached).unzip();
+        writes::run_group(&store.writer.lock(), jobs);
+        waits.into_iter().map(|wait| wait()).collect()
+    });
     assert!(
         store.writer.lock().is_autocommit(),
         "no transaction left open"
