@@ -294,6 +294,20 @@ pub struct AuditQuery {
     pub limit: usize,
 }
 
+impl AuditQuery {
+    /// An account's newest `limit` records, with no other condition.
+    pub fn newest(account: &str, limit: usize) -> Self {
+        AuditQuery {
+            account: account.to_owned(),
+            attribute: None,
+            start: None,
+            end: None,
+            after: None,
+            limit,
+        }
+    }
+}
+
 /// A request's record, supplied by the server through the caller. The engine calls
 /// [`AuditHook::record_for`] when it commits a change and adds the returned write to the same
 /// batch; after the batch committed it calls [`AuditHook::committed`].

@@ -693,14 +693,7 @@ pub mod conformance {
         assert_eq!(aliases.len(), 2);
         assert!(aliases.iter().all(|al| al.target == a.id));
         let mut recorded: Vec<String> = store
-            .audit_lookup(&AuditQuery {
-                account: account.into(),
-                attribute: None,
-                start: None,
-                end: None,
-                after: None,
-                limit: 10,
-            })
+            .audit_lookup(&AuditQuery::newest(account, 10))
             .unwrap()
             .into_iter()
             .map(|e| e.event_id)

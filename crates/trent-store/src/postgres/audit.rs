@@ -23,46 +23,33 @@ fn hash_of(bytes: Vec<u8>) -> Result<[u8; 32], StoreError> {
     bytes.try_into().map_err(|_| corrupt("audit hash"))
 }
 
-/// Appends `events`, in order, to their accounts' chains, in the caller's transaction.
+/// Appends `events`, in order, to their accounts' chains, in the caller's transaction, from the
+/// heads [`lock_heads`] locked and returned (an account missing from them is locked here).
 ///
-/// A fixed number of round trips whatever the number of records: one upsert per account that
-/// creates its head if needed, locks it (for the rest of the transaction, so appends from
-/// several nodes are serialised in commit order) and returns it; then every record, every
-/// lookup attribute and every new head in three statements over arrays, sent together
+/// A fixed number of round trips whatever the number of records: every record, every lookup
+/// attribute and every new head in three statements over arrays, sent together
 /// (tokio-postgres pipelines statements polled at once on one connection).
 pub(super) async fn append_all(
     tx: &Transaction<'_>,
+    mut heads: Heads,
     events: &[&AuditEvent],
 ) -> Result<(), tokio_postgres::Error> {
     if events.is_empty() {
         return Ok(());
     }
-    let lock_head = tx
-        .prepare_cached(
-            "INSERT INTO audit_heads (account, seq, hash, pruned_through) VALUES ($1, 0, $2, 0)
-             ON CONFLICT (account) DO UPDATE SET account = excluded.account
-             RETURNING seq, hash",
-        )
-        .await?;
-    // Each account's head as the chain grows through this call: (account, seq, hash).
-    let mut heads: Vec<(&str, i64, [u8; 32])> = Vec::new();
-    let zero = vec![0u8; 32];
     let mut rows = EventRows::default();
     for event in events {
-        let at = match heads.iter().position(|(a, _, _)| *a == event.account) {
+        let at = match heads.0.iter().position(|(a, _, _)| *a == event.account) {
             Some(at) => at,
+            // The group locks every record's account first; an account it missed is locked
+            // here rather than appended to unlocked.
             None => {
-                let head = tx.query_one(&lock_head, &[&event.account, &zero]).await?;
-                let prev: Vec<u8> = head.get(1);
-                heads.push((
-                    event.account.as_str(),
-                    head.get(0),
-                    prev.try_into().unwrap_or([0; 32]),
-                ));
-                heads.len() - 1
+                let head = lock_head(tx, &event.account).await?;
+                heads.0.push(head);
+                heads.0.len() - 1
             }
         };
-        let (_, seq, prev) = &mut heads[at];
+        let (_, seq, prev) = &mut heads.0[at];
         *seq += 1;
         let hash = chain_hash(prev, &event.account, *seq as u64, &event.body);
         rows.push(event, *seq, *prev, hash);
@@ -76,8 +63,7 @@ pub(super) async fn append_all(
         ),
         tx.prepare_cached(
             "INSERT INTO audit_attributes (account, name, value, time, seq)
-             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[])
-             ON CONFLICT DO NOTHING",
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[])",
         ),
         tx.prepare_cached(
             "UPDATE audit_heads h SET seq = n.seq, hash = n.hash
@@ -99,9 +85,9 @@ pub(super) async fn append_all(
     ];
     let a = &rows.attributes;
     let attribute_params: [&(dyn ToSql + Sync); 5] = [&a.0, &a.1, &a.2, &a.3, &a.4];
-    let head_accounts: Vec<&str> = heads.iter().map(|(a, _, _)| *a).collect();
-    let head_seqs: Vec<i64> = heads.iter().map(|(_, s, _)| *s).collect();
-    let head_hashes: Vec<&[u8]> = heads.iter().map(|(_, _, h)| &h[..]).collect();
+    let head_accounts: Vec<&str> = heads.0.iter().map(|(a, _, _)| a.as_str()).collect();
+    let head_seqs: Vec<i64> = heads.0.iter().map(|(_, s, _)| *s).collect();
+    let head_hashes: Vec<&[u8]> = heads.0.iter().map(|(_, _, h)| &h[..]).collect();
     let head_params: [&(dyn ToSql + Sync); 3] = [&head_accounts, &head_seqs, &head_hashes];
     tokio::try_join!(
         tx.execute(&insert_events, &event_params),
@@ -137,9 +123,19 @@ impl<'a> EventRows<'a> {
         self.prev.push(prev);
         self.hash.push(hash);
         self.tags.push(event.tags());
+        // Each (attribute, value) once per record (a record may name one key twice), so the
+        // rows are new by construction and need no ON CONFLICT (a speculative insertion per row
+        // cost as much as the rest of the append).
+        let first = self.attributes.0.len();
         for (attribute, value) in event.indexed() {
+            let name = attribute.as_str();
+            if (first..self.attributes.0.len())
+                .any(|i| self.attributes.1[i] == name && self.attributes.2[i] == value)
+            {
+                continue;
+            }
             self.attributes.0.push(&event.account);
-            self.attributes.1.push(attribute.as_str());
+            self.attributes.1.push(name);
             self.attributes.2.push(value);
             self.attributes.3.push(event.time.0);
             self.attributes.4.push(seq);
@@ -231,26 +227,57 @@ pub(super) async fn import(
 
 /// Locks the heads of `accounts` (creating those missing) in sorted order, so that
 /// transactions of several nodes that append to the same accounts take their locks in one
-/// order and cannot deadlock on them. Called first in a group, before any key row is locked.
+/// order and cannot deadlock on them, and returns them (for [`append_all`]). Called first in a
+/// group, before any key row is locked; the upserts are sent together (one round trip).
 pub(super) async fn lock_heads(
     tx: &Transaction<'_>,
     accounts: &[&str],
-) -> Result<(), tokio_postgres::Error> {
+) -> Result<Heads, tokio_postgres::Error> {
     let mut sorted = accounts.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
     let zero = vec![0u8; 32];
-    let st = tx
-        .prepare_cached(
-            "INSERT INTO audit_heads (account, seq, hash, pruned_through) VALUES ($1, 0, $2, 0)
-             ON CONFLICT (account) DO UPDATE SET account = excluded.account",
-        )
-        .await?;
-    for account in sorted {
-        tx.execute(&st, &[&account, &zero]).await?;
-    }
-    Ok(())
+    let st = tx.prepare_cached(LOCK_HEAD).await?;
+    let params: Vec<[&(dyn ToSql + Sync); 2]> = sorted
+        .iter()
+        .map(|account| [account as &(dyn ToSql + Sync), &zero])
+        .collect();
+    let rows = super::writes::join_in_order(params.iter().map(|p| tx.query_one(&st, &p[..]))).await;
+    let heads = sorted
+        .into_iter()
+        .zip(rows)
+        .map(|(account, row)| Ok(head_of(account, row?)))
+        .collect::<Result<_, tokio_postgres::Error>>()?;
+    Ok(Heads(heads))
 }
+
+/// Locks one account's head (see [`lock_heads`]).
+async fn lock_head(
+    tx: &Transaction<'_>,
+    account: &str,
+) -> Result<(String, i64, [u8; 32]), tokio_postgres::Error> {
+    let st = tx.prepare_cached(LOCK_HEAD).await?;
+    let row = tx.query_one(&st, &[&account, &vec![0u8; 32]]).await?;
+    Ok(head_of(account, row))
+}
+
+fn head_of(account: &str, row: Row) -> (String, i64, [u8; 32]) {
+    let hash: Vec<u8> = row.get(1);
+    (
+        account.to_owned(),
+        row.get(0),
+        hash.try_into().unwrap_or([0; 32]),
+    )
+}
+
+/// The chain heads a group locked: (account, seq, hash) of each.
+pub(super) struct Heads(Vec<(String, i64, [u8; 32])>);
+
+/// Creates an account's head if needed, locks it and returns its (seq, hash).
+const LOCK_HEAD: &str =
+    "INSERT INTO audit_heads (account, seq, hash, pruned_through) VALUES ($1, 0, $2, 0)
+     ON CONFLICT (account) DO UPDATE SET account = excluded.account
+     RETURNING seq, hash";
 
 const COLUMNS: &str = "e.account, e.seq, e.time, e.event_id, e.body, e.prev_hash, e.hash";
 

@@ -107,7 +107,7 @@ async fn try_group(
             _ => None,
         })
         .collect();
-    audit::lock_heads(&tx, &accounts).await.map_err(fatal)?;
+    let heads = audit::lock_heads(&tx, &accounts).await.map_err(fatal)?;
     // Each batch's changes, and its records: appended together (in batch order) before the
     // COMMIT if the batch succeeded, so that a record commits with its batch's change or not at
     // all. A record has no precondition of its own to fail (see the SQLite store), so an error
@@ -171,14 +171,18 @@ async fn try_group(
         .filter(|(_, result)| result.is_ok())
         .flat_map(|((_, records), _)| records.iter().copied())
         .collect();
-    audit::append_all(&tx, &records).await.map_err(fatal)?;
+    audit::append_all(&tx, heads, &records)
+        .await
+        .map_err(fatal)?;
     tx.commit().await.map_err(fatal)?;
     Ok(results)
 }
 
 /// Runs `futures` to completion together, polling them always in the order given, so that each
 /// one's first statement is sent before the next one's (tokio's `join!` rotates its order).
-async fn join_in_order<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+pub(super) async fn join_in_order<F: Future>(
+    futures: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
     let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
     let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
     std::future::poll_fn(|cx| {
