@@ -703,12 +703,40 @@ pub mod conformance {
             recorded,
             ["group-trail-0", "group-trail-2", "group-trail-3"]
         );
+        // A group in which everything holds (the path without savepoints), its records
+        // continuing the chain.
+        let c = key(&scope, KeyState::Enabled, None);
+        let results = run_group(vec![
+            vec![Write::InsertKey(c.clone()), record(5)],
+            vec![record(6)],
+            vec![
+                Write::InsertAlias(alias(&scope, "alias/c", c.id)),
+                record(7),
+            ],
+        ]);
+        assert_eq!(results, vec![Ok(()), Ok(()), Ok(())]);
+        assert_eq!(store.get_key(&scope, &c.id).unwrap(), Some(c.clone()));
+        assert_eq!(
+            store
+                .get_alias(&scope, &AliasName("alias/c".into()))
+                .unwrap()
+                .map(|al| al.target),
+            Some(c.id)
+        );
+        let newest = store
+            .audit_lookup(&AuditQuery::newest(account, 10))
+            .unwrap();
+        assert_eq!(newest.len(), 6);
+        assert_eq!(
+            (newest[0].seq, newest[0].event_id.as_str()),
+            (6, "group-trail-7")
+        );
         let report = verify_store(store)
             .unwrap()
             .into_iter()
             .find(|r| r.account == account)
             .expect("the group's chain");
-        assert_eq!((report.records, report.fault), (3, None));
+        assert_eq!((report.records, report.fault), (6, None));
     }
 
     /// Records append to per-account chains, are found by attribute and time, newest first,

@@ -1,5 +1,6 @@
-//! Applying writes: each write's precondition is in its SQL, each batch is a SAVEPOINT, each
-//! group of batches is one transaction and one COMMIT (one WAL flush).
+//! Applying writes: each write's precondition is in its SQL, each group of batches is one
+//! transaction and one COMMIT (one WAL flush), its statements pipelined; a batch gets a SAVEPOINT
+//! of its own only when the group has to be run again because a precondition failed.
 
 use std::future::Future;
 use std::pin::Pin;
