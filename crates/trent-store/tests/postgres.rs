@@ -260,8 +260,20 @@ fn the_change_feed_reports_other_nodes_changes() {
         rx.recv_timeout(Duration::from_secs(5)).unwrap(),
         Change::Everything
     );
+    // A new key is news to no node (misses are not cached): its INSERT is not announced, its
+    // update is. Notifications arrive in commit order, so the first one names the update.
+    let new = key(&scope());
+    a.commit(vec![Write::InsertKey(new)]).unwrap();
     let k = key(&scope());
     a.commit(vec![Write::InsertKey(k.clone())]).unwrap();
+    let mut disabled = k.clone();
+    disabled.version = 2;
+    disabled.meta.state = KeyState::Disabled;
+    a.commit(vec![Write::UpdateKey {
+        record: disabled,
+        expected_version: 1,
+    }])
+    .unwrap();
     assert_eq!(
         rx.recv_timeout(Duration::from_secs(5)).unwrap(),
         Change::Key(k.id)

@@ -368,8 +368,8 @@ impl PgStore {
         Ok(out)
     }
 
-    /// Every key of every scope, in (id, account, region) order, strictly after `after` (for
-    /// `trent migrate`; a multi-Region key's copies share the id).
+    /// Every key of every scope, in (account, region, id) order (the primary key's), strictly
+    /// after `after` (for `trent migrate`).
     pub fn all_key_ids(
         &self,
         after: Option<&(Scope, KeyId)>,
@@ -383,8 +383,8 @@ impl PgStore {
             let st = conn
                 .prepare_cached(
                     "SELECT account, region, id FROM keys
-                     WHERE (id, account, region) > ($1, $2, $3)
-                     ORDER BY id, account, region LIMIT $4",
+                     WHERE (account, region, id) > ($2, $3, $1)
+                     ORDER BY account, region, id LIMIT $4",
                 )
                 .await
                 .map_err(db_error)?;

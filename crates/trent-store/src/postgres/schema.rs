@@ -25,8 +25,8 @@ pub(super) const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 /// names are `text` in the "C" collation so that their order equals `String`'s. `state`,
 /// `deletion_date` and `due_at` are derived from the record (whose `KeyMeta` is the JSON in
 /// `meta`) and are always written from the same record in the same statement. The triggers
-/// tell every node which key or alias changed ([`CHANNEL`]); notifications are sent at
-/// commit, so a node never hears of a change it cannot yet read.
+/// tell every node which key was updated or deleted, or that aliases changed ([`CHANNEL`]);
+/// notifications are sent at commit, so a node never hears of a change it cannot yet read.
 pub(super) const MIGRATIONS: &[&str] = &[
     // 0 -> 1
     r#"CREATE TABLE keys (
@@ -138,6 +138,15 @@ pub(super) const MIGRATIONS: &[&str] = &[
                GROUP BY account, seq) t
          WHERE e.account = t.account AND e.seq = t.seq;
      DELETE FROM audit_attributes WHERE name IN ('ReadOnly', 'EventSource', 'ResourceType');"#,
+    // 4 -> 5: what a CreateKey costs beyond its rows. No index on the key id alone: every
+    // lookup names the account and Region and uses the primary key (as in the SQLite schema's
+    // 8 -> 9), and paging over all keys follows the primary key. No notification for a key's
+    // INSERT: no node can hold a new key in its cache (misses are not cached), so telling every
+    // node about it only cost the commit a NOTIFY and every node a cache invalidation.
+    r#"DROP INDEX keys_by_id;
+     DROP TRIGGER keys_changed ON keys;
+     CREATE TRIGGER keys_changed AFTER UPDATE OR DELETE ON keys
+         FOR EACH ROW EXECUTE FUNCTION trent_key_changed();"#,
 ];
 
 /// Creates or upgrades the schema in one transaction, under the schema lock.
