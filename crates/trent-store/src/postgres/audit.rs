@@ -89,12 +89,21 @@ pub(super) async fn append_all(
     let head_seqs: Vec<i64> = heads.0.iter().map(|(_, s, _)| *s).collect();
     let head_hashes: Vec<&[u8]> = heads.0.iter().map(|(_, _, h)| &h[..]).collect();
     let head_params: [&(dyn ToSql + Sync); 3] = [&head_accounts, &head_seqs, &head_hashes];
-    tokio::try_join!(
+    let (events, attributes, heads) = tokio::join!(
+        biased;
         tx.execute(&insert_events, &event_params),
         tx.execute(&insert_attributes, &attribute_params),
         tx.execute(&move_heads, &head_params),
-    )?;
-    Ok(())
+    );
+    match super::writes::first_cause(
+        [events.err(), attributes.err(), heads.err()]
+            .into_iter()
+            .flatten()
+            .collect(),
+    ) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 /// The columns of the records [`append_all`] inserts, one array per column.

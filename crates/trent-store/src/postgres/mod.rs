@@ -8,11 +8,14 @@
 //!   [`PgOptions::request_timeout`].
 //! - Durability: every connection runs with `synchronous_commit = on`; a commit returns after
 //!   PostgreSQL flushed its WAL.
-//! - Group commit: as for SQLite, concurrent commits of one node share one transaction (one
-//!   SAVEPOINT per batch) and one WAL flush; nodes' transactions meet only in row locks.
+//! - Group commit: as for SQLite, concurrent commits of one node share one transaction and one
+//!   WAL flush, their statements pipelined (a SAVEPOINT per batch only when a precondition
+//!   failed and the group runs again, see `writes`); nodes' transactions meet only in row
+//!   locks.
 //! - Preconditions are in the SQL (row version compare-and-set, alias names as a primary key,
 //!   foreign keys that cascade), so correctness across nodes is the database's.
-//! - Change feed: triggers `NOTIFY` every committed key or alias change; [`PgStore::listen`]
+//! - Change feed: triggers `NOTIFY` every committed update or deletion of a key and every alias
+//!   change (a new key is news to no cache); [`PgStore::listen`]
 //!   turns them into [`Change`]s for the engine's cache and reports how far the feed is
 //!   trustworthy ([`ChangeFeed`]).
 //! - Background work runs on one node at a time: [`PgStore::try_lead_background`] takes a

@@ -129,17 +129,26 @@ async fn try_group(
         .collect();
     let results = match guard {
         Guard::None => {
-            // Every batch's statements sent at once, in batch order (pipelined on the one
-            // connection): one round trip for the whole group rather than one per write.
+            // Every batch's first statements sent at once, in batch order (pipelined on the
+            // one connection): a round trip or two for the whole group rather than one per
+            // write. A write's later statements follow its earlier ones' answers, so they may
+            // reach PostgreSQL after other batches' statements: the attempt is accepted only if
+            // every statement succeeded, and no batch can depend on another's uncommitted
+            // writes, so its outcome is that of the batches in order.
             let outcomes =
                 join_in_order(split.iter().map(|(changes, _)| apply_all(&tx, changes))).await;
             if outcomes.iter().any(|o| matches!(o, Err(Outcome::Batch(_)))) {
                 return Err(Fatal::BatchFailed);
             }
-            for outcome in outcomes {
-                if let Err(Outcome::Fatal(e)) = outcome {
-                    return Err(fatal(e));
-                }
+            let errors: Vec<tokio_postgres::Error> = outcomes
+                .into_iter()
+                .filter_map(|o| match o {
+                    Err(Outcome::Fatal(e)) => Some(e),
+                    _ => None,
+                })
+                .collect();
+            if let Some(e) = first_cause(errors) {
+                return Err(fatal(e));
             }
             vec![Ok(()); batches.len()]
         }
@@ -179,6 +188,22 @@ async fn try_group(
     Ok(results)
 }
 
+/// The error that ended a pipelined attempt: once one statement fails, the statements after
+/// it fail with "current transaction is aborted", which says nothing of the cause (a deadlock
+/// to retry, say), so the first other error is the one that counts.
+pub(super) fn first_cause(errors: Vec<tokio_postgres::Error>) -> Option<tokio_postgres::Error> {
+    let aborted =
+        |e: &tokio_postgres::Error| e.code() == Some(&SqlState::IN_FAILED_SQL_TRANSACTION);
+    let mut first = None;
+    for e in errors {
+        if !aborted(&e) {
+            return Some(e);
+        }
+        first.get_or_insert(e);
+    }
+    first
+}
+
 /// Runs `futures` to completion together, polling them always in the order given, so that each
 /// one's first statement is sent before the next one's (tokio's `join!` rotates its order).
 pub(super) async fn join_in_order<F: Future>(
@@ -210,7 +235,7 @@ pub(super) async fn join_in_order<F: Future>(
 }
 
 /// Applies a batch's changes in order; the first failure ends it. Each write sends its first
-/// statements when first polled, so batches joined in order reach PostgreSQL in order.
+/// statements when first polled, so batches joined in order start in order.
 async fn apply_all(tx: &Transaction<'_>, changes: &[&Write]) -> Result<(), Outcome> {
     for w in changes {
         apply(tx, w).await?;
