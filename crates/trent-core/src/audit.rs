@@ -80,9 +80,17 @@ impl AuditAttribute {
 /// [`AuditAttribute::is_indexed`]), as one text: `\nName=Value\n` per attribute, so that
 /// [`AuditAttribute::tag`] is a substring of it exactly when the record has that value.
 pub fn tags<'a>(attributes: impl IntoIterator<Item = (AuditAttribute, &'a str)>) -> String {
+    tags_where(attributes, |a| !a.is_indexed())
+}
+
+/// [`tags`] of the attributes `keep` selects (a value with a line break is never a tag).
+pub fn tags_where<'a>(
+    attributes: impl IntoIterator<Item = (AuditAttribute, &'a str)>,
+    keep: impl Fn(AuditAttribute) -> bool,
+) -> String {
     let mut out = String::new();
     for (attribute, value) in attributes {
-        if attribute.is_indexed() || value.contains('\n') {
+        if !keep(attribute) || value.contains('\n') {
             continue;
         }
         if out.is_empty() {
@@ -94,6 +102,14 @@ pub fn tags<'a>(attributes: impl IntoIterator<Item = (AuditAttribute, &'a str)>)
         out.push('\n');
     }
     out
+}
+
+/// The (attribute, value) pairs of a [`tags`] text, in order (unknown names are skipped).
+pub fn parse_tags(tags: &str) -> impl Iterator<Item = (AuditAttribute, &str)> {
+    tags.split('\n').filter_map(|tag| {
+        let (name, value) = tag.split_once('=')?;
+        Some((AuditAttribute::parse(name)?, value))
+    })
 }
 
 /// One record, ready to store: the account whose chain it joins, its time, and the event text

@@ -7,7 +7,8 @@ use std::collections::HashMap;
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use trent_core::audit::{
-    chain_hash, AuditAttribute, AuditEvent, AuditQuery, ChainHead, StoredAuditEvent,
+    chain_hash, parse_tags, tags_where, AuditAttribute, AuditEvent, AuditQuery, ChainHead,
+    StoredAuditEvent,
 };
 use trent_core::model::Timestamp;
 use trent_core::store::StoreError;
@@ -24,43 +25,67 @@ fn hash_of(bytes: Vec<u8>) -> Result<[u8; 32], StoreError> {
         .map_err(|_| StoreError::Backend("sqlite: corrupt audit hash".into()))
 }
 
-pub(super) fn head(conn: &Connection, account: &str) -> Result<ChainHead, StoreError> {
-    let row = conn
-        .prepare_cached("SELECT seq, hash, pruned_through FROM audit_heads WHERE account = ?1")
-        .map_err(backend)?
-        .query_row(params![account], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, Vec<u8>>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        })
-        .optional()
-        .map_err(backend)?;
-    match row {
-        None => Ok(ChainHead::default()),
-        Some((seq, hash, pruned)) => Ok(ChainHead {
-            seq: seq as u64,
-            hash: hash_of(hash)?,
-            pruned_through: pruned as u64,
-        }),
-    }
+/// An account's chain head as the writer keeps it during a group: the head, and the last of
+/// the account's records the lookup index covers.
+#[derive(Debug, Clone, Copy)]
+struct GroupHead {
+    head: ChainHead,
+    indexed_through: u64,
 }
 
 /// What a group's transaction has done to the trail so far: each account's chain head (read
 /// once per group, written once before the COMMIT) and the ids of the lookup values it used.
 /// A batch rolled back to its savepoint restores the state from before it
 /// (`writes::run_batch` keeps a copy).
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub(super) struct GroupTrail {
-    heads: HashMap<String, ChainHead>,
+    heads: HashMap<String, GroupHead>,
     values: HashMap<(String, AuditAttribute, String), i64>,
+    /// Records an account may have beyond its index before the group indexes them.
+    index_batch: u64,
 }
 
 impl GroupTrail {
-    fn head(&mut self, conn: &Connection, account: &str) -> Result<&mut ChainHead, StoreError> {
+    pub(super) fn new(index_batch: u64) -> Self {
+        GroupTrail {
+            heads: HashMap::new(),
+            values: HashMap::new(),
+            index_batch: index_batch.max(1),
+        }
+    }
+
+    fn head(&mut self, conn: &Connection, account: &str) -> Result<&mut GroupHead, StoreError> {
         if !self.heads.contains_key(account) {
-            let head = head(conn, account)?;
+            let row = conn
+                .prepare_cached(
+                    "SELECT seq, hash, pruned_through, indexed_through FROM audit_heads
+                     WHERE account = ?1",
+                )
+                .map_err(backend)?
+                .query_row(params![account], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, Vec<u8>>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, i64>(3)?,
+                    ))
+                })
+                .optional()
+                .map_err(backend)?;
+            let head = match row {
+                None => GroupHead {
+                    head: ChainHead::default(),
+                    indexed_through: 0,
+                },
+                Some((seq, hash, pruned, indexed)) => GroupHead {
+                    head: ChainHead {
+                        seq: seq as u64,
+                        hash: hash_of(hash)?,
+                        pruned_through: pruned as u64,
+                    },
+                    indexed_through: indexed as u64,
+                },
+            };
             self.heads.insert(account.to_owned(), head);
         }
         Ok(self.heads.get_mut(account).expect("inserted above"))
@@ -103,33 +128,131 @@ impl GroupTrail {
         Ok(id)
     }
 
+    fn index_entry(
+        &mut self,
+        conn: &Connection,
+        account: &str,
+        attribute: AuditAttribute,
+        value: &str,
+        time: i64,
+        seq: i64,
+    ) -> Result<(), StoreError> {
+        let value_id = self.value_id(conn, account, attribute, value)?;
+        conn.prepare_cached(
+            "INSERT OR IGNORE INTO audit_index (value_id, time, seq) VALUES (?1, ?2, ?3)",
+        )
+        .map_err(backend)?
+        .execute(params![value_id, time, seq])
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    /// Indexes, from their tags, the records of every account the group appended to that has
+    /// `index_batch` or more records beyond its index. Each record's entries land in index
+    /// pages that many records share, so a group commit does not rewrite them every time
+    /// (most of what a record cost the commit before).
+    pub(super) fn index_due(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        let due: Vec<(String, u64, u64)> = self
+            .heads
+            .iter()
+            .filter(|(_, h)| h.head.seq >= h.indexed_through + self.index_batch)
+            .map(|(account, h)| (account.clone(), h.indexed_through, h.head.seq))
+            .collect();
+        for (account, from, through) in due {
+            let rows = conn
+                .prepare_cached(
+                    "SELECT seq, time, tags FROM audit_events
+                     WHERE account = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq",
+                )
+                .map_err(backend)?
+                .query_map(
+                    params![account, seq_to_sql(from)?, seq_to_sql(through)?],
+                    |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, String>(2)?,
+                        ))
+                    },
+                )
+                .map_err(backend)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            let mut entries = Vec::with_capacity(rows.len() * 4);
+            for (seq, time, tags) in &rows {
+                for (attribute, value) in parse_tags(tags).filter(|(a, _)| a.is_indexed()) {
+                    let value_id = self.value_id(conn, &account, attribute, value)?;
+                    entries.push((value_id, *time, *seq));
+                }
+            }
+            insert_entries(conn, entries)?;
+            if let Some(h) = self.heads.get_mut(&account) {
+                h.indexed_through = through;
+            }
+        }
+        Ok(())
+    }
+
     /// Writes the heads the group moved (inside its transaction, before the COMMIT).
     pub(super) fn store_heads(&self, conn: &Connection) -> Result<(), StoreError> {
-        for (account, head) in &self.heads {
+        for (account, h) in &self.heads {
             conn.prepare_cached(
-                "INSERT INTO audit_heads (account, seq, hash, pruned_through)
-                 VALUES (?1, ?2, ?3, 0)
-                 ON CONFLICT (account) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+                "INSERT INTO audit_heads (account, seq, hash, pruned_through, indexed_through)
+                 VALUES (?1, ?2, ?3, 0, ?4)
+                 ON CONFLICT (account) DO UPDATE SET seq = excluded.seq, hash = excluded.hash,
+                     indexed_through = excluded.indexed_through",
             )
             .map_err(backend)?
-            .execute(params![account, seq_to_sql(head.seq)?, &head.hash[..]])
+            .execute(params![
+                account,
+                seq_to_sql(h.head.seq)?,
+                &h.head.hash[..],
+                seq_to_sql(h.indexed_through)?
+            ])
             .map_err(backend)?;
         }
         Ok(())
     }
 }
 
-/// Appends `event` to its account's chain (inside the group's transaction).
+/// Index entries, sorted so that each value's run is appended in one place, in multi-row
+/// statements (one statement per entry cost more than the B-tree insert itself).
+fn insert_entries(conn: &Connection, mut entries: Vec<(i64, i64, i64)>) -> Result<(), StoreError> {
+    const ROWS: usize = 128;
+    entries.sort_unstable();
+    entries.dedup();
+    for chunk in entries.chunks(ROWS) {
+        let sql = format!(
+            "INSERT OR IGNORE INTO audit_index (value_id, time, seq) VALUES {}",
+            vec!["(?, ?, ?)"; chunk.len()].join(", ")
+        );
+        let params: Vec<&dyn rusqlite::ToSql> = chunk
+            .iter()
+            .flat_map(|(v, t, s)| [v as &dyn rusqlite::ToSql, t, s])
+            .collect();
+        conn.prepare_cached(&sql)
+            .map_err(backend)?
+            .execute(&params[..])
+            .map_err(backend)?;
+    }
+    Ok(())
+}
+
+/// Appends `event` to its account's chain (inside the group's transaction). Its lookup
+/// attributes go into its tags; the index follows in batches ([`GroupTrail::index_due`]).
 pub(super) fn append(
     conn: &Connection,
     trail: &mut GroupTrail,
     event: &AuditEvent,
 ) -> Result<(), StoreError> {
-    let head = trail.head(conn, &event.account)?;
+    let GroupHead { head, .. } = trail.head(conn, &event.account)?;
     let seq = head.seq + 1;
     let prev_hash = head.hash;
     let hash = chain_hash(&prev_hash, &event.account, seq, &event.body);
     let sql_seq = seq_to_sql(seq)?;
+    let attributes = || event.attributes.iter().map(|(a, v)| (*a, v.as_str()));
+    // EventId is the record's own column, indexed by SQLite.
+    let tags = tags_where(attributes(), |a| a != AuditAttribute::EventId);
     conn.prepare_cached(
         "INSERT INTO audit_events (account, seq, time, event_id, body, prev_hash, hash, tags)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -143,22 +266,24 @@ pub(super) fn append(
         event.body,
         &prev_hash[..],
         &hash[..],
-        event.tags()
+        tags
     ])
     .map_err(backend)?;
     head.seq = seq;
     head.hash = hash;
+    // A value with a line break cannot be a tag: it is indexed at once (never seen in a KMS
+    // trail, where these values are ARNs, names and access key ids).
     for (attribute, value) in event.indexed() {
-        if attribute == AuditAttribute::EventId {
-            continue; // the record's own event_id column is indexed
+        if attribute != AuditAttribute::EventId && value.contains('\n') {
+            trail.index_entry(
+                conn,
+                &event.account,
+                attribute,
+                value,
+                event.time.0,
+                sql_seq,
+            )?;
         }
-        let value_id = trail.value_id(conn, &event.account, attribute, value)?;
-        conn.prepare_cached(
-            "INSERT OR IGNORE INTO audit_index (value_id, time, seq) VALUES (?1, ?2, ?3)",
-        )
-        .map_err(backend)?
-        .execute(params![value_id, event.time.0, sql_seq])
-        .map_err(backend)?;
     }
     Ok(())
 }
@@ -204,40 +329,37 @@ pub(super) fn lookup(
         None => (i64::MAX, i64::MAX),
     };
     let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
-    // The three kinds of lookup differ in what they walk (`from`, whose `t` has the time and
-    // seq the results are ordered by) and in the filter on ?7/?8; the rest is shared.
+    // The kinds of lookup by the records' own columns differ in the index they walk and in
+    // the filter on ?7 (the value); the rest is shared. Indexed attributes: `indexed_lookup`.
     const EVENTS: &str = "audit_events e";
-    // `bound`: how many of ?7 (the value) and ?8 (the attribute's name) the filter uses.
-    let (from, t, filter, value, name, bound): (&str, &str, &str, String, &str, usize) =
-        match &q.attribute {
-            None => (EVENTS, "e", "", String::new(), "", 0),
-            Some((attribute, value)) if !attribute.is_indexed() => {
-                let Some(tag) = attribute.tag(value) else {
-                    return Ok(vec![]);
-                };
-                (EVENTS, "e", "AND instr(e.tags, ?7) > 0", tag, "", 1)
-            }
-            // The record's own column, indexed (not in the value index). Named, since the
-            // planner would otherwise walk the time index for the ORDER BY.
-            Some((AuditAttribute::EventId, value)) => (
-                "audit_events e INDEXED BY audit_events_by_event_id",
-                "e",
-                "AND e.event_id = ?7",
-                value.clone(),
-                "",
-                1,
-            ),
-            Some((attribute, value)) => (
-                "audit_values v JOIN audit_index a ON a.value_id = v.id
-             JOIN audit_events e ON e.account = v.account AND e.seq = a.seq",
-                "a",
-                "AND v.account = ?1 AND v.name = ?8 AND v.value = ?7",
-                value.clone(),
-                attribute.as_str(),
-                2,
-            ),
-        };
-    let args: [&dyn rusqlite::ToSql; 8] = [
+    // `bound`: whether the filter uses ?7.
+    let (from, filter, value, bound): (&str, &str, String, usize) = match &q.attribute {
+        None => (EVENTS, "", String::new(), 0),
+        Some((attribute, value)) if !attribute.is_indexed() => {
+            let Some(tag) = attribute.tag(value) else {
+                return Ok(vec![]);
+            };
+            (EVENTS, "AND instr(e.tags, ?7) > 0", tag, 1)
+        }
+        // The record's own column, indexed (not in the value index). Named, since the
+        // planner would otherwise walk the time index for the ORDER BY.
+        Some((AuditAttribute::EventId, value)) => (
+            "audit_events e INDEXED BY audit_events_by_event_id",
+            "AND e.event_id = ?7",
+            value.clone(),
+            1,
+        ),
+        Some((attribute, value)) => {
+            return indexed_lookup(
+                conn,
+                q,
+                *attribute,
+                value,
+                [start, end, after_time, after_seq, limit],
+            );
+        }
+    };
+    let args: [&dyn rusqlite::ToSql; 7] = [
         &q.account,
         &start,
         &end,
@@ -245,17 +367,73 @@ pub(super) fn lookup(
         &after_seq,
         &limit,
         &value,
-        &name,
     ];
     let rows = conn
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM {from}
-             WHERE e.account = ?1 AND {t}.time >= ?2 AND {t}.time <= ?3
-               AND ({t}.time < ?4 OR ({t}.time = ?4 AND {t}.seq < ?5)) {filter}
-             ORDER BY {t}.time DESC, {t}.seq DESC LIMIT ?6"
+             WHERE e.account = ?1 AND e.time >= ?2 AND e.time <= ?3
+               AND (e.time < ?4 OR (e.time = ?4 AND e.seq < ?5)) {filter}
+             ORDER BY e.time DESC, e.seq DESC LIMIT ?6"
         ))
         .map_err(backend)?
         .query_map(&args[..6 + bound], stored)
+        .map_err(backend)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(backend)?;
+    finish(rows)
+}
+
+/// A lookup by an indexed attribute: the index, up to the account's `indexed_through`, and the
+/// records after it by their tags, in one statement (one snapshot, so a batch indexed
+/// meanwhile is seen exactly once).
+fn indexed_lookup(
+    conn: &Connection,
+    q: &AuditQuery,
+    attribute: AuditAttribute,
+    value: &str,
+    [start, end, after_time, after_seq, limit]: [i64; 5],
+) -> Result<Vec<StoredAuditEvent>, StoreError> {
+    // A value with a line break has no tag (and was indexed at once): the index alone.
+    let (tail, tag) = match attribute.tag(value) {
+        Some(tag) => ("", tag),
+        None => ("AND 0", String::new()),
+    };
+    let window = |t: &str| {
+        format!("{t}.time >= ?2 AND {t}.time <= ?3 AND ({t}.time < ?4 OR ({t}.time = ?4 AND {t}.seq < ?5))")
+    };
+    let rows = conn
+        .prepare_cached(&format!(
+            "SELECT * FROM (
+                 SELECT {COLUMNS} FROM audit_values v
+                 JOIN audit_index a ON a.value_id = v.id
+                 JOIN audit_events e ON e.account = v.account AND e.seq = a.seq
+                 WHERE v.account = ?1 AND v.name = ?6 AND v.value = ?7 AND {}
+                 ORDER BY a.time DESC, a.seq DESC LIMIT ?8)
+             UNION ALL
+             SELECT * FROM (
+                 SELECT {COLUMNS} FROM audit_events e
+                 WHERE e.account = ?1 AND e.seq > coalesce(
+                     (SELECT indexed_through FROM audit_heads WHERE account = ?1), 0)
+                   AND {} AND instr(e.tags, ?9) > 0 {tail})
+             ORDER BY 3 DESC, 2 DESC LIMIT ?8",
+            window("a"),
+            window("e"),
+        ))
+        .map_err(backend)?
+        .query_map(
+            params![
+                q.account,
+                start,
+                end,
+                after_time,
+                after_seq,
+                attribute.as_str(),
+                value,
+                limit,
+                tag
+            ],
+            stored,
+        )
         .map_err(backend)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(backend)?;

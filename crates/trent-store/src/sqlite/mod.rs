@@ -16,7 +16,7 @@ mod schema;
 mod writes;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -44,6 +44,8 @@ pub struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
     group: GroupCommit,
     path: Option<PathBuf>,
+    /// See [`AUDIT_INDEX_BATCH`].
+    audit_index_batch: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -88,11 +90,21 @@ fn decode_key_id(bytes: &[u8]) -> Result<KeyId, StoreError> {
     KeyId::from_storage(bytes).ok_or_else(|| corrupt(format!("key id of {} bytes", bytes.len())))
 }
 
+/// Audit records an account may have beyond its lookup index before a group commit indexes
+/// them (see `audit::GroupTrail::index_due`): large enough that index pages are rewritten
+/// once per many groups, small enough that a lookup's walk of the unindexed records and the
+/// group that indexes them stay short.
+const AUDIT_INDEX_BATCH: u64 = 256;
+
 /// The writer thread: it alone commits, on the write connection.
-fn start_writer(conn: &Arc<Mutex<Connection>>) -> Result<GroupCommit, StoreError> {
+fn start_writer(
+    conn: &Arc<Mutex<Connection>>,
+    index_batch: &Arc<AtomicU64>,
+) -> Result<GroupCommit, StoreError> {
     let conn = conn.clone();
+    let index_batch = index_batch.clone();
     GroupCommit::start("trent-sqlite-writer", move |jobs| {
-        writes::run_group(&conn.lock(), jobs)
+        writes::run_group(&conn.lock(), jobs, index_batch.load(Ordering::Relaxed))
     })
 }
 
@@ -128,12 +140,14 @@ impl SqliteStore {
             .collect::<Result<Vec<_>, StoreError>>()?;
         tracing::debug!(path = %path.display(), readers = READERS, "sqlite store open");
         let writer = Arc::new(Mutex::new(writer));
+        let audit_index_batch = Arc::new(AtomicU64::new(AUDIT_INDEX_BATCH));
         Ok(SqliteStore {
             readers,
             next_reader: AtomicUsize::new(0),
-            group: start_writer(&writer)?,
+            group: start_writer(&writer, &audit_index_batch)?,
             writer,
             path: Some(path.to_owned()),
+            audit_index_batch,
         })
     }
 
@@ -143,13 +157,23 @@ impl SqliteStore {
         schema::configure_common(&conn)?;
         schema::migrate(&mut conn)?;
         let writer = Arc::new(Mutex::new(conn));
+        let audit_index_batch = Arc::new(AtomicU64::new(AUDIT_INDEX_BATCH));
         Ok(SqliteStore {
             readers: Vec::new(),
             next_reader: AtomicUsize::new(0),
-            group: start_writer(&writer)?,
+            group: start_writer(&writer, &audit_index_batch)?,
             writer,
             path: None,
+            audit_index_batch,
         })
+    }
+
+    /// Sets how many audit records an account may have beyond its lookup index before a group
+    /// commit indexes them (default 256). Any value gives the same lookups; tests use it to
+    /// cover records on both sides of the index.
+    pub fn set_audit_index_batch(&self, records: u64) {
+        self.audit_index_batch
+            .store(records.max(1), Ordering::Relaxed);
     }
 
     /// The database file, or `None` for an in-memory store.
@@ -205,8 +229,8 @@ impl SqliteStore {
     }
 
     /// The lookup attributes of one account's records with sequence numbers in `from..=to`,
-    /// as (seq, attribute name, value), for `trent migrate`: the indexed ones and those kept in
-    /// the records' tags alike.
+    /// as (seq, attribute name, value) in seq order, for `trent migrate`: the indexed ones and
+    /// those kept in the records' tags alike.
     pub fn audit_attributes(
         &self,
         account: &str,
@@ -259,7 +283,10 @@ impl SqliteStore {
                     }
                 }
             }
-            out.sort_by_key(|(seq, _, _)| *seq);
+            // A record indexed since schema 10 has its attributes both in the index and in its
+            // tags.
+            out.sort();
+            out.dedup();
             Ok(out)
         })
     }

@@ -194,6 +194,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // random page per insert (about 12 % of its throughput). Paging over all keys (`trent
     // migrate`) follows the primary key instead.
     "DROP INDEX keys_by_id;",
+    // 9 -> 10: the lookup index is written behind the records, in batches
+    // (`audit::GroupTrail::index_due`): each record's tags carry every lookup attribute, and
+    // `indexed_through` is the last of the account's records the index covers. A lookup walks
+    // the index and the records after it. Existing records are all indexed already.
+    "ALTER TABLE audit_heads ADD COLUMN indexed_through INTEGER NOT NULL DEFAULT 0;
+     UPDATE audit_heads SET indexed_through = seq;",
 ];
 
 /// Settings every connection gets.

@@ -17,7 +17,7 @@ use crate::group::Job;
 /// A batch whose precondition fails is rolled back to its savepoint and gets its own error;
 /// the others proceed. Successes are reported only after the COMMIT (and its fsync) succeeded.
 /// An error that ends the transaction itself (I/O, a failed COMMIT) fails the whole group.
-pub(super) fn run_group(conn: &Connection, jobs: Vec<Job>) {
+pub(super) fn run_group(conn: &Connection, jobs: Vec<Job>, index_batch: u64) {
     if !conn.is_autocommit() {
         // A previous leader unwound mid-transaction; nothing of it was acknowledged.
         tracing::warn!("sqlite: rolling back a transaction left open");
@@ -29,7 +29,7 @@ pub(super) fn run_group(conn: &Connection, jobs: Vec<Job>) {
         return fail_all(jobs, sqlite(e));
     }
     let mut results = Vec::with_capacity(jobs.len());
-    let mut trail = GroupTrail::default();
+    let mut trail = GroupTrail::new(index_batch);
     for job in &jobs {
         match run_batch(conn, &job.writes, &mut trail) {
             Ok(result) => results.push(result),
@@ -39,7 +39,7 @@ pub(super) fn run_group(conn: &Connection, jobs: Vec<Job>) {
             }
         }
     }
-    if let Err(e) = trail.store_heads(conn) {
+    if let Err(e) = trail.index_due(conn).and_then(|()| trail.store_heads(conn)) {
         abort(conn);
         return fail_all(jobs, e);
     }
