@@ -848,6 +848,17 @@ pub mod conformance {
                 .unwrap()
                 .is_empty());
         }
+        let by_id = |id: &str| {
+            store
+                .audit_lookup(&query(Some((AuditAttribute::EventId, id)), None, 10))
+                .unwrap()
+                .into_iter()
+                .map(|e| e.event_id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(by_id("audit-a-7"), ["audit-a-7"]);
+        assert_eq!(by_id("audit-a-0"), ["audit-a-0"]);
+        assert!(by_id("audit-b-0").is_empty(), "another account's record");
         let mut bounded = query(None, None, 100);
         bounded.start = Some(Timestamp(1_003));
         bounded.end = Some(Timestamp(1_004));
@@ -870,6 +881,8 @@ pub mod conformance {
             store.audit_lookup(&query(None, None, 100)).unwrap().len(),
             6
         );
+        assert!(by_id("audit-a-0").is_empty(), "pruned");
+        assert_eq!(by_id("audit-a-7"), ["audit-a-7"]);
         assert!(verify_store(store)
             .unwrap()
             .iter()

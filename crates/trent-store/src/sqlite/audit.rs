@@ -40,7 +40,7 @@ struct GroupHead {
 #[derive(Debug, Clone)]
 pub(super) struct GroupTrail {
     heads: HashMap<String, GroupHead>,
-    values: HashMap<(String, AuditAttribute, String), i64>,
+    values: HashMap<(String, &'static str, String), i64>,
     /// Records an account may have beyond its index before the group indexes them.
     index_batch: u64,
 }
@@ -91,19 +91,18 @@ impl GroupTrail {
         Ok(self.heads.get_mut(account).expect("inserted above"))
     }
 
-    /// The id of (account, attribute, value) in `audit_values`, added if new.
+    /// The id of (account, attribute name, value) in `audit_values`, added if new.
     fn value_id(
         &mut self,
         conn: &Connection,
         account: &str,
-        attribute: AuditAttribute,
+        name: &'static str,
         value: &str,
     ) -> Result<i64, StoreError> {
-        let key = (account.to_owned(), attribute, value.to_owned());
+        let key = (account.to_owned(), name, value.to_owned());
         if let Some(id) = self.values.get(&key) {
             return Ok(*id);
         }
-        let name = attribute.as_str();
         let found = conn
             .prepare_cached(
                 "SELECT id FROM audit_values WHERE account = ?1 AND name = ?2 AND value = ?3",
@@ -137,7 +136,7 @@ impl GroupTrail {
         time: i64,
         seq: i64,
     ) -> Result<(), StoreError> {
-        let value_id = self.value_id(conn, account, attribute, value)?;
+        let value_id = self.value_id(conn, account, attribute.as_str(), value)?;
         conn.prepare_cached(
             "INSERT OR IGNORE INTO audit_index (value_id, time, seq) VALUES (?1, ?2, ?3)",
         )
@@ -147,10 +146,11 @@ impl GroupTrail {
         Ok(())
     }
 
-    /// Indexes, from their tags, the records of every account the group appended to that has
-    /// `index_batch` or more records beyond its index. Each record's entries land in index
-    /// pages that many records share, so a group commit does not rewrite them every time
-    /// (most of what a record cost the commit before).
+    /// Indexes the records of every account the group appended to that has `index_batch` or
+    /// more records beyond its index: by time (under [`ALL`]), by event id, and by each
+    /// indexed attribute in their tags. Each record's entries land in index pages that many
+    /// records share, so a group commit does not rewrite them every time (most of what a
+    /// record cost the commit before).
     pub(super) fn index_due(&mut self, conn: &Connection) -> Result<(), StoreError> {
         let due: Vec<(String, u64, u64)> = self
             .heads
@@ -161,7 +161,7 @@ impl GroupTrail {
         for (account, from, through) in due {
             let rows = conn
                 .prepare_cached(
-                    "SELECT seq, time, tags FROM audit_events
+                    "SELECT seq, time, event_id, tags FROM audit_events
                      WHERE account = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq",
                 )
                 .map_err(backend)?
@@ -172,20 +172,26 @@ impl GroupTrail {
                             r.get::<_, i64>(0)?,
                             r.get::<_, i64>(1)?,
                             r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
                         ))
                     },
                 )
                 .map_err(backend)?
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(backend)?;
-            let mut entries = Vec::with_capacity(rows.len() * 4);
-            for (seq, time, tags) in &rows {
+            let all = self.value_id(conn, &account, ALL.0, ALL.1)?;
+            let mut entries = Vec::with_capacity(rows.len() * 5);
+            let mut ids = Vec::with_capacity(rows.len());
+            for (seq, time, event_id, tags) in &rows {
+                entries.push((all, *time, *seq));
+                ids.push((event_id.as_str(), account.as_str(), *seq));
                 for (attribute, value) in parse_tags(tags).filter(|(a, _)| a.is_indexed()) {
-                    let value_id = self.value_id(conn, &account, attribute, value)?;
+                    let value_id = self.value_id(conn, &account, attribute.as_str(), value)?;
                     entries.push((value_id, *time, *seq));
                 }
             }
-            insert_entries(conn, entries)?;
+            insert_many(conn, "audit_index (value_id, time, seq)", entries)?;
+            insert_many(conn, "audit_event_ids (event_id, account, seq)", ids)?;
             if let Some(h) = self.heads.get_mut(&account) {
                 h.indexed_through = through;
             }
@@ -215,20 +221,29 @@ impl GroupTrail {
     }
 }
 
-/// Index entries, sorted so that each value's run is appended in one place, in multi-row
-/// statements (one statement per entry cost more than the B-tree insert itself).
-fn insert_entries(conn: &Connection, mut entries: Vec<(i64, i64, i64)>) -> Result<(), StoreError> {
+/// Index rows, sorted so that each run of one key is appended in one place, in multi-row
+/// statements (one statement per row cost more than the B-tree insert itself).
+fn insert_many<A, B, C>(
+    conn: &Connection,
+    into: &str,
+    mut rows: Vec<(A, B, C)>,
+) -> Result<(), StoreError>
+where
+    A: rusqlite::ToSql + Ord,
+    B: rusqlite::ToSql + Ord,
+    C: rusqlite::ToSql + Ord,
+{
     const ROWS: usize = 128;
-    entries.sort_unstable();
-    entries.dedup();
-    for chunk in entries.chunks(ROWS) {
+    rows.sort_unstable();
+    rows.dedup();
+    for chunk in rows.chunks(ROWS) {
         let sql = format!(
-            "INSERT OR IGNORE INTO audit_index (value_id, time, seq) VALUES {}",
+            "INSERT OR IGNORE INTO {into} VALUES {}",
             vec!["(?, ?, ?)"; chunk.len()].join(", ")
         );
         let params: Vec<&dyn rusqlite::ToSql> = chunk
             .iter()
-            .flat_map(|(v, t, s)| [v as &dyn rusqlite::ToSql, t, s])
+            .flat_map(|(a, b, c)| [a as &dyn rusqlite::ToSql, b, c])
             .collect();
         conn.prepare_cached(&sql)
             .map_err(backend)?
@@ -318,6 +333,13 @@ fn finish(
         .collect()
 }
 
+/// Every record of an account is indexed under this (attribute name, value) in `audit_values`
+/// (no attribute has an empty name): the index by time.
+const ALL: (&str, &str) = ("", "");
+
+/// A lookup walks an index, which covers each account's records up to its `indexed_through`,
+/// and the records after it (a few hundred at most, by the primary key), in one statement:
+/// one snapshot, so a batch indexed meanwhile is seen exactly once.
 pub(super) fn lookup(
     conn: &Connection,
     q: &AuditQuery,
@@ -329,111 +351,68 @@ pub(super) fn lookup(
         None => (i64::MAX, i64::MAX),
     };
     let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
-    // The kinds of lookup by the records' own columns differ in the index they walk and in
-    // the filter on ?7 (the value); the rest is shared. Indexed attributes: `indexed_lookup`.
-    const EVENTS: &str = "audit_events e";
-    // `bound`: whether the filter uses ?7.
-    let (from, filter, value, bound): (&str, &str, String, usize) = match &q.attribute {
-        None => (EVENTS, "", String::new(), 0),
-        Some((attribute, value)) if !attribute.is_indexed() => {
-            let Some(tag) = attribute.tag(value) else {
-                return Ok(vec![]);
-            };
-            (EVENTS, "AND instr(e.tags, ?7) > 0", tag, 1)
-        }
-        // The record's own column, indexed (not in the value index). Named, since the
-        // planner would otherwise walk the time index for the ORDER BY.
-        Some((AuditAttribute::EventId, value)) => (
-            "audit_events e INDEXED BY audit_events_by_event_id",
-            "AND e.event_id = ?7",
-            value.clone(),
-            1,
-        ),
-        Some((attribute, value)) => {
-            return indexed_lookup(
-                conn,
-                q,
-                *attribute,
-                value,
-                [start, end, after_time, after_seq, limit],
-            );
-        }
-    };
-    let args: [&dyn rusqlite::ToSql; 7] = [
-        &q.account,
-        &start,
-        &end,
-        &after_time,
-        &after_seq,
-        &limit,
-        &value,
-    ];
-    let rows = conn
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM {from}
-             WHERE e.account = ?1 AND e.time >= ?2 AND e.time <= ?3
-               AND (e.time < ?4 OR (e.time = ?4 AND e.seq < ?5)) {filter}
-             ORDER BY e.time DESC, e.seq DESC LIMIT ?6"
-        ))
-        .map_err(backend)?
-        .query_map(&args[..6 + bound], stored)
-        .map_err(backend)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(backend)?;
-    finish(rows)
-}
-
-/// A lookup by an indexed attribute: the index, up to the account's `indexed_through`, and the
-/// records after it by their tags, in one statement (one snapshot, so a batch indexed
-/// meanwhile is seen exactly once).
-fn indexed_lookup(
-    conn: &Connection,
-    q: &AuditQuery,
-    attribute: AuditAttribute,
-    value: &str,
-    [start, end, after_time, after_seq, limit]: [i64; 5],
-) -> Result<Vec<StoredAuditEvent>, StoreError> {
-    // A value with a line break has no tag (and was indexed at once): the index alone.
-    let (tail, tag) = match attribute.tag(value) {
-        Some(tag) => ("", tag),
-        None => ("AND 0", String::new()),
-    };
+    const BY_VALUE: &str = "audit_values v JOIN audit_index a ON a.value_id = v.id
+         JOIN audit_events e ON e.account = v.account AND e.seq = a.seq
+         WHERE v.account = ?1 AND v.name = ?8 AND v.value = ?7";
+    const BY_EVENT_ID: &str = "audit_event_ids a
+         JOIN audit_events e ON e.account = a.account AND e.seq = a.seq
+         WHERE a.account = ?1 AND a.event_id = ?7";
+    // What each part walks, what its records must also satisfy, and ?7 to ?9: (value,
+    // attribute name, tag). `index` orders by its `a` (the index's own time and seq).
+    let (index, index_filter, tail_filter, params): (&str, &str, &str, Vec<String>) =
+        match &q.attribute {
+            None => (BY_VALUE, "", "", vec![ALL.1.into(), ALL.0.into()]),
+            Some((AuditAttribute::EventId, id)) => {
+                (BY_EVENT_ID, "", "AND e.event_id = ?7", vec![id.clone()])
+            }
+            // Kept in the records' tags only: the time index, filtered by the tag.
+            Some((attribute, value)) if !attribute.is_indexed() => {
+                let Some(tag) = attribute.tag(value) else {
+                    return Ok(vec![]);
+                };
+                let filter = "AND instr(e.tags, ?9) > 0";
+                let params = vec![ALL.1.into(), ALL.0.into(), tag];
+                (BY_VALUE, filter, filter, params)
+            }
+            Some((attribute, value)) => {
+                // A value with a line break has no tag (it was indexed at once): the index alone.
+                let tag = attribute.tag(value).unwrap_or_default();
+                let params = vec![value.clone(), attribute.as_str().into(), tag];
+                (
+                    BY_VALUE,
+                    "",
+                    "AND ?9 <> '' AND instr(e.tags, ?9) > 0",
+                    params,
+                )
+            }
+        };
+    // The event-id table has no time: its few rows are ordered by their records'.
+    let t = if index == BY_EVENT_ID { "e" } else { "a" };
     let window = |t: &str| {
-        format!("{t}.time >= ?2 AND {t}.time <= ?3 AND ({t}.time < ?4 OR ({t}.time = ?4 AND {t}.seq < ?5))")
+        format!(
+            "{t}.time >= ?2 AND {t}.time <= ?3 AND ({t}.time < ?4 OR ({t}.time = ?4 AND {t}.seq < ?5))"
+        )
     };
+    let mut args: Vec<&dyn rusqlite::ToSql> =
+        vec![&q.account, &start, &end, &after_time, &after_seq, &limit];
+    args.extend(params.iter().map(|p| p as &dyn rusqlite::ToSql));
     let rows = conn
         .prepare_cached(&format!(
             "SELECT * FROM (
-                 SELECT {COLUMNS} FROM audit_values v
-                 JOIN audit_index a ON a.value_id = v.id
-                 JOIN audit_events e ON e.account = v.account AND e.seq = a.seq
-                 WHERE v.account = ?1 AND v.name = ?6 AND v.value = ?7 AND {}
-                 ORDER BY a.time DESC, a.seq DESC LIMIT ?8)
+                 SELECT {COLUMNS} FROM {index} AND {} {index_filter}
+                 ORDER BY {t}.time DESC, {t}.seq DESC LIMIT ?6)
              UNION ALL
              SELECT * FROM (
                  SELECT {COLUMNS} FROM audit_events e
                  WHERE e.account = ?1 AND e.seq > coalesce(
                      (SELECT indexed_through FROM audit_heads WHERE account = ?1), 0)
-                   AND {} AND instr(e.tags, ?9) > 0 {tail})
-             ORDER BY 3 DESC, 2 DESC LIMIT ?8",
-            window("a"),
+                   AND {} {tail_filter})
+             ORDER BY 3 DESC, 2 DESC LIMIT ?6",
+            window(t),
             window("e"),
         ))
         .map_err(backend)?
-        .query_map(
-            params![
-                q.account,
-                start,
-                end,
-                after_time,
-                after_seq,
-                attribute.as_str(),
-                value,
-                limit,
-                tag
-            ],
-            stored,
-        )
+        .query_map(&args[..], stored)
         .map_err(backend)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(backend)?;
@@ -501,7 +480,16 @@ pub(super) fn chain(
 pub(super) fn prune(conn: &Connection, before: Timestamp) -> Result<u64, StoreError> {
     let cuts = conn
         .prepare_cached(
-            "SELECT account, MAX(seq) FROM audit_events WHERE time < ?1 GROUP BY account",
+            // The index by time, and each account's records after its index.
+            "SELECT account, MAX(seq) FROM (
+                 SELECT v.account AS account, a.seq AS seq FROM audit_values v
+                 JOIN audit_index a ON a.value_id = v.id
+                 WHERE v.name = '' AND v.value = '' AND a.time < ?1
+                 UNION ALL
+                 SELECT e.account, e.seq FROM audit_heads h
+                 JOIN audit_events e ON e.account = h.account AND e.seq > h.indexed_through
+                 WHERE e.time < ?1)
+             GROUP BY account",
         )
         .map_err(backend)?
         .query_map(params![before.0], |r| {
@@ -521,6 +509,14 @@ pub(super) fn prune(conn: &Connection, before: Timestamp) -> Result<u64, StoreEr
             .map_err(backend)?
             .query_row(params![account, through], |r| r.get(0))
             .map_err(backend)?;
+        conn.prepare_cached(
+            "DELETE FROM audit_event_ids WHERE event_id IN
+                 (SELECT event_id FROM audit_events WHERE account = ?1 AND seq <= ?2)
+               AND account = ?1 AND seq <= ?2",
+        )
+        .map_err(backend)?
+        .execute(params![account, through])
+        .map_err(backend)?;
         removed += conn
             .prepare_cached("DELETE FROM audit_events WHERE account = ?1 AND seq <= ?2")
             .map_err(backend)?

@@ -284,9 +284,10 @@ impl SqliteStore {
                 }
             }
             // A record indexed since schema 10 has its attributes both in the index and in its
-            // tags.
-            out.sort();
-            out.dedup();
+            // tags: each once, in the order found.
+            out.sort_by_key(|(seq, _, _)| *seq);
+            let mut seen = std::collections::HashSet::new();
+            out.retain(|triple| seen.insert(triple.clone()));
             Ok(out)
         })
     }

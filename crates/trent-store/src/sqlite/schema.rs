@@ -194,12 +194,31 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // random page per insert (about 12 % of its throughput). Paging over all keys (`trent
     // migrate`) follows the primary key instead.
     "DROP INDEX keys_by_id;",
-    // 9 -> 10: the lookup index is written behind the records, in batches
-    // (`audit::GroupTrail::index_due`): each record's tags carry every lookup attribute, and
-    // `indexed_through` is the last of the account's records the index covers. A lookup walks
-    // the index and the records after it. Existing records are all indexed already.
+    // 9 -> 10: the audit trail's indexes are written behind the records, in batches
+    // (`audit::GroupTrail::index_due`), so that a group commit does not rewrite their pages
+    // every time: each record's tags carry every lookup attribute, and `indexed_through` is
+    // the last of the account's records the indexes cover. A lookup walks an index and the
+    // records after it. The index by time becomes the lookup index's entries under the value
+    // ('', ''), the index by event id a table of its own; both cover the indexed records.
     "ALTER TABLE audit_heads ADD COLUMN indexed_through INTEGER NOT NULL DEFAULT 0;
-     UPDATE audit_heads SET indexed_through = seq;",
+     UPDATE audit_heads SET indexed_through = seq;
+     CREATE TABLE audit_event_ids (
+         event_id TEXT    NOT NULL,
+         account  TEXT    NOT NULL,
+         seq      INTEGER NOT NULL,
+         PRIMARY KEY (event_id, account, seq)
+     ) WITHOUT ROWID;
+     INSERT INTO audit_event_ids (event_id, account, seq)
+         SELECT e.event_id, e.account, e.seq FROM audit_events e
+         JOIN audit_heads h ON h.account = e.account AND e.seq <= h.indexed_through;
+     INSERT INTO audit_values (account, name, value)
+         SELECT account, '', '' FROM audit_heads;
+     INSERT INTO audit_index (value_id, time, seq)
+         SELECT v.id, e.time, e.seq FROM audit_events e
+         JOIN audit_heads h ON h.account = e.account AND e.seq <= h.indexed_through
+         JOIN audit_values v ON v.account = e.account AND v.name = '' AND v.value = '';
+     DROP INDEX audit_events_by_time;
+     DROP INDEX audit_events_by_event_id;",
 ];
 
 /// Settings every connection gets.
