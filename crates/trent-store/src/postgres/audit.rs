@@ -196,9 +196,10 @@ pub(super) async fn import(
         ],
     )
     .await?;
+    // A name that is no attribute (none is expected) is not copied.
     let indexed: Vec<_> = attributes
         .iter()
-        .filter(|(_, n, _)| attribute(n).is_none_or(AuditAttribute::is_indexed))
+        .filter(|(_, n, _)| attribute(n).is_some_and(AuditAttribute::is_indexed))
         .collect();
     let attribute_seqs: Vec<i64> = indexed.iter().map(|(s, _, _)| sql_seq(*s)).collect();
     let names: Vec<&str> = indexed.iter().map(|(_, n, _)| n.as_str()).collect();

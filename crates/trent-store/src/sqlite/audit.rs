@@ -245,10 +245,14 @@ where
             .iter()
             .flat_map(|(a, b, c)| [a as &dyn rusqlite::ToSql, b, c])
             .collect();
-        conn.prepare_cached(&sql)
-            .map_err(backend)?
-            .execute(&params[..])
-            .map_err(backend)?;
+        // A full chunk's statement is kept; a last, shorter one would only push others out.
+        let run = |mut statement: rusqlite::CachedStatement<'_>| statement.execute(&params[..]);
+        if chunk.len() == ROWS {
+            run(conn.prepare_cached(&sql).map_err(backend)?)
+        } else {
+            conn.prepare(&sql).map_err(backend)?.execute(&params[..])
+        }
+        .map_err(backend)?;
     }
     Ok(())
 }
@@ -266,7 +270,7 @@ pub(super) fn append(
     let hash = chain_hash(&prev_hash, &event.account, seq, &event.body);
     let sql_seq = seq_to_sql(seq)?;
     let attributes = || event.attributes.iter().map(|(a, v)| (*a, v.as_str()));
-    // EventId is the record's own column, indexed by SQLite.
+    // EventId is the record's own column (indexed in `audit_event_ids` with the batch).
     let tags = tags_where(attributes(), |a| a != AuditAttribute::EventId);
     conn.prepare_cached(
         "INSERT INTO audit_events (account, seq, time, event_id, body, prev_hash, hash, tags)
@@ -482,9 +486,9 @@ pub(super) fn prune(conn: &Connection, before: Timestamp) -> Result<u64, StoreEr
         .prepare_cached(
             // The index by time, and each account's records after its index.
             "SELECT account, MAX(seq) FROM (
-                 SELECT v.account AS account, a.seq AS seq FROM audit_values v
-                 JOIN audit_index a ON a.value_id = v.id
-                 WHERE v.name = '' AND v.value = '' AND a.time < ?1
+                 SELECT h.account AS account, a.seq AS seq FROM audit_heads h
+                 JOIN audit_values v ON v.account = h.account AND v.name = '' AND v.value = ''
+                 JOIN audit_index a ON a.value_id = v.id AND a.time < ?1
                  UNION ALL
                  SELECT e.account, e.seq FROM audit_heads h
                  JOIN audit_events e ON e.account = h.account AND e.seq > h.indexed_through

@@ -248,7 +248,7 @@ impl SqliteStore {
                 .prepare_cached(
                     "SELECT a.seq, v.name, v.value FROM audit_values v
                      JOIN audit_index a ON a.value_id = v.id
-                     WHERE v.account = ?1 AND a.seq BETWEEN ?2 AND ?3
+                     WHERE v.account = ?1 AND v.name <> '' AND a.seq BETWEEN ?2 AND ?3
                        AND a.time BETWEEN
                            (SELECT MIN(time) FROM audit_events WHERE account = ?1 AND seq BETWEEN ?2 AND ?3)
                        AND (SELECT MAX(time) FROM audit_events WHERE account = ?1 AND seq BETWEEN ?2 AND ?3)

@@ -196,7 +196,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "DROP INDEX keys_by_id;",
     // 9 -> 10: the audit trail's indexes are written behind the records, in batches
     // (`audit::GroupTrail::index_due`), so that a group commit does not rewrite their pages
-    // every time: each record's tags carry every lookup attribute, and `indexed_through` is
+    // every time: each record's tags carry its lookup attributes (but EventId, its own column, and
+    // a value with a line break, indexed at once), and `indexed_through` is
     // the last of the account's records the indexes cover. A lookup walks an index and the
     // records after it. The index by time becomes the lookup index's entries under the value
     // ('', ''), the index by event id a table of its own; both cover the indexed records.

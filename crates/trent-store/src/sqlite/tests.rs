@@ -492,3 +492,183 @@ fn paging_across_an_index_batch_shows_each_record_once() {
         ["e6", "e5", "e4"]
     );
 }
+
+/// Index rows that point at no record (a pruning that left them behind).
+fn orphan_index_rows(store: &SqliteStore) -> i64 {
+    store
+        .writer
+        .lock()
+        .query_row(
+            "SELECT (SELECT count(*) FROM audit_index a JOIN audit_values v ON v.id = a.value_id
+                     WHERE NOT EXISTS (SELECT 1 FROM audit_events e
+                                       WHERE e.account = v.account AND e.seq = a.seq))
+                  + (SELECT count(*) FROM audit_event_ids i
+                     WHERE NOT EXISTS (SELECT 1 FROM audit_events e
+                                       WHERE e.account = i.account AND e.seq = i.seq))",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+/// Pruning removes the records' index rows with them, indexed or not.
+#[test]
+fn pruning_leaves_no_index_rows_behind() {
+    for batch in [1, 3, 1_000] {
+        let store = SqliteStore::open_in_memory().unwrap();
+        store.set_audit_index_batch(batch);
+        conformance::audit_chains_lookups_and_pruning(&store);
+        assert_eq!(orphan_index_rows(&store), 0, "batch {batch}");
+    }
+}
+
+fn attributed_event(n: i64) -> trent_core::audit::AuditEvent {
+    use trent_core::audit::{AuditAttribute, AuditEvent};
+    AuditEvent {
+        account: "a".into(),
+        time: Timestamp(1_000 + n),
+        event_id: format!("e{n}"),
+        body: format!("{{\"n\":{n}}}"),
+        attributes: vec![
+            (AuditAttribute::EventId, format!("e{n}")),
+            (AuditAttribute::EventName, "Encrypt".into()),
+            (AuditAttribute::ReadOnly, "true".into()),
+            (AuditAttribute::ResourceName, "arn:k".into()),
+            (AuditAttribute::ResourceName, "arn:k".into()),
+            // Cannot be a tag: indexed at once.
+            (AuditAttribute::Username, "a\nb".into()),
+        ],
+    }
+}
+
+/// `audit_attributes` (what `trent migrate` copies) lists each record's attributes once,
+/// whether the record is indexed yet or not, and nothing the index keeps for itself.
+#[test]
+fn audit_attributes_list_each_attribute_once() {
+    use trent_core::audit::{AuditAttribute, AuditQuery};
+    let store = SqliteStore::open_in_memory().unwrap();
+    store.set_audit_index_batch(2);
+    for n in 1..=3 {
+        store
+            .commit(vec![Write::Audit(attributed_event(n))])
+            .unwrap();
+    }
+    let mut triples = store.audit_attributes("a", 1, 3).unwrap();
+    triples.sort();
+    let mut expected = Vec::new();
+    for n in 1..=3u64 {
+        for (name, value) in [
+            ("EventId", format!("e{n}")),
+            ("EventName", "Encrypt".to_owned()),
+            ("ReadOnly", "true".to_owned()),
+            ("ResourceName", "arn:k".to_owned()),
+            ("Username", "a\nb".to_owned()),
+        ] {
+            expected.push((n, name.to_owned(), value));
+        }
+    }
+    assert_eq!(triples, expected, "records 1 and 2 indexed, 3 not yet");
+    let by_user = store
+        .audit_lookup(&AuditQuery {
+            account: "a".into(),
+            attribute: Some((AuditAttribute::Username, "a\nb".into())),
+            start: None,
+            end: None,
+            after: None,
+            limit: 10,
+        })
+        .unwrap();
+    assert_eq!(
+        by_user.len(),
+        3,
+        "a value that is no tag, found through the index"
+    );
+}
+
+/// A schema 9 database (records indexed as each was appended, a time index and an event-id
+/// index on the records) upgrades to the batched indexes with every record found as before.
+#[test]
+fn schema_9_trails_upgrade_to_batched_indexes() {
+    use trent_core::audit::{AuditAttribute, AuditQuery};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trent.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for m in &super::schema::MIGRATIONS[..9] {
+            conn.execute_batch(m).unwrap();
+        }
+        conn.execute_batch(&format!(
+            "PRAGMA application_id = {}; PRAGMA user_version = 9;
+             INSERT INTO audit_heads (account, seq, hash, pruned_through) VALUES ('a', 3, zeroblob(32), 0);
+             INSERT INTO audit_values (id, account, name, value) VALUES (1, 'a', 'Username', 'alice');",
+            super::schema::APPLICATION_ID
+        ))
+        .unwrap();
+        for seq in 1..=3 {
+            conn.execute(
+                "INSERT INTO audit_events (account, seq, time, event_id, body, prev_hash, hash, tags)
+                 VALUES ('a', ?1, ?1, ?2, '{}', zeroblob(32), zeroblob(32), ?3)",
+                rusqlite::params![seq, format!("e{seq}"), "\nReadOnly=true\n"],
+            )
+            .unwrap();
+            if seq != 2 {
+                conn.execute(
+                    "INSERT INTO audit_index (value_id, time, seq) VALUES (1, ?1, ?1)",
+                    rusqlite::params![seq],
+                )
+                .unwrap();
+            }
+        }
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let find = |attribute: Option<(AuditAttribute, &str)>| {
+        store
+            .audit_lookup(&AuditQuery {
+                account: "a".into(),
+                attribute: attribute.map(|(a, v)| (a, v.to_owned())),
+                start: None,
+                end: None,
+                after: None,
+                limit: 10,
+            })
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event_id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(find(None), ["e3", "e2", "e1"]);
+    assert_eq!(find(Some((AuditAttribute::EventId, "e2"))), ["e2"]);
+    assert_eq!(
+        find(Some((AuditAttribute::Username, "alice"))),
+        ["e3", "e1"]
+    );
+    assert_eq!(
+        find(Some((AuditAttribute::ReadOnly, "true"))),
+        ["e3", "e2", "e1"]
+    );
+    let mut triples = store.audit_attributes("a", 1, 3).unwrap();
+    triples.sort();
+    assert_eq!(
+        triples,
+        [
+            (1, "EventId".into(), "e1".into()),
+            (1, "ReadOnly".into(), "true".into()),
+            (1, "Username".into(), "alice".into()),
+            (2, "EventId".into(), "e2".into()),
+            (2, "ReadOnly".into(), "true".into()),
+            (3, "EventId".into(), "e3".into()),
+            (3, "ReadOnly".into(), "true".into()),
+            (3, "Username".into(), "alice".into()),
+        ]
+    );
+    assert_eq!(store.audit_prune(Timestamp(3)).unwrap(), 2);
+    assert_eq!(find(None), ["e3"]);
+    assert_eq!(orphan_index_rows(&store), 0);
+    // New records join the chain and are found.
+    store.set_audit_index_batch(1);
+    store
+        .commit(vec![Write::Audit(attributed_event(4))])
+        .unwrap();
+    assert_eq!(find(None), ["e4", "e3"]);
+    assert_eq!(find(Some((AuditAttribute::EventId, "e4"))), ["e4"]);
+}
