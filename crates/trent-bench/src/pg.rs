@@ -146,6 +146,10 @@ pub async fn figures(
             rows.push((op.to_string(), one, two));
         }
         drop((a, b));
+        // The figures above left PostgreSQL with dirty buffers to write back; written now, so
+        // that the writing does not share the machine's cores with a figure that touches no
+        // database (without the privilege to, the figure is taken as it is).
+        let _ = admin(server, "CHECKPOINT").await;
         let c = node(binary, &work.join("pg-c"), &url, &["--no-audit"])?;
         let tc = Target::new(&c.url)?;
         let untrailed_encrypt = match tc.prepare("Encrypt").await {
