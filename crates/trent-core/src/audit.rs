@@ -307,6 +307,9 @@ pub struct AuditQuery {
     pub end: Option<Timestamp>,
     /// Continue strictly after this (time, seq) position (older records).
     pub after: Option<(Timestamp, u64)>,
+    /// Walk no further than this (time, seq) position, inclusive (the oldest record the
+    /// lookup may examine): how [`lookup_page`] bounds a walk by tags.
+    pub down_to: Option<(Timestamp, u64)>,
     pub limit: usize,
 }
 
@@ -319,9 +322,59 @@ impl AuditQuery {
             start: None,
             end: None,
             after: None,
+            down_to: None,
             limit,
         }
     }
+}
+
+/// Records a lookup by an attribute kept in the records' tags (see
+/// [`AuditAttribute::is_indexed`]) examines per call, by default: such a walk reads every
+/// record of its time range until it has a page, which for a rare value (ReadOnly=false in a
+/// trail of Encrypts, EventSource of the other dialect) would be the whole trail in one call.
+pub const DEFAULT_LOOKUP_SCAN: usize = 10_000;
+
+/// One page of a lookup, and where the next one starts (None: the lookup is complete).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditPage {
+    pub events: Vec<StoredAuditEvent>,
+    pub resume: Option<(Timestamp, u64)>,
+}
+
+/// Up to `query.limit` records of `query`, newest first, and the position the next page
+/// continues after. A walk by tags examines at most `scan` records: when they hold fewer than
+/// a page, the page is short (possibly empty) and resumes where the walk stopped, as a paged
+/// API may (CloudTrail's clients follow `NextToken` until there is none).
+pub fn lookup_page(
+    store: &dyn crate::store::Store,
+    query: &AuditQuery,
+    scan: usize,
+) -> Result<AuditPage, crate::store::StoreError> {
+    let by_tags = query
+        .attribute
+        .as_ref()
+        .is_some_and(|(a, _)| !a.is_indexed());
+    let down_to = match by_tags {
+        true => store.audit_nth(&AuditQuery {
+            attribute: None,
+            down_to: None,
+            limit: scan.max(1),
+            ..query.clone()
+        })?,
+        false => None,
+    };
+    let mut events = store.audit_lookup(&AuditQuery {
+        down_to,
+        limit: query.limit.saturating_add(1),
+        ..query.clone()
+    })?;
+    let resume = if events.len() > query.limit {
+        events.truncate(query.limit);
+        events.last().map(|e| (e.time, e.seq))
+    } else {
+        down_to
+    };
+    Ok(AuditPage { events, resume })
 }
 
 /// A request's record, supplied by the server through the caller. The engine calls

@@ -17,7 +17,7 @@ use trent_crypto::asymmetric::{self, PrivateKey};
 use trent_crypto::mac::MacKey;
 use trent_crypto::{AeadKey, SecretBytes};
 
-use crate::audit::{AuditEvent, AuditHook, AuditQuery, StoredAuditEvent};
+use crate::audit::{AuditEvent, AuditHook, AuditPage, AuditQuery};
 use crate::blob::{self, EncryptionContext};
 use crate::clock::Clock;
 use crate::error::{KmsError, NotFound};
@@ -421,8 +421,9 @@ impl Kms {
     }
 
     /// Looks records up (the caller's account is the query's; the dialect checked it).
-    pub fn audit_lookup(&self, query: &AuditQuery) -> Result<Vec<StoredAuditEvent>, KmsError> {
-        Ok(self.store.audit_lookup(query)?)
+    /// A walk by tags examines at most `scan` records ([`crate::audit::lookup_page`]).
+    pub fn audit_lookup(&self, query: &AuditQuery, scan: usize) -> Result<AuditPage, KmsError> {
+        Ok(crate::audit::lookup_page(self.store.as_ref(), query, scan)?)
     }
 
     /// Prunes records older than `before` (retention); returns how many were removed.

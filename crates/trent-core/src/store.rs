@@ -144,6 +144,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Audit records matching `query`, newest first (by time, then sequence number).
     fn audit_lookup(&self, query: &AuditQuery) -> Result<Vec<StoredAuditEvent>, StoreError>;
 
+    /// The position (time, seq) of the `query.limit`-th of the account's records, newest
+    /// first, within the query's time range and after its `after` (its attribute and
+    /// `down_to` are not used); None when there are fewer. An index walk, no record read.
+    fn audit_nth(&self, query: &AuditQuery) -> Result<Option<(Timestamp, u64)>, StoreError>;
+
     /// Every account's chain head, in account order.
     fn audit_heads(&self) -> Result<Vec<(String, ChainHead)>, StoreError>;
 
@@ -739,6 +744,10 @@ pub mod conformance {
         assert_eq!((report.records, report.fault), (6, None));
     }
 
+    fn ids(events: &[crate::audit::StoredAuditEvent]) -> Vec<String> {
+        events.iter().map(|e| e.event_id.clone()).collect()
+    }
+
     /// Records append to per-account chains, are found by attribute and time, newest first,
     /// page by position, verify, and are pruned as a prefix.
     pub fn audit_chains_lookups_and_pruning(store: &dyn Store) {
@@ -764,6 +773,7 @@ pub mod conformance {
             start: None,
             end: None,
             after,
+            down_to: None,
             limit,
         };
         let all = store.audit_lookup(&query(None, None, 100)).unwrap();
@@ -863,6 +873,81 @@ pub mod conformance {
         bounded.start = Some(Timestamp(1_003));
         bounded.end = Some(Timestamp(1_004));
         assert_eq!(store.audit_lookup(&bounded).unwrap().len(), 2);
+        // Positions by time, and walks that stop at one.
+        assert_eq!(
+            store.audit_nth(&query(None, None, 3)).unwrap(),
+            Some((Timestamp(1_007), 8)),
+            "the third newest record"
+        );
+        assert_eq!(
+            store
+                .audit_nth(&query(None, Some((Timestamp(1_007), 8)), 7))
+                .unwrap(),
+            Some((Timestamp(1_000), 1))
+        );
+        assert_eq!(store.audit_nth(&query(None, None, 11)).unwrap(), None);
+        let second = AuditQuery {
+            limit: 2,
+            ..bounded.clone()
+        };
+        assert_eq!(
+            store.audit_nth(&second).unwrap(),
+            Some((Timestamp(1_003), 4)),
+            "within the time range"
+        );
+        let mut down_to = query(Some((AuditAttribute::ReadOnly, "false")), None, 100);
+        down_to.down_to = Some((Timestamp(1_007), 8));
+        assert_eq!(
+            ids(&store.audit_lookup(&down_to).unwrap()),
+            ["audit-a-8", "audit-a-7"],
+            "down to the position, inclusive"
+        );
+        // A walk by tags examines at most `scan` records a page: a page with fewer matches
+        // resumes where the walk stopped, until the walk reaches the oldest record.
+        let pages = |attribute, limit, scan| {
+            let mut pages = vec![];
+            let mut after = None;
+            loop {
+                let page =
+                    crate::audit::lookup_page(store, &query(Some(attribute), after, limit), scan)
+                        .unwrap();
+                pages.push(ids(&page.events));
+                match page.resume {
+                    Some(p) => after = Some(p),
+                    None => return pages,
+                }
+            }
+        };
+        assert_eq!(
+            pages((AuditAttribute::ReadOnly, "true"), 2, 4),
+            [
+                vec!["audit-a-9", "audit-a-6"],
+                vec!["audit-a-3"],
+                vec!["audit-a-0"]
+            ]
+        );
+        assert_eq!(
+            pages((AuditAttribute::EventSource, "nowhere"), 50, 4),
+            [Vec::<String>::new(), vec![], vec![]],
+            "no match: empty pages, each walk bounded, then the end"
+        );
+        assert_eq!(
+            pages((AuditAttribute::ReadOnly, "true"), 3, 100),
+            [
+                vec!["audit-a-9", "audit-a-6", "audit-a-3"],
+                vec!["audit-a-0"]
+            ],
+            "a walk within the bound pages by its matches alone"
+        );
+        assert_eq!(
+            pages((AuditAttribute::EventName, "Encrypt"), 2, 1),
+            [
+                vec!["audit-a-8", "audit-a-6"],
+                vec!["audit-a-4", "audit-a-2"],
+                vec!["audit-a-0"]
+            ],
+            "an indexed attribute walks its index alone, unbounded"
+        );
         // Chains.
         let chain = store.audit_chain(a, 0, 100).unwrap();
         assert_eq!(chain.len(), 10);

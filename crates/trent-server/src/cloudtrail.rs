@@ -102,7 +102,14 @@ fn allowed(caller: &Caller) -> bool {
 }
 
 /// Answers a LookupEvents request.
-pub fn lookup_events(kms: &Kms, caller: &Caller, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+/// A lookup by ReadOnly, EventSource or ResourceType examines at most `scan` records
+/// ([`trent_core::audit::lookup_page`]).
+pub fn lookup_events(
+    kms: &Kms,
+    caller: &Caller,
+    body: &[u8],
+    scan: usize,
+) -> Result<Vec<u8>, AwsError> {
     let req: LookupEventsRequest =
         serde_json::from_slice(if body.is_empty() { b"{}" } else { body })
             .map_err(|e| AwsError::serialization(e.to_string()))?;
@@ -180,22 +187,23 @@ pub fn lookup_events(kms: &Kms, caller: &Caller, body: &[u8]) -> Result<Vec<u8>,
         .as_deref()
         .map(|t| decode_token(t, &account))
         .transpose()?;
-    let mut found = kms
-        .audit_lookup(&AuditQuery {
-            account: account.clone(),
-            attribute,
-            start,
-            end,
-            after,
-            limit: limit + 1,
-        })
+    let page = kms
+        .audit_lookup(
+            &AuditQuery {
+                account: account.clone(),
+                attribute,
+                start,
+                end,
+                after,
+                down_to: None,
+                limit,
+            },
+            scan,
+        )
         .map_err(|e| AwsError::internal_with(e.to_string()))?;
-    let next_token = (found.len() > limit).then(|| {
-        found.truncate(limit);
-        let last = found.last().map_or((Timestamp(0), 0), |e| (e.time, e.seq));
-        encode_token(last, &account)
-    });
-    let events = found
+    let next_token = page.resume.map(|last| encode_token(last, &account));
+    let events = page
+        .events
         .into_iter()
         .map(|e| {
             let v: Value = serde_json::from_str(&e.body).unwrap_or_default();

@@ -174,6 +174,8 @@ pub struct FileConfig {
     pub audit: Option<bool>,
     pub audit_log: Option<PathBuf>,
     pub audit_retention_days: Option<u32>,
+    /// Records a LookupEvents by ReadOnly, EventSource or ResourceType examines per call.
+    pub audit_lookup_scan: Option<usize>,
     pub database_url: Option<String>,
     pub db_pool_size: Option<usize>,
     pub db_timeout_ms: Option<u64>,
@@ -213,6 +215,9 @@ pub struct Config {
     /// The JSON-lines sink of committed audit records.
     pub audit_log: Option<PathBuf>,
     pub audit_retention_days: u32,
+    /// Records a LookupEvents by ReadOnly, EventSource or ResourceType examines per call (its
+    /// page is short, with a NextToken, when they hold fewer matches than a page).
+    pub audit_lookup_scan: usize,
     /// The certificate chain and key to serve HTTPS with; None serves plain HTTP.
     pub tls: Option<TlsFiles>,
 }
@@ -422,6 +427,10 @@ impl Config {
                 .audit_retention_days
                 .or(file.audit_retention_days)
                 .unwrap_or(crate::audit::DEFAULT_RETENTION_DAYS)
+                .max(1),
+            audit_lookup_scan: file
+                .audit_lookup_scan
+                .unwrap_or(trent_core::audit::DEFAULT_LOOKUP_SCAN)
                 .max(1),
             tls,
         })

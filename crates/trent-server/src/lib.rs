@@ -128,6 +128,8 @@ pub struct AppState {
     pub test_clock: Option<Arc<OffsetClock>>,
     /// The audit trail; `None` when it is turned off.
     pub audit: Option<audit::AuditTrail>,
+    /// Records a LookupEvents by a tag attribute examines per call.
+    pub audit_lookup_scan: usize,
     pub metrics: Arc<metrics::Metrics>,
 }
 
@@ -958,9 +960,11 @@ async fn serve_cloudtrail(
             ));
         }
         let state = state.clone();
-        tokio::task::spawn_blocking(move || cloudtrail::lookup_events(&state.kms, &caller, &body))
-            .await
-            .map_err(|e| AwsError::internal_with(format!("task failed: {e}")))?
+        tokio::task::spawn_blocking(move || {
+            cloudtrail::lookup_events(&state.kms, &caller, &body, state.audit_lookup_scan)
+        })
+        .await
+        .map_err(|e| AwsError::internal_with(format!("task failed: {e}")))?
     }
     .await;
     if let Some(cause) = result.as_ref().err().and_then(AwsApi::internal_cause) {

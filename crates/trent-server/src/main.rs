@@ -342,6 +342,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         aliyun_region: config.aliyun_region.clone(),
         test_clock,
         metrics: metrics.clone(),
+        audit_lookup_scan: config.audit_lookup_scan,
         audit: if config.audit {
             Some(trent_server::audit::AuditTrail::open(
                 config.audit_log.as_deref(),

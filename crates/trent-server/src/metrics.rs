@@ -550,6 +550,13 @@ impl Store for MeteredStore {
         self.inner.audit_lookup(query)
     }
 
+    fn audit_nth(
+        &self,
+        query: &trent_core::audit::AuditQuery,
+    ) -> Result<Option<(trent_core::Timestamp, u64)>, StoreError> {
+        self.inner.audit_nth(query)
+    }
+
     fn audit_heads(&self) -> Result<Vec<(String, trent_core::audit::ChainHead)>, StoreError> {
         self.inner.audit_heads()
     }

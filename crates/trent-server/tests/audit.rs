@@ -626,6 +626,47 @@ async fn the_json_lines_sink_gets_every_committed_record_and_no_secret() {
     let _ = &sink_dir;
 }
 
+/// A lookup by an attribute kept in the records' tags (ReadOnly, EventSource, ResourceType)
+/// examines at most `audit_lookup_scan` records a call: a rare value's page is short, even
+/// empty, with a NextToken, and following the tokens finds every match exactly once.
+#[tokio::test]
+async fn a_lookup_by_a_tag_examines_a_bounded_number_of_records_a_call() {
+    let w = World::start("audit_lookup_scan = 4\n", &[]);
+    let root = w.kms("ROOT");
+    let id = common::symmetric_key(&root).await;
+    for _ in 0..10 {
+        common::encrypt(&root, &id, b"x").await;
+    }
+    let writes =
+        json!({"LookupAttributes": [{"AttributeKey": "ReadOnly", "AttributeValue": "false"}]});
+    let (status, first) = lookup(&w.server, "ROOT", writes.clone()).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(
+        first["Events"],
+        json!([]),
+        "the newest four records are Encrypts"
+    );
+    assert!(first["NextToken"].is_string(), "{first}");
+    let found = lookup_all(&w.server, "ROOT", writes).await;
+    assert_eq!(named(&found, "CreateKey").len(), 1, "{found:?}");
+    assert!(found.iter().all(|e| e["ReadOnly"] == "false"), "{found:?}");
+    let ids: std::collections::HashSet<_> =
+        found.iter().map(|e| e["EventId"].to_string()).collect();
+    assert_eq!(ids.len(), found.len(), "no record twice");
+    let reads = by(&w.server, "ROOT", "ReadOnly", "true").await;
+    assert_eq!(named(&reads, "Encrypt").len(), 10);
+    // An indexed attribute is not bounded: one page holds every match.
+    let arn = record(named(&found, "CreateKey")[0])["resources"][0]["ARN"].clone();
+    let (_, page) = lookup(
+        &w.server,
+        "ROOT",
+        json!({"LookupAttributes": [{"AttributeKey": "ResourceName", "AttributeValue": arn}]}),
+    )
+    .await;
+    assert_eq!(page["Events"].as_array().unwrap().len(), 11, "{page}");
+    assert!(page.get("NextToken").is_none(), "{page}");
+}
+
 #[tokio::test]
 async fn the_trail_can_be_turned_off() {
     for (config, args) in [("audit = false\n", &[][..]), ("", &["--no-audit"][..])] {

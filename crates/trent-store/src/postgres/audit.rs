@@ -303,28 +303,69 @@ fn stored(r: &Row) -> Result<StoredAuditEvent, StoreError> {
     })
 }
 
+/// The bounds every walk shares, as the statement parameters $1 to $8: the account, the
+/// time range, the position to continue after, the limit, and the oldest position to examine.
+struct Walk {
+    account: String,
+    start: i64,
+    end: i64,
+    after: (i64, i64),
+    limit: i64,
+    down_to: (i64, i64),
+}
+
+impl Walk {
+    fn of(q: &AuditQuery) -> Result<Walk, StoreError> {
+        let position = |p: Option<(Timestamp, u64)>, default| match p {
+            Some((t, s)) => Ok((t.0, seq_to_sql(s)?)),
+            None => Ok(default),
+        };
+        Ok(Walk {
+            account: q.account.clone(),
+            start: q.start.map_or(i64::MIN, |t| t.0),
+            end: q.end.map_or(i64::MAX, |t| t.0),
+            after: position(q.after, (i64::MAX, i64::MAX))?,
+            limit: i64::try_from(q.limit).unwrap_or(i64::MAX),
+            down_to: position(q.down_to, (i64::MIN, i64::MIN))?,
+        })
+    }
+
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        vec![
+            &self.account,
+            &self.start,
+            &self.end,
+            &self.after.0,
+            &self.after.1,
+            &self.limit,
+            &self.down_to.0,
+            &self.down_to.1,
+        ]
+    }
+
+    /// The condition on `t`'s time and seq.
+    fn window(t: &str) -> String {
+        format!(
+            "{t}.time >= $2 AND {t}.time <= $3 AND ({t}.time, {t}.seq) < ($4, $5) \
+             AND ({t}.time, {t}.seq) >= ($7, $8)"
+        )
+    }
+}
+
 pub(super) async fn lookup(
     conn: &Object,
     q: &AuditQuery,
 ) -> Result<Vec<StoredAuditEvent>, StoreError> {
-    let start = q.start.map_or(i64::MIN, |t| t.0);
-    let end = q.end.map_or(i64::MAX, |t| t.0);
-    let (after_time, after_seq) = match q.after {
-        Some((t, s)) => (t.0, seq_to_sql(s)?),
-        None => (i64::MAX, i64::MAX),
-    };
-    let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
     // One statement per kind of lookup: by time alone, by a tag, or through the index; the
-    // first six parameters are shared, the attribute's follow.
+    // first eight parameters are shared, the attribute's follow.
     let tag;
     let name;
     let (sql, extra): (String, Vec<&(dyn ToSql + Sync)>) = match &q.attribute {
         None => (
             format!(
-                "SELECT {COLUMNS} FROM audit_events e
-                 WHERE e.account = $1 AND e.time >= $2 AND e.time <= $3
-                   AND (e.time, e.seq) < ($4, $5)
-                 ORDER BY e.time DESC, e.seq DESC LIMIT $6"
+                "SELECT {COLUMNS} FROM audit_events e WHERE e.account = $1 AND {}
+                 ORDER BY e.time DESC, e.seq DESC LIMIT $6",
+                Walk::window("e")
             ),
             vec![],
         ),
@@ -336,10 +377,9 @@ pub(super) async fn lookup(
             (
                 format!(
                     "SELECT {COLUMNS} FROM audit_events e
-                     WHERE e.account = $1 AND e.time >= $2 AND e.time <= $3
-                       AND (e.time, e.seq) < ($4, $5)
-                       AND strpos(e.tags, $7) > 0
-                     ORDER BY e.time DESC, e.seq DESC LIMIT $6"
+                     WHERE e.account = $1 AND {} AND strpos(e.tags, $9) > 0
+                     ORDER BY e.time DESC, e.seq DESC LIMIT $6",
+                    Walk::window("e")
                 ),
                 vec![&tag],
             )
@@ -350,21 +390,44 @@ pub(super) async fn lookup(
                 format!(
                     "SELECT {COLUMNS} FROM audit_attributes a
                      JOIN audit_events e ON e.account = a.account AND e.seq = a.seq
-                     WHERE a.account = $1 AND a.name = $7 AND a.value = $8
-                       AND a.time >= $2 AND a.time <= $3
-                       AND (a.time, a.seq) < ($4, $5)
-                     ORDER BY a.time DESC, a.seq DESC LIMIT $6"
+                     WHERE a.account = $1 AND a.name = $9 AND a.value = $10 AND {}
+                     ORDER BY a.time DESC, a.seq DESC LIMIT $6",
+                    Walk::window("a")
                 ),
                 vec![&name, value],
             )
         }
     };
-    let mut params: Vec<&(dyn ToSql + Sync)> =
-        vec![&q.account, &start, &end, &after_time, &after_seq, &limit];
+    let walk = Walk::of(q)?;
+    let mut params = walk.params();
     params.extend(extra);
     let st = conn.prepare_cached(&sql).await.map_err(db_error)?;
     let rows = conn.query(&st, &params).await.map_err(db_error)?;
     rows.iter().map(stored).collect()
+}
+
+/// The position of the query's `limit`-th record by time (see `Store::audit_nth`).
+pub(super) async fn nth(
+    conn: &Object,
+    q: &AuditQuery,
+) -> Result<Option<(Timestamp, u64)>, StoreError> {
+    let walk = Walk::of(&AuditQuery {
+        down_to: None,
+        ..q.clone()
+    })?;
+    let st = conn
+        .prepare_cached(&format!(
+            "SELECT e.time, e.seq FROM audit_events e WHERE e.account = $1 AND {}
+             ORDER BY e.time DESC, e.seq DESC OFFSET $6::bigint - 1 LIMIT 1",
+            Walk::window("e")
+        ))
+        .await
+        .map_err(db_error)?;
+    let row = conn
+        .query_opt(&st, &walk.params())
+        .await
+        .map_err(db_error)?;
+    Ok(row.map(|r| (Timestamp(r.get(0)), r.get::<_, i64>(1) as u64)))
 }
 
 pub(super) async fn heads(conn: &Object) -> Result<Vec<(String, ChainHead)>, StoreError> {

@@ -732,6 +732,15 @@ impl Store for PgStore {
         })
     }
 
+    fn audit_nth(&self, query: &AuditQuery) -> Result<Option<(Timestamp, u64)>, StoreError> {
+        let pool = self.pool.clone();
+        let query = query.clone();
+        self.bridge.run(async move {
+            let conn = pool.get().await.map_err(pool_error)?;
+            audit::nth(&conn, &query).await
+        })
+    }
+
     fn audit_heads(&self) -> Result<Vec<(String, ChainHead)>, StoreError> {
         let pool = self.pool.clone();
         self.bridge.run(async move {

@@ -341,40 +341,87 @@ fn finish(
 /// (no attribute has an empty name): the index by time.
 const ALL: (&str, &str) = ("", "");
 
+/// The bounds every walk shares, as the statement parameters ?1 to ?8: the account, the
+/// time range, the position to continue after, the limit, and the oldest position to examine.
+struct Walk {
+    account: String,
+    start: i64,
+    end: i64,
+    after: (i64, i64),
+    limit: i64,
+    down_to: (i64, i64),
+}
+
+impl Walk {
+    fn of(q: &AuditQuery) -> Result<Walk, StoreError> {
+        let position = |p: Option<(Timestamp, u64)>, default| match p {
+            Some((t, s)) => Ok((t.0, seq_to_sql(s)?)),
+            None => Ok(default),
+        };
+        Ok(Walk {
+            account: q.account.clone(),
+            start: q.start.map_or(i64::MIN, |t| t.0),
+            end: q.end.map_or(i64::MAX, |t| t.0),
+            after: position(q.after, (i64::MAX, i64::MAX))?,
+            limit: i64::try_from(q.limit).unwrap_or(i64::MAX),
+            down_to: position(q.down_to, (i64::MIN, i64::MIN))?,
+        })
+    }
+
+    fn params(&self) -> Vec<&dyn rusqlite::ToSql> {
+        vec![
+            &self.account,
+            &self.start,
+            &self.end,
+            &self.after.0,
+            &self.after.1,
+            &self.limit,
+            &self.down_to.0,
+            &self.down_to.1,
+        ]
+    }
+
+    /// The condition on `t`'s time and seq.
+    fn window(t: &str) -> String {
+        format!(
+            "{t}.time >= ?2 AND {t}.time <= ?3 \
+             AND ({t}.time < ?4 OR ({t}.time = ?4 AND {t}.seq < ?5)) \
+             AND ({t}.time > ?7 OR ({t}.time = ?7 AND {t}.seq >= ?8))"
+        )
+    }
+}
+
+/// The records after an account's index (a few hundred at most, by the primary key).
+const TAIL: &str = "audit_events e WHERE e.account = ?1 AND e.seq > coalesce(
+     (SELECT indexed_through FROM audit_heads WHERE account = ?1), 0)";
+
 /// A lookup walks an index, which covers each account's records up to its `indexed_through`,
-/// and the records after it (a few hundred at most, by the primary key), in one statement:
-/// one snapshot, so a batch indexed meanwhile is seen exactly once.
+/// and the records after it, in one statement: one snapshot, so a batch indexed meanwhile is
+/// seen exactly once.
 pub(super) fn lookup(
     conn: &Connection,
     q: &AuditQuery,
 ) -> Result<Vec<StoredAuditEvent>, StoreError> {
-    let start = q.start.map_or(i64::MIN, |t| t.0);
-    let end = q.end.map_or(i64::MAX, |t| t.0);
-    let (after_time, after_seq) = match q.after {
-        Some((t, s)) => (t.0, seq_to_sql(s)?),
-        None => (i64::MAX, i64::MAX),
-    };
-    let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
     const BY_VALUE: &str = "audit_values v JOIN audit_index a ON a.value_id = v.id
          JOIN audit_events e ON e.account = v.account AND e.seq = a.seq
-         WHERE v.account = ?1 AND v.name = ?8 AND v.value = ?7";
+         WHERE v.account = ?1 AND v.name = ?10 AND v.value = ?9";
     const BY_EVENT_ID: &str = "audit_event_ids a
          JOIN audit_events e ON e.account = a.account AND e.seq = a.seq
-         WHERE a.account = ?1 AND a.event_id = ?7";
-    // What each part walks, what its records must also satisfy, and ?7 to ?9: (value,
+         WHERE a.account = ?1 AND a.event_id = ?9";
+    // What each part walks, what its records must also satisfy, and ?9 to ?11: (value,
     // attribute name, tag). `index` orders by its `a` (the index's own time and seq).
     let (index, index_filter, tail_filter, params): (&str, &str, &str, Vec<String>) =
         match &q.attribute {
             None => (BY_VALUE, "", "", vec![ALL.1.into(), ALL.0.into()]),
             Some((AuditAttribute::EventId, id)) => {
-                (BY_EVENT_ID, "", "AND e.event_id = ?7", vec![id.clone()])
+                (BY_EVENT_ID, "", "AND e.event_id = ?9", vec![id.clone()])
             }
             // Kept in the records' tags only: the time index, filtered by the tag.
             Some((attribute, value)) if !attribute.is_indexed() => {
                 let Some(tag) = attribute.tag(value) else {
                     return Ok(vec![]);
                 };
-                let filter = "AND instr(e.tags, ?9) > 0";
+                let filter = "AND instr(e.tags, ?11) > 0";
                 let params = vec![ALL.1.into(), ALL.0.into(), tag];
                 (BY_VALUE, filter, filter, params)
             }
@@ -385,20 +432,15 @@ pub(super) fn lookup(
                 (
                     BY_VALUE,
                     "",
-                    "AND ?9 <> '' AND instr(e.tags, ?9) > 0",
+                    "AND ?11 <> '' AND instr(e.tags, ?11) > 0",
                     params,
                 )
             }
         };
     // The event-id table has no time: its few rows are ordered by their records'.
     let t = if index == BY_EVENT_ID { "e" } else { "a" };
-    let window = |t: &str| {
-        format!(
-            "{t}.time >= ?2 AND {t}.time <= ?3 AND ({t}.time < ?4 OR ({t}.time = ?4 AND {t}.seq < ?5))"
-        )
-    };
-    let mut args: Vec<&dyn rusqlite::ToSql> =
-        vec![&q.account, &start, &end, &after_time, &after_seq, &limit];
+    let walk = Walk::of(q)?;
+    let mut args = walk.params();
     args.extend(params.iter().map(|p| p as &dyn rusqlite::ToSql));
     let rows = conn
         .prepare_cached(&format!(
@@ -406,14 +448,10 @@ pub(super) fn lookup(
                  SELECT {COLUMNS} FROM {index} AND {} {index_filter}
                  ORDER BY {t}.time DESC, {t}.seq DESC LIMIT ?6)
              UNION ALL
-             SELECT * FROM (
-                 SELECT {COLUMNS} FROM audit_events e
-                 WHERE e.account = ?1 AND e.seq > coalesce(
-                     (SELECT indexed_through FROM audit_heads WHERE account = ?1), 0)
-                   AND {} {tail_filter})
+             SELECT * FROM (SELECT {COLUMNS} FROM {TAIL} AND {} {tail_filter})
              ORDER BY 3 DESC, 2 DESC LIMIT ?6",
-            window(t),
-            window("e"),
+            Walk::window(t),
+            Walk::window("e"),
         ))
         .map_err(backend)?
         .query_map(&args[..], stored)
@@ -421,6 +459,35 @@ pub(super) fn lookup(
         .collect::<Result<Vec<_>, _>>()
         .map_err(backend)?;
     finish(rows)
+}
+
+/// The position of the query's `limit`-th record by time (see `Store::audit_nth`): the time
+/// index and the records after it, positions only.
+pub(super) fn nth(
+    conn: &Connection,
+    q: &AuditQuery,
+) -> Result<Option<(Timestamp, u64)>, StoreError> {
+    let walk = Walk::of(&AuditQuery {
+        down_to: None,
+        ..q.clone()
+    })?;
+    conn.prepare_cached(&format!(
+        "SELECT * FROM (
+             SELECT a.time, a.seq FROM audit_values v JOIN audit_index a ON a.value_id = v.id
+             WHERE v.account = ?1 AND v.name = '' AND v.value = '' AND {}
+             ORDER BY a.time DESC, a.seq DESC LIMIT ?6)
+         UNION ALL
+         SELECT * FROM (SELECT e.time, e.seq FROM {TAIL} AND {})
+         ORDER BY 1 DESC, 2 DESC LIMIT 1 OFFSET ?6 - 1",
+        Walk::window("a"),
+        Walk::window("e"),
+    ))
+    .map_err(backend)?
+    .query_row(&walk.params()[..], |r| {
+        Ok((Timestamp(r.get(0)?), r.get::<_, i64>(1)? as u64))
+    })
+    .optional()
+    .map_err(backend)
 }
 
 pub(super) fn heads(conn: &Connection) -> Result<Vec<(String, ChainHead)>, StoreError> {

@@ -683,6 +683,10 @@ impl Store for SqliteStore {
         self.read(|conn| audit::lookup(conn, query))
     }
 
+    fn audit_nth(&self, query: &AuditQuery) -> Result<Option<(Timestamp, u64)>, StoreError> {
+        self.read(|conn| audit::nth(conn, query))
+    }
+
     fn audit_heads(&self) -> Result<Vec<(String, ChainHead)>, StoreError> {
         self.read(|conn| audit::heads(conn))
     }

@@ -382,6 +382,7 @@ fn schema_6_audit_attributes_move_into_tags() {
                 start: None,
                 end: None,
                 after: None,
+                down_to: None,
                 limit: 10,
             })
             .unwrap()
@@ -466,6 +467,7 @@ fn paging_across_an_index_batch_shows_each_record_once() {
         start: None,
         end: None,
         after,
+        down_to: None,
         limit: 3,
     };
     let ids = |events: Vec<trent_core::audit::StoredAuditEvent>| {
@@ -575,6 +577,7 @@ fn audit_attributes_list_each_attribute_once() {
             start: None,
             end: None,
             after: None,
+            down_to: None,
             limit: 10,
         })
         .unwrap();
@@ -629,6 +632,7 @@ fn schema_9_trails_upgrade_to_batched_indexes() {
                 start: None,
                 end: None,
                 after: None,
+                down_to: None,
                 limit: 10,
             })
             .unwrap()
