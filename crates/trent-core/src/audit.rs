@@ -350,10 +350,18 @@ pub fn lookup_page(
     query: &AuditQuery,
     scan: usize,
 ) -> Result<AuditPage, crate::store::StoreError> {
-    let by_tags = query
-        .attribute
-        .as_ref()
-        .is_some_and(|(a, _)| !a.is_indexed());
+    let by_tags = match &query.attribute {
+        Some((a, _)) if a.is_indexed() => false,
+        // A value no tag can hold matches nothing: no walk at all.
+        Some((a, value)) if a.tag(value).is_none() => {
+            return Ok(AuditPage {
+                events: vec![],
+                resume: None,
+            })
+        }
+        Some(_) => true,
+        None => false,
+    };
     let down_to = match by_tags {
         true => store.audit_nth(&AuditQuery {
             attribute: None,

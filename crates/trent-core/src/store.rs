@@ -932,6 +932,11 @@ pub mod conformance {
             "no match: empty pages, each walk bounded, then the end"
         );
         assert_eq!(
+            pages((AuditAttribute::ReadOnly, "true\nEventSource=x"), 3, 4),
+            [Vec::<String>::new()],
+            "a value no tag can hold: one empty page, no walk"
+        );
+        assert_eq!(
             pages((AuditAttribute::ReadOnly, "true"), 3, 100),
             [
                 vec!["audit-a-9", "audit-a-6", "audit-a-3"],
