@@ -341,48 +341,69 @@ pub struct AuditPage {
     pub resume: Option<(Timestamp, u64)>,
 }
 
+/// Records a walk by tags examines first: a common value fills its page among them, and
+/// finding their end costs a short index walk rather than one of the whole bound.
+const FIRST_SCAN: usize = 512;
+
 /// Up to `query.limit` records of `query`, newest first, and the position the next page
-/// continues after. A walk by tags examines at most `scan` records: when they hold fewer than
-/// a page, the page is short (possibly empty) and resumes where the walk stopped, as a paged
-/// API may (CloudTrail's clients follow `NextToken` until there is none).
+/// continues after. A walk by tags examines at most `scan` records (the first
+/// [`FIRST_SCAN`], then the rest if they did not fill the page): when they hold fewer than a
+/// page, the page is short (possibly empty) and resumes where the walk stopped, as a paged API
+/// may (CloudTrail's clients follow `NextToken` until there is none).
 pub fn lookup_page(
     store: &dyn crate::store::Store,
     query: &AuditQuery,
     scan: usize,
 ) -> Result<AuditPage, crate::store::StoreError> {
-    let by_tags = match &query.attribute {
-        Some((a, _)) if a.is_indexed() => false,
-        // A value no tag can hold matches nothing: no walk at all.
-        Some((a, value)) if a.tag(value).is_none() => {
-            return Ok(AuditPage {
-                events: vec![],
-                resume: None,
-            })
-        }
-        Some(_) => true,
-        None => false,
+    let page = |mut events: Vec<StoredAuditEvent>, walked_to| {
+        let resume = if events.len() > query.limit {
+            events.truncate(query.limit);
+            events.last().map(|e| (e.time, e.seq))
+        } else {
+            walked_to
+        };
+        AuditPage { events, resume }
     };
-    let down_to = match by_tags {
-        true => store.audit_nth(&AuditQuery {
-            attribute: None,
-            down_to: None,
-            limit: scan.max(1),
-            ..query.clone()
-        })?,
-        false => None,
-    };
-    let mut events = store.audit_lookup(&AuditQuery {
-        down_to,
+    let whole = AuditQuery {
+        down_to: None,
         limit: query.limit.saturating_add(1),
         ..query.clone()
-    })?;
-    let resume = if events.len() > query.limit {
-        events.truncate(query.limit);
-        events.last().map(|e| (e.time, e.seq))
-    } else {
-        down_to
     };
-    Ok(AuditPage { events, resume })
+    match &query.attribute {
+        Some((a, _)) if a.is_indexed() => {}
+        // A value no tag can hold matches nothing: no walk at all.
+        Some((a, value)) if a.tag(value).is_none() => return Ok(page(vec![], None)),
+        Some(_) => {
+            let scan = scan.max(1);
+            let first = FIRST_SCAN.min(scan);
+            let mut events = vec![];
+            let mut after = query.after;
+            for bound in [first, scan - first] {
+                if bound == 0 {
+                    continue;
+                }
+                let down_to = store.audit_nth(&AuditQuery {
+                    attribute: None,
+                    after,
+                    limit: bound,
+                    ..whole.clone()
+                })?;
+                events.extend(store.audit_lookup(&AuditQuery {
+                    after,
+                    down_to,
+                    limit: whole.limit - events.len(),
+                    ..whole.clone()
+                })?);
+                if events.len() > query.limit || down_to.is_none() {
+                    return Ok(page(events, None));
+                }
+                after = down_to;
+            }
+            return Ok(page(events, after));
+        }
+        None => {}
+    }
+    Ok(page(store.audit_lookup(&whole)?, None))
 }
 
 /// A request's record, supplied by the server through the caller. The engine calls

@@ -229,6 +229,7 @@ pub mod conformance {
         sample_key_prefers_material(store);
         audit_chains_lookups_and_pruning(store);
         audit_appends_concurrently_in_one_chain(store);
+        audit_walks_by_tags_in_bounded_steps(store);
         multi_region_copies_share_an_id(store);
         store.ping().expect("a fresh store answers");
     }
@@ -649,6 +650,65 @@ pub mod conformance {
             ],
             event_id,
         }
+    }
+
+    /// A walk by tags over more records than its first step ([`crate::audit::lookup_page`]):
+    /// a rare value's pages stop at the bound and resume below it, a common value's pages are
+    /// full, and following the pages finds what one unbounded lookup finds.
+    pub fn audit_walks_by_tags_in_bounded_steps(store: &dyn Store) {
+        use crate::audit::{lookup_page, AuditAttribute, AuditQuery};
+        let account = "audit-walk";
+        let rare = [5, 700, 1_290];
+        for batch in (0..1_300).collect::<Vec<usize>>().chunks(100) {
+            let writes = batch
+                .iter()
+                .map(|&n| {
+                    let mut event = audit_event(account, 10_000 + n as i64, n, "k");
+                    let source = if rare.contains(&n) {
+                        "kms.aliyuncs.com"
+                    } else {
+                        "kms.amazonaws.com"
+                    };
+                    event
+                        .attributes
+                        .push((AuditAttribute::EventSource, source.into()));
+                    Write::Audit(event)
+                })
+                .collect();
+            store.commit(writes).unwrap();
+        }
+        let query = |attribute: (AuditAttribute, &str), after, limit| AuditQuery {
+            attribute: Some((attribute.0, attribute.1.to_owned())),
+            after,
+            ..AuditQuery::newest(account, limit)
+        };
+        let pages = |attribute, scan| {
+            let mut pages = vec![];
+            let mut after = None;
+            loop {
+                let page = lookup_page(store, &query(attribute, after, 50), scan).unwrap();
+                pages.push(ids(&page.events));
+                match page.resume {
+                    Some(p) => after = Some(p),
+                    None => return pages,
+                }
+            }
+        };
+        let id = |n: usize| format!("{account}-{n}");
+        assert_eq!(
+            pages((AuditAttribute::EventSource, "kms.aliyuncs.com"), 600),
+            [vec![id(1_290), id(700)], vec![], vec![id(5)]],
+            "600 records a page: the first step of 512, then 88"
+        );
+        let reads = (AuditAttribute::ReadOnly, "true");
+        let paged = pages(reads, 600);
+        assert!(
+            paged.iter().all(|p| !p.is_empty()),
+            "a common value fills its pages"
+        );
+        let whole = store.audit_lookup(&query(reads, None, 10_000)).unwrap();
+        assert_eq!(whole.len(), 434);
+        assert_eq!(paged.concat(), ids(&whole));
     }
 
     /// One group commit, driven directly through the backend's `run_group`: the batches commit

@@ -437,6 +437,8 @@ fn audit_lookups_span_indexed_and_unindexed_records() {
         } else {
             assert!(indexed(&store) > 0, "batch {batch}: some records indexed");
         }
+        // 1,300 records more: with a batch of 1,000, some indexed and 300 not.
+        trent_core::store::conformance::audit_walks_by_tags_in_bounded_steps(&store);
     }
 }
 
