@@ -369,6 +369,9 @@ pub fn lookup_page(
         limit: query.limit.saturating_add(1),
         ..query.clone()
     };
+    if query.limit == 0 {
+        return Ok(page(vec![], None));
+    }
     match &query.attribute {
         Some((a, _)) if a.is_indexed() => {}
         // A value no tag can hold matches nothing: no walk at all.
@@ -396,6 +399,10 @@ pub fn lookup_page(
                 })?);
                 if events.len() > query.limit || down_to.is_none() {
                     return Ok(page(events, None));
+                }
+                if events.len() == query.limit {
+                    // A full page: the next one resumes below what this one examined.
+                    return Ok(page(events, down_to));
                 }
                 after = down_to;
             }

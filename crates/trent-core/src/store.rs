@@ -146,7 +146,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// The position (time, seq) of the `query.limit`-th of the account's records, newest
     /// first, within the query's time range and after its `after` (its attribute and
-    /// `down_to` are not used); None when there are fewer. An index walk, no record read.
+    /// `down_to` are not used); None when there are fewer, or for a limit of 0. A walk of the
+    /// index by time (on SQLite it reads no record).
     fn audit_nth(&self, query: &AuditQuery) -> Result<Option<(Timestamp, u64)>, StoreError>;
 
     /// Every account's chain head, in account order.
@@ -663,7 +664,8 @@ pub mod conformance {
             let writes = batch
                 .iter()
                 .map(|&n| {
-                    let mut event = audit_event(account, 10_000 + n as i64, n, "k");
+                    // Seven records a millisecond: positions are (time, seq), not time alone.
+                    let mut event = audit_event(account, 10_000 + (n / 7) as i64, n, "k");
                     let source = if rare.contains(&n) {
                         "kms.aliyuncs.com"
                     } else {
@@ -699,6 +701,49 @@ pub mod conformance {
             pages((AuditAttribute::EventSource, "kms.aliyuncs.com"), 600),
             [vec![id(1_290), id(700)], vec![], vec![id(5)]],
             "600 records a page: the first step of 512, then 88"
+        );
+        // The time range bounds the walk too: no empty pages below its start.
+        let since = |start| {
+            let mut pages = vec![];
+            let mut after = None;
+            loop {
+                let mut q = query((AuditAttribute::EventSource, "kms.aliyuncs.com"), after, 50);
+                q.start = Some(Timestamp(start));
+                let page = lookup_page(store, &q, 600).unwrap();
+                pages.push(ids(&page.events));
+                match page.resume {
+                    Some(p) => after = Some(p),
+                    None => return pages,
+                }
+            }
+        };
+        assert_eq!(
+            since(10_000 + 650 / 7),
+            [vec![id(1_290), id(700)], vec![]],
+            "records from n = 644 on: the second walk ends at the range's start"
+        );
+        // A page filled exactly within the first step (171 of its 512 records, n = 1,299 down
+        // to 788, are reads) resumes below that step, the record of n = 788 (seq 789), rather
+        // than walking on to learn whether more follow.
+        let page = lookup_page(
+            store,
+            &query((AuditAttribute::ReadOnly, "true"), None, 171),
+            600,
+        )
+        .unwrap();
+        assert_eq!(page.events.len(), 171);
+        assert_eq!(page.events.last().map(|e| e.seq), Some(790));
+        assert_eq!(page.resume, Some((Timestamp(10_000 + 788 / 7), 789)));
+        assert!(
+            lookup_page(
+                store,
+                &query((AuditAttribute::ReadOnly, "true"), None, 0),
+                600
+            )
+            .unwrap()
+            .resume
+            .is_none(),
+            "a limit of 0: an empty page, no walk"
         );
         let reads = (AuditAttribute::ReadOnly, "true");
         let paged = pages(reads, 600);

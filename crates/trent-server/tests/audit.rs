@@ -650,11 +650,12 @@ async fn a_lookup_by_a_tag_examines_a_bounded_number_of_records_a_call() {
     let found = lookup_all(&w.server, "ROOT", writes).await;
     assert_eq!(named(&found, "CreateKey").len(), 1, "{found:?}");
     assert!(found.iter().all(|e| e["ReadOnly"] == "false"), "{found:?}");
-    let ids: std::collections::HashSet<_> =
-        found.iter().map(|e| e["EventId"].to_string()).collect();
-    assert_eq!(ids.len(), found.len(), "no record twice");
+    // The reads page four records a call too, each record once.
     let reads = by(&w.server, "ROOT", "ReadOnly", "true").await;
     assert_eq!(named(&reads, "Encrypt").len(), 10);
+    let ids: std::collections::HashSet<_> =
+        reads.iter().map(|e| e["EventId"].to_string()).collect();
+    assert_eq!(ids.len(), reads.len(), "no record twice");
     // An indexed attribute is not bounded: one page holds every match.
     let arn = record(named(&found, "CreateKey")[0])["resources"][0]["ARN"].clone();
     let (_, page) = lookup(

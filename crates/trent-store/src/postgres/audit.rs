@@ -411,6 +411,9 @@ pub(super) async fn nth(
     conn: &Object,
     q: &AuditQuery,
 ) -> Result<Option<(Timestamp, u64)>, StoreError> {
+    if q.limit == 0 {
+        return Ok(None);
+    }
     let walk = Walk::of(&AuditQuery {
         down_to: None,
         ..q.clone()

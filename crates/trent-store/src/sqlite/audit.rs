@@ -467,6 +467,9 @@ pub(super) fn nth(
     conn: &Connection,
     q: &AuditQuery,
 ) -> Result<Option<(Timestamp, u64)>, StoreError> {
+    if q.limit == 0 {
+        return Ok(None);
+    }
     let walk = Walk::of(&AuditQuery {
         down_to: None,
         ..q.clone()
