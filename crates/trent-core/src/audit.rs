@@ -328,6 +328,65 @@ impl AuditQuery {
     }
 }
 
+/// A query's bounds as the SQL stores bind them, open ends as the extreme values: the account,
+/// the time range (inclusive), the position to continue after (exclusive), the limit, and the
+/// oldest position to examine (inclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SqlWindow<'a> {
+    pub account: &'a str,
+    pub start: i64,
+    pub end: i64,
+    pub after: (i64, i64),
+    pub limit: i64,
+    pub down_to: (i64, i64),
+}
+
+impl SqlWindow<'_> {
+    /// The bounds in the order of the statement parameters after the account (2 to 8).
+    pub fn values(&self) -> [&i64; 7] {
+        [
+            &self.start,
+            &self.end,
+            &self.after.0,
+            &self.after.1,
+            &self.limit,
+            &self.down_to.0,
+            &self.down_to.1,
+        ]
+    }
+}
+
+impl AuditQuery {
+    /// The bounds of [`crate::store::Store::audit_nth`]'s walk: the query's without its
+    /// `down_to`; None for a limit of 0 (no record is the 0th).
+    pub fn nth_window(&self) -> Result<Option<SqlWindow<'_>>, crate::store::StoreError> {
+        if self.limit == 0 {
+            return Ok(None);
+        }
+        Ok(Some(SqlWindow {
+            down_to: (i64::MIN, i64::MIN),
+            ..self.sql_window()?
+        }))
+    }
+
+    pub fn sql_window(&self) -> Result<SqlWindow<'_>, crate::store::StoreError> {
+        let position = |p: Option<(Timestamp, u64)>, open| match p {
+            Some((t, seq)) => i64::try_from(seq).map(|seq| (t.0, seq)).map_err(|_| {
+                crate::store::StoreError::Backend(format!("audit sequence {seq} too large"))
+            }),
+            None => Ok(open),
+        };
+        Ok(SqlWindow {
+            account: &self.account,
+            start: self.start.map_or(i64::MIN, |t| t.0),
+            end: self.end.map_or(i64::MAX, |t| t.0),
+            after: position(self.after, (i64::MAX, i64::MAX))?,
+            limit: i64::try_from(self.limit).unwrap_or(i64::MAX),
+            down_to: position(self.down_to, (i64::MIN, i64::MIN))?,
+        })
+    }
+}
+
 /// Records a lookup by an attribute kept in the records' tags (see
 /// [`AuditAttribute::is_indexed`]) examines per call, by default: such a walk reads every
 /// record of its time range until it has a page, which for a rare value (ReadOnly=false in a

@@ -8,7 +8,8 @@ use deadpool_postgres::{Object, Transaction};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 use trent_core::audit::{
-    self, chain_hash, AuditAttribute, AuditEvent, AuditQuery, ChainHead, StoredAuditEvent,
+    self, chain_hash, AuditAttribute, AuditEvent, AuditQuery, ChainHead, SqlWindow,
+    StoredAuditEvent,
 };
 use trent_core::model::Timestamp;
 use trent_core::store::StoreError;
@@ -305,51 +306,18 @@ fn stored(r: &Row) -> Result<StoredAuditEvent, StoreError> {
 
 /// The bounds every walk shares, as the statement parameters $1 to $8: the account, the
 /// time range, the position to continue after, the limit, and the oldest position to examine.
-struct Walk {
-    account: String,
-    start: i64,
-    end: i64,
-    after: (i64, i64),
-    limit: i64,
-    down_to: (i64, i64),
+fn bounds<'a>(w: &'a SqlWindow<'a>) -> Vec<&'a (dyn ToSql + Sync)> {
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&w.account];
+    params.extend(w.values().map(|v| v as &(dyn ToSql + Sync)));
+    params
 }
 
-impl Walk {
-    fn of(q: &AuditQuery) -> Result<Walk, StoreError> {
-        let position = |p: Option<(Timestamp, u64)>, default| match p {
-            Some((t, s)) => Ok((t.0, seq_to_sql(s)?)),
-            None => Ok(default),
-        };
-        Ok(Walk {
-            account: q.account.clone(),
-            start: q.start.map_or(i64::MIN, |t| t.0),
-            end: q.end.map_or(i64::MAX, |t| t.0),
-            after: position(q.after, (i64::MAX, i64::MAX))?,
-            limit: i64::try_from(q.limit).unwrap_or(i64::MAX),
-            down_to: position(q.down_to, (i64::MIN, i64::MIN))?,
-        })
-    }
-
-    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
-        vec![
-            &self.account,
-            &self.start,
-            &self.end,
-            &self.after.0,
-            &self.after.1,
-            &self.limit,
-            &self.down_to.0,
-            &self.down_to.1,
-        ]
-    }
-
-    /// The condition on `t`'s time and seq.
-    fn window(t: &str) -> String {
-        format!(
-            "{t}.time >= $2 AND {t}.time <= $3 AND ({t}.time, {t}.seq) < ($4, $5) \
-             AND ({t}.time, {t}.seq) >= ($7, $8)"
-        )
-    }
+/// The condition on `t`'s time and seq.
+fn window(t: &str) -> String {
+    format!(
+        "{t}.time >= $2 AND {t}.time <= $3 AND ({t}.time, {t}.seq) < ($4, $5) \
+         AND ({t}.time, {t}.seq) >= ($7, $8)"
+    )
 }
 
 pub(super) async fn lookup(
@@ -365,7 +333,7 @@ pub(super) async fn lookup(
             format!(
                 "SELECT {COLUMNS} FROM audit_events e WHERE e.account = $1 AND {}
                  ORDER BY e.time DESC, e.seq DESC LIMIT $6",
-                Walk::window("e")
+                window("e")
             ),
             vec![],
         ),
@@ -379,7 +347,7 @@ pub(super) async fn lookup(
                     "SELECT {COLUMNS} FROM audit_events e
                      WHERE e.account = $1 AND {} AND strpos(e.tags, $9) > 0
                      ORDER BY e.time DESC, e.seq DESC LIMIT $6",
-                    Walk::window("e")
+                    window("e")
                 ),
                 vec![&tag],
             )
@@ -392,14 +360,14 @@ pub(super) async fn lookup(
                      JOIN audit_events e ON e.account = a.account AND e.seq = a.seq
                      WHERE a.account = $1 AND a.name = $9 AND a.value = $10 AND {}
                      ORDER BY a.time DESC, a.seq DESC LIMIT $6",
-                    Walk::window("a")
+                    window("a")
                 ),
                 vec![&name, value],
             )
         }
     };
-    let walk = Walk::of(q)?;
-    let mut params = walk.params();
+    let walk = q.sql_window()?;
+    let mut params = bounds(&walk);
     params.extend(extra);
     let st = conn.prepare_cached(&sql).await.map_err(db_error)?;
     let rows = conn.query(&st, &params).await.map_err(db_error)?;
@@ -411,23 +379,19 @@ pub(super) async fn nth(
     conn: &Object,
     q: &AuditQuery,
 ) -> Result<Option<(Timestamp, u64)>, StoreError> {
-    if q.limit == 0 {
+    let Some(walk) = q.nth_window()? else {
         return Ok(None);
-    }
-    let walk = Walk::of(&AuditQuery {
-        down_to: None,
-        ..q.clone()
-    })?;
+    };
     let st = conn
         .prepare_cached(&format!(
             "SELECT e.time, e.seq FROM audit_events e WHERE e.account = $1 AND {}
              ORDER BY e.time DESC, e.seq DESC OFFSET $6::bigint - 1 LIMIT 1",
-            Walk::window("e")
+            window("e")
         ))
         .await
         .map_err(db_error)?;
     let row = conn
-        .query_opt(&st, &walk.params())
+        .query_opt(&st, &bounds(&walk))
         .await
         .map_err(db_error)?;
     Ok(row.map(|r| (Timestamp(r.get(0)), r.get::<_, i64>(1) as u64)))

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use trent_core::audit::{
     chain_hash, parse_tags, tags_where, AuditAttribute, AuditEvent, AuditQuery, ChainHead,
-    StoredAuditEvent,
+    SqlWindow, StoredAuditEvent,
 };
 use trent_core::model::Timestamp;
 use trent_core::store::StoreError;
@@ -343,52 +343,19 @@ const ALL: (&str, &str) = ("", "");
 
 /// The bounds every walk shares, as the statement parameters ?1 to ?8: the account, the
 /// time range, the position to continue after, the limit, and the oldest position to examine.
-struct Walk {
-    account: String,
-    start: i64,
-    end: i64,
-    after: (i64, i64),
-    limit: i64,
-    down_to: (i64, i64),
+fn bounds<'a>(w: &'a SqlWindow<'a>) -> Vec<&'a dyn rusqlite::ToSql> {
+    let mut params: Vec<&dyn rusqlite::ToSql> = vec![&w.account];
+    params.extend(w.values().map(|v| v as &dyn rusqlite::ToSql));
+    params
 }
 
-impl Walk {
-    fn of(q: &AuditQuery) -> Result<Walk, StoreError> {
-        let position = |p: Option<(Timestamp, u64)>, default| match p {
-            Some((t, s)) => Ok((t.0, seq_to_sql(s)?)),
-            None => Ok(default),
-        };
-        Ok(Walk {
-            account: q.account.clone(),
-            start: q.start.map_or(i64::MIN, |t| t.0),
-            end: q.end.map_or(i64::MAX, |t| t.0),
-            after: position(q.after, (i64::MAX, i64::MAX))?,
-            limit: i64::try_from(q.limit).unwrap_or(i64::MAX),
-            down_to: position(q.down_to, (i64::MIN, i64::MIN))?,
-        })
-    }
-
-    fn params(&self) -> Vec<&dyn rusqlite::ToSql> {
-        vec![
-            &self.account,
-            &self.start,
-            &self.end,
-            &self.after.0,
-            &self.after.1,
-            &self.limit,
-            &self.down_to.0,
-            &self.down_to.1,
-        ]
-    }
-
-    /// The condition on `t`'s time and seq.
-    fn window(t: &str) -> String {
-        format!(
-            "{t}.time >= ?2 AND {t}.time <= ?3 \
-             AND ({t}.time < ?4 OR ({t}.time = ?4 AND {t}.seq < ?5)) \
-             AND ({t}.time > ?7 OR ({t}.time = ?7 AND {t}.seq >= ?8))"
-        )
-    }
+/// The condition on `t`'s time and seq.
+fn window(t: &str) -> String {
+    format!(
+        "{t}.time >= ?2 AND {t}.time <= ?3 \
+         AND ({t}.time < ?4 OR ({t}.time = ?4 AND {t}.seq < ?5)) \
+         AND ({t}.time > ?7 OR ({t}.time = ?7 AND {t}.seq >= ?8))"
+    )
 }
 
 /// The records after an account's index (a few hundred at most, by the primary key).
@@ -439,8 +406,8 @@ pub(super) fn lookup(
         };
     // The event-id table has no time: its few rows are ordered by their records'.
     let t = if index == BY_EVENT_ID { "e" } else { "a" };
-    let walk = Walk::of(q)?;
-    let mut args = walk.params();
+    let walk = q.sql_window()?;
+    let mut args = bounds(&walk);
     args.extend(params.iter().map(|p| p as &dyn rusqlite::ToSql));
     let rows = conn
         .prepare_cached(&format!(
@@ -450,8 +417,8 @@ pub(super) fn lookup(
              UNION ALL
              SELECT * FROM (SELECT {COLUMNS} FROM {TAIL} AND {} {tail_filter})
              ORDER BY 3 DESC, 2 DESC LIMIT ?6",
-            Walk::window(t),
-            Walk::window("e"),
+            window(t),
+            window("e"),
         ))
         .map_err(backend)?
         .query_map(&args[..], stored)
@@ -467,13 +434,9 @@ pub(super) fn nth(
     conn: &Connection,
     q: &AuditQuery,
 ) -> Result<Option<(Timestamp, u64)>, StoreError> {
-    if q.limit == 0 {
+    let Some(walk) = q.nth_window()? else {
         return Ok(None);
-    }
-    let walk = Walk::of(&AuditQuery {
-        down_to: None,
-        ..q.clone()
-    })?;
+    };
     conn.prepare_cached(&format!(
         "SELECT * FROM (
              SELECT a.time, a.seq FROM audit_values v JOIN audit_index a ON a.value_id = v.id
@@ -482,11 +445,11 @@ pub(super) fn nth(
          UNION ALL
          SELECT * FROM (SELECT e.time, e.seq FROM {TAIL} AND {})
          ORDER BY 1 DESC, 2 DESC LIMIT 1 OFFSET ?6 - 1",
-        Walk::window("a"),
-        Walk::window("e"),
+        window("a"),
+        window("e"),
     ))
     .map_err(backend)?
-    .query_row(&walk.params()[..], |r| {
+    .query_row(&bounds(&walk)[..], |r| {
         Ok((Timestamp(r.get(0)?), r.get::<_, i64>(1)? as u64))
     })
     .optional()
