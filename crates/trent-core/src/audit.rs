@@ -414,6 +414,7 @@ pub fn lookup_page(
     query: &AuditQuery,
     scan: usize,
 ) -> Result<AuditPage, crate::store::StoreError> {
+    // More than a page resumes after its last event; otherwise where the walk stopped.
     let page = |mut events: Vec<StoredAuditEvent>, walked_to| {
         let resume = if events.len() > query.limit {
             events.truncate(query.limit);
@@ -423,53 +424,51 @@ pub fn lookup_page(
         };
         AuditPage { events, resume }
     };
+    let by_tags = match &query.attribute {
+        _ if query.limit == 0 => return Ok(page(vec![], None)),
+        Some((a, _)) if a.is_indexed() => false,
+        // A value no tag can hold matches nothing: no walk at all.
+        Some((a, value)) if a.tag(value).is_none() => return Ok(page(vec![], None)),
+        Some(_) => true,
+        None => false,
+    };
     let whole = AuditQuery {
         down_to: None,
         limit: query.limit.saturating_add(1),
         ..query.clone()
     };
-    if query.limit == 0 {
-        return Ok(page(vec![], None));
+    if !by_tags {
+        return Ok(page(store.audit_lookup(&whole)?, None));
     }
-    match &query.attribute {
-        Some((a, _)) if a.is_indexed() => {}
-        // A value no tag can hold matches nothing: no walk at all.
-        Some((a, value)) if a.tag(value).is_none() => return Ok(page(vec![], None)),
-        Some(_) => {
-            let scan = scan.max(1);
-            let first = FIRST_SCAN.min(scan);
-            let mut events = vec![];
-            let mut after = query.after;
-            for bound in [first, scan - first] {
-                if bound == 0 {
-                    continue;
-                }
-                let down_to = store.audit_nth(&AuditQuery {
-                    attribute: None,
-                    after,
-                    limit: bound,
-                    ..whole.clone()
-                })?;
-                events.extend(store.audit_lookup(&AuditQuery {
-                    after,
-                    down_to,
-                    limit: whole.limit - events.len(),
-                    ..whole.clone()
-                })?);
-                if events.len() > query.limit || down_to.is_none() {
-                    return Ok(page(events, None));
-                }
-                if events.len() == query.limit {
-                    // A full page: the next one resumes below what this one examined.
-                    return Ok(page(events, down_to));
-                }
-                after = down_to;
-            }
-            return Ok(page(events, after));
+    let mut events = vec![];
+    let mut after = query.after;
+    let mut left = scan.max(1);
+    let mut step = FIRST_SCAN;
+    while left > 0 {
+        let bound = step.min(left);
+        left -= bound;
+        // The first step is FIRST_SCAN records, the second the rest of the bound.
+        step = left;
+        let down_to = store.audit_nth(&AuditQuery {
+            attribute: None,
+            after,
+            limit: bound,
+            ..whole.clone()
+        })?;
+        events.extend(store.audit_lookup(&AuditQuery {
+            after,
+            down_to,
+            limit: whole.limit - events.len(),
+            ..whole.clone()
+        })?);
+        // A full page resumes below what it examined; a walk that reached the oldest record
+        // ends the lookup.
+        if events.len() >= query.limit || down_to.is_none() {
+            return Ok(page(events, down_to));
         }
-        None => {}
+        after = down_to;
     }
-    Ok(page(store.audit_lookup(&whole)?, None))
+    Ok(page(events, after))
 }
 
 /// A request's record, supplied by the server through the caller. The engine calls
