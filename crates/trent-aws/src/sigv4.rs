@@ -599,8 +599,23 @@ fn build_params<'a>(
     signature: &'a str,
     presigned: Option<Presigned<'a>>,
 ) -> Result<AuthParams<'a>, AuthError> {
-    let parts: Vec<&str> = credential.split('/').collect();
-    let [access_key_id, scope_date, region, service, terminator] = parts[..] else {
+    let mut parts = credential.split('/');
+    let (
+        Some(access_key_id),
+        Some(scope_date),
+        Some(region),
+        Some(service),
+        Some(terminator),
+        None,
+    ) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    )
+    else {
         return Err(incomplete(
             "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term.",
         ));

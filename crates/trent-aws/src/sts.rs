@@ -19,9 +19,12 @@ const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 
 /// Whether a request is signed for STS: its SigV4 credential scope names the `sts` service.
 pub fn is_sts_request(authorization: Option<&str>) -> bool {
+    // The fourth `/`-separated element of the credential (`key/date/region/service/...`),
+    // within its `,`-delimited component.
     authorization
-        .and_then(|a| a.split("Credential=").nth(1))
-        .and_then(|c| c.split(['/', ',']).nth(3))
+        .and_then(|a| a.split_once("Credential="))
+        .and_then(|(_, c)| c.split(',').next())
+        .and_then(|c| c.split('/').nth(3))
         == Some(SIGNING_SERVICE)
 }
 

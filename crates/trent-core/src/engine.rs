@@ -634,7 +634,7 @@ impl Kms {
             // (and so also makes the expiry durable).
             import::expire_materials(&mut current, now);
             let policy = self.key_policy(&current);
-            self.decide(caller, op, &current, &policy, None, facts)?;
+            self.decide(caller, op, &current, &current.arn(), &policy, None, facts)?;
             let mut next = current.clone();
             let out = change(&mut next, now)?;
             if next.meta == current.meta && next.materials == current.materials {

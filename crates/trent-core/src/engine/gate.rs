@@ -119,6 +119,7 @@ impl Kms {
             caller,
             op,
             &loaded.record,
+            &loaded.arn,
             &loaded.policy,
             request_alias(key),
             facts,
@@ -138,13 +139,15 @@ impl Kms {
             .ok_or_else(|| KmsError::internal("admission of a key returned none"))
     }
 
-    /// The decision on one key record (also run on every fresh record inside a
-    /// compare-and-set loop).
+    /// The decision on one key record, whose ARN is `arn` (also run on every fresh record
+    /// inside a compare-and-set loop).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn decide(
         &self,
         caller: &Caller,
         op: KeyOp,
         record: &KeyRecord,
+        arn: &str,
         policy: &KeyPolicy,
         request_alias: Option<&AliasName>,
         facts: &Facts<'_>,
@@ -154,29 +157,24 @@ impl Kms {
         let same_account = record.scope.account == caller.scope.account;
         match access.authority {
             Authority::Identity => authorize_identity(caller, access.action, "*", &ctx)?,
-            Authority::Grant => authorize_retire(caller, access.action, record, &ctx)?,
-            Authority::Key => authorize_key(caller, access.action, record, policy, &ctx)?,
+            Authority::Grant => authorize_retire(caller, access.action, record, arn, &ctx)?,
+            Authority::Key => authorize_key(caller, access.action, record, arn, policy, &ctx)?,
             Authority::OwnKey | Authority::AliasAndKey if !same_account => {
-                return Err(denied(
-                    caller,
-                    op,
-                    &record.arn(),
-                    DenyReason::NoResourcePolicy,
-                ))
+                return Err(denied(caller, op, arn, DenyReason::NoResourcePolicy))
             }
-            Authority::OwnKey => authorize_key(caller, access.action, record, policy, &ctx)?,
+            Authority::OwnKey => authorize_key(caller, access.action, record, arn, policy, &ctx)?,
             Authority::AliasAndKey => {
                 if let Some(alias) = facts.alias {
                     let alias_arn = caller.scope.alias_arn(alias);
                     authorize_identity(caller, access.action, &alias_arn, &ctx.without_key())?;
                 }
-                authorize_key(caller, access.action, record, policy, &ctx)?;
+                authorize_key(caller, access.action, record, arn, policy, &ctx)?;
             }
         }
         let check_state = || {
             state::check(caller.dialect, op, record.meta.state).map_err(|rejection| {
                 KmsError::KeyState {
-                    arn: record.arn(),
+                    arn: arn.to_owned(),
                     rejection,
                 }
             })
@@ -226,6 +224,7 @@ impl Kms {
             caller,
             "kms:PutKeyPolicy",
             record,
+            &record.arn(),
             &Some(policy.clone()),
             &ctx,
         )
@@ -409,17 +408,17 @@ fn authorize_key(
     caller: &Caller,
     action: &'static str,
     record: &KeyRecord,
+    resource: &str,
     policy: &KeyPolicy,
     ctx: &RequestContext<'_>,
 ) -> Result<(), KmsError> {
     let principal = principal_info(caller);
-    let resource = record.arn();
     let same_account = record.scope.account == caller.scope.account;
     let root = caller.identity.principal.is_root();
     let req = Request {
         principal: &principal,
         action,
-        resource: &resource,
+        resource,
         context: ctx,
     };
     let key = match policy {
@@ -437,7 +436,7 @@ fn authorize_key(
         return Err(refuse(
             caller,
             action,
-            &resource,
+            resource,
             DenyReason::ExplicitResourceDeny,
         ));
     }
@@ -453,7 +452,7 @@ fn authorize_key(
         return Err(refuse(
             caller,
             action,
-            &resource,
+            resource,
             DenyReason::ExplicitIdentityDeny,
         ));
     }
@@ -468,13 +467,13 @@ fn authorize_key(
         (false, Allow::None) => Err(refuse(
             caller,
             action,
-            &resource,
+            resource,
             DenyReason::NoResourcePolicy,
         )),
         (false, _) => Err(refuse(
             caller,
             action,
-            &resource,
+            resource,
             DenyReason::NoIdentityPolicy,
         )),
     }
@@ -520,9 +519,9 @@ fn authorize_retire(
     caller: &Caller,
     action: &'static str,
     record: &KeyRecord,
+    resource: &str,
     ctx: &RequestContext<'_>,
 ) -> Result<(), KmsError> {
-    let resource = record.arn();
     let principal = principal_info(caller);
     let identity_ctx = ctx.for_identity();
     let identity = identity_evaluation(
@@ -530,7 +529,7 @@ fn authorize_retire(
         &Request {
             principal: &principal,
             action,
-            resource: &resource,
+            resource,
             context: &identity_ctx,
         },
     );
@@ -538,7 +537,7 @@ fn authorize_retire(
         return Err(refuse(
             caller,
             action,
-            &resource,
+            resource,
             DenyReason::ExplicitIdentityDeny,
         ));
     }
@@ -564,7 +563,7 @@ fn authorize_retire(
         Err(refuse(
             caller,
             action,
-            &resource,
+            resource,
             DenyReason::NoResourcePolicy,
         ))
     }

@@ -210,7 +210,15 @@ impl Kms {
             let now = self.now();
             let primary = self.stored_key(&scope, &id, now)?;
             let policy = self.key_policy(&primary);
-            self.decide(caller, KeyOp::ReplicateKey, &primary, &policy, None, &facts)?;
+            self.decide(
+                caller,
+                KeyOp::ReplicateKey,
+                &primary,
+                &primary.arn(),
+                &policy,
+                None,
+                &facts,
+            )?;
             let Some(set) = primary.meta.multi_region_set.clone() else {
                 return Err(KmsError::internal("multi-Region primary without its set"));
             };
@@ -357,6 +365,7 @@ impl Kms {
                 caller,
                 KeyOp::UpdatePrimaryRegion,
                 &primary,
+                &primary.arn(),
                 &policy,
                 None,
                 &facts,
@@ -383,6 +392,7 @@ impl Kms {
                 caller,
                 KeyOp::UpdatePrimaryRegion,
                 &replica,
+                &replica.arn(),
                 &replica_policy,
                 None,
                 &replica_facts,
