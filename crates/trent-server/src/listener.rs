@@ -7,6 +7,7 @@
 //! idle keep-alive timeout and the bound on a client stalled mid-header), and shutdown that
 //! finishes within a grace period whatever clients do. Must not look inside requests.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,14 +16,14 @@ use std::net::SocketAddr;
 
 use axum::extract::ConnectInfo;
 use axum::http::Request;
-use axum::Router;
+use axum::response::Response;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tower::ServiceExt;
+use tower::{Service, ServiceExt};
 
 use crate::tls::Tls;
 
@@ -56,13 +57,20 @@ pub fn max_connections_for(open_files: Option<u64>) -> usize {
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets in-flight requests finish
 /// for at most `limits.shutdown_grace` and returns.
-pub async fn serve(
+pub async fn serve<S>(
     listener: TcpListener,
-    app: Router,
+    app: S,
     limits: Limits,
     tls: Option<Tls>,
     shutdown: impl Future<Output = ()>,
-) {
+) where
+    S: Service<Request<Incoming>, Response = Response, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -132,15 +140,15 @@ pub async fn serve(
 #[derive(Debug, Clone, Copy)]
 pub struct OverTls;
 
-/// The router for one connection: each request carries the peer's address as axum's
+/// The service for one connection: each request carries the peer's address as axum's
 /// `ConnectInfo` (for `aws:SourceIp` and the audit record's `sourceIPAddress`), and an
 /// [`OverTls`] mark when it came over TLS.
-fn with_peer(
-    app: &Router,
+fn with_peer<S: Service<Request<Incoming>> + Clone>(
+    app: &S,
     peer: SocketAddr,
     secure: bool,
 ) -> TowerToHyperService<
-    tower::util::MapRequest<Router, impl FnMut(Request<Incoming>) -> Request<Incoming> + Clone>,
+    tower::util::MapRequest<S, impl FnMut(Request<Incoming>) -> Request<Incoming> + Clone>,
 > {
     TowerToHyperService::new(
         app.clone()

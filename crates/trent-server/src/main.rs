@@ -18,7 +18,7 @@ use trent_server::datadir::{self, DataDir};
 use trent_server::logging::{self, LogFormat};
 use trent_server::metrics::{self, MeteredStore, Metrics, StoreMetrics};
 use trent_server::{
-    admin, app, dialect_operations, listener, rootkey, seed, AppState, Credentials,
+    admin, dialect_operations, listener, rootkey, seed, service, AppState, Credentials,
 };
 
 #[derive(Debug, Parser)]
@@ -395,7 +395,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         ));
         let ops_routes = metrics::router(metrics);
         let router = match config.metrics_listen {
-            None => app(state).merge(ops_routes),
+            None => service(state, ops_routes),
             Some(metrics_addr) => {
                 let listener = tokio::net::TcpListener::bind(metrics_addr)
                     .await
@@ -408,7 +408,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
                         tracing::error!(cause = %e, "metrics server failed");
                     }
                 });
-                app(state)
+                service(state, axum::Router::new())
             }
         };
         if let Some(tls) = &tls {
