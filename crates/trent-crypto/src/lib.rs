@@ -141,17 +141,26 @@ impl AeadKey {
     }
 }
 
-/// Nonces drawn from the CSPRNG in one call, per thread.
-const NONCES_PER_DRAW: usize = 256;
+/// Nonces drawn from the CSPRNG in one call, per thread: enough to make the draw's cost
+/// negligible (a 64th of a `RAND_bytes` call a seal), few enough to bound what a copy of a
+/// running process could repeat (see [`NONCES`]).
+const NONCES_PER_DRAW: usize = 64;
+const POOL_BYTES: usize = NONCE_LEN * NONCES_PER_DRAW;
 
 thread_local! {
     /// Random bytes drawn ahead for GCM nonces, and how many of them are used. A nonce is not
     /// secret (it is sent with the ciphertext) and only has to be unique, which 96 random bits
-    /// from the CSPRNG are whether they are drawn one at a time or a few kilobytes at once; one
-    /// draw per nonce was the largest single cost of an Encrypt after the HTTP exchange.
-    /// Trent never forks, so no two processes share these bytes.
-    static NONCES: std::cell::RefCell<([u8; NONCE_LEN * NONCES_PER_DRAW], usize)> =
-        const { std::cell::RefCell::new(([0; NONCE_LEN * NONCES_PER_DRAW], NONCE_LEN * NONCES_PER_DRAW)) };
+    /// from the CSPRNG are whether they are drawn one at a time or a few hundred bytes at once;
+    /// a `RAND_bytes` call per nonce (aws-lc mixes in CPU entropy on every call) was 2.7 % of an
+    /// Encrypt's CPU.
+    ///
+    /// What drawing ahead gives up: aws-lc's per-call entropy would make two copies of one
+    /// running process (a VM snapshot restored twice, a CRIU checkpoint) draw different nonces;
+    /// these pools would hand both copies the same ones (at most 63 a thread), and a repeated
+    /// GCM nonce under one key exposes the key's authentication subkey. Trent never forks, and
+    /// a running server must not be cloned (DESIGN.md, "Nonces").
+    static NONCES: std::cell::RefCell<([u8; POOL_BYTES], usize)> =
+        const { std::cell::RefCell::new(([0; POOL_BYTES], POOL_BYTES)) };
 }
 
 /// A fresh random 96-bit GCM nonce. Each is handed out once.
