@@ -434,22 +434,8 @@ fn acs(
     let (access_key_id, scope) = match scheme {
         Acs::V3 => (auth.credential, None),
         Acs::V4 => {
-            let mut parts = auth.credential.split('/');
-            let (
-                Some(id),
-                Some(date),
-                Some(region),
-                Some(product),
-                Some("aliyun_v4_request"),
-                None,
-            ) = (
-                parts.next(),
-                parts.next(),
-                parts.next(),
-                parts.next(),
-                parts.next(),
-                parts.next(),
-            )
+            let Some([id, date, region, product, "aliyun_v4_request"]) =
+                trent_dialect::split_exact(auth.credential, '/')
             else {
                 return Err(incomplete("The ACS4 credential scope is malformed."));
             };

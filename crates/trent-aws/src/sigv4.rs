@@ -599,22 +599,8 @@ fn build_params<'a>(
     signature: &'a str,
     presigned: Option<Presigned<'a>>,
 ) -> Result<AuthParams<'a>, AuthError> {
-    let mut parts = credential.split('/');
-    let (
-        Some(access_key_id),
-        Some(scope_date),
-        Some(region),
-        Some(service),
-        Some(terminator),
-        None,
-    ) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    )
+    let Some([access_key_id, scope_date, region, service, terminator]) =
+        trent_dialect::split_exact(credential, '/')
     else {
         return Err(incomplete(
             "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term.",
@@ -1854,6 +1840,7 @@ mod tests {
             "AWS4-HMAC-SHA512 Credential=AKIDEXAMPLE/20150830/us-east-1/kms/aws4_request, SignedHeaders=host;x-amz-date, Signature=00",
             "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/kms/aws4_request, SignedHeaders=host;x-amz-date",
             "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/kms, SignedHeaders=host;x-amz-date, Signature=00",
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/kms/aws4_request/x, SignedHeaders=host;x-amz-date, Signature=00",
             "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/kms/aws4_request, Signature=00",
             "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/kms/aws4_request, SignedHeaders=x-amz-date, Signature=00",
             "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/kms/aws4_request, SignedHeaders=host;;x-amz-date, Signature=00",

@@ -136,6 +136,13 @@ mod tests {
             "AWS4-HMAC-SHA256 Credential=AK/20260101/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=00"
         )));
         assert!(!is_sts_request(None));
+        // The service is the credential's own fourth element, not one past its end.
+        assert!(!is_sts_request(Some(
+            "AWS4-HMAC-SHA256 Credential=AK/20260101/us-east-1,sts/x, SignedHeaders=host, Signature=00"
+        )));
+        assert!(!is_sts_request(Some(
+            "AWS4-HMAC-SHA256 Credential=AK/20260101/sts, SignedHeaders=a/b/c/sts, Signature=00"
+        )));
     }
 
     #[test]

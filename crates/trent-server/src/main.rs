@@ -394,7 +394,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             config.audit_retention_days,
         ));
         let ops_routes = metrics::router(metrics);
-        let router = match config.metrics_listen {
+        let service = match config.metrics_listen {
             None => service(state, ops_routes),
             Some(metrics_addr) => {
                 let listener = tokio::net::TcpListener::bind(metrics_addr)
@@ -421,7 +421,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         // A machine-readable line for scripts and tests that start us on port 0 (last: a
         // `metrics on` line, if any, comes before it).
         println!("listening on {scheme}://{addr}");
-        listener::serve(listener, router, limits, tls, shutdown_signal()).await;
+        listener::serve(listener, service, limits, tls, shutdown_signal()).await;
         // Key uses since the last sweep are written before the process goes.
         match tokio::task::spawn_blocking(move || kms.flush_usage()).await {
             Ok(Ok(_)) => {}

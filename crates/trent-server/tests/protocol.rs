@@ -343,4 +343,34 @@ async fn health_and_unknown_routes() {
     assert_eq!(r.status(), 405);
     let body: serde_json::Value = r.json().await.unwrap_or(serde_json::Value::Null);
     assert_eq!(body["__type"], "UnknownOperationException");
+    // Only POST / skips the router (AppService); every other method on / and every other path
+    // is the router's, with AWS's error shape.
+    let client = reqwest::Client::new();
+    for method in [
+        reqwest::Method::PUT,
+        reqwest::Method::DELETE,
+        reqwest::Method::OPTIONS,
+    ] {
+        let r = client
+            .request(method.clone(), format!("{}/", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 405, "{method} /");
+        let body: serde_json::Value = r.json().await.unwrap_or(serde_json::Value::Null);
+        assert_eq!(body["__type"], "UnknownOperationException", "{method} /");
+    }
+    let r = client
+        .head(format!("{}/", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "HEAD /: {}", r.status());
+    let r = client
+        .post(format!("{}//", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "POST //");
+    assert!(r.headers().get("x-amzn-requestid").is_some());
 }

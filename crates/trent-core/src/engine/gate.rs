@@ -152,6 +152,7 @@ impl Kms {
         request_alias: Option<&AliasName>,
         facts: &Facts<'_>,
     ) -> Result<(), KmsError> {
+        debug_assert_eq!(arn, record.arn(), "the ARN given is the record's");
         let access = state::access(op);
         let ctx = RequestContext::new(self, caller, Some(record), request_alias, facts);
         let same_account = record.scope.account == caller.scope.account;
