@@ -2,7 +2,7 @@
 //!
 //! Owns: secret byte containers that zeroize on drop and never print, AES-256-GCM sealing with a
 //! random nonce (for key material at rest and for ciphertext blobs; nonces are drawn from the
-//! CSPRNG a few kilobytes at a time, per thread), random bytes, the
+//! CSPRNG 64 at a time, per thread), random bytes, the
 //! SHA-256/HMAC-SHA-256 primitives SigV4 needs, and the KMS key types: [`asymmetric`] (RSA,
 //! ECDSA/ECDH, Ed25519, ML-DSA, ML-KEM, import unwrapping), [`kem`] (ML-KEM and its key
 //! formats), [`mac`] (HMAC keys) and [`key_wrap`] (AES-KWP).
