@@ -125,9 +125,15 @@ fn decode<Req: for<'de> Deserialize<'de>>(body: &[u8]) -> Res<Req> {
     })
 }
 
+/// Room for most responses (a DescribeKey is about 700 bytes), so that encoding one does not
+/// grow the buffer two or three times from `serde_json::to_vec`'s 128 bytes.
+const RESPONSE_CAPACITY: usize = 1024;
+
 fn encode(resp: &impl Serialize) -> Res<Vec<u8>> {
-    serde_json::to_vec(resp)
-        .map_err(|e| AwsError::internal_with(format!("cannot encode the response: {e}")))
+    let mut out = Vec::with_capacity(RESPONSE_CAPACITY);
+    serde_json::to_writer(&mut out, resp)
+        .map_err(|e| AwsError::internal_with(format!("cannot encode the response: {e}")))?;
+    Ok(out)
 }
 
 /// Where an operation's answer goes when it is not awaited on the calling thread.
