@@ -92,13 +92,16 @@ impl Tls {
     pub fn reload_on_sighup(&self) {
         #[cfg(unix)]
         {
+            use tokio::signal::unix::{signal, SignalKind};
+            // Registered here, before this returns, not in the task: a SIGHUP that arrives
+            // before the task first runs must find the handler, not the default disposition
+            // (terminate).
+            let Ok(mut hup) = signal(SignalKind::hangup()) else {
+                tracing::error!("cannot listen for SIGHUP: certificates will not be reloaded");
+                return;
+            };
             let tls = self.clone();
             tokio::spawn(async move {
-                use tokio::signal::unix::{signal, SignalKind};
-                let Ok(mut hup) = signal(SignalKind::hangup()) else {
-                    tracing::error!("cannot listen for SIGHUP: certificates will not be reloaded");
-                    return;
-                };
                 while hup.recv().await.is_some() {
                     match tls.reload() {
                         Ok(()) => tracing::info!("TLS certificate reloaded"),
