@@ -633,8 +633,7 @@ impl Kms {
             // A write after ValidTo passed starts from the key without its expired material
             // (and so also makes the expiry durable).
             import::expire_materials(&mut current, now);
-            let policy = self.key_policy(&current);
-            self.decide(caller, op, &current, &current.arn(), &policy, None, facts)?;
+            self.decide_stored(caller, op, &current, facts)?;
             let mut next = current.clone();
             let out = change(&mut next, now)?;
             if next.meta == current.meta && next.materials == current.materials {

@@ -190,6 +190,19 @@ impl Kms {
         }
     }
 
+    /// [`Kms::decide`] for a record read from the store (inside a compare-and-set loop): its
+    /// policy and ARN taken from it, no alias named by the request.
+    pub(super) fn decide_stored(
+        &self,
+        caller: &Caller,
+        op: KeyOp,
+        record: &KeyRecord,
+        facts: &Facts<'_>,
+    ) -> Result<(), KmsError> {
+        let policy = self.key_policy(record);
+        self.decide(caller, op, record, &record.arn(), &policy, None, facts)
+    }
+
     /// The parsed policy of a key record, from the cache when its text is unchanged.
     pub(super) fn key_policy(&self, record: &KeyRecord) -> KeyPolicy {
         let mut hasher = DefaultHasher::new();

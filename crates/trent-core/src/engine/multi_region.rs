@@ -209,16 +209,7 @@ impl Kms {
             }
             let now = self.now();
             let primary = self.stored_key(&scope, &id, now)?;
-            let policy = self.key_policy(&primary);
-            self.decide(
-                caller,
-                KeyOp::ReplicateKey,
-                &primary,
-                &primary.arn(),
-                &policy,
-                None,
-                &facts,
-            )?;
+            self.decide_stored(caller, KeyOp::ReplicateKey, &primary, &facts)?;
             let Some(set) = primary.meta.multi_region_set.clone() else {
                 return Err(KmsError::internal("multi-Region primary without its set"));
             };
@@ -360,16 +351,7 @@ impl Kms {
             }
             let now = self.now();
             let primary = self.stored_key(&scope, &id, now)?;
-            let policy = self.key_policy(&primary);
-            self.decide(
-                caller,
-                KeyOp::UpdatePrimaryRegion,
-                &primary,
-                &primary.arn(),
-                &policy,
-                None,
-                &facts,
-            )?;
+            self.decide_stored(caller, KeyOp::UpdatePrimaryRegion, &primary, &facts)?;
             let Some(set) = primary.meta.multi_region_set.clone() else {
                 return Err(KmsError::internal("multi-Region primary without its set"));
             };
@@ -387,16 +369,7 @@ impl Kms {
                 .get_key(&new_scope, &id)?
                 .filter(|r| !self.is_deleted(r, now))
                 .ok_or_else(no_replica)?;
-            let replica_policy = self.key_policy(&replica);
-            self.decide(
-                caller,
-                KeyOp::UpdatePrimaryRegion,
-                &replica,
-                &replica.arn(),
-                &replica_policy,
-                None,
-                &replica_facts,
-            )?;
+            self.decide_stored(caller, KeyOp::UpdatePrimaryRegion, &replica, &replica_facts)?;
             let next_set = MultiRegionSet {
                 primary: region.to_owned(),
                 replicas: set
