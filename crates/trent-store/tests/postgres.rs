@@ -414,3 +414,30 @@ MEYCIQDKWWR8dGbzUzgKdN+BZTKkGV73HptpUwd8/xmYpIbqRAIhAI2hhCOojsik
 LdYH+/6tNIHMzjW0ldAXQId3fpVNJsaY
 -----END CERTIFICATE-----
 ";
+
+/// Schema 6 drops the keys table's duplicate of its primary key; the foreign keys that used
+/// it hold on the primary key: deleting a key still removes its material and its aliases, and
+/// an alias still needs its key.
+#[test]
+fn the_keys_table_has_one_unique_index_and_its_foreign_keys_hold() {
+    let db = TestDatabase::create();
+    run_sql(db.url(), &trent_store::postgres::testing::schema_at(5));
+    let store = open(&db);
+    let text = |sql: &str| db.query_text(sql).unwrap().unwrap_or_default();
+    assert_eq!(
+        text(
+            "SELECT string_agg(indexname, ',') FROM pg_indexes
+             WHERE tablename = 'keys' AND indexdef LIKE 'CREATE UNIQUE%'"
+        ),
+        "keys_pkey"
+    );
+    assert_eq!(
+        text(
+            "SELECT string_agg(conindid::regclass::text, ',') FROM pg_constraint
+             WHERE contype = 'f' AND confrelid = 'keys'::regclass"
+        ),
+        "keys_pkey,keys_pkey"
+    );
+    conformance::aliases_are_unique_and_conditional(&store);
+    conformance::delete_removes_key_material_and_aliases(&store);
+}

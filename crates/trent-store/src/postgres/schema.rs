@@ -147,6 +147,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
      DROP TRIGGER keys_changed ON keys;
      CREATE TRIGGER keys_changed AFTER UPDATE OR DELETE ON keys
          FOR EACH ROW EXECUTE FUNCTION trent_key_changed();"#,
+    // 5 -> 6: the keys table's `UNIQUE (account, region, id)` of schema 1 duplicates the
+    // primary key it has had since schema 3: a second identical B-tree written by every
+    // CreateKey. The two foreign keys bound to it are re-created on the primary key.
+    r#"ALTER TABLE aliases DROP CONSTRAINT aliases_account_region_target_key_id_fkey;
+     ALTER TABLE key_material DROP CONSTRAINT key_material_account_region_key_id_fkey;
+     ALTER TABLE keys DROP CONSTRAINT keys_account_region_id_key;
+     ALTER TABLE key_material ADD CONSTRAINT key_material_account_region_key_id_fkey
+         FOREIGN KEY (account, region, key_id) REFERENCES keys (account, region, id)
+         ON DELETE CASCADE;
+     ALTER TABLE aliases ADD CONSTRAINT aliases_account_region_target_key_id_fkey
+         FOREIGN KEY (account, region, target_key_id) REFERENCES keys (account, region, id)
+         ON DELETE CASCADE;"#,
 ];
 
 /// Creates or upgrades the schema in one transaction, under the schema lock.
