@@ -8,6 +8,9 @@
 # their costs per request. Alone, one figure after another, this machine drifts by ±20 % from
 # run to run; B/A of a build against itself stays within 1.5 %. The servers start, and their
 # loads start, in turn in alternate rounds. Prints B/A per round and the median.
+# For CPU-bound loads only (e.g. --no-audit): two servers whose answers wait for fsyncs on one
+# disk wait for each other's flushes, and B/A no longer measures their costs
+# (BENCHMARK-ANALYSIS.md, "The audit trail without its store").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=$1 OP=$2 SECONDS_=$3 A=$4 B=$5

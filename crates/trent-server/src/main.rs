@@ -411,9 +411,10 @@ fn serve(args: ServeArgs) -> Result<(), String> {
                 service(state, axum::Router::new())
             }
         };
+        // Signal handlers before the listening line, so that a signal after it never meets
+        // the default disposition (terminate).
+        let shutdown = shutdown_signal()?;
         if let Some(tls) = &tls {
-            // Before the listening line, so that a SIGHUP after it never meets the default
-            // disposition (terminate).
             tls.reload_on_sighup();
         }
         let scheme = if tls.is_some() { "https" } else { "http" };
@@ -421,7 +422,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         // A machine-readable line for scripts and tests that start us on port 0 (last: a
         // `metrics on` line, if any, comes before it).
         println!("listening on {scheme}://{addr}");
-        listener::serve(listener, service, limits, tls, shutdown_signal()).await;
+        listener::serve(listener, service, limits, tls, shutdown).await;
         // Key uses since the last sweep are written before the process goes.
         match tokio::task::spawn_blocking(move || kms.flush_usage()).await {
             Ok(Ok(_)) => {}
@@ -500,24 +501,32 @@ async fn sweeper(
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Waits for SIGTERM or SIGINT (Ctrl-C), the signals that end the server gracefully. Both are
+/// registered when this is called, not when the future is first polled, so the caller calls it
+/// before the listening line: a signal sent right after that line must never meet the default
+/// disposition, which ends the process without finishing in-flight requests.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let signalled = {
+        use tokio::signal::unix::{signal, SignalKind};
+        let handle = |kind: SignalKind, name: &str| {
+            signal(kind).map_err(|e| format!("cannot handle {name}: {e}"))
+        };
+        let mut term = handle(SignalKind::terminate(), "SIGTERM")?;
+        let mut int = handle(SignalKind::interrupt(), "SIGINT")?;
+        async move {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
             }
-            Err(_) => std::future::pending::<()>().await,
         }
     };
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutdown signal received; finishing in-flight requests");
+    let signalled = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    Ok(async move {
+        signalled.await;
+        tracing::info!("shutdown signal received; finishing in-flight requests");
+    })
 }
