@@ -838,11 +838,21 @@ impl Kms {
     }
 
     pub fn enable_key(&self, caller: &Caller, key: &KeyRef) -> Result<KeyRecord, KmsError> {
-        self.set_state(caller, key, KeyOp::EnableKey, KeyState::Enabled)
+        self.set_state(
+            caller,
+            key,
+            KeyOp::EnableKey,
+            KeyState::Enabled,
+            &Facts::default(),
+        )
     }
 
     pub fn disable_key(&self, caller: &Caller, key: &KeyRef) -> Result<KeyRecord, KmsError> {
-        self.set_state(caller, key, KeyOp::DisableKey, KeyState::Disabled)
+        let facts = Facts {
+            usage_days: true,
+            ..Facts::default()
+        };
+        self.set_state(caller, key, KeyOp::DisableKey, KeyState::Disabled, &facts)
     }
 
     fn set_state(
@@ -851,8 +861,9 @@ impl Kms {
         key: &KeyRef,
         op: KeyOp,
         to: KeyState,
+        facts: &Facts<'_>,
     ) -> Result<KeyRecord, KmsError> {
-        let ((), record) = self.modify(caller, key, op, &Facts::default(), |r, _| {
+        let ((), record) = self.modify(caller, key, op, facts, |r, _| {
             r.meta.state = to;
             Ok(())
         })?;
@@ -866,12 +877,13 @@ impl Kms {
         key: &KeyRef,
         window_days: u32,
     ) -> Result<KeyRecord, KmsError> {
-        let ((), record) = self.modify(
-            caller,
-            key,
-            KeyOp::ScheduleKeyDeletion,
-            &Facts::default(),
-            |r, now| {
+        let facts = Facts {
+            pending_window_days: Some(window_days),
+            usage_days: true,
+            ..Facts::default()
+        };
+        let ((), record) =
+            self.modify(caller, key, KeyOp::ScheduleKeyDeletion, &facts, |r, now| {
                 // The one place deletion protection is enforced, for callers of either dialect;
                 // checked after the state table, so a key already pending deletion answers as such.
                 if r.meta.deletion_protection.is_some() {
@@ -894,8 +906,7 @@ impl Kms {
                 }
                 r.meta.pending_window_days = Some(window_days);
                 Ok(())
-            },
-        )?;
+            })?;
         Ok(record)
     }
 
@@ -1087,6 +1098,7 @@ impl Kms {
             algorithm,
             KeyOp::Decrypt,
             "Decrypt",
+            None,
         )?;
         self.note_use(&out.key, KeyOp::Decrypt);
         Ok(out)
@@ -1102,6 +1114,7 @@ impl Kms {
         algorithm: EncryptionAlgorithm,
         op: KeyOp,
         op_name: &str,
+        same_key: Option<bool>,
     ) -> Result<Decrypted, KmsError> {
         if key.is_none() && algorithm.oaep().is_some() {
             // Raw RSA ciphertext does not say which key made it.
@@ -1112,6 +1125,7 @@ impl Kms {
         let facts = Facts {
             encryption_context: Some(context),
             encryption_algorithm: Some(algorithm),
+            same_key,
             ..Facts::default()
         };
         if let Some(loaded) = self.named_asymmetric(caller, key, op, &facts)? {
@@ -1136,7 +1150,12 @@ impl Kms {
         let recorded = KeyRef::Id(parsed.key_id);
         let target = match key {
             Some(named) => {
-                if self.resolve(caller, named)? != parsed.key_id {
+                if self.resolve_admissible(caller, named, op)?.1 != parsed.key_id {
+                    // Another account's key is the wrong one only for a caller it admits;
+                    // anyone else learns nothing of it.
+                    if gate::is_foreign(caller, named) {
+                        self.admit_key(caller, named, op, &facts)?;
+                    }
                     return Err(KmsError::IncorrectKey);
                 }
                 named
@@ -1176,9 +1195,19 @@ impl Kms {
         destination_context: &EncryptionContext,
         destination_algorithm: EncryptionAlgorithm,
     ) -> Result<ReEncrypted, KmsError> {
+        // kms:ReEncryptOnSameKey: the destination against the key the ciphertext names (or
+        // the source key named, for raw RSA ciphertext).
+        let (to_scope, to_id) =
+            self.resolve_admissible(caller, destination_key, KeyOp::ReEncryptTo)?;
+        let from = match source_key {
+            Some(named) => self.resolve_scoped(caller, named).ok(),
+            None => blob::decode(ciphertext).map(|b| (caller.scope.clone(), b.key_id)),
+        };
+        let same_key = Some(from.is_some_and(|(scope, id)| scope == to_scope && id == to_id));
         let facts = Facts {
             encryption_context: Some(destination_context),
             encryption_algorithm: Some(destination_algorithm),
+            same_key,
             ..Facts::default()
         };
         let destination = self.admit_key(caller, destination_key, KeyOp::ReEncryptTo, &facts)?;
@@ -1197,6 +1226,7 @@ impl Kms {
             source_algorithm,
             KeyOp::ReEncryptFrom,
             "ReEncrypt",
+            same_key,
         )?;
         let ciphertext = Self::encrypt_with(
             &destination,
@@ -1317,7 +1347,8 @@ impl Kms {
         Err(KmsError::Contention)
     }
 
-    /// Points an alias at another key. Only the destination key's state matters.
+    /// Points an alias at another key. Only the destination key's state matters; the caller
+    /// needs kms:UpdateAlias on the alias, the destination key and the current one.
     pub fn update_alias(
         &self,
         caller: &Caller,
@@ -1337,14 +1368,22 @@ impl Kms {
                 KeyOp::UpdateAliasCurrent,
                 &Facts::default(),
             );
-            if let Ok(old) = old {
-                let (o, d) = (&old.record.meta, &destination.record.meta);
-                if o.key_spec != d.key_spec || o.key_usage != d.key_usage {
-                    return Err(KmsError::Validation(format!(
-                        "{} key usage and key spec must match those of the current target key.",
-                        destination.arn()
-                    )));
+            match old {
+                Ok(old) => {
+                    let (o, d) = (&old.record.meta, &destination.record.meta);
+                    if o.key_spec != d.key_spec || o.key_usage != d.key_usage {
+                        return Err(KmsError::Validation(format!(
+                            "{} key usage and key spec must match those of the current target key.",
+                            destination.arn()
+                        )));
+                    }
                 }
+                // Destroyed meanwhile (its aliases go with it): the alias's own compare-and-set
+                // settles that. A refusal is final: moving an alias away from a key needs
+                // kms:UpdateAlias on that key too, or a caller could redirect an alias others
+                // encrypt with to a key of their own.
+                Err(KmsError::NotFound(_)) => {}
+                Err(e) => return Err(e),
             }
             Ok(Write::RetargetAlias {
                 alias: AliasRecord {

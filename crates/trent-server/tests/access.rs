@@ -322,6 +322,37 @@ async fn conditions_on_context_caller_account_aliases_and_tags() {
             .await,
     );
 
+    // AWS's way to require an encryption context: kms:EncryptionContextKeys is absent (null)
+    // when the request has none, so ForAllValues cannot pass an empty set.
+    let required = common::symmetric_key(&root).await;
+    put_policy(
+        &root,
+        &required,
+        &policy(&[
+            account_statement(),
+            format!(
+                r#"{{"Effect":"Allow","Principal":{{"AWS":"{bob_arn}"}},"Action":"kms:Encrypt","Resource":"*","Condition":{{"Null":{{"kms:EncryptionContextKeys":"false"}},"ForAllValues:StringEquals":{{"kms:EncryptionContextKeys":["app"]}}}}}}"#
+            ),
+        ]),
+    )
+    .await;
+    denied(common::encrypt_request(&bob, &required, "x").send().await);
+    denied(
+        bob.encrypt()
+            .key_id(&required)
+            .plaintext(Blob::new("x"))
+            .encryption_context("other", "y")
+            .send()
+            .await,
+    );
+    bob.encrypt()
+        .key_id(&required)
+        .plaintext(Blob::new("x"))
+        .encryption_context("app", "y")
+        .send()
+        .await
+        .unwrap();
+
     // ABAC: erin may encrypt with keys tagged team=blue; a tag change counts at once.
     let erin = w.client("ERIN");
     denied(common::encrypt_request(&erin, &id, "x").send().await);
@@ -373,6 +404,26 @@ async fn other_accounts_need_the_key_policy_and_their_identity_policy() {
     // Key ids and alias names are the caller's own account's.
     let e = carol.describe_key().key_id(&id).send().await.unwrap_err();
     assert_eq!(common::code(&e), "NotFoundException");
+    // Naming another account's key or alias in a Decrypt of her own ciphertext tells her
+    // nothing either: not whether it exists, nor that it is not the key of her ciphertext.
+    let own = common::symmetric_key(&carol).await;
+    let hers = common::encrypt(&carol, &own, "c").await;
+    for named in [
+        format!("arn:aws:kms:{REGION}:{ACCT}:alias/none"),
+        missing.clone(),
+        arn.clone(),
+    ] {
+        let message = denied(
+            common::decrypt_request(&carol, hers.clone())
+                .key_id(&named)
+                .send()
+                .await,
+        );
+        assert_eq!(
+            message,
+            format!("User: arn:aws:iam::{OTHER}:user/carol is not authorized to perform: kms:Decrypt on resource: {named} because no resource-based policy allows the kms:Decrypt action"),
+        );
+    }
 
     put_policy(
         &root,
@@ -403,6 +454,13 @@ async fn other_accounts_need_the_key_policy_and_their_identity_policy() {
     );
     // Operations AWS does not offer across accounts stay refused.
     denied(carol.enable_key().key_id(&arn).send().await);
+    // Admitted to the key, she may learn that it is not the key of her ciphertext.
+    let e = common::decrypt_request(&carol, hers)
+        .key_id(&arn)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(common::code(&e), "IncorrectKeyException");
 }
 
 #[tokio::test]
@@ -555,4 +613,223 @@ async fn sts_get_caller_identity_names_the_principal() {
     let (status, xml) = get_caller_identity(&w.server, "NOBODY", body).await;
     assert_eq!(status, 403);
     assert!(xml.contains("<Code>InvalidClientTokenId</Code>"), "{xml}");
+}
+
+/// Moving an alias needs kms:UpdateAlias on the alias, the new key and the key it points at
+/// now: a caller refused the current key cannot redirect the alias others encrypt with to a
+/// key of their own.
+#[tokio::test]
+async fn update_alias_needs_the_current_key_too() {
+    let w = World::start();
+    let (root, alice) = (w.client("ROOT"), w.client("ALICE"));
+    let guarded = common::symmetric_key(&root).await;
+    let open = common::symmetric_key(&root).await;
+    put_policy(
+        &root,
+        &guarded,
+        &policy(&[
+            account_statement(),
+            format!(
+                r#"{{"Effect":"Deny","Principal":{{"AWS":"arn:aws:iam::{ACCT}:user/alice"}},"Action":"kms:*","Resource":"*"}}"#
+            ),
+        ]),
+    )
+    .await;
+    common::create_alias(&root, "alias/team-pay", &guarded).await;
+    common::create_alias(&root, "alias/team-ops", &open).await;
+    let own = common::symmetric_key(&alice).await;
+    let message = denied(
+        alice
+            .update_alias()
+            .alias_name("alias/team-pay")
+            .target_key_id(&own)
+            .send()
+            .await,
+    );
+    assert_eq!(
+        message,
+        format!(
+            "User: arn:aws:iam::{ACCT}:user/alice is not authorized to perform: kms:UpdateAlias on resource: {} with an explicit deny in a resource-based policy",
+            key_arn(ACCT, &guarded)
+        )
+    );
+    assert_eq!(
+        common::metadata(&root, "alias/team-pay").await.key_id(),
+        guarded
+    );
+    // Allowed on all three, the same call moves the alias.
+    alice
+        .update_alias()
+        .alias_name("alias/team-ops")
+        .target_key_id(&own)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        common::metadata(&root, "alias/team-ops").await.key_id(),
+        own
+    );
+}
+
+/// A Deny statement on a request's own condition key (each operation's parameter, or the key's
+/// recent use) refuses exactly the requests it names, the account root's too.
+#[tokio::test]
+async fn request_condition_keys_guard_their_operations() {
+    use aws_sdk_kms::types::{
+        DataKeyPairSpec, KeySpec, KeyUsageType, MacAlgorithmSpec, MessageType,
+        SigningAlgorithmSpec, WrappingKeySpec,
+    };
+    let w = World::start();
+    let root = w.client("ROOT");
+    let deny = |action: &str, condition: &str| {
+        format!(
+            r#"{{"Effect":"Deny","Principal":"*","Action":"{action}","Resource":"*","Condition":{condition}}}"#
+        )
+    };
+    let guarded = |statements: &[String]| {
+        let mut all = vec![account_statement()];
+        all.extend_from_slice(statements);
+        policy(&all)
+    };
+
+    let id = common::symmetric_key(&root).await;
+    let other = common::symmetric_key(&root).await;
+    put_policy(
+        &root,
+        &id,
+        &guarded(&[
+            deny(
+                "kms:ScheduleKeyDeletion",
+                r#"{"NumericLessThan":{"kms:ScheduleKeyDeletionPendingWindowInDays":"30"}}"#,
+            ),
+            deny(
+                "kms:EnableKeyRotation",
+                r#"{"NumericLessThan":{"kms:RotationPeriodInDays":"365"}}"#,
+            ),
+            deny(
+                "kms:ReEncrypt*",
+                r#"{"Bool":{"kms:ReEncryptOnSameKey":"true"}}"#,
+            ),
+            deny(
+                "kms:GenerateDataKeyPair",
+                r#"{"StringNotEquals":{"kms:DataKeyPairSpec":"ECC_NIST_P256"}}"#,
+            ),
+            deny(
+                "kms:DisableKey",
+                r#"{"NumericLessThan":{"kms:TrailingDaysWithoutKeyUsage":"30"}}"#,
+            ),
+        ]),
+    )
+    .await;
+    let schedule = |days: i32| {
+        root.schedule_key_deletion()
+            .key_id(&id)
+            .pending_window_in_days(days)
+            .send()
+    };
+    denied(schedule(7).await);
+    let rotation = |days: i32| {
+        root.enable_key_rotation()
+            .key_id(&id)
+            .rotation_period_in_days(days)
+            .send()
+    };
+    denied(rotation(180).await);
+    rotation(365).await.unwrap();
+    let blob = common::encrypt(&root, &id, "x").await;
+    let re_encrypt = |to: &str| {
+        root.re_encrypt()
+            .ciphertext_blob(blob.clone())
+            .destination_key_id(to)
+            .send()
+    };
+    denied(re_encrypt(&id).await);
+    re_encrypt(&other).await.unwrap();
+    let pair = |spec: DataKeyPairSpec| {
+        root.generate_data_key_pair()
+            .key_id(&id)
+            .key_pair_spec(spec)
+            .send()
+    };
+    denied(pair(DataKeyPairSpec::Rsa2048).await);
+    pair(DataKeyPairSpec::EccNistP256).await.unwrap();
+    // Used a moment ago: fewer than 30 days without use.
+    denied(root.disable_key().key_id(&id).send().await);
+    schedule(30).await.unwrap();
+
+    let signer = common::create_key(&root, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
+    put_policy(
+        &root,
+        &signer,
+        &guarded(&[deny(
+            "kms:Sign",
+            r#"{"StringEquals":{"kms:MessageType":"DIGEST"}}"#,
+        )]),
+    )
+    .await;
+    let ecdsa = SigningAlgorithmSpec::EcdsaSha256;
+    denied(
+        common::sign_request(&root, &signer, [0u8; 32], &ecdsa)
+            .message_type(MessageType::Digest)
+            .send()
+            .await,
+    );
+    common::sign(&root, &signer, b"raw", MessageType::Raw, &ecdsa).await;
+
+    let mac = common::create_key(&root, KeySpec::Hmac256, KeyUsageType::GenerateVerifyMac).await;
+    put_policy(
+        &root,
+        &mac,
+        &guarded(&[deny(
+            "kms:GenerateMac",
+            r#"{"StringEquals":{"kms:MacAlgorithm":"HMAC_SHA_256"}}"#,
+        )]),
+    )
+    .await;
+    denied(
+        root.generate_mac()
+            .key_id(&mac)
+            .message(Blob::new("m"))
+            .mac_algorithm(MacAlgorithmSpec::HmacSha256)
+            .send()
+            .await,
+    );
+
+    let external = common::external_key(&root, None).await;
+    put_policy(
+        &root,
+        &external,
+        &guarded(&[
+            deny(
+                "kms:GetParametersForImport",
+                r#"{"StringEquals":{"kms:WrappingKeySpec":"RSA_3072"}}"#,
+            ),
+            deny(
+                "kms:ImportKeyMaterial",
+                r#"{"StringEquals":{"kms:ExpirationModel":"KEY_MATERIAL_EXPIRES"}}"#,
+            ),
+        ]),
+    )
+    .await;
+    denied(
+        root.get_parameters_for_import()
+            .key_id(&external)
+            .wrapping_algorithm(aws_sdk_kms::types::AlgorithmSpec::RsaesOaepSha256)
+            .wrapping_key_spec(WrappingKeySpec::Rsa3072)
+            .send()
+            .await,
+    );
+    // RSA_2048 parameters, as the imports below use.
+    let week = aws_sdk_kms::primitives::DateTime::from_secs(
+        (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 7 * 86_400) as i64,
+    );
+    let material = [7u8; 32];
+    denied(common::byok::import(&root, &external, &material, Some(week)).await);
+    common::byok::import(&root, &external, &material, None)
+        .await
+        .unwrap();
 }

@@ -132,6 +132,7 @@ impl Kms {
     ) -> Result<(Vec<u8>, Arc<LoadedKey>), KmsError> {
         let facts = Facts {
             signing_algorithm: Some(algorithm),
+            message_type: Some(message_type),
             ..Facts::default()
         };
         let loaded = self.admit_key(caller, key, KeyOp::Sign, &facts)?;
@@ -154,6 +155,7 @@ impl Kms {
     ) -> Result<Arc<LoadedKey>, KmsError> {
         let facts = Facts {
             signing_algorithm: Some(algorithm),
+            message_type: Some(message_type),
             ..Facts::default()
         };
         let loaded = self.admit_key(caller, key, KeyOp::Verify, &facts)?;
@@ -249,7 +251,11 @@ impl Kms {
         algorithm: KeyAgreementAlgorithm,
         peer_public_key: &[u8],
     ) -> Result<(SecretBytes, Arc<LoadedKey>), KmsError> {
-        let loaded = self.usable(caller, key, KeyOp::DeriveSharedSecret)?;
+        let facts = Facts {
+            key_agreement_algorithm: Some(algorithm),
+            ..Facts::default()
+        };
+        let loaded = self.admit_key(caller, key, KeyOp::DeriveSharedSecret, &facts)?;
         require_usage(&loaded, KeyUsage::KeyAgreement, "DeriveSharedSecret")?;
         if !loaded
             .record
@@ -322,6 +328,7 @@ impl Kms {
         let facts = Facts {
             encryption_context: Some(context),
             encryption_algorithm: Some(EncryptionAlgorithm::SymmetricDefault),
+            data_key_pair_spec: Some(pair_spec),
             ..Facts::default()
         };
         let loaded = self.admit_key(caller, key, op, &facts)?;
@@ -365,6 +372,20 @@ impl Kms {
         }
     }
 
+    fn mac_admitted(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+        op: KeyOp,
+        algorithm: MacAlgorithm,
+    ) -> Result<Arc<LoadedKey>, KmsError> {
+        let facts = Facts {
+            mac_algorithm: Some(algorithm),
+            ..Facts::default()
+        };
+        self.admit_key(caller, key, op, &facts)
+    }
+
     pub fn generate_mac(
         &self,
         caller: &Caller,
@@ -372,7 +393,7 @@ impl Kms {
         message: &[u8],
         algorithm: MacAlgorithm,
     ) -> Result<(Vec<u8>, Arc<LoadedKey>), KmsError> {
-        let loaded = self.usable(caller, key, KeyOp::GenerateMac)?;
+        let loaded = self.mac_admitted(caller, key, KeyOp::GenerateMac, algorithm)?;
         let mac = Self::mac_key(&loaded, "GenerateMac", algorithm)?.sign(message);
         self.note_use(&loaded, KeyOp::GenerateMac);
         Ok((mac, loaded))
@@ -387,7 +408,7 @@ impl Kms {
         algorithm: MacAlgorithm,
         mac: &[u8],
     ) -> Result<Arc<LoadedKey>, KmsError> {
-        let loaded = self.usable(caller, key, KeyOp::VerifyMac)?;
+        let loaded = self.mac_admitted(caller, key, KeyOp::VerifyMac, algorithm)?;
         if !Self::mac_key(&loaded, "VerifyMac", algorithm)?.verify(message, mac) {
             return Err(KmsError::InvalidMac);
         }
@@ -409,7 +430,7 @@ impl Kms {
         };
         // Which kind of key is named decides where the key comes from (the request or the
         // blob); the gate decides on it either way, before anything is decrypted.
-        let (scope, id) = self.resolve_scoped(caller, named)?;
+        let (scope, id) = self.resolve_admissible(caller, named, op)?;
         let asymmetric = self
             .peek_spec(&scope, &id)
             .is_some_and(|spec| matches!(spec.kind(), KeyKind::Asymmetric(_)));

@@ -66,6 +66,29 @@ pub struct Facts<'a> {
     /// CreateGrant, ListGrants, RevokeGrant: `kms:GrantIsForAWSResource` is present (false:
     /// no AWS service calls Trent).
     pub grant_call: bool,
+    /// ScheduleKeyDeletion's `PendingWindowInDays`
+    /// (`kms:ScheduleKeyDeletionPendingWindowInDays`).
+    pub pending_window_days: Option<u32>,
+    /// EnableKeyRotation's `RotationPeriodInDays` (`kms:RotationPeriodInDays`).
+    pub rotation_period_days: Option<u32>,
+    /// Sign and Verify's `MessageType` (`kms:MessageType`).
+    pub message_type: Option<MessageType>,
+    /// ReEncrypt: whether its source and destination are one key (`kms:ReEncryptOnSameKey`).
+    pub same_key: Option<bool>,
+    /// GenerateDataKeyPair's `KeyPairSpec` (`kms:DataKeyPairSpec`).
+    pub data_key_pair_spec: Option<DataKeyPairSpec>,
+    /// GenerateMac and VerifyMac's `MacAlgorithm` (`kms:MacAlgorithm`).
+    pub mac_algorithm: Option<MacAlgorithm>,
+    /// DeriveSharedSecret's `KeyAgreementAlgorithm` (`kms:KeyAgreementAlgorithm`).
+    pub key_agreement_algorithm: Option<KeyAgreementAlgorithm>,
+    /// GetParametersForImport's `WrappingAlgorithm` and `WrappingKeySpec`
+    /// (`kms:WrappingAlgorithm`, `kms:WrappingKeySpec`).
+    pub wrapping: Option<(WrappingAlgorithm, WrappingKeySpec)>,
+    /// ImportKeyMaterial's `ValidTo`, `None` for KEY_MATERIAL_DOES_NOT_EXPIRE
+    /// (`kms:ExpirationModel`, and `kms:ValidTo` when it expires).
+    pub import_valid_to: Option<Option<Timestamp>>,
+    /// ScheduleKeyDeletion and DisableKey: `kms:TrailingDaysWithoutKeyUsage` is present.
+    pub usage_days: bool,
     /// A check of the key that the operation makes before the state table (a key of the wrong
     /// kind is refused whatever its state).
     pub precondition: Option<&'a Precondition>,
@@ -105,16 +128,10 @@ impl Kms {
             authorize_identity(caller, access.action, &resource, &ctx)?;
             return Ok(None);
         };
-        let foreign = key_scope(key).is_some_and(|s| s.account != caller.scope.account);
-        // Another account's caller learns nothing of whether the key exists.
-        let hide = |e: KmsError| match e {
-            KmsError::NotFound(_) if foreign => {
-                denied(caller, op, &key_ref_arn(key), DenyReason::NoResourcePolicy)
-            }
-            e => e,
-        };
-        let (scope, id) = self.resolve_scoped(caller, key).map_err(hide)?;
-        let loaded = self.load(&scope, &id).map_err(hide)?;
+        let (scope, id) = self.resolve_admissible(caller, key, op)?;
+        let loaded = self
+            .load(&scope, &id)
+            .map_err(|e| hide_foreign(caller, key, op, e))?;
         self.decide(
             caller,
             op,
@@ -125,6 +142,19 @@ impl Kms {
             facts,
         )?;
         Ok(Some(loaded))
+    }
+
+    /// The scope and id of the key `key` names, as the gate answers: another account's caller
+    /// learns nothing of whether that key or alias exists (a missing one is refused as a key
+    /// it may not use would be).
+    pub(super) fn resolve_admissible(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+        op: KeyOp,
+    ) -> Result<(Scope, crate::KeyId), KmsError> {
+        self.resolve_scoped(caller, key)
+            .map_err(|e| hide_foreign(caller, key, op, e))
     }
 
     /// [`Kms::admit`] for operations that name a key.
@@ -318,6 +348,21 @@ impl Kms {
 }
 
 /// The scope an ARN reference names, if any.
+/// Whether `key` names another account's key or alias.
+pub(super) fn is_foreign(caller: &Caller, key: &KeyRef) -> bool {
+    key_scope(key).is_some_and(|s| s.account != caller.scope.account)
+}
+
+/// A NotFound for another account's key, as the refusal its caller gets for a key it may not use.
+fn hide_foreign(caller: &Caller, key: &KeyRef, op: KeyOp, e: KmsError) -> KmsError {
+    match e {
+        KmsError::NotFound(_) if is_foreign(caller, key) => {
+            denied(caller, op, &key_ref_arn(key), DenyReason::NoResourcePolicy)
+        }
+        e => e,
+    }
+}
+
 fn key_scope(key: &KeyRef) -> Option<&Scope> {
     match key {
         KeyRef::KeyArn { scope, .. } | KeyRef::AliasArn { scope, .. } => Some(scope),
@@ -677,9 +722,13 @@ impl Context for RequestContext<'_> {
         }
         let key = self.key;
         match name {
+            // An omitted or empty context leaves the key absent, as in AWS, so that
+            // `"Null": {"kms:EncryptionContextKeys": "false"}` requires a context (AWS's own
+            // policies pair it with ForAllValues, which an empty set satisfies).
             "kms:encryptioncontextkeys" => Some(Values::Many(
                 facts
-                    .encryption_context?
+                    .encryption_context
+                    .filter(|c| !c.is_empty())?
                     .keys()
                     .map(|k| Cow::Borrowed(k.as_str()))
                     .collect(),
@@ -725,6 +774,30 @@ impl Context for RequestContext<'_> {
                 GrantConstraint::Subset(_) => "EncryptionContextSubset",
                 GrantConstraint::Equals(_) => "EncryptionContextEquals",
             }),
+            "kms:schedulekeydeletionpendingwindowindays" => {
+                one(facts.pending_window_days?.to_string())
+            }
+            "kms:rotationperiodindays" => one(facts.rotation_period_days?.to_string()),
+            "kms:messagetype" => borrowed(facts.message_type?.as_str()),
+            "kms:reencryptonsamekey" => borrowed(if facts.same_key? { "true" } else { "false" }),
+            "kms:datakeypairspec" => borrowed(facts.data_key_pair_spec?.as_str()),
+            "kms:macalgorithm" => borrowed(facts.mac_algorithm?.as_str()),
+            "kms:keyagreementalgorithm" => borrowed(facts.key_agreement_algorithm?.as_str()),
+            "kms:wrappingalgorithm" => borrowed(facts.wrapping?.0.as_str()),
+            "kms:wrappingkeyspec" => borrowed(facts.wrapping?.1.as_str()),
+            "kms:expirationmodel" => borrowed(match facts.import_valid_to? {
+                Some(_) => "KEY_MATERIAL_EXPIRES",
+                None => "KEY_MATERIAL_DOES_NOT_EXPIRE",
+            }),
+            // Epoch seconds, as AWS's example compares it (`NumericLessThanEquals`).
+            "kms:validto" => one((facts.import_valid_to??.0.div_euclid(1000)).to_string()),
+            // Whole days since the key's last use this node or the store knows of (or since
+            // its use has been tracked, if never used).
+            "kms:trailingdayswithoutkeyusage" if facts.usage_days => {
+                let (last, since) = self.kms.last_use(key?);
+                let from = last.map_or(since, |l| l.at);
+                one(((self.kms.now().0 - from.0).max(0) / Timestamp::DAY_MS).to_string())
+            }
             "kms:grantisforawsresource" => facts
                 .grant_call
                 .then_some(Values::One(Cow::Borrowed("false"))),
@@ -753,7 +826,8 @@ impl Context for RequestContext<'_> {
                     (None, Some(keys)) => keys.iter().map(|k| Cow::Borrowed(k.as_str())).collect(),
                     (None, None) => return None,
                 };
-                Some(Values::Many(keys))
+                // A request that sets or removes no tag has no aws:TagKeys (as above).
+                (!keys.is_empty()).then_some(Values::Many(keys))
             }
             _ => None,
         }

@@ -168,6 +168,7 @@ impl Kms {
         caller: &Caller,
         key: &KeyRef,
         op: KeyOp,
+        facts: &Facts<'_>,
     ) -> Result<Arc<LoadedKey>, KmsError> {
         self.admit_key(
             caller,
@@ -175,7 +176,7 @@ impl Kms {
             op,
             &Facts {
                 precondition: Some(&require_external),
-                ..Facts::default()
+                ..*facts
             },
         )
     }
@@ -187,7 +188,11 @@ impl Kms {
         algorithm: WrappingAlgorithm,
         wrapping_key_spec: WrappingKeySpec,
     ) -> Result<ImportParameters, KmsError> {
-        let loaded = self.external_key(caller, key, KeyOp::GetParametersForImport)?;
+        let facts = Facts {
+            wrapping: Some((algorithm, wrapping_key_spec)),
+            ..Facts::default()
+        };
+        let loaded = self.external_key(caller, key, KeyOp::GetParametersForImport, &facts)?;
         if algorithm.scheme().is_none() {
             return Err(KmsError::UnsupportedOperation(format!(
                 "WrappingAlgorithm {algorithm} is not supported."
@@ -252,7 +257,11 @@ impl Kms {
         key: &KeyRef,
         import: ImportRequest<'_>,
     ) -> Result<(KeyRecord, String), KmsError> {
-        let loaded = self.external_key(caller, key, KeyOp::ImportKeyMaterial)?;
+        let facts = Facts {
+            import_valid_to: Some(import.valid_to),
+            ..Facts::default()
+        };
+        let loaded = self.external_key(caller, key, KeyOp::ImportKeyMaterial, &facts)?;
         let id = loaded.record.id;
         let spec = loaded.record.meta.key_spec;
         let several_materials = import.import_type.is_some()
@@ -285,7 +294,7 @@ impl Kms {
         let mut identity = check_material(spec, &material)?;
         let digest = material_digest(&id, &identity);
         trent_crypto::wipe(&mut identity);
-        let (material_id, record) = self.modify(caller, key, KeyOp::ImportKeyMaterial, &Facts::default(), |r, _| {
+        let (material_id, record) = self.modify(caller, key, KeyOp::ImportKeyMaterial, &facts, |r, _| {
             let known = self.find_material(r, &digest)?;
             let import_type = import.import_type.unwrap_or(if r.meta.imports.is_empty() {
                 ImportType::NewKeyMaterial
@@ -394,7 +403,12 @@ impl Kms {
         key: &KeyRef,
         key_material_id: Option<&str>,
     ) -> Result<(KeyRecord, Option<String>), KmsError> {
-        self.external_key(caller, key, KeyOp::DeleteImportedKeyMaterial)?;
+        self.external_key(
+            caller,
+            key,
+            KeyOp::DeleteImportedKeyMaterial,
+            &Facts::default(),
+        )?;
         let (deleted, record) = self.modify(
             caller,
             key,

@@ -96,6 +96,7 @@ impl Kms {
         key: &KeyRef,
         op: KeyOp,
         rotations: Rotations,
+        facts: &Facts<'_>,
     ) -> Result<Arc<LoadedKey>, KmsError> {
         let check = move |r: &KeyRecord| require_rotatable(r, rotations);
         self.admit_key(
@@ -104,7 +105,7 @@ impl Kms {
             op,
             &Facts {
                 precondition: Some(&check),
-                ..Facts::default()
+                ..*facts
             },
         )
     }
@@ -165,26 +166,36 @@ impl Kms {
         key: &KeyRef,
         period_days: u32,
     ) -> Result<(), KmsError> {
-        self.rotatable(caller, key, KeyOp::EnableKeyRotation, Rotations::Automatic)?;
-        self.modify(
+        let facts = Facts {
+            rotation_period_days: Some(period_days),
+            ..Facts::default()
+        };
+        self.rotatable(
             caller,
             key,
             KeyOp::EnableKeyRotation,
-            &Facts::default(),
-            |r, now| {
-                let rotation = &mut r.meta.rotation;
-                if rotation.period_days != Some(period_days) {
-                    rotation.period_days = Some(period_days);
-                    rotation.next_rotation = Some(now.plus_days(period_days));
-                }
-                Ok(())
-            },
+            Rotations::Automatic,
+            &facts,
         )?;
+        self.modify(caller, key, KeyOp::EnableKeyRotation, &facts, |r, now| {
+            let rotation = &mut r.meta.rotation;
+            if rotation.period_days != Some(period_days) {
+                rotation.period_days = Some(period_days);
+                rotation.next_rotation = Some(now.plus_days(period_days));
+            }
+            Ok(())
+        })?;
         Ok(())
     }
 
     pub fn disable_key_rotation(&self, caller: &Caller, key: &KeyRef) -> Result<(), KmsError> {
-        self.rotatable(caller, key, KeyOp::DisableKeyRotation, Rotations::Automatic)?;
+        self.rotatable(
+            caller,
+            key,
+            KeyOp::DisableKeyRotation,
+            Rotations::Automatic,
+            &Facts::default(),
+        )?;
         self.modify(
             caller,
             key,
@@ -212,6 +223,7 @@ impl Kms {
             key,
             KeyOp::GetKeyRotationStatus,
             Rotations::Automatic,
+            &Facts::default(),
         )?;
         let rotation = &loaded.record.meta.rotation;
         let (period_days, next_rotation) = match loaded.record.meta.state {
@@ -289,7 +301,13 @@ impl Kms {
         limit: usize,
         marker: Option<&str>,
     ) -> Result<(Arc<LoadedKey>, Page<KeyMaterialEntry>), KmsError> {
-        let loaded = self.rotatable(caller, key, KeyOp::ListKeyRotations, Rotations::OnDemand)?;
+        let loaded = self.rotatable(
+            caller,
+            key,
+            KeyOp::ListKeyRotations,
+            Rotations::OnDemand,
+            &Facts::default(),
+        )?;
         let entries: Vec<KeyMaterialEntry> = material_entries(&loaded.record)
             .filter(|e| include_all || e.rotation.is_some())
             .collect();

@@ -107,6 +107,19 @@ impl Kms {
             .clone()
     }
 
+    /// The key's last use that this node or the store knows of, and since when uses are
+    /// tracked (never before the key's creation).
+    pub(super) fn last_use(&self, record: &KeyRecord) -> (Option<LastUse>, Timestamp) {
+        let meta = &record.meta;
+        let last = later(meta.usage.last, self.usage_cell(record).last());
+        let since = meta
+            .usage
+            .since
+            .unwrap_or(self.started)
+            .max(meta.created_at);
+        (last, since)
+    }
+
     /// Notes a successful use of `key` by `op` (only cryptographic operations count).
     pub(super) fn note_use(&self, key: &LoadedKey, op: KeyOp) {
         if let Some(operation) = tracked(op) {
@@ -120,13 +133,7 @@ impl Kms {
         key: &KeyRef,
     ) -> Result<KeyLastUsage, KmsError> {
         let loaded = self.usable(caller, key, KeyOp::GetKeyLastUsage)?;
-        let meta = &loaded.record.meta;
-        let last = later(meta.usage.last, loaded.usage.last());
-        let tracking_since = meta
-            .usage
-            .since
-            .unwrap_or(self.started)
-            .max(meta.created_at);
+        let (last, tracking_since) = self.last_use(&loaded.record);
         Ok(KeyLastUsage {
             last,
             tracking_since,
