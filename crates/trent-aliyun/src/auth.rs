@@ -15,7 +15,7 @@
 //!
 //! Must not log anything (parameters carry plaintexts) or reveal a secret.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::STANDARD;
@@ -31,11 +31,15 @@ use crate::time;
 
 /// How far a request's time may be from ours, either way (Alibaba's gateway uses 15 minutes).
 pub const SKEW: Duration = Duration::from_secs(15 * 60);
-/// Nonces remembered at most (about 70 bytes each, ~70 MB when full; a nonce is kept about
+/// Nonces remembered at most (about 80 bytes each, ~80 MB when full; a nonce is kept about
 /// 15 minutes, so this allows some 1,000 signed requests per second sustained). When full of
 /// unexpired nonces, requests are refused rather than nonces forgotten early: forgetting would
 /// reopen a replay window.
 const MAX_NONCES: usize = 1_000_000;
+/// Nonces one access key may hold of [`MAX_NONCES`]: a credential that signs requests as fast
+/// as it can (or dates them 15 minutes ahead, so each nonce is kept 30) is throttled alone, and
+/// every other credential keeps three quarters of the cache.
+const MAX_NONCES_PER_KEY: usize = MAX_NONCES / 4;
 /// Longest nonce accepted (the SDKs send 32 hex characters); bounds the cache's memory.
 const MAX_NONCE_LEN: usize = 128;
 /// Headers an ACS3/ACS4 signature must cover: the target host (no replay against another
@@ -100,48 +104,90 @@ fn header<'a>(req: &SignedRequest<'a>, name: &str) -> Option<&'a str> {
 }
 
 /// A nonce as remembered: 128 bits of SHA-256 over the access key and the nonce (a fixed,
-/// small size whatever the client sent).
-fn nonce_key(access_key_id: &str, nonce: &str) -> u128 {
+/// small size whatever the client sent), and the access key's own 64 bits (whose nonces these
+/// are, for [`MAX_NONCES_PER_KEY`]).
+fn nonce_key(access_key_id: &str, nonce: &str) -> (u128, u64) {
     let mut input = Vec::with_capacity(access_key_id.len() + 1 + nonce.len());
     input.extend_from_slice(access_key_id.as_bytes());
     input.push(0);
+    let owner = sha256(&input);
     input.extend_from_slice(nonce.as_bytes());
     let digest = sha256(&input);
     let mut first = [0u8; 16];
     first.copy_from_slice(&digest[..16]);
-    u128::from_be_bytes(first)
+    let mut key = [0u8; 8];
+    key.copy_from_slice(&owner[..8]);
+    (u128::from_be_bytes(first), u64::from_be_bytes(key))
 }
 
 /// Remembers nonces for as long as their request could still pass the time check.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct NonceCache {
     seen: HashSet<u128>,
-    /// (forget after, nonce) in arrival order. Forgetting looks only at the front, so an entry
-    /// may outlive its time (never the reverse) when an earlier arrival expires later.
-    order: VecDeque<(i64, u128)>,
+    /// (forget after, nonce, its access key) in arrival order. Forgetting looks only at the
+    /// front, so an entry may outlive its time (never the reverse) when an earlier arrival
+    /// expires later.
+    order: VecDeque<(i64, u128, u64)>,
+    /// Nonces held per access key.
+    held: HashMap<u64, usize>,
+    max: usize,
+    max_per_key: usize,
+}
+
+impl Default for NonceCache {
+    fn default() -> Self {
+        NonceCache::with_limits(MAX_NONCES, MAX_NONCES_PER_KEY)
+    }
 }
 
 impl NonceCache {
-    fn admit(&mut self, key: u128, now: i64, until: i64) -> Result<(), AliyunError> {
-        while self.order.front().is_some_and(|(until, _)| *until <= now) {
-            if let Some((_, old)) = self.order.pop_front() {
+    fn with_limits(max: usize, max_per_key: usize) -> Self {
+        NonceCache {
+            seen: HashSet::new(),
+            order: VecDeque::new(),
+            held: HashMap::new(),
+            max,
+            max_per_key,
+        }
+    }
+
+    fn admit(
+        &mut self,
+        (nonce, owner): (u128, u64),
+        now: i64,
+        until: i64,
+    ) -> Result<(), AliyunError> {
+        while self
+            .order
+            .front()
+            .is_some_and(|(until, _, _)| *until <= now)
+        {
+            if let Some((_, old, of)) = self.order.pop_front() {
                 self.seen.remove(&old);
+                if let Some(n) = self.held.get_mut(&of) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.held.remove(&of);
+                    }
+                }
             }
         }
-        if self.seen.contains(&key) {
+        if self.seen.contains(&nonce) {
             return Err(AliyunError::bad_request(
                 "SignatureNonceUsed",
                 "Specified signature nonce was used already.",
             ));
         }
-        if self.seen.len() >= MAX_NONCES {
+        let held = self.held.get(&owner).copied().unwrap_or(0);
+        if self.seen.len() >= self.max || held >= self.max_per_key {
             return Err(AliyunError::bad_request(
                 "Throttling",
                 "Request was denied due to request throttling.",
             ));
         }
-        self.seen.insert(key);
-        self.order.push_back((until, key));
+        self.seen.insert(nonce);
+        *self.held.entry(owner).or_insert(0) += 1;
+        self.order.push_back((until, nonce, owner));
         Ok(())
     }
 }

@@ -248,6 +248,37 @@ fn nonces_are_forgotten_only_after_the_window() {
     assert!(cache.admit(a, 9, 19).is_err());
     cache.admit(a, 10, 20).unwrap();
     assert_eq!(cache.seen.len(), 1);
+    assert_eq!(cache.held.len(), 1);
+}
+
+/// A credential that fills its share of the cache is throttled alone; the others go on, and
+/// its share comes back as its nonces expire.
+#[test]
+fn one_credential_cannot_fill_the_nonce_cache_for_all() {
+    let mut cache = NonceCache::with_limits(10, 3);
+    for n in 0..3 {
+        cache
+            .admit(nonce_key("greedy", &n.to_string()), 0, 100)
+            .unwrap();
+    }
+    let e = cache.admit(nonce_key("greedy", "3"), 1, 101).unwrap_err();
+    assert_eq!((e.status, e.code), (400, "Throttling"));
+    for n in 0..3 {
+        cache
+            .admit(nonce_key("other", &n.to_string()), 1, 101)
+            .unwrap();
+    }
+    // The first three expire at 100: the greedy key may sign again.
+    cache.admit(nonce_key("greedy", "4"), 100, 200).unwrap();
+    assert_eq!(cache.held[&nonce_key("greedy", "").1], 1);
+    // The whole cache still has its own bound.
+    let mut small = NonceCache::with_limits(2, 2);
+    small.admit(nonce_key("a", "1"), 0, 10).unwrap();
+    small.admit(nonce_key("b", "1"), 0, 10).unwrap();
+    assert_eq!(
+        small.admit(nonce_key("c", "1"), 0, 10).unwrap_err().code,
+        "Throttling"
+    );
 }
 
 #[test]
