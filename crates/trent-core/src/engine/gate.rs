@@ -347,7 +347,6 @@ impl Kms {
     }
 }
 
-/// The scope an ARN reference names, if any.
 /// Whether `key` names another account's key or alias.
 pub(super) fn is_foreign(caller: &Caller, key: &KeyRef) -> bool {
     key_scope(key).is_some_and(|s| s.account != caller.scope.account)
@@ -363,6 +362,7 @@ fn hide_foreign(caller: &Caller, key: &KeyRef, op: KeyOp, e: KmsError) -> KmsErr
     }
 }
 
+/// The scope an ARN reference names, if any.
 fn key_scope(key: &KeyRef) -> Option<&Scope> {
     match key {
         KeyRef::KeyArn { scope, .. } | KeyRef::AliasArn { scope, .. } => Some(scope),
