@@ -38,6 +38,7 @@ pub const SECRET_MEMBERS: &[&str] = &[
     "Plaintext",
     "CiphertextBlob",
     "CiphertextForRecipient",
+    "SharedSecretCiphertextBlob",
     "Message",
     "Signature",
     "Mac",
@@ -565,7 +566,8 @@ mod tests {
     #[test]
     fn secrets_are_dropped_and_names_camel_cased() {
         let v = json!({"KeyId": "k", "Plaintext": "c2VjcmV0", "EncryptionContext": {"Dept": "x"},
-                       "Tags": [{"TagKey": "a", "TagValue": "b"}], "GrantTokens": ["t"]});
+                       "Tags": [{"TagKey": "a", "TagValue": "b"}], "GrantTokens": ["t"],
+                       "SharedSecretCiphertextBlob": "Y2lwaGVy"});
         assert_eq!(
             sanitize(&v),
             json!({"keyId": "k", "encryptionContext": {"Dept": "x"},

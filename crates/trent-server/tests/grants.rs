@@ -393,3 +393,77 @@ async fn a_grant_reaches_another_account() {
     grant(&root, &id, &user(OTHER, "carol"), &[Op::Encrypt]).await;
     common::encrypt(&carol, &arn, "x").await;
 }
+
+/// Another account's caller learns nothing of a key through RetireGrant: a grant id that is
+/// not on the key is refused as a key it may not use, whether the key exists or not.
+#[tokio::test]
+async fn retiring_an_unknown_grant_of_another_account_reveals_nothing() {
+    let (server, _dir) = start();
+    let (root, carol) = (client(&server, "ROOT"), client(&server, "CAROL"));
+    let id = common::symmetric_key(&root).await;
+    let made_up = "0".repeat(64);
+    for key in [
+        format!("arn:aws:kms:{REGION}:{ACCT}:key/{id}"),
+        format!("arn:aws:kms:{REGION}:{ACCT}:key/0b0e7c5e-0000-4000-8000-000000000000"),
+    ] {
+        let refused = carol
+            .retire_grant()
+            .key_id(&key)
+            .grant_id(&made_up)
+            .send()
+            .await;
+        assert_eq!(code(refused), "AccessDeniedException", "{key}");
+    }
+    // The key's own account is told the grant is not there.
+    let refused = root
+        .retire_grant()
+        .key_id(&id)
+        .grant_id(&made_up)
+        .send()
+        .await;
+    assert_eq!(code(refused), "InvalidGrantIdException");
+}
+
+/// CreateGrant's kms:EncryptionContext:<k> and kms:EncryptionContextKeys are those of the
+/// grant's constraint, as AWS evaluates them.
+#[tokio::test]
+async fn create_grant_conditions_see_the_grants_constraint() {
+    let (server, _dir) = start();
+    let root = client(&server, "ROOT");
+    let id = common::symmetric_key(&root).await;
+    root.put_key_policy()
+        .key_id(&id)
+        .policy(format!(
+            r#"{{"Version":"2012-10-17","Statement":[
+              {{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCT}:root"}},"Action":"kms:*","Resource":"*"}},
+              {{"Effect":"Deny","Principal":"*","Action":"kms:CreateGrant","Resource":"*",
+                "Condition":{{"StringEquals":{{"kms:EncryptionContext:tenant":"prod"}}}}}},
+              {{"Effect":"Deny","Principal":"*","Action":"kms:CreateGrant","Resource":"*",
+                "Condition":{{"Null":{{"kms:EncryptionContextKeys":"true"}}}}}}]}}"#
+        ))
+        .send()
+        .await
+        .unwrap();
+    let create = |constraint: Option<(&str, &str)>| {
+        let mut request = root
+            .create_grant()
+            .key_id(&id)
+            .grantee_principal(user(ACCT, "bob"))
+            .operations(Op::Decrypt);
+        if let Some((k, v)) = constraint {
+            request = request.constraints(
+                GrantConstraints::builder()
+                    .encryption_context_subset(k, v)
+                    .build(),
+            );
+        }
+        request.send()
+    };
+    assert_eq!(
+        code(create(Some(("tenant", "prod"))).await),
+        "AccessDeniedException"
+    );
+    // No constraint: no context keys, which the second statement refuses.
+    assert_eq!(code(create(None).await), "AccessDeniedException");
+    create(Some(("tenant", "test"))).await.unwrap();
+}

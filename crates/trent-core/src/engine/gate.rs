@@ -605,7 +605,16 @@ fn authorize_retire(
         .grant_id
         .and_then(|id| record.meta.grants.iter().find(|g| g.id == id))
     else {
-        // No such grant on the key: nothing to decide; the use-case says so.
+        // No such grant on the key: the use-case says so to the key's own account. Another
+        // account's caller learns nothing of the key (not even that it exists).
+        if record.scope.account != caller.scope.account {
+            return Err(refuse(
+                caller,
+                action,
+                resource,
+                DenyReason::NoResourcePolicy,
+            ));
+        }
         return Ok(());
     };
     let retiring = grant

@@ -143,9 +143,15 @@ impl Kms {
             issuing_account: caller.identity.principal.account().to_owned(),
             created_at: self.now(),
         };
+        // kms:EncryptionContext:<k> and kms:EncryptionContextKeys of a CreateGrant are those
+        // of the grant's constraint, as AWS evaluates them.
+        let constraint = candidate.constraint.as_ref().map(|c| match c {
+            GrantConstraint::Subset(pairs) | GrantConstraint::Equals(pairs) => pairs,
+        });
         let facts = Facts {
             new_grant: Some(&candidate),
             grant_call: true,
+            encryption_context: constraint,
             ..Facts::default()
         };
         let (id, record) = self.modify(caller, key, KeyOp::CreateGrant, &facts, |r, now| {
