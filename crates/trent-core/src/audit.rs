@@ -475,9 +475,10 @@ pub fn lookup_page(
 /// [`AuditHook::record_for`] when it commits a change and adds the returned write to the same
 /// batch; after the batch committed it calls [`AuditHook::committed`].
 pub trait AuditHook: Send + Sync + std::fmt::Debug {
-    /// The record of this request, given the change it is about to commit (the change shapes
-    /// the record's response elements). `None` if the request's record is already committed.
-    fn record_for(&self, writes: &[Write]) -> Option<AuditEvent>;
+    /// The records of this request, given the change it is about to commit (the change shapes
+    /// the records' response elements): one per account that receives it (the caller's, and
+    /// the account of another account's key it used). Empty if they are already committed.
+    fn record_for(&self, writes: &[Write]) -> Vec<AuditEvent>;
     /// The batch holding the record committed.
     fn committed(&self);
 }

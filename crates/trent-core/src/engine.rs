@@ -407,15 +407,16 @@ impl Kms {
 
     // ----- the audit trail ----------------------------------------------------------------
 
-    /// Commits a record on its own (a request that changed nothing), through the group commit,
-    /// without waiting: `done` gets the result once the record is durable (or refused).
+    /// Commits a request's records on their own (a request that changed nothing), in one batch
+    /// through the group commit, without waiting: `done` gets the result once they are durable
+    /// (or refused).
     pub fn record_audit_then(
         &self,
-        event: AuditEvent,
+        events: Vec<AuditEvent>,
         done: impl FnOnce(Result<(), KmsError>) + Send + 'static,
     ) {
         self.store.commit_then(
-            vec![Write::Audit(event)],
+            events.into_iter().map(Write::Audit).collect(),
             Box::new(move |result| done(result.map_err(KmsError::from))),
         )
     }
@@ -1586,8 +1587,9 @@ pub struct KeyRecordRef {
 /// tell once they are durable.
 fn with_record<'a>(caller: &'a Caller, writes: &mut Vec<Write>) -> Option<&'a Arc<dyn AuditHook>> {
     let hook = caller.audit.as_ref();
-    if let Some(event) = hook.and_then(|h| h.record_for(writes)) {
-        writes.push(Write::Audit(event));
+    if let Some(h) = hook {
+        let records = h.record_for(writes);
+        writes.extend(records.into_iter().map(Write::Audit));
     }
     hook
 }

@@ -317,6 +317,9 @@ struct Record<'a> {
     request_id: &'a str,
     #[serde(rename = "eventID")]
     event_id: &'a str,
+    /// One GUID on every account's copy of a call that used another account's key.
+    #[serde(rename = "sharedEventID", skip_serializing_if = "Option::is_none")]
+    shared_event_id: Option<&'a str>,
     read_only: bool,
     resources: Vec<Resource<'a>>,
     event_type: &'a str,
@@ -364,18 +367,45 @@ pub struct Outcome {
 }
 
 impl Draft {
-    /// The record, complete.
-    pub fn finish(&self, outcome: Outcome) -> AuditEvent {
+    /// The request's records, complete: the caller's account's, and for a call that succeeded
+    /// with another account's key, that account's copy too (CloudTrail delivers a successful
+    /// cross-account call to both accounts, each copy with its own eventID and
+    /// recipientAccountId and one sharedEventID; a refused or failed call only to the caller's).
+    pub fn finish(&self, outcome: Outcome) -> Vec<AuditEvent> {
         let account = self.who.account();
-        let time = event_time(self.time);
-        // Time-ordered (v7), so the EventId index is appended to rather than written at random.
-        let event_id = uuid::Uuid::now_v7().to_string();
-        let mut keys: Vec<String> = outcome.keys;
+        let mut keys: Vec<String> = outcome.keys.clone();
         for k in &self.request_keys {
             if !keys.contains(k) {
                 keys.push(k.clone());
             }
         }
+        let mut recipients = vec![account.clone()];
+        if outcome.error.is_none() {
+            for owner in keys.iter().filter_map(|arn| arn.split(':').nth(4)) {
+                if !owner.is_empty() && !recipients.iter().any(|r| r == owner) {
+                    recipients.push(owner.to_owned());
+                }
+            }
+        }
+        let shared = (recipients.len() > 1).then(|| uuid::Uuid::new_v4().to_string());
+        recipients
+            .into_iter()
+            .map(|recipient| self.render(&outcome, &keys, &account, recipient, shared.as_deref()))
+            .collect()
+    }
+
+    /// One account's copy of the record.
+    fn render(
+        &self,
+        outcome: &Outcome,
+        keys: &[String],
+        account: &str,
+        recipient: String,
+        shared_event_id: Option<&str>,
+    ) -> AuditEvent {
+        let time = event_time(self.time);
+        // Time-ordered (v7), so the EventId index is appended to rather than written at random.
+        let event_id = uuid::Uuid::now_v7().to_string();
         let event_name = self.event_name.clone().unwrap_or_default();
         let record = Record {
             event_version: EVENT_VERSION,
@@ -392,18 +422,19 @@ impl Draft {
             response_elements: &outcome.response_elements,
             request_id: &self.request_id,
             event_id: &event_id,
+            shared_event_id,
             read_only: self.read_only,
             resources: keys
                 .iter()
                 .map(|arn| Resource {
-                    account_id: arn.split(':').nth(4).unwrap_or(&account),
+                    account_id: arn.split(':').nth(4).unwrap_or(account),
                     kind: KEY_RESOURCE_TYPE,
                     arn,
                 })
                 .collect(),
             event_type: "AwsApiCall",
             management_event: true,
-            recipient_account_id: &account,
+            recipient_account_id: &recipient,
             event_category: "Management",
         };
         // Serializing borrowed strings and JSON values into a String cannot fail.
@@ -426,11 +457,11 @@ impl Draft {
             attributes.push((AuditAttribute::ResourceType, KEY_RESOURCE_TYPE.to_owned()));
         }
         attributes.extend(
-            keys.into_iter()
-                .map(|arn| (AuditAttribute::ResourceName, arn)),
+            keys.iter()
+                .map(|arn| (AuditAttribute::ResourceName, arn.clone())),
         );
         AuditEvent {
-            account,
+            account: recipient,
             time: self.time,
             event_id,
             body,
@@ -463,11 +494,11 @@ pub fn keys_of(writes: &[Write]) -> Vec<String> {
     keys
 }
 
-/// The request's hook: the engine asks it for the record when it commits a change.
+/// The request's hook: the engine asks it for the records when it commits a change.
 pub struct RequestAudit {
     draft: Draft,
-    pending: Mutex<Option<AuditEvent>>,
-    committed: Mutex<Option<AuditEvent>>,
+    pending: Mutex<Vec<AuditEvent>>,
+    committed: Mutex<Vec<AuditEvent>>,
 }
 
 impl std::fmt::Debug for RequestAudit {
@@ -482,8 +513,8 @@ impl RequestAudit {
     pub fn new(draft: Draft) -> Self {
         RequestAudit {
             draft,
-            pending: Mutex::new(None),
-            committed: Mutex::new(None),
+            pending: Mutex::new(Vec::new()),
+            committed: Mutex::new(Vec::new()),
         }
     }
 
@@ -491,22 +522,23 @@ impl RequestAudit {
         &self.draft
     }
 
-    /// The record committed with the request's change, if there was one.
-    pub fn take_committed(&self) -> Option<AuditEvent> {
-        self.committed.lock().take()
+    /// The records committed with the request's change, if there was one.
+    pub fn take_committed(&self) -> Option<Vec<AuditEvent>> {
+        let records = std::mem::take(&mut *self.committed.lock());
+        (!records.is_empty()).then_some(records)
     }
 
     pub fn is_committed(&self) -> bool {
-        self.committed.lock().is_some()
+        !self.committed.lock().is_empty()
     }
 }
 
 impl AuditHook for RequestAudit {
-    fn record_for(&self, writes: &[Write]) -> Option<AuditEvent> {
+    fn record_for(&self, writes: &[Write]) -> Vec<AuditEvent> {
         if self.is_committed() {
-            return None;
+            return Vec::new();
         }
-        let event = self.draft.finish(Outcome {
+        let records = self.draft.finish(Outcome {
             error: None,
             response_elements: change_elements(
                 self.draft.event_name.as_deref().unwrap_or_default(),
@@ -514,13 +546,14 @@ impl AuditHook for RequestAudit {
             ),
             keys: keys_of(writes),
         });
-        *self.pending.lock() = Some(event.clone());
-        Some(event)
+        self.pending.lock().clone_from(&records);
+        records
     }
 
     fn committed(&self) {
-        if let Some(event) = self.pending.lock().take() {
-            *self.committed.lock() = Some(event);
+        let records = std::mem::take(&mut *self.pending.lock());
+        if !records.is_empty() {
+            *self.committed.lock() = records;
         }
     }
 }

@@ -891,13 +891,13 @@ async fn serve<A: Api>(
             match event {
                 Ok(committed) => {
                     state.metrics.record_audit(true);
-                    trail.emit(&committed);
+                    committed.iter().for_each(|e| trail.emit(e));
                     result
                 }
-                Err(event) => match record(&state, event.clone()).await {
+                Err(events) => match record(&state, events.clone()).await {
                     Ok(()) => {
                         state.metrics.record_audit(true);
-                        trail.emit(&event);
+                        events.iter().for_each(|e| trail.emit(e));
                         result
                     }
                     Err(cause) => {
@@ -930,9 +930,12 @@ async fn serve<A: Api>(
 
 /// Commits a record on its own, through the group commit, awaiting the store's writer without
 /// holding a thread. An error means the request must fail: the trail fails closed.
-async fn record(state: &Arc<AppState>, event: trent_core::audit::AuditEvent) -> Result<(), String> {
+async fn record(
+    state: &Arc<AppState>,
+    events: Vec<trent_core::audit::AuditEvent>,
+) -> Result<(), String> {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    state.kms.record_audit_then(event, move |result| {
+    state.kms.record_audit_then(events, move |result| {
         let _ = tx.send(result);
     });
     match rx.await {

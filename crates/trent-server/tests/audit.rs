@@ -721,3 +721,67 @@ async fn multi_region_operations_are_recorded() {
         "eu-west-1"
     );
 }
+
+/// A call another account makes with a key succeeds into both accounts' trails: each copy its
+/// own eventID and recipientAccountId, both one sharedEventID, each in its account's chain. A
+/// refused call stays in the caller's trail alone, as CloudTrail delivers them.
+#[tokio::test]
+async fn another_accounts_use_of_a_key_is_in_the_owners_trail_too() {
+    let w = World::start("", &[]);
+    let (root, oroot) = (w.kms("ROOT"), w.kms("OROOT"));
+    let id = common::symmetric_key(&root).await;
+    let arn = format!("arn:aws:kms:{REGION}:{ACCT}:key/{id}");
+    let shared = common::symmetric_key(&root).await;
+    let shared_arn = format!("arn:aws:kms:{REGION}:{ACCT}:key/{shared}");
+    root.put_key_policy()
+        .key_id(&shared)
+        .policy(format!(
+            r#"{{"Version":"2012-10-17","Statement":[
+              {{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCT}:root"}},"Action":"kms:*","Resource":"*"}},
+              {{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{OTHER}:root"}},"Action":["kms:Encrypt","kms:Decrypt"],"Resource":"*"}}]}}"#
+        ))
+        .send()
+        .await
+        .unwrap();
+    let blob = common::encrypt(&oroot, &shared_arn, "x").await;
+    oroot
+        .decrypt()
+        .key_id(&shared_arn)
+        .ciphertext_blob(blob)
+        .send()
+        .await
+        .unwrap();
+    // Refused: the default policy does not name the other account.
+    assert!(common::encrypt_request(&oroot, &arn, "x")
+        .send()
+        .await
+        .is_err());
+
+    for name in ["Encrypt", "Decrypt"] {
+        let owners = by(&w.server, "ROOT", "ResourceName", &shared_arn).await;
+        let callers = by(&w.server, "OROOT", "ResourceName", &shared_arn).await;
+        let (owner, caller) = (named(&owners, name), named(&callers, name));
+        assert_eq!((owner.len(), caller.len()), (1, 1), "{name}");
+        let (owner, caller) = (record(owner[0]), record(caller[0]));
+        assert_eq!(owner["recipientAccountId"], ACCT);
+        assert_eq!(caller["recipientAccountId"], OTHER);
+        assert_eq!(owner["userIdentity"]["accountId"], OTHER);
+        assert_ne!(owner["eventID"], caller["eventID"]);
+        assert!(owner["sharedEventID"].is_string(), "{owner}");
+        assert_eq!(owner["sharedEventID"], caller["sharedEventID"]);
+        assert_eq!(owner["requestID"], caller["requestID"]);
+    }
+    // The owner's own calls carry no sharedEventID.
+    let own = by(&w.server, "ROOT", "EventName", "PutKeyPolicy").await;
+    assert!(record(&own[0]).get("sharedEventID").is_none());
+    // The refusal is the caller's alone.
+    assert!(by(&w.server, "ROOT", "ResourceName", &arn)
+        .await
+        .iter()
+        .all(|e| record(e)["userIdentity"]["accountId"] == ACCT));
+    let refused = by(&w.server, "OROOT", "ResourceName", &arn).await;
+    assert_eq!(record(&refused[0])["errorCode"], "AccessDeniedException");
+    // Both chains hold and verify.
+    let (intact, report) = verify(&w);
+    assert!(intact, "{report}");
+}
