@@ -171,6 +171,18 @@ fn backup_and_restore_refuse_to_overwrite_and_foreign_files() {
         std::fs::read_to_string(&snapshot).unwrap(),
         "something else"
     );
+    // A link is never followed, not even a dangling one (to where a snapshot would land).
+    let (link, elsewhere) = (tmp.path().join("link"), tmp.path().join("elsewhere"));
+    std::os::unix::fs::symlink(&elsewhere, &link).unwrap();
+    let out = trent(&[
+        "backup",
+        "--data-dir",
+        path(server.data_dir()),
+        "--out",
+        path(&link),
+    ]);
+    assert!(!out.status.success());
+    assert!(!elsewhere.exists());
 
     // Not a Trent database.
     let out = trent(&[
@@ -193,6 +205,10 @@ fn backup_and_restore_refuse_to_overwrite_and_foreign_files() {
     ])
     .status
     .success());
+    // Readable by its owner alone from the moment it exists.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&good).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
     let dir = server.data_dir().to_owned();
     let restore_into = || trent(&["restore", "--data-dir", path(&dir), "--from", path(&good)]);
     // In use by a server: refused by the data directory's lock.

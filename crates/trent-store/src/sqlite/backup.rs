@@ -22,12 +22,6 @@ const BUSY_RETRIES: u32 = 100;
 /// Copies the database at `source` (a live store or a snapshot) into a new file at `dest`,
 /// which must not exist. Refuses a source that is not a Trent database.
 pub fn copy_database(source: &Path, dest: &Path) -> Result<(), StoreError> {
-    if dest.exists() {
-        return Err(StoreError::Backend(format!(
-            "{} already exists; not overwriting it",
-            dest.display()
-        )));
-    }
     let from = Connection::open_with_flags(
         source,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -43,14 +37,14 @@ pub fn copy_database(source: &Path, dest: &Path) -> Result<(), StoreError> {
             source.display()
         )));
     }
+    // Created here, exclusively and readable by the owner alone, before anything is copied:
+    // no other user can open it meanwhile, and an existing file or link is never followed.
+    create_private(dest)?;
     let mut to = Connection::open_with_flags(
         dest,
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(|e| StoreError::Backend(format!("sqlite: {}: {e}", dest.display())))?;
-    restrict_permissions(dest)?;
     {
         let backup = Backup::new(&from, &mut to).map_err(backend)?;
         let mut retries = 0;
@@ -91,14 +85,23 @@ pub fn copy_database(source: &Path, dest: &Path) -> Result<(), StoreError> {
     sync(dest)
 }
 
-fn restrict_permissions(path: &Path) -> Result<(), StoreError> {
+/// Creates `path` as a new, empty file (an empty SQLite database) that only its owner may
+/// read; refuses if anything, a dangling link included, is there already.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| StoreError::Backend(format!("chmod {}: {e}", path.display())))?;
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
     }
-    Ok(())
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(StoreError::Backend(
+            format!("{} already exists; not overwriting it", path.display()),
+        )),
+        Err(e) => Err(StoreError::Backend(format!("{}: {e}", path.display()))),
+    }
 }
 
 /// Syncs the file and its directory entry.
