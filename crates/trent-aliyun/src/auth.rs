@@ -15,7 +15,8 @@
 //!
 //! Must not log anything (parameters carry plaintexts) or reveal a secret.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::STANDARD;
@@ -36,9 +37,10 @@ pub const SKEW: Duration = Duration::from_secs(15 * 60);
 /// unexpired nonces, requests are refused rather than nonces forgotten early: forgetting would
 /// reopen a replay window.
 const MAX_NONCES: usize = 1_000_000;
-/// Nonces one access key may hold of [`MAX_NONCES`]: a credential that signs requests as fast
-/// as it can (or dates them 15 minutes ahead, so each nonce is kept 30) is throttled alone, and
-/// every other credential keeps three quarters of the cache.
+/// Nonces one access key may hold of [`MAX_NONCES`] once the cache is half full: a credential
+/// that signs requests as fast as it can (or dates them 15 minutes ahead, so each nonce is kept
+/// 30) is throttled first, and the other credentials keep at least half the cache. Below half,
+/// one busy credential may use it all.
 const MAX_NONCES_PER_KEY: usize = MAX_NONCES / 4;
 /// Longest nonce accepted (the SDKs send 32 hex characters); bounds the cache's memory.
 const MAX_NONCE_LEN: usize = 128;
@@ -124,10 +126,9 @@ fn nonce_key(access_key_id: &str, nonce: &str) -> (u128, u64) {
 #[derive(Debug)]
 struct NonceCache {
     seen: HashSet<u128>,
-    /// (forget after, nonce, its access key) in arrival order. Forgetting looks only at the
-    /// front, so an entry may outlive its time (never the reverse) when an earlier arrival
-    /// expires later.
-    order: VecDeque<(i64, u128, u64)>,
+    /// (forget after, nonce, its access key), soonest first: each is forgotten at its own time,
+    /// so a request dated ahead keeps only its own nonce longer.
+    order: BinaryHeap<Reverse<(i64, u128, u64)>>,
     /// Nonces held per access key.
     held: HashMap<u64, usize>,
     max: usize,
@@ -144,7 +145,7 @@ impl NonceCache {
     fn with_limits(max: usize, max_per_key: usize) -> Self {
         NonceCache {
             seen: HashSet::new(),
-            order: VecDeque::new(),
+            order: BinaryHeap::new(),
             held: HashMap::new(),
             max,
             max_per_key,
@@ -159,10 +160,10 @@ impl NonceCache {
     ) -> Result<(), AliyunError> {
         while self
             .order
-            .front()
-            .is_some_and(|(until, _, _)| *until <= now)
+            .peek()
+            .is_some_and(|Reverse((until, _, _))| *until <= now)
         {
-            if let Some((_, old, of)) = self.order.pop_front() {
+            if let Some(Reverse((_, old, of))) = self.order.pop() {
                 self.seen.remove(&old);
                 if let Some(n) = self.held.get_mut(&of) {
                     *n -= 1;
@@ -179,7 +180,8 @@ impl NonceCache {
             ));
         }
         let held = self.held.get(&owner).copied().unwrap_or(0);
-        if self.seen.len() >= self.max || held >= self.max_per_key {
+        let pressed = self.seen.len() >= self.max / 2;
+        if self.seen.len() >= self.max || (pressed && held >= self.max_per_key) {
             return Err(AliyunError::bad_request(
                 "Throttling",
                 "Request was denied due to request throttling.",
@@ -187,7 +189,7 @@ impl NonceCache {
         }
         self.seen.insert(nonce);
         *self.held.entry(owner).or_insert(0) += 1;
-        self.order.push_back((until, nonce, owner));
+        self.order.push(Reverse((until, nonce, owner)));
         Ok(())
     }
 }

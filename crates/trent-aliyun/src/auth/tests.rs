@@ -251,27 +251,38 @@ fn nonces_are_forgotten_only_after_the_window() {
     assert_eq!(cache.held.len(), 1);
 }
 
-/// A credential that fills its share of the cache is throttled alone; the others go on, and
-/// its share comes back as its nonces expire.
+/// Once the cache is half full, a credential holding more than its share is throttled and the
+/// others go on; its share comes back as its nonces expire. Alone, a credential may use more.
 #[test]
 fn one_credential_cannot_fill_the_nonce_cache_for_all() {
-    let mut cache = NonceCache::with_limits(10, 3);
-    for n in 0..3 {
+    let mut cache = NonceCache::with_limits(10, 4);
+    for n in 0..2 {
+        cache
+            .admit(nonce_key("other", &n.to_string()), 0, 101)
+            .unwrap();
+    }
+    for n in 0..4 {
         cache
             .admit(nonce_key("greedy", &n.to_string()), 0, 100)
             .unwrap();
     }
-    let e = cache.admit(nonce_key("greedy", "3"), 1, 101).unwrap_err();
+    let e = cache.admit(nonce_key("greedy", "4"), 1, 101).unwrap_err();
     assert_eq!((e.status, e.code), (400, "Throttling"));
-    for n in 0..3 {
-        cache
-            .admit(nonce_key("other", &n.to_string()), 1, 101)
-            .unwrap();
-    }
-    // The first three expire at 100: the greedy key may sign again.
-    cache.admit(nonce_key("greedy", "4"), 100, 200).unwrap();
+    cache.admit(nonce_key("other", "2"), 1, 101).unwrap();
+    // Greedy's first four expire at 100, before the others' that came first: it may sign
+    // again.
+    cache.admit(nonce_key("greedy", "5"), 100, 200).unwrap();
     assert_eq!(cache.held[&nonce_key("greedy", "").1], 1);
-    // The whole cache still has its own bound.
+    // A credential alone is held back only when the cache is half full, and the whole cache
+    // keeps its own bound.
+    let mut alone = NonceCache::with_limits(10, 2);
+    for n in 0..5 {
+        alone.admit(nonce_key("a", &n.to_string()), 0, 10).unwrap();
+    }
+    assert_eq!(
+        alone.admit(nonce_key("a", "5"), 0, 10).unwrap_err().code,
+        "Throttling"
+    );
     let mut small = NonceCache::with_limits(2, 2);
     small.admit(nonce_key("a", "1"), 0, 10).unwrap();
     small.admit(nonce_key("b", "1"), 0, 10).unwrap();
