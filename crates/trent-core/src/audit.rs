@@ -479,6 +479,9 @@ pub trait AuditHook: Send + Sync + std::fmt::Debug {
     /// the records' response elements): one per account that receives it (the caller's, and
     /// the account of another account's key it used). Empty if they are already committed.
     fn record_for(&self, writes: &[Write]) -> Vec<AuditEvent>;
+    /// The gate admitted a key of `account`, another account than the caller's: if the request
+    /// succeeds, that account receives a copy of its record.
+    fn used_key_of(&self, account: &str);
     /// The batch holding the record committed.
     fn committed(&self);
 }

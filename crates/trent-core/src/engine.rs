@@ -1152,10 +1152,14 @@ impl Kms {
         let target = match key {
             Some(named) => {
                 if self.resolve_admissible(caller, named, op)?.1 != parsed.key_id {
-                    // Another account's key is the wrong one only for a caller it admits;
-                    // anyone else learns nothing of it.
+                    // Another account's key is the wrong one only for a caller it admits (its
+                    // state aside); anyone else learns nothing of it.
                     if gate::is_foreign(caller, named) {
-                        self.admit_key(caller, named, op, &facts)?;
+                        if let Err(e @ KmsError::AccessDenied(_)) =
+                            self.admit_key(caller, named, op, &facts)
+                        {
+                            return Err(e);
+                        }
                     }
                     return Err(KmsError::IncorrectKey);
                 }
@@ -1432,6 +1436,11 @@ impl Kms {
         limit: usize,
         marker: Option<&str>,
     ) -> Result<Page<AliasRecord>, KmsError> {
+        // Aliases are listed in the caller's account only (AWS: no cross-account use), and
+        // another account's key is refused alike whether it exists or not.
+        if let Some(foreign) = key.filter(|k| gate::is_foreign(caller, k)) {
+            return Err(gate::refuse_foreign(caller, KeyOp::ListAliases, foreign));
+        }
         let target = self
             .admit(caller, KeyOp::ListAliases, key, &Facts::default())?
             .map(|k| k.record.id);

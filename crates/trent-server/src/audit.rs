@@ -368,12 +368,13 @@ pub struct Outcome {
 
 impl Draft {
     /// The request's records, complete: the caller's account's, and for a call that succeeded
-    /// with another account's key, that account's copy too (CloudTrail delivers a successful
+    /// with keys of `others` (accounts whose keys the gate admitted for it, never accounts the
+    /// caller merely named), each such account's copy too. CloudTrail delivers a successful
     /// cross-account call to both accounts, each copy with its own eventID and
-    /// recipientAccountId and one sharedEventID; a refused or failed call only to the caller's).
-    pub fn finish(&self, outcome: Outcome) -> Vec<AuditEvent> {
+    /// recipientAccountId and one sharedEventID; a refused or failed call only to the caller's.
+    pub fn finish(&self, mut outcome: Outcome, others: &[String]) -> Vec<AuditEvent> {
         let account = self.who.account();
-        let mut keys: Vec<String> = outcome.keys.clone();
+        let mut keys = std::mem::take(&mut outcome.keys);
         for k in &self.request_keys {
             if !keys.contains(k) {
                 keys.push(k.clone());
@@ -381,9 +382,9 @@ impl Draft {
         }
         let mut recipients = vec![account.clone()];
         if outcome.error.is_none() {
-            for owner in keys.iter().filter_map(|arn| arn.split(':').nth(4)) {
-                if !owner.is_empty() && !recipients.iter().any(|r| r == owner) {
-                    recipients.push(owner.to_owned());
+            for owner in others {
+                if !recipients.contains(owner) {
+                    recipients.push(owner.clone());
                 }
             }
         }
@@ -497,6 +498,8 @@ pub fn keys_of(writes: &[Write]) -> Vec<String> {
 /// The request's hook: the engine asks it for the records when it commits a change.
 pub struct RequestAudit {
     draft: Draft,
+    /// Accounts other than the caller's whose keys the gate admitted (`used_key_of`).
+    others: Mutex<Vec<String>>,
     pending: Mutex<Vec<AuditEvent>>,
     committed: Mutex<Vec<AuditEvent>>,
 }
@@ -513,6 +516,7 @@ impl RequestAudit {
     pub fn new(draft: Draft) -> Self {
         RequestAudit {
             draft,
+            others: Mutex::new(Vec::new()),
             pending: Mutex::new(Vec::new()),
             committed: Mutex::new(Vec::new()),
         }
@@ -520,6 +524,12 @@ impl RequestAudit {
 
     pub fn draft(&self) -> &Draft {
         &self.draft
+    }
+
+    /// The request's records (see [`Draft::finish`]).
+    pub fn finish(&self, outcome: Outcome) -> Vec<AuditEvent> {
+        let others = self.others.lock().clone();
+        self.draft.finish(outcome, &others)
     }
 
     /// The records committed with the request's change, if there was one.
@@ -538,7 +548,7 @@ impl AuditHook for RequestAudit {
         if self.is_committed() {
             return Vec::new();
         }
-        let records = self.draft.finish(Outcome {
+        let records = self.finish(Outcome {
             error: None,
             response_elements: change_elements(
                 self.draft.event_name.as_deref().unwrap_or_default(),
@@ -548,6 +558,13 @@ impl AuditHook for RequestAudit {
         });
         self.pending.lock().clone_from(&records);
         records
+    }
+
+    fn used_key_of(&self, account: &str) {
+        let mut others = self.others.lock();
+        if !others.iter().any(|a| a == account) {
+            others.push(account.to_owned());
+        }
     }
 
     fn committed(&self) {

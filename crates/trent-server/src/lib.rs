@@ -875,17 +875,18 @@ async fn serve<A: Api>(
                             ..Default::default()
                         },
                     };
-                    Err(h.draft().finish(outcome))
+                    Err(h.finish(outcome))
                 }),
                 None => {
                     let claim = A::claimed(&state, &parts, claim_body.as_deref());
                     let error = result.as_ref().err().map(A::audit_error);
-                    Err(facts
-                        .unadmitted(&state, claim, A::EVENT_SOURCE)
-                        .finish(audit::Outcome {
+                    Err(facts.unadmitted(&state, claim, A::EVENT_SOURCE).finish(
+                        audit::Outcome {
                             error,
                             ..Default::default()
-                        }))
+                        },
+                        &[],
+                    ))
                 }
             };
             match event {

@@ -401,6 +401,36 @@ async fn other_accounts_need_the_key_policy_and_their_identity_policy() {
             .send()
             .await,
     );
+    // An alias that exists is refused as named, without its key.
+    common::create_alias(&root, "alias/exists", &id).await;
+    let alias_arn = format!("arn:aws:kms:{REGION}:{ACCT}:alias/exists");
+    let message = denied(carol.describe_key().key_id(&alias_arn).send().await);
+    assert!(
+        message.contains(&alias_arn) && !message.contains(&id),
+        "{message}"
+    );
+    // ListAliases lists the caller's own account's aliases only: another account's key is
+    // refused alike whether it exists or not.
+    for key in [&arn, &missing] {
+        denied(carol.list_aliases().key_id(key).send().await);
+    }
+    // A ciphertext that is not Trent's, named with another account's asymmetric key or with a
+    // missing one: refused alike, before the key's kind shows.
+    let rsa = common::create_key(
+        &root,
+        aws_sdk_kms::types::KeySpec::Rsa2048,
+        aws_sdk_kms::types::KeyUsageType::EncryptDecrypt,
+    )
+    .await;
+    for key in [key_arn(ACCT, &rsa), missing.clone()] {
+        denied(
+            common::decrypt_request(&carol, [7u8; 256])
+                .key_id(&key)
+                .encryption_algorithm(aws_sdk_kms::types::EncryptionAlgorithmSpec::RsaesOaepSha256)
+                .send()
+                .await,
+        );
+    }
     // Key ids and alias names are the caller's own account's.
     let e = carol.describe_key().key_id(&id).send().await.unwrap_err();
     assert_eq!(common::code(&e), "NotFoundException");

@@ -738,7 +738,7 @@ async fn another_accounts_use_of_a_key_is_in_the_owners_trail_too() {
         .policy(format!(
             r#"{{"Version":"2012-10-17","Statement":[
               {{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCT}:root"}},"Action":"kms:*","Resource":"*"}},
-              {{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{OTHER}:root"}},"Action":["kms:Encrypt","kms:Decrypt"],"Resource":"*"}}]}}"#
+              {{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{OTHER}:root"}},"Action":["kms:Encrypt","kms:Decrypt","kms:CreateGrant"],"Resource":"*"}}]}}"#
         ))
         .send()
         .await
@@ -751,13 +751,36 @@ async fn another_accounts_use_of_a_key_is_in_the_owners_trail_too() {
         .send()
         .await
         .unwrap();
+    // A change too: the grant and both records commit together.
+    oroot
+        .create_grant()
+        .key_id(&shared_arn)
+        .grantee_principal(format!("arn:aws:iam::{OTHER}:root"))
+        .operations(aws_sdk_kms::types::GrantOperation::Decrypt)
+        .send()
+        .await
+        .unwrap();
     // Refused: the default policy does not name the other account.
     assert!(common::encrypt_request(&oroot, &arn, "x")
         .send()
         .await
         .is_err());
+    // Naming a key is not using it: a member the operation ignores sends no copy anywhere.
+    let (status, _) = signed(
+        &w.server,
+        "OROOT",
+        "secret",
+        "kms",
+        "TrentService.GenerateRandom",
+        &json!({"NumberOfBytes": 8, "KeyId": shared_arn}).to_string(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(by(&w.server, "ROOT", "EventName", "GenerateRandom")
+        .await
+        .is_empty());
 
-    for name in ["Encrypt", "Decrypt"] {
+    for name in ["Encrypt", "Decrypt", "CreateGrant"] {
         let owners = by(&w.server, "ROOT", "ResourceName", &shared_arn).await;
         let callers = by(&w.server, "OROOT", "ResourceName", &shared_arn).await;
         let (owner, caller) = (named(&owners, name), named(&callers, name));

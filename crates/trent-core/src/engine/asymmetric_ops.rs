@@ -7,7 +7,7 @@ use std::sync::Arc;
 use trent_crypto::asymmetric::{self, Hash, SignatureScheme, Signed};
 use trent_crypto::SecretBytes;
 
-use super::{prepare_material, Caller, Facts, Kms, LoadedKey, Material};
+use super::{gate, prepare_material, Caller, Facts, Kms, LoadedKey, Material};
 use crate::blob::EncryptionContext;
 use crate::error::KmsError;
 use crate::ids::KeyRef;
@@ -430,6 +430,12 @@ impl Kms {
         };
         // Which kind of key is named decides where the key comes from (the request or the
         // blob); the gate decides on it either way, before anything is decrypted.
+        if gate::is_foreign(caller, named) {
+            // Another account's key: admitted before anything of it (its kind) shows.
+            let loaded = self.admit_key(caller, named, op, facts)?;
+            let asymmetric = matches!(loaded.record.meta.key_spec.kind(), KeyKind::Asymmetric(_));
+            return Ok(asymmetric.then_some(loaded));
+        }
         let (scope, id) = self.resolve_admissible(caller, named, op)?;
         let asymmetric = self
             .peek_spec(&scope, &id)

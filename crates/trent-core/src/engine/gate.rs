@@ -132,6 +132,7 @@ impl Kms {
         let loaded = self
             .load(&scope, &id)
             .map_err(|e| hide_foreign(caller, key, op, e))?;
+        let foreign = scope.account != caller.scope.account;
         self.decide(
             caller,
             op,
@@ -140,7 +141,21 @@ impl Kms {
             &loaded.policy,
             request_alias(key),
             facts,
-        )?;
+        )
+        .map_err(|e| match e {
+            // Refused as named: another account's caller does not learn which key an alias
+            // ARN points at.
+            KmsError::AccessDenied(d) if foreign => KmsError::AccessDenied(Denied {
+                resource: key_ref_arn(key),
+                ..d
+            }),
+            e => e,
+        })?;
+        if foreign {
+            if let Some(hook) = &caller.audit {
+                hook.used_key_of(&scope.account.0);
+            }
+        }
         Ok(Some(loaded))
     }
 
@@ -352,12 +367,15 @@ pub(super) fn is_foreign(caller: &Caller, key: &KeyRef) -> bool {
     key_scope(key).is_some_and(|s| s.account != caller.scope.account)
 }
 
+/// The refusal of another account's key or alias, named as the request named it.
+pub(super) fn refuse_foreign(caller: &Caller, op: KeyOp, key: &KeyRef) -> KmsError {
+    denied(caller, op, &key_ref_arn(key), DenyReason::NoResourcePolicy)
+}
+
 /// A NotFound for another account's key, as the refusal its caller gets for a key it may not use.
 fn hide_foreign(caller: &Caller, key: &KeyRef, op: KeyOp, e: KmsError) -> KmsError {
     match e {
-        KmsError::NotFound(_) if is_foreign(caller, key) => {
-            denied(caller, op, &key_ref_arn(key), DenyReason::NoResourcePolicy)
-        }
+        KmsError::NotFound(_) if is_foreign(caller, key) => refuse_foreign(caller, op, key),
         e => e,
     }
 }
