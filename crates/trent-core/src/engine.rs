@@ -1200,8 +1200,8 @@ impl Kms {
         destination_context: &EncryptionContext,
         destination_algorithm: EncryptionAlgorithm,
     ) -> Result<ReEncrypted, KmsError> {
-        // kms:ReEncryptOnSameKey: the destination against the key the ciphertext names (or
-        // the source key named, for raw RSA ciphertext).
+        // kms:ReEncryptOnSameKey: the destination against the source key the request names,
+        // or else the key the ciphertext names.
         let (to_scope, to_id) =
             self.resolve_admissible(caller, destination_key, KeyOp::ReEncryptTo)?;
         let from = match source_key {

@@ -38,15 +38,38 @@ pub fn copy_database(source: &Path, dest: &Path) -> Result<(), StoreError> {
         )));
     }
     // Created here, exclusively and readable by the owner alone, before anything is copied:
-    // no other user can open it meanwhile, and an existing file or link is never followed.
+    // no other user can open it meanwhile, and an existing file or link is never followed. A
+    // copy that fails is removed, so that it is neither mistaken for a backup nor left in a data
+    // directory where the next restore would refuse it.
     create_private(dest)?;
+    let copied = fill(&from, dest);
+    if copied.is_err() {
+        for leftover in [dest.to_owned(), journal_of(dest)] {
+            let _ = std::fs::remove_file(leftover);
+        }
+    }
+    copied
+}
+
+/// SQLite's rollback journal beside `path`.
+fn journal_of(path: &Path) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push("-journal");
+    name.into()
+}
+
+/// Copies `from` into the empty database file `dest`, then makes it self-contained, checks and
+/// syncs it.
+fn fill(from: &Connection, dest: &Path) -> Result<(), StoreError> {
     let mut to = Connection::open_with_flags(
         dest,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NOFOLLOW
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(|e| StoreError::Backend(format!("sqlite: {}: {e}", dest.display())))?;
     {
-        let backup = Backup::new(&from, &mut to).map_err(backend)?;
+        let backup = Backup::new(from, &mut to).map_err(backend)?;
         let mut retries = 0;
         loop {
             // -1: every page in one step, so one read transaction sees one committed state.
