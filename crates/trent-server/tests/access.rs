@@ -484,7 +484,15 @@ async fn other_accounts_need_the_key_policy_and_their_identity_policy() {
     );
     // Operations AWS does not offer across accounts stay refused.
     denied(carol.enable_key().key_id(&arn).send().await);
-    // Admitted to the key, she may learn that it is not the key of her ciphertext.
+    // Admitted to the key, she may learn that it is not the key of her ciphertext, whatever
+    // its state.
+    let e = common::decrypt_request(&carol, hers.clone())
+        .key_id(&arn)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(common::code(&e), "IncorrectKeyException");
+    root.disable_key().key_id(&id).send().await.unwrap();
     let e = common::decrypt_request(&carol, hers)
         .key_id(&arn)
         .send()
@@ -783,9 +791,8 @@ async fn request_condition_keys_guard_their_operations() {
     };
     denied(pair(DataKeyPairSpec::Rsa2048).await);
     pair(DataKeyPairSpec::EccNistP256).await.unwrap();
-    // Used a moment ago: fewer than 30 days without use.
+    // Used a moment ago: fewer than 30 days without use (31 days later: see the end).
     denied(root.disable_key().key_id(&id).send().await);
-    schedule(30).await.unwrap();
 
     let signer = common::create_key(&root, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
     put_policy(
@@ -835,12 +842,32 @@ async fn request_condition_keys_guard_their_operations() {
                 r#"{"StringEquals":{"kms:WrappingKeySpec":"RSA_3072"}}"#,
             ),
             deny(
+                "kms:GetParametersForImport",
+                r#"{"StringEquals":{"kms:WrappingAlgorithm":"RSAES_OAEP_SHA_1"}}"#,
+            ),
+            deny(
                 "kms:ImportKeyMaterial",
-                r#"{"StringEquals":{"kms:ExpirationModel":"KEY_MATERIAL_EXPIRES"}}"#,
+                r#"{"StringEquals":{"kms:ExpirationModel":"KEY_MATERIAL_DOES_NOT_EXPIRE"}}"#,
+            ),
+            // Material may not outlive three days from now (kms:ValidTo is in epoch seconds).
+            deny(
+                "kms:ImportKeyMaterial",
+                &format!(
+                    r#"{{"NumericGreaterThan":{{"kms:ValidTo":"{}"}}}}"#,
+                    common::now_secs() + 3 * 86_400
+                ),
             ),
         ]),
     )
     .await;
+    denied(
+        root.get_parameters_for_import()
+            .key_id(&external)
+            .wrapping_algorithm(aws_sdk_kms::types::AlgorithmSpec::RsaesOaepSha1)
+            .wrapping_key_spec(WrappingKeySpec::Rsa2048)
+            .send()
+            .await,
+    );
     denied(
         root.get_parameters_for_import()
             .key_id(&external)
@@ -849,17 +876,47 @@ async fn request_condition_keys_guard_their_operations() {
             .send()
             .await,
     );
-    // RSA_2048 parameters, as the imports below use.
-    let week = aws_sdk_kms::primitives::DateTime::from_secs(
-        (std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-            + 7 * 86_400) as i64,
-    );
+    // RSA_2048 parameters with RSAES_OAEP_SHA_256, as the imports below use.
+    let days =
+        |n: i64| aws_sdk_kms::primitives::DateTime::from_secs(common::now_secs() + n * 86_400);
     let material = [7u8; 32];
-    denied(common::byok::import(&root, &external, &material, Some(week)).await);
-    common::byok::import(&root, &external, &material, None)
+    denied(common::byok::import(&root, &external, &material, None).await);
+    denied(common::byok::import(&root, &external, &material, Some(days(7))).await);
+    common::byok::import(&root, &external, &material, Some(days(1)))
         .await
         .unwrap();
+
+    let (ecdh, peer) = (
+        common::create_key(&root, KeySpec::EccNistP256, KeyUsageType::KeyAgreement).await,
+        common::create_key(&root, KeySpec::EccNistP256, KeyUsageType::KeyAgreement).await,
+    );
+    put_policy(
+        &root,
+        &ecdh,
+        &guarded(&[deny(
+            "kms:DeriveSharedSecret",
+            r#"{"StringEquals":{"kms:KeyAgreementAlgorithm":"ECDH"}}"#,
+        )]),
+    )
+    .await;
+    denied(
+        root.derive_shared_secret()
+            .key_id(&ecdh)
+            .key_agreement_algorithm(aws_sdk_kms::types::KeyAgreementAlgorithmSpec::Ecdh)
+            .public_key(Blob::new(common::public_key(&root, &peer).await))
+            .send()
+            .await,
+    );
+    root.derive_shared_secret()
+        .key_id(&peer)
+        .key_agreement_algorithm(aws_sdk_kms::types::KeyAgreementAlgorithmSpec::Ecdh)
+        .public_key(Blob::new(common::public_key(&root, &ecdh).await))
+        .send()
+        .await
+        .unwrap();
+
+    // 31 days on (the server's test clock), the key has gone that long without use.
+    w.server.advance_clock(31 * 86_400).await;
+    root.disable_key().key_id(&id).send().await.unwrap();
+    schedule(30).await.unwrap();
 }

@@ -431,10 +431,16 @@ impl Kms {
         // Which kind of key is named decides where the key comes from (the request or the
         // blob); the gate decides on it either way, before anything is decrypted.
         if gate::is_foreign(caller, named) {
-            // Another account's key: admitted before anything of it (its kind) shows.
-            let loaded = self.admit_key(caller, named, op, facts)?;
-            let asymmetric = matches!(loaded.record.meta.key_spec.kind(), KeyKind::Asymmetric(_));
-            return Ok(asymmetric.then_some(loaded));
+            // Another account's key: its policies decide before anything of it (its kind)
+            // shows. Once they allow, its state answers where the caller's own key's would.
+            match self.admit_key(caller, named, op, facts) {
+                Ok(loaded) => {
+                    let kind = loaded.record.meta.key_spec.kind();
+                    return Ok(matches!(kind, KeyKind::Asymmetric(_)).then_some(loaded));
+                }
+                Err(e @ KmsError::AccessDenied(_)) => return Err(e),
+                Err(_) => {}
+            }
         }
         let (scope, id) = self.resolve_admissible(caller, named, op)?;
         let asymmetric = self
