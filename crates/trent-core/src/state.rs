@@ -124,6 +124,14 @@ pub enum Authority {
     Grant,
 }
 
+impl Authority {
+    /// Whether a principal of another account than the key's may be allowed at all (AWS's
+    /// "Cross-account use: Yes").
+    pub fn allows_other_accounts(self) -> bool {
+        matches!(self, Authority::Key | Authority::Grant)
+    }
+}
+
 /// What the admission gate needs to decide an operation: the KMS action it needs and who may
 /// allow it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -120,6 +120,13 @@ fn account_statement() -> String {
     )
 }
 
+/// Puts a key policy of AWS's default account statement and `denials`.
+async fn put_denials(kms: &Client, id: &str, denials: &[String]) {
+    let mut all = vec![account_statement()];
+    all.extend_from_slice(denials);
+    put_policy(kms, id, &policy(&all)).await;
+}
+
 async fn put_policy(kms: &Client, id: &str, doc: &str) {
     kms.put_key_policy()
         .key_id(id)
@@ -724,18 +731,13 @@ async fn request_condition_keys_guard_their_operations() {
             r#"{{"Effect":"Deny","Principal":"*","Action":"{action}","Resource":"*","Condition":{condition}}}"#
         )
     };
-    let guarded = |statements: &[String]| {
-        let mut all = vec![account_statement()];
-        all.extend_from_slice(statements);
-        policy(&all)
-    };
 
     let id = common::symmetric_key(&root).await;
     let other = common::symmetric_key(&root).await;
-    put_policy(
+    put_denials(
         &root,
         &id,
-        &guarded(&[
+        &[
             deny(
                 "kms:ScheduleKeyDeletion",
                 r#"{"NumericLessThan":{"kms:ScheduleKeyDeletionPendingWindowInDays":"30"}}"#,
@@ -756,7 +758,7 @@ async fn request_condition_keys_guard_their_operations() {
                 "kms:DisableKey",
                 r#"{"NumericLessThan":{"kms:TrailingDaysWithoutKeyUsage":"30"}}"#,
             ),
-        ]),
+        ],
     )
     .await;
     let schedule = |days: i32| {
@@ -795,13 +797,13 @@ async fn request_condition_keys_guard_their_operations() {
     denied(root.disable_key().key_id(&id).send().await);
 
     let signer = common::create_key(&root, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
-    put_policy(
+    put_denials(
         &root,
         &signer,
-        &guarded(&[deny(
+        &[deny(
             "kms:Sign",
             r#"{"StringEquals":{"kms:MessageType":"DIGEST"}}"#,
-        )]),
+        )],
     )
     .await;
     let ecdsa = SigningAlgorithmSpec::EcdsaSha256;
@@ -814,13 +816,13 @@ async fn request_condition_keys_guard_their_operations() {
     common::sign(&root, &signer, b"raw", MessageType::Raw, &ecdsa).await;
 
     let mac = common::create_key(&root, KeySpec::Hmac256, KeyUsageType::GenerateVerifyMac).await;
-    put_policy(
+    put_denials(
         &root,
         &mac,
-        &guarded(&[deny(
+        &[deny(
             "kms:GenerateMac",
             r#"{"StringEquals":{"kms:MacAlgorithm":"HMAC_SHA_256"}}"#,
-        )]),
+        )],
     )
     .await;
     denied(
@@ -833,10 +835,10 @@ async fn request_condition_keys_guard_their_operations() {
     );
 
     let external = common::external_key(&root, None).await;
-    put_policy(
+    put_denials(
         &root,
         &external,
-        &guarded(&[
+        &[
             deny(
                 "kms:GetParametersForImport",
                 r#"{"StringEquals":{"kms:WrappingKeySpec":"RSA_3072"}}"#,
@@ -857,7 +859,7 @@ async fn request_condition_keys_guard_their_operations() {
                     common::now_secs() + 3 * 86_400
                 ),
             ),
-        ]),
+        ],
     )
     .await;
     denied(
@@ -890,13 +892,13 @@ async fn request_condition_keys_guard_their_operations() {
         common::create_key(&root, KeySpec::EccNistP256, KeyUsageType::KeyAgreement).await,
         common::create_key(&root, KeySpec::EccNistP256, KeyUsageType::KeyAgreement).await,
     );
-    put_policy(
+    put_denials(
         &root,
         &ecdh,
-        &guarded(&[deny(
+        &[deny(
             "kms:DeriveSharedSecret",
             r#"{"StringEquals":{"kms:KeyAgreementAlgorithm":"ECDH"}}"#,
-        )]),
+        )],
     )
     .await;
     denied(

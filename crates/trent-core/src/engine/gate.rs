@@ -128,6 +128,11 @@ impl Kms {
             authorize_identity(caller, access.action, &resource, &ctx)?;
             return Ok(None);
         };
+        // An operation AWS offers in the key's own account only refuses another account's key
+        // before looking it up, alike whether it exists or not.
+        if is_foreign(caller, key) && !state::access(op).authority.allows_other_accounts() {
+            return Err(refuse_foreign(caller, op, key));
+        }
         let (scope, id) = self.resolve_admissible(caller, key, op)?;
         let loaded = self
             .load(&scope, &id)
@@ -200,14 +205,14 @@ impl Kms {
         debug_assert_eq!(arn, record.arn(), "the ARN given is the record's");
         let access = state::access(op);
         let ctx = RequestContext::new(self, caller, Some(record), request_alias, facts);
-        let same_account = record.scope.account == caller.scope.account;
+        if record.scope.account != caller.scope.account && !access.authority.allows_other_accounts()
+        {
+            return Err(denied(caller, op, arn, DenyReason::NoResourcePolicy));
+        }
         match access.authority {
             Authority::Identity => authorize_identity(caller, access.action, "*", &ctx)?,
             Authority::Grant => authorize_retire(caller, access.action, record, arn, &ctx)?,
             Authority::Key => authorize_key(caller, access.action, record, arn, policy, &ctx)?,
-            Authority::OwnKey | Authority::AliasAndKey if !same_account => {
-                return Err(denied(caller, op, arn, DenyReason::NoResourcePolicy))
-            }
             Authority::OwnKey => authorize_key(caller, access.action, record, arn, policy, &ctx)?,
             Authority::AliasAndKey => {
                 if let Some(alias) = facts.alias {
@@ -368,7 +373,7 @@ pub(super) fn is_foreign(caller: &Caller, key: &KeyRef) -> bool {
 }
 
 /// The refusal of another account's key or alias, named as the request named it.
-pub(super) fn refuse_foreign(caller: &Caller, op: KeyOp, key: &KeyRef) -> KmsError {
+fn refuse_foreign(caller: &Caller, op: KeyOp, key: &KeyRef) -> KmsError {
     denied(caller, op, &key_ref_arn(key), DenyReason::NoResourcePolicy)
 }
 
