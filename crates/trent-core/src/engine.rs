@@ -1151,7 +1151,7 @@ impl Kms {
         let recorded = KeyRef::Id(parsed.key_id);
         let target = match key {
             Some(named) => {
-                if self.resolve_admissible(caller, named, op)?.1 != parsed.key_id {
+                if self.resolve_admissible(caller, named, op, &facts)?.1 != parsed.key_id {
                     // Another account's key is the wrong one only for a caller it admits (its
                     // state aside); anyone else learns nothing of it.
                     if gate::is_foreign(caller, named) {
@@ -1202,18 +1202,25 @@ impl Kms {
     ) -> Result<ReEncrypted, KmsError> {
         // kms:ReEncryptOnSameKey: the destination against the source key the request names,
         // or else the key the ciphertext names.
-        let (to_scope, to_id) =
-            self.resolve_admissible(caller, destination_key, KeyOp::ReEncryptTo)?;
+        let destination_facts = Facts {
+            encryption_context: Some(destination_context),
+            encryption_algorithm: Some(destination_algorithm),
+            ..Facts::default()
+        };
+        let (to_scope, to_id) = self.resolve_admissible(
+            caller,
+            destination_key,
+            KeyOp::ReEncryptTo,
+            &destination_facts,
+        )?;
         let from = match source_key {
             Some(named) => self.resolve_scoped(caller, named).ok(),
             None => blob::decode(ciphertext).map(|b| (caller.scope.clone(), b.key_id)),
         };
         let same_key = Some(from.is_some_and(|(scope, id)| scope == to_scope && id == to_id));
         let facts = Facts {
-            encryption_context: Some(destination_context),
-            encryption_algorithm: Some(destination_algorithm),
             same_key,
-            ..Facts::default()
+            ..destination_facts
         };
         let destination = self.admit_key(caller, destination_key, KeyOp::ReEncryptTo, &facts)?;
         // The destination is checked before anything is decrypted.

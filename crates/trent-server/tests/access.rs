@@ -18,7 +18,8 @@ const ALLOW_ALL: &str =
 /// root (ROOT), alice (identity policy kms:*), bob (no identity policy), dave (kms:* but an
 /// identity Deny on Decrypt), erin (Encrypt only on keys tagged team=blue), the role App
 /// (session APP, identity policy kms:*), the other account's root (OROOT), carol of the other
-/// account (kms:*) and frank of the other account (no identity policy).
+/// account (kms:*), frank of the other account (no identity policy) and grace of the other
+/// account (kms:* but an identity Deny on every resource of the first account).
 fn config() -> String {
     let cred = |key: &str, account: &str, principal: Option<&str>, policy: Option<&str>| {
         let mut s = format!(
@@ -67,6 +68,12 @@ fn config() -> String {
             OTHER,
             Some(&format!("arn:aws:iam::{OTHER}:user/frank")),
             None,
+        ),
+        cred(
+            "GRACE",
+            OTHER,
+            Some(&format!("arn:aws:iam::{OTHER}:user/grace")),
+            Some(&format!(r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"kms:*","Resource":"*"}},{{"Effect":"Deny","Action":"kms:*","Resource":"arn:aws:kms:*:{ACCT}:*"}}]}}"#)),
         ),
     ]
     .concat()
@@ -408,6 +415,33 @@ async fn other_accounts_need_the_key_policy_and_their_identity_policy() {
             .send()
             .await,
     );
+    // An explicit Deny in the caller's own identity policy is named alike too.
+    let grace = w.client("GRACE");
+    for key in [
+        arn.clone(),
+        missing.clone(),
+        format!("arn:aws:kms:{REGION}:{ACCT}:alias/none"),
+    ] {
+        let message = denied(grace.describe_key().key_id(&key).send().await);
+        assert_eq!(
+            message,
+            format!("User: arn:aws:iam::{OTHER}:user/grace is not authorized to perform: kms:DescribeKey on resource: {key} with an explicit deny in an identity-based policy")
+        );
+    }
+    for key in [&arn, &missing] {
+        let message = denied(
+            grace
+                .create_alias()
+                .alias_name("alias/g")
+                .target_key_id(key)
+                .send()
+                .await,
+        );
+        assert!(
+            message.ends_with("with an explicit deny in an identity-based policy"),
+            "{message}"
+        );
+    }
     // An alias that exists is refused as named, without its key.
     common::create_alias(&root, "alias/exists", &id).await;
     let alias_arn = format!("arn:aws:kms:{REGION}:{ACCT}:alias/exists");

@@ -442,7 +442,7 @@ impl Kms {
                 Err(_) => {}
             }
         }
-        let (scope, id) = self.resolve_admissible(caller, named, op)?;
+        let (scope, id) = self.resolve_admissible(caller, named, op, facts)?;
         let asymmetric = self
             .peek_spec(&scope, &id)
             .is_some_and(|spec| matches!(spec.kind(), KeyKind::Asymmetric(_)));

@@ -131,12 +131,12 @@ impl Kms {
         // An operation AWS offers in the key's own account only refuses another account's key
         // before looking it up, alike whether it exists or not.
         if is_foreign(caller, key) && !state::access(op).authority.allows_other_accounts() {
-            return Err(refuse_foreign(caller, op, key));
+            return Err(self.refuse_foreign(caller, op, key, facts));
         }
-        let (scope, id) = self.resolve_admissible(caller, key, op)?;
+        let (scope, id) = self.resolve_admissible(caller, key, op, facts)?;
         let loaded = self
             .load(&scope, &id)
-            .map_err(|e| hide_foreign(caller, key, op, e))?;
+            .map_err(|e| self.hide_foreign(caller, key, op, facts, e))?;
         let foreign = scope.account != caller.scope.account;
         self.decide(
             caller,
@@ -172,9 +172,54 @@ impl Kms {
         caller: &Caller,
         key: &KeyRef,
         op: KeyOp,
+        facts: &Facts<'_>,
     ) -> Result<(Scope, crate::KeyId), KmsError> {
         self.resolve_scoped(caller, key)
-            .map_err(|e| hide_foreign(caller, key, op, e))
+            .map_err(|e| self.hide_foreign(caller, key, op, facts, e))
+    }
+
+    /// The refusal of another account's key or alias, named as the request named it, alike
+    /// whether it exists or not: the caller's own identity policy is evaluated either way, so
+    /// that its explicit `Deny` is named as it is for a key that exists (a key that exists and
+    /// whose policy does not name the caller's account is refused for want of a resource
+    /// policy, as a missing one is).
+    fn refuse_foreign(
+        &self,
+        caller: &Caller,
+        op: KeyOp,
+        key: &KeyRef,
+        facts: &Facts<'_>,
+    ) -> KmsError {
+        let resource = key_ref_arn(key);
+        let action = state::access(op).action;
+        let ctx = RequestContext::new(self, caller, None, request_alias(key), facts);
+        match authorize_identity(caller, action, &resource, &ctx) {
+            Err(
+                e @ KmsError::AccessDenied(Denied {
+                    reason: DenyReason::ExplicitIdentityDeny,
+                    ..
+                }),
+            ) => e,
+            _ => refuse(caller, action, &resource, DenyReason::NoResourcePolicy),
+        }
+    }
+
+    /// A NotFound for another account's key, as the refusal its caller gets for a key it may
+    /// not use.
+    fn hide_foreign(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+        op: KeyOp,
+        facts: &Facts<'_>,
+        e: KmsError,
+    ) -> KmsError {
+        match e {
+            KmsError::NotFound(_) if is_foreign(caller, key) => {
+                self.refuse_foreign(caller, op, key, facts)
+            }
+            e => e,
+        }
     }
 
     /// [`Kms::admit`] for operations that name a key.
@@ -370,19 +415,6 @@ impl Kms {
 /// Whether `key` names another account's key or alias.
 pub(super) fn is_foreign(caller: &Caller, key: &KeyRef) -> bool {
     key_scope(key).is_some_and(|s| s.account != caller.scope.account)
-}
-
-/// The refusal of another account's key or alias, named as the request named it.
-fn refuse_foreign(caller: &Caller, op: KeyOp, key: &KeyRef) -> KmsError {
-    denied(caller, op, &key_ref_arn(key), DenyReason::NoResourcePolicy)
-}
-
-/// A NotFound for another account's key, as the refusal its caller gets for a key it may not use.
-fn hide_foreign(caller: &Caller, key: &KeyRef, op: KeyOp, e: KmsError) -> KmsError {
-    match e {
-        KmsError::NotFound(_) if is_foreign(caller, key) => refuse_foreign(caller, op, key),
-        e => e,
-    }
 }
 
 /// The scope an ARN reference names, if any.
