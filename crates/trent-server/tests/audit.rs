@@ -2,6 +2,8 @@
 //! request whose signature fails), CloudTrail's LookupEvents with every attribute, paging and
 //! account isolation, no secret bytes in the store or the JSON-lines sink, the hash chain
 //! verified and then broken by editing the database, fail-closed, and the trail turned off.
+//! On SQLite, or on PostgreSQL with `TRENT_TEST_BACKEND=postgres` (the same tests: the store's
+//! tables have the same names and columns on both).
 
 mod common;
 
@@ -78,6 +80,31 @@ impl World {
 
     fn db(&self) -> std::path::PathBuf {
         self.server.data_dir.join("trent.db")
+    }
+
+    /// Runs `statements` on the server's store, whichever the backend (on SQLite, with the
+    /// server stopped or between its transactions).
+    fn sql(&self, statements: &str) {
+        match &self.server.database {
+            Some(db) => {
+                db.query_text(statements).expect("SQL on the test database");
+            }
+            None => rusqlite::Connection::open(self.db())
+                .unwrap()
+                .execute_batch(statements)
+                .unwrap(),
+        }
+    }
+
+    /// The `trent` arguments that name the server's store.
+    fn store_args(&self) -> Vec<String> {
+        match &self.server.database {
+            Some(db) => vec!["--database-url".into(), db.url().to_owned()],
+            None => vec![
+                "--data-dir".into(),
+                self.server.data_dir.to_str().unwrap().to_owned(),
+            ],
+        }
     }
 }
 
@@ -452,10 +479,23 @@ async fn every_request_is_recorded_and_looked_up_as_cloudtrail_shapes_it() {
     let exported = export(&w, "0");
     assert_eq!(exported["Records"].as_array().unwrap().len(), 8);
     let mut haystacks = vec![exported.to_string().into_bytes()];
-    for suffix in ["", "-wal"] {
-        let path = format!("{}{suffix}", w.db().display());
-        if let Ok(bytes) = std::fs::read(path) {
-            haystacks.push(bytes);
+    match &w.server.database {
+        // PostgreSQL's files are its own: every text the trail's tables hold.
+        Some(db) => {
+            for sql in [
+                "SELECT string_agg(body, ' ') FROM audit_events",
+                "SELECT string_agg(value, ' ') FROM audit_attributes",
+            ] {
+                haystacks.push(db.query_text(sql).unwrap().unwrap_or_default().into_bytes());
+            }
+        }
+        None => {
+            for suffix in ["", "-wal"] {
+                let path = format!("{}{suffix}", w.db().display());
+                if let Ok(bytes) = std::fs::read(path) {
+                    haystacks.push(bytes);
+                }
+            }
         }
     }
     for hay in &haystacks {
@@ -468,23 +508,20 @@ async fn every_request_is_recorded_and_looked_up_as_cloudtrail_shapes_it() {
     }
 }
 
-fn trent(args: &[&str]) -> std::process::Output {
+/// `trent audit COMMAND` on the server's store.
+fn trent_audit(w: &World, command: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_trent"))
-        .args(args)
+        .arg("audit")
+        .args(command)
+        .args(w.store_args())
         .env_remove("TRENT_DATA_DIR")
+        .env_remove("TRENT_DATABASE_URL")
         .output()
         .unwrap()
 }
 
 fn export(w: &World, since: &str) -> Value {
-    let out = trent(&[
-        "audit",
-        "export",
-        "--data-dir",
-        w.server.data_dir.to_str().unwrap(),
-        "--since",
-        since,
-    ]);
+    let out = trent_audit(w, &["export", "--since", since]);
     assert!(
         out.status.success(),
         "{}",
@@ -494,12 +531,7 @@ fn export(w: &World, since: &str) -> Value {
 }
 
 fn verify(w: &World) -> (bool, String) {
-    let out = trent(&[
-        "audit",
-        "verify",
-        "--data-dir",
-        w.server.data_dir.to_str().unwrap(),
-    ]);
+    let out = trent_audit(w, &["verify"]);
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -528,12 +560,9 @@ async fn the_chain_verifies_and_tampering_is_caught() {
     );
 
     // Edit one record: an Encrypt made to look refused.
-    let db = rusqlite::Connection::open(w.db()).unwrap();
-    db.execute(
-        "UPDATE audit_events SET body = replace(body, '\"eventName\":\"Encrypt\"', '\"eventName\":\"Decrypt\"') WHERE account = ?1 AND seq = 3",
-        [ACCT],
-    )
-    .unwrap();
+    w.sql(&format!(
+        "UPDATE audit_events SET body = replace(body, '\"eventName\":\"Encrypt\"', '\"eventName\":\"Decrypt\"') WHERE account = '{ACCT}' AND seq = 3"
+    ));
     let (ok, report) = verify(&w);
     assert!(!ok);
     assert!(
@@ -542,17 +571,13 @@ async fn the_chain_verifies_and_tampering_is_caught() {
     );
 
     // Restore it, then remove a record instead.
-    db.execute(
-        "UPDATE audit_events SET body = replace(body, '\"eventName\":\"Decrypt\"', '\"eventName\":\"Encrypt\"') WHERE account = ?1 AND seq = 3",
-        [ACCT],
-    )
-    .unwrap();
+    w.sql(&format!(
+        "UPDATE audit_events SET body = replace(body, '\"eventName\":\"Decrypt\"', '\"eventName\":\"Encrypt\"') WHERE account = '{ACCT}' AND seq = 3"
+    ));
     assert!(verify(&w).0);
-    db.execute(
-        "DELETE FROM audit_events WHERE account = ?1 AND seq = 4",
-        [ACCT],
-    )
-    .unwrap();
+    w.sql(&format!(
+        "DELETE FROM audit_events WHERE account = '{ACCT}' AND seq = 4"
+    ));
     let (ok, report) = verify(&w);
     assert!(!ok);
     assert!(report.contains("records 4..4 were removed"), "{report}");
@@ -564,12 +589,12 @@ async fn a_record_that_cannot_be_stored_fails_the_request() {
     let root = w.kms("ROOT");
     let id = common::symmetric_key(&root).await;
     assert!(w.server.terminate());
-    let db = rusqlite::Connection::open(w.db()).unwrap();
-    db.execute_batch(
-        "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit refused'); END;",
-    )
-    .unwrap();
-    drop(db);
+    w.sql(if w.server.database.is_some() {
+        "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit refused'; END $$;
+         CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION refuse_audit();"
+    } else {
+        "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit refused'); END;"
+    });
     w.server.spawn();
     let root = w.kms("ROOT");
     let err = root
@@ -585,11 +610,11 @@ async fn a_record_that_cannot_be_stored_fails_the_request() {
     let err = root.create_key().send().await.unwrap_err();
     assert_eq!(common::code(&err), "KMSInternalException");
     assert!(w.server.terminate());
-    let db = rusqlite::Connection::open(w.db()).unwrap();
-    let keys: i64 = db
-        .query_row("SELECT count(*) FROM keys", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(keys, 1, "the refused CreateKey left a key behind");
+    assert_eq!(
+        w.server.count_rows("keys"),
+        1,
+        "the refused CreateKey left a key behind"
+    );
 }
 
 #[tokio::test]
