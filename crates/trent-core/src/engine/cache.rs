@@ -9,10 +9,16 @@
 //! is unchanged keeps its opened material). So a dead or lagging feed costs a re-read per key
 //! per `bound`, never a stale key beyond it.
 //!
+//! A value is cached only if no change to it arrived between the ticket taken before its read
+//! and its insertion (checked under the lock that changes take too): a read that may predate a
+//! change is used once and not kept, so an acknowledged change is never undone by a read that
+//! was in flight, on one node or several.
+//!
 //! Must not: decide what an entry means (that is the use-cases'), or hold material of a key
 //! that was dropped.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,9 +45,6 @@ struct Entry<T> {
     value: T,
     /// When the store read that produced the value began.
     loaded_at: Instant,
-    /// Whether the change feed delivered nothing between that read and the insertion, so
-    /// that the feed would have dropped this entry had it changed since.
-    followed: bool,
 }
 
 /// Taken before reading the store for an entry, handed back to insert it.
@@ -59,11 +62,71 @@ pub(super) enum Lookup<T> {
     Missing,
 }
 
+/// How many slots a table's change marks are kept in: a key's changes are told apart from
+/// other keys' but for hash collisions (which only cost a read not cached).
+const KEY_SLOTS: usize = 1024;
+
+/// Cached entries, and for each slot of their hashes the count of changes when one of its
+/// entries last changed. Both under one lock, which is what makes "no change to this entry
+/// arrived while it was read" and its insertion one step.
+struct Table<K, T, const SLOTS: usize> {
+    entries: HashMap<K, Entry<T>>,
+    changed: Box<[u64; SLOTS]>,
+}
+
+impl<K: Hash + Eq, T, const SLOTS: usize> Default for Table<K, T, SLOTS> {
+    fn default() -> Self {
+        Table {
+            entries: HashMap::new(),
+            changed: Box::new([0; SLOTS]),
+        }
+    }
+}
+
+fn slot<K: Hash, const SLOTS: usize>(k: &K) -> usize {
+    if SLOTS == 1 {
+        return 0;
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    k.hash(&mut h);
+    (h.finish() % SLOTS as u64) as usize
+}
+
+impl<K: Hash + Eq, T, const SLOTS: usize> Table<K, T, SLOTS> {
+    /// Inserts what a read begun at `ticket` produced, unless a change to it arrived since
+    /// the ticket: then the read may predate the change, and caching it would serve the old
+    /// value after the change was acknowledged (the next use reads the store again).
+    fn insert(&mut self, k: K, value: T, ticket: Ticket) {
+        if self.changed[slot::<K, SLOTS>(&k)] > ticket.changes {
+            return;
+        }
+        if self.entries.len() >= CACHE_CAPACITY {
+            self.entries.clear();
+        }
+        let loaded_at = ticket.started;
+        self.entries.insert(k, Entry { value, loaded_at });
+    }
+
+    /// Marks `k` changed as change number `n` and drops it.
+    fn changed(&mut self, k: &K, n: u64) {
+        self.changed[slot::<K, SLOTS>(k)] = n;
+        self.entries.remove(k);
+    }
+
+    /// Marks everything changed as change number `n` and drops it.
+    fn all_changed(&mut self, n: u64) {
+        self.changed.fill(n);
+        self.entries.clear();
+    }
+}
+
 #[derive(Default)]
 pub(super) struct Caches {
-    keys: RwLock<HashMap<KeyId, Entry<Arc<LoadedKey>>>>,
-    aliases: RwLock<HashMap<(Scope, AliasName), Entry<KeyId>>>,
-    /// Changes delivered so far (own writes and the feed's).
+    keys: RwLock<Table<KeyId, Arc<LoadedKey>, KEY_SLOTS>>,
+    /// Any alias change drops them all, so one slot.
+    aliases: RwLock<Table<(Scope, AliasName), KeyId, 1>>,
+    /// Changes delivered so far (own writes and the feed's), counted under the lock of the
+    /// table they change.
     changes: AtomicU64,
     coherence: Option<Coherence>,
 }
@@ -71,19 +134,11 @@ pub(super) struct Caches {
 impl std::fmt::Debug for Caches {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Caches")
-            .field("keys", &self.keys.read().len())
-            .field("aliases", &self.aliases.read().len())
+            .field("keys", &self.keys.read().entries.len())
+            .field("aliases", &self.aliases.read().entries.len())
             .field("coherence", &self.coherence)
             .finish()
     }
-}
-
-fn insert<K: std::hash::Hash + Eq, T>(map: &RwLock<HashMap<K, Entry<T>>>, k: K, e: Entry<T>) {
-    let mut map = map.write();
-    if map.len() >= CACHE_CAPACITY {
-        map.clear();
-    }
-    map.insert(k, e);
 }
 
 impl Caches {
@@ -94,6 +149,10 @@ impl Caches {
         }
     }
 
+    /// Whether an entry may be used: always without a coherence bound (this node's own
+    /// writes drop what they change); with one, while it was read less than the bound ago or
+    /// the feed, which would have dropped it had it changed, has delivered every change
+    /// committed up to less than the bound ago.
     fn fresh<T>(&self, e: &Entry<T>) -> bool {
         let Some(c) = &self.coherence else {
             return true;
@@ -102,11 +161,10 @@ impl Caches {
             return true;
         };
         e.loaded_at > cutoff
-            || (e.followed
-                && c.feed
-                    .as_ref()
-                    .and_then(|f| f.delivered_through())
-                    .is_some_and(|t| t > cutoff))
+            || c.feed
+                .as_ref()
+                .and_then(|f| f.delivered_through())
+                .is_some_and(|t| t > cutoff)
     }
 
     pub(super) fn ticket(&self) -> Ticket {
@@ -116,16 +174,8 @@ impl Caches {
         }
     }
 
-    fn entry<T>(&self, value: T, ticket: Ticket) -> Entry<T> {
-        Entry {
-            value,
-            loaded_at: ticket.started,
-            followed: self.changes.load(Ordering::Acquire) == ticket.changes,
-        }
-    }
-
     pub(super) fn key(&self, id: &KeyId) -> Lookup<Arc<LoadedKey>> {
-        match self.keys.read().get(id) {
+        match self.keys.read().entries.get(id) {
             Some(e) if self.fresh(e) => Lookup::Fresh(e.value.clone()),
             Some(e) => Lookup::Stale(e.value.clone()),
             None => Lookup::Missing,
@@ -134,28 +184,28 @@ impl Caches {
 
     /// The cached record of a key, fresh or not (for listings, which show only ids and ARNs).
     pub(super) fn any_key(&self, id: &KeyId) -> Option<Arc<LoadedKey>> {
-        self.keys.read().get(id).map(|e| e.value.clone())
+        self.keys.read().entries.get(id).map(|e| e.value.clone())
     }
 
     pub(super) fn put_key(&self, id: KeyId, key: Arc<LoadedKey>, ticket: Ticket) {
-        insert(&self.keys, id, self.entry(key, ticket));
+        self.keys.write().insert(id, key, ticket);
     }
 
     pub(super) fn has_key(&self, id: &KeyId) -> bool {
-        self.keys.read().contains_key(id)
+        self.keys.read().entries.contains_key(id)
     }
 
     /// Replaces the cached key `id` by what `f` makes of it (keeping the entry's freshness),
     /// or drops it if `f` returns `None`.
     pub(super) fn update_key(&self, id: &KeyId, f: impl FnOnce(&LoadedKey) -> Option<LoadedKey>) {
         let mut keys = self.keys.write();
-        let Some(entry) = keys.get_mut(id) else {
+        let Some(entry) = keys.entries.get_mut(id) else {
             return;
         };
         match f(&entry.value) {
             Some(next) => entry.value = Arc::new(next),
             None => {
-                keys.remove(id);
+                keys.entries.remove(id);
             }
         }
     }
@@ -163,26 +213,35 @@ impl Caches {
     pub(super) fn alias(&self, scope: &Scope, name: &AliasName) -> Option<KeyId> {
         self.aliases
             .read()
+            .entries
             .get(&(scope.clone(), name.clone()))
             .filter(|e| self.fresh(e))
             .map(|e| e.value)
     }
 
     pub(super) fn put_alias(&self, scope: Scope, name: AliasName, id: KeyId, ticket: Ticket) {
-        insert(&self.aliases, (scope, name), self.entry(id, ticket));
+        self.aliases.write().insert((scope, name), id, ticket);
     }
 
     pub(super) fn apply(&self, change: &Change) {
-        // Counted first: a read in flight now must not be taken as followed by the feed.
-        self.changes.fetch_add(1, Ordering::AcqRel);
+        // Counted under the table's lock: an insertion either sees this change (and is not
+        // made, its read may predate it) or happened before it (and is dropped here).
+        let next = || self.changes.fetch_add(1, Ordering::AcqRel) + 1;
         match change {
             Change::Key(id) => {
-                self.keys.write().remove(id);
+                let mut keys = self.keys.write();
+                keys.changed(id, next());
             }
-            Change::Aliases => self.aliases.write().clear(),
+            Change::Aliases => {
+                let mut aliases = self.aliases.write();
+                aliases.all_changed(next());
+            }
             Change::Everything => {
-                self.keys.write().clear();
-                self.aliases.write().clear();
+                let mut keys = self.keys.write();
+                let mut aliases = self.aliases.write();
+                let n = next();
+                keys.all_changed(n);
+                aliases.all_changed(n);
             }
         }
     }
@@ -243,19 +302,68 @@ mod tests {
     }
 
     #[test]
-    fn an_entry_read_while_a_change_arrived_is_not_vouched_for_by_the_feed() {
+    fn a_value_read_while_its_change_arrived_is_not_cached() {
+        // Without a coherence bound (one node) an entry lives until its next change, so one
+        // cached from a read that predates a change would be served for good.
+        let c = Caches::new(None);
+        let (old, new) = (KeyId::generate(), KeyId::generate());
+        let ticket = c.ticket();
+        // UpdateAlias commits and applies its change while the read is in flight.
+        c.apply(&Change::Aliases);
+        c.put_alias(scope(), name(), old, ticket);
+        assert_eq!(
+            c.alias(&scope(), &name()),
+            None,
+            "the old target was cached"
+        );
+        // A read begun after the change is cached.
+        c.put_alias(scope(), name(), new, c.ticket());
+        assert_eq!(c.alias(&scope(), &name()), Some(new));
+        // With a bound and a live feed too: the feed would vouch for it otherwise.
         let feed = Arc::new(Feed::default());
         let c = Caches::new(Some(Coherence {
             bound: BOUND,
             feed: Some(feed.clone()),
         }));
-        let id = KeyId::generate();
         let ticket = c.ticket();
-        // The feed reports a change while the read is in flight; the read may predate it.
-        c.apply(&Change::Key(KeyId::generate()));
-        c.put_alias(scope(), name(), id, ticket);
-        std::thread::sleep(BOUND + Duration::from_millis(20));
+        c.apply(&Change::Everything);
+        c.put_alias(scope(), name(), old, ticket);
         *feed.0.lock() = Some(Instant::now());
         assert_eq!(c.alias(&scope(), &name()), None);
+    }
+
+    #[test]
+    fn a_change_to_one_key_does_not_keep_another_from_being_cached() {
+        let mut t: Table<u64, u64, KEY_SLOTS> = Table::default();
+        let (a, b) = (
+            1u64,
+            (0..)
+                .find(|k| slot::<u64, KEY_SLOTS>(k) != slot::<u64, KEY_SLOTS>(&1))
+                .unwrap(),
+        );
+        let ticket = Ticket {
+            started: Instant::now(),
+            changes: 0,
+        };
+        t.changed(&a, 1);
+        t.insert(b, 7, ticket);
+        t.insert(a, 7, ticket);
+        assert!(
+            t.entries.contains_key(&b),
+            "another key's change kept it out"
+        );
+        assert!(
+            !t.entries.contains_key(&a),
+            "a read that may predate its change was cached"
+        );
+        // Inserted before the change, dropped by it.
+        let later = Ticket {
+            changes: 1,
+            ..ticket
+        };
+        t.insert(a, 8, later);
+        assert!(t.entries.contains_key(&a));
+        t.changed(&a, 2);
+        assert!(!t.entries.contains_key(&a));
     }
 }
