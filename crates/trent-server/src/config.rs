@@ -113,8 +113,8 @@ pub struct ServeArgs {
     pub tls_key: Option<PathBuf>,
 }
 
-/// One access key.
-#[derive(Debug, Clone, Deserialize)]
+/// One access key (its `Debug` shows no secret).
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialConfig {
     pub access_key_id: String,
@@ -131,6 +131,17 @@ pub struct CredentialConfig {
     /// `policy` by [`Config::resolve`].
     #[serde(default)]
     pub policy_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for CredentialConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialConfig")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"***")
+            .field("account_id", &self.account_id)
+            .field("principal", &self.principal)
+            .finish_non_exhaustive()
+    }
 }
 
 impl CredentialConfig {
@@ -469,6 +480,19 @@ mod tests {
         assert!(!c.dev_credential);
         assert_eq!(c.credentials.len(), 1);
         assert_eq!(c.credentials[0].access_key_id, "AKIAEXAMPLE");
+    }
+
+    #[test]
+    fn a_configuration_printed_shows_no_secret() {
+        let c = Config::resolve(ServeArgs {
+            database_url: Some("postgres://db/kms?user=trent&password=s3cret".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(shown.contains(DEV_ACCOUNT), "{shown}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(!shown.contains("secret_access_key: \"test\""), "{shown}");
     }
 
     #[test]

@@ -69,18 +69,40 @@ impl std::fmt::Debug for PgOptions {
     }
 }
 
-/// A database URL without its password, for messages and logs.
+/// A database URL without its password, for messages and logs: the password of the user
+/// part (`user:password@`) and the value of a `password` query parameter, which the driver
+/// accepts too, are masked.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.find(':') {
-                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
-                None => url.to_owned(),
+    let Some(s) = url.find("://") else {
+        return url.to_owned();
+    };
+    let (scheme, rest) = url.split_at(s + 3);
+    let (address, query) = match rest.find('?') {
+        Some(q) => rest.split_at(q),
+        None => (rest, ""),
+    };
+    let address = match address.rfind('@') {
+        Some(at) => {
+            let (user, host) = address.split_at(at);
+            match user.find(':') {
+                Some(c) => format!("{}:***{host}", &user[..c]),
+                None => address.to_owned(),
             }
         }
-        _ => url.to_owned(),
-    }
+        None => address.to_owned(),
+    };
+    let query = query
+        .split('&')
+        .map(|pair| match pair.trim_start_matches('?').split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("password") => {
+                let prefix = if pair.starts_with('?') { "?" } else { "" };
+                format!("{prefix}{k}=***")
+            }
+            _ => pair.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("&");
+    format!("{scheme}{address}{query}")
 }
 
 impl PgOptions {
@@ -769,5 +791,36 @@ impl Store for PgStore {
             let mut conn = pool.get().await.map_err(pool_error)?;
             audit::prune(&mut conn, before).await
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_masks_every_form_of_password_the_driver_accepts() {
+        for (url, shown) in [
+            (
+                "postgres://trent:s3cret@db:5432/kms",
+                "postgres://trent:***@db:5432/kms",
+            ),
+            (
+                "postgres://trent@db/kms?password=s3cret",
+                "postgres://trent@db/kms?password=***",
+            ),
+            (
+                "postgresql://db/kms?user=trent&password=s3cret&sslmode=require",
+                "postgresql://db/kms?user=trent&password=***&sslmode=require",
+            ),
+            (
+                "postgres://trent:a@s3c@db/kms?sslmode=prefer&password=s3c@ret",
+                "postgres://trent:***@db/kms?sslmode=prefer&password=***",
+            ),
+            ("postgres://db/kms", "postgres://db/kms"),
+        ] {
+            assert_eq!(redact(url), shown);
+            assert!(!format!("{:?}", PgOptions::new(url)).contains("s3c"));
+        }
     }
 }
