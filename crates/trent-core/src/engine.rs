@@ -365,6 +365,12 @@ impl Kms {
         self.caches.apply(change);
     }
 
+    /// Whether other nodes may change keys behind this node's cache (a coherence bound is
+    /// configured).
+    pub(super) fn shares_store(&self) -> bool {
+        self.caches.bounded()
+    }
+
     /// Whether the store answers now (for health checks).
     pub fn ping_store(&self) -> Result<(), StoreError> {
         self.store.ping()
@@ -506,6 +512,20 @@ impl Kms {
 
     /// Loads a key for use, from the cache or the store. A key past its deletion date is gone.
     fn load(&self, scope: &Scope, id: &KeyId) -> Result<Arc<LoadedKey>, KmsError> {
+        self.load_with(scope, id, false)
+    }
+
+    /// [`Kms::load`], revalidating a cached copy against the store however fresh it is.
+    pub(super) fn reload(&self, scope: &Scope, id: &KeyId) -> Result<Arc<LoadedKey>, KmsError> {
+        self.load_with(scope, id, true)
+    }
+
+    fn load_with(
+        &self,
+        scope: &Scope,
+        id: &KeyId,
+        revalidate: bool,
+    ) -> Result<Arc<LoadedKey>, KmsError> {
         note_key(scope, id);
         let not_found = || {
             KmsError::NotFound(NotFound::Key {
@@ -517,6 +537,7 @@ impl Kms {
         // miss here (and is replaced), never that key.
         let cached = match self.caches.key(id) {
             Lookup::Fresh(k) | Lookup::Stale(k) if k.record.scope != *scope => Lookup::Missing,
+            Lookup::Fresh(k) if revalidate => Lookup::Stale(k),
             other => other,
         };
         let loaded = match cached {

@@ -88,6 +88,53 @@ async fn a_change_on_one_node_is_seen_by_the_others_within_the_bound() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_grant_made_on_one_node_is_usable_on_another_at_once() {
+    let db = Arc::new(TestDatabase::create());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("trent.toml");
+    let cred = |key: &str, principal: &str| {
+        format!("[[credentials]]\naccess_key_id = \"{key}\"\nsecret_access_key = \"secret\"\naccount_id = \"111122223333\"\nprincipal = \"{principal}\"\n")
+    };
+    let bob_arn = "arn:aws:iam::111122223333:user/bob";
+    std::fs::write(
+        &config,
+        cred("ROOT", "arn:aws:iam::111122223333:root") + &cred("BOB", bob_arn),
+    )
+    .unwrap();
+    let args = ["--config", config.to_str().unwrap()];
+    let (a, b) = (
+        Server::node(&db, ROOT_KEY, &args),
+        Server::node(&db, ROOT_KEY, &args),
+    );
+    let root_b = b.client_for(common::REGION, "ROOT", "secret");
+    let bob_a = a.client_for(common::REGION, "BOB", "secret");
+    let id = common::symmetric_key(&root_b).await;
+    // Node a holds the key in its cache: bob, whose identity policy allows nothing, is refused.
+    let e = common::encrypt_request(&bob_a, &id, "x")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(common::code(&e), "AccessDeniedException");
+    // The change feed stays up but carries nothing more, so that node a's cached copy stays
+    // fresh in its eyes however long the test takes.
+    db.query_text("ALTER TABLE keys DISABLE TRIGGER USER")
+        .unwrap();
+    let grant = root_b
+        .create_grant()
+        .key_id(&id)
+        .grantee_principal(bob_arn)
+        .operations(aws_sdk_kms::types::GrantOperation::Encrypt)
+        .send()
+        .await
+        .unwrap();
+    common::encrypt_request(&bob_a, &id, "x")
+        .grant_tokens(grant.grant_token().unwrap())
+        .send()
+        .await
+        .expect("the grant, with its token, is usable on the other node at once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn conflicting_changes_across_nodes_end_in_a_serial_state() {
     let db = Arc::new(TestDatabase::create());
     let n = nodes(&db, 3);

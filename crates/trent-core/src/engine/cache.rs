@@ -167,6 +167,11 @@ impl Caches {
                 .is_some_and(|t| t > cutoff)
     }
 
+    /// Whether a coherence bound is configured (other nodes share the store).
+    pub(super) fn bounded(&self) -> bool {
+        self.coherence.is_some()
+    }
+
     pub(super) fn ticket(&self) -> Ticket {
         Ticket {
             changes: self.changes.load(Ordering::Acquire),

@@ -134,20 +134,29 @@ impl Kms {
             return Err(self.refuse_foreign(caller, op, key, facts));
         }
         let (scope, id) = self.resolve_admissible(caller, key, op, facts)?;
-        let loaded = self
-            .load(&scope, &id)
-            .map_err(|e| self.hide_foreign(caller, key, op, facts, e))?;
+        let hide = |e| self.hide_foreign(caller, key, op, facts, e);
+        let mut loaded = self.load(&scope, &id).map_err(hide)?;
         let foreign = scope.account != caller.scope.account;
-        self.decide(
-            caller,
-            op,
-            &loaded.record,
-            &loaded.arn,
-            &loaded.policy,
-            request_alias(key),
-            facts,
-        )
-        .map_err(|e| match e {
+        let decide = |loaded: &LoadedKey| {
+            self.decide(
+                caller,
+                op,
+                &loaded.record,
+                &loaded.arn,
+                &loaded.policy,
+                request_alias(key),
+                facts,
+            )
+        };
+        let mut decision = decide(&loaded);
+        if matches!(decision, Err(KmsError::AccessDenied(_))) && self.shares_store() {
+            // A grant or key policy committed on another node may not have reached this
+            // node's cache yet; a grant is usable at once with its token, as AWS documents.
+            // A refusal is therefore checked against the store before it is given.
+            loaded = self.reload(&scope, &id).map_err(hide)?;
+            decision = decide(&loaded);
+        }
+        decision.map_err(|e| match e {
             // Refused as named: another account's caller does not learn which key an alias
             // ARN points at.
             KmsError::AccessDenied(d) if foreign => KmsError::AccessDenied(Denied {
