@@ -441,3 +441,47 @@ fn the_keys_table_has_one_unique_index_and_its_foreign_keys_hold() {
     conformance::aliases_are_unique_and_conditional(&store);
     conformance::delete_removes_key_material_and_aliases(&store);
 }
+
+/// A node starting while another upgrades the schema waits for it, however much longer than
+/// the request timeout that takes (it failed after the lock timeout, and a long upgrade was
+/// cancelled by the statement timeout at every start).
+#[test]
+fn a_node_waits_for_another_nodes_schema_upgrade_beyond_the_request_timeout() {
+    let db = TestDatabase::create();
+    let url = db.url().to_owned();
+    let (locked, is_locked) = std::sync::mpsc::channel();
+    let upgrading = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            let lock = trent_store::postgres::SCHEMA_LOCK;
+            client
+                .execute("SELECT pg_advisory_lock($1)", &[&lock])
+                .await
+                .unwrap();
+            locked.send(()).unwrap();
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            client
+                .execute("SELECT pg_advisory_unlock($1)", &[&lock])
+                .await
+                .unwrap();
+        })
+    });
+    is_locked.recv().unwrap();
+    let started = std::time::Instant::now();
+    let mut options = PgOptions::new(db.url());
+    options.request_timeout = Duration::from_secs(1);
+    let store = PgStore::open(options).expect("opens once the other node's upgrade is done");
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    assert!(store
+        .get_key(&scope(), &KeyId::generate())
+        .unwrap()
+        .is_none());
+    upgrading.join().unwrap();
+}

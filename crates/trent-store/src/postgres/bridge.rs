@@ -76,6 +76,11 @@ pub(super) struct Runner {
 }
 
 impl Runner {
+    /// The same runner with another bound on each call.
+    pub(super) fn with_timeout(self, timeout: Duration) -> Runner {
+        Runner { timeout, ..self }
+    }
+
     /// See [`Bridge::run`].
     pub(super) fn run<T: Send + 'static>(
         &self,

@@ -44,6 +44,11 @@ pub use crate::group::CommitStats;
 use crate::group::{GroupCommit, Job};
 use bridge::Bridge;
 pub use listen::Listener;
+pub use schema::SCHEMA_LOCK;
+
+/// How long opening a store may spend creating or upgrading the schema, waiting for another
+/// node's upgrade included (the request timeout does not apply).
+pub const MIGRATION_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// Connection settings; see the README for the matching flags.
 #[derive(Clone, PartialEq, Eq)]
@@ -292,10 +297,14 @@ impl PgStore {
             bridge,
         };
         let pool = store.pool.clone();
-        store.bridge.run(async move {
-            let mut conn = pool.get().await.map_err(pool_error)?;
-            schema::migrate(&mut conn).await
-        })?;
+        store
+            .bridge
+            .runner()
+            .with_timeout(MIGRATION_TIMEOUT)
+            .run(async move {
+                let mut conn = pool.get().await.map_err(pool_error)?;
+                schema::migrate(&mut conn).await
+            })?;
         tracing::debug!(store = ?store, "postgres store open");
         Ok(store)
     }

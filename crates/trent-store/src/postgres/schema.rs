@@ -11,7 +11,7 @@ use trent_core::store::StoreError;
 use super::db_error;
 
 /// Advisory lock keys ("TRNT" and a purpose), one namespace for Trent in a shared database.
-pub(super) const SCHEMA_LOCK: i64 = 0x5452_4E54_0000_0001;
+pub const SCHEMA_LOCK: i64 = 0x5452_4E54_0000_0001;
 pub(super) const BACKGROUND_LOCK: i64 = 0x5452_4E54_0000_0002;
 
 /// The channel the triggers notify on.
@@ -164,6 +164,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
 /// Creates or upgrades the schema in one transaction, under the schema lock.
 pub(super) async fn migrate(conn: &mut Object) -> Result<(), StoreError> {
     let tx = conn.transaction().await.map_err(db_error)?;
+    // The pool's per-statement and lock timeouts are for requests: an upgrade that rewrites
+    // large tables, and a node waiting for another's upgrade, take as long as they take
+    // (bounded by MIGRATION_TIMEOUT around the whole call).
+    tx.batch_execute("SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0")
+        .await
+        .map_err(db_error)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
         .await
         .map_err(db_error)?;
