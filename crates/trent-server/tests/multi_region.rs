@@ -595,6 +595,21 @@ async fn an_external_replica_takes_only_its_primarys_material() {
         common::byok::import(&west, &id, &[0x17u8; 32], None).await,
         "IncorrectKeyMaterialException"
     );
+    // The copies share an id but not their import tokens: the primary's imports nothing into
+    // the replica (whose policy may require other wrapping terms).
+    let algorithm = aws_sdk_kms::types::AlgorithmSpec::RsaesOaepSha256;
+    let (token, public) = common::byok::parameters(
+        &east,
+        &id,
+        &algorithm,
+        aws_sdk_kms::types::WrappingKeySpec::Rsa2048,
+    )
+    .await;
+    let wrapped = common::byok::wrap(&public, &algorithm, &material);
+    assert_code!(
+        common::byok::import_with(&west, &id, &token, &wrapped, None).await,
+        "InvalidImportTokenException"
+    );
     common::byok::import(&west, &id, &material, None)
         .await
         .unwrap();

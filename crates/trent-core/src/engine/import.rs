@@ -51,9 +51,11 @@ pub struct ImportRequest<'a> {
     pub description: Option<&'a str>,
 }
 
-fn token_aad(id: &KeyId) -> Vec<u8> {
-    let mut aad = b"trent/import-token/v1/".to_vec();
-    aad.extend_from_slice(id.as_bytes());
+/// A token is bound to the key's ARN: a multi-Region key's copies share one id, and a token
+/// of one copy must not import into another (whose policy may ask for other wrapping terms).
+fn token_aad(key_arn: &str) -> Vec<u8> {
+    let mut aad = b"trent/import-token/v2/".to_vec();
+    aad.extend_from_slice(key_arn.as_bytes());
     aad
 }
 
@@ -209,7 +211,7 @@ impl Kms {
         terms.extend_from_slice(&valid_to.0.to_be_bytes());
         terms.push(enum_index(WrappingAlgorithm::ALL, algorithm));
         terms.extend_from_slice(private.expose());
-        let import_token = self.root.seal(&token_aad(&loaded.record.id), &terms);
+        let import_token = self.root.seal(&token_aad(&loaded.arn), &terms);
         trent_crypto::wipe(&mut terms);
         Ok(ImportParameters {
             import_token: import_token?,
@@ -219,16 +221,17 @@ impl Kms {
         })
     }
 
-    /// Opens an import token for `id`: the wrapping algorithm and the wrapping private key.
+    /// Opens an import token for the key `key_arn`: the wrapping algorithm and the wrapping
+    /// private key.
     fn open_import_token(
         &self,
-        id: &KeyId,
+        key_arn: &str,
         token: &[u8],
         now: Timestamp,
     ) -> Result<(WrappingAlgorithm, SecretBytes), KmsError> {
         let terms = self
             .root
-            .open(&token_aad(id), token)
+            .open(&token_aad(key_arn), token)
             .map_err(|_| KmsError::InvalidImportToken)?;
         let terms = terms.expose();
         if terms.len() < 9 {
@@ -276,7 +279,8 @@ impl Kms {
             )));
         }
         let now = self.now();
-        let (algorithm, wrapping_key) = self.open_import_token(&id, import.import_token, now)?;
+        let (algorithm, wrapping_key) =
+            self.open_import_token(&loaded.arn, import.import_token, now)?;
         let scheme = algorithm.scheme().ok_or(KmsError::InvalidImportToken)?;
         let material = asymmetric::unwrap_imported(
             wrapping_key.expose(),
