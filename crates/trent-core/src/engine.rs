@@ -839,7 +839,7 @@ impl Kms {
                 cursor = Some(id);
                 let cached = self
                     .caches
-                    .any_key(&id)
+                    .fresh_key(&id)
                     .map(|k| k.record.clone())
                     .filter(|r| r.scope == caller.scope);
                 let record = match cached {

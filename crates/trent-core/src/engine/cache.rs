@@ -187,9 +187,13 @@ impl Caches {
         }
     }
 
-    /// The cached record of a key, fresh or not (for listings, which show only ids and ARNs).
-    pub(super) fn any_key(&self, id: &KeyId) -> Option<Arc<LoadedKey>> {
-        self.keys.read().entries.get(id).map(|e| e.value.clone())
+    /// The cached key if it may be used as it is (for listings, which read the store
+    /// otherwise).
+    pub(super) fn fresh_key(&self, id: &KeyId) -> Option<Arc<LoadedKey>> {
+        match self.key(id) {
+            Lookup::Fresh(k) => Some(k),
+            _ => None,
+        }
     }
 
     pub(super) fn put_key(&self, id: KeyId, key: Arc<LoadedKey>, ticket: Ticket) {
