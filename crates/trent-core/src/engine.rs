@@ -1514,20 +1514,18 @@ impl Kms {
         Ok(())
     }
 
-    /// Removes every tag of a key in one write (Alibaba's UntagResources with `All`), under
-    /// UntagResource's state rule.
+    /// Removes every tag of a key (Alibaba's UntagResources with `All`): an UntagResource of
+    /// the tag keys the key has, so that policies on which tags may be removed
+    /// (`aws:TagKeys`) decide it as they would naming them. A tag added meanwhile stays.
     pub fn untag_all(&self, caller: &Caller, key: &KeyRef) -> Result<(), KmsError> {
-        self.modify(
-            caller,
-            key,
-            KeyOp::UntagResource,
-            &Facts::default(),
-            |r, _| {
-                r.meta.tags.clear();
-                Ok(())
-            },
-        )?;
-        Ok(())
+        // Read without deciding anything: the gate decides on the untagging below, and
+        // answers for a key that cannot be read.
+        let tag_keys: Vec<String> = self
+            .resolve_admissible(caller, key, KeyOp::UntagResource, &Facts::default())
+            .and_then(|(scope, id)| self.load(&scope, &id))
+            .map(|k| k.record.meta.tags.keys().cloned().collect())
+            .unwrap_or_default();
+        self.untag_resource(caller, key, &tag_keys)
     }
 
     pub fn list_resource_tags(

@@ -1797,7 +1797,9 @@ async fn alibaba_requests_pass_the_same_gate() {
         "[[credentials]]\naccess_key_id = \"test\"\nsecret_access_key = \"test\"\naccount_id = \"{ACCOUNT}\"\n\
          [[credentials]]\naccess_key_id = \"BOB\"\nsecret_access_key = \"bobsecret\"\naccount_id = \"{ACCOUNT}\"\nprincipal = \"arn:aws:iam::{ACCOUNT}:user/bob\"\n\
          [[credentials]]\naccess_key_id = \"ALICE\"\nsecret_access_key = \"alicesecret\"\naccount_id = \"{ACCOUNT}\"\nprincipal = \"arn:aws:iam::{ACCOUNT}:user/alice\"\n\
-         policy = '''{{\"Version\":\"2012-10-17\",\"Statement\":[{{\"Effect\":\"Allow\",\"Action\":\"kms:*\",\"Resource\":\"*\"}}]}}'''\n"
+         policy = '''{{\"Version\":\"2012-10-17\",\"Statement\":[{{\"Effect\":\"Allow\",\"Action\":\"kms:*\",\"Resource\":\"*\"}}]}}'''\n\
+         [[credentials]]\naccess_key_id = \"CAROL\"\nsecret_access_key = \"carolsecret\"\naccount_id = \"{ACCOUNT}\"\nprincipal = \"arn:aws:iam::{ACCOUNT}:user/carol\"\n\
+         policy = '''{{\"Version\":\"2012-10-17\",\"Statement\":[{{\"Effect\":\"Allow\",\"Action\":\"kms:*\",\"Resource\":\"*\"}},{{\"Effect\":\"Deny\",\"Action\":\"kms:UntagResource\",\"Resource\":\"*\",\"Condition\":{{\"ForAnyValue:StringEquals\":{{\"aws:TagKeys\":\"Owner\"}}}}}}]}}'''\n"
     );
     let (server, _dir) = common::start_with_config(&config);
     let root = Ali::new(&server, Scheme::Acs3);
@@ -1839,6 +1841,56 @@ async fn alibaba_requests_pass_the_same_gate() {
     root.call("Encrypt", &params).await.ok();
     let state = root.call("DescribeKey", &[("KeyId", &key)]).await.ok();
     assert_eq!(state["KeyMetadata"]["KeyState"], "Enabled");
+
+    // Carol may remove any tag but Owner: removing every tag with All removes Owner too, so
+    // it is refused as naming it would be, and Owner stays.
+    let carol = Ali::with_key(&server, Scheme::Rpc, "CAROL", "carolsecret");
+    let tag = |k: &'static str| {
+        [
+            ("RegionId", REGION),
+            ("ResourceType", "key"),
+            ("ResourceId.1", key.as_str()),
+            ("Tag.1.Key", k),
+            ("Tag.1.Value", "v"),
+        ]
+    };
+    root.call("TagResources", &tag("Owner")).await.ok();
+    root.call("TagResources", &tag("scratch")).await.ok();
+    let untag = |extra: (&'static str, &'static str)| {
+        [
+            ("ResourceType", "key"),
+            ("ResourceId.1", key.as_str()),
+            extra,
+        ]
+    };
+    for refused in [("TagKey.1", "Owner"), ("All", "true")] {
+        carol
+            .call("UntagResources", &untag(refused))
+            .await
+            .expect(403, "Forbidden.NoPermission");
+    }
+    carol
+        .call("UntagResources", &untag(("TagKey.1", "scratch")))
+        .await
+        .ok();
+    let listed = root
+        .call(
+            "ListTagResources",
+            &[
+                ("RegionId", REGION),
+                ("ResourceType", "key"),
+                ("ResourceId.1", key.as_str()),
+            ],
+        )
+        .await
+        .ok();
+    let keys: Vec<&str> = listed["TagResources"]["TagResource"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["TagKey"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["Owner"]);
 }
 
 /// Alibaba requests are recorded in the audit trail too: CloudTrail's shape, Alibaba's event
