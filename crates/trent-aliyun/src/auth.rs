@@ -259,10 +259,13 @@ impl Verifier {
         if claim.nonce.is_empty() || claim.nonce.len() > MAX_NONCE_LEN {
             return Err(AliyunError::invalid("SignatureNonce"));
         }
-        // A request signed at `signed_at` passes the time check until `signed_at + skew`: its
-        // nonce is kept that long.
+        // A request signed at `signed_at` passes the time check up to `signed_at + skew`
+        // inclusive: its nonce is kept until the second after (the cache forgets a nonce once
+        // `now` reaches its bound).
         let key = nonce_key(&claim.verified.access_key_id, &claim.nonce);
-        self.nonces.lock().admit(key, now, signed_at + skew)?;
+        self.nonces
+            .lock()
+            .admit(key, now, signed_at.saturating_add(skew).saturating_add(1))?;
         Ok(claim.verified)
     }
 }

@@ -228,6 +228,15 @@ fn replayed_nonce_is_refused() {
         .verify_at(&v, "2026-11-23T06:48:43Z")
         .unwrap_err();
     assert_eq!((e.status, e.code), (400, "SignatureNonceUsed"));
+    // Up to the last second its time passes (900 s after it was signed), and no later.
+    let e = legacy_describe()
+        .verify_at(&v, "2026-11-23T07:03:42Z")
+        .unwrap_err();
+    assert_eq!((e.status, e.code), (400, "SignatureNonceUsed"));
+    let e = legacy_describe()
+        .verify_at(&v, "2026-11-23T07:03:43Z")
+        .unwrap_err();
+    assert_eq!(e.code, "InvalidTimeStamp.Expired");
     let e = acs3_describe().verify_at(&v, "2026-11-23T06:48:42Z");
     assert!(e.is_ok());
     assert_eq!(
