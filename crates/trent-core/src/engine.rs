@@ -453,9 +453,18 @@ impl Kms {
         }
     }
 
-    /// Turns any key reference into the key id it names.
+    /// Turns any key reference into the key id it names, for an answer about a key the
+    /// caller was just admitted to (another account's caller learns nothing here that the
+    /// gate did not let it learn).
     pub fn resolve(&self, caller: &Caller, key: &KeyRef) -> Result<KeyId, KmsError> {
         self.resolve_scoped(caller, key).map(|(_, id)| id)
+    }
+
+    /// [`Kms::resolve`] before any admission: another account's missing key or alias is
+    /// refused for `op` as one the caller may not use.
+    pub fn resolve_for(&self, caller: &Caller, key: &KeyRef, op: KeyOp) -> Result<KeyId, KmsError> {
+        self.resolve_admissible(caller, key, op, &Facts::default())
+            .map(|(_, id)| id)
     }
 
     /// The scope (account and region) and id of the key a reference names. Alias names and

@@ -1799,7 +1799,9 @@ async fn alibaba_requests_pass_the_same_gate() {
          [[credentials]]\naccess_key_id = \"ALICE\"\nsecret_access_key = \"alicesecret\"\naccount_id = \"{ACCOUNT}\"\nprincipal = \"arn:aws:iam::{ACCOUNT}:user/alice\"\n\
          policy = '''{{\"Version\":\"2012-10-17\",\"Statement\":[{{\"Effect\":\"Allow\",\"Action\":\"kms:*\",\"Resource\":\"*\"}}]}}'''\n\
          [[credentials]]\naccess_key_id = \"CAROL\"\nsecret_access_key = \"carolsecret\"\naccount_id = \"{ACCOUNT}\"\nprincipal = \"arn:aws:iam::{ACCOUNT}:user/carol\"\n\
-         policy = '''{{\"Version\":\"2012-10-17\",\"Statement\":[{{\"Effect\":\"Allow\",\"Action\":\"kms:*\",\"Resource\":\"*\"}},{{\"Effect\":\"Deny\",\"Action\":\"kms:UntagResource\",\"Resource\":\"*\",\"Condition\":{{\"ForAnyValue:StringEquals\":{{\"aws:TagKeys\":\"Owner\"}}}}}}]}}'''\n"
+         policy = '''{{\"Version\":\"2012-10-17\",\"Statement\":[{{\"Effect\":\"Allow\",\"Action\":\"kms:*\",\"Resource\":\"*\"}},{{\"Effect\":\"Deny\",\"Action\":\"kms:UntagResource\",\"Resource\":\"*\",\"Condition\":{{\"ForAnyValue:StringEquals\":{{\"aws:TagKeys\":\"Owner\"}}}}}}]}}'''\n\
+         [[credentials]]\naccess_key_id = \"DAN\"\nsecret_access_key = \"dansecret\"\naccount_id = \"444455556666\"\nprincipal = \"arn:aws:iam::444455556666:user/dan\"\n\
+         policy = '''{{\"Version\":\"2012-10-17\",\"Statement\":[{{\"Effect\":\"Allow\",\"Action\":\"kms:*\",\"Resource\":\"*\"}}]}}'''\n"
     );
     let (server, _dir) = common::start_with_config(&config);
     let root = Ali::new(&server, Scheme::Acs3);
@@ -1891,6 +1893,24 @@ async fn alibaba_requests_pass_the_same_gate() {
         .map(|t| t["TagKey"].as_str().unwrap())
         .collect();
     assert_eq!(keys, ["Owner"]);
+
+    // Another account's caller learns nothing of which of this account's aliases exist.
+    root.call(
+        "CreateAlias",
+        &[("AliasName", "alias/exists"), ("KeyId", &key)],
+    )
+    .await
+    .ok();
+    let dan = Ali::with_key(&server, Scheme::Rpc, "DAN", "dansecret");
+    for alias in ["alias/exists", "alias/none"] {
+        let arn = format!("acs:kms:{REGION}:{ACCOUNT}:{alias}");
+        dan.call(
+            "ListTagResources",
+            &[("ResourceType", "key"), ("ResourceId.1", arn.as_str())],
+        )
+        .await
+        .expect(403, "Forbidden.NoPermission");
+    }
 }
 
 /// Alibaba requests are recorded in the audit trail too: CloudTrail's shape, Alibaba's event

@@ -7,6 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use trent_core::engine::MAX_TAGS;
+use trent_core::state::KeyOp;
 use trent_core::{KeyId, KeyRef, KmsError};
 
 use super::wire::*;
@@ -284,25 +285,29 @@ pub(super) fn list_tag_resources(ctx: &Ctx<'_>, p: &Params) -> Res<ListTagResour
     let filters = batch_tags(p)?;
     let limit = int(p, "MaxResults", 1, TAG_PAGE)?.unwrap_or(TAG_PAGE) as usize;
     let after = optional(p, "NextToken").map(parse_next_token).transpose()?;
-    let ids: Vec<KeyId> = if named.is_empty() {
+    // Each key as the request named it (another account's by ARN is listed there, through
+    // the gate), or as ListKeys listed it.
+    let keys: Vec<(KeyId, KeyRef)> = if named.is_empty() {
         drain(|m| ctx.kms.list_keys(ctx.caller, LIST_BATCH, m))?
             .into_iter()
-            .map(|k| k.id)
+            .map(|k| (k.id, KeyRef::Id(k.id)))
             .collect()
     } else {
         named
             .iter()
-            .map(|k| ctx.kms.resolve(ctx.caller, k))
-            .collect::<Result<_, _>>()?
+            .map(|k| {
+                let id = ctx
+                    .kms
+                    .resolve_for(ctx.caller, k, KeyOp::ListResourceTags)?;
+                Ok((id, k.clone()))
+            })
+            .collect::<Result<_, KmsError>>()?
     };
     // Sorted and without repeats, whatever order the request named the keys in.
     let mut rows: BTreeMap<(KeyId, String), String> = BTreeMap::new();
-    for id in ids {
+    for (id, key) in keys {
         // A key never holds more than MAX_TAGS tags: one call lists them all.
-        let tags = match ctx
-            .kms
-            .list_resource_tags(ctx.caller, &KeyRef::Id(id), MAX_TAGS, None)
-        {
+        let tags = match ctx.kms.list_resource_tags(ctx.caller, &key, MAX_TAGS, None) {
             Ok(page) => page.items,
             // Destroyed since ListKeys listed it: it has no tags to show.
             Err(KmsError::NotFound(_)) if named.is_empty() => continue,
