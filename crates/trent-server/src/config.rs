@@ -67,8 +67,8 @@ pub struct ServeArgs {
     #[arg(long, env = "TRENT_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
     /// Seconds a connection may take to deliver a request's headers, counted from its start or
-    /// the end of the previous response: closes idle keep-alive connections and stalled clients
-    /// [default: 20]
+    /// the end of the previous response, or to take any bytes of a response: closes idle
+    /// keep-alive connections and stalled clients [default: 20]
     #[arg(long, env = "TRENT_HEADER_READ_TIMEOUT_SECS")]
     pub header_read_timeout_secs: Option<u64>,
     /// Seconds shutdown waits for in-flight requests before closing every connection

@@ -4,12 +4,18 @@
 //! closes, so the process never runs out of file descriptors its store needs), the header-read
 //! timeout (a connection that has not delivered a request's headers within it, counted from
 //! the connection's start or the end of the previous response, is closed: this is both the
-//! idle keep-alive timeout and the bound on a client stalled mid-header), and shutdown that
-//! finishes within a grace period whatever clients do. Must not look inside requests.
+//! idle keep-alive timeout and the bound on a client stalled mid-header), the same bound on a
+//! client that stops taking a response's bytes ([`Stalled`]: hyper reads no further request
+//! while a response is unwritten, so without it such a client would hold its connection and
+//! its slot for ever), and shutdown that finishes within a grace period whatever clients do.
+//! Must not look inside requests.
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use std::net::SocketAddr;
@@ -21,8 +27,10 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio::time::Sleep;
 use tower::{Service, ServiceExt};
 
 use crate::tls::Tls;
@@ -32,7 +40,8 @@ use crate::tls::Tls;
 pub struct Limits {
     /// Connections served at once.
     pub max_connections: usize,
-    /// See the module documentation.
+    /// See the module documentation (also the bound on a response's write that makes no
+    /// progress).
     pub header_read_timeout: Duration,
     /// How long shutdown waits for in-flight requests before closing every connection.
     pub shutdown_grace: Duration,
@@ -101,6 +110,7 @@ pub async fn serve<S>(
         // A connection's errors (a client gone, a timeout, a failed handshake) are the
         // client's business. The TLS handshake runs here, in the connection's own task, so a
         // client stalled mid-handshake holds up nobody (and is dropped after its timeout).
+        let stream = Stalled::new(stream, limits.header_read_timeout);
         tokio::spawn(async move {
             match tls {
                 None => {
@@ -129,6 +139,94 @@ pub async fn serve<S>(
                 "connections still open after the shutdown grace period; closing them"
             );
         }
+    }
+}
+
+/// A connection whose writes fail once they have made no progress for `limit`: the peer
+/// stopped reading (its window stays closed). Reads are bounded by hyper's header-read timeout
+/// and the body-read timeout.
+struct Stalled<T> {
+    inner: T,
+    limit: Duration,
+    /// Armed while a write waits for the peer.
+    deadline: Option<Pin<Box<Sleep>>>,
+}
+
+impl<T> Stalled<T> {
+    fn new(inner: T, limit: Duration) -> Self {
+        Stalled {
+            inner,
+            limit,
+            deadline: None,
+        }
+    }
+
+    /// After a write or flush returned `result`: progress disarms the deadline; waiting arms
+    /// it, and past it the write fails.
+    fn watch<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        result: Poll<io::Result<R>>,
+    ) -> Poll<io::Result<R>> {
+        if result.is_ready() {
+            self.deadline = None;
+            return result;
+        }
+        let limit = self.limit;
+        let deadline = self
+            .deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client took no response bytes within the timeout",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Stalled<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Stalled<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.watch(cx, result)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.watch(cx, result)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let result = Pin::new(&mut self.inner).poll_flush(cx);
+        self.watch(cx, result)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let result = Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.watch(cx, result)
     }
 }
 

@@ -452,6 +452,45 @@ async fn many_idle_connections_do_not_lock_out_health() {
     drop(idle);
 }
 
+/// Clients that ask for responses and never read them (a closed window) do not hold their
+/// connections, and so the connection cap, for ever: a write that makes no progress for the
+/// header-read timeout closes the connection.
+#[tokio::test]
+async fn clients_that_never_read_their_responses_are_disconnected() {
+    use tokio::io::AsyncWriteExt;
+    let server = Server::start_with(&["--max-connections", "2", "--header-read-timeout-secs", "1"]);
+    let host = authority(&server);
+    let mut readers = Vec::new();
+    for _ in 0..2 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(1024).unwrap();
+        let mut stream = socket.connect(host.parse().unwrap()).await.unwrap();
+        // Hundreds of pipelined requests for a 21 KB asset: megabytes of answers, more than
+        // the kernel's buffers hold.
+        let request = format!("GET /console/app.js HTTP/1.1\r\nhost: {host}\r\n\r\n");
+        stream
+            .write_all(request.repeat(300).as_bytes())
+            .await
+            .unwrap();
+        readers.push(stream);
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let started = Instant::now();
+    let health = reqwest::Client::new()
+        .get(format!("{}/health", server.url))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .expect("/health answers once the stalled connections are dropped");
+    assert_eq!(health.status(), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(readers);
+}
+
 // ---- 6. ARNs of another partition ---------------------------------------------------------------
 
 #[tokio::test]
