@@ -744,6 +744,25 @@ pub fn claimed_credential(
     (access_key_param.map(str::to_owned), None)
 }
 
+/// The most characters kept of what an unadmitted request claims (its operation, access key
+/// and region: AWS's access key ids are at most 128 characters, operation names and regions
+/// far shorter), so that a stranger cannot make the trail store megabytes a request.
+pub const CLAIM_MAX: usize = 128;
+/// The most characters kept of a request's `User-Agent`.
+pub const USER_AGENT_MAX: usize = 1024;
+
+/// `s` cut to at most `max` bytes, at a character boundary.
+fn truncated(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
+}
+
 /// What a request claims about itself before it is admitted.
 #[derive(Debug, Clone, Default)]
 pub struct Claim {
@@ -771,12 +790,15 @@ impl Facts {
                 .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
                 .map(|info| info.0.ip().to_string())
                 .unwrap_or_default(),
-            user_agent: parts
-                .headers
-                .get(axum::http::header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned(),
+            user_agent: truncated(
+                parts
+                    .headers
+                    .get(axum::http::header::USER_AGENT)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned(),
+                USER_AGENT_MAX,
+            ),
         }
     }
 
@@ -808,6 +830,13 @@ impl Facts {
     /// account, if the key exists), no parameters.
     pub fn unadmitted(&self, state: &crate::AppState, claim: Claim, source: &'static str) -> Draft {
         use trent_aws::sigv4::CredentialStore as _;
+        // Unproven and sent by anyone: kept only as long as a real one can be.
+        let bound = |s: Option<String>| s.map(|s| truncated(s, CLAIM_MAX));
+        let claim = Claim {
+            event_name: bound(claim.event_name),
+            access_key_id: bound(claim.access_key_id),
+            region: bound(claim.region),
+        };
         let account = claim
             .access_key_id
             .as_deref()

@@ -538,6 +538,43 @@ fn verify(w: &World) -> (bool, String) {
     )
 }
 
+/// A request nobody signed is recorded, but what it claims is kept only as long as a real
+/// claim can be: a stranger cannot make the trail store megabytes a request.
+#[tokio::test]
+async fn what_a_strangers_request_claims_is_recorded_within_bounds() {
+    let w = World::start("", &[]);
+    let long = |c: char| c.to_string().repeat(100_000);
+    let response = reqwest::Client::new()
+        .post(&w.server.url)
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("x-amz-target", format!("TrentService.{}", long('T')))
+        .header("x-amz-date", "20261207T000000Z")
+        .header("user-agent", long('U'))
+        .header(
+            "authorization",
+            format!(
+                "AWS4-HMAC-SHA256 Credential=ROOT/20261207/{}/kms/aws4_request, SignedHeaders=host, Signature=00",
+                long('r')
+            ),
+        )
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let records = export(&w, "0")["Records"].as_array().unwrap().clone();
+    let refused: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["errorCode"].is_string())
+        .collect();
+    assert_eq!(refused.len(), 1, "{records:?}");
+    let r = refused[0];
+    assert!(r["eventName"].as_str().unwrap().len() <= 128, "{r}");
+    assert!(r["awsRegion"].as_str().unwrap().len() <= 128, "{r}");
+    assert!(r["userAgent"].as_str().unwrap().len() <= 1024, "{r}");
+    assert!(r.to_string().len() < 4096, "{} bytes", r.to_string().len());
+}
+
 #[tokio::test]
 async fn the_chain_verifies_and_tampering_is_caught() {
     let mut w = World::start("", &[]);
