@@ -1528,12 +1528,17 @@ impl Kms {
     /// (`aws:TagKeys`) decide it as they would naming them. A tag added meanwhile stays.
     pub fn untag_all(&self, caller: &Caller, key: &KeyRef) -> Result<(), KmsError> {
         // Read without deciding anything: the gate decides on the untagging below, and
-        // answers for a key that cannot be read.
-        let tag_keys: Vec<String> = self
-            .resolve_admissible(caller, key, KeyOp::UntagResource, &Facts::default())
-            .and_then(|(scope, id)| self.load(&scope, &id))
-            .map(|k| k.record.meta.tags.keys().cloned().collect())
-            .unwrap_or_default();
+        // answers for a key that cannot be read. Another account's key is not read at all
+        // (the gate refuses it before looking it up, and its tags must not reach the facts
+        // that refusal is decided on).
+        let tag_keys: Vec<String> = if gate::is_foreign(caller, key) {
+            Vec::new()
+        } else {
+            self.resolve_scoped(caller, key)
+                .and_then(|(scope, id)| self.load(&scope, &id))
+                .map(|k| k.record.meta.tags.keys().cloned().collect())
+                .unwrap_or_default()
+        };
         self.untag_resource(caller, key, &tag_keys)
     }
 

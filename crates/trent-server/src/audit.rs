@@ -830,6 +830,11 @@ impl Facts {
     /// account, if the key exists), no parameters.
     pub fn unadmitted(&self, state: &crate::AppState, claim: Claim, source: &'static str) -> Draft {
         use trent_aws::sigv4::CredentialStore as _;
+        let account = claim
+            .access_key_id
+            .as_deref()
+            .and_then(|k| state.credentials.lookup(k))
+            .map(|c| c.account_id.clone());
         // Unproven and sent by anyone: kept only as long as a real one can be.
         let bound = |s: Option<String>| s.map(|s| truncated(s, CLAIM_MAX));
         let claim = Claim {
@@ -837,11 +842,6 @@ impl Facts {
             access_key_id: bound(claim.access_key_id),
             region: bound(claim.region),
         };
-        let account = claim
-            .access_key_id
-            .as_deref()
-            .and_then(|k| state.credentials.lookup(k))
-            .map(|c| c.account_id.clone());
         self.draft(
             Who::Claimed {
                 access_key_id: claim.access_key_id,

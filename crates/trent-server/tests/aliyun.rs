@@ -1801,7 +1801,7 @@ async fn alibaba_requests_pass_the_same_gate() {
          [[credentials]]\naccess_key_id = \"CAROL\"\nsecret_access_key = \"carolsecret\"\naccount_id = \"{ACCOUNT}\"\nprincipal = \"arn:aws:iam::{ACCOUNT}:user/carol\"\n\
          policy = '''{{\"Version\":\"2012-10-17\",\"Statement\":[{{\"Effect\":\"Allow\",\"Action\":\"kms:*\",\"Resource\":\"*\"}},{{\"Effect\":\"Deny\",\"Action\":\"kms:UntagResource\",\"Resource\":\"*\",\"Condition\":{{\"ForAnyValue:StringEquals\":{{\"aws:TagKeys\":\"Owner\"}}}}}}]}}'''\n\
          [[credentials]]\naccess_key_id = \"DAN\"\nsecret_access_key = \"dansecret\"\naccount_id = \"444455556666\"\nprincipal = \"arn:aws:iam::444455556666:user/dan\"\n\
-         policy = '''{{\"Version\":\"2012-10-17\",\"Statement\":[{{\"Effect\":\"Allow\",\"Action\":\"kms:*\",\"Resource\":\"*\"}}]}}'''\n"
+         policy = '''{{\"Version\":\"2012-10-17\",\"Statement\":[{{\"Effect\":\"Allow\",\"Action\":\"kms:*\",\"Resource\":\"*\"}},{{\"Effect\":\"Deny\",\"Action\":\"kms:UntagResource\",\"Resource\":\"*\",\"Condition\":{{\"ForAnyValue:StringEquals\":{{\"aws:TagKeys\":\"Owner\"}}}}}}]}}'''\n"
     );
     let (server, _dir) = common::start_with_config(&config);
     let root = Ali::new(&server, Scheme::Acs3);
@@ -1911,6 +1911,25 @@ async fn alibaba_requests_pass_the_same_gate() {
         .await
         .expect(403, "Forbidden.NoPermission");
     }
+    // Nor, removing every tag, which tags a key of this account has: refused alike for a key
+    // tagged Owner (which dan's own policy forbids removing) and for a missing key.
+    let mut messages = Vec::new();
+    for id in [key.as_str(), "0b0e7c5e-0000-4000-8000-000000000000"] {
+        let arn = format!("acs:kms:{REGION}:{ACCOUNT}:key/{id}");
+        let reply = dan
+            .call(
+                "UntagResources",
+                &[
+                    ("ResourceType", "key"),
+                    ("ResourceId.1", arn.as_str()),
+                    ("All", "true"),
+                ],
+            )
+            .await;
+        reply.expect(403, "Forbidden.NoPermission");
+        messages.push(reply.body["Message"].as_str().unwrap().replace(id, "KEY"));
+    }
+    assert_eq!(messages[0], messages[1]);
 }
 
 /// Alibaba requests are recorded in the audit trail too: CloudTrail's shape, Alibaba's event

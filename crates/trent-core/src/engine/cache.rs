@@ -107,9 +107,14 @@ impl<K: Hash + Eq, T, const SLOTS: usize> Table<K, T, SLOTS> {
         self.entries.insert(k, Entry { value, loaded_at });
     }
 
+    /// Marks `k` changed as change number `n` (a read begun before is not cached).
+    fn mark(&mut self, k: &K, n: u64) {
+        self.changed[slot::<K, SLOTS>(k)] = n;
+    }
+
     /// Marks `k` changed as change number `n` and drops it.
     fn changed(&mut self, k: &K, n: u64) {
-        self.changed[slot::<K, SLOTS>(k)] = n;
+        self.mark(k, n);
         self.entries.remove(k);
     }
 
@@ -205,9 +210,11 @@ impl Caches {
     }
 
     /// Replaces the cached key `id` by what `f` makes of it (keeping the entry's freshness),
-    /// or drops it if `f` returns `None`.
+    /// or drops it if `f` returns `None`: a change of this node's own, so a read begun before
+    /// it is not cached over it.
     pub(super) fn update_key(&self, id: &KeyId, f: impl FnOnce(&LoadedKey) -> Option<LoadedKey>) {
         let mut keys = self.keys.write();
+        keys.mark(id, self.changes.fetch_add(1, Ordering::AcqRel) + 1);
         let Some(entry) = keys.entries.get_mut(id) else {
             return;
         };

@@ -149,12 +149,19 @@ impl Kms {
             )
         };
         let mut decision = decide(&loaded);
-        if matches!(decision, Err(KmsError::AccessDenied(_))) && self.shares_store() {
+        let store_may_allow = matches!(
+            &decision,
+            Err(KmsError::AccessDenied(d)) if d.reason != DenyReason::ExplicitIdentityDeny
+        );
+        if store_may_allow && self.shares_store() {
             // A grant or key policy committed on another node may not have reached this
             // node's cache yet; a grant is usable at once with its token, as AWS documents.
-            // A refusal is therefore checked against the store before it is given.
-            loaded = self.reload(&scope, &id).map_err(hide)?;
-            decision = decide(&loaded);
+            // A refusal the key's record could lift is therefore checked against the store
+            // before it is given. If the store cannot answer, the refusal stands.
+            if let Ok(fresh) = self.reload(&scope, &id) {
+                decision = decide(&fresh);
+                loaded = fresh;
+            }
         }
         decision.map_err(|e| match e {
             // Refused as named: another account's caller does not learn which key an alias

@@ -75,39 +75,65 @@ impl std::fmt::Debug for PgOptions {
 }
 
 /// A database URL without its password, for messages and logs: the password of the user
-/// part (`user:password@`) and the value of a `password` query parameter, which the driver
-/// accepts too, are masked.
+/// part, which ends at the first `@` as the driver reads it (`user:password@`), and the value
+/// of every query parameter the driver takes for the password (`password`, its name possibly
+/// percent-encoded).
 pub fn redact(url: &str) -> String {
     let Some(s) = url.find("://") else {
         return url.to_owned();
     };
-    let (scheme, rest) = url.split_at(s + 3);
+    let (scheme, mut rest) = url.split_at(s + 3);
+    let mut out = scheme.to_owned();
+    if let Some(at) = rest.find('@') {
+        let user = &rest[..at];
+        match user.find(':') {
+            Some(c) => out.push_str(&format!("{}:***@", &user[..c])),
+            None => out.push_str(&rest[..=at]),
+        }
+        rest = &rest[at + 1..];
+    }
     let (address, query) = match rest.find('?') {
         Some(q) => rest.split_at(q),
         None => (rest, ""),
     };
-    let address = match address.rfind('@') {
-        Some(at) => {
-            let (user, host) = address.split_at(at);
-            match user.find(':') {
-                Some(c) => format!("{}:***{host}", &user[..c]),
-                None => address.to_owned(),
+    out.push_str(address);
+    for (i, pair) in query.trim_start_matches('?').split('&').enumerate() {
+        if query.is_empty() {
+            break;
+        }
+        out.push(if i == 0 { '?' } else { '&' });
+        match pair.split_once('=') {
+            Some((k, _)) if percent_decoded(k).eq_ignore_ascii_case("password") => {
+                out.push_str(&format!("{k}=***"));
+            }
+            _ => out.push_str(pair),
+        }
+    }
+    out
+}
+
+/// `s` with its `%XX` escapes decoded (a malformed one kept as it is).
+fn percent_decoded(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
             }
         }
-        None => address.to_owned(),
-    };
-    let query = query
-        .split('&')
-        .map(|pair| match pair.trim_start_matches('?').split_once('=') {
-            Some((k, _)) if k.eq_ignore_ascii_case("password") => {
-                let prefix = if pair.starts_with('?') { "?" } else { "" };
-                format!("{prefix}{k}=***")
-            }
-            _ => pair.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join("&");
-    format!("{scheme}{address}{query}")
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 impl PgOptions {
@@ -823,8 +849,12 @@ mod tests {
                 "postgresql://db/kms?user=trent&password=***&sslmode=require",
             ),
             (
-                "postgres://trent:a@s3c@db/kms?sslmode=prefer&password=s3c@ret",
+                "postgres://trent:s3c?ret@db/kms?sslmode=prefer&password=s3c@ret",
                 "postgres://trent:***@db/kms?sslmode=prefer&password=***",
+            ),
+            (
+                "postgres://db/kms?pass%77ord=s3cret&user=trent",
+                "postgres://db/kms?pass%77ord=***&user=trent",
             ),
             ("postgres://db/kms", "postgres://db/kms"),
         ] {
