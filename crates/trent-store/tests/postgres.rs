@@ -145,9 +145,13 @@ fn schema_2_databases_keep_their_keys_material_and_aliases() {
     conformance::multi_region_copies_share_an_id(&store);
 }
 
-fn run_sql(url: &str, sql: &str) {
+/// Runs `work` with a connection of its own to `url`, on a thread and runtime of its own.
+fn with_connection<F, Fut>(url: &str, work: F) -> std::thread::JoinHandle<()>
+where
+    F: FnOnce(tokio_postgres::Client) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
     let url = url.to_owned();
-    let sql = sql.to_owned();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -158,8 +162,15 @@ fn run_sql(url: &str, sql: &str) {
                 .await
                 .unwrap();
             tokio::spawn(conn);
-            client.batch_execute(&sql).await.unwrap();
+            work(client).await;
         })
+    })
+}
+
+fn run_sql(url: &str, sql: &str) {
+    let sql = sql.to_owned();
+    with_connection(url, move |client| async move {
+        client.batch_execute(&sql).await.unwrap();
     })
     .join()
     .unwrap();
@@ -448,30 +459,19 @@ fn the_keys_table_has_one_unique_index_and_its_foreign_keys_hold() {
 #[test]
 fn a_node_waits_for_another_nodes_schema_upgrade_beyond_the_request_timeout() {
     let db = TestDatabase::create();
-    let url = db.url().to_owned();
     let (locked, is_locked) = std::sync::mpsc::channel();
-    let upgrading = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
+    let upgrading = with_connection(db.url(), move |client| async move {
+        let lock = trent_store::postgres::SCHEMA_LOCK;
+        client
+            .execute("SELECT pg_advisory_lock($1)", &[&lock])
+            .await
             .unwrap();
-        rt.block_on(async move {
-            let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(conn);
-            let lock = trent_store::postgres::SCHEMA_LOCK;
-            client
-                .execute("SELECT pg_advisory_lock($1)", &[&lock])
-                .await
-                .unwrap();
-            locked.send(()).unwrap();
-            tokio::time::sleep(Duration::from_secs(3)).await;
-            client
-                .execute("SELECT pg_advisory_unlock($1)", &[&lock])
-                .await
-                .unwrap();
-        })
+        locked.send(()).unwrap();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        client
+            .execute("SELECT pg_advisory_unlock($1)", &[&lock])
+            .await
+            .unwrap();
     });
     is_locked.recv().unwrap();
     let started = std::time::Instant::now();
