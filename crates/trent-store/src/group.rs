@@ -13,6 +13,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use trent_core::store::{Reply, StoreError, Write};
 
@@ -32,9 +33,16 @@ const MAX_GROUP: usize = 256;
 pub(crate) struct Job {
     pub(crate) writes: Vec<Write>,
     reply: Reply,
+    /// When it was queued.
+    queued_at: Instant,
 }
 
 impl Job {
+    /// Whether it has waited longer than `limit` for the writer.
+    pub(crate) fn waited_longer_than(&self, limit: Duration) -> bool {
+        self.queued_at.elapsed() > limit
+    }
+
     /// Answers the caller with its result. A job dropped unanswered (its group's writer
     /// panicked) leaves the caller with "outcome unknown".
     pub(crate) fn finish(self, result: Result<(), StoreError>) {
@@ -52,7 +60,15 @@ impl Job {
     /// A job outside any queue, and a way to wait for its result.
     pub(crate) fn detached(writes: Vec<Write>) -> (Job, impl FnOnce() -> Result<(), StoreError>) {
         let (reply, wait) = blocking_reply();
-        (Job { writes, reply }, wait)
+        let queued_at = Instant::now();
+        (
+            Job {
+                writes,
+                reply,
+                queued_at,
+            },
+            wait,
+        )
     }
 }
 
@@ -154,7 +170,11 @@ impl GroupCommit {
 
     /// Submits `writes`; `reply` is called with their result from the writer thread.
     pub(crate) fn submit_then(&self, writes: Vec<Write>, reply: Reply) {
-        let job = Job { writes, reply };
+        let job = Job {
+            writes,
+            reply,
+            queued_at: Instant::now(),
+        };
         let Some(jobs) = &self.jobs else {
             return job.finish(Err(abandoned()));
         };

@@ -485,3 +485,52 @@ fn a_node_waits_for_another_nodes_schema_upgrade_beyond_the_request_timeout() {
         .is_none());
     upgrading.join().unwrap();
 }
+
+/// While the database does not answer, a write fails within about twice the request timeout
+/// however many are queued: a batch that waited longer than the timeout behind unanswered
+/// groups is answered at once, not attempted (it waited group after group before).
+#[test]
+fn queued_writes_fail_in_time_while_the_database_does_not_answer() {
+    let db = TestDatabase::create();
+    let timeout = Duration::from_secs(1);
+    let mut options = PgOptions::new(db.url());
+    options.request_timeout = timeout;
+    let store = Arc::new(PgStore::open(options).unwrap());
+    // Another session holds the keys table for longer than all of it.
+    let (locked, is_locked) = std::sync::mpsc::channel();
+    let holder = with_connection(db.url(), move |client| async move {
+        client
+            .batch_execute("BEGIN; LOCK TABLE keys IN ACCESS EXCLUSIVE MODE")
+            .await
+            .unwrap();
+        locked.send(()).unwrap();
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        client.batch_execute("COMMIT").await.unwrap();
+    });
+    is_locked.recv().unwrap();
+    let started = std::time::Instant::now();
+    let (done, answers) = std::sync::mpsc::channel();
+    // One group the database holds up, then more batches than two groups take.
+    for i in 0..601 {
+        let done = done.clone();
+        store.commit_then(
+            vec![Write::InsertKey(key(&scope()))],
+            Box::new(move |result| {
+                let _ = done.send((result.is_err(), started.elapsed()));
+            }),
+        );
+        if i == 0 {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    drop(done);
+    let answers: Vec<(bool, Duration)> = answers.iter().collect();
+    assert_eq!(answers.len(), 601);
+    assert!(answers.iter().all(|(failed, _)| *failed));
+    let slowest = answers.iter().map(|(_, t)| *t).max().unwrap();
+    assert!(
+        slowest < timeout * 3,
+        "the slowest write answered after {slowest:?}"
+    );
+    holder.join().unwrap();
+}

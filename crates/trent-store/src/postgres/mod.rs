@@ -295,7 +295,23 @@ impl PgStore {
         let group = {
             let pool = pool.clone();
             let runner = bridge.runner();
+            let limit = options.request_timeout;
             GroupCommit::start("trent-postgres-writer", move |jobs| {
+                // A batch that waited longer than the request timeout (behind groups the
+                // database did not answer) is answered now, not attempted, so that a write
+                // fails within about twice the timeout however long the queue: safe to retry,
+                // nothing of it reached the database.
+                let (jobs, late): (Vec<Job>, Vec<Job>) =
+                    jobs.into_iter().partition(|j| !j.waited_longer_than(limit));
+                for job in late {
+                    job.finish(Err(StoreError::Backend(format!(
+                        "postgres: not attempted: waited more than {} ms for the database",
+                        limit.as_millis()
+                    ))));
+                }
+                if jobs.is_empty() {
+                    return;
+                }
                 let pool = pool.clone();
                 let (batches, replies) = Job::split(jobs);
                 // A timeout fails the group: its outcome is unknown to the callers (the
