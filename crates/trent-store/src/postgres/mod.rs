@@ -103,37 +103,13 @@ pub fn redact(url: &str) -> String {
         }
         out.push(if i == 0 { '?' } else { '&' });
         match pair.split_once('=') {
-            Some((k, _)) if percent_decoded(k).eq_ignore_ascii_case("password") => {
+            Some((k, _)) if tls::percent_decode(k).eq_ignore_ascii_case("password") => {
                 out.push_str(&format!("{k}=***"));
             }
             _ => out.push_str(pair),
         }
     }
     out
-}
-
-/// `s` with its `%XX` escapes decoded (a malformed one kept as it is).
-fn percent_decoded(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 impl PgOptions {

@@ -42,7 +42,8 @@ fn invalid(what: String) -> StoreError {
     StoreError::Backend(format!("postgres: {what}"))
 }
 
-fn percent_decode(s: &str) -> String {
+/// `s` with its `%XX` escapes decoded (a malformed one kept as it is).
+pub(super) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
