@@ -1091,6 +1091,47 @@ pub mod conformance {
         );
     }
 
+    /// Two stores of one database (two nodes) appending to one chain, each from two threads,
+    /// still make one unbroken chain: a node that sends records after the head it last left
+    /// finds it moved by the other node, and appends after the true head instead.
+    pub fn audit_appends_from_two_nodes_in_one_chain(a: &dyn Store, b: &dyn Store) {
+        const EACH: usize = 40;
+        let account = "audit-two-nodes";
+        std::thread::scope(|s| {
+            for (t, store) in [a, b, a, b].into_iter().enumerate() {
+                s.spawn(move || {
+                    for i in 0..EACH {
+                        let n = t * EACH + i;
+                        store
+                            .commit(vec![Write::Audit(audit_event(account, 6_000, n, "k"))])
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        let total = 4 * EACH;
+        let chain = a.audit_chain(account, 0, 1000).unwrap();
+        assert_eq!(chain.len(), total);
+        for store in [a, b] {
+            let report = crate::audit::verify_store(store).unwrap();
+            let mine = report.iter().find(|r| r.account == account).unwrap();
+            assert_eq!((mine.records, &mine.fault), (total as u64, &None));
+        }
+        // And each node goes on appending after the other's records.
+        a.commit(vec![Write::Audit(audit_event(account, 6_001, total, "k"))])
+            .unwrap();
+        b.commit(vec![Write::Audit(audit_event(
+            account,
+            6_001,
+            total + 1,
+            "k",
+        ))])
+        .unwrap();
+        let report = crate::audit::verify_store(a).unwrap();
+        let mine = report.iter().find(|r| r.account == account).unwrap();
+        assert_eq!((mine.records, &mine.fault), (total as u64 + 2, &None));
+    }
+
     /// Appends to one chain from several threads at once (nodes, on a shared database) still
     /// make one unbroken chain.
     pub fn audit_appends_concurrently_in_one_chain(store: &dyn Store) {

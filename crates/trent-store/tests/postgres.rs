@@ -257,6 +257,42 @@ fn two_stores_see_each_others_commits_and_conflicts() {
 }
 
 #[test]
+fn two_nodes_appending_to_one_chain_keep_it_unbroken() {
+    let db = TestDatabase::create();
+    conformance::audit_appends_from_two_nodes_in_one_chain(&open(&db), &open(&db));
+}
+
+/// A group of records that fails leaves the chain where it was, and the next group, sent after
+/// the heads the failed one would have left, finds them unmoved and appends after the true
+/// ones: no gap and no broken link.
+#[test]
+fn records_after_a_failed_group_follow_the_true_chain_head() {
+    use trent_core::audit::{verify_store, AuditEvent};
+    let db = TestDatabase::create();
+    let store = open(&db);
+    let account = "audit-after-failure";
+    let event = |n: usize, extra: &str| AuditEvent {
+        account: account.into(),
+        time: Timestamp(7_000 + n as i64),
+        body: format!("{{\"eventID\":\"e-{n}\"{extra}}}"),
+        attributes: vec![],
+        event_id: format!("e-{n}"),
+    };
+    store.commit(vec![Write::Audit(event(0, ""))]).unwrap();
+    store.commit(vec![Write::Audit(event(1, ""))]).unwrap();
+    // PostgreSQL's text refuses a NUL character: the whole group fails.
+    assert!(store.commit(vec![Write::Audit(event(2, "\u{0}"))]).is_err());
+    store.commit(vec![Write::Audit(event(3, ""))]).unwrap();
+    store.commit(vec![Write::Audit(event(4, ""))]).unwrap();
+    let chain = store.audit_chain(account, 0, 100).unwrap();
+    let seqs: Vec<u64> = chain.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4]);
+    let report = verify_store(&store).unwrap();
+    let mine = report.iter().find(|r| r.account == account).unwrap();
+    assert_eq!((mine.records, &mine.fault), (4, &None));
+}
+
+#[test]
 fn the_change_feed_reports_other_nodes_changes() {
     let db = TestDatabase::create();
     let a = open(&db);

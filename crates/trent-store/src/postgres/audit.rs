@@ -4,9 +4,10 @@
 //! (`SELECT ... FOR UPDATE`) for the rest of its transaction, so appends to one chain are
 //! serialised in commit order and every record names its true predecessor.
 
-use deadpool_postgres::{Object, Transaction};
+use deadpool_postgres::{GenericClient, Object, Transaction};
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::Row;
+use tokio_postgres::{Row, Statement};
 use trent_core::audit::{
     self, chain_hash, AuditAttribute, AuditEvent, AuditQuery, ChainHead, SqlWindow,
     StoredAuditEvent,
@@ -26,52 +27,75 @@ fn hash_of(bytes: Vec<u8>) -> Result<[u8; 32], StoreError> {
 
 /// Appends `events`, in order, to their accounts' chains, in the caller's transaction, from the
 /// heads [`lock_heads`] locked and returned (an account missing from them is locked here).
-///
-/// A fixed number of round trips whatever the number of records: every record, every lookup
-/// attribute and every new head in three statements over arrays, sent together
-/// (tokio-postgres pipelines statements polled at once on one connection).
 pub(super) async fn append_all(
     tx: &Transaction<'_>,
     mut heads: Heads,
     events: &[&AuditEvent],
-) -> Result<(), tokio_postgres::Error> {
+) -> Result<Heads, tokio_postgres::Error> {
     if events.is_empty() {
-        return Ok(());
+        return Ok(heads);
     }
-    let mut rows = EventRows::default();
+    // The group locks every record's account first; an account it missed is locked here
+    // rather than appended to unlocked.
     for event in events {
-        let at = match heads.0.iter().position(|(a, _, _)| *a == event.account) {
-            Some(at) => at,
-            // The group locks every record's account first; an account it missed is locked
-            // here rather than appended to unlocked.
-            None => {
-                let head = lock_head(tx, &event.account).await?;
-                heads.0.push(head);
-                heads.0.len() - 1
-            }
-        };
-        let (_, seq, prev) = &mut heads.0[at];
-        *seq += 1;
-        let hash = chain_hash(prev, &event.account, *seq as u64, &event.body);
-        rows.push(event, *seq, *prev, hash);
-        *prev = hash;
+        if heads.find(&event.account).is_none() {
+            heads.0.push(lock_head(tx, &event.account).await?);
+        }
     }
-    let (insert_events, insert_attributes, move_heads) = tokio::try_join!(
-        tx.prepare_cached(
-            "INSERT INTO audit_events (account, seq, time, event_id, body, prev_hash, hash, tags)
-             SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::text[],
-                                  $6::bytea[], $7::bytea[], $8::text[])",
-        ),
-        tx.prepare_cached(
-            "INSERT INTO audit_attributes (account, name, value, time, seq)
-             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[])",
-        ),
-        tx.prepare_cached(
-            "UPDATE audit_heads h SET seq = n.seq, hash = n.hash
-             FROM unnest($1::text[], $2::int8[], $3::bytea[]) AS n(account, seq, hash)
-             WHERE h.account = n.account",
-        ),
-    )?;
+    let links = heads.chain(events);
+    let statements = AppendStatements::prepare(tx).await?;
+    insert_rows(tx, &statements, events, &links, &heads).await?;
+    Ok(heads)
+}
+
+/// A record's place in its chain: its sequence number, its predecessor's hash and its own.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Link {
+    seq: i64,
+    prev: [u8; 32],
+    hash: [u8; 32],
+}
+
+/// The statements that append records: the records, their lookup attributes, the heads.
+struct AppendStatements([Statement; 3]);
+
+impl AppendStatements {
+    async fn prepare<C: GenericClient>(client: &C) -> Result<Self, tokio_postgres::Error> {
+        let (events, attributes, heads) = tokio::try_join!(
+            client.prepare_cached(
+                "INSERT INTO audit_events (account, seq, time, event_id, body, prev_hash, hash, tags)
+                 SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::text[],
+                                      $6::bytea[], $7::bytea[], $8::text[])",
+            ),
+            client.prepare_cached(
+                "INSERT INTO audit_attributes (account, name, value, time, seq)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[])",
+            ),
+            client.prepare_cached(
+                "UPDATE audit_heads h SET seq = n.seq, hash = n.hash
+                 FROM unnest($1::text[], $2::int8[], $3::bytea[]) AS n(account, seq, hash)
+                 WHERE h.account = n.account",
+            ),
+        )?;
+        Ok(AppendStatements([events, attributes, heads]))
+    }
+}
+
+/// Inserts `events` at their `links` and moves the chains to `heads` (the heads after them):
+/// three statements over arrays whatever the number of records, all sent when the future is
+/// first polled (tokio-postgres pipelines statements polled at once on one connection).
+async fn insert_rows<C: GenericClient>(
+    client: &C,
+    statements: &AppendStatements,
+    events: &[&AuditEvent],
+    links: &[Link],
+    heads: &Heads,
+) -> Result<(), tokio_postgres::Error> {
+    let mut rows = EventRows::default();
+    for (event, link) in events.iter().zip(links) {
+        rows.push(event, link);
+    }
+    let [insert_events, insert_attributes, move_heads] = &statements.0;
     let prevs: Vec<&[u8]> = rows.prev.iter().map(|h| &h[..]).collect();
     let hashes: Vec<&[u8]> = rows.hash.iter().map(|h| &h[..]).collect();
     let event_params: [&(dyn ToSql + Sync); 8] = [
@@ -86,15 +110,13 @@ pub(super) async fn append_all(
     ];
     let a = &rows.attributes;
     let attribute_params: [&(dyn ToSql + Sync); 5] = [&a.0, &a.1, &a.2, &a.3, &a.4];
-    let head_accounts: Vec<&str> = heads.0.iter().map(|(a, _, _)| a.as_str()).collect();
-    let head_seqs: Vec<i64> = heads.0.iter().map(|(_, s, _)| *s).collect();
-    let head_hashes: Vec<&[u8]> = heads.0.iter().map(|(_, _, h)| &h[..]).collect();
+    let (head_accounts, head_seqs, head_hashes) = heads.columns();
     let head_params: [&(dyn ToSql + Sync); 3] = [&head_accounts, &head_seqs, &head_hashes];
     let (events, attributes, heads) = tokio::join!(
         biased;
-        tx.execute(&insert_events, &event_params),
-        tx.execute(&insert_attributes, &attribute_params),
-        tx.execute(&move_heads, &head_params),
+        client.execute(insert_events, &event_params),
+        client.execute(insert_attributes, &attribute_params),
+        client.execute(move_heads, &head_params),
     );
     match super::writes::first_cause(
         [events.err(), attributes.err(), heads.err()]
@@ -104,6 +126,123 @@ pub(super) async fn append_all(
     ) {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+/// Appends `events` at `links` to chains that this node expects at `before` and leaves at
+/// `after`, in one transaction sent at once: BEGIN, a check that locks the heads and fails the
+/// transaction if any moved (another node appended, or a group ahead of this one failed),
+/// the records, and the COMMIT. No round trip while the heads are locked, so the next group,
+/// on another connection, can be queued behind the lock. `Ok(false)`: a head moved and nothing
+/// was committed.
+pub(super) async fn append_expecting(
+    client: &deadpool_postgres::Client,
+    events: &[&AuditEvent],
+    links: &[Link],
+    before: &Heads,
+    after: &Heads,
+) -> Result<bool, tokio_postgres::Error> {
+    // Every statement prepared first: the transaction's messages must all be sent at once, in
+    // order, or the COMMIT could overtake a statement still being prepared.
+    let expect = client.prepare_cached(EXPECT_HEADS).await?;
+    let statements = AppendStatements::prepare(client).await?;
+    let (accounts, seqs, hashes) = before.columns();
+    let expect_params: [&(dyn ToSql + Sync); 3] = [&accounts, &seqs, &hashes];
+    let (begin, expected, appended, commit) = tokio::join!(
+        biased;
+        client.batch_execute("BEGIN"),
+        client.execute(&expect, &expect_params),
+        insert_rows(client, &statements, events, links, after),
+        client.batch_execute("COMMIT"),
+    );
+    // A failed statement aborts the transaction, and the COMMIT after it rolls back (without
+    // an error of its own), so the statements decide; the check's failure is the one cause
+    // that a group run again with locked heads cures.
+    begin?;
+    match expected {
+        Err(e) if e.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE) => return Ok(false),
+        other => {
+            other?;
+        }
+    }
+    appended?;
+    commit?;
+    Ok(true)
+}
+
+/// Locks the heads given (in account order, as [`lock_heads`] does) and fails with a
+/// serialization failure unless every one is still at the given sequence number and hash.
+const EXPECT_HEADS: &str = "SELECT trent_expect_audit_heads($1::text[], $2::int8[], $3::bytea[])";
+
+/// What this node expects each account's chain head to be once the groups it has sent
+/// commit, so that a group can be sent before the one ahead of it has committed (see
+/// [`append_expecting`]). Only a hint: the database checks it. After a miss (another node
+/// appends to the same chains), groups lock the heads first for a while.
+#[derive(Default)]
+pub(super) struct Speculation {
+    state: std::sync::Mutex<SpeculationState>,
+}
+
+#[derive(Default)]
+struct SpeculationState {
+    heads: std::collections::HashMap<String, (i64, [u8; 32])>,
+    paused_until: Option<std::time::Instant>,
+}
+
+/// How long groups lock the heads first after a miss.
+const PAUSE_AFTER_MISS: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Speculation {
+    fn state(&self) -> std::sync::MutexGuard<'_, SpeculationState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The links of `events` and the heads before and after them, if every account's head is
+    /// expected; the heads after them become the expected ones.
+    pub(super) fn plan(&self, events: &[&AuditEvent]) -> Option<(Vec<Link>, Heads, Heads)> {
+        let mut state = self.state();
+        if state
+            .paused_until
+            .is_some_and(|t| t > std::time::Instant::now())
+        {
+            return None;
+        }
+        let mut before = Heads(Vec::new());
+        for event in events {
+            if before.find(&event.account).is_none() {
+                let (seq, hash) = state.heads.get(&event.account)?;
+                before.0.push((event.account.clone(), *seq, *hash));
+            }
+        }
+        before.0.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut after = before.clone();
+        let links = after.chain(events);
+        for (account, seq, hash) in &after.0 {
+            state.heads.insert(account.clone(), (*seq, *hash));
+        }
+        Some((links, before, after))
+    }
+
+    /// Heads a group that locked them left (committed): expected from now on, unless a
+    /// later position is already expected.
+    pub(super) fn committed(&self, heads: &Heads) {
+        let mut state = self.state();
+        for (account, seq, hash) in &heads.0 {
+            match state.heads.get(account) {
+                Some((expected, _)) if expected >= seq => {}
+                _ => {
+                    state.heads.insert(account.clone(), (*seq, *hash));
+                }
+            }
+        }
+    }
+
+    /// A head was not where it was expected: forget every expectation and lock heads first
+    /// for a while.
+    pub(super) fn missed(&self) {
+        let mut state = self.state();
+        state.heads.clear();
+        state.paused_until = Some(std::time::Instant::now() + PAUSE_AFTER_MISS);
     }
 }
 
@@ -124,7 +263,8 @@ struct EventRows<'a> {
 }
 
 impl<'a> EventRows<'a> {
-    fn push(&mut self, event: &'a AuditEvent, seq: i64, prev: [u8; 32], hash: [u8; 32]) {
+    fn push(&mut self, event: &'a AuditEvent, link: &Link) {
+        let Link { seq, prev, hash } = *link;
         self.account.push(&event.account);
         self.seq.push(seq);
         self.time.push(event.time.0);
@@ -281,8 +421,45 @@ fn head_of(account: &str, row: Row) -> (String, i64, [u8; 32]) {
     )
 }
 
-/// The chain heads a group locked: (account, seq, hash) of each.
+/// Chain heads: (account, seq, hash) of each.
+#[derive(Clone)]
 pub(super) struct Heads(Vec<(String, i64, [u8; 32])>);
+
+impl Heads {
+    fn find(&self, account: &str) -> Option<usize> {
+        self.0.iter().position(|(a, _, _)| a == account)
+    }
+
+    /// Chains `events` in order onto these heads (every account must be among them), which
+    /// move to the last of each account's records, and returns each record's link.
+    fn chain(&mut self, events: &[&AuditEvent]) -> Vec<Link> {
+        let mut links = Vec::with_capacity(events.len());
+        for event in events {
+            let Some(at) = self.find(&event.account) else {
+                unreachable!("every record's account has a head")
+            };
+            let (_, seq, prev) = &mut self.0[at];
+            *seq += 1;
+            let hash = chain_hash(prev, &event.account, *seq as u64, &event.body);
+            links.push(Link {
+                seq: *seq,
+                prev: *prev,
+                hash,
+            });
+            *prev = hash;
+        }
+        links
+    }
+
+    /// The heads as statement parameters: accounts, sequence numbers, hashes.
+    fn columns(&self) -> (Vec<&str>, Vec<i64>, Vec<&[u8]>) {
+        (
+            self.0.iter().map(|(a, _, _)| a.as_str()).collect(),
+            self.0.iter().map(|(_, s, _)| *s).collect(),
+            self.0.iter().map(|(_, _, h)| &h[..]).collect(),
+        )
+    }
+}
 
 /// Creates an account's head if needed, locks it and returns its (seq, hash).
 const LOCK_HEAD: &str =

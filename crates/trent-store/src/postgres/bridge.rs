@@ -52,6 +52,11 @@ impl Bridge {
         self.handle.spawn(fut);
     }
 
+    /// The driver runtime, to spawn on from a thread of the store's own (the writer thread).
+    pub(super) fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+
     /// Runs `fut` on the driver runtime and waits for its result, at most the request timeout.
     pub(super) fn run<T: Send + 'static>(
         &self,

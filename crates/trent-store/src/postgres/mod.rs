@@ -270,8 +270,10 @@ impl PgStore {
         })?;
         let group = {
             let pool = pool.clone();
-            let runner = bridge.runner();
+            let handle = bridge.handle();
             let limit = options.request_timeout;
+            let mut in_flight = writes::InFlight::new(writes::MAX_IN_FLIGHT);
+            let speculation = Arc::new(audit::Speculation::default());
             GroupCommit::start("trent-postgres-writer", move |jobs| {
                 // A batch that waited longer than the request timeout (behind groups the
                 // database did not answer) is answered now, not attempted, so that a write
@@ -288,22 +290,45 @@ impl PgStore {
                 if jobs.is_empty() {
                     return;
                 }
-                let pool = pool.clone();
                 let (batches, replies) = Job::split(jobs);
-                // A timeout fails the group: its outcome is unknown to the callers (the
-                // transaction may still commit), which is what they are told.
-                match runner.run(async move { writes::run_group(&pool, &batches).await }) {
-                    Ok(results) => {
-                        for (reply, result) in replies.into_iter().zip(results) {
-                            reply(result);
+                // Planned here, in the order the groups are formed, so that a group can
+                // follow the chain heads the groups still in flight ahead of it will leave.
+                let plan = writes::plan(&speculation, &batches);
+                let permit = in_flight.take();
+                let pool = pool.clone();
+                let speculation = speculation.clone();
+                handle.spawn(async move {
+                    let _permit = permit;
+                    // A timeout fails the group: its outcome is unknown to the callers (the
+                    // transaction may still commit), which is what they are told.
+                    let result = tokio::time::timeout(
+                        limit,
+                        writes::run_group(&pool, &batches, plan, &speculation),
+                    )
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(StoreError::Backend(format!(
+                            "postgres: no answer within {} ms",
+                            limit.as_millis()
+                        )))
+                    });
+                    match result {
+                        Ok(results) => {
+                            for (reply, result) in replies.into_iter().zip(results) {
+                                reply(result);
+                            }
+                        }
+                        Err(e) => {
+                            for reply in replies {
+                                reply(Err(e.clone()));
+                            }
                         }
                     }
-                    Err(e) => {
-                        for reply in replies {
-                            reply(Err(e.clone()));
-                        }
-                    }
-                }
+                });
+                // The next group's place is taken before the writer goes back to the queue, so
+                // that a group is formed when it can be sent, of everything queued until then,
+                // rather than formed at once and then held back.
+                in_flight.reserve();
             })?
         };
         let store = PgStore {

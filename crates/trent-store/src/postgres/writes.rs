@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, Condvar, Mutex};
 use std::task::Poll;
 
 use deadpool_postgres::{Pool, Transaction};
@@ -19,25 +20,86 @@ use super::{audit, db_error, to_sql_version};
 /// node's transaction (nothing of it was committed, so running it again is safe).
 const DEADLOCK_RETRIES: usize = 3;
 
+/// Groups in flight at once, each on its own connection. A group of records queues behind the
+/// chain heads' row locks of the group ahead until that one has committed, so more than one in
+/// flight only splits the queue into smaller groups that still commit one after another: two
+/// or four measured slower than one (docs/BENCHMARK-ANALYSIS.md).
+pub(super) const MAX_IN_FLIGHT: usize = 1;
+
+/// What a group was given when it was formed: for a group of records alone whose chain heads
+/// this node expects, their links and the heads before and after them.
+pub(super) struct Plan(Option<(Vec<audit::Link>, audit::Heads, audit::Heads)>);
+
+/// Plans a group (see [`Plan`]), in the order groups are formed.
+pub(super) fn plan(speculation: &audit::Speculation, batches: &[Vec<Write>]) -> Plan {
+    let mut events = Vec::new();
+    for w in batches.iter().flatten() {
+        match w {
+            Write::Audit(event) => events.push(event),
+            // A change has a precondition, which is checked before the COMMIT is sent.
+            _ => return Plan(None),
+        }
+    }
+    Plan(speculation.plan(&events))
+}
+
 /// Runs `batches` in one transaction and returns each batch's own result.
 ///
 /// A batch whose precondition fails gets its own error and the others proceed. Successes are
 /// reported only after the COMMIT succeeded. An error that ends the transaction itself (a lost
 /// connection, a failed COMMIT) fails the whole group.
 ///
-/// The group is first run without savepoints ([`Guard::None`]): a batch's writes cost one round
-/// trip each, and preconditions almost always hold. If one fails, nothing of that attempt is
-/// committed and the group runs again with a SAVEPOINT around each batch ([`Guard::Savepoints`]),
-/// which rolls the failed batch back alone.
+/// A group of records alone that was planned against expected chain heads is sent at once
+/// with its COMMIT ([`audit::append_expecting`]); if a head has moved, nothing is committed
+/// and it runs as any other group. That is first run without savepoints ([`Guard::None`]): a
+/// batch's writes cost one round trip each, and preconditions almost always hold. If one
+/// fails, nothing of that attempt is committed and the group runs again with a SAVEPOINT
+/// around each batch ([`Guard::Savepoints`]), which rolls the failed batch back alone.
 pub(super) async fn run_group(
     pool: &Pool,
     batches: &[Vec<Write>],
+    plan: Plan,
+    speculation: &audit::Speculation,
 ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+    if let Some((links, before, after)) = plan.0 {
+        let events: Vec<&AuditEvent> = batches
+            .iter()
+            .flatten()
+            .filter_map(|w| match w {
+                Write::Audit(event) => Some(event),
+                _ => None,
+            })
+            .collect();
+        let conn = connection(pool).await.map_err(|f| match f {
+            Fatal::Other(e) | Fatal::Retry(e) => e,
+            Fatal::BatchFailed => StoreError::Backend("postgres: no connection".into()),
+        })?;
+        match audit::append_expecting(&conn, &events, &links, &before, &after).await {
+            Ok(true) => return Ok(vec![Ok(()); batches.len()]),
+            Ok(false) => {
+                tracing::debug!("postgres: a chain head moved; the group locks them");
+                speculation.missed();
+            }
+            Err(e) => {
+                speculation.missed();
+                match fatal(e) {
+                    Fatal::Retry(e) => {
+                        tracing::debug!(error = %e, "postgres group aborted; running it again")
+                    }
+                    Fatal::Other(e) => {
+                        tracing::warn!(batches = batches.len(), error = %e, "postgres group commit failed");
+                        return Err(e);
+                    }
+                    Fatal::BatchFailed => {}
+                }
+            }
+        }
+    }
     let mut attempt = 0;
     let mut guard = Guard::None;
     loop {
         attempt += 1;
-        match try_group(pool, batches, guard).await {
+        match try_group(pool, batches, guard, speculation).await {
             Ok(results) => {
                 tracing::trace!(batches = batches.len(), ?guard, "postgres group committed");
                 return Ok(results);
@@ -54,6 +116,70 @@ pub(super) async fn run_group(
                 tracing::warn!(batches = batches.len(), error = %e, "postgres group commit failed");
                 return Err(e);
             }
+        }
+    }
+}
+
+/// A bound on the groups in flight. The writer thread takes a place for a group before it
+/// forms the group ([`InFlight::reserve`]), waiting while every place is taken, so that a group
+/// holds everything queued until it can be sent. Dropping it waits until every group sent has
+/// finished.
+pub(super) struct InFlight {
+    state: Arc<(Mutex<usize>, Condvar)>,
+    max: usize,
+    reserved: Option<Permit>,
+}
+
+/// One group's place among those in flight, given back when dropped.
+pub(super) struct Permit(Arc<(Mutex<usize>, Condvar)>);
+
+impl InFlight {
+    pub(super) fn new(max: usize) -> InFlight {
+        InFlight {
+            state: Arc::new((Mutex::new(0), Condvar::new())),
+            max,
+            reserved: None,
+        }
+    }
+
+    fn acquire(&self) -> Permit {
+        let (count, freed) = &*self.state;
+        let mut n = count.lock().unwrap_or_else(|p| p.into_inner());
+        while *n >= self.max {
+            n = freed.wait(n).unwrap_or_else(|p| p.into_inner());
+        }
+        *n += 1;
+        Permit(self.state.clone())
+    }
+
+    /// Waits for a place for the next group and keeps it.
+    pub(super) fn reserve(&mut self) {
+        if self.reserved.is_none() {
+            self.reserved = Some(self.acquire());
+        }
+    }
+
+    /// The place reserved, or one waited for now.
+    pub(super) fn take(&mut self) -> Permit {
+        self.reserved.take().unwrap_or_else(|| self.acquire())
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let (count, freed) = &*self.0;
+        *count.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
+        freed.notify_all();
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        drop(self.reserved.take());
+        let (count, freed) = &*self.state;
+        let mut n = count.lock().unwrap_or_else(|p| p.into_inner());
+        while *n > 0 {
+            n = freed.wait(n).unwrap_or_else(|p| p.into_inner());
         }
     }
 }
@@ -88,17 +214,22 @@ fn fatal(e: tokio_postgres::Error) -> Fatal {
     }
 }
 
-async fn try_group(
-    pool: &Pool,
-    batches: &[Vec<Write>],
-    guard: Guard,
-) -> Result<Vec<Result<(), StoreError>>, Fatal> {
-    let mut conn = pool.get().await.map_err(|e| {
+async fn connection(pool: &Pool) -> Result<deadpool_postgres::Client, Fatal> {
+    pool.get().await.map_err(|e| {
         Fatal::Other(StoreError::Backend(format!(
             "postgres: no connection: {}",
             super::with_causes(&e)
         )))
-    })?;
+    })
+}
+
+async fn try_group(
+    pool: &Pool,
+    batches: &[Vec<Write>],
+    guard: Guard,
+    speculation: &audit::Speculation,
+) -> Result<Vec<Result<(), StoreError>>, Fatal> {
+    let mut conn = connection(pool).await?;
     let mut tx = conn.transaction().await.map_err(fatal)?;
     let accounts: Vec<&str> = batches
         .iter()
@@ -181,10 +312,11 @@ async fn try_group(
         .filter(|(_, result)| result.is_ok())
         .flat_map(|((_, records), _)| records.iter().copied())
         .collect();
-    audit::append_all(&tx, heads, &records)
+    let heads = audit::append_all(&tx, heads, &records)
         .await
         .map_err(fatal)?;
     tx.commit().await.map_err(fatal)?;
+    speculation.committed(&heads);
     Ok(results)
 }
 
@@ -585,7 +717,10 @@ mod tests {
             let pool = store.pool.clone();
             store
                 .bridge
-                .run(async move { super::run_group(&pool, &batches).await })
+                .run(async move {
+                    let speculation = Default::default();
+                    super::run_group(&pool, &batches, super::Plan(None), &speculation).await
+                })
                 .expect("the group commits")
         });
     }
