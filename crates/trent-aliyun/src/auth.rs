@@ -65,6 +65,17 @@ pub struct Verified {
     /// The action and API version, taken from where the scheme signs them.
     pub action: String,
     pub version: String,
+    /// The nonce this node admitted, for the nodes that share its store to claim too.
+    pub nonce: NonceClaim,
+}
+
+/// A request's nonce as every node sharing a store must claim it before the request is
+/// answered: 128 bits of SHA-256 over the access key and the nonce, and the last second (Unix
+/// time, exclusive) its request passes the time check, after which it may be forgotten.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NonceClaim {
+    pub digest: [u8; 16],
+    pub until: i64,
 }
 
 /// A signature checked against its credential, before the time and nonce checks.
@@ -174,10 +185,7 @@ impl NonceCache {
             }
         }
         if self.seen.contains(&nonce) {
-            return Err(AliyunError::bad_request(
-                "SignatureNonceUsed",
-                "Specified signature nonce was used already.",
-            ));
+            return Err(nonce_used());
         }
         let held = self.held.get(&owner).copied().unwrap_or(0);
         let pressed = self.seen.len() >= self.max / 2;
@@ -192,6 +200,14 @@ impl NonceCache {
         self.order.push(Reverse((until, nonce, owner)));
         Ok(())
     }
+}
+
+/// The answer to a request whose nonce was used already.
+pub fn nonce_used() -> AliyunError {
+    AliyunError::bad_request(
+        "SignatureNonceUsed",
+        "Specified signature nonce was used already.",
+    )
 }
 
 /// Verifies requests and remembers their nonces.
@@ -263,10 +279,15 @@ impl Verifier {
         // inclusive: its nonce is kept until the second after (the cache forgets a nonce once
         // `now` reaches its bound).
         let key = nonce_key(&claim.verified.access_key_id, &claim.nonce);
-        self.nonces
-            .lock()
-            .admit(key, now, signed_at.saturating_add(skew).saturating_add(1))?;
-        Ok(claim.verified)
+        let until = signed_at.saturating_add(skew).saturating_add(1);
+        self.nonces.lock().admit(key, now, until)?;
+        Ok(Verified {
+            nonce: NonceClaim {
+                digest: key.0.to_be_bytes(),
+                until,
+            },
+            ..claim.verified
+        })
     }
 }
 
@@ -335,6 +356,7 @@ fn rpc(
             region: None,
             action: action.to_owned(),
             version: version.to_owned(),
+            nonce: NonceClaim::default(),
         },
         timestamp: timestamp.to_owned(),
         nonce: nonce.to_owned(),
@@ -541,6 +563,7 @@ fn acs(
             region: scope.map(|(_, region, _)| region.to_owned()),
             action: required("x-acs-action")?.to_owned(),
             version: required("x-acs-version")?.to_owned(),
+            nonce: NonceClaim::default(),
         },
         timestamp: timestamp.to_owned(),
         nonce: required("x-acs-signature-nonce")?.to_owned(),

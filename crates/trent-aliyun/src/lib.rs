@@ -15,7 +15,7 @@ pub mod ops;
 pub mod params;
 pub mod time;
 
-pub use auth::{Verified, Verifier};
+pub use auth::{NonceClaim, Verified, Verifier};
 pub use error::AliyunError;
 pub use ops::{dispatch, Action, Ctx};
 pub use params::Params;

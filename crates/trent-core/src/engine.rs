@@ -376,6 +376,11 @@ impl Kms {
         self.store.ping()
     }
 
+    /// See [`Store::claim_nonce`]; `now` in Unix seconds.
+    pub fn claim_nonce(&self, digest: &[u8; 16], until: i64, now: i64) -> Result<bool, StoreError> {
+        self.store.claim_nonce(digest, until, now)
+    }
+
     pub fn now(&self) -> Timestamp {
         self.clock.now()
     }

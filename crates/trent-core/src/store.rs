@@ -141,6 +141,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// backend's own timeouts.
     fn ping(&self) -> Result<(), StoreError>;
 
+    /// Claims a signed request's nonce (a digest of it and its credential) for every node that
+    /// shares this store, until the Unix second `until`: `Ok(false)` if a request that another
+    /// node (or this one) answered already claimed it, unexpired at `now`. A store no other
+    /// node uses has nothing to share: each node's own memory of nonces refuses replays to it.
+    fn claim_nonce(&self, _digest: &[u8; 16], _until: i64, _now: i64) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+
     /// Audit records matching `query`, newest first (by time, then sequence number).
     fn audit_lookup(&self, query: &AuditQuery) -> Result<Vec<StoredAuditEvent>, StoreError>;
 

@@ -670,12 +670,23 @@ impl Api for AliyunApi {
             headers: &pairs,
             body: &body,
         };
-        let verified = state.aliyun_verifier.verify(
-            &request,
-            &params,
-            &state.credentials,
-            now_for_auth(state),
-        )?;
+        let now = now_for_auth(state);
+        let verified = state
+            .aliyun_verifier
+            .verify(&request, &params, &state.credentials, now)?;
+        // This node's memory refused a replay to it; nodes that share a store also claim the
+        // nonce there, so that no other node answers the same request again.
+        let now = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let trent_aliyun::NonceClaim { digest, until } = verified.nonce;
+        if !state
+            .kms
+            .claim_nonce(&digest, until, now)
+            .map_err(|e| AliyunError::internal_with(e.to_string()))?
+        {
+            return Err(trent_aliyun::auth::nonce_used());
+        }
         let action = trent_aliyun::action(&verified)?;
         let identity = state
             .credentials

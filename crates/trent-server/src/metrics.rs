@@ -543,6 +543,10 @@ impl Store for MeteredStore {
         self.inner.ping()
     }
 
+    fn claim_nonce(&self, digest: &[u8; 16], until: i64, now: i64) -> Result<bool, StoreError> {
+        self.inner.claim_nonce(digest, until, now)
+    }
+
     fn audit_lookup(
         &self,
         query: &trent_core::audit::AuditQuery,

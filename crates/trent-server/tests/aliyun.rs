@@ -677,6 +677,36 @@ const STATES: [KeyState; 4] = [
 
 /// Moves a key (Enabled, or PendingImport when it has no material) on to `state` through
 /// Alibaba's API, and checks it got there.
+/// Nodes that share a PostgreSQL database share the nonces they admitted: a request answered by
+/// one node is refused by every other (each node's memory only knows its own requests). Needs
+/// PostgreSQL (see `trent_store::postgres::testing`).
+#[tokio::test]
+async fn a_request_answered_by_one_node_is_refused_as_a_replay_by_another() {
+    const ROOT_KEY: &str = "8f3e0c2b9a1d4e5f60718293a4b5c6d7e8f90112233445566778899aabbccdde";
+    let db = std::sync::Arc::new(common::TestDatabase::create());
+    let a = Server::node(&db, ROOT_KEY, &[]);
+    let b = Server::node(&db, ROOT_KEY, &[]);
+    // The legacy RPC signature does not cover the host, so one request can go to either node.
+    let on_a = Ali::new(&a, Scheme::Rpc);
+    let key = on_a.create_key(&[]).await;
+    let once = on_a.prepare("DescribeKey", &[("KeyId", &key)], SystemTime::now());
+    on_a.send(&once).await.ok();
+    let to_b = Prepared {
+        url: once.url.replacen(&a.url, &b.url, 1),
+        ..once
+    };
+    let on_b = Ali::new(&b, Scheme::Rpc);
+    on_b.send(&to_b).await.expect(400, "SignatureNonceUsed");
+    // A request of its own is answered by B, and replayed to A it is refused there.
+    let fresh = on_b.prepare("DescribeKey", &[("KeyId", &key)], SystemTime::now());
+    on_b.send(&fresh).await.ok();
+    let to_a = Prepared {
+        url: fresh.url.replacen(&b.url, &a.url, 1),
+        ..fresh
+    };
+    on_a.send(&to_a).await.expect(400, "SignatureNonceUsed");
+}
+
 async fn move_to(ali: &Ali, id: &str, state: KeyState) {
     match state {
         KeyState::Disabled => {
@@ -1949,14 +1979,7 @@ async fn alibaba_requests_are_recorded_in_the_audit_trail() {
     ali.call("Encrypt", &[("KeyId", &key), ("Plaintext", &secret)])
         .await
         .ok();
-    let db = rusqlite::Connection::open(server.data_dir.join("trent.db")).unwrap();
-    let bodies: Vec<String> = db
-        .prepare("SELECT body FROM audit_events ORDER BY seq")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let bodies = server.audit_bodies();
     let encrypt: Value = bodies
         .iter()
         .map(|b| serde_json::from_str::<Value>(b).unwrap())

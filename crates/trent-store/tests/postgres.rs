@@ -292,6 +292,44 @@ fn records_after_a_failed_group_follow_the_true_chain_head() {
     assert_eq!((mine.records, &mine.fault), (4, &None));
 }
 
+/// A nonce claimed through one node is refused through another until its request expires; an
+/// expired claim is taken over, and expired claims are deleted now and then.
+#[test]
+fn signature_nonces_are_claimed_once_across_nodes_until_they_expire() {
+    let db = TestDatabase::create();
+    let (a, b) = (open(&db), open(&db));
+    let nonce = [7u8; 16];
+    assert_eq!(a.claim_nonce(&nonce, 1_000, 100), Ok(true));
+    assert_eq!(b.claim_nonce(&nonce, 1_000, 200), Ok(false));
+    assert_eq!(a.claim_nonce(&nonce, 1_000, 999), Ok(false));
+    // At its bound the request is refused by the time check; the nonce is free again.
+    assert_eq!(b.claim_nonce(&nonce, 2_000, 1_000), Ok(true));
+    assert_eq!(a.claim_nonce(&nonce, 2_000, 1_500), Ok(false));
+    // Expired claims are deleted by every 1024th claim of a node.
+    for i in 0..1100u32 {
+        let mut other = [0u8; 16];
+        other[..4].copy_from_slice(&i.to_be_bytes());
+        assert_eq!(a.claim_nonce(&other, 3_000, 2_500), Ok(true));
+    }
+    assert_eq!(a.claim_nonce(&[9; 16], 9_000, 5_000), Ok(true));
+    for _ in 0..1024 {
+        b.claim_nonce(&[8; 16], 9_000, 5_000).unwrap();
+    }
+    with_connection(db.url(), |client| async move {
+        let left: i64 = client
+            .query_one(
+                "SELECT count(*) FROM signature_nonces WHERE until <= 5000",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(left, 0, "expired nonces are pruned");
+    })
+    .join()
+    .unwrap();
+}
+
 #[test]
 fn the_change_feed_reports_other_nodes_changes() {
     let db = TestDatabase::create();

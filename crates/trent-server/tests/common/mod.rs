@@ -254,6 +254,27 @@ impl Server {
         }
     }
 
+    /// Every audit record's text, oldest first, whichever the backend.
+    pub fn audit_bodies(&self) -> Vec<String> {
+        match &self.database {
+            Some(db) => db
+                .query_text(
+                    "SELECT string_agg(body, chr(30) ORDER BY account, seq) FROM audit_events",
+                )
+                .expect("query the test database")
+                .map(|all| all.split('\u{1e}').map(str::to_owned).collect())
+                .unwrap_or_default(),
+            None => rusqlite::Connection::open(self.db_path())
+                .unwrap()
+                .prepare("SELECT body FROM audit_events ORDER BY account, seq")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap(),
+        }
+    }
+
     /// The server process's id (for signals).
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("server running").id()

@@ -127,6 +127,9 @@ impl PgOptions {
     }
 }
 
+/// How often (in claims of one node) expired signature nonces are deleted.
+const NONCE_PRUNE_EVERY: u64 = 1024;
+
 /// Whether `url` names a PostgreSQL database.
 pub fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
@@ -139,6 +142,8 @@ pub struct PgStore {
     tls: MakeRustlsConnect,
     group: GroupCommit,
     options: PgOptions,
+    /// Nonces claimed by this node, to prune expired ones now and then.
+    nonce_claims: std::sync::atomic::AtomicU64,
     // Last: its runtime (and every connection task on it) stops when the store is dropped.
     bridge: Bridge,
 }
@@ -337,6 +342,7 @@ impl PgStore {
             tls: tls.connector,
             group,
             options,
+            nonce_claims: Default::default(),
             bridge,
         };
         let pool = store.pool.clone();
@@ -794,6 +800,41 @@ impl Store for PgStore {
             let conn = pool.get().await.map_err(pool_error)?;
             conn.simple_query("SELECT 1").await.map_err(db_error)?;
             Ok(())
+        })
+    }
+
+    /// One row per nonce, inserted by the request's own commit (durable before the answer, as
+    /// the request's record is); a row whose request has expired is taken over. Every
+    /// [`NONCE_PRUNE_EVERY`]th claim of a node also deletes the expired rows.
+    fn claim_nonce(&self, digest: &[u8; 16], until: i64, now: i64) -> Result<bool, StoreError> {
+        let pool = self.pool.clone();
+        let digest = digest.to_vec();
+        let prune = self
+            .nonce_claims
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .is_multiple_of(NONCE_PRUNE_EVERY);
+        self.bridge.run(async move {
+            let conn = pool.get().await.map_err(pool_error)?;
+            if prune {
+                let st = conn
+                    .prepare_cached("DELETE FROM signature_nonces WHERE until <= $1")
+                    .await
+                    .map_err(db_error)?;
+                conn.execute(&st, &[&now]).await.map_err(db_error)?;
+            }
+            let st = conn
+                .prepare_cached(
+                    "INSERT INTO signature_nonces (digest, until) VALUES ($1, $2)
+                     ON CONFLICT (digest) DO UPDATE SET until = excluded.until
+                     WHERE signature_nonces.until <= $3",
+                )
+                .await
+                .map_err(db_error)?;
+            let claimed = conn
+                .execute(&st, &[&digest, &until, &now])
+                .await
+                .map_err(db_error)?;
+            Ok(claimed == 1)
         })
     }
 

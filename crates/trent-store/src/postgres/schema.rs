@@ -179,6 +179,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
              RAISE EXCEPTION 'audit chain head moved' USING ERRCODE = 'serialization_failure';
          END IF;
      END $$;"#,
+    // 7 -> 8: the signature nonces of the Alibaba dialect, claimed by every node that shares
+    // the database so that a request answered by one node cannot be replayed to another
+    // (`Store::claim_nonce`); each row is kept until its request's time check would refuse it.
+    r#"CREATE TABLE signature_nonces (
+         digest bytea  NOT NULL PRIMARY KEY CHECK (length(digest) = 16),
+         until  bigint NOT NULL
+     );
+     CREATE INDEX signature_nonces_by_until ON signature_nonces (until);"#,
 ];
 
 /// Creates or upgrades the schema in one transaction, under the schema lock.
