@@ -142,12 +142,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn ping(&self) -> Result<(), StoreError>;
 
     /// Claims a signed request's nonce (a digest of it and its credential) for every node that
-    /// shares this store, until the Unix second `until`: `Ok(false)` if a request that another
-    /// node (or this one) answered already claimed it, unexpired at `now`. A store no other
-    /// node uses has nothing to share: each node's own memory of nonces refuses replays to it.
-    fn claim_nonce(&self, _digest: &[u8; 16], _until: i64, _now: i64) -> Result<bool, StoreError> {
-        Ok(true)
-    }
+    /// shares this store, until the Unix second `until`, before the request runs: `Ok(false)`
+    /// if a request admitted by another node (or this one) already claimed it and its claim is
+    /// unexpired at `now`. A store that no other node uses has nothing to share and answers
+    /// `Ok(true)`: each node's own memory of nonces refuses replays to it.
+    fn claim_nonce(&self, digest: &[u8; 16], until: i64, now: i64) -> Result<bool, StoreError>;
 
     /// Audit records matching `query`, newest first (by time, then sequence number).
     fn audit_lookup(&self, query: &AuditQuery) -> Result<Vec<StoredAuditEvent>, StoreError>;

@@ -675,8 +675,6 @@ const STATES: [KeyState; 4] = [
     KeyState::PendingImport,
 ];
 
-/// Moves a key (Enabled, or PendingImport when it has no material) on to `state` through
-/// Alibaba's API, and checks it got there.
 /// Nodes that share a PostgreSQL database share the nonces they admitted: a request answered by
 /// one node is refused by every other (each node's memory only knows its own requests). Needs
 /// PostgreSQL (see `trent_store::postgres::testing`).
@@ -707,6 +705,8 @@ async fn a_request_answered_by_one_node_is_refused_as_a_replay_by_another() {
     on_a.send(&to_a).await.expect(400, "SignatureNonceUsed");
 }
 
+/// Moves a key (Enabled, or PendingImport when it has no material) on to `state` through
+/// Alibaba's API, and checks it got there.
 async fn move_to(ali: &Ali, id: &str, state: KeyState) {
     match state {
         KeyState::Disabled => {

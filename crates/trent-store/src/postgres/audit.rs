@@ -132,9 +132,9 @@ async fn insert_rows<C: GenericClient>(
 /// Appends `events` at `links` to chains that this node expects at `before` and leaves at
 /// `after`, in one transaction sent at once: BEGIN, a check that locks the heads and fails the
 /// transaction if any moved (another node appended, or a group ahead of this one failed),
-/// the records, and the COMMIT. No round trip while the heads are locked, so the next group,
-/// on another connection, can be queued behind the lock. `Ok(false)`: a head moved and nothing
-/// was committed.
+/// the records, and the COMMIT. No round trip happens while the heads are locked, which is what
+/// bounds how many groups a second one chain takes. `Ok(false)`: a head moved and nothing was
+/// committed.
 pub(super) async fn append_expecting(
     client: &deadpool_postgres::Client,
     events: &[&AuditEvent],
@@ -144,8 +144,10 @@ pub(super) async fn append_expecting(
 ) -> Result<bool, tokio_postgres::Error> {
     // Every statement prepared first: the transaction's messages must all be sent at once, in
     // order, or the COMMIT could overtake a statement still being prepared.
-    let expect = client.prepare_cached(EXPECT_HEADS).await?;
-    let statements = AppendStatements::prepare(client).await?;
+    let (expect, statements) = tokio::try_join!(
+        client.prepare_cached(EXPECT_HEADS),
+        AppendStatements::prepare(client)
+    )?;
     let (accounts, seqs, hashes) = before.columns();
     let expect_params: [&(dyn ToSql + Sync); 3] = [&accounts, &seqs, &hashes];
     let (begin, expected, appended, commit) = tokio::join!(
@@ -157,7 +159,9 @@ pub(super) async fn append_expecting(
     );
     // A failed statement aborts the transaction, and the COMMIT after it rolls back (without
     // an error of its own), so the statements decide; the check's failure is the one cause
-    // that a group run again with locked heads cures.
+    // that a group run again with locked heads cures. (A statement the driver could not encode
+    // would not be sent at all, and the COMMIT would keep the rest: these statements' parameters
+    // are arrays of fixed types, at most a few thousand elements, which always encode.)
     begin?;
     match expected {
         Err(e) if e.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE) => return Ok(false),
@@ -175,9 +179,10 @@ pub(super) async fn append_expecting(
 const EXPECT_HEADS: &str = "SELECT trent_expect_audit_heads($1::text[], $2::int8[], $3::bytea[])";
 
 /// What this node expects each account's chain head to be once the groups it has sent
-/// commit, so that a group can be sent before the one ahead of it has committed (see
-/// [`append_expecting`]). Only a hint: the database checks it. After a miss (another node
-/// appends to the same chains), groups lock the heads first for a while.
+/// commit: the heads its last group left, so that a group of records can be sent in one burst
+/// without reading them first (see [`append_expecting`]). Only a hint: the database checks it.
+/// After a miss (another node appends to the same chains), groups lock the heads first for a
+/// while.
 #[derive(Default)]
 pub(super) struct Speculation {
     state: std::sync::Mutex<SpeculationState>,
@@ -664,4 +669,84 @@ pub(super) async fn prune(conn: &mut Object, before: Timestamp) -> Result<u64, S
     }
     tx.commit().await.map_err(db_error)?;
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use trent_core::store::{Store, Write};
+
+    use super::*;
+    use crate::postgres::testing::TestDatabase;
+    use crate::{PgOptions, PgStore};
+
+    fn event(account: &str, n: usize) -> AuditEvent {
+        AuditEvent {
+            account: account.into(),
+            time: Timestamp(1_000 + n as i64),
+            body: format!("{{\"eventID\":\"e-{n}\"}}"),
+            attributes: vec![],
+            event_id: format!("e-{n}"),
+        }
+    }
+
+    /// Sends `n`'s record in one burst, expecting the chain head at `(seq, hash)`.
+    fn send_expecting(
+        store: &PgStore,
+        account: &'static str,
+        n: usize,
+        seq: i64,
+        hash: [u8; 32],
+    ) -> bool {
+        let pool = store.pool.clone();
+        store
+            .bridge
+            .run(async move {
+                let conn = pool.get().await.map_err(super::super::pool_error)?;
+                let e = event(account, n);
+                let events = [&e];
+                let before = Heads(vec![(account.to_owned(), seq, hash)]);
+                let mut after = before.clone();
+                let links = after.chain(&events);
+                append_expecting(&conn, &events, &links, &before, &after)
+                    .await
+                    .map_err(super::super::db_error)
+            })
+            .expect("the burst runs")
+    }
+
+    /// A group sent after a head that has moved (a group of this node's that did not commit,
+    /// another node's records) commits nothing; sent after the true head, it is appended.
+    #[test]
+    fn a_burst_expecting_a_moved_head_commits_nothing() {
+        let db = TestDatabase::create();
+        let store = PgStore::open(PgOptions::new(db.url())).expect("open the test database");
+        let account = "expecting";
+        store.commit(vec![Write::Audit(event(account, 0))]).unwrap();
+        store.commit(vec![Write::Audit(event(account, 1))]).unwrap();
+        let chain = store.audit_chain(account, 0, 10).unwrap();
+        let (first, last) = (&chain[0], &chain[1]);
+        // Behind the head, and ahead of it (as after a group that failed).
+        assert!(!send_expecting(
+            &store,
+            account,
+            2,
+            first.seq as i64,
+            first.hash
+        ));
+        assert!(!send_expecting(&store, account, 2, 3, [7; 32]));
+        assert_eq!(store.audit_chain(account, 0, 10).unwrap().len(), 2);
+        assert!(send_expecting(
+            &store,
+            account,
+            2,
+            last.seq as i64,
+            last.hash
+        ));
+        let chain = store.audit_chain(account, 0, 10).unwrap();
+        assert_eq!(chain.len(), 3);
+        assert_eq!(chain[2].prev_hash, last.hash);
+        let report = audit::verify_store(&store).unwrap();
+        let mine = report.iter().find(|r| r.account == account).unwrap();
+        assert_eq!((mine.records, &mine.fault), (3, &None));
+    }
 }

@@ -52,7 +52,7 @@ impl Bridge {
         self.handle.spawn(fut);
     }
 
-    /// The driver runtime, to spawn on from a thread of the store's own (the writer thread).
+    /// The driver runtime, for the writer thread to run each group on.
     pub(super) fn handle(&self) -> Handle {
         self.handle.clone()
     }
@@ -65,7 +65,7 @@ impl Bridge {
         self.runner().run(fut)
     }
 
-    /// What [`Bridge::run`] needs, for a thread that outlives no store (the writer thread).
+    /// What [`Bridge::run`] needs, for a thread that outlives no store (schema migration).
     pub(super) fn runner(&self) -> Runner {
         Runner {
             handle: self.handle.clone(),
@@ -94,15 +94,7 @@ impl Runner {
         let (tx, rx) = mpsc::sync_channel(1);
         let timeout = self.timeout;
         self.handle.spawn(async move {
-            let result = tokio::time::timeout(timeout, fut)
-                .await
-                .unwrap_or_else(|_| {
-                    Err(StoreError::Backend(format!(
-                        "postgres: no answer within {} ms",
-                        timeout.as_millis()
-                    )))
-                });
-            let _ = tx.send(result);
+            let _ = tx.send(within(timeout, fut).await);
         });
         let wait = move || {
             rx.recv().unwrap_or_else(|_| {
@@ -118,6 +110,21 @@ impl Runner {
             _ => wait(),
         }
     }
+}
+
+/// `fut`'s result, or an error once `timeout` has passed without one.
+pub(super) async fn within<T>(
+    timeout: Duration,
+    fut: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(timeout, fut)
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError::Backend(format!(
+                "postgres: no answer within {} ms",
+                timeout.as_millis()
+            )))
+        })
 }
 
 impl Drop for Bridge {

@@ -129,6 +129,9 @@ impl PgOptions {
 
 /// How often (in claims of one node) expired signature nonces are deleted.
 const NONCE_PRUNE_EVERY: u64 = 1024;
+/// How long (seconds) an expired signature nonce is kept: more than any clock difference
+/// between nodes is expected to be.
+const NONCE_PRUNE_MARGIN: i64 = 15 * 60;
 
 /// Whether `url` names a PostgreSQL database.
 pub fn is_postgres_url(url: &str) -> bool {
@@ -277,7 +280,6 @@ impl PgStore {
             let pool = pool.clone();
             let handle = bridge.handle();
             let limit = options.request_timeout;
-            let mut in_flight = writes::InFlight::new(writes::MAX_IN_FLIGHT);
             let speculation = Arc::new(audit::Speculation::default());
             GroupCommit::start("trent-postgres-writer", move |jobs| {
                 // A batch that waited longer than the request timeout (behind groups the
@@ -296,27 +298,23 @@ impl PgStore {
                     return;
                 }
                 let (batches, replies) = Job::split(jobs);
-                // Planned here, in the order the groups are formed, so that a group can
-                // follow the chain heads the groups still in flight ahead of it will leave.
+                // One group at a time: a second group of records would wait for the first's
+                // lock on the chain heads until its COMMIT is flushed, and splitting the queue
+                // in two smaller groups measured slower (docs/BENCHMARK-ANALYSIS.md).
                 let plan = writes::plan(&speculation, &batches);
-                let permit = in_flight.take();
                 let pool = pool.clone();
                 let speculation = speculation.clone();
+                let (done, finished) = std::sync::mpsc::sync_channel::<()>(1);
+                // The driver's task answers the callers itself: handing the results back to
+                // this thread first cost a wake-up of it per group (Encrypt, trail on, -10 %).
                 handle.spawn(async move {
-                    let _permit = permit;
                     // A timeout fails the group: its outcome is unknown to the callers (the
                     // transaction may still commit), which is what they are told.
-                    let result = tokio::time::timeout(
+                    let result = bridge::within(
                         limit,
                         writes::run_group(&pool, &batches, plan, &speculation),
                     )
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(StoreError::Backend(format!(
-                            "postgres: no answer within {} ms",
-                            limit.as_millis()
-                        )))
-                    });
+                    .await;
                     match result {
                         Ok(results) => {
                             for (reply, result) in replies.into_iter().zip(results) {
@@ -329,11 +327,14 @@ impl PgStore {
                             }
                         }
                     }
+                    let _ = done.send(());
                 });
-                // The next group's place is taken before the writer goes back to the queue, so
-                // that a group is formed when it can be sent, of everything queued until then,
-                // rather than formed at once and then held back.
-                in_flight.reserve();
+                // The next group is formed once this one is done, of everything queued
+                // meanwhile. A task that ended without saying so panicked; its callers' replies
+                // were dropped, which tells them the outcome is unknown.
+                if finished.recv().is_err() {
+                    tracing::error!("store writer: a group commit panicked; its callers are told the outcome is unknown");
+                }
             })?
         };
         let store = PgStore {
@@ -803,25 +804,38 @@ impl Store for PgStore {
         })
     }
 
-    /// One row per nonce, inserted by the request's own commit (durable before the answer, as
-    /// the request's record is); a row whose request has expired is taken over. Every
-    /// [`NONCE_PRUNE_EVERY`]th claim of a node also deletes the expired rows.
+    /// One row per nonce, committed (durably) before the request runs; a row whose request
+    /// has expired is taken over. Every [`NONCE_PRUNE_EVERY`]th claim of a node also deletes,
+    /// in the background, the rows expired for [`NONCE_PRUNE_MARGIN`] seconds, so that a node
+    /// whose clock runs behind this one's still finds the nonces its time check accepts.
     fn claim_nonce(&self, digest: &[u8; 16], until: i64, now: i64) -> Result<bool, StoreError> {
         let pool = self.pool.clone();
         let digest = digest.to_vec();
-        let prune = self
+        if self
             .nonce_claims
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            .is_multiple_of(NONCE_PRUNE_EVERY);
+            .is_multiple_of(NONCE_PRUNE_EVERY)
+        {
+            let pool = pool.clone();
+            let timeout = self.options.request_timeout;
+            self.bridge.spawn(async move {
+                let pruned = bridge::within(timeout, async move {
+                    let conn = pool.get().await.map_err(pool_error)?;
+                    conn.execute(
+                        "DELETE FROM signature_nonces WHERE until <= $1",
+                        &[&now.saturating_sub(NONCE_PRUNE_MARGIN)],
+                    )
+                    .await
+                    .map_err(db_error)
+                })
+                .await;
+                if let Err(e) = pruned {
+                    tracing::warn!(error = %e, "postgres: deleting expired signature nonces failed");
+                }
+            });
+        }
         self.bridge.run(async move {
             let conn = pool.get().await.map_err(pool_error)?;
-            if prune {
-                let st = conn
-                    .prepare_cached("DELETE FROM signature_nonces WHERE until <= $1")
-                    .await
-                    .map_err(db_error)?;
-                conn.execute(&st, &[&now]).await.map_err(db_error)?;
-            }
             let st = conn
                 .prepare_cached(
                     "INSERT INTO signature_nonces (digest, until) VALUES ($1, $2)

@@ -160,22 +160,21 @@ pub(super) const MIGRATIONS: &[&str] = &[
          FOREIGN KEY (account, region, target_key_id) REFERENCES keys (account, region, id)
          ON DELETE CASCADE;"#,
     // 6 -> 7: a group of records sent before the group ahead of it has committed names the
-    // chain heads it expects; this locks them (in account order, as the locking upsert does)
-    // and fails the transaction with a serialization failure if any has moved. Under READ
-    // COMMITTED a row locked after waiting is checked again in its newest version.
+    // chain heads it expects; this locks them (in byte order, as the locking upsert does,
+    // waiting for a transaction still in flight that moved one), then compares them in a
+    // statement of its own, whose snapshot sees what committed meanwhile, and fails the
+    // transaction with a serialization failure if any has moved.
     r#"CREATE FUNCTION trent_expect_audit_heads(accounts text[], seqs bigint[], hashes bytea[])
      RETURNS void LANGUAGE plpgsql AS $$
      DECLARE
-         found integer;
+         matching integer;
      BEGIN
-         SELECT count(*) INTO found FROM (
-             SELECT 1 FROM audit_heads h
+         PERFORM 1 FROM audit_heads WHERE account = ANY(accounts)
+             ORDER BY account COLLATE "C" FOR UPDATE;
+         SELECT count(*) INTO matching FROM audit_heads h
              JOIN unnest(accounts, seqs, hashes) AS e(account, seq, hash)
-                 ON h.account = e.account AND h.seq = e.seq AND h.hash = e.hash
-             ORDER BY h.account
-             FOR UPDATE OF h
-         ) locked;
-         IF found <> cardinality(accounts) THEN
+             ON h.account = e.account AND h.seq = e.seq AND h.hash = e.hash;
+         IF matching <> cardinality(accounts) THEN
              RAISE EXCEPTION 'audit chain head moved' USING ERRCODE = 'serialization_failure';
          END IF;
      END $$;"#,

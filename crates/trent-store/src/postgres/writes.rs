@@ -4,7 +4,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Condvar, Mutex};
 use std::task::Poll;
 
 use deadpool_postgres::{Pool, Transaction};
@@ -20,17 +19,11 @@ use super::{audit, db_error, to_sql_version};
 /// node's transaction (nothing of it was committed, so running it again is safe).
 const DEADLOCK_RETRIES: usize = 3;
 
-/// Groups in flight at once, each on its own connection. A group of records queues behind the
-/// chain heads' row locks of the group ahead until that one has committed, so more than one in
-/// flight only splits the queue into smaller groups that still commit one after another: two
-/// or four measured slower than one (docs/BENCHMARK-ANALYSIS.md).
-pub(super) const MAX_IN_FLIGHT: usize = 1;
-
 /// What a group was given when it was formed: for a group of records alone whose chain heads
 /// this node expects, their links and the heads before and after them.
 pub(super) struct Plan(Option<(Vec<audit::Link>, audit::Heads, audit::Heads)>);
 
-/// Plans a group (see [`Plan`]), in the order groups are formed.
+/// Plans a group (see [`Plan`]).
 pub(super) fn plan(speculation: &audit::Speculation, batches: &[Vec<Write>]) -> Plan {
     let mut events = Vec::new();
     for w in batches.iter().flatten() {
@@ -70,28 +63,23 @@ pub(super) async fn run_group(
                 _ => None,
             })
             .collect();
-        let conn = connection(pool).await.map_err(|f| match f {
-            Fatal::Other(e) | Fatal::Retry(e) => e,
-            Fatal::BatchFailed => StoreError::Backend("postgres: no connection".into()),
-        })?;
+        let conn = pool.get().await.map_err(super::pool_error)?;
         match audit::append_expecting(&conn, &events, &links, &before, &after).await {
             Ok(true) => return Ok(vec![Ok(()); batches.len()]),
             Ok(false) => {
                 tracing::debug!("postgres: a chain head moved; the group locks them");
                 speculation.missed();
             }
+            // Rolled back by PostgreSQL: nothing committed, the group runs again.
+            Err(e) if retryable(&e) => {
+                tracing::debug!(error = %e, "postgres group aborted; running it again");
+                speculation.missed();
+            }
             Err(e) => {
                 speculation.missed();
-                match fatal(e) {
-                    Fatal::Retry(e) => {
-                        tracing::debug!(error = %e, "postgres group aborted; running it again")
-                    }
-                    Fatal::Other(e) => {
-                        tracing::warn!(batches = batches.len(), error = %e, "postgres group commit failed");
-                        return Err(e);
-                    }
-                    Fatal::BatchFailed => {}
-                }
+                let e = db_error(e);
+                tracing::warn!(batches = batches.len(), error = %e, "postgres group commit failed");
+                return Err(e);
             }
         }
     }
@@ -120,70 +108,6 @@ pub(super) async fn run_group(
     }
 }
 
-/// A bound on the groups in flight. The writer thread takes a place for a group before it
-/// forms the group ([`InFlight::reserve`]), waiting while every place is taken, so that a group
-/// holds everything queued until it can be sent. Dropping it waits until every group sent has
-/// finished.
-pub(super) struct InFlight {
-    state: Arc<(Mutex<usize>, Condvar)>,
-    max: usize,
-    reserved: Option<Permit>,
-}
-
-/// One group's place among those in flight, given back when dropped.
-pub(super) struct Permit(Arc<(Mutex<usize>, Condvar)>);
-
-impl InFlight {
-    pub(super) fn new(max: usize) -> InFlight {
-        InFlight {
-            state: Arc::new((Mutex::new(0), Condvar::new())),
-            max,
-            reserved: None,
-        }
-    }
-
-    fn acquire(&self) -> Permit {
-        let (count, freed) = &*self.state;
-        let mut n = count.lock().unwrap_or_else(|p| p.into_inner());
-        while *n >= self.max {
-            n = freed.wait(n).unwrap_or_else(|p| p.into_inner());
-        }
-        *n += 1;
-        Permit(self.state.clone())
-    }
-
-    /// Waits for a place for the next group and keeps it.
-    pub(super) fn reserve(&mut self) {
-        if self.reserved.is_none() {
-            self.reserved = Some(self.acquire());
-        }
-    }
-
-    /// The place reserved, or one waited for now.
-    pub(super) fn take(&mut self) -> Permit {
-        self.reserved.take().unwrap_or_else(|| self.acquire())
-    }
-}
-
-impl Drop for Permit {
-    fn drop(&mut self) {
-        let (count, freed) = &*self.0;
-        *count.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
-        freed.notify_all();
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        drop(self.reserved.take());
-        let (count, freed) = &*self.state;
-        let mut n = count.lock().unwrap_or_else(|p| p.into_inner());
-        while *n > 0 {
-            n = freed.wait(n).unwrap_or_else(|p| p.into_inner());
-        }
-    }
-}
-
 /// How a group's batches are kept apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Guard {
@@ -202,25 +126,20 @@ enum Fatal {
     Other(StoreError),
 }
 
-fn fatal(e: tokio_postgres::Error) -> Fatal {
-    match e.code() {
-        Some(c)
-            if *c == SqlState::T_R_DEADLOCK_DETECTED
-                || *c == SqlState::T_R_SERIALIZATION_FAILURE =>
-        {
-            Fatal::Retry(db_error(e))
-        }
-        _ => Fatal::Other(db_error(e)),
-    }
+/// Whether PostgreSQL rolled the transaction back to break a deadlock or a serialization
+/// conflict (so running it again is safe).
+fn retryable(e: &tokio_postgres::Error) -> bool {
+    e.code().is_some_and(|c| {
+        *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
+    })
 }
 
-async fn connection(pool: &Pool) -> Result<deadpool_postgres::Client, Fatal> {
-    pool.get().await.map_err(|e| {
-        Fatal::Other(StoreError::Backend(format!(
-            "postgres: no connection: {}",
-            super::with_causes(&e)
-        )))
-    })
+fn fatal(e: tokio_postgres::Error) -> Fatal {
+    if retryable(&e) {
+        Fatal::Retry(db_error(e))
+    } else {
+        Fatal::Other(db_error(e))
+    }
 }
 
 async fn try_group(
@@ -229,7 +148,10 @@ async fn try_group(
     guard: Guard,
     speculation: &audit::Speculation,
 ) -> Result<Vec<Result<(), StoreError>>, Fatal> {
-    let mut conn = connection(pool).await?;
+    let mut conn = pool
+        .get()
+        .await
+        .map_err(|e| Fatal::Other(super::pool_error(e)))?;
     let mut tx = conn.transaction().await.map_err(fatal)?;
     let accounts: Vec<&str> = batches
         .iter()
