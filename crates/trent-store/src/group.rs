@@ -168,7 +168,8 @@ impl GroupCommit {
         wait()
     }
 
-    /// Submits `writes`; `reply` is called with their result from the writer thread.
+    /// Submits `writes`; `reply` is called with their result from the writer thread (SQLite)
+    /// or from the driver's task that ran the group (PostgreSQL).
     pub(crate) fn submit_then(&self, writes: Vec<Write>, reply: Reply) {
         let job = Job {
             writes,

@@ -228,17 +228,12 @@ impl Speculation {
         Some((links, before, after))
     }
 
-    /// Heads a group that locked them left (committed): expected from now on, unless a
-    /// later position is already expected.
+    /// Heads a group that locked them left (committed): the true heads, expected from now on
+    /// (one group at a time, so no later group of this node's has moved them since).
     pub(super) fn committed(&self, heads: &Heads) {
         let mut state = self.state();
         for (account, seq, hash) in &heads.0 {
-            match state.heads.get(account) {
-                Some((expected, _)) if expected >= seq => {}
-                _ => {
-                    state.heads.insert(account.clone(), (*seq, *hash));
-                }
-            }
+            state.heads.insert(account.clone(), (*seq, *hash));
         }
     }
 
@@ -625,13 +620,13 @@ pub(super) async fn chain(
 }
 
 /// Prunes each account's prefix older than `before`, holding the account's head lock so that
-/// no append interleaves.
+/// no append interleaves; the heads are locked in byte order, as appends lock them.
 pub(super) async fn prune(conn: &mut Object, before: Timestamp) -> Result<u64, StoreError> {
     let tx = conn.transaction().await.map_err(db_error)?;
     let cuts = tx
         .query(
             "SELECT account, MAX(seq) FROM audit_events WHERE time < $1 GROUP BY account
-             ORDER BY account",
+             ORDER BY account COLLATE \"C\"",
             &[&before.0],
         )
         .await

@@ -315,6 +315,10 @@ impl PgStore {
                         writes::run_group(&pool, &batches, plan, &speculation),
                     )
                     .await;
+                    if result.is_err() {
+                        // Whether the group committed is unknown: expect nothing of its heads.
+                        speculation.missed();
+                    }
                     match result {
                         Ok(results) => {
                             for (reply, result) in replies.into_iter().zip(results) {
@@ -330,10 +334,11 @@ impl PgStore {
                     let _ = done.send(());
                 });
                 // The next group is formed once this one is done, of everything queued
-                // meanwhile. A task that ended without saying so panicked; its callers' replies
-                // were dropped, which tells them the outcome is unknown.
+                // meanwhile. A task that ended without saying so panicked (or the store is
+                // shutting down); its callers' replies were dropped, which tells them the
+                // outcome is unknown.
                 if finished.recv().is_err() {
-                    tracing::error!("store writer: a group commit panicked; its callers are told the outcome is unknown");
+                    tracing::error!("store writer: a group commit ended without an answer; its callers are told the outcome is unknown");
                 }
             })?
         };

@@ -63,7 +63,10 @@ pub(super) async fn run_group(
                 _ => None,
             })
             .collect();
-        let conn = pool.get().await.map_err(super::pool_error)?;
+        let conn = pool.get().await.map_err(|e| {
+            speculation.missed();
+            super::pool_error(e)
+        })?;
         match audit::append_expecting(&conn, &events, &links, &before, &after).await {
             Ok(true) => return Ok(vec![Ok(()); batches.len()]),
             Ok(false) => {
