@@ -70,12 +70,14 @@ pub struct Verified {
 }
 
 /// A request's nonce as every node sharing a store must claim it before the request is
-/// answered: 128 bits of SHA-256 over the access key and the nonce, and the last second (Unix
-/// time, exclusive) its request passes the time check, after which it may be forgotten.
+/// answered: 128 bits of SHA-256 over the access key and the nonce, the last second (Unix
+/// time, exclusive) its request passes the time check, after which it may be forgotten, and the
+/// second the check was made at.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NonceClaim {
     pub digest: [u8; 16],
     pub until: i64,
+    pub checked_at: i64,
 }
 
 /// A signature checked against its credential, before the time and nonce checks.
@@ -285,6 +287,7 @@ impl Verifier {
             nonce: NonceClaim {
                 digest: key.0.to_be_bytes(),
                 until,
+                checked_at: now,
             },
             ..claim.verified
         })

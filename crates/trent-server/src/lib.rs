@@ -670,19 +670,23 @@ impl Api for AliyunApi {
             headers: &pairs,
             body: &body,
         };
-        let now = now_for_auth(state);
-        let verified = state
-            .aliyun_verifier
-            .verify(&request, &params, &state.credentials, now)?;
+        let verified = state.aliyun_verifier.verify(
+            &request,
+            &params,
+            &state.credentials,
+            now_for_auth(state),
+        )?;
         // This node's memory refused a replay to it; nodes that share a store also claim the
-        // nonce there, so that no other node answers the same request again.
-        let now = now
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-        let trent_aliyun::NonceClaim { digest, until } = verified.nonce;
+        // nonce there (at the second it was checked), so that no other node answers the same
+        // request again.
+        let trent_aliyun::NonceClaim {
+            digest,
+            until,
+            checked_at,
+        } = verified.nonce;
         if !state
             .kms
-            .claim_nonce(&digest, until, now)
+            .claim_nonce(&digest, until, checked_at)
             .map_err(|e| AliyunError::internal_with(e.to_string()))?
         {
             return Err(trent_aliyun::auth::nonce_used());
