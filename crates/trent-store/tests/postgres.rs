@@ -292,6 +292,52 @@ fn records_after_a_failed_group_follow_the_true_chain_head() {
     assert_eq!((mine.records, &mine.fault), (4, &None));
 }
 
+/// Pruning removes the lookup rows of every record it removes, also of a record whose time is
+/// later than its successor's (several nodes' clocks): they are found by time through a BRIN
+/// index, bounded by the latest time among the records removed, not by the cut-off.
+#[test]
+fn pruning_removes_the_lookup_rows_of_records_written_out_of_time_order() {
+    use trent_core::audit::{AuditAttribute, AuditEvent};
+    let db = TestDatabase::create();
+    let store = open(&db);
+    let account = "audit-prune-order";
+    for (n, time) in [1_000, 1_005, 1_001, 1_010].into_iter().enumerate() {
+        let event = AuditEvent {
+            account: account.into(),
+            time: Timestamp(time),
+            body: format!("{{\"eventID\":\"p-{n}\"}}"),
+            attributes: vec![
+                (AuditAttribute::EventId, format!("p-{n}")),
+                (AuditAttribute::EventName, "Encrypt".into()),
+            ],
+            event_id: format!("p-{n}"),
+        };
+        store.commit(vec![Write::Audit(event)]).unwrap();
+    }
+    // The records before 1_002 end at the third (1_001), so the second (1_005) goes with them.
+    assert_eq!(store.audit_prune(Timestamp(1_002)).unwrap(), 3);
+    let (tx, rx) = std::sync::mpsc::channel();
+    with_connection(db.url(), move |client| async move {
+        let rows = client
+            .query(
+                "SELECT seq, count(*) FROM audit_attributes WHERE account = $1
+                 GROUP BY seq ORDER BY seq",
+                &[&account],
+            )
+            .await
+            .unwrap();
+        let counts: Vec<(i64, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        tx.send(counts).unwrap();
+    })
+    .join()
+    .unwrap();
+    assert_eq!(
+        rx.recv().unwrap(),
+        [(4, 2)],
+        "only the kept record's rows remain"
+    );
+}
+
 /// A nonce claimed through one node is refused through another until its request expires; an
 /// expired claim is taken over, and expired claims are deleted now and then.
 #[test]

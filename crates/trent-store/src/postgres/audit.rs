@@ -152,7 +152,7 @@ pub(super) async fn append_expecting(
     let expect_params: [&(dyn ToSql + Sync); 3] = [&accounts, &seqs, &hashes];
     let (begin, expected, appended, commit) = tokio::join!(
         biased;
-        client.batch_execute("BEGIN"),
+        client.batch_execute(BEGIN_GENERIC),
         client.execute(&expect, &expect_params),
         insert_rows(client, &statements, events, links, after),
         client.batch_execute("COMMIT"),
@@ -173,6 +173,9 @@ pub(super) async fn append_expecting(
     commit?;
     Ok(true)
 }
+
+/// A burst's first message: its transaction, with generic plans ([`super::writes::GENERIC_PLANS`]).
+const BEGIN_GENERIC: &str = "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan";
 
 /// Locks the heads given (in account order, as [`lock_heads`] does) and fails with a
 /// serialization failure unless every one is still at the given sequence number and hash.
@@ -641,16 +644,23 @@ pub(super) async fn prune(conn: &mut Object, before: Timestamp) -> Result<u64, S
         )
         .await
         .map_err(db_error)?;
-        removed += tx
-            .execute(
-                "DELETE FROM audit_events WHERE account = $1 AND seq <= $2",
+        // The latest time among the records removed (clocks of several nodes can put a record
+        // before its predecessor), which bounds their lookup rows for the BRIN index on time.
+        let row = tx
+            .query_one(
+                "WITH removed AS (
+                     DELETE FROM audit_events WHERE account = $1 AND seq <= $2 RETURNING time
+                 )
+                 SELECT count(*), coalesce(max(time), 0) FROM removed",
                 &[&account, &through],
             )
             .await
             .map_err(db_error)?;
+        removed += u64::try_from(row.get::<_, i64>(0)).unwrap_or(0);
+        let latest: i64 = row.get(1);
         tx.execute(
-            "DELETE FROM audit_attributes WHERE account = $1 AND seq <= $2",
-            &[&account, &through],
+            "DELETE FROM audit_attributes WHERE account = $1 AND seq <= $2 AND time <= $3",
+            &[&account, &through, &latest],
         )
         .await
         .map_err(db_error)?;
