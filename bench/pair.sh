@@ -11,6 +11,7 @@
 # For CPU-bound loads only (e.g. --no-audit): two servers whose answers wait for fsyncs on one
 # disk wait for each other's flushes, and B/A no longer measures their costs
 # (BENCHMARK-ANALYSIS.md, "The audit trail without its store").
+# LOG=info serves both with TRENT_LOG=info (default: error), their logs in files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=$1 OP=$2 SECONDS_=$3 A=$4 B=$5
@@ -24,7 +25,7 @@ start() {
   local name=$1 bin=$2
   shift 2
   mkdir -p "$tmp/$name"
-  TRENT_LOG=error taskset -c 0 "$bin" serve --listen 127.0.0.1:0 --data-dir "$tmp/$name" "$@" \
+  TRENT_LOG="${LOG:-error}" taskset -c 0 "$bin" serve --listen 127.0.0.1:0 --data-dir "$tmp/$name" "$@" \
     > "$tmp/$name.out" 2>&1 &
   pids+=($!)
 }

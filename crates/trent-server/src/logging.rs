@@ -20,6 +20,7 @@ pub fn init(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colours())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -30,4 +31,13 @@ pub fn init(format: LogFormat) {
             .with_span_list(false)
             .init(),
     }
+}
+
+/// Whether text lines are coloured: only on a terminal, and not with `NO_COLOR` set. A log
+/// redirected to a file or a collector gets plain text; colouring it cost a pinned server about
+/// a quarter of its per-request logging time, for escape codes nobody reads
+/// (docs/BENCHMARK-ANALYSIS.md).
+fn colours() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }

@@ -127,3 +127,26 @@ async fn json_logs_carry_request_facts_and_no_secret_or_material() {
         assert!(!text.contains(&form), "the root key is in the log");
     }
 }
+
+/// Text lines written anywhere but a terminal carry no colour escape codes, and still one
+/// `trent::request` line per request with its facts.
+#[tokio::test]
+async fn text_logs_in_a_file_are_plain() {
+    let mut server = Server::unstarted(&[]);
+    let log = server.tmp_dir().join("trent.log");
+    server.log_file = Some(log.clone());
+    server.env("TRENT_LOG", "info");
+    server.spawn();
+    let kms = server.client();
+    let id = common::symmetric_key(&kms).await;
+    common::encrypt(&kms, &id, b"plain").await;
+    server.terminate();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains('\u{1b}'), "escape codes in the log:\n{text}");
+    let line = text
+        .lines()
+        .find(|l| l.contains("trent::request") && l.contains("operation=\"Encrypt\""))
+        .unwrap_or_else(|| panic!("no Encrypt request line:\n{text}"));
+    assert!(line.contains("outcome=\"ok\""), "{line}");
+    assert!(line.contains(&format!("key/{id}")), "{line}");
+}
