@@ -135,7 +135,9 @@ async fn text_logs_in_a_file_are_plain() {
     let mut server = Server::unstarted(&[]);
     let log = server.tmp_dir().join("trent.log");
     server.log_file = Some(log.clone());
-    server.env("TRENT_LOG", "info");
+    // An empty NO_COLOR is no request for plain text (no-color.org), so the test does not
+    // depend on the caller's environment.
+    server.env("TRENT_LOG", "info").env("NO_COLOR", "");
     server.spawn();
     let kms = server.client();
     let id = common::symmetric_key(&kms).await;

@@ -292,9 +292,9 @@ fn records_after_a_failed_group_follow_the_true_chain_head() {
     assert_eq!((mine.records, &mine.fault), (4, &None));
 }
 
-/// Pruning removes the lookup rows of every record it removes, also of a record whose time is
-/// later than its successor's (several nodes' clocks): they are found by time through a BRIN
-/// index, bounded by the latest time among the records removed, not by the cut-off.
+/// Pruning removes the lookup rows of every record it removes and of no other, also of a record
+/// whose time is later than its successor's (several nodes' clocks put it past the cut-off, but
+/// its successor goes, so it goes too).
 #[test]
 fn pruning_removes_the_lookup_rows_of_records_written_out_of_time_order() {
     use trent_core::audit::{AuditAttribute, AuditEvent};

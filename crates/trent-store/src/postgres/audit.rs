@@ -175,7 +175,7 @@ pub(super) async fn append_expecting(
 }
 
 /// A burst's first message: its transaction, with generic plans ([`super::writes::GENERIC_PLANS`]).
-const BEGIN_GENERIC: &str = "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan";
+const BEGIN_GENERIC: &str = concat!("BEGIN; ", super::writes::generic_plans!());
 
 /// Locks the heads given (in account order, as [`lock_heads`] does) and fails with a
 /// serialization failure unless every one is still at the given sequence number and hash.
@@ -425,7 +425,7 @@ fn head_of(account: &str, row: Row) -> (String, i64, [u8; 32]) {
 }
 
 /// Chain heads: (account, seq, hash) of each.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub(super) struct Heads(Vec<(String, i64, [u8; 32])>);
 
 impl Heads {
@@ -644,23 +644,16 @@ pub(super) async fn prune(conn: &mut Object, before: Timestamp) -> Result<u64, S
         )
         .await
         .map_err(db_error)?;
-        // The latest time among the records removed (clocks of several nodes can put a record
-        // before its predecessor), which bounds their lookup rows for the BRIN index on time.
-        let row = tx
-            .query_one(
-                "WITH removed AS (
-                     DELETE FROM audit_events WHERE account = $1 AND seq <= $2 RETURNING time
-                 )
-                 SELECT count(*), coalesce(max(time), 0) FROM removed",
+        removed += tx
+            .execute(
+                "DELETE FROM audit_events WHERE account = $1 AND seq <= $2",
                 &[&account, &through],
             )
             .await
             .map_err(db_error)?;
-        removed += u64::try_from(row.get::<_, i64>(0)).unwrap_or(0);
-        let latest: i64 = row.get(1);
         tx.execute(
-            "DELETE FROM audit_attributes WHERE account = $1 AND seq <= $2 AND time <= $3",
-            &[&account, &through, &latest],
+            "DELETE FROM audit_attributes WHERE account = $1 AND seq <= $2",
+            &[&account, &through],
         )
         .await
         .map_err(db_error)?;

@@ -186,12 +186,6 @@ pub(super) const MIGRATIONS: &[&str] = &[
          until  bigint NOT NULL
      );
      CREATE INDEX signature_nonces_by_until ON signature_nonces (until);"#,
-    // 8 -> 9: the lookup index's rows are found by record only when a prefix of the trail is
-    // pruned, so a B-tree on (account, seq), which every record's five or so rows had to enter,
-    // gives way to a BRIN index on their time: a few bytes a range of pages, which prune
-    // narrows its scan with (rows are inserted in about time order).
-    r#"DROP INDEX audit_attributes_by_seq;
-     CREATE INDEX audit_attributes_by_time ON audit_attributes USING brin (time);"#,
 ];
 
 /// Creates or upgrades the schema in one transaction, under the schema lock.

@@ -19,12 +19,20 @@ use super::{audit, db_error, to_sql_version};
 /// node's transaction (nothing of it was committed, so running it again is safe).
 const DEADLOCK_RETRIES: usize = 3;
 
-/// Sent at the start of every group's transaction. A group runs the same few prepared
-/// statements each time, with new arrays or values: PostgreSQL's default plans such a statement
-/// anew on each execution until a generic plan looks as cheap, which it never did for the
-/// audit trail's (about a tenth of PostgreSQL's CPU per Encrypt with the trail on, by `perf`;
-/// docs/BENCHMARK-ANALYSIS.md). Their plans do not depend on the values.
-pub(super) const GENERIC_PLANS: &str = "SET LOCAL plan_cache_mode = force_generic_plan";
+/// The text of [`GENERIC_PLANS`], for messages that begin with it (PostgreSQL 12 or later).
+macro_rules! generic_plans {
+    () => {
+        "SET LOCAL plan_cache_mode = force_generic_plan"
+    };
+}
+pub(super) use generic_plans;
+
+/// Sent at the start of every transaction of a group with records. A group runs the same few
+/// prepared statements each time, with new arrays or values: PostgreSQL's default plans such a
+/// statement anew on each execution until a generic plan looks as cheap, which it never did for
+/// the audit trail's (about a tenth of PostgreSQL's CPU per Encrypt with the trail on, by
+/// `perf`; docs/BENCHMARK-ANALYSIS.md). Their plans do not depend on the values.
+pub(super) const GENERIC_PLANS: &str = generic_plans!();
 
 /// What a group was given when it was formed: for a group of records alone whose chain heads
 /// this node expects, their links and the heads before and after them.
@@ -171,13 +179,19 @@ async fn try_group(
             _ => None,
         })
         .collect();
-    let (generic, heads) = tokio::join!(
-        biased;
-        tx.batch_execute(GENERIC_PLANS),
-        audit::lock_heads(&tx, &accounts)
-    );
-    generic.map_err(fatal)?;
-    let heads = heads.map_err(fatal)?;
+    // Generic plans for a group with records, sent with their heads' locks (a group without
+    // records would pay a round trip of its own for them).
+    let heads = if accounts.is_empty() {
+        audit::Heads::default()
+    } else {
+        let (generic, heads) = tokio::join!(
+            biased;
+            tx.batch_execute(GENERIC_PLANS),
+            audit::lock_heads(&tx, &accounts)
+        );
+        generic.map_err(fatal)?;
+        heads.map_err(fatal)?
+    };
     // Each batch's changes, and its records: appended together (in batch order) before the
     // COMMIT if the batch succeeded, so that a record commits with its batch's change or not at
     // all. A record has no precondition of its own to fail (see the SQLite store), so an error
