@@ -33,10 +33,10 @@ pub fn init(format: LogFormat) {
     }
 }
 
-/// Whether text lines are coloured: only on a terminal, and not with `NO_COLOR` set. A log
-/// redirected to a file or a collector gets plain text; colouring it cost a pinned server about
-/// a quarter of its per-request logging time, for escape codes nobody reads
-/// (docs/BENCHMARK-ANALYSIS.md).
+/// Whether text lines are coloured: only on a terminal, and not with `NO_COLOR` set to anything
+/// but the empty string (no-color.org). A log redirected to a file or a collector gets plain
+/// text; colouring it cost a pinned server about a quarter of its per-request logging time, for
+/// escape codes nobody reads (docs/BENCHMARK-ANALYSIS.md).
 fn colours() -> bool {
     use std::io::IsTerminal;
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
