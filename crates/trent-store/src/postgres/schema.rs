@@ -188,8 +188,34 @@ pub(super) const MIGRATIONS: &[&str] = &[
      CREATE INDEX signature_nonces_by_until ON signature_nonces (until);"#,
 ];
 
-/// Creates or upgrades the schema in one transaction, under the schema lock.
+/// The oldest PostgreSQL this build runs on, as `server_version_num`: 12, for
+/// `plan_cache_mode` (`writes::GENERIC_PLANS`).
+const MIN_SERVER_VERSION: i32 = 120_000;
+
+/// Refuses a server older than [`MIN_SERVER_VERSION`] (`number` is its `server_version_num`,
+/// `name` its `server_version`), so that a node says so when it starts rather than failing
+/// every write.
+fn supported(number: i32, name: &str) -> Result<(), StoreError> {
+    if number >= MIN_SERVER_VERSION {
+        return Ok(());
+    }
+    Err(StoreError::Backend(format!(
+        "postgres: server version {name} is not supported; Trent needs PostgreSQL {} or later",
+        MIN_SERVER_VERSION / 10_000
+    )))
+}
+
+/// Creates or upgrades the schema in one transaction, under the schema lock, on a server
+/// recent enough.
 pub(super) async fn migrate(conn: &mut Object) -> Result<(), StoreError> {
+    let server = conn
+        .query_one(
+            "SELECT current_setting('server_version_num')::int, current_setting('server_version')",
+            &[],
+        )
+        .await
+        .map_err(db_error)?;
+    supported(server.get(0), server.get(1))?;
     let tx = conn.transaction().await.map_err(db_error)?;
     // The pool's per-statement and lock timeouts are for requests: an upgrade that rewrites
     // large tables, and a node waiting for another's upgrade, take as long as they take
@@ -242,4 +268,22 @@ pub(super) async fn migrate(conn: &mut Object) -> Result<(), StoreError> {
         "postgres schema migrated"
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servers_older_than_postgresql_12_are_refused_by_name() {
+        let old = supported(110_022, "11.22").unwrap_err().to_string();
+        assert!(
+            old.contains("server version 11.22 is not supported"),
+            "{old}"
+        );
+        assert!(old.contains("PostgreSQL 12 or later"), "{old}");
+        assert!(supported(90_624, "9.6.24").is_err());
+        assert!(supported(120_000, "12.0").is_ok());
+        assert!(supported(150_004, "15.4 (Debian 15.4-1)").is_ok());
+    }
 }
