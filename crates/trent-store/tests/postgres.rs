@@ -228,6 +228,106 @@ fn concurrent_commits_share_transactions_and_conflicts_stay_per_batch() {
     assert_eq!(stats.batches, 33);
 }
 
+/// Key creations that share a group are inserted together (two statements over arrays): every
+/// key lands whole, in its own scope, with each of its materials; a key whose id is taken fails
+/// alone (its group runs again key by key) and the others still land.
+#[test]
+fn concurrent_key_creations_land_whole_and_a_taken_id_fails_alone() {
+    let db = TestDatabase::create();
+    let store = open(&db);
+    let s = scope();
+    let elsewhere = Scope::new("210987654321", "eu-west-1");
+    let new_key = |i: usize| {
+        let mut k = key(if i.is_multiple_of(2) { &s } else { &elsewhere });
+        k.meta.description = format!("key {i}");
+        if i % 4 == 1 {
+            // Columns that are NULL for most keys: the deletion date and the due time.
+            k.meta.state = KeyState::PendingDeletion;
+            k.meta.deletion_date = Some(Timestamp(1_800_000_000_000 + i as i64));
+        }
+        k.materials = (1..=1 + i as u32 % 3)
+            .map(|v| SealedMaterial {
+                version: v,
+                sealed: vec![v as u8; 40 + i],
+            })
+            .collect();
+        k
+    };
+    let create_all = |records: Vec<KeyRecord>| -> Vec<Result<(), StoreError>> {
+        std::thread::scope(|t| {
+            let handles: Vec<_> = records
+                .into_iter()
+                .map(|record| {
+                    let store = &store;
+                    t.spawn(move || store.commit(vec![Write::InsertKey(record)]))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        })
+    };
+    // No conflict: the groups insert their keys together.
+    let first: Vec<KeyRecord> = (0..40).map(new_key).collect();
+    assert!(create_all(first.clone()).iter().all(Result::is_ok));
+    let stats = store.commit_stats();
+    assert_eq!(stats.batches, 40);
+    assert!(
+        stats.groups < stats.batches,
+        "no group was shared: {stats:?}"
+    );
+    // Every sixth creation reuses an id of the first round.
+    let second: Vec<KeyRecord> = (40..88)
+        .map(|i| {
+            let mut k = new_key(i);
+            if i % 6 == 0 {
+                k.id = first[i % 40].id;
+            }
+            k
+        })
+        .collect();
+    let results = create_all(second.clone());
+    for (k, result) in second.iter().zip(&results) {
+        if first.iter().any(|f| f.id == k.id) {
+            assert_eq!(*result, Err(StoreError::Conflict), "{}", k.meta.description);
+        } else {
+            assert_eq!(*result, Ok(()), "{}", k.meta.description);
+        }
+    }
+    let landed: Vec<&KeyRecord> = first
+        .iter()
+        .chain(
+            second
+                .iter()
+                .zip(&results)
+                .filter(|(_, r)| r.is_ok())
+                .map(|(k, _)| k),
+        )
+        .collect();
+    assert_eq!(landed.len(), 40 + 40);
+    for k in &landed {
+        assert_eq!(store.get_key(&k.scope, &k.id).unwrap().as_ref(), Some(*k));
+    }
+    // Even-numbered keys are in `s`, and so are the eight that failed.
+    assert_eq!(store.list_keys(&s, None, 100).unwrap().len(), 20 + 24 - 8);
+    assert_eq!(
+        store.list_keys(&elsewhere, None, 100).unwrap().len(),
+        20 + 24
+    );
+    let mut due: Vec<KeyId> = store
+        .keys_due(Timestamp(1_900_000_000_000), 100)
+        .unwrap()
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect();
+    let mut pending: Vec<KeyId> = landed
+        .iter()
+        .filter(|k| k.meta.state == KeyState::PendingDeletion)
+        .map(|k| k.id)
+        .collect();
+    due.sort();
+    pending.sort();
+    assert_eq!(due, pending);
+}
+
 #[test]
 fn two_stores_see_each_others_commits_and_conflicts() {
     let db = TestDatabase::create();

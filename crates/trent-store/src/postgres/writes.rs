@@ -8,6 +8,7 @@ use std::task::Poll;
 
 use deadpool_postgres::{Pool, Transaction};
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
 use trent_core::audit::AuditEvent;
 use trent_core::ids::{AliasName, KeyId, Scope};
 use trent_core::model::{AliasRecord, KeyRecord};
@@ -218,8 +219,24 @@ async fn try_group(
             // reach PostgreSQL after other batches' statements: the attempt is accepted only if
             // every statement succeeded, and no batch can depend on another's uncommitted
             // writes, so its outcome is that of the batches in order.
-            let outcomes =
-                join_in_order(split.iter().map(|(changes, _)| apply_all(&tx, changes))).await;
+            //
+            // A group whose every change creates a key (concurrent CreateKeys) inserts them all
+            // in two statements over arrays instead: PostgreSQL's cost per statement (executor
+            // start, the CHECK constraints' expressions, an answer sent per statement) was most
+            // of a CreateKey's (docs/BENCHMARK-ANALYSIS.md). A failure there cannot name its
+            // batch, so it sends the group to the guarded attempt, which runs key by key.
+            let creations: Option<Vec<&KeyRecord>> = split
+                .iter()
+                .flat_map(|(changes, _)| changes)
+                .map(|w| match w {
+                    Write::InsertKey(record) => Some(record),
+                    _ => None,
+                })
+                .collect();
+            let outcomes = match creations {
+                Some(records) if records.len() > 1 => vec![insert_keys(&tx, &records).await],
+                _ => join_in_order(split.iter().map(|(changes, _)| apply_all(&tx, changes))).await,
+            };
             if outcomes.iter().any(|o| matches!(o, Err(Outcome::Batch(_)))) {
                 return Err(Fatal::BatchFailed);
             }
@@ -416,8 +433,7 @@ async fn insert_materials(tx: &Transaction<'_>, record: &KeyRecord) -> Result<()
         )
         .await?;
     for m in &record.materials {
-        let v = i32::try_from(m.version)
-            .map_err(|_| invalid(format!("key {}: material version {}", record.id, m.version)))?;
+        let v = material_version(record, m.version)?;
         tx.execute(
             &st,
             &[
@@ -433,7 +449,9 @@ async fn insert_materials(tx: &Transaction<'_>, record: &KeyRecord) -> Result<()
     Ok(())
 }
 
-async fn insert_key(tx: &Transaction<'_>, record: &KeyRecord) -> Result<(), Outcome> {
+/// The row of a key to insert, once the record is checked: a new key is at version 1, and
+/// holds each material version once.
+fn new_key_row(record: &KeyRecord) -> Result<KeyRow, Outcome> {
     if record.version != 1 {
         return Err(invalid(format!(
             "InsertKey {} at version {} (must be 1)",
@@ -450,7 +468,81 @@ async fn insert_key(tx: &Transaction<'_>, record: &KeyRecord) -> Result<(), Outc
             record.id, twice.1.version
         )));
     }
-    let row = KeyRow::of(record)?;
+    KeyRow::of(record)
+}
+
+fn material_version(record: &KeyRecord, version: u32) -> Result<i32, Outcome> {
+    i32::try_from(version)
+        .map_err(|_| invalid(format!("key {}: material version {version}", record.id)))
+}
+
+/// Inserts several new keys and their materials: two statements over arrays, sent together.
+/// Any failure is the group's (which key's is not known here).
+async fn insert_keys(tx: &Transaction<'_>, records: &[&KeyRecord]) -> Result<(), Outcome> {
+    let (keys, materials) = tokio::try_join!(
+        tx.prepare_cached(
+            "INSERT INTO keys (id, account, region, version, state, deletion_date, due_at, meta)
+             SELECT * FROM unnest($1::bytea[], $2::text[], $3::text[], $4::int8[], $5::text[],
+                                  $6::int8[], $7::int8[], $8::text[])",
+        ),
+        tx.prepare_cached(
+            "INSERT INTO key_material (account, region, key_id, version, sealed)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::int4[], $5::bytea[])
+             ON CONFLICT (account, region, key_id, version) DO NOTHING",
+        ),
+    )?;
+    let rows = records
+        .iter()
+        .map(|r| new_key_row(r))
+        .collect::<Result<Vec<_>, _>>()?;
+    let ids: Vec<_> = records.iter().map(|r| r.id.storage_bytes()).collect();
+    let id_refs: Vec<&[u8]> = ids.iter().map(|id| &id[..]).collect();
+    let accounts: Vec<&str> = records.iter().map(|r| r.scope.account.0.as_str()).collect();
+    let regions: Vec<&str> = records.iter().map(|r| r.scope.region.0.as_str()).collect();
+    let versions: Vec<i64> = rows.iter().map(|r| r.version).collect();
+    let states: Vec<&str> = rows.iter().map(|r| r.state).collect();
+    let deletion_dates: Vec<Option<i64>> = rows.iter().map(|r| r.deletion_date).collect();
+    let due_ats: Vec<Option<i64>> = rows.iter().map(|r| r.due_at).collect();
+    let metas: Vec<&str> = rows.iter().map(|r| r.meta.as_str()).collect();
+    let mut m_accounts = Vec::new();
+    let mut m_regions = Vec::new();
+    let mut m_ids = Vec::new();
+    let mut m_versions = Vec::new();
+    let mut m_sealed = Vec::new();
+    for (record, id) in records.iter().zip(&id_refs) {
+        for m in &record.materials {
+            m_accounts.push(record.scope.account.0.as_str());
+            m_regions.push(record.scope.region.0.as_str());
+            m_ids.push(*id);
+            m_versions.push(material_version(record, m.version)?);
+            m_sealed.push(&m.sealed[..]);
+        }
+    }
+    let key_params: [&(dyn ToSql + Sync); 8] = [
+        &id_refs,
+        &accounts,
+        &regions,
+        &versions,
+        &states,
+        &deletion_dates,
+        &due_ats,
+        &metas,
+    ];
+    let material_params: [&(dyn ToSql + Sync); 5] =
+        [&m_accounts, &m_regions, &m_ids, &m_versions, &m_sealed];
+    let (inserted, stored) = tokio::join!(
+        biased;
+        tx.execute(&keys, &key_params),
+        tx.execute(&materials, &material_params),
+    );
+    let conflict = || StoreError::Conflict;
+    inserted.map_err(|e| constraint(e, conflict(), conflict()))?;
+    stored.map_err(|e| constraint(e, conflict(), conflict()))?;
+    Ok(())
+}
+
+async fn insert_key(tx: &Transaction<'_>, record: &KeyRecord) -> Result<(), Outcome> {
+    let row = new_key_row(record)?;
     let id_bytes = record.id.storage_bytes();
     let id = &id_bytes[..];
     let st = tx
