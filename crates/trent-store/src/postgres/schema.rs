@@ -186,6 +186,34 @@ pub(super) const MIGRATIONS: &[&str] = &[
          until  bigint NOT NULL
      );
      CREATE INDEX signature_nonces_by_until ON signature_nonces (until);"#,
+    // 8 -> 9: a group of records almost always extends one chain. For one head the check is
+    // a single statement: `SELECT ... FOR UPDATE` locks the head and, if it waited for a
+    // transaction that moved it, returns the row as that transaction left it (READ COMMITTED
+    // reads the locked row's newest version). The general form's generic plan (a sort, an
+    // aggregate, a hash join, a bitmap scan) cost about a tenth of PostgreSQL's CPU per Encrypt
+    // to start and stop, for one row (docs/BENCHMARK-ANALYSIS.md).
+    r#"CREATE OR REPLACE FUNCTION trent_expect_audit_heads(accounts text[], seqs bigint[], hashes bytea[])
+     RETURNS void LANGUAGE plpgsql AS $$
+     DECLARE
+         matching integer;
+         head_seq bigint;
+         head_hash bytea;
+     BEGIN
+         IF cardinality(accounts) = 1 THEN
+             SELECT seq, hash INTO head_seq, head_hash FROM audit_heads
+                 WHERE account = accounts[1] FOR UPDATE;
+             matching := CASE WHEN head_seq = seqs[1] AND head_hash = hashes[1] THEN 1 ELSE 0 END;
+         ELSE
+             PERFORM 1 FROM audit_heads WHERE account = ANY(accounts)
+                 ORDER BY account COLLATE "C" FOR UPDATE;
+             SELECT count(*) INTO matching FROM audit_heads h
+                 JOIN unnest(accounts, seqs, hashes) AS e(account, seq, hash)
+                 ON h.account = e.account AND h.seq = e.seq AND h.hash = e.hash;
+         END IF;
+         IF matching <> cardinality(accounts) THEN
+             RAISE EXCEPTION 'audit chain head moved' USING ERRCODE = 'serialization_failure';
+         END IF;
+     END $$;"#,
 ];
 
 /// The oldest PostgreSQL this build runs on, as `server_version_num`: 12, for
