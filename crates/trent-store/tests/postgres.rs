@@ -145,6 +145,42 @@ fn schema_2_databases_keep_their_keys_material_and_aliases() {
     conformance::multi_region_copies_share_an_id(&store);
 }
 
+/// A database that a build of commit f0b253b left at schema 9 (a BRIN index on the lookup rows'
+/// time in place of their B-tree by record, taken back before release) gets the B-tree back
+/// and loses the BRIN index on its way to the current schema.
+#[test]
+fn a_database_of_the_withdrawn_schema_9_gets_its_index_back() {
+    let db = TestDatabase::create();
+    let sql = format!(
+        "{};
+         DROP INDEX audit_attributes_by_seq;
+         CREATE INDEX audit_attributes_by_time ON audit_attributes USING brin (time);",
+        trent_store::postgres::testing::schema_at(9),
+    );
+    run_sql(db.url(), &sql);
+    let store = open(&db);
+    conformance::audit_appends_from_two_nodes_in_one_chain(&store, &open(&db));
+    let (tx, rx) = std::sync::mpsc::channel();
+    with_connection(db.url(), move |client| async move {
+        let rows = client
+            .query(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'audit_attributes'
+                 ORDER BY indexname",
+                &[],
+            )
+            .await
+            .unwrap();
+        tx.send(rows.iter().map(|r| r.get(0)).collect::<Vec<String>>())
+            .unwrap();
+    })
+    .join()
+    .unwrap();
+    assert_eq!(
+        rx.recv().unwrap(),
+        ["audit_attributes_by_seq", "audit_attributes_pkey"]
+    );
+}
+
 /// Runs `work` with a connection of its own to `url`, on a thread and runtime of its own.
 fn with_connection<F, Fut>(url: &str, work: F) -> std::thread::JoinHandle<()>
 where
@@ -228,22 +264,33 @@ fn concurrent_commits_share_transactions_and_conflicts_stay_per_batch() {
     assert_eq!(stats.batches, 33);
 }
 
+/// A key's row as PostgreSQL holds it: id, state, deletion date, due time.
+type KeyColumns = (Vec<u8>, String, Option<i64>, Option<i64>);
+
 /// Key creations that share a group are inserted together (two statements over arrays): every
-/// key lands whole, in its own scope, with each of its materials; a key whose id is taken fails
-/// alone (its group runs again key by key) and the others still land.
+/// key lands whole, in its own scope, with each of its materials and its derived columns, and
+/// with its audit record; a key whose id is taken fails alone (its group runs again key by
+/// key) and its record is not appended, while the others still land with theirs.
 #[test]
 fn concurrent_key_creations_land_whole_and_a_taken_id_fails_alone() {
+    use trent_core::audit::{verify_store, AuditEvent};
     let db = TestDatabase::create();
     let store = open(&db);
     let s = scope();
     let elsewhere = Scope::new("210987654321", "eu-west-1");
+    let trail = "key-creations";
     let new_key = |i: usize| {
         let mut k = key(if i.is_multiple_of(2) { &s } else { &elsewhere });
         k.meta.description = format!("key {i}");
-        if i % 4 == 1 {
-            // Columns that are NULL for most keys: the deletion date and the due time.
-            k.meta.state = KeyState::PendingDeletion;
-            k.meta.deletion_date = Some(Timestamp(1_800_000_000_000 + i as i64));
+        match i % 4 {
+            // Columns that are NULL for most keys: a deletion date and a due time (its own)...
+            1 => {
+                k.meta.state = KeyState::PendingDeletion;
+                k.meta.deletion_date = Some(Timestamp(1_800_000_000_000 + i as i64));
+            }
+            // ...or a due time without a deletion date (the next rotation).
+            3 => k.meta.rotation.next_rotation = Some(Timestamp(1_850_000_000_000 + i as i64)),
+            _ => {}
         }
         k.materials = (1..=1 + i as u32 % 3)
             .map(|v| SealedMaterial {
@@ -253,13 +300,21 @@ fn concurrent_key_creations_land_whole_and_a_taken_id_fails_alone() {
             .collect();
         k
     };
+    let record = |k: &KeyRecord| AuditEvent {
+        account: trail.into(),
+        time: Timestamp(9_000),
+        body: format!("{{\"eventID\":\"{}\"}}", k.id),
+        attributes: vec![],
+        event_id: k.id.to_string(),
+    };
     let create_all = |records: Vec<KeyRecord>| -> Vec<Result<(), StoreError>> {
         std::thread::scope(|t| {
             let handles: Vec<_> = records
                 .into_iter()
-                .map(|record| {
+                .map(|k| {
                     let store = &store;
-                    t.spawn(move || store.commit(vec![Write::InsertKey(record)]))
+                    let event = record(&k);
+                    t.spawn(move || store.commit(vec![Write::InsertKey(k), Write::Audit(event)]))
                 })
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
@@ -312,20 +367,47 @@ fn concurrent_key_creations_land_whole_and_a_taken_id_fails_alone() {
         store.list_keys(&elsewhere, None, 100).unwrap().len(),
         20 + 24
     );
-    let mut due: Vec<KeyId> = store
-        .keys_due(Timestamp(1_900_000_000_000), 100)
-        .unwrap()
-        .into_iter()
-        .map(|(_, id)| id)
-        .collect();
-    let mut pending: Vec<KeyId> = landed
+    // The columns derived from each record, as the key-by-key path writes them.
+    let mut expected: Vec<KeyColumns> = landed
         .iter()
-        .filter(|k| k.meta.state == KeyState::PendingDeletion)
-        .map(|k| k.id)
+        .map(|k| {
+            (
+                k.id.storage_bytes(),
+                k.meta.state.as_str().to_owned(),
+                k.meta.deletion_date.map(|t| t.0),
+                k.next_due().map(|t| t.0),
+            )
+        })
         .collect();
-    due.sort();
-    pending.sort();
-    assert_eq!(due, pending);
+    expected.sort();
+    let (tx, rx) = std::sync::mpsc::channel();
+    with_connection(db.url(), move |client| async move {
+        let rows = client
+            .query(
+                "SELECT id, state, deletion_date, due_at FROM keys ORDER BY id, state",
+                &[],
+            )
+            .await
+            .unwrap();
+        let columns: Vec<KeyColumns> = rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect();
+        tx.send(columns).unwrap();
+    })
+    .join()
+    .unwrap();
+    assert_eq!(rx.recv().unwrap(), expected);
+    // One record for each key that landed, in one unbroken chain.
+    let chain = store.audit_chain(trail, 0, 1_000).unwrap();
+    let mut recorded: Vec<String> = chain.iter().map(|r| r.event_id.clone()).collect();
+    let mut created: Vec<String> = landed.iter().map(|k| k.id.to_string()).collect();
+    recorded.sort();
+    created.sort();
+    assert_eq!(recorded, created);
+    let report = verify_store(&store).unwrap();
+    let mine = report.iter().find(|r| r.account == trail).unwrap();
+    assert_eq!((mine.records, &mine.fault), (80, &None));
 }
 
 #[test]

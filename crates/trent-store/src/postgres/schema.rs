@@ -186,13 +186,20 @@ pub(super) const MIGRATIONS: &[&str] = &[
          until  bigint NOT NULL
      );
      CREATE INDEX signature_nonces_by_until ON signature_nonces (until);"#,
-    // 8 -> 9: a group of records almost always extends one chain. For one head the check is
-    // a single statement: `SELECT ... FOR UPDATE` locks the head and, if it waited for a
-    // transaction that moved it, returns the row as that transaction left it (READ COMMITTED
-    // reads the locked row's newest version). The general form's generic plan (a sort, an
-    // aggregate, a hash join, a bitmap scan) cost about a tenth of PostgreSQL's CPU per Encrypt
-    // to start and stop, for one row (docs/BENCHMARK-ANALYSIS.md).
-    r#"CREATE OR REPLACE FUNCTION trent_expect_audit_heads(accounts text[], seqs bigint[], hashes bytea[])
+    // 8 -> 9: nothing. A build of commit f0b253b wrote version 9 with a BRIN index in place of
+    // `audit_attributes_by_seq`, taken back before its release (the index decays as pruning
+    // frees pages); 9 -> 10 repairs a database it wrote, and is all the others need.
+    "SELECT 1",
+    // 9 -> 10: the repair above (a no-op elsewhere), and a cheaper check of one chain's head.
+    // A group of records almost always extends one chain. For one head the check is a single
+    // statement: `SELECT ... FOR UPDATE` locks the head and, if it waited for a transaction
+    // that moved it, returns the row as that transaction left it (READ COMMITTED reads the
+    // locked row's newest version). The general form's generic plan (a sort, an aggregate, a
+    // hash join, a bitmap scan) cost 8 % of PostgreSQL's CPU per Encrypt to start and stop, for
+    // one row (docs/BENCHMARK-ANALYSIS.md).
+    r#"CREATE INDEX IF NOT EXISTS audit_attributes_by_seq ON audit_attributes (account, seq);
+     DROP INDEX IF EXISTS audit_attributes_by_time;
+     CREATE OR REPLACE FUNCTION trent_expect_audit_heads(accounts text[], seqs bigint[], hashes bytea[])
      RETURNS void LANGUAGE plpgsql AS $$
      DECLARE
          matching integer;

@@ -223,8 +223,9 @@ async fn try_group(
             // A group whose every change creates a key (concurrent CreateKeys) inserts them all
             // in two statements over arrays instead: PostgreSQL's cost per statement (executor
             // start, the CHECK constraints' expressions, an answer sent per statement) was most
-            // of a CreateKey's (docs/BENCHMARK-ANALYSIS.md). A failure there cannot name its
-            // batch, so it sends the group to the guarded attempt, which runs key by key.
+            // of a CreateKey's (docs/BENCHMARK-ANALYSIS.md). An invalid key or a constraint
+            // violation there cannot name its batch, so it sends the group to the guarded
+            // attempt, which runs key by key.
             let creations: Option<Vec<&KeyRecord>> = split
                 .iter()
                 .flat_map(|(changes, _)| changes)
@@ -477,7 +478,8 @@ fn material_version(record: &KeyRecord, version: u32) -> Result<i32, Outcome> {
 }
 
 /// Inserts several new keys and their materials: two statements over arrays, sent together.
-/// Any failure is the group's (which key's is not known here).
+/// An invalid key or a constraint violation is [`Outcome::Batch`] without saying whose (the
+/// caller runs the group again guarded); other errors are [`Outcome::Fatal`].
 async fn insert_keys(tx: &Transaction<'_>, records: &[&KeyRecord]) -> Result<(), Outcome> {
     let (keys, materials) = tokio::try_join!(
         tx.prepare_cached(
