@@ -235,7 +235,7 @@ async fn try_group(
                 })
                 .collect();
             let outcomes = match creations {
-                Some(records) if records.len() > 1 => vec![insert_keys(&tx, &records).await],
+                Some(records) if !records.is_empty() => vec![insert_keys(&tx, &records).await],
                 _ => join_in_order(split.iter().map(|(changes, _)| apply_all(&tx, changes))).await,
             };
             if outcomes.iter().any(|o| matches!(o, Err(Outcome::Batch(_)))) {
@@ -376,7 +376,7 @@ fn constraint(e: tokio_postgres::Error, unique: StoreError, foreign_key: StoreEr
 
 async fn apply(tx: &Transaction<'_>, write: &Write) -> Result<(), Outcome> {
     match write {
-        Write::InsertKey(record) => insert_key(tx, record).await,
+        Write::InsertKey(record) => insert_keys(tx, &[record]).await,
         Write::UpdateKey {
             record,
             expected_version,
@@ -477,9 +477,10 @@ fn material_version(record: &KeyRecord, version: u32) -> Result<i32, Outcome> {
         .map_err(|_| invalid(format!("key {}: material version {version}", record.id)))
 }
 
-/// Inserts several new keys and their materials: two statements over arrays, sent together.
-/// An invalid key or a constraint violation is [`Outcome::Batch`] without saying whose (the
-/// caller runs the group again guarded); other errors are [`Outcome::Fatal`].
+/// Inserts new keys and their materials: two statements over arrays, sent together (the key
+/// rows first), whatever the number of keys. An invalid key or a constraint violation is
+/// [`Outcome::Batch`] without saying whose (for several keys, the caller runs the group again
+/// guarded, one key at a time); other errors are [`Outcome::Fatal`].
 async fn insert_keys(tx: &Transaction<'_>, records: &[&KeyRecord]) -> Result<(), Outcome> {
     let (keys, materials) = tokio::try_join!(
         tx.prepare_cached(
@@ -541,39 +542,6 @@ async fn insert_keys(tx: &Transaction<'_>, records: &[&KeyRecord]) -> Result<(),
     inserted.map_err(|e| constraint(e, conflict(), conflict()))?;
     stored.map_err(|e| constraint(e, conflict(), conflict()))?;
     Ok(())
-}
-
-async fn insert_key(tx: &Transaction<'_>, record: &KeyRecord) -> Result<(), Outcome> {
-    let row = new_key_row(record)?;
-    let id_bytes = record.id.storage_bytes();
-    let id = &id_bytes[..];
-    let st = tx
-        .prepare_cached(
-            "INSERT INTO keys (id, account, region, version, state, deletion_date, due_at, meta)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .await?;
-    let key = async {
-        tx.execute(
-            &st,
-            &[
-                &id,
-                &record.scope.account.0,
-                &record.scope.region.0,
-                &row.version,
-                &row.state,
-                &row.deletion_date,
-                &row.due_at,
-                &row.meta,
-            ],
-        )
-        .await
-        .map_err(|e| constraint(e, StoreError::Conflict, StoreError::Conflict))
-    };
-    // Sent together (one round trip): the key row first, then its material. If the key's
-    // INSERT fails, so does the rest of the transaction, and the key's error comes back first.
-    let (key, materials) = tokio::join!(biased; key, insert_materials(tx, record));
-    key.and(materials)
 }
 
 async fn update_key(
