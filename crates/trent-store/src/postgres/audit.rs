@@ -15,6 +15,7 @@ use trent_core::audit::{
 use trent_core::model::Timestamp;
 use trent_core::store::StoreError;
 
+use super::writes::{KeyRows, KeyStatements};
 use super::{corrupt, db_error};
 
 fn seq_to_sql(seq: u64) -> Result<i64, StoreError> {
@@ -129,49 +130,91 @@ async fn insert_rows<C: GenericClient>(
     }
 }
 
-/// Appends `events` at `links` to chains that this node expects at `before` and leaves at
-/// `after`, in one transaction sent at once: BEGIN, a check that locks the heads and fails the
-/// transaction if any moved (another node appended, or a group ahead of this one failed),
-/// the records, and the COMMIT. No round trip happens while the heads are locked, which is what
-/// bounds how many groups a second one chain takes. `Ok(false)`: a head moved and nothing was
-/// committed.
+/// How a burst ([`append_expecting`]) ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Burst {
+    Committed,
+    /// A chain head was not where this node expected it: nothing was committed.
+    HeadMoved,
+    /// A new key's place was taken (or its row refused by a key constraint): nothing was
+    /// committed, and the guarded attempt tells whose.
+    KeyRefused,
+}
+
+/// Creates `keys` and appends `events` at `links` to chains that this node expects at `before`
+/// and leaves at `after`, in one transaction sent at once: BEGIN, a check that locks the heads
+/// and fails the transaction if any moved (another node appended, or a group ahead of this one
+/// failed), the keys, the records, and the COMMIT. No round trip happens while the heads are
+/// locked, which is what bounds how many groups a second one chain takes.
 pub(super) async fn append_expecting(
     client: &deadpool_postgres::Client,
+    keys: &KeyRows<'_>,
     events: &[&AuditEvent],
     links: &[Link],
     before: &Heads,
     after: &Heads,
-) -> Result<bool, tokio_postgres::Error> {
+) -> Result<Burst, tokio_postgres::Error> {
     // Every statement prepared first: the transaction's messages must all be sent at once, in
     // order, or the COMMIT could overtake a statement still being prepared.
-    let (expect, statements) = tokio::try_join!(
+    let (expect, statements, key_statements) = tokio::try_join!(
         client.prepare_cached(EXPECT_HEADS),
-        AppendStatements::prepare(client)
+        AppendStatements::prepare(client),
+        KeyStatements::prepare(client),
     )?;
     let (accounts, seqs, hashes) = before.columns();
     let expect_params: [&(dyn ToSql + Sync); 3] = [&accounts, &seqs, &hashes];
-    let (begin, expected, appended, commit) = tokio::join!(
+    let (begin, expected, created, appended, commit) = tokio::join!(
         biased;
         client.batch_execute(BEGIN_GENERIC),
-        client.execute(&expect, &expect_params),
-        insert_rows(client, &statements, events, links, after),
+        async {
+            if before.0.is_empty() {
+                return Ok(0);
+            }
+            client.execute(&expect, &expect_params).await
+        },
+        async {
+            if keys.is_empty() {
+                return Ok(());
+            }
+            keys.insert(client, &key_statements).await
+        },
+        async {
+            if events.is_empty() {
+                return Ok(());
+            }
+            insert_rows(client, &statements, events, links, after).await
+        },
         client.batch_execute("COMMIT"),
     );
     // A failed statement aborts the transaction, and the COMMIT after it rolls back (without
     // an error of its own), so the statements decide; the check's failure is the one cause
-    // that a group run again with locked heads cures. (A statement the driver could not encode
-    // would not be sent at all, and the COMMIT would keep the rest: these statements' parameters
-    // are arrays of fixed types, at most a few thousand elements, which always encode.)
+    // that a group run again with locked heads cures, a key refused by a constraint the one
+    // that the guarded attempt tells apart. (A statement the driver could not encode would not
+    // be sent at all, and the COMMIT would keep the rest: these statements' parameters are
+    // arrays of fixed types, at most a few thousand elements, which always encode; the keys
+    // were checked by `KeyRows::of` before anything was sent.)
     begin?;
     match expected {
-        Err(e) if e.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE) => return Ok(false),
+        Err(e) if e.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE) => {
+            return Ok(Burst::HeadMoved)
+        }
         other => {
             other?;
         }
     }
+    match created {
+        Err(e)
+            if e.code().is_some_and(|c| {
+                *c == SqlState::UNIQUE_VIOLATION || *c == SqlState::FOREIGN_KEY_VIOLATION
+            }) =>
+        {
+            return Ok(Burst::KeyRefused)
+        }
+        other => other?,
+    }
     appended?;
     commit?;
-    Ok(true)
+    Ok(Burst::Committed)
 }
 
 /// A burst's first message: its transaction, with generic plans ([`super::writes::GENERIC_PLANS`]).
@@ -705,11 +748,13 @@ mod tests {
                 let before = Heads(vec![(account.to_owned(), seq, hash)]);
                 let mut after = before.clone();
                 let links = after.chain(&events);
-                append_expecting(&conn, &events, &links, &before, &after)
+                let keys = KeyRows::of(&[]).expect("no keys to check");
+                append_expecting(&conn, &keys, &events, &links, &before, &after)
                     .await
                     .map_err(super::super::db_error)
             })
             .expect("the burst runs")
+            == Burst::Committed
     }
 
     /// A group sent after a head that has moved (a group of this node's that did not commit,

@@ -6,9 +6,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
 
-use deadpool_postgres::{Pool, Transaction};
+use deadpool_postgres::{GenericClient, Pool, Transaction};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
+use tokio_postgres::Statement;
 use trent_core::audit::AuditEvent;
 use trent_core::ids::{AliasName, KeyId, Scope};
 use trent_core::model::{AliasRecord, KeyRecord};
@@ -35,8 +36,8 @@ pub(super) use generic_plans;
 /// `perf`; docs/BENCHMARK-ANALYSIS.md). Their plans do not depend on the values.
 pub(super) const GENERIC_PLANS: &str = generic_plans!();
 
-/// What a group was given when it was formed: for a group of records alone whose chain heads
-/// this node expects, their links and the heads before and after them.
+/// What a group was given when it was formed: for a group of records and new keys alone whose
+/// chain heads this node expects, the records' links and the heads before and after them.
 pub(super) struct Plan(Option<(Vec<audit::Link>, audit::Heads, audit::Heads)>);
 
 /// Plans a group (see [`Plan`]).
@@ -45,7 +46,10 @@ pub(super) fn plan(speculation: &audit::Speculation, batches: &[Vec<Write>]) -> 
     for w in batches.iter().flatten() {
         match w {
             Write::Audit(event) => events.push(event),
-            // A change has a precondition, which is checked before the COMMIT is sent.
+            // A new key's only precondition is that its place is free, which its insertion
+            // checks inside the burst.
+            Write::InsertKey(_) => {}
+            // Other changes have preconditions, checked before the COMMIT is sent.
             _ => return Plan(None),
         }
     }
@@ -58,52 +62,64 @@ pub(super) fn plan(speculation: &audit::Speculation, batches: &[Vec<Write>]) -> 
 /// reported only after the COMMIT succeeded. An error that ends the transaction itself (a lost
 /// connection, a failed COMMIT) fails the whole group.
 ///
-/// A group of records alone that was planned against expected chain heads is sent at once
-/// with its COMMIT ([`audit::append_expecting`]); if a head has moved, nothing is committed
-/// and it runs as any other group. That is first run without savepoints ([`Guard::None`]): a
-/// batch's writes cost one round trip each, and preconditions almost always hold. If one
-/// fails, nothing of that attempt is committed and the group runs again with a SAVEPOINT
-/// around each batch ([`Guard::Savepoints`]), which rolls the failed batch back alone.
+/// A group of records and new keys alone that was planned against expected chain heads is
+/// sent at once with its COMMIT ([`audit::append_expecting`]); if a head has moved, nothing is
+/// committed and it runs as any other group. That is first run without savepoints
+/// ([`Guard::None`]): a batch's writes cost one round trip each, and preconditions almost always
+/// hold. If one fails, nothing of that attempt is committed and the group runs again with a
+/// SAVEPOINT around each batch ([`Guard::Savepoints`]), which rolls the failed batch back alone.
 pub(super) async fn run_group(
     pool: &Pool,
     batches: &[Vec<Write>],
     plan: Plan,
     speculation: &audit::Speculation,
 ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+    let mut guard = Guard::None;
     if let Some((links, before, after)) = plan.0 {
-        let events: Vec<&AuditEvent> = batches
-            .iter()
-            .flatten()
-            .filter_map(|w| match w {
-                Write::Audit(event) => Some(event),
-                _ => None,
-            })
-            .collect();
-        let conn = pool.get().await.map_err(|e| {
-            speculation.missed();
-            super::pool_error(e)
-        })?;
-        match audit::append_expecting(&conn, &events, &links, &before, &after).await {
-            Ok(true) => return Ok(vec![Ok(()); batches.len()]),
-            Ok(false) => {
-                tracing::debug!("postgres: a chain head moved; the group locks them");
-                speculation.missed();
+        let mut events: Vec<&AuditEvent> = Vec::new();
+        let mut keys: Vec<&KeyRecord> = Vec::new();
+        for w in batches.iter().flatten() {
+            match w {
+                Write::Audit(event) => events.push(event),
+                Write::InsertKey(record) => keys.push(record),
+                _ => {}
             }
-            // Rolled back by PostgreSQL: nothing committed, the group runs again.
-            Err(e) if retryable(&e) => {
-                tracing::debug!(error = %e, "postgres group aborted; running it again");
-                speculation.missed();
-            }
-            Err(e) => {
-                speculation.missed();
-                let e = db_error(e);
-                tracing::warn!(batches = batches.len(), error = %e, "postgres group commit failed");
-                return Err(e);
+        }
+        // The heads this node expects stay those after the group until a guarded attempt
+        // below commits and says where they are (`Speculation::committed`), or fails and they
+        // are forgotten.
+        match KeyRows::of(&keys) {
+            // An invalid key: the guarded attempt names it.
+            Err(_) => guard = Guard::Savepoints,
+            Ok(keys) => {
+                let conn = pool.get().await.map_err(|e| {
+                    speculation.missed();
+                    super::pool_error(e)
+                })?;
+                match audit::append_expecting(&conn, &keys, &events, &links, &before, &after).await
+                {
+                    Ok(audit::Burst::Committed) => return Ok(vec![Ok(()); batches.len()]),
+                    Ok(audit::Burst::HeadMoved) => {
+                        tracing::debug!("postgres: a chain head moved; the group locks them");
+                        speculation.missed();
+                    }
+                    Ok(audit::Burst::KeyRefused) => guard = Guard::Savepoints,
+                    // Rolled back by PostgreSQL: nothing committed, the group runs again.
+                    Err(e) if retryable(&e) => {
+                        tracing::debug!(error = %e, "postgres group aborted; running it again");
+                        speculation.missed();
+                    }
+                    Err(e) => {
+                        speculation.missed();
+                        let e = db_error(e);
+                        tracing::warn!(batches = batches.len(), error = %e, "postgres group commit failed");
+                        return Err(e);
+                    }
+                }
             }
         }
     }
     let mut attempt = 0;
-    let mut guard = Guard::None;
     loop {
         attempt += 1;
         match try_group(pool, batches, guard, speculation).await {
@@ -346,7 +362,8 @@ async fn apply_all(tx: &Transaction<'_>, changes: &[&Write]) -> Result<(), Outco
 }
 
 /// How one write failed: its batch's own error, or one that ends the transaction.
-enum Outcome {
+#[derive(Debug)]
+pub(super) enum Outcome {
     Batch(StoreError),
     Fatal(tokio_postgres::Error),
 }
@@ -482,66 +499,135 @@ fn material_version(record: &KeyRecord, version: u32) -> Result<i32, Outcome> {
 /// [`Outcome::Batch`] without saying whose (for several keys, the caller runs the group again
 /// guarded, one key at a time); other errors are [`Outcome::Fatal`].
 async fn insert_keys(tx: &Transaction<'_>, records: &[&KeyRecord]) -> Result<(), Outcome> {
-    let (keys, materials) = tokio::try_join!(
-        tx.prepare_cached(
-            "INSERT INTO keys (id, account, region, version, state, deletion_date, due_at, meta)
-             SELECT * FROM unnest($1::bytea[], $2::text[], $3::text[], $4::int8[], $5::text[],
-                                  $6::int8[], $7::int8[], $8::text[])",
-        ),
-        tx.prepare_cached(
-            "INSERT INTO key_material (account, region, key_id, version, sealed)
-             SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::int4[], $5::bytea[])
-             ON CONFLICT (account, region, key_id, version) DO NOTHING",
-        ),
-    )?;
-    let rows = records
-        .iter()
-        .map(|r| new_key_row(r))
-        .collect::<Result<Vec<_>, _>>()?;
-    let ids: Vec<_> = records.iter().map(|r| r.id.storage_bytes()).collect();
-    let id_refs: Vec<&[u8]> = ids.iter().map(|id| &id[..]).collect();
-    let accounts: Vec<&str> = records.iter().map(|r| r.scope.account.0.as_str()).collect();
-    let regions: Vec<&str> = records.iter().map(|r| r.scope.region.0.as_str()).collect();
-    let versions: Vec<i64> = rows.iter().map(|r| r.version).collect();
-    let states: Vec<&str> = rows.iter().map(|r| r.state).collect();
-    let deletion_dates: Vec<Option<i64>> = rows.iter().map(|r| r.deletion_date).collect();
-    let due_ats: Vec<Option<i64>> = rows.iter().map(|r| r.due_at).collect();
-    let metas: Vec<&str> = rows.iter().map(|r| r.meta.as_str()).collect();
-    let mut m_accounts = Vec::new();
-    let mut m_regions = Vec::new();
-    let mut m_ids = Vec::new();
-    let mut m_versions = Vec::new();
-    let mut m_sealed = Vec::new();
-    for (record, id) in records.iter().zip(&id_refs) {
-        for m in &record.materials {
-            m_accounts.push(record.scope.account.0.as_str());
-            m_regions.push(record.scope.region.0.as_str());
-            m_ids.push(*id);
-            m_versions.push(material_version(record, m.version)?);
-            m_sealed.push(&m.sealed[..]);
+    let statements = KeyStatements::prepare(tx).await?;
+    let rows = KeyRows::of(records)?;
+    rows.insert(tx, &statements)
+        .await
+        .map_err(|e| constraint(e, StoreError::Conflict, StoreError::Conflict))
+}
+
+/// The two statements that insert new keys and their materials.
+pub(super) struct KeyStatements {
+    keys: Statement,
+    materials: Statement,
+}
+
+impl KeyStatements {
+    pub(super) async fn prepare<C: GenericClient>(
+        client: &C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        let (keys, materials) = tokio::try_join!(
+            client.prepare_cached(
+                "INSERT INTO keys (id, account, region, version, state, deletion_date, due_at, meta)
+                 SELECT * FROM unnest($1::bytea[], $2::text[], $3::text[], $4::int8[], $5::text[],
+                                      $6::int8[], $7::int8[], $8::text[])",
+            ),
+            client.prepare_cached(
+                "INSERT INTO key_material (account, region, key_id, version, sealed)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::int4[], $5::bytea[])
+                 ON CONFLICT (account, region, key_id, version) DO NOTHING",
+            ),
+        )?;
+        Ok(KeyStatements { keys, materials })
+    }
+}
+
+/// New keys and their materials as the columns [`KeyStatements`] take, checked: an invalid
+/// key is refused here, before anything is sent.
+pub(super) struct KeyRows<'a> {
+    ids: Vec<Vec<u8>>,
+    accounts: Vec<&'a str>,
+    regions: Vec<&'a str>,
+    versions: Vec<i64>,
+    states: Vec<&'static str>,
+    deletion_dates: Vec<Option<i64>>,
+    due_ats: Vec<Option<i64>>,
+    metas: Vec<String>,
+    /// (account, region, index of the key in `ids`, version, sealed) of every material.
+    #[allow(clippy::type_complexity)]
+    materials: (
+        Vec<&'a str>,
+        Vec<&'a str>,
+        Vec<usize>,
+        Vec<i32>,
+        Vec<&'a [u8]>,
+    ),
+}
+
+impl<'a> KeyRows<'a> {
+    pub(super) fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    pub(super) fn of(records: &[&'a KeyRecord]) -> Result<Self, Outcome> {
+        let mut rows = KeyRows {
+            ids: Vec::with_capacity(records.len()),
+            accounts: Vec::with_capacity(records.len()),
+            regions: Vec::with_capacity(records.len()),
+            versions: Vec::with_capacity(records.len()),
+            states: Vec::with_capacity(records.len()),
+            deletion_dates: Vec::with_capacity(records.len()),
+            due_ats: Vec::with_capacity(records.len()),
+            metas: Vec::with_capacity(records.len()),
+            materials: Default::default(),
+        };
+        for record in records {
+            let row = new_key_row(record)?;
+            for m in &record.materials {
+                let m_rows = &mut rows.materials;
+                m_rows.0.push(record.scope.account.0.as_str());
+                m_rows.1.push(record.scope.region.0.as_str());
+                m_rows.2.push(rows.ids.len());
+                m_rows.3.push(material_version(record, m.version)?);
+                m_rows.4.push(&m.sealed[..]);
+            }
+            rows.ids.push(record.id.storage_bytes());
+            rows.accounts.push(record.scope.account.0.as_str());
+            rows.regions.push(record.scope.region.0.as_str());
+            rows.versions.push(row.version);
+            rows.states.push(row.state);
+            rows.deletion_dates.push(row.deletion_date);
+            rows.due_ats.push(row.due_at);
+            rows.metas.push(row.meta);
+        }
+        Ok(rows)
+    }
+
+    /// Sends both statements (when the future is first polled) and waits for their answers.
+    pub(super) async fn insert<C: GenericClient>(
+        &self,
+        client: &C,
+        statements: &KeyStatements,
+    ) -> Result<(), tokio_postgres::Error> {
+        let ids: Vec<&[u8]> = self.ids.iter().map(|id| &id[..]).collect();
+        let material_ids: Vec<&[u8]> = self.materials.2.iter().map(|&i| ids[i]).collect();
+        let key_params: [&(dyn ToSql + Sync); 8] = [
+            &ids,
+            &self.accounts,
+            &self.regions,
+            &self.versions,
+            &self.states,
+            &self.deletion_dates,
+            &self.due_ats,
+            &self.metas,
+        ];
+        let m = &self.materials;
+        let material_params: [&(dyn ToSql + Sync); 5] = [&m.0, &m.1, &material_ids, &m.3, &m.4];
+        let (inserted, stored) = tokio::join!(
+            biased;
+            client.execute(&statements.keys, &key_params),
+            client.execute(&statements.materials, &material_params),
+        );
+        match first_cause(
+            [inserted.err(), stored.err()]
+                .into_iter()
+                .flatten()
+                .collect(),
+        ) {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
     }
-    let key_params: [&(dyn ToSql + Sync); 8] = [
-        &id_refs,
-        &accounts,
-        &regions,
-        &versions,
-        &states,
-        &deletion_dates,
-        &due_ats,
-        &metas,
-    ];
-    let material_params: [&(dyn ToSql + Sync); 5] =
-        [&m_accounts, &m_regions, &m_ids, &m_versions, &m_sealed];
-    let (inserted, stored) = tokio::join!(
-        biased;
-        tx.execute(&keys, &key_params),
-        tx.execute(&materials, &material_params),
-    );
-    let conflict = || StoreError::Conflict;
-    inserted.map_err(|e| constraint(e, conflict(), conflict()))?;
-    stored.map_err(|e| constraint(e, conflict(), conflict()))?;
-    Ok(())
 }
 
 async fn update_key(
