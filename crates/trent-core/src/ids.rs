@@ -22,14 +22,16 @@ const MULTI_REGION_MARK: u8 = b'M';
 
 /// A new key's UUID: version 7, the creation time's milliseconds followed by 74 random bits.
 ///
-/// Keys created one after another get ids in ascending order, so that a new key's rows land at
-/// the end of every index by id (the keys' primary key, their material's, the id index), in
-/// pages the last keys' rows already made dirty. With random (version 4) ids each new key
-/// dirtied a page of its own in each of those indexes, and every commit wrote those pages
-/// (CreateKey on SQLite: +60 % with the trail on, docs/BENCHMARK-ANALYSIS.md). The id tells
-/// when the key was created, which DescribeKey's `CreationDate` tells anyway; it stays
-/// unguessable (74 random bits; no counter within a millisecond, unlike `Uuid::now_v7`, so
-/// one id does not give away the next).
+/// Keys created one after another get ids in ascending order, so that within an account and
+/// Region a new key's rows land after the last new key's in both indexes ordered by id (the
+/// keys' primary key and their material's), in pages the last keys' rows already made dirty.
+/// With random (version 4) ids each new key dirtied a page of its own in each of them, and
+/// every commit wrote those pages (CreateKey on SQLite: +40 to +60 % with the trail on,
+/// docs/BENCHMARK-ANALYSIS.md). The id tells when the key was created, to the millisecond, to
+/// anyone who sees the id (ListKeys, ListAliases, a key ARN), not only to those who may call
+/// DescribeKey (DESIGN.md, "New key ids ascend"). It stays unguessable: 74 random bits, drawn
+/// anew for every id (no counter within a millisecond, unlike `Uuid::now_v7`, so one id does
+/// not give away the next).
 fn new_uuid() -> uuid::Uuid {
     let millis = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -369,22 +371,42 @@ mod tests {
 
     #[test]
     fn new_ids_ascend_with_their_creation_time_and_are_each_new() {
-        let first = KeyId::generate();
-        std::thread::sleep(std::time::Duration::from_millis(2));
-        let ids: Vec<KeyId> = (0..2000).map(|_| KeyId::generate()).collect();
-        // Storage order is what the indexes sort by: every later millisecond sorts after.
-        assert!(ids
-            .iter()
-            .all(|id| id.storage_bytes() > first.storage_bytes()));
+        let millis = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as u64
+        };
+        let stamp = |id: &KeyId| {
+            let mut b = [0u8; 8];
+            b[2..].copy_from_slice(&id.as_bytes()[..6]);
+            u64::from_be_bytes(b)
+        };
+        let before = millis();
+        let mut ids: Vec<KeyId> = Vec::new();
+        // Ids over at least three milliseconds.
+        while ids.len() < 2000 || millis() < before + 3 {
+            ids.push(KeyId::generate());
+        }
+        let after = millis();
         let distinct: std::collections::HashSet<_> = ids.iter().map(|id| *id.as_bytes()).collect();
         assert_eq!(distinct.len(), ids.len());
         for id in &ids {
+            // The creation time (a wall clock that stepped back meanwhile aside).
+            assert!((before..=after).contains(&stamp(id)), "{id}");
             let text = id.to_string();
             assert_eq!(text.len(), 36);
             assert_eq!(&text[14..15], "7", "{text}");
             assert!(matches!(&text[19..20], "8" | "9" | "a" | "b"), "{text}");
             assert_eq!(KeyId::parse(&text), Some(*id));
         }
+        // Storage order is what the indexes sort by: an id of a later millisecond sorts after.
+        for pair in ids.windows(2) {
+            if stamp(&pair[0]) < stamp(&pair[1]) {
+                assert!(pair[0].storage_bytes() < pair[1].storage_bytes());
+            }
+        }
+        assert!(stamp(&ids[0]) < stamp(ids.last().unwrap()));
         // Within one millisecond ids differ in their random bits, not by a counter: the last
         // 62 bits of two ids created back to back are not one apart (a chance of 2^-62).
         let (a, b) = (KeyId::generate(), KeyId::generate());
@@ -393,7 +415,7 @@ mod tests {
         let mrk = KeyId::generate_multi_region();
         assert!(mrk.to_string().starts_with("mrk-"));
         assert_eq!(KeyId::parse(&mrk.to_string()), Some(mrk));
-        assert!(mrk.storage_bytes() > first.storage_bytes());
+        assert!(stamp(&mrk) >= before);
     }
 
     #[test]

@@ -180,7 +180,8 @@ pub mod conformance {
     use super::*;
     use crate::model::*;
 
-    fn key(scope: &Scope, state: KeyState, deletion: Option<Timestamp>) -> KeyRecord {
+    /// A version-1 key record with one material, for backends' own tests too.
+    pub fn key(scope: &Scope, state: KeyState, deletion: Option<Timestamp>) -> KeyRecord {
         KeyRecord {
             id: KeyId::generate(),
             scope: scope.clone(),

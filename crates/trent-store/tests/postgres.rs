@@ -843,3 +843,63 @@ fn queued_writes_fail_in_time_while_the_database_does_not_answer() {
     );
     holder.join().unwrap();
 }
+
+/// A group of key creations that the node would send in one burst, one of whose keys is
+/// invalid (checked before anything is sent): that batch fails alone, with its record, and the
+/// others land with theirs, the chain unbroken.
+#[test]
+fn an_invalid_key_in_a_burst_fails_its_batch_alone() {
+    use trent_core::audit::{verify_store, AuditEvent};
+    let db = TestDatabase::create();
+    let store = open(&db);
+    let s = scope();
+    let trail = "invalid-key";
+    let record = |k: &KeyRecord| AuditEvent {
+        account: trail.into(),
+        time: Timestamp(9_000),
+        body: format!("{{\"eventID\":\"{}\"}}", k.id),
+        attributes: vec![],
+        event_id: k.id.to_string(),
+    };
+    // A first group, so that the node expects the chain's head and bursts from then on.
+    let first = key(&s);
+    store
+        .commit(vec![
+            Write::InsertKey(first.clone()),
+            Write::Audit(record(&first)),
+        ])
+        .unwrap();
+    let mut invalid = key(&s);
+    invalid.version = 2;
+    let keys: Vec<KeyRecord> = (0..12)
+        .map(|i| if i == 5 { invalid.clone() } else { key(&s) })
+        .collect();
+    let results: Vec<Result<(), StoreError>> = std::thread::scope(|t| {
+        let handles: Vec<_> = keys
+            .iter()
+            .map(|k| {
+                let store = &store;
+                let batch = vec![Write::InsertKey(k.clone()), Write::Audit(record(k))];
+                t.spawn(move || store.commit(batch))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (k, result) in keys.iter().zip(&results) {
+        if k.id == invalid.id {
+            assert!(result.is_err(), "the invalid key was accepted");
+            assert_eq!(store.get_key(&s, &k.id).unwrap(), None);
+        } else {
+            assert_eq!(result, &Ok(()));
+            assert_eq!(store.get_key(&s, &k.id).unwrap().as_ref(), Some(k));
+        }
+    }
+    let chain = store.audit_chain(trail, 0, 100).unwrap();
+    assert_eq!(chain.len(), 12, "one record per key that landed");
+    assert!(chain
+        .iter()
+        .all(|r| !r.body.contains(&invalid.id.to_string())));
+    let report = verify_store(&store).unwrap();
+    let mine = report.iter().find(|r| r.account == trail).unwrap();
+    assert_eq!((mine.records, &mine.fault), (12, &None));
+}

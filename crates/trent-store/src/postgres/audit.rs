@@ -159,7 +159,12 @@ pub(super) async fn append_expecting(
     let (expect, statements, key_statements) = tokio::try_join!(
         client.prepare_cached(EXPECT_HEADS),
         AppendStatements::prepare(client),
-        KeyStatements::prepare(client),
+        async {
+            if keys.is_empty() {
+                return Ok(None);
+            }
+            KeyStatements::prepare(client).await.map(Some)
+        },
     )?;
     let (accounts, seqs, hashes) = before.columns();
     let expect_params: [&(dyn ToSql + Sync); 3] = [&accounts, &seqs, &hashes];
@@ -173,10 +178,10 @@ pub(super) async fn append_expecting(
             client.execute(&expect, &expect_params).await
         },
         async {
-            if keys.is_empty() {
-                return Ok(());
+            match &key_statements {
+                Some(statements) => keys.insert(client, statements).await,
+                None => Ok(()),
             }
-            keys.insert(client, &key_statements).await
         },
         async {
             if events.is_empty() {
@@ -714,6 +719,9 @@ pub(super) async fn prune(conn: &mut Object, before: Timestamp) -> Result<u64, S
 
 #[cfg(test)]
 mod tests {
+    use trent_core::ids::Scope;
+    use trent_core::model::{KeyRecord, KeyState, SealedMaterial};
+    use trent_core::store::conformance::key;
     use trent_core::store::{Store, Write};
 
     use super::*;
@@ -738,6 +746,19 @@ mod tests {
         seq: i64,
         hash: [u8; 32],
     ) -> bool {
+        burst(store, Vec::new(), account, n, seq, hash) == Burst::Committed
+    }
+
+    /// Sends `keys` and record `n` of `account` in one burst, expecting the head at `seq`,
+    /// `hash`.
+    fn burst(
+        store: &PgStore,
+        keys: Vec<KeyRecord>,
+        account: &'static str,
+        n: usize,
+        seq: i64,
+        hash: [u8; 32],
+    ) -> Burst {
         let pool = store.pool.clone();
         store
             .bridge
@@ -748,17 +769,72 @@ mod tests {
                 let before = Heads(vec![(account.to_owned(), seq, hash)]);
                 let mut after = before.clone();
                 let links = after.chain(&events);
-                let keys = KeyRows::of(&[]).expect("no keys to check");
+                let keys: Vec<&KeyRecord> = keys.iter().collect();
+                let keys = KeyRows::of(&keys).expect("valid keys");
                 append_expecting(&conn, &keys, &events, &links, &before, &after)
                     .await
                     .map_err(super::super::db_error)
             })
             .expect("the burst runs")
-            == Burst::Committed
     }
 
-    /// A group sent after a head that has moved (a group of this node's that did not commit,
-    /// another node's records) commits nothing; sent after the true head, it is appended.
+    #[test]
+    fn a_burst_creates_its_keys_with_its_records_or_nothing() {
+        let db = TestDatabase::create();
+        let store = PgStore::open(PgOptions::new(db.url())).expect("open the test database");
+        let account = "111122223333";
+        let scope = Scope::new(account, "eu-west-1");
+        store.commit(vec![Write::Audit(event(account, 0))]).unwrap();
+        let head = store.audit_chain(account, 0, 10).unwrap().remove(0);
+        let (seq, hash) = (head.seq as i64, head.hash);
+        let taken = key(&scope, KeyState::Enabled, None);
+        store.commit(vec![Write::InsertKey(taken.clone())]).unwrap();
+        let fresh = key(&scope, KeyState::Enabled, None);
+        let mut second = key(&scope, KeyState::Enabled, None);
+        second.materials.push(SealedMaterial {
+            version: 2,
+            sealed: vec![9; 48],
+        });
+        second.meta.last_material_version = 2;
+        // A taken id, the head as expected: refused, and nothing of the burst committed.
+        let refused = burst(
+            &store,
+            vec![fresh.clone(), taken.clone()],
+            account,
+            1,
+            seq,
+            hash,
+        );
+        assert_eq!(refused, Burst::KeyRefused);
+        assert_eq!(store.audit_chain(account, 0, 10).unwrap().len(), 1);
+        assert_eq!(store.get_key(&scope, &fresh.id).unwrap(), None);
+        // A taken id and a moved head: the heads' check comes first.
+        let moved = burst(
+            &store,
+            vec![fresh.clone(), taken],
+            account,
+            1,
+            seq + 1,
+            hash,
+        );
+        assert_eq!(moved, Burst::HeadMoved);
+        assert_eq!(store.get_key(&scope, &fresh.id).unwrap(), None);
+        // New keys (one with two materials) and their record: all of it.
+        let committed = burst(
+            &store,
+            vec![fresh.clone(), second.clone()],
+            account,
+            1,
+            seq,
+            hash,
+        );
+        assert_eq!(committed, Burst::Committed);
+        let chain = store.audit_chain(account, 0, 10).unwrap();
+        assert_eq!((chain.len(), chain[1].prev_hash), (2, hash));
+        assert_eq!(store.get_key(&scope, &fresh.id).unwrap(), Some(fresh));
+        assert_eq!(store.get_key(&scope, &second.id).unwrap(), Some(second));
+    }
+
     #[test]
     fn a_burst_expecting_a_moved_head_commits_nothing() {
         let db = TestDatabase::create();

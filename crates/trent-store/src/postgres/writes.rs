@@ -29,7 +29,8 @@ macro_rules! generic_plans {
 }
 pub(super) use generic_plans;
 
-/// Sent at the start of every transaction of a group with records. A group runs the same few
+/// Sent at the start of every transaction of a group with records, and of every burst
+/// ([`audit::append_expecting`], also one of new keys alone). A group runs the same few
 /// prepared statements each time, with new arrays or values: PostgreSQL's default plans such a
 /// statement anew on each execution until a generic plan looks as cheap, which it never did for
 /// the audit trail's (about a tenth of PostgreSQL's CPU per Encrypt with the trail on, by
@@ -68,6 +69,7 @@ pub(super) fn plan(speculation: &audit::Speculation, batches: &[Vec<Write>]) -> 
 /// ([`Guard::None`]): a batch's writes cost one round trip each, and preconditions almost always
 /// hold. If one fails, nothing of that attempt is committed and the group runs again with a
 /// SAVEPOINT around each batch ([`Guard::Savepoints`]), which rolls the failed batch back alone.
+/// A burst whose new key was invalid or refused (a taken id) goes to that guarded run at once.
 pub(super) async fn run_group(
     pool: &Pool,
     batches: &[Vec<Write>],
@@ -103,7 +105,10 @@ pub(super) async fn run_group(
                         tracing::debug!("postgres: a chain head moved; the group locks them");
                         speculation.missed();
                     }
-                    Ok(audit::Burst::KeyRefused) => guard = Guard::Savepoints,
+                    Ok(audit::Burst::KeyRefused) => {
+                        tracing::debug!("postgres: a new key was refused; the group runs guarded");
+                        guard = Guard::Savepoints;
+                    }
                     // Rolled back by PostgreSQL: nothing committed, the group runs again.
                     Err(e) if retryable(&e) => {
                         tracing::debug!(error = %e, "postgres group aborted; running it again");
