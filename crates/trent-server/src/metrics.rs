@@ -460,6 +460,12 @@ impl Collector for ScrapeTime {
                 "Commit calls carried by the group commits",
                 stats.batches,
             )?;
+            const_counter(
+                &mut encoder,
+                "store_commit_bursts",
+                "PostgreSQL: group commits sent in one burst against the chain heads this node expected (the rest locked the heads first; always 0 on SQLite)",
+                stats.bursts,
+            )?;
         }
         let cache = self.kms.cache_stats();
         const_counter(

@@ -85,6 +85,17 @@ async fn request_key_store_and_cache_series_follow_the_traffic() {
     assert!((3.0..=4.0).contains(&commits), "{commits} commits");
     assert_eq!(value(&after, "trent_store_commit_batches_total"), commits);
     assert!(value(&after, "trent_store_commit_groups_total") >= 1.0);
+    assert!(
+        after.contains("\ntrent_store_commit_bursts_total "),
+        "{after}"
+    );
+    let bursts = value(&after, "trent_store_commit_bursts_total");
+    if std::env::var("TRENT_TEST_BACKEND").as_deref() == Ok("postgres") {
+        // The second CreateKey at least, once the first told the node where things stand.
+        assert!((1.0..=commits).contains(&bursts), "{bursts} bursts");
+    } else {
+        assert_eq!(bursts, 0.0, "SQLite has no bursts");
+    }
     // The first use opens the key; the next two find it in the cache.
     assert!(
         value(&after, "trent_key_cache_misses_total") >= 1.0,

@@ -861,7 +861,8 @@ fn an_invalid_key_in_a_burst_fails_its_batch_alone() {
         attributes: vec![],
         event_id: k.id.to_string(),
     };
-    // A first group, so that the node expects the chain's head and bursts from then on.
+    // A first group, so that the node expects the chain's head and bursts from then on: the
+    // next one goes in one burst, as does a key without a record.
     let first = key(&s);
     store
         .commit(vec![
@@ -869,6 +870,17 @@ fn an_invalid_key_in_a_burst_fails_its_batch_alone() {
             Write::Audit(record(&first)),
         ])
         .unwrap();
+    let bursts = store.commit_stats().bursts;
+    let (second, alone) = (key(&s), key(&s));
+    store
+        .commit(vec![
+            Write::InsertKey(second.clone()),
+            Write::Audit(record(&second)),
+        ])
+        .unwrap();
+    store.commit(vec![Write::InsertKey(alone.clone())]).unwrap();
+    assert_eq!(store.commit_stats().bursts, bursts + 2);
+    assert_eq!(store.get_key(&s, &alone.id).unwrap(), Some(alone));
     let mut invalid = key(&s);
     invalid.version = 2;
     let keys: Vec<KeyRecord> = (0..12)
@@ -895,11 +907,11 @@ fn an_invalid_key_in_a_burst_fails_its_batch_alone() {
         }
     }
     let chain = store.audit_chain(trail, 0, 100).unwrap();
-    assert_eq!(chain.len(), 12, "one record per key that landed");
+    assert_eq!(chain.len(), 13, "one record per key that landed");
     assert!(chain
         .iter()
         .all(|r| !r.body.contains(&invalid.id.to_string())));
     let report = verify_store(&store).unwrap();
     let mine = report.iter().find(|r| r.account == trail).unwrap();
-    assert_eq!((mine.records, &mine.fault), (12, &None));
+    assert_eq!((mine.records, &mine.fault), (13, &None));
 }

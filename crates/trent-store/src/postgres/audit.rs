@@ -237,6 +237,8 @@ const EXPECT_HEADS: &str = "SELECT trent_expect_audit_heads($1::text[], $2::int8
 #[derive(Default)]
 pub(super) struct Speculation {
     state: std::sync::Mutex<SpeculationState>,
+    /// Groups committed in one burst (`CommitStats::bursts`).
+    bursts: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Default)]
@@ -286,6 +288,16 @@ impl Speculation {
         for (account, seq, hash) in &heads.0 {
             state.heads.insert(account.clone(), (*seq, *hash));
         }
+    }
+
+    /// A group was committed in one burst.
+    pub(super) fn burst_committed(&self) {
+        self.bursts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(super) fn bursts(&self) -> u64 {
+        self.bursts.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A head was not where it was expected: forget every expectation and lock heads first

@@ -144,6 +144,8 @@ pub struct PgStore {
     config: tokio_postgres::Config,
     tls: MakeRustlsConnect,
     group: GroupCommit,
+    /// The chain heads the writer expects, shared with it (and the count of its bursts).
+    speculation: Arc<audit::Speculation>,
     options: PgOptions,
     /// Nonces claimed by this node, to prune expired ones now and then.
     nonce_claims: std::sync::atomic::AtomicU64,
@@ -276,11 +278,12 @@ impl PgStore {
                 .build()
                 .map_err(backend)
         })?;
+        let speculation = Arc::new(audit::Speculation::default());
         let group = {
             let pool = pool.clone();
             let handle = bridge.handle();
             let limit = options.request_timeout;
-            let speculation = Arc::new(audit::Speculation::default());
+            let speculation = speculation.clone();
             GroupCommit::start("trent-postgres-writer", move |jobs| {
                 // A batch that waited longer than the request timeout (behind groups the
                 // database did not answer) is answered now, not attempted, so that a write
@@ -347,6 +350,7 @@ impl PgStore {
             config,
             tls: tls.connector,
             group,
+            speculation,
             options,
             nonce_claims: Default::default(),
             bridge,
@@ -368,9 +372,12 @@ impl PgStore {
         &self.options
     }
 
-    /// How many transactions carried how many batches so far.
+    /// How many transactions carried how many batches so far, and how many were bursts.
     pub fn commit_stats(&self) -> CommitStats {
-        self.group.stats()
+        CommitStats {
+            bursts: self.speculation.bursts(),
+            ..self.group.stats()
+        }
     }
 
     /// How many keys are in each state, across all accounts and regions (for the `trent_keys`

@@ -100,7 +100,10 @@ pub(super) async fn run_group(
                 })?;
                 match audit::append_expecting(&conn, &keys, &events, &links, &before, &after).await
                 {
-                    Ok(audit::Burst::Committed) => return Ok(vec![Ok(()); batches.len()]),
+                    Ok(audit::Burst::Committed) => {
+                        speculation.burst_committed();
+                        return Ok(vec![Ok(()); batches.len()]);
+                    }
                     Ok(audit::Burst::HeadMoved) => {
                         tracing::debug!("postgres: a chain head moved; the group locks them");
                         speculation.missed();

@@ -95,7 +95,8 @@ fn waiting_commits_share_one_transaction() {
         store.commit_stats(),
         CommitStats {
             groups: before.groups + 2,
-            batches: before.batches + N as u64
+            batches: before.batches + N as u64,
+            bursts: 0,
         }
     );
     for k in &keys {
