@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use trent_core::audit::AuditEvent;
 use trent_core::model::*;
 use trent_core::store::{conformance, Change, ChangeFeed, Store, StoreError, Write};
 use trent_core::{KeyId, Scope};
@@ -44,6 +45,17 @@ fn key(scope: &Scope) -> KeyRecord {
             version: 1,
             sealed: vec![7; 60],
         }],
+    }
+}
+
+/// The record of a key's creation in `trail`'s chain, named by the key's id.
+fn creation_record(trail: &str, k: &KeyRecord) -> AuditEvent {
+    AuditEvent {
+        account: trail.into(),
+        time: Timestamp(9_000),
+        body: format!("{{\"eventID\":\"{}\"}}", k.id),
+        attributes: vec![],
+        event_id: k.id.to_string(),
     }
 }
 
@@ -273,7 +285,7 @@ type KeyColumns = (Vec<u8>, String, Option<i64>, Option<i64>);
 /// key) and its record is not appended, while the others still land with theirs.
 #[test]
 fn concurrent_key_creations_land_whole_and_a_taken_id_fails_alone() {
-    use trent_core::audit::{verify_store, AuditEvent};
+    use trent_core::audit::verify_store;
     let db = TestDatabase::create();
     let store = open(&db);
     let s = scope();
@@ -300,13 +312,7 @@ fn concurrent_key_creations_land_whole_and_a_taken_id_fails_alone() {
             .collect();
         k
     };
-    let record = |k: &KeyRecord| AuditEvent {
-        account: trail.into(),
-        time: Timestamp(9_000),
-        body: format!("{{\"eventID\":\"{}\"}}", k.id),
-        attributes: vec![],
-        event_id: k.id.to_string(),
-    };
+    let record = |k: &KeyRecord| creation_record(trail, k);
     let create_all = |records: Vec<KeyRecord>| -> Vec<Result<(), StoreError>> {
         std::thread::scope(|t| {
             let handles: Vec<_> = records
@@ -449,7 +455,7 @@ fn two_nodes_appending_to_one_chain_keep_it_unbroken() {
 /// with it; a burst sent after heads that moved is `a_burst_expecting_a_moved_head_commits_nothing`.)
 #[test]
 fn records_after_a_failed_group_follow_the_true_chain_head() {
-    use trent_core::audit::{verify_store, AuditEvent};
+    use trent_core::audit::verify_store;
     let db = TestDatabase::create();
     let store = open(&db);
     let account = "audit-after-failure";
@@ -849,18 +855,12 @@ fn queued_writes_fail_in_time_while_the_database_does_not_answer() {
 /// others land with theirs, the chain unbroken.
 #[test]
 fn an_invalid_key_in_a_burst_fails_its_batch_alone() {
-    use trent_core::audit::{verify_store, AuditEvent};
+    use trent_core::audit::verify_store;
     let db = TestDatabase::create();
     let store = open(&db);
     let s = scope();
     let trail = "invalid-key";
-    let record = |k: &KeyRecord| AuditEvent {
-        account: trail.into(),
-        time: Timestamp(9_000),
-        body: format!("{{\"eventID\":\"{}\"}}", k.id),
-        attributes: vec![],
-        event_id: k.id.to_string(),
-    };
+    let record = |k: &KeyRecord| creation_record(trail, k);
     // A first group, so that the node expects the chain's head and bursts from then on: the
     // next one goes in one burst, as does a key without a record.
     let first = key(&s);
