@@ -15,7 +15,7 @@ use trent_core::audit::{
 use trent_core::model::Timestamp;
 use trent_core::store::StoreError;
 
-use super::writes::{KeyRows, KeyStatements};
+use super::writes::{KeyRows, KeyStatements, Outcome};
 use super::{corrupt, db_error};
 
 fn seq_to_sql(seq: u64) -> Result<i64, StoreError> {
@@ -208,14 +208,9 @@ pub(super) async fn append_expecting(
         }
     }
     match created {
-        Err(e)
-            if e.code().is_some_and(|c| {
-                *c == SqlState::UNIQUE_VIOLATION || *c == SqlState::FOREIGN_KEY_VIOLATION
-            }) =>
-        {
-            return Ok(Burst::KeyRefused)
-        }
-        other => other?,
+        Err(Outcome::Batch(_)) => return Ok(Burst::KeyRefused),
+        Err(Outcome::Fatal(e)) => return Err(e),
+        Ok(()) => {}
     }
     appended?;
     commit?;

@@ -509,9 +509,7 @@ fn material_version(record: &KeyRecord, version: u32) -> Result<i32, Outcome> {
 async fn insert_keys(tx: &Transaction<'_>, records: &[&KeyRecord]) -> Result<(), Outcome> {
     let statements = KeyStatements::prepare(tx).await?;
     let rows = KeyRows::of(records)?;
-    rows.insert(tx, &statements)
-        .await
-        .map_err(|e| constraint(e, StoreError::Conflict, StoreError::Conflict))
+    rows.insert(tx, &statements).await
 }
 
 /// The two statements that insert new keys and their materials.
@@ -601,12 +599,13 @@ impl<'a> KeyRows<'a> {
         Ok(rows)
     }
 
-    /// Sends both statements (when the future is first polled) and waits for their answers.
+    /// Sends both statements (when the future is first polled) and waits for their answers. A
+    /// key refused by a constraint (a taken id) is [`Outcome::Batch`], without saying whose.
     pub(super) async fn insert<C: GenericClient>(
         &self,
         client: &C,
         statements: &KeyStatements,
-    ) -> Result<(), tokio_postgres::Error> {
+    ) -> Result<(), Outcome> {
         let ids: Vec<&[u8]> = self.ids.iter().map(|id| &id[..]).collect();
         let material_ids: Vec<&[u8]> = self.materials.2.iter().map(|&i| ids[i]).collect();
         let key_params: [&(dyn ToSql + Sync); 8] = [
@@ -632,7 +631,7 @@ impl<'a> KeyRows<'a> {
                 .flatten()
                 .collect(),
         ) {
-            Some(e) => Err(e),
+            Some(e) => Err(constraint(e, StoreError::Conflict, StoreError::Conflict)),
             None => Ok(()),
         }
     }
