@@ -185,9 +185,19 @@ async fn metrics_listen_moves_metrics_and_health_and_health_reports_the_store() 
         (200, "{\"status\":\"ok\",\"database\":\"up\"}")
     );
 
-    // The database file vanishes under the running server: later writes would be lost, so
-    // the server is unhealthy.
-    std::fs::rename(server.db_path(), server.data_dir().join("moved.db")).unwrap();
+    // The store goes away under the running server, so it is unhealthy: on SQLite its file
+    // vanishes (later writes would be lost); on PostgreSQL its database refuses connections
+    // and every existing one is cut.
+    match &server.database {
+        None => std::fs::rename(server.db_path(), server.data_dir().join("moved.db")).unwrap(),
+        Some(db) => db
+            .admin(&format!(
+                "ALTER DATABASE {name} ALLOW_CONNECTIONS false;
+                 SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'",
+                name = db.name()
+            ))
+            .unwrap(),
+    }
     let (status, body) = get(&format!("{metrics}/health")).await;
     assert_eq!(
         (status, body.as_str()),
