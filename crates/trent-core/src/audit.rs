@@ -70,10 +70,22 @@ impl AuditAttribute {
     }
 
     /// The text a record's [`tags`] contain when it has `value` for this attribute (`None`
-    /// for a value no record can have: one with a line break, which delimits tags).
+    /// for a value no record can have: one with a line break, which delimits tags, or one
+    /// that is no [`is_lookup_value`]).
     pub fn tag(self, value: &str) -> Option<String> {
-        (!value.contains('\n')).then(|| format!("\n{}={value}\n", self.as_str()))
+        (!value.contains('\n') && is_lookup_value(value))
+            .then(|| format!("\n{}={value}\n", self.as_str()))
     }
+}
+
+/// Whether records can be looked up by `value`: any text without a NUL character, which
+/// PostgreSQL's `text` cannot hold (an attempt fails the statement, and with it every record of
+/// the group). A record keeps such a value in its body, escaped as JSON does, but no store
+/// indexes or tags it by that value, and a lookup for it finds nothing, on every store alike.
+/// Such values come only from what a caller sends (a claimed access key id or operation, a key
+/// ARN), never from a real credential or key.
+pub fn is_lookup_value(value: &str) -> bool {
+    !value.contains('\0')
 }
 
 /// The attributes a store keeps in the record itself rather than in its index (see
@@ -83,14 +95,15 @@ pub fn tags<'a>(attributes: impl IntoIterator<Item = (AuditAttribute, &'a str)>)
     tags_where(attributes, |a| !a.is_indexed())
 }
 
-/// [`tags`] of the attributes `keep` selects (a value with a line break is never a tag).
+/// [`tags`] of the attributes `keep` selects (a value with a line break is never a tag, nor
+/// one that is no [`is_lookup_value`]).
 pub fn tags_where<'a>(
     attributes: impl IntoIterator<Item = (AuditAttribute, &'a str)>,
     keep: impl Fn(AuditAttribute) -> bool,
 ) -> String {
     let mut out = String::new();
     for (attribute, value) in attributes {
-        if !keep(attribute) || value.contains('\n') {
+        if !keep(attribute) || value.contains('\n') || !is_lookup_value(value) {
             continue;
         }
         if out.is_empty() {
@@ -128,11 +141,12 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
-    /// The attributes the store indexes (see [`AuditAttribute::is_indexed`]).
+    /// The attributes the store indexes (see [`AuditAttribute::is_indexed`]), without values
+    /// that are no [`is_lookup_value`].
     pub fn indexed(&self) -> impl Iterator<Item = (AuditAttribute, &str)> {
         self.attributes
             .iter()
-            .filter(|(a, _)| a.is_indexed())
+            .filter(|(a, v)| a.is_indexed() && is_lookup_value(v))
             .map(|(a, v)| (*a, v.as_str()))
     }
 
@@ -426,6 +440,8 @@ pub fn lookup_page(
     };
     let by_tags = match &query.attribute {
         _ if query.limit == 0 => return Ok(page(vec![], None)),
+        // No record is found by such a value, and no store is asked.
+        Some((_, value)) if !is_lookup_value(value) => return Ok(page(vec![], None)),
         Some((a, _)) if a.is_indexed() => false,
         // A value no tag can hold matches nothing: no walk at all.
         Some((a, value)) if a.tag(value).is_none() => return Ok(page(vec![], None)),

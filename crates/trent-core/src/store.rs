@@ -239,6 +239,7 @@ pub mod conformance {
         audit_chains_lookups_and_pruning(store);
         audit_appends_concurrently_in_one_chain(store);
         audit_walks_by_tags_in_bounded_steps(store);
+        nul_characters_are_stored_nowhere_they_cannot_be(store);
         multi_region_copies_share_an_id(store);
         store.ping().expect("a fresh store answers");
     }
@@ -659,6 +660,88 @@ pub mod conformance {
             ],
             event_id,
         }
+    }
+
+    /// What a caller sends may hold a NUL character, which PostgreSQL's text cannot hold: a
+    /// record whose lookup values hold one commits with its neighbours in one group and is found
+    /// by its other values (never by those, on any store), and a key or alias in a scope with
+    /// one is simply not there.
+    pub fn nul_characters_are_stored_nowhere_they_cannot_be(store: &dyn Store) {
+        use crate::audit::{lookup_page, AuditAttribute, AuditEvent, AuditQuery};
+        let account = "audit-nul";
+        let event = |n: usize, values: &[(AuditAttribute, &str)]| {
+            let event_id = format!("{account}-{n}");
+            let mut attributes = vec![(AuditAttribute::EventId, event_id.clone())];
+            attributes.extend(values.iter().map(|(a, v)| (*a, (*v).to_owned())));
+            AuditEvent {
+                account: account.into(),
+                time: Timestamp(7_000 + n as i64),
+                body: format!("{{\"eventID\":\"{event_id}\",\"claim\":\"a\\u0000b\"}}"),
+                attributes,
+                event_id,
+            }
+        };
+        let claimed = event(
+            0,
+            &[
+                (AuditAttribute::EventName, "Describe\0Key"),
+                (AuditAttribute::AccessKeyId, "AKIA\0"),
+                (AuditAttribute::ReadOnly, "tr\0ue"),
+                (
+                    AuditAttribute::ResourceName,
+                    "arn:aws:kms:us-east-1:1\0:key/x",
+                ),
+                (AuditAttribute::Username, "nul-claimer"),
+            ],
+        );
+        let plain = event(1, &[(AuditAttribute::Username, "nul-neighbour")]);
+        std::thread::scope(|s| {
+            for e in [&claimed, &plain] {
+                s.spawn(move || store.commit(vec![Write::Audit(e.clone())]).unwrap());
+            }
+        });
+        let find = |attribute, value: &str| {
+            let query = AuditQuery {
+                attribute: Some((attribute, value.to_owned())),
+                ..AuditQuery::newest(account, 10)
+            };
+            lookup_page(store, &query, 100)
+                .unwrap()
+                .events
+                .into_iter()
+                .map(|e| e.event_id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            find(AuditAttribute::Username, "nul-claimer"),
+            ["audit-nul-0"]
+        );
+        assert_eq!(
+            find(AuditAttribute::Username, "nul-neighbour"),
+            ["audit-nul-1"]
+        );
+        for (attribute, value) in [
+            (AuditAttribute::EventName, "Describe\0Key"),
+            (AuditAttribute::AccessKeyId, "AKIA\0"),
+            (AuditAttribute::ReadOnly, "tr\0ue"),
+            (
+                AuditAttribute::ResourceName,
+                "arn:aws:kms:us-east-1:1\0:key/x",
+            ),
+        ] {
+            assert!(find(attribute, value).is_empty(), "{attribute:?}");
+        }
+        let report = crate::audit::verify_store(store).unwrap();
+        let mine = report.iter().find(|r| r.account == account).unwrap();
+        assert_eq!((mine.records, &mine.fault), (2, &None));
+
+        let nowhere = Scope::new("12345678901\0", "us-east-1");
+        assert!(store
+            .get_key(&nowhere, &KeyId::generate())
+            .unwrap()
+            .is_none());
+        let alias = AliasName("alias/nul".into());
+        assert!(store.get_alias(&nowhere, &alias).unwrap().is_none());
     }
 
     /// A walk by tags over more records than its first step ([`crate::audit::lookup_page`]):

@@ -575,6 +575,65 @@ async fn what_a_strangers_request_claims_is_recorded_within_bounds() {
     assert!(r.to_string().len() < 4096, "{} bytes", r.to_string().len());
 }
 
+/// What a request claims or names may hold a NUL character, which PostgreSQL's text cannot
+/// hold: the request is answered and recorded like any other (its record does not fail, nor the
+/// records committed with it), the record is found by its other values, and a lookup by such a
+/// value finds nothing, on every store.
+#[tokio::test]
+async fn a_nul_character_in_a_claim_or_a_key_arn_is_recorded_and_breaks_nothing() {
+    let w = World::start("", &[]);
+    // Unsigned, in Alibaba's form: an operation that does not exist, claimed by a real key.
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/?Action=Describe%00Key&AccessKeyId=ROOT&Version=2016-01-20&Format=JSON",
+            w.server.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    assert!((400..500).contains(&status), "{status} {body}");
+    assert!(body["Code"].is_string(), "{body}");
+    // Signed: a key ARN whose account holds one names no key, answered as another account's
+    // missing key is.
+    let key_arn = |account: &str| {
+        format!("arn:aws:kms:{REGION}:{account}:key/1234abcd-12ab-34cd-56ef-1234567890ab")
+    };
+    let describe = |arn: String| {
+        let kms = w.kms("ROOT");
+        async move { common::code(&kms.describe_key().key_id(arn).send().await.unwrap_err()) }
+    };
+    let arn = key_arn("11112222333\u{0}");
+    assert_eq!(
+        describe(arn.clone()).await,
+        describe(key_arn("999988887777")).await
+    );
+
+    let claimed = by(&w.server, "ROOT", "AccessKeyId", "ROOT").await;
+    let names: Vec<&str> = claimed
+        .iter()
+        .map(|e| e["EventName"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"Describe\u{0}Key"), "{names:?}");
+    assert!(names.contains(&"DescribeKey"), "{names:?}");
+    for (attribute, value) in [
+        ("EventName", "Describe\u{0}Key"),
+        ("ResourceName", arn.as_str()),
+        ("AccessKeyId", "ROOT\u{0}"),
+        ("ReadOnly", "tr\u{0}ue"),
+    ] {
+        let (status, page) = lookup(
+            &w.server,
+            "ROOT",
+            json!({"LookupAttributes": [{"AttributeKey": attribute, "AttributeValue": value}]}),
+        )
+        .await;
+        assert_eq!((status, &page["Events"]), (200, &json!([])), "{attribute}");
+    }
+    assert!(verify(&w).0);
+}
+
 #[tokio::test]
 async fn the_chain_verifies_and_tampering_is_caught() {
     let mut w = World::start("", &[]);

@@ -450,6 +450,33 @@ fn two_nodes_appending_to_one_chain_keep_it_unbroken() {
     conformance::audit_appends_from_two_nodes_in_one_chain(&open(&db), &open(&db));
 }
 
+/// A node keeps the URL's own session options (here a `search_path`: its tables go to that
+/// schema, not to `public`), with its own settings after them; and whatever isolation level the
+/// database defaults to, its transactions are READ COMMITTED, so that two nodes appending to one
+/// chain wait for each other's heads instead of failing with serialization errors.
+#[test]
+fn the_urls_session_options_are_kept_and_transactions_read_committed() {
+    let db = TestDatabase::create();
+    db.query_text(&format!(
+        "CREATE SCHEMA kms_a; ALTER DATABASE {} SET default_transaction_isolation = 'serializable'",
+        db.name()
+    ))
+    .unwrap();
+    let separator = if db.url().contains('?') { '&' } else { '?' };
+    let url = format!("{}{separator}options=-c%20search_path%3Dkms_a", db.url());
+    let node = || PgStore::open(PgOptions::new(&url)).expect("open with options");
+    let (a, b) = (node(), node());
+    let tables = |schema: &str| {
+        db.query_text(&format!(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = '{schema}' AND tablename = 'keys'"
+        ))
+        .unwrap()
+    };
+    assert_eq!(tables("kms_a").as_deref(), Some("1"));
+    assert_eq!(tables("public").as_deref(), Some("0"));
+    conformance::audit_appends_from_two_nodes_in_one_chain(&a, &b);
+}
+
 /// A group of records that fails leaves the chain where it was, and the groups after it append
 /// after the true head: no gap and no broken link. (The failed group's expectation is dropped
 /// with it; a burst sent after heads that moved is `a_burst_expecting_a_moved_head_commits_nothing`.)

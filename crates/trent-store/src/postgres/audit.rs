@@ -396,9 +396,13 @@ pub(super) async fn import(
     )
     .await?;
     // A name that is no attribute (none is expected) is not copied.
+    // Nor is a value PostgreSQL cannot hold (a record another store wrote before such values
+    // were left out of the index).
     let indexed: Vec<_> = attributes
         .iter()
-        .filter(|(_, n, _)| attribute(n).is_some_and(AuditAttribute::is_indexed))
+        .filter(|(_, n, v)| {
+            attribute(n).is_some_and(AuditAttribute::is_indexed) && audit::is_lookup_value(v)
+        })
         .collect();
     let attribute_seqs: Vec<i64> = indexed.iter().map(|(s, _, _)| sql_seq(*s)).collect();
     let names: Vec<&str> = indexed.iter().map(|(_, n, _)| n.as_str()).collect();

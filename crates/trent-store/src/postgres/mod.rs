@@ -243,6 +243,37 @@ fn decode_key(
     })
 }
 
+/// The session every connection gets, on top of what the URL says: Trent's settings follow the
+/// URL's own `options` (which are kept, e.g. a `search_path`), so that where both set one, Trent's
+/// holds.
+/// - Durable commits whatever the server's default.
+/// - A statement never outlives the call that waits for it.
+/// - READ COMMITTED whatever the server's default: a group that waits for another node's lock on
+///   a chain head reads the head that node committed, where REPEATABLE READ or SERIALIZABLE
+///   would fail it with a serialization error.
+/// - A connection whose data the server does not acknowledge within the request timeout (a
+///   host gone without a reset) is closed by the kernel, so that the pool replaces it instead of
+///   handing it out again; idle connections are probed every 15 s.
+fn configure(config: &mut tokio_postgres::Config, options: &PgOptions) {
+    let timeout = options.request_timeout.as_millis();
+    let ours = format!(
+        "-c synchronous_commit=on -c statement_timeout={timeout} -c lock_timeout={timeout} \
+         -c default_transaction_isolation=read\\ committed"
+    );
+    let session = match config.get_options() {
+        Some(theirs) if !theirs.trim().is_empty() => format!("{theirs} {ours}"),
+        _ => ours,
+    };
+    config.options(session);
+    config.connect_timeout(options.connect_timeout);
+    config.application_name("trent");
+    config.tcp_user_timeout(options.request_timeout.max(Duration::from_secs(1)));
+    config.keepalives(true);
+    config.keepalives_idle(Duration::from_secs(15));
+    config.keepalives_interval(Duration::from_secs(5));
+    config.keepalives_retries(3);
+}
+
 impl PgStore {
     /// Connects, then creates or upgrades the schema (one node at a time; see [`schema`]).
     pub fn open(options: PgOptions) -> Result<PgStore, StoreError> {
@@ -251,15 +282,7 @@ impl PgStore {
             .url
             .parse()
             .map_err(|e| StoreError::Backend(format!("postgres: invalid database URL: {e}")))?;
-        config.connect_timeout(options.connect_timeout);
-        config.application_name("trent");
-        // Durable commits whatever the server's default; a statement never outlives the call
-        // that waits for it.
-        config.options(format!(
-            "-c synchronous_commit=on -c statement_timeout={} -c lock_timeout={}",
-            options.request_timeout.as_millis(),
-            options.request_timeout.as_millis()
-        ));
+        configure(&mut config, &options);
         let bridge = Bridge::new(options.request_timeout)?;
         let manager = Manager::from_config(
             config.clone(),
@@ -589,8 +612,18 @@ impl PgStore {
     }
 }
 
+/// Whether a scope can hold anything: PostgreSQL's `text` cannot hold a NUL character, so a
+/// scope with one (only ever named by a caller's ARN, never a key's) holds no key or alias, and
+/// the database is not asked (it would refuse the statement, an error where SQLite finds nothing).
+fn holds_anything(scope: &Scope) -> bool {
+    !scope.account.0.contains('\0') && !scope.region.0.contains('\0')
+}
+
 impl Store for PgStore {
     fn get_key(&self, scope: &Scope, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
+        if !holds_anything(scope) {
+            return Ok(None);
+        }
         let pool = self.pool.clone();
         let scope = scope.clone();
         let id = *id;
@@ -663,6 +696,9 @@ impl Store for PgStore {
         scope: &Scope,
         name: &AliasName,
     ) -> Result<Option<AliasRecord>, StoreError> {
+        if !holds_anything(scope) {
+            return Ok(None);
+        }
         let pool = self.pool.clone();
         let scope = scope.clone();
         let name = name.clone();
@@ -916,6 +952,34 @@ impl Store for PgStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connections_keep_the_urls_options_and_give_up_on_a_silent_server() {
+        let options = PgOptions {
+            request_timeout: Duration::from_millis(2_500),
+            ..PgOptions::new("")
+        };
+        let session = |url: &str| {
+            let mut config: tokio_postgres::Config = url.parse().unwrap();
+            configure(&mut config, &options);
+            config
+        };
+        let ours = "-c synchronous_commit=on -c statement_timeout=2500 -c lock_timeout=2500 \
+                    -c default_transaction_isolation=read\\ committed";
+        let plain = session("postgres://h/db");
+        assert_eq!(plain.get_options(), Some(ours));
+        let theirs = session("postgres://h/db?options=-c%20search_path%3Dkms");
+        assert_eq!(
+            theirs.get_options(),
+            Some(format!("-c search_path=kms {ours}").as_str())
+        );
+        assert_eq!(
+            plain.get_tcp_user_timeout(),
+            Some(&Duration::from_millis(2_500))
+        );
+        assert!(plain.get_keepalives());
+        assert_eq!(plain.get_keepalives_idle(), Duration::from_secs(15));
+    }
 
     #[test]
     fn redact_masks_every_form_of_password_the_driver_accepts() {
