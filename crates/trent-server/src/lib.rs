@@ -257,8 +257,11 @@ pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 enum HttpError {
     /// The body (declared or sent) is over [`MAX_BODY_BYTES`].
     TooLarge,
-    /// The body was not received within [`BODY_TIMEOUT`], or was cut short.
+    /// The body was not received within [`BODY_TIMEOUT`].
     Timeout,
+    /// The body could not be read: its chunked framing is malformed, or the client closed the
+    /// connection before sending all of it.
+    Unreadable,
     /// HTTP/1.1 (RFC 9112 §3.2) requires a 400 for a request with more than one `Host`.
     RepeatedHost,
 }
@@ -293,7 +296,15 @@ async fn read_body(parts: &Parts, body: Body) -> Result<Bytes, HttpError> {
             Err(_) => return Err(HttpError::Timeout),
         },
     };
-    collected.map_err(|_| HttpError::TooLarge)
+    collected.map_err(|e| {
+        let over_the_limit = std::error::Error::source(&e)
+            .is_some_and(|cause| cause.is::<http_body_util::LengthLimitError>());
+        if over_the_limit {
+            HttpError::TooLarge
+        } else {
+            HttpError::Unreadable
+        }
+    })
 }
 
 /// Every header as text; a header that is not text cannot be part of a valid signature.
@@ -498,6 +509,10 @@ impl Api for AwsApi {
                 "MalformedHttpRequestException",
                 "The request has more than one Host header.",
             ),
+            HttpError::Unreadable => AwsError::client(
+                "MalformedHttpRequestException",
+                "The request body could not be read: malformed chunked encoding, or the body ended early.",
+            ),
         }
     }
 
@@ -650,6 +665,10 @@ impl Api for AliyunApi {
             HttpError::RepeatedHost => AliyunError::bad_request(
                 "InvalidParameter",
                 "The request has more than one Host header.",
+            ),
+            HttpError::Unreadable => AliyunError::bad_request(
+                "InvalidParameter",
+                "The request body could not be read: malformed chunked encoding, or the body ended early.",
             ),
         }
     }

@@ -223,6 +223,49 @@ fn a_huge_declared_length_is_refused_at_once() {
     assert_eq!(reply["__type"], "RequestEntityTooLargeException", "{reply}");
 }
 
+/// A body that cannot be read (malformed chunked framing, or a connection half-closed before
+/// the declared length) is a malformed request (400), not an oversized one (413), in both
+/// dialects.
+#[test]
+fn an_unreadable_body_is_malformed_not_too_large() {
+    let server = Server::start();
+    let host = authority(&server);
+    let exchange = |request: String, half_close: bool| {
+        let mut stream = TcpStream::connect(&host).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        if half_close {
+            stream.shutdown(std::net::Shutdown::Write).unwrap();
+        }
+        read_response(&mut stream)
+    };
+    let aws = format!(
+        "POST / HTTP/1.1\r\nhost: {host}\r\nx-amz-target: TrentService.ListKeys\r\ncontent-type: application/x-amz-json-1.1\r\nconnection: close\r\n"
+    );
+    let chunked = "transfer-encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n";
+    let (status, reply) = exchange(format!("{aws}{chunked}"), false);
+    assert_eq!(status, 400, "{reply}");
+    assert_eq!(reply["__type"], "MalformedHttpRequestException", "{reply}");
+    let (status, reply) = exchange(format!("{aws}content-length: 1000\r\n\r\n{{}}"), true);
+    assert_eq!(status, 400, "{reply}");
+    assert_eq!(reply["__type"], "MalformedHttpRequestException", "{reply}");
+    let aliyun = format!(
+        "POST /?Action=ListKeys HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n{chunked}"
+    );
+    let (status, reply) = exchange(aliyun, false);
+    assert_eq!(status, 400, "{reply}");
+    assert_eq!(reply["Code"], "InvalidParameter", "{reply}");
+    assert!(
+        reply["Message"]
+            .as_str()
+            .unwrap()
+            .contains("could not be read"),
+        "{reply}"
+    );
+}
+
 // ---- 2, 3. wrong root keys, a second process --------------------------------------------------
 
 /// Runs `trent serve` on `data_dir` expecting it to refuse to start; returns its stderr.
