@@ -307,17 +307,33 @@ async fn read_body(parts: &Parts, body: Body) -> Result<Bytes, HttpError> {
     })
 }
 
-/// Every header as text; a header that is not text cannot be part of a valid signature.
+/// Every header whose value is text, for the signature checks. A header Trent reads
+/// ([`read_by_trent`]) must be text, or the request is refused. Any other header may hold other
+/// bytes (RFC 9110 §5.5 allows them: a user agent naming an app in its own language, a header a
+/// proxy adds); such a value is left out: nothing reads it, and a request that signed it fails
+/// its signature, which covers the header as the client sent it.
 fn header_pairs(headers: &HeaderMap) -> Result<Vec<(&str, &str)>, String> {
-    headers
-        .iter()
-        .map(|(name, value)| {
-            value
-                .to_str()
-                .map(|v| (name.as_str(), v))
-                .map_err(|_| format!("Header {name} is not valid text."))
-        })
-        .collect()
+    let mut pairs = Vec::with_capacity(headers.len());
+    for (name, value) in headers {
+        match value.to_str() {
+            Ok(v) => pairs.push((name.as_str(), v)),
+            Err(_) if read_by_trent(name.as_str()) => {
+                return Err(format!("Header {name} is not valid text."))
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(pairs)
+}
+
+/// The headers whose values Trent interprets (HTTP's own, and those of the signature schemes and
+/// operations of both dialects): names arrive in lower case.
+fn read_by_trent(name: &str) -> bool {
+    matches!(
+        name,
+        "authorization" | "host" | "date" | "content-type" | "content-length" | "content-md5"
+    ) || name.starts_with("x-amz-")
+        || name.starts_with("x-acs-")
 }
 
 /// Authenticates an AWS request: the SigV4 signature must verify.

@@ -223,6 +223,38 @@ fn a_huge_declared_length_is_refused_at_once() {
     assert_eq!(reply["__type"], "RequestEntityTooLargeException", "{reply}");
 }
 
+/// RFC 9110 allows bytes other than visible ASCII in a header value: an unsigned header holding
+/// some (here a user agent naming "café") does not stop a correctly signed request, while a
+/// header Trent reads must still be text.
+#[tokio::test]
+async fn an_unsigned_header_that_is_not_ascii_does_not_refuse_a_signed_request() {
+    let (server, kms) = common::start();
+    let key = common::symmetric_key(&kms).await;
+    let host = authority(&server);
+    let body = format!("{{\"KeyId\":\"{key}\"}}");
+    let target = ("x-amz-target", "TrentService.DescribeKey");
+    let headers = signed_request(
+        &[("host", &host), JSON, target],
+        &[("user-agent", "app/café")],
+        body.as_bytes(),
+    );
+    let (status, reply) = send_raw(&server, &headers, body.as_bytes());
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["KeyMetadata"]["KeyId"], key.as_str(), "{reply}");
+    let headers = signed_request(
+        &[("host", &host), JSON, target],
+        &[("x-amz-security-token", "café")],
+        body.as_bytes(),
+    );
+    let (status, reply) = send_raw(&server, &headers, body.as_bytes());
+    assert_eq!(status, 400, "{reply}");
+    assert_eq!(reply["__type"], "IncompleteSignatureException", "{reply}");
+    assert_eq!(
+        reply["message"], "Header x-amz-security-token is not valid text.",
+        "{reply}"
+    );
+}
+
 /// A body that cannot be read (malformed chunked framing, or a connection half-closed before
 /// the declared length) is a malformed request (400), not an oversized one (413), in both
 /// dialects.
