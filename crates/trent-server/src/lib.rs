@@ -264,6 +264,86 @@ enum HttpError {
     Unreadable,
     /// HTTP/1.1 (RFC 9112 §3.2) requires a 400 for a request with more than one `Host`.
     RepeatedHost,
+    /// The bodies being read hold all of [`BODY_BUDGET`]; retrying later may succeed.
+    Busy,
+}
+
+/// What a client whose body found [`BODY_BUDGET`] spent is told (both dialects).
+const BUSY: &str = "Too many large request bodies are being received at once. Retry the request.";
+
+/// Bytes of each request's body that draw on no shared budget: more than a KMS request of
+/// either dialect usually holds (a plaintext, a signature and a public key are a few KiB each;
+/// a large key policy draws on the budget).
+const FREE_BODY_BYTES: usize = 16 * 1024;
+
+/// What all bodies being read may hold at once beyond their [`FREE_BODY_BYTES`]. Without it,
+/// clients that send most of a [`MAX_BODY_BYTES`] body and stall, one per connection, would
+/// make the server hold half a MiB per connection (2 GiB at the default connection limit),
+/// before any of them is authenticated. With it, reading holds at most the free part per
+/// connection plus this; a body that would need more is refused as throttled, which the SDKs
+/// retry.
+const BODY_BUDGET: usize = 64 * 1024 * 1024;
+
+/// Bytes of [`BODY_BUDGET`] held by the bodies being read.
+static BODY_BUDGET_HELD: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// One body's share of [`BODY_BUDGET`], given back when the body has been read (or not).
+struct BudgetShare(usize);
+
+impl BudgetShare {
+    /// Grows the share to what a body of `len` bytes needs; false when the budget cannot give it.
+    fn cover(&mut self, len: usize) -> bool {
+        use std::sync::atomic::Ordering;
+        let more = len.saturating_sub(FREE_BODY_BYTES).saturating_sub(self.0);
+        if more == 0 {
+            return true;
+        }
+        let granted = BODY_BUDGET_HELD
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                (held + more <= BODY_BUDGET).then_some(held + more)
+            })
+            .is_ok();
+        if granted {
+            self.0 += more;
+        }
+        granted
+    }
+}
+
+impl Drop for BudgetShare {
+    fn drop(&mut self) {
+        BODY_BUDGET_HELD.fetch_sub(self.0, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// The whole body, at most [`MAX_BODY_BYTES`], within the shared [`BODY_BUDGET`]. A body that
+/// arrives in one piece (a KMS request's usually does) is returned as it came, without a copy.
+async fn collect_body(mut body: Body) -> Result<Bytes, HttpError> {
+    use http_body_util::BodyExt;
+    let mut share = BudgetShare(0);
+    let mut first: Option<Bytes> = None;
+    let mut joined = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(|_| HttpError::Unreadable)?.into_data() else {
+            continue; // trailers
+        };
+        let len = first.as_ref().map_or(joined.len(), Bytes::len) + data.len();
+        if len > MAX_BODY_BYTES {
+            return Err(HttpError::TooLarge);
+        }
+        if !share.cover(len) {
+            return Err(HttpError::Busy);
+        }
+        match first.take() {
+            None if joined.is_empty() => first = Some(data),
+            None => joined.extend_from_slice(&data),
+            Some(earlier) => {
+                joined.extend_from_slice(&earlier);
+                joined.extend_from_slice(&data);
+            }
+        }
+    }
+    Ok(first.unwrap_or_else(|| joined.freeze()))
 }
 
 /// Reads the body up to the limit. A declared length over the limit is refused at once, without
@@ -281,7 +361,7 @@ async fn read_body(parts: &Parts, body: Body) -> Result<Bytes, HttpError> {
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(HttpError::TooLarge);
     }
-    let collect = axum::body::to_bytes(body, MAX_BODY_BYTES);
+    let collect = collect_body(body);
     tokio::pin!(collect);
     // A small body usually came in with the headers: then it is taken at once, without arming
     // a timer.
@@ -296,15 +376,7 @@ async fn read_body(parts: &Parts, body: Body) -> Result<Bytes, HttpError> {
             Err(_) => return Err(HttpError::Timeout),
         },
     };
-    collected.map_err(|e| {
-        let over_the_limit = std::error::Error::source(&e)
-            .is_some_and(|cause| cause.is::<http_body_util::LengthLimitError>());
-        if over_the_limit {
-            HttpError::TooLarge
-        } else {
-            HttpError::Unreadable
-        }
-    })
+    collected
 }
 
 /// Every header whose value is text, for the signature checks. A header Trent reads
@@ -529,6 +601,7 @@ impl Api for AwsApi {
                 "MalformedHttpRequestException",
                 "The request body could not be read: malformed chunked encoding, or the body ended early.",
             ),
+            HttpError::Busy => AwsError::client("ThrottlingException", BUSY),
         }
     }
 
@@ -686,6 +759,7 @@ impl Api for AliyunApi {
                 "InvalidParameter",
                 "The request body could not be read: malformed chunked encoding, or the body ended early.",
             ),
+            HttpError::Busy => AliyunError::bad_request("Throttling", BUSY),
         }
     }
 

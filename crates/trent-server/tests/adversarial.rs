@@ -255,6 +255,61 @@ async fn an_unsigned_header_that_is_not_ascii_does_not_refuse_a_signed_request()
     );
 }
 
+/// Clients that send most of a large body and then stall hold a shared budget, not half a MiB
+/// each: once it is spent, the next such body is refused at once as throttled (which the SDKs
+/// retry), and ordinary requests are served meanwhile.
+#[tokio::test]
+async fn stalled_large_bodies_draw_on_a_shared_budget() {
+    let (server, kms) = common::start();
+    let host = authority(&server);
+    // Each sends 448 KiB of a 500 KiB body, 432 KiB beyond the part every body may hold: 200
+    // of them would need 84 MiB of the 64 MiB budget.
+    let part = vec![b' '; 448 * 1024];
+    let mut stalled: Vec<TcpStream> = (0..200)
+        .map(|_| {
+            let mut s = TcpStream::connect(&host).unwrap();
+            write!(
+                s,
+                "POST / HTTP/1.1\r\nhost: {host}\r\nx-amz-target: TrentService.ListKeys\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: 512000\r\n\r\n"
+            )
+            .unwrap();
+            // A refused body is no longer read: its writer gives up rather than wait.
+            s.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+            let _ = s.write_all(&part);
+            s
+        })
+        .collect();
+    // Ordinary requests are served while the bodies stall.
+    kms.list_keys().send().await.unwrap();
+    // The server reads what was sent in its own time: answers are collected for a while.
+    let mut answers = vec![String::new(); stalled.len()];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        for (s, answer) in stalled.iter_mut().zip(&mut answers) {
+            s.set_nonblocking(true).unwrap();
+            let mut buf = vec![0; 4096];
+            if let Ok(n) = s.read(&mut buf) {
+                answer.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let throttled = answers
+        .iter()
+        .filter(|a| a.contains("ThrottlingException"))
+        .count();
+    for answer in answers.iter().filter(|a| !a.is_empty()) {
+        assert!(
+            answer.starts_with("HTTP/1.1 400") && answer.contains("ThrottlingException"),
+            "{answer}"
+        );
+    }
+    assert!(
+        (1..200).contains(&throttled),
+        "{throttled} of 200 throttled"
+    );
+}
+
 /// A body that cannot be read (malformed chunked framing, or a connection half-closed before
 /// the declared length) is a malformed request (400), not an oversized one (413), in both
 /// dialects.
