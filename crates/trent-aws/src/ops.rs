@@ -213,12 +213,14 @@ fn alias_target(value: &Option<String>) -> Result<KeyRef, KmsError> {
     }
 }
 
-/// `GrantTokens`: each must be a token this server issued. Grants take effect at once, so a
-/// valid token needs no further handling.
+/// `GrantTokens`: each 1 to 8192 characters (AWS's model; a token is not echoed), and a token
+/// this server issued. Grants take effect at once, so a valid token needs no further handling.
 fn grant_tokens(tokens: &Option<Vec<String>>) -> Result<(), AwsError> {
-    Ok(trent_core::engine::check_grant_tokens(
-        tokens.as_deref().unwrap_or_default(),
-    )?)
+    let tokens = tokens.as_deref().unwrap_or_default();
+    for token in tokens {
+        check_len(token.chars().count(), 1, 8192, "grantTokens", None)?;
+    }
+    Ok(trent_core::engine::check_grant_tokens(tokens)?)
 }
 
 fn algorithm(value: &Option<String>, member: &str) -> Result<EncryptionAlgorithm, KmsError> {

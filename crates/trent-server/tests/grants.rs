@@ -122,6 +122,31 @@ async fn a_grant_allows_its_operations_to_its_grantee() {
         ),
         "InvalidGrantTokenException"
     );
+    // Each token is 1 to 8192 characters in AWS's model: outside that, a validation error that
+    // does not echo the token.
+    for (token, bound) in [
+        (String::new(), "greater than or equal to 1"),
+        ("A".repeat(8193), "less than or equal to 8192"),
+    ] {
+        let err = bob
+            .encrypt()
+            .key_id(&id)
+            .plaintext(Blob::new("x"))
+            .grant_tokens(token)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(common::code(&err), "ValidationException");
+        assert_eq!(
+            err.into_service_error().meta().message(),
+            Some(
+                format!(
+                    "1 validation error detected: Value at 'grantTokens' failed to satisfy constraint: Member must have length {bound}"
+                )
+                .as_str()
+            )
+        );
+    }
 
     // Name idempotency: the same request finds the same grant, with a new token.
     let again = root
