@@ -116,10 +116,12 @@ impl std::fmt::Debug for GroupCommit {
 impl GroupCommit {
     /// Starts the writer thread. `run` is given each group; it must call [`Job::finish`] on
     /// every job it is given (a panic inside it drops the group's jobs, whose callers learn
-    /// that the outcome is unknown, and the writer goes on with the next group).
+    /// that the outcome is unknown, and the writer goes on with the next group), and returns
+    /// how many of them it tried to commit: a group of none (every job answered without a
+    /// transaction) is not counted as a group commit.
     pub(crate) fn start(
         name: &str,
-        mut run: impl FnMut(Vec<Job>) + Send + 'static,
+        mut run: impl FnMut(Vec<Job>) -> usize + Send + 'static,
     ) -> Result<GroupCommit, StoreError> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let counters = Arc::new(Counters::default());
@@ -137,10 +139,13 @@ impl GroupCommit {
                         }
                     }
                     c.queued.fetch_sub(group.len(), Ordering::Relaxed);
-                    c.groups.fetch_add(1, Ordering::Relaxed);
-                    c.batches.fetch_add(group.len() as u64, Ordering::Relaxed);
-                    if std::panic::catch_unwind(AssertUnwindSafe(|| run(group))).is_err() {
-                        tracing::error!("store writer: a group commit panicked; its callers are told the outcome is unknown");
+                    match std::panic::catch_unwind(AssertUnwindSafe(|| run(group))) {
+                        Ok(0) => {}
+                        Ok(tried) => {
+                            c.groups.fetch_add(1, Ordering::Relaxed);
+                            c.batches.fetch_add(tried as u64, Ordering::Relaxed);
+                        }
+                        Err(_) => tracing::error!("store writer: a group commit panicked; its callers are told the outcome is unknown"),
                     }
                 }
             })

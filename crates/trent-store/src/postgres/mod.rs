@@ -321,8 +321,9 @@ impl PgStore {
                     ))));
                 }
                 if jobs.is_empty() {
-                    return;
+                    return 0;
                 }
+                let tried = jobs.len();
                 let (batches, replies) = Job::split(jobs);
                 // One group at a time: a second group of records would wait for the first's
                 // lock on the chain heads until its COMMIT is flushed, and splitting the queue
@@ -366,6 +367,7 @@ impl PgStore {
                 if finished.recv().is_err() {
                     tracing::error!("store writer: a group commit ended without an answer; its callers are told the outcome is unknown");
                 }
+                tried
             })?
         };
         let store = PgStore {

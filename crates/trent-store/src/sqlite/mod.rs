@@ -104,7 +104,9 @@ fn start_writer(
     let conn = conn.clone();
     let index_batch = index_batch.clone();
     GroupCommit::start("trent-sqlite-writer", move |jobs| {
-        writes::run_group(&conn.lock(), jobs, index_batch.load(Ordering::Relaxed))
+        let tried = jobs.len();
+        writes::run_group(&conn.lock(), jobs, index_batch.load(Ordering::Relaxed));
+        tried
     })
 }
 
