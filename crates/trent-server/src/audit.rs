@@ -794,9 +794,8 @@ impl Facts {
                 parts
                     .headers
                     .get(axum::http::header::USER_AGENT)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_owned(),
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                    .unwrap_or_default(),
                 USER_AGENT_MAX,
             ),
         }

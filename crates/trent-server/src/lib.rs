@@ -318,7 +318,10 @@ impl Drop for BudgetShare {
 
 /// The whole body, at most [`MAX_BODY_BYTES`], within the shared [`BODY_BUDGET`]. A body that
 /// arrives in one piece (a KMS request's usually does) is returned as it came, without a copy.
-async fn collect_body(mut body: Body) -> Result<Bytes, HttpError> {
+/// One that arrives in pieces is joined in a buffer the budget pays for as allocated: its
+/// declared length, taken at once (HTTP framing ends the body there), or, for a chunked body,
+/// twice what arrived (a growing buffer at most doubles).
+async fn collect_body(mut body: Body, declared: Option<usize>) -> Result<Bytes, HttpError> {
     use http_body_util::BodyExt;
     let mut share = BudgetShare(0);
     let mut first: Option<Bytes> = None;
@@ -331,13 +334,14 @@ async fn collect_body(mut body: Body) -> Result<Bytes, HttpError> {
         if len > MAX_BODY_BYTES {
             return Err(HttpError::TooLarge);
         }
-        if !share.cover(len) {
+        if !share.cover(declared.map_or(2 * len, |d| d.max(len))) {
             return Err(HttpError::Busy);
         }
         match first.take() {
             None if joined.is_empty() => first = Some(data),
             None => joined.extend_from_slice(&data),
             Some(earlier) => {
+                joined.reserve(declared.unwrap_or(len).max(len));
                 joined.extend_from_slice(&earlier);
                 joined.extend_from_slice(&data);
             }
@@ -361,7 +365,7 @@ async fn read_body(parts: &Parts, body: Body) -> Result<Bytes, HttpError> {
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(HttpError::TooLarge);
     }
-    let collect = collect_body(body);
+    let collect = collect_body(body, declared.map(|n| n as usize));
     tokio::pin!(collect);
     // A small body usually came in with the headers: then it is taken at once, without arming
     // a timer.
@@ -1013,6 +1017,9 @@ async fn serve<A: Api>(
                     ))
                 }
             };
+            // The body is not held while the record is written (which may wait for the store):
+            // a refused request's body was never authenticated.
+            drop(claim_body);
             match event {
                 Ok(committed) => {
                     state.metrics.record_audit(true);
@@ -1156,8 +1163,9 @@ fn serve_sts(
 ) -> Response {
     use trent_aws::sts::{self, StsError};
     let result = (|| -> Result<String, StsError> {
-        let body = body.map_err(|_| {
-            StsError::new(400, "MalformedInput", "The request body could not be read.")
+        let body = body.map_err(|e| match e {
+            HttpError::Busy => StsError::new(400, "Throttling", BUSY),
+            _ => StsError::new(400, "MalformedInput", "The request body could not be read."),
         })?;
         let pairs = header_pairs(&parts.headers)
             .map_err(|m| StsError::new(400, "IncompleteSignature", m))?;

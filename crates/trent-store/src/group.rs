@@ -99,6 +99,19 @@ struct Counters {
     queued: AtomicUsize,
 }
 
+/// Where a writer counts a group it is about to commit, before any of its callers is answered
+/// (so that a caller who reads the counts after its answer finds its group counted). A group
+/// whose batches are all answered without a transaction is not counted.
+pub(crate) struct Tally<'a>(&'a Counters);
+
+impl Tally<'_> {
+    /// Counts a group commit of `batches` batches.
+    pub(crate) fn trying(&self, batches: usize) {
+        self.0.groups.fetch_add(1, Ordering::Relaxed);
+        self.0.batches.fetch_add(batches as u64, Ordering::Relaxed);
+    }
+}
+
 pub(crate) struct GroupCommit {
     jobs: Option<mpsc::Sender<Job>>,
     writer: Option<JoinHandle<()>>,
@@ -116,12 +129,11 @@ impl std::fmt::Debug for GroupCommit {
 impl GroupCommit {
     /// Starts the writer thread. `run` is given each group; it must call [`Job::finish`] on
     /// every job it is given (a panic inside it drops the group's jobs, whose callers learn
-    /// that the outcome is unknown, and the writer goes on with the next group), and returns
-    /// how many of them it tried to commit: a group of none (every job answered without a
-    /// transaction) is not counted as a group commit.
+    /// that the outcome is unknown, and the writer goes on with the next group), and count
+    /// the batches it tries to commit with [`Tally::trying`] before answering any.
     pub(crate) fn start(
         name: &str,
-        mut run: impl FnMut(Vec<Job>) -> usize + Send + 'static,
+        mut run: impl FnMut(Vec<Job>, &Tally) + Send + 'static,
     ) -> Result<GroupCommit, StoreError> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let counters = Arc::new(Counters::default());
@@ -139,13 +151,9 @@ impl GroupCommit {
                         }
                     }
                     c.queued.fetch_sub(group.len(), Ordering::Relaxed);
-                    match std::panic::catch_unwind(AssertUnwindSafe(|| run(group))) {
-                        Ok(0) => {}
-                        Ok(tried) => {
-                            c.groups.fetch_add(1, Ordering::Relaxed);
-                            c.batches.fetch_add(tried as u64, Ordering::Relaxed);
-                        }
-                        Err(_) => tracing::error!("store writer: a group commit panicked; its callers are told the outcome is unknown"),
+                    let tally = Tally(&c);
+                    if std::panic::catch_unwind(AssertUnwindSafe(|| run(group, &tally))).is_err() {
+                        tracing::error!("store writer: a group commit panicked; its callers are told the outcome is unknown");
                     }
                 }
             })

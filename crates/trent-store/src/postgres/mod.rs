@@ -251,9 +251,10 @@ fn decode_key(
 /// - READ COMMITTED whatever the server's default: a group that waits for another node's lock on
 ///   a chain head reads the head that node committed, where REPEATABLE READ or SERIALIZABLE
 ///   would fail it with a serialization error.
-/// - A connection whose data the server does not acknowledge within the request timeout (a
-///   host gone without a reset) is closed by the kernel, so that the pool replaces it instead of
-///   handing it out again; idle connections are probed every 15 s.
+/// - A connection whose data the server does not acknowledge within 30 s (or the request
+///   timeout, if longer: a host gone without a reset) is closed by the kernel, so that the pool
+///   replaces it instead of handing it out again for the kernel's ~15 minutes; idle connections
+///   are probed after 15 s and closed after three unanswered probes 5 s apart.
 fn configure(config: &mut tokio_postgres::Config, options: &PgOptions) {
     let timeout = options.request_timeout.as_millis();
     let ours = format!(
@@ -267,11 +268,14 @@ fn configure(config: &mut tokio_postgres::Config, options: &PgOptions) {
     config.options(session);
     config.connect_timeout(options.connect_timeout);
     config.application_name("trent");
-    config.tcp_user_timeout(options.request_timeout.max(Duration::from_secs(1)));
+    // Linux applies the user timeout to keepalive probes too: below idle + interval × retries
+    // it would reset an idle connection at its first unanswered probe.
+    let (idle, interval, retries) = (Duration::from_secs(15), Duration::from_secs(5), 3);
+    config.tcp_user_timeout(options.request_timeout.max(idle + interval * retries));
     config.keepalives(true);
-    config.keepalives_idle(Duration::from_secs(15));
-    config.keepalives_interval(Duration::from_secs(5));
-    config.keepalives_retries(3);
+    config.keepalives_idle(idle);
+    config.keepalives_interval(interval);
+    config.keepalives_retries(retries);
 }
 
 impl PgStore {
@@ -307,7 +311,7 @@ impl PgStore {
             let handle = bridge.handle();
             let limit = options.request_timeout;
             let speculation = speculation.clone();
-            GroupCommit::start("trent-postgres-writer", move |jobs| {
+            GroupCommit::start("trent-postgres-writer", move |jobs, tally| {
                 // A batch that waited longer than the request timeout (behind groups the
                 // database did not answer) is answered now, not attempted, so that a write
                 // fails within about twice the timeout however long the queue: safe to retry,
@@ -321,9 +325,9 @@ impl PgStore {
                     ))));
                 }
                 if jobs.is_empty() {
-                    return 0;
+                    return;
                 }
-                let tried = jobs.len();
+                tally.trying(jobs.len());
                 let (batches, replies) = Job::split(jobs);
                 // One group at a time: a second group of records would wait for the first's
                 // lock on the chain heads until its COMMIT is flushed, and splitting the queue
@@ -367,7 +371,6 @@ impl PgStore {
                 if finished.recv().is_err() {
                     tracing::error!("store writer: a group commit ended without an answer; its callers are told the outcome is unknown");
                 }
-                tried
             })?
         };
         let store = PgStore {
@@ -975,10 +978,7 @@ mod tests {
             theirs.get_options(),
             Some(format!("-c search_path=kms {ours}").as_str())
         );
-        assert_eq!(
-            plain.get_tcp_user_timeout(),
-            Some(&Duration::from_millis(2_500))
-        );
+        assert_eq!(plain.get_tcp_user_timeout(), Some(&Duration::from_secs(30)));
         assert!(plain.get_keepalives());
         assert_eq!(plain.get_keepalives_idle(), Duration::from_secs(15));
     }

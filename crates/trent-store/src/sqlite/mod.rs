@@ -103,10 +103,9 @@ fn start_writer(
 ) -> Result<GroupCommit, StoreError> {
     let conn = conn.clone();
     let index_batch = index_batch.clone();
-    GroupCommit::start("trent-sqlite-writer", move |jobs| {
-        let tried = jobs.len();
-        writes::run_group(&conn.lock(), jobs, index_batch.load(Ordering::Relaxed));
-        tried
+    GroupCommit::start("trent-sqlite-writer", move |jobs, tally| {
+        tally.trying(jobs.len());
+        writes::run_group(&conn.lock(), jobs, index_batch.load(Ordering::Relaxed))
     })
 }
 
