@@ -96,30 +96,21 @@ async fn a_grant_allows_its_operations_to_its_grantee() {
     let (grant_id, token) = (out.grant_id().unwrap(), out.grant_token().unwrap());
     assert_eq!(grant_id.len(), 64);
     // Effective at once, and the token is accepted wherever GrantTokens is.
-    let blob = bob
-        .encrypt()
-        .key_id(&id)
-        .plaintext(Blob::new("x"))
-        .grant_tokens(token)
-        .send()
-        .await
-        .unwrap()
-        .ciphertext_blob
-        .unwrap();
+    let encrypt_with = |token: &str| {
+        bob.encrypt()
+            .key_id(&id)
+            .plaintext(Blob::new("x"))
+            .grant_tokens(token)
+            .send()
+    };
+    let blob = encrypt_with(token).await.unwrap().ciphertext_blob.unwrap();
     common::decrypts_to(&bob, blob, "x").await;
     assert_eq!(
         code(bob.describe_key().key_id(&id).send().await),
         "AccessDeniedException"
     );
     assert_eq!(
-        code(
-            bob.encrypt()
-                .key_id(&id)
-                .plaintext(Blob::new("x"))
-                .grant_tokens("bm90IGEgdG9rZW4=")
-                .send()
-                .await
-        ),
+        code(encrypt_with("bm90IGEgdG9rZW4=").await),
         "InvalidGrantTokenException"
     );
     // Each token is 1 to 8192 characters in AWS's model: outside that, a validation error that
@@ -128,14 +119,7 @@ async fn a_grant_allows_its_operations_to_its_grantee() {
         (String::new(), "greater than or equal to 1"),
         ("A".repeat(8193), "less than or equal to 8192"),
     ] {
-        let err = bob
-            .encrypt()
-            .key_id(&id)
-            .plaintext(Blob::new("x"))
-            .grant_tokens(token)
-            .send()
-            .await
-            .unwrap_err();
+        let err = encrypt_with(&token).await.unwrap_err();
         assert_eq!(common::code(&err), "ValidationException");
         assert_eq!(
             err.into_service_error().meta().message(),
