@@ -305,6 +305,12 @@ with check("awscli.wrong-secret-rejected"):
     expect("InvalidSignatureException" in p.stderr or "UnrecognizedClientException" in p.stderr,
            f"stderr: {p.stderr.strip()!r}")
 
+with check("awscli.unissued-session-token-rejected"):
+    # The development credential is a long-term key: a session token with it is one Trent never
+    # issued, refused as AWS refuses it (a stray AWS_SESSION_TOKEN in a CI environment).
+    env = _env()
+    env["AWS_SESSION_TOKEN"] = "FwoGZXIvYXdzEXAMPLEtoken"
+    fails_with("UnrecognizedClientException", "ListKeys", "list-keys", env=env)
 
 # ----- keys checked with openssl, the way AWS's guides tell users to do it -----------------------
 

@@ -101,14 +101,23 @@ fn mismatch() -> AliyunError {
     )
 }
 
+const ACCESS_KEYS_ONLY: &str =
+    "Only AccessKey signatures are supported by this server (no STS or bearer tokens).";
+
+/// The credential of `id`. One configured with a session token is a temporary AWS credential,
+/// usable only with its token, which this dialect does not take.
 fn lookup<'a>(creds: &'a dyn CredentialStore, id: &str) -> Result<&'a Credential, AliyunError> {
-    creds.lookup(id).ok_or_else(|| {
+    let cred = creds.lookup(id).ok_or_else(|| {
         AliyunError::new(
             404,
             "InvalidAccessKeyId.NotFound",
             "Specified access key is not found.",
         )
-    })
+    })?;
+    if cred.session_token.is_some() {
+        return Err(incomplete(ACCESS_KEYS_ONLY));
+    }
+    Ok(cred)
 }
 
 fn header<'a>(req: &SignedRequest<'a>, name: &str) -> Option<&'a str> {
@@ -335,9 +344,7 @@ fn rpc(
     if params.get("SignatureType").is_some_and(|t| !t.is_empty())
         || params.get("SecurityToken").is_some()
     {
-        return Err(incomplete(
-            "Only AccessKey signatures are supported by this server (no STS or bearer tokens).",
-        ));
+        return Err(incomplete(ACCESS_KEYS_ONLY));
     }
     let access_key_id = get("AccessKeyId")?;
     let timestamp = get("Timestamp")?;
@@ -487,9 +494,7 @@ fn acs(
     }
     if header(req, "x-acs-security-token").is_some() || header(req, "x-acs-bearer-token").is_some()
     {
-        return Err(incomplete(
-            "Only AccessKey signatures are supported by this server (no STS or bearer tokens).",
-        ));
+        return Err(incomplete(ACCESS_KEYS_ONLY));
     }
     // Exactly one of each: the value acted on must be the value signed, not one of several.
     let required = |name: &str| {

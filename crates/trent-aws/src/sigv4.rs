@@ -220,8 +220,10 @@ impl Verifier {
         check_scope(&auth, &amz_date, expected_service)?;
         self.check_required(req, &auth)?;
 
+        let token = session_token(req, &query)?;
         let cred = creds
             .lookup(auth.access_key_id)
+            .filter(|cred| cred.admits_token(token))
             .ok_or(AuthError::UnrecognizedClient)?;
 
         let payload = payload_hash(req)?;
@@ -483,6 +485,20 @@ fn single_param<'q>(
         }
     }
     Ok(found)
+}
+
+/// The session token a request carries: its `X-Amz-Security-Token` header, or for a presigned
+/// request the query parameter of that name. `Err` when it is sent twice or is not text.
+fn session_token<'a>(
+    req: &SignedRequest<'a>,
+    query: &'a [(Vec<u8>, Vec<u8>)],
+) -> Result<Option<&'a str>, AuthError> {
+    if let Some(token) = single_header(req.headers, "x-amz-security-token")? {
+        return Ok(Some(token));
+    }
+    single_param(query, "X-Amz-Security-Token")?
+        .map(|raw| std::str::from_utf8(raw).map_err(|_| AuthError::UnrecognizedClient))
+        .transpose()
 }
 
 const PRESIGN_PARAMS: [&str; 6] = [
@@ -1131,6 +1147,14 @@ mod tests {
             access_key_id: akid.to_owned(),
             secret_access_key: SecretBytes::new(secret.as_bytes().to_vec()),
             account_id: "111122223333".to_owned(),
+            session_token: None,
+        }
+    }
+
+    fn cred_with_token(token: Option<&str>) -> Credential {
+        Credential {
+            session_token: token.map(|t| SecretBytes::new(t.as_bytes().to_vec())),
+            ..cred(AKID, SECRET)
         }
     }
 
@@ -1432,9 +1456,11 @@ mod tests {
 
     #[test]
     fn suite_verifies_at_signing_time() {
-        let store = store_with(&[cred(AKID, SECRET)]);
         let verifier = Verifier::new();
         for v in SUITE {
+            // The vector signed with a session token is a temporary credential's request.
+            let token = v.headers.iter().find(|(n, _)| *n == "X-Amz-Security-Token");
+            let store = store_with(&[cred_with_token(token.map(|(_, t)| *t))]);
             let headers = with_auth(v.headers, v.authz);
             let got = verifier.verify(&vector_request(v, &headers), &store, "service", suite_now());
             assert_eq!(
@@ -1807,6 +1833,68 @@ mod tests {
             AuthError::UnrecognizedClient.to_string(),
             "The security token included in the request is invalid."
         );
+    }
+
+    /// A session token is part of a temporary credential: a long-term key refuses any token
+    /// (AWS refuses a token it did not issue), a temporary one needs its own, in the header or
+    /// in a presigned query, and all are refused as an unknown key is.
+    #[test]
+    fn a_session_token_must_be_the_credentials_own() {
+        let vector = |name: &str| SUITE.iter().find(|v| v.name == name).unwrap();
+        let verify = |v: &Vector, token: Option<&str>| {
+            let headers = with_auth(v.headers, v.authz);
+            let store = store_with(&[cred_with_token(token)]);
+            Verifier::new().verify(&vector_request(v, &headers), &store, "service", suite_now())
+        };
+        let with = vector("post-sts-header-before");
+        let sent = with.headers[2].1;
+        assert!(verify(with, Some(sent)).is_ok());
+        let unrecognized = Err(AuthError::UnrecognizedClient);
+        assert_eq!(verify(with, None), unrecognized);
+        assert_eq!(verify(with, Some(&sent[1..])), unrecognized);
+        assert_eq!(verify(with, Some(&format!("{sent}x"))), unrecognized);
+        assert_eq!(verify(vector("post-vanilla"), Some(sent)), unrecognized);
+        assert!(verify(vector("post-vanilla"), None).is_ok());
+        // Sent twice: ambiguous, whichever the credential holds.
+        let mut twice = with.headers.to_vec();
+        twice.push(("x-amz-security-token", sent));
+        twice.push(("Authorization", with.authz));
+        let store = store_with(&[cred_with_token(Some(sent))]);
+        let got = Verifier::new().verify(
+            &vector_request(with, &twice),
+            &store,
+            "service",
+            suite_now(),
+        );
+        assert!(
+            matches!(got, Err(AuthError::IncompleteSignature(_))),
+            "{got:?}"
+        );
+
+        // A presigned request carries its token in the query (signed, as the query is).
+        let query = presign(SECRET, SUITE_DATE, 600, b"");
+        let with_token = format!("{query}&X-Amz-Security-Token=abc%2Bdef");
+        let verify = |query: &str, token: Option<&str>| {
+            let headers = [("Host", "kms.us-east-1.amazonaws.com")];
+            let req = SignedRequest {
+                method: "GET",
+                path: "/",
+                query,
+                headers: &headers,
+                body: b"",
+            };
+            let store = store_with(&[cred_with_token(token)]);
+            Verifier::new().verify(&req, &store, "kms", suite_now())
+        };
+        assert_eq!(verify(&with_token, None), unrecognized);
+        assert_eq!(verify(&with_token, Some("abc+deg")), unrecognized);
+        assert_eq!(verify(&query, Some("abc+def")), unrecognized);
+        // The right token passes the credential check; appended after signing, it is not signed.
+        assert_eq!(
+            verify(&with_token, Some("abc+def")),
+            Err(AuthError::SignatureDoesNotMatch)
+        );
+        assert!(verify(&query, None).is_ok());
     }
 
     #[test]

@@ -143,6 +143,7 @@ impl Fixture {
                 access_key_id: "test".into(),
                 secret_access_key: SecretBytes::new(b"test".to_vec()),
                 account_id: ACCOUNT.into(),
+                session_token: None,
             }),
             identity: Arc::new(Identity::root(ACCOUNT)),
         })

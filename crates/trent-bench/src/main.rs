@@ -181,6 +181,7 @@ impl Target {
             access_key_id: self.access_key_id.into(),
             secret_access_key: SecretBytes::new(self.secret.as_bytes().to_vec()),
             account_id: "000000000000".into(),
+            session_token: None,
         };
         let mut out = "POST / HTTP/1.1\r\n".to_owned();
         for (k, v) in signed_headers(&self.host, &cred, op) {

@@ -11,6 +11,25 @@ pub struct Credential {
     pub access_key_id: String,
     pub secret_access_key: SecretBytes,
     pub account_id: String,
+    /// A temporary credential's session token: every request signed with this key must carry
+    /// it. A long-term key has none, and a request that carries one anyway is refused, as AWS
+    /// refuses a token it did not issue.
+    pub session_token: Option<SecretBytes>,
+}
+
+impl Credential {
+    /// Whether a request that carried `sent` as its session token may use this credential:
+    /// the token configured, compared in constant time, or no token at all for a key that has
+    /// none.
+    pub fn admits_token(&self, sent: Option<&str>) -> bool {
+        match (&self.session_token, sent) {
+            (None, None) => true,
+            (Some(token), Some(sent)) => {
+                trent_crypto::constant_time_eq(token.expose(), sent.as_bytes())
+            }
+            _ => false,
+        }
+    }
 }
 
 impl fmt::Debug for Credential {
@@ -19,6 +38,10 @@ impl fmt::Debug for Credential {
             .field("access_key_id", &self.access_key_id)
             .field("secret_access_key", &"<redacted>")
             .field("account_id", &self.account_id)
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }

@@ -124,6 +124,12 @@ pub struct CredentialConfig {
     /// or `…:root`); the account root when absent.
     #[serde(default)]
     pub principal: Option<String>,
+    /// A temporary credential's session token (what an SDK sends as `X-Amz-Security-Token`):
+    /// when set, every request signed with this key must carry it; when absent, a request that
+    /// carries any token is refused (UnrecognizedClientException), as AWS refuses a token it
+    /// did not issue. Such a credential is for AWS's dialect only.
+    #[serde(default)]
+    pub session_token: Option<String>,
     /// The principal's identity (IAM) policy, as JSON text.
     #[serde(default)]
     pub policy: Option<String>,
@@ -152,6 +158,7 @@ impl CredentialConfig {
             secret_access_key: secret_access_key.into(),
             account_id: account_id.into(),
             principal: None,
+            session_token: None,
             policy: None,
             policy_file: None,
         }

@@ -52,6 +52,7 @@ fn fixture() -> &'static Fixture {
                 secret_access_key: "test".into(),
                 account_id: "000000000000".into(),
                 principal: None,
+                session_token: None,
                 policy: None,
                 policy_file: None,
             }])
@@ -154,6 +155,7 @@ pub fn sigv4(data: &[u8]) {
         access_key_id: "test".into(),
         secret_access_key: SecretBytes::new(b"test".to_vec()),
         account_id: "000000000000".into(),
+        session_token: None,
     };
     let _ = trent_aws::sigv4::sign(&req, &cred, "us-east-1", "kms", "20150830T123600Z");
 }

@@ -72,6 +72,10 @@ impl Credentials {
                     access_key_id: c.access_key_id.clone(),
                     secret_access_key: SecretBytes::new(c.secret_access_key.as_bytes().to_vec()),
                     account_id: c.account_id.clone(),
+                    session_token: c
+                        .session_token
+                        .as_ref()
+                        .map(|t| SecretBytes::new(t.as_bytes().to_vec())),
                 },
             );
         }

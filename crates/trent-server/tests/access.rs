@@ -4,6 +4,7 @@
 
 mod common;
 
+use aws_sdk_kms::operation::describe_key::DescribeKeyError;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{KeyState, Tag};
 use aws_sdk_kms::Client;
@@ -641,6 +642,7 @@ async fn get_caller_identity(server: &Server, access_key: &str, body: &str) -> (
         access_key_id: access_key.into(),
         secret_access_key: trent_crypto::SecretBytes::new(b"secret".to_vec()),
         account_id: String::new(),
+        session_token: None,
     };
     let req = SignedRequest {
         method: "POST",
@@ -662,6 +664,71 @@ async fn get_caller_identity(server: &Server, access_key: &str, body: &str) -> (
     let status = resp.status().as_u16();
     assert_eq!(resp.headers()["content-type"], "text/xml");
     (status, resp.text().await.unwrap())
+}
+
+/// A session token belongs to a temporary credential: a long-term key refuses any token sent
+/// with it (AWS refuses a token it did not issue), and a key configured with `session_token`
+/// works only with that token. Each refusal is AWS's UnrecognizedClientException.
+#[tokio::test]
+async fn a_session_token_is_checked_as_part_of_the_credential() {
+    const TOKEN: &str = "FwoGZXIvYXdzEBYaDKt0ZW1wb3JhcnktdG9rZW4=";
+    let config = format!(
+        "[[credentials]]\naccess_key_id = \"ROOT\"\nsecret_access_key = \"secret\"\naccount_id = \"{ACCT}\"\n\
+         [[credentials]]\naccess_key_id = \"ASIATEMP\"\nsecret_access_key = \"secret\"\naccount_id = \"{ACCT}\"\n\
+         principal = \"arn:aws:iam::{ACCT}:role/App\"\nsession_token = \"{TOKEN}\"\n\
+         policy = '''{ALLOW_ALL}'''\n"
+    );
+    let (server, _dir) = common::start_with_config(&config);
+    let client =
+        |key: &str, token: Option<&str>| server.client_with_token(REGION, key, "secret", token);
+    let refused = |e: aws_sdk_kms::error::SdkError<DescribeKeyError>| {
+        let meta = aws_sdk_kms::error::ProvideErrorMetadata::meta(&e).clone();
+        let status = e.raw_response().map(|r| r.status().as_u16());
+        (
+            status,
+            meta.code().map(str::to_owned),
+            meta.message().map(str::to_owned),
+        )
+    };
+    let unrecognized = (
+        Some(400),
+        Some("UnrecognizedClientException".to_owned()),
+        Some("The security token included in the request is invalid.".to_owned()),
+    );
+
+    let key = client("ROOT", None).create_key().send().await.unwrap();
+    let key_id = key.key_metadata().unwrap().key_id();
+    for token in [Some("anything"), Some(TOKEN)] {
+        let e = client("ROOT", token)
+            .describe_key()
+            .key_id(key_id)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(refused(e), unrecognized, "{token:?}");
+    }
+    for token in [
+        None,
+        Some("FwoGZXIvYXdzEBYaDKt0ZW1wb3JhcnktdG9rZW4"),
+        Some("x"),
+    ] {
+        let e = client("ASIATEMP", token)
+            .describe_key()
+            .key_id(key_id)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(refused(e), unrecognized, "{token:?}");
+    }
+    let temporary = client("ASIATEMP", Some(TOKEN));
+    let created = temporary.create_key().send().await.unwrap();
+    assert_eq!(created.key_metadata().unwrap().aws_account_id(), Some(ACCT));
+    temporary
+        .describe_key()
+        .key_id(key_id)
+        .send()
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

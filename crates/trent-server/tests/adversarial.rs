@@ -38,6 +38,7 @@ fn signed_request(
         access_key_id: "test".into(),
         secret_access_key: SecretBytes::new(b"test".to_vec()),
         account_id: common::ACCOUNT.into(),
+        session_token: None,
     };
     let request = SignedRequest {
         method: "POST",

@@ -130,6 +130,7 @@ async fn signed(
         access_key_id: access_key.into(),
         secret_access_key: trent_crypto::SecretBytes::new(secret.as_bytes().to_vec()),
         account_id: String::new(),
+        session_token: None,
     };
     let req = SignedRequest {
         method: "POST",

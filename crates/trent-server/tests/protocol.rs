@@ -59,6 +59,7 @@ async fn send(
             access_key_id: "test".into(),
             secret_access_key: SecretBytes::new(secret.as_bytes().to_vec()),
             account_id: "000000000000".into(),
+            session_token: None,
         };
         let pairs: Vec<(&str, &str)> = headers
             .iter()

@@ -21,6 +21,7 @@ fn creds() -> Creds {
         access_key_id: AK.into(),
         secret_access_key: trent_crypto::SecretBytes::new(SECRET.as_bytes().to_vec()),
         account_id: ACCOUNT.into(),
+        session_token: None,
     })
 }
 
@@ -36,6 +37,15 @@ struct Captured {
 
 impl Captured {
     fn verify_at(&self, verifier: &Verifier, now: &str) -> Result<Verified, AliyunError> {
+        self.verify_with(verifier, &creds(), now)
+    }
+
+    fn verify_with(
+        &self,
+        verifier: &Verifier,
+        creds: &Creds,
+        now: &str,
+    ) -> Result<Verified, AliyunError> {
         let form = self.headers.iter().any(|(n, v)| {
             *n == "content-type" && v.starts_with("application/x-www-form-urlencoded")
         });
@@ -47,7 +57,7 @@ impl Captured {
             headers: &self.headers,
             body: self.body,
         };
-        verifier.verify(&req, &params, &creds(), at(now))
+        verifier.verify(&req, &params, creds, at(now))
     }
 }
 
@@ -320,6 +330,26 @@ fn stale_and_future_times_are_refused_both_ways() {
     legacy_describe()
         .verify_at(&Verifier::default(), "2026-11-23T06:33:42Z")
         .unwrap();
+}
+
+/// A credential configured with a session token is a temporary AWS credential, usable only
+/// with its token, which this dialect does not take: refused in both schemes, signature valid
+/// or not.
+#[test]
+fn a_credential_with_a_session_token_is_refused() {
+    let mut temporary = creds();
+    temporary.0.session_token = Some(trent_crypto::SecretBytes::new(b"token".to_vec()));
+    for (c, now) in [
+        (legacy_describe(), "2026-11-23T06:48:42Z"),
+        (acs3_describe(), "2026-11-23T06:50:00Z"),
+    ] {
+        c.verify_at(&Verifier::default(), now).unwrap();
+        let e = c
+            .verify_with(&Verifier::default(), &temporary, now)
+            .unwrap_err();
+        assert_eq!((e.status, e.code), (400, "IncompleteSignature"));
+        assert_eq!(e.message, ACCESS_KEYS_ONLY);
+    }
 }
 
 #[test]

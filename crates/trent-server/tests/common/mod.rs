@@ -215,10 +215,22 @@ impl Server {
     }
 
     pub fn client_for(&self, region: &str, access_key: &str, secret: &str) -> aws_sdk_kms::Client {
+        self.client_with_token(region, access_key, secret, None)
+    }
+
+    /// A client whose credential carries `session_token` (sent as `X-Amz-Security-Token`).
+    pub fn client_with_token(
+        &self,
+        region: &str,
+        access_key: &str,
+        secret: &str,
+        session_token: Option<&str>,
+    ) -> aws_sdk_kms::Client {
+        let token = session_token.map(str::to_owned);
         let conf = aws_sdk_kms::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region.to_owned()))
-            .credentials_provider(Credentials::new(access_key, secret, None, None, "test"))
+            .credentials_provider(Credentials::new(access_key, secret, token, None, "test"))
             .endpoint_url(&self.url)
             .retry_config(RetryConfig::disabled())
             .build();
