@@ -417,8 +417,14 @@ impl Draft {
             aws_region: &self.region,
             source_ip_address: &self.source_ip,
             user_agent: &self.user_agent,
-            error_code: outcome.error.as_ref().map(|(code, _)| code.as_str()),
-            error_message: outcome.error.as_ref().map(|(_, message)| message.as_str()),
+            error_code: outcome
+                .error
+                .as_ref()
+                .map(|(code, _)| bounded(code, ERROR_MAX)),
+            error_message: outcome
+                .error
+                .as_ref()
+                .map(|(_, message)| bounded(message, ERROR_MAX)),
             request_parameters: &self.request_parameters,
             response_elements: &outcome.response_elements,
             request_id: &self.request_id,
@@ -439,8 +445,30 @@ impl Draft {
             event_category: "Management",
         };
         // Serializing borrowed strings and JSON values into a String cannot fail.
-        let body = serde_json::to_string(&record).unwrap_or_default();
-        drop(record);
+        let mut body = serde_json::to_string(&record).unwrap_or_default();
+        // Only a record past the limit can hold a field past it: the common record is
+        // serialized once.
+        if body.len() > ELEMENTS_MAX {
+            let omitted = serde_json::json!({ "omitted": true });
+            let within =
+                |v: &'_ Value| serde_json::to_vec(v).map_or(0, |b| b.len()) <= ELEMENTS_MAX;
+            let record = Record {
+                request_parameters: if within(record.request_parameters) {
+                    record.request_parameters
+                } else {
+                    &omitted
+                },
+                response_elements: if within(record.response_elements) {
+                    record.response_elements
+                } else {
+                    &omitted
+                },
+                ..record
+            };
+            body = serde_json::to_string(&record).unwrap_or_default();
+        } else {
+            drop(record);
+        }
 
         let mut attributes = vec![
             (AuditAttribute::EventId, event_id.clone()),
@@ -751,16 +779,30 @@ pub const CLAIM_MAX: usize = 128;
 /// The most characters kept of a request's `User-Agent`.
 pub const USER_AGENT_MAX: usize = 1024;
 
+/// The most bytes of a record's `errorCode`, and of its `errorMessage`, as CloudTrail keeps.
+pub const ERROR_MAX: usize = 1024;
+/// The most bytes of a record's `requestParameters`, and of its `responseElements`, as JSON.
+/// CloudTrail's limit: a larger one is replaced by `{"omitted": true}`, as CloudTrail marks a
+/// field it cut.
+pub const ELEMENTS_MAX: usize = 100 * 1024;
+
 /// `s` cut to at most `max` bytes, at a character boundary.
 fn truncated(mut s: String, max: usize) -> String {
-    if s.len() > max {
-        let mut end = max;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        s.truncate(end);
-    }
+    let end = bounded(&s, max).len();
+    s.truncate(end);
     s
+}
+
+/// The longest start of `s` of at most `max` bytes that ends at a character boundary.
+fn bounded(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 /// What a request claims about itself before it is admitted.

@@ -576,6 +576,75 @@ async fn what_a_strangers_request_claims_is_recorded_within_bounds() {
     assert!(r.to_string().len() < 4096, "{} bytes", r.to_string().len());
 }
 
+/// A caller's parameters and error messages are kept only up to CloudTrail's limits: 100 KB of
+/// requestParameters (a larger one is `{"omitted": true}`) and 1 KB of errorMessage, so one
+/// request cannot make the trail store, and a LookupEvents page return, most of a request body
+/// per record.
+#[tokio::test]
+async fn a_record_keeps_a_callers_parameters_and_messages_within_cloudtrails_limits() {
+    let w = World::start("", &[]);
+    let kms = w.kms("ROOT");
+    let key = kms.create_key().send().await.unwrap();
+    let key_id = key.key_metadata().unwrap().key_id().to_owned();
+    let encrypt = |pairs: usize| {
+        let mut request = kms
+            .encrypt()
+            .key_id(&key_id)
+            .plaintext(Blob::new(PLAINTEXT));
+        for i in 0..pairs {
+            request = request.encryption_context(format!("k{i:04}"), "v".repeat(1000));
+        }
+        request.send()
+    };
+    encrypt(150).await.unwrap(); // about 150 KB of context
+    encrypt(50).await.unwrap(); // about 50 KB
+    let long_id = format!("alias/{}", "x".repeat(2000));
+    let err = kms
+        .describe_key()
+        .key_id(&long_id)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(common::code(&err), "NotFoundException");
+
+    let records: Vec<Value> = by(&w.server, "ROOT", "EventName", "Encrypt")
+        .await
+        .iter()
+        .map(record)
+        .collect();
+    assert_eq!(records.len(), 2);
+    // Newest first.
+    let pairs = |r: &Value| {
+        r["requestParameters"]["encryptionContext"]
+            .as_object()
+            .map(|c| c.len())
+    };
+    assert_eq!(
+        pairs(&records[0]),
+        Some(50),
+        "a record under the limit is whole"
+    );
+    assert_eq!(records[1]["requestParameters"], json!({"omitted": true}));
+    assert!(records[1].to_string().len() < 4096);
+    assert_eq!(records[1]["eventName"], "Encrypt");
+
+    let refused = by(&w.server, "ROOT", "EventName", "DescribeKey").await;
+    let r = record(&refused[0]);
+    let message = r["errorMessage"].as_str().unwrap();
+    assert_eq!(r["errorCode"], "NotFoundException");
+    assert!(
+        message.len() <= 1024 && message.len() > 1000,
+        "{}",
+        message.len()
+    );
+    assert!(long_id.contains(&message[message.find('x').unwrap()..]));
+    assert_eq!(
+        r["requestParameters"]["keyId"], long_id,
+        "the parameters are under the limit and whole"
+    );
+    assert!(verify(&w).0);
+}
+
 /// What a request claims or names may hold a NUL character, which PostgreSQL's text cannot
 /// hold: the request is answered and recorded like any other (its record does not fail, nor the
 /// records committed with it), the record is found by its other values, and a lookup by such a
