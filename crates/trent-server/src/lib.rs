@@ -461,8 +461,8 @@ fn authenticate_for(
     })
 }
 
-/// The connection a request came on: the peer's address when the listener recorded it. Trent
-/// serves plain HTTP, so `aws:SecureTransport` is false.
+/// The connection a request came on: the peer's address when the listener recorded it, and
+/// whether it came over TLS (`aws:SecureTransport`).
 fn connection(parts: &Parts) -> Connection {
     Connection {
         source_ip: parts

@@ -177,3 +177,44 @@ fn serve_refuses_a_certificate_without_its_key() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `aws:SecureTransport` is true over Trent's TLS listener and false over plain HTTP: a key
+/// policy that denies Encrypt without TLS lets the SDK encrypt over HTTPS and refuses it over
+/// HTTP.
+#[tokio::test]
+async fn secure_transport_is_true_over_tls_only() {
+    const POLICY: &str = r#"{"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:root"},"Action":"kms:*","Resource":"*"},
+        {"Effect":"Deny","Principal":"*","Action":"kms:Encrypt","Resource":"*",
+         "Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}"#;
+    async fn encrypt_under_the_policy(kms: &aws_sdk_kms::Client) -> Result<(), String> {
+        let key = kms.create_key().policy(POLICY).send().await.unwrap();
+        let key_id = key.key_metadata().unwrap().key_id();
+        kms.encrypt()
+            .key_id(key_id)
+            .plaintext(Blob::new(b"x".to_vec()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| common::code(&e))
+    }
+
+    let certs = tempfile::tempdir().unwrap();
+    dev_cert(certs.path());
+    let cert = certs.path().join("cert.pem");
+    let key = certs.path().join("key.pem");
+    let tls = Server::start_with(&[
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    let over_tls = client_trusting(&tls.url, &certs.path().join("ca.pem"));
+    assert_eq!(encrypt_under_the_policy(&over_tls).await, Ok(()));
+
+    let (_plain, over_http) = common::start();
+    assert_eq!(
+        encrypt_under_the_policy(&over_http).await,
+        Err("AccessDeniedException".to_owned())
+    );
+}
