@@ -291,16 +291,58 @@ const BODY_BUDGET: usize = 64 * 1024 * 1024;
 /// Bytes of [`BODY_BUDGET`] held by the bodies being read.
 static BODY_BUDGET_HELD: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-/// One body's share of [`BODY_BUDGET`], given back when the body has been read (or not).
-struct BudgetShare(usize);
+/// What the bodies from one client address may hold of [`BODY_BUDGET`]: an eighth (16 stalled
+/// bodies of the largest size), so that one client cannot spend the budget every other client's
+/// large bodies need. An IPv6 client is its /64, which one host usually holds whole.
+const PEER_BODY_BUDGET: usize = BODY_BUDGET / 8;
+
+/// Bytes of [`BODY_BUDGET`] held per client address (only addresses holding some).
+static PEER_BUDGET_HELD: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+> = std::sync::LazyLock::new(Default::default);
+
+/// The address a client's share of the budget is counted under.
+fn budget_peer(ip: std::net::IpAddr) -> std::net::IpAddr {
+    use std::net::{IpAddr, Ipv6Addr};
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
+        },
+        v4 => v4,
+    }
+}
+
+/// One body's share of [`BODY_BUDGET`] (and of its client's [`PEER_BODY_BUDGET`]), given back
+/// when the body has been read (or not).
+struct BudgetShare {
+    held: usize,
+    peer: Option<std::net::IpAddr>,
+}
 
 impl BudgetShare {
-    /// Grows the share to what a body of `len` bytes needs; false when the budget cannot give it.
+    fn new(peer: Option<std::net::IpAddr>) -> Self {
+        BudgetShare {
+            held: 0,
+            peer: peer.map(budget_peer),
+        }
+    }
+
+    /// Grows the share to what a body of `len` bytes needs; false when the budget, or the
+    /// client's part of it, cannot give it.
     fn cover(&mut self, len: usize) -> bool {
         use std::sync::atomic::Ordering;
-        let more = len.saturating_sub(FREE_BODY_BYTES).saturating_sub(self.0);
+        let more = len
+            .saturating_sub(FREE_BODY_BYTES)
+            .saturating_sub(self.held);
         if more == 0 {
             return true;
+        }
+        // Bodies past the free part are rare: the lock is off the common path.
+        let mut peers = PEER_BUDGET_HELD.lock().unwrap_or_else(|e| e.into_inner());
+        let peer_held = self.peer.map_or(0, |p| peers.get(&p).copied().unwrap_or(0));
+        if peer_held + more > PEER_BODY_BUDGET {
+            return false;
         }
         let granted = BODY_BUDGET_HELD
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
@@ -308,7 +350,10 @@ impl BudgetShare {
             })
             .is_ok();
         if granted {
-            self.0 += more;
+            self.held += more;
+            if let Some(p) = self.peer {
+                *peers.entry(p).or_default() += more;
+            }
         }
         granted
     }
@@ -316,7 +361,19 @@ impl BudgetShare {
 
 impl Drop for BudgetShare {
     fn drop(&mut self) {
-        BODY_BUDGET_HELD.fetch_sub(self.0, std::sync::atomic::Ordering::AcqRel);
+        if self.held == 0 {
+            return;
+        }
+        BODY_BUDGET_HELD.fetch_sub(self.held, std::sync::atomic::Ordering::AcqRel);
+        if let Some(p) = self.peer {
+            let mut peers = PEER_BUDGET_HELD.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(held) = peers.get_mut(&p) {
+                *held = held.saturating_sub(self.held);
+                if *held == 0 {
+                    peers.remove(&p);
+                }
+            }
+        }
     }
 }
 
@@ -325,9 +382,13 @@ impl Drop for BudgetShare {
 /// One that arrives in pieces is joined in a buffer the budget pays for as allocated: its
 /// declared length, taken at once (HTTP framing ends the body there), or, for a chunked body,
 /// twice what arrived (a growing buffer at most doubles).
-async fn collect_body(mut body: Body, declared: Option<usize>) -> Result<Bytes, HttpError> {
+async fn collect_body(
+    mut body: Body,
+    declared: Option<usize>,
+    peer: Option<std::net::IpAddr>,
+) -> Result<Bytes, HttpError> {
     use http_body_util::BodyExt;
-    let mut share = BudgetShare(0);
+    let mut share = BudgetShare::new(peer);
     let mut first: Option<Bytes> = None;
     let mut joined = bytes::BytesMut::new();
     while let Some(frame) = body.frame().await {
@@ -369,7 +430,11 @@ async fn read_body(parts: &Parts, body: Body) -> Result<Bytes, HttpError> {
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(HttpError::TooLarge);
     }
-    let collect = collect_body(body, declared.map(|n| n as usize));
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
+    let collect = collect_body(body, declared.map(|n| n as usize), peer);
     tokio::pin!(collect);
     // A small body usually came in with the headers: then it is taken at once, without arming
     // a timer.
@@ -1245,5 +1310,32 @@ async fn advance_clock(State(state): State<Arc<AppState>>, request: Request) -> 
                 .into_response()
         }
         _ => (StatusCode::BAD_REQUEST, "seconds=N required").into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::budget_peer;
+    use std::net::IpAddr;
+
+    /// An IPv4 client is its address; an IPv6 client its /64; an IPv4 client seen through an
+    /// IPv6 listener (mapped) is its IPv4 address.
+    #[test]
+    fn a_clients_budget_is_counted_per_address_or_ipv6_prefix() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(budget_peer(ip("192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(
+            budget_peer(ip("2001:db8:1:2:aaaa::1")),
+            ip("2001:db8:1:2::")
+        );
+        assert_eq!(
+            budget_peer(ip("2001:db8:1:2:ffff:ffff:ffff:ffff")),
+            budget_peer(ip("2001:db8:1:2::9"))
+        );
+        assert_ne!(
+            budget_peer(ip("2001:db8:1:3::1")),
+            budget_peer(ip("2001:db8:1:2::1"))
+        );
+        assert_eq!(budget_peer(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
     }
 }

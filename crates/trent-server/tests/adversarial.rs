@@ -63,6 +63,20 @@ fn send_raw(
     headers: &[(String, String)],
     body: &[u8],
 ) -> (u16, serde_json::Value) {
+    let mut stream = TcpStream::connect(authority(server)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write_request(&mut stream, headers, body).unwrap();
+    read_response(&mut stream)
+}
+
+/// Writes `POST /` with these headers (plus `content-length`, and `connection: close`) and body.
+fn write_request(
+    stream: &mut TcpStream,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> std::io::Result<()> {
     let mut head = String::from("POST / HTTP/1.1\r\n");
     for (n, v) in headers {
         head.push_str(&format!("{n}: {v}\r\n"));
@@ -71,13 +85,8 @@ fn send_raw(
         "content-length: {}\r\nconnection: close\r\n\r\n",
         body.len()
     ));
-    let mut stream = TcpStream::connect(authority(server)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    read_response(&mut stream)
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)
 }
 
 /// Reads one response to the end of the connection.
@@ -256,36 +265,51 @@ async fn an_unsigned_header_that_is_not_ascii_does_not_refuse_a_signed_request()
     );
 }
 
-/// Clients that send most of a large body and then stall hold a shared budget, not half a MiB
-/// each: once it is spent, the next such body is refused at once as throttled (which the SDKs
-/// retry), and ordinary requests are served meanwhile.
-#[tokio::test]
-async fn stalled_large_bodies_draw_on_a_shared_budget() {
-    let (server, kms) = common::start();
-    let host = authority(&server);
-    // Each sends 448 KiB of a 500 KiB body, 432 KiB beyond the part every body may hold: 200
-    // of them would need 84 MiB of the 64 MiB budget.
-    let part = vec![b' '; 448 * 1024];
-    let mut stalled: Vec<TcpStream> = (0..200)
-        .map(|_| {
-            let mut s = TcpStream::connect(&host).unwrap();
-            write!(
-                s,
-                "POST / HTTP/1.1\r\nhost: {host}\r\nx-amz-target: TrentService.ListKeys\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: 512000\r\n\r\n"
-            )
-            .unwrap();
-            // A refused body is no longer read: its writer gives up rather than wait.
-            s.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
-            let _ = s.write_all(&part);
-            s
-        })
-        .collect();
-    // Ordinary requests are served while the bodies stall.
-    kms.list_keys().send().await.unwrap();
-    // The server reads what was sent in its own time: answers are collected for a while.
+/// A connection to the server from the loopback address `127.0.0.<from>` (all of 127/8 is the
+/// loopback), blocking, as the other raw connections here.
+async fn connect_from(server: &Server, from: u8) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(std::net::SocketAddr::from(([127, 0, 0, from], 0)))
+        .unwrap();
+    let stream = socket
+        .connect(authority(server).parse().unwrap())
+        .await
+        .unwrap()
+        .into_std()
+        .unwrap();
+    stream.set_nonblocking(false).unwrap();
+    stream
+}
+
+/// A connection from `127.0.0.<from>` that sends 448 KiB of a declared 500 KiB body and stalls:
+/// 432 KiB beyond the part every body may hold.
+async fn stalled_body(server: &Server, from: u8) -> TcpStream {
+    let host = authority(server);
+    let mut s = connect_from(server, from).await;
+    write!(
+        s,
+        "POST / HTTP/1.1\r\nhost: {host}\r\nx-amz-target: TrentService.ListKeys\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: 512000\r\n\r\n"
+    )
+    .unwrap();
+    // A refused body is no longer read: its writer gives up rather than wait.
+    s.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+    let _ = s.write_all(&[b' '; 448 * 1024]);
+    s
+}
+
+/// How many of `stalled` were answered as throttled once the server has read what they sent
+/// (`expected` of them, or what there is after 10 s); every answer must be that one.
+fn throttled(stalled: &mut [TcpStream], expected: usize) -> usize {
     let mut answers = vec![String::new(); stalled.len()];
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
+    let count = |answers: &[String]| {
+        answers
+            .iter()
+            .filter(|a| a.contains("ThrottlingException"))
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline && count(&answers) < expected {
         for (s, answer) in stalled.iter_mut().zip(&mut answers) {
             s.set_nonblocking(true).unwrap();
             let mut buf = vec![0; 4096];
@@ -295,20 +319,82 @@ async fn stalled_large_bodies_draw_on_a_shared_budget() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let throttled = answers
-        .iter()
-        .filter(|a| a.contains("ThrottlingException"))
-        .count();
     for answer in answers.iter().filter(|a| !a.is_empty()) {
         assert!(
             answer.starts_with("HTTP/1.1 400") && answer.contains("ThrottlingException"),
             "{answer}"
         );
     }
-    assert!(
-        (1..200).contains(&throttled),
-        "{throttled} of 200 throttled"
+    count(&answers)
+}
+
+/// Clients that send most of a large body and then stall hold a shared budget (64 MiB beyond
+/// 16 KiB a body), not half a MiB each, and one client address at most an eighth of it. Once a
+/// client's part is spent, its next such body is refused at once as throttled (which the SDKs
+/// retry) while another client's large body is still read; once the whole budget is spent,
+/// every client's is. Ordinary requests are served throughout.
+#[tokio::test]
+async fn stalled_large_bodies_draw_on_a_shared_budget() {
+    let (server, kms) = common::start();
+    // Each stalled body holds 500,000 - 16,384 bytes: 16 fit in one client's 8 MiB, 135 in all.
+    let mut first = vec![];
+    for _ in 0..40 {
+        first.push(stalled_body(&server, 1).await);
+    }
+    kms.list_keys().send().await.unwrap();
+    assert_eq!(
+        throttled(&mut first, 24),
+        24,
+        "one client's part is 16 bodies"
     );
+
+    // Another client's large, signed body is read and answered.
+    let host = authority(&server);
+    // 300 KiB: more than the budget has left at the end (200,704 bytes).
+    let body = format!("{{\"Limit\":10{}}}", " ".repeat(300 * 1024));
+    let headers = signed_request(
+        &[
+            ("host", &host),
+            JSON,
+            ("x-amz-target", "TrentService.ListKeys"),
+        ],
+        &[],
+        body.as_bytes(),
+    );
+    let large = |from: u8| {
+        let (server, headers, body) = (&server, &headers, &body);
+        async move {
+            let mut s = connect_from(server, from).await;
+            s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            // A refused body is no longer read: the answer comes before all of it is sent.
+            s.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+            let _ = write_request(&mut s, headers, body.as_bytes());
+            read_response(&mut s)
+        }
+    };
+    let (status, reply) = large(2).await;
+    assert_eq!(status, 200, "{reply}");
+
+    // Ten more clients, 14 bodies each: 140 more than the 119 the budget has left.
+    let mut rest = vec![];
+    for from in 3..13 {
+        for _ in 0..14 {
+            rest.push(stalled_body(&server, from).await);
+        }
+    }
+    assert_eq!(
+        throttled(&mut rest, 21),
+        21,
+        "the whole budget is 135 bodies"
+    );
+    let (status, reply) = large(13).await;
+    assert_eq!(
+        (status, &reply["__type"]),
+        (400, &serde_json::json!("ThrottlingException"))
+    );
+    kms.list_keys().send().await.unwrap();
+    drop(first);
+    drop(rest);
 }
 
 /// A body that cannot be read (malformed chunked framing, or a connection half-closed before
