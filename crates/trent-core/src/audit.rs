@@ -487,6 +487,96 @@ pub fn lookup_page(
     Ok(page(events, after))
 }
 
+/// Whether a record's body (CloudTrail's JSON as Trent renders it) names `region` as its
+/// `awsRegion`, or names none: a request refused before it named a Region (an unsigned one
+/// without a region claim) is listed in every Region, so that the account sees it wherever it
+/// looks. The first `"awsRegion":` in the text is the member itself: a value holding those
+/// characters has its quotes escaped.
+pub fn recorded_in(body: &str, region: &str) -> bool {
+    const MEMBER: &str = "\"awsRegion\":";
+    let Some(at) = body.find(MEMBER) else {
+        return false;
+    };
+    let rest = &body[at + MEMBER.len()..];
+    let mut value = serde_json::Deserializer::from_str(rest).into_iter::<std::borrow::Cow<str>>();
+    matches!(value.next(), Some(Ok(v)) if v == region || v.is_empty())
+}
+
+/// The most records a lookup in a Region reads from the store in one step.
+const REGION_STEP: usize = 512;
+
+/// [`lookup_page`] of the records recorded in `region`: CloudTrail's event history is per
+/// Region, so a LookupEvents sees the events of the Region it is called in. A lookup by an
+/// indexed attribute or by time alone reads the account's records in steps and keeps those of
+/// `region` until it has a page, the records end, or it has read `scan` records; a lookup by an
+/// attribute kept in tags keeps those of `region` among what its own walk finds. A page cut
+/// short resumes where it stopped, as [`lookup_page`]'s do.
+pub fn lookup_in_region(
+    store: &dyn crate::store::Store,
+    query: &AuditQuery,
+    region: &str,
+    scan: usize,
+) -> Result<AuditPage, crate::store::StoreError> {
+    let by_tags = query
+        .attribute
+        .as_ref()
+        .is_some_and(|(a, _)| !a.is_indexed());
+    let mut events: Vec<StoredAuditEvent> = Vec::with_capacity(query.limit);
+    let mut after = query.after;
+    let mut left = scan.max(query.limit + 1);
+    // A page's worth and one more first (enough when every record is of the Region, as in a
+    // deployment that uses one), then twice as many a step up to REGION_STEP.
+    let mut next_step = query.limit + 1;
+    loop {
+        let step = if by_tags {
+            query.limit
+        } else {
+            left.min(next_step)
+        };
+        next_step = (next_step * 2).min(REGION_STEP.max(query.limit + 1));
+        let page = lookup_page(
+            store,
+            &AuditQuery {
+                after,
+                limit: step,
+                ..query.clone()
+            },
+            scan,
+        )?;
+        left = if by_tags {
+            0
+        } else {
+            left.saturating_sub(step)
+        };
+        for e in page.events {
+            if !recorded_in(&e.body, region) {
+                continue;
+            }
+            if events.len() == query.limit {
+                // One more than a page: the page resumes after its last event.
+                let resume = events.last().map(|e| (e.time, e.seq));
+                return Ok(AuditPage { events, resume });
+            }
+            events.push(e);
+        }
+        match page.resume {
+            None => {
+                return Ok(AuditPage {
+                    events,
+                    resume: None,
+                })
+            }
+            Some(resume) if left == 0 => {
+                return Ok(AuditPage {
+                    events,
+                    resume: Some(resume),
+                })
+            }
+            Some(resume) => after = Some(resume),
+        }
+    }
+}
+
 /// A request's record, supplied by the server through the caller. The engine calls
 /// [`AuditHook::record_for`] when it commits a change and adds the returned write to the same
 /// batch; after the batch committed it calls [`AuditHook::committed`].

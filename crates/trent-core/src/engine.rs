@@ -432,10 +432,20 @@ impl Kms {
         )
     }
 
-    /// Looks records up (the caller's account is the query's; the dialect checked it).
-    /// A walk by tags examines at most `scan` records ([`crate::audit::lookup_page`]).
-    pub fn audit_lookup(&self, query: &AuditQuery, scan: usize) -> Result<AuditPage, KmsError> {
-        Ok(crate::audit::lookup_page(self.store.as_ref(), query, scan)?)
+    /// Looks records of `region` up (the caller's account is the query's; the dialect checked
+    /// it), examining at most about `scan` records ([`crate::audit::lookup_in_region`]).
+    pub fn audit_lookup(
+        &self,
+        query: &AuditQuery,
+        region: &str,
+        scan: usize,
+    ) -> Result<AuditPage, KmsError> {
+        Ok(crate::audit::lookup_in_region(
+            self.store.as_ref(),
+            query,
+            region,
+            scan,
+        )?)
     }
 
     /// Prunes records older than `before` (retention); returns how many were removed.

@@ -239,6 +239,7 @@ pub mod conformance {
         audit_chains_lookups_and_pruning(store);
         audit_appends_concurrently_in_one_chain(store);
         audit_walks_by_tags_in_bounded_steps(store);
+        audit_lookups_keep_to_their_region(store);
         nul_characters_are_stored_nowhere_they_cannot_be(store);
         multi_region_copies_share_an_id(store);
         store.ping().expect("a fresh store answers");
@@ -742,6 +743,92 @@ pub mod conformance {
             .is_none());
         let alias = AliasName("alias/nul".into());
         assert!(store.get_alias(&nowhere, &alias).unwrap().is_none());
+    }
+
+    /// A lookup in a Region ([`crate::audit::lookup_in_region`]) finds the account's records of
+    /// that Region alone, and those of no Region, whatever their other values (a user agent
+    /// that spells out another Region's member is not the member): page by page, by time alone, by an indexed attribute
+    /// and by one kept in tags; a Region whose records are rare gets short pages bounded by
+    /// the scan, which followed to the end find them all.
+    pub fn audit_lookups_keep_to_their_region(store: &dyn Store) {
+        use crate::audit::{lookup_in_region, AuditAttribute, AuditQuery};
+        let account = "audit-region";
+        let region = |n: usize| match n {
+            3 | 1_101 => "ap-south-1",
+            7 => "",
+            n if n.is_multiple_of(4) => "eu-west-1",
+            _ => "us-east-1",
+        };
+        for batch in (0..1_200).collect::<Vec<usize>>().chunks(100) {
+            let writes = batch
+                .iter()
+                .map(|&n| {
+                    let mut event = audit_event(account, 20_000 + n as i64, n, "k");
+                    event.body = format!(
+                        "{{\"eventID\":\"{}\",\"userAgent\":\"x \\\"awsRegion\\\":\\\"ap-south-1\\\"\",\"awsRegion\":\"{}\",\"n\":{n}}}",
+                        event.event_id,
+                        region(n)
+                    );
+                    Write::Audit(event)
+                })
+                .collect();
+            store.commit(writes).unwrap();
+        }
+        let id = |n: usize| format!("{account}-{n}");
+        let expected = |keep: &dyn Fn(usize) -> bool, in_region: &str| -> Vec<String> {
+            (0..1_200)
+                .rev()
+                .filter(|&n| (region(n) == in_region || region(n).is_empty()) && keep(n))
+                .map(id)
+                .collect()
+        };
+        let pages = |attribute: Option<(AuditAttribute, &str)>, in_region: &str, scan| {
+            let mut pages = vec![];
+            let mut after = None;
+            loop {
+                let query = AuditQuery {
+                    attribute: attribute.map(|(a, v)| (a, v.to_owned())),
+                    after,
+                    ..AuditQuery::newest(account, 50)
+                };
+                let page = lookup_in_region(store, &query, in_region, scan).unwrap();
+                pages.push(ids(&page.events));
+                match page.resume {
+                    Some(p) => after = Some(p),
+                    None => return pages,
+                }
+            }
+        };
+        let all = |pages: Vec<Vec<String>>| pages.concat();
+        let eu = pages(None, "eu-west-1", 10_000);
+        assert_eq!(eu.len(), 7, "301 records (one of no Region), 50 a page");
+        assert!(eu[..6].iter().all(|p| p.len() == 50));
+        assert_eq!(all(eu), expected(&|_| true, "eu-west-1"));
+        assert_eq!(
+            all(pages(None, "us-east-1", 10_000)),
+            expected(&|_| true, "us-east-1")
+        );
+        assert_eq!(
+            all(pages(
+                Some((AuditAttribute::EventName, "Decrypt")),
+                "us-east-1",
+                10_000
+            )),
+            expected(&|n| n % 2 == 1, "us-east-1")
+        );
+        assert_eq!(
+            all(pages(
+                Some((AuditAttribute::ReadOnly, "true")),
+                "eu-west-1",
+                10_000
+            )),
+            expected(&|n| n % 3 == 0, "eu-west-1")
+        );
+        // Two records in 1,200, 600 read a call: a page of the newer, then the older.
+        let rare = pages(None, "ap-south-1", 600);
+        assert_eq!(rare.concat(), [id(1_101), id(7), id(3)]);
+        assert!(rare.len() <= 3, "{rare:?}");
+        assert_eq!(pages(None, "sa-east-1", 10_000).concat(), [id(7)]);
     }
 
     /// A walk by tags over more records than its first step ([`crate::audit::lookup_page`]):

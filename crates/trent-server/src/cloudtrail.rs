@@ -2,8 +2,9 @@
 //! service, `X-Amz-Target: com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents`.
 //!
 //! Owns the LookupEvents request and response shapes and their validation in CloudTrail's
-//! words. A caller sees only its own account's events; the call is allowed to account roots and
-//! to principals whose identity policy allows `cloudtrail:LookupEvents`.
+//! words. A caller sees only its own account's events, and of those the ones recorded in the
+//! Region it calls (CloudTrail's event history is per Region); the call is allowed to account
+//! roots and to principals whose identity policy allows `cloudtrail:LookupEvents`.
 //! Lookups are not themselves recorded (the trail records the KMS API).
 
 use base64::Engine as _;
@@ -198,6 +199,7 @@ pub fn lookup_events(
                 down_to: None,
                 limit,
             },
+            &caller.scope.region.0,
             scan,
         )
         .map_err(|e| AwsError::internal_with(e.to_string()))?;

@@ -117,6 +117,19 @@ async fn signed(
     target: &str,
     body: &str,
 ) -> (u16, Value) {
+    signed_in(server, REGION, access_key, secret, service, target, body).await
+}
+
+/// [`signed`] in `region`.
+async fn signed_in(
+    server: &Server,
+    region: &str,
+    access_key: &str,
+    secret: &str,
+    service: &str,
+    target: &str,
+    body: &str,
+) -> (u16, Value) {
     use trent_aws::sigv4::{self, Credential, SignedRequest};
     let host = server.url.trim_start_matches("http://").to_owned();
     let date = sigv4::format_amz_date(common::now_secs());
@@ -139,7 +152,7 @@ async fn signed(
         headers: &headers,
         body: body.as_bytes(),
     };
-    let auth = sigv4::sign(&req, &cred, REGION, service, &date);
+    let auth = sigv4::sign(&req, &cred, region, service, &date);
     let resp = reqwest::Client::new()
         .post(&server.url)
         .header("authorization", auth)
@@ -645,6 +658,98 @@ async fn a_record_keeps_a_callers_parameters_and_messages_within_cloudtrails_lim
     assert!(verify(&w).0);
 }
 
+/// CloudTrail's event history is per Region: a LookupEvents sees the events of the Region it
+/// is called in, by any attribute, while a request refused before it named a Region is seen
+/// in every one. `trent audit export` holds them all.
+#[tokio::test]
+async fn a_lookup_sees_the_events_of_its_region() {
+    let w = World::start("", &[]);
+    let here = w.kms("ROOT");
+    let there = w.server.client_for("eu-west-1", "ROOT", "secret");
+    let key_here = here.create_key().send().await.unwrap();
+    let key_there = there.create_key().send().await.unwrap();
+    there
+        .describe_key()
+        .key_id(key_there.key_metadata().unwrap().key_id())
+        .send()
+        .await
+        .unwrap();
+    // A real access key claimed, but no region: a credential that names no scope.
+    let response = reqwest::Client::new()
+        .post(&w.server.url)
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("x-amz-target", "TrentService.ListKeys")
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=ROOT, SignedHeaders=host, Signature=00",
+        )
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+
+    let lookup_in = |region: &'static str, request: Value| {
+        let server = &w.server;
+        async move {
+            let (status, page) = signed_in(
+                server,
+                region,
+                "ROOT",
+                "secret",
+                "cloudtrail",
+                LOOKUP,
+                &request.to_string(),
+            )
+            .await;
+            assert_eq!(status, 200, "{page}");
+            page["Events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| {
+                    (
+                        e["EventName"].as_str().unwrap().to_owned(),
+                        record(e)["awsRegion"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let pair = |name: &str, region: &str| (name.to_owned(), region.to_owned());
+    let unnamed = pair("ListKeys", "");
+    assert_eq!(
+        lookup_in(REGION, json!({})).await,
+        [unnamed.clone(), pair("CreateKey", REGION)]
+    );
+    assert_eq!(
+        lookup_in("eu-west-1", json!({})).await,
+        [
+            unnamed.clone(),
+            pair("DescribeKey", "eu-west-1"),
+            pair("CreateKey", "eu-west-1")
+        ]
+    );
+    let by_name =
+        json!({"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "CreateKey"}]});
+    assert_eq!(
+        lookup_in("eu-west-1", by_name.clone()).await,
+        [pair("CreateKey", "eu-west-1")]
+    );
+    assert_eq!(lookup_in("ap-south-1", by_name).await, []);
+    let read_only =
+        json!({"LookupAttributes": [{"AttributeKey": "ReadOnly", "AttributeValue": "true"}]});
+    assert_eq!(lookup_in(REGION, read_only).await, [unnamed]);
+    let by_key = |key: &aws_sdk_kms::operation::create_key::CreateKeyOutput| json!({"LookupAttributes": [{"AttributeKey": "ResourceName", "AttributeValue": key.key_metadata().unwrap().arn().unwrap()}]});
+    assert_eq!(lookup_in(REGION, by_key(&key_there)).await, []);
+    assert_eq!(
+        lookup_in(REGION, by_key(&key_here)).await,
+        [pair("CreateKey", REGION)]
+    );
+    let exported = export(&w, "0")["Records"].as_array().unwrap().len();
+    assert_eq!(exported, 4);
+}
+
 /// What a request claims or names may hold a NUL character, which PostgreSQL's text cannot
 /// hold: the request is answered and recorded like any other (its record does not fail, nor the
 /// records committed with it), the record is found by its other values, and a lookup by such a
@@ -655,7 +760,7 @@ async fn a_nul_character_in_a_claim_or_a_key_arn_is_recorded_and_breaks_nothing(
     // Unsigned, in Alibaba's form: an operation that does not exist, claimed by a real key.
     let response = reqwest::Client::new()
         .post(format!(
-            "{}/?Action=Describe%00Key&AccessKeyId=ROOT&Version=2016-01-20&Format=JSON",
+            "{}/?Action=Describe%00Key&AccessKeyId=ROOT&Version=2016-01-20&Format=JSON&RegionId={REGION}",
             w.server.url
         ))
         .send()
