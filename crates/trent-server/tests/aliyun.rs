@@ -499,6 +499,44 @@ async fn sdk_shaped_requests_manage_and_use_keys() {
     ali.call("GetKeyPolicy", &[("KeyId", &key), ("PolicyName", "other")])
         .await
         .expect(400, "InvalidParameter");
+    // A document in AWS's grammar is enforced whichever dialect stores it, so it is checked
+    // as AWS checks it: one that would lock the caller out is refused here too, on SetKeyPolicy
+    // and on CreateKey, and so is one over 32 KB.
+    let deny_all = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"kms:*","Resource":"*"}]}"#;
+    ali.call(
+        "SetKeyPolicy",
+        &[
+            ("KeyId", &key),
+            ("PolicyName", "default"),
+            ("Policy", deny_all),
+        ],
+    )
+    .await
+    .expect(400, "InvalidParameter");
+    ali.call("CreateKey", &[("Policy", deny_all)])
+        .await
+        .expect(400, "InvalidParameter");
+    let huge = format!(
+        r#"{{"Version":"1","Statement":[],"Pad":"{}"}}"#,
+        "x".repeat(33_000)
+    );
+    ali.call(
+        "SetKeyPolicy",
+        &[
+            ("KeyId", &key),
+            ("PolicyName", "default"),
+            ("Policy", &huge),
+        ],
+    )
+    .await
+    .expect(400, "InvalidParameter");
+    ali.call("CreateKey", &[("Policy", &huge)])
+        .await
+        .expect(400, "InvalidParameter");
+    assert_eq!(
+        ali.call("GetKeyPolicy", &[("KeyId", &key)]).await.ok()["Policy"],
+        mine
+    );
 
     // Filters: AND across keys, OR within values.
     ali.call("DisableKey", &[("KeyId", &other)]).await.ok();

@@ -165,11 +165,12 @@ pub(super) fn create_key(ctx: &Ctx<'_>, p: &Params) -> Res<KeyMetadataResponse> 
             key_usage,
             origin,
             // Stored in Alibaba's grammar, which the gate does not read: it decides such a key
-            // as AWS's default policy would (the account's identity policies).
-            policy: Some(
-                optional(p, "Policy")
-                    .map_or_else(|| default_policy(&ctx.caller.scope), str::to_owned),
-            ),
+            // as AWS's default policy would (the account's identity policies). A document in
+            // AWS's grammar is checked and enforced as AWS's.
+            policy: Some(match optional(p, "Policy") {
+                Some(policy) => bounded_policy(policy)?.to_owned(),
+                None => default_policy(&ctx.caller.scope),
+            }),
             tags: tags(p)?,
             multi_region: false,
             bypass_policy_lockout_safety_check: false,
@@ -409,13 +410,17 @@ pub(super) fn get_key_policy(ctx: &Ctx<'_>, p: &Params) -> Res<PolicyResponse> {
     })
 }
 
-/// Policies up to 32 KiB (Alibaba's limit).
-pub(super) fn set_key_policy(ctx: &Ctx<'_>, p: &Params) -> Res<Empty> {
-    let key = key_ref(p, "KeyId")?;
-    let policy = required(p, "Policy")?;
+/// A key policy of at most 32 KiB (Alibaba's limit), or `InvalidParameter`.
+fn bounded_policy(policy: &str) -> Res<&str> {
     if policy.len() > 32 * 1024 {
         return Err(AliyunError::invalid("Policy"));
     }
+    Ok(policy)
+}
+
+pub(super) fn set_key_policy(ctx: &Ctx<'_>, p: &Params) -> Res<Empty> {
+    let key = key_ref(p, "KeyId")?;
+    let policy = bounded_policy(required(p, "Policy")?)?;
     ctx.kms
         .put_key_policy(ctx.caller, &key, policy_name(p), policy.to_owned(), false)?;
     Ok(Empty {})

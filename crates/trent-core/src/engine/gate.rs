@@ -362,15 +362,21 @@ impl Kms {
     }
 
     /// Checks a key policy document for CreateKey or PutKeyPolicy in `scope`: size, grammar,
-    /// and that every principal of the key's account it names exists. Documents that come
-    /// through the Alibaba dialect are in Alibaba's grammar and stored as given (`None`).
+    /// and that every principal of the key's account it names exists. A document that comes
+    /// through the Alibaba dialect in Alibaba's grammar is stored as given (`None`) and never
+    /// enforced; one in AWS's grammar is enforced whichever dialect stored it (see
+    /// [`Kms::key_policy`]), so it is checked as AWS checks it, lockout check included (the
+    /// caller runs it on `Some`), or the other dialect would be a way around the check.
     pub(super) fn checked_policy(
         &self,
         caller: &Caller,
         scope: &Scope,
         text: &str,
     ) -> Result<Option<Arc<Policy>>, KmsError> {
-        if caller.dialect == Dialect::Aliyun {
+        if caller.dialect == Dialect::Aliyun
+            && text.len() <= trent_policy::KEY_POLICY_MAX_BYTES
+            && Policy::parse(text, PolicyKind::Resource).is_err()
+        {
             return Ok(None);
         }
         self.parse_key_policy(scope, text).map(Some)
