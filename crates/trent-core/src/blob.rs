@@ -27,6 +27,22 @@ pub const MIN_LEN: usize = HEADER_LEN + trent_crypto::NONCE_LEN + trent_crypto::
 /// The encryption context: a string map bound to the ciphertext; order never matters.
 pub type EncryptionContext = BTreeMap<String, String>;
 
+/// The most bytes of keys and values together an encryption context may hold. AWS documents no
+/// limit; Alibaba documents 8,192 characters of its JSON text. Unbounded, a context is work for
+/// every policy condition that matches it, and text in every audit record.
+pub const CONTEXT_MAX_BYTES: usize = 8192;
+
+/// Whether `context` is within [`CONTEXT_MAX_BYTES`].
+pub fn context_within_limit(context: &EncryptionContext) -> bool {
+    context
+        .iter()
+        .map(|(k, v)| k.len() + v.len())
+        .try_fold(0usize, |total, n| {
+            Some(total + n).filter(|t| *t <= CONTEXT_MAX_BYTES)
+        })
+        .is_some()
+}
+
 /// A parsed blob, borrowing its sealed part.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Blob<'a> {

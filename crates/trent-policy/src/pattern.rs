@@ -111,13 +111,45 @@ fn flush(lit: &mut String, pieces: &mut Vec<Piece>) {
     }
 }
 
-/// Wildcard matching with backtracking to the last `*` only: every non-star piece consumes a
-/// fixed sequence of characters, so this is exact and O(len(text) × len(pattern)) at worst.
+/// Wildcard matching, exact either way. Backtracking to the last `*` is linear in the usual
+/// case and allocates nothing, but a text and pattern chosen to nearly match everywhere (many
+/// `?` or a long piece after a `*`) cost it O(len(text) × len(pattern)): a policy author could
+/// make every request that a condition reads take seconds. So it runs within a budget of steps
+/// proportional to its input, and past the budget the match is made bit-parallel
+/// ([`bit_parallel`]), O(len(text) + len(pattern) × len(text) / 64) at worst.
 fn glob(pieces: &[Piece], vars: &[Cow<'_, str>], text: &str, fold: bool) -> bool {
+    let pattern_len: usize = pieces
+        .iter()
+        .map(|p| match p {
+            Piece::Lit(s) => s.len(),
+            Piece::Var(i) => vars[*i].len(),
+            Piece::Star | Piece::One => 1,
+        })
+        .sum();
+    let budget = 8 * (text.len() + pattern_len) + 64;
+    backtrack(pieces, vars, text, fold, budget)
+        .unwrap_or_else(|| bit_parallel(pieces, vars, text, fold))
+}
+
+/// Matching with backtracking to the last `*` only: every non-star piece consumes a fixed
+/// sequence of characters, so this is exact. `None` once it has taken `budget` steps (a step
+/// per piece tried, plus the bytes a literal compares).
+fn backtrack(
+    pieces: &[Piece],
+    vars: &[Cow<'_, str>],
+    text: &str,
+    fold: bool,
+    budget: usize,
+) -> Option<bool> {
     let (mut p, mut t) = (0, 0);
+    let mut steps = 0usize;
     // (the piece after the last star, where that star's match currently ends)
     let mut back: Option<(usize, usize)> = None;
     loop {
+        steps += 1;
+        if steps > budget {
+            return None;
+        }
         if let Some(piece) = pieces.get(p) {
             let advanced = match piece {
                 Piece::Star => {
@@ -126,8 +158,14 @@ fn glob(pieces: &[Piece], vars: &[Cow<'_, str>], text: &str, fold: bool) -> bool
                     continue;
                 }
                 Piece::One => text[t..].chars().next().map(char::len_utf8),
-                Piece::Lit(s) => prefix(&text[t..], s, fold),
-                Piece::Var(i) => prefix(&text[t..], &vars[*i], fold),
+                Piece::Lit(s) => {
+                    steps += s.len();
+                    prefix(&text[t..], s, fold)
+                }
+                Piece::Var(i) => {
+                    steps += vars[*i].len();
+                    prefix(&text[t..], &vars[*i], fold)
+                }
             };
             if let Some(n) = advanced {
                 t += n;
@@ -135,7 +173,7 @@ fn glob(pieces: &[Piece], vars: &[Cow<'_, str>], text: &str, fold: bool) -> bool
                 continue;
             }
         } else if t == text.len() {
-            return true;
+            return Some(true);
         }
         match back {
             Some((bp, bt)) if bt < text.len() => {
@@ -144,9 +182,106 @@ fn glob(pieces: &[Piece], vars: &[Cow<'_, str>], text: &str, fold: bool) -> bool
                 p = bp;
                 t = nt;
             }
-            _ => return false,
+            _ => return Some(false),
         }
     }
+}
+
+/// What matching compares of a character: itself, or when folding its lower case (at most
+/// three characters), so that two characters match exactly when their classes are equal, as
+/// [`prefix`] compares them.
+fn class(c: char, fold: bool) -> [char; 3] {
+    let mut out = ['\0'; 3];
+    if fold {
+        for (slot, lower) in out.iter_mut().zip(c.to_lowercase()) {
+            *slot = lower;
+        }
+    } else {
+        out[0] = c;
+    }
+    out
+}
+
+/// Matching as a set of positions: bit `i` says that the pattern read so far matches the
+/// text's first `i` characters. A `*` sets every position from the first one set; a `?` moves
+/// every position one character on; a literal character moves on the positions followed by a
+/// character of its class. A class that occurs more than 64 times in the text keeps the
+/// positions after its occurrences as bits, ANDed a word at a time; a rarer one is checked at
+/// its few positions, so the work is bounded whatever the text and pattern.
+fn bit_parallel(pieces: &[Piece], vars: &[Cow<'_, str>], text: &str, fold: bool) -> bool {
+    use std::collections::HashMap;
+    const DENSE: usize = 64;
+    let mut after: HashMap<[char; 3], Vec<usize>> = HashMap::new();
+    let mut n = 0;
+    for (i, c) in text.chars().enumerate() {
+        after.entry(class(c, fold)).or_default().push(i + 1);
+        n = i + 1;
+    }
+    let words = n / 64 + 1;
+    let bits_of = |positions: &[usize]| {
+        let mut bits = vec![0u64; words];
+        for &p in positions {
+            bits[p / 64] |= 1 << (p % 64);
+        }
+        bits
+    };
+    let dense: HashMap<[char; 3], Vec<u64>> = after
+        .iter()
+        .filter(|(_, positions)| positions.len() > DENSE)
+        .map(|(c, positions)| (*c, bits_of(positions)))
+        .collect();
+    // Bits past position n are never set.
+    let last_mask = if n % 64 == 63 {
+        u64::MAX
+    } else {
+        (1u64 << (n % 64 + 1)) - 1
+    };
+    let mut d = vec![0u64; words];
+    d[0] = 1;
+    let mut next = vec![0u64; words];
+    let mut advance = |d: &mut Vec<u64>, want: Option<char>| -> bool {
+        let mut carry = 0;
+        for w in d.iter_mut() {
+            let out = *w >> 63;
+            *w = (*w << 1) | carry;
+            carry = out;
+        }
+        d[words - 1] &= last_mask;
+        if let Some(c) = want {
+            let c = class(c, fold);
+            match dense.get(&c) {
+                Some(bits) => d.iter_mut().zip(bits).for_each(|(w, b)| *w &= b),
+                None => {
+                    next.fill(0);
+                    for &p in after.get(&c).map_or(&[][..], Vec::as_slice) {
+                        next[p / 64] |= d[p / 64] & (1 << (p % 64));
+                    }
+                    std::mem::swap(d, &mut next);
+                }
+            }
+        }
+        d.iter().any(|w| *w != 0)
+    };
+    for piece in pieces {
+        let alive = match piece {
+            Piece::Star => {
+                let Some(first) = d.iter().position(|w| *w != 0) else {
+                    return false;
+                };
+                d[first] |= u64::MAX << d[first].trailing_zeros();
+                d[first + 1..].fill(u64::MAX);
+                d[words - 1] &= last_mask;
+                true
+            }
+            Piece::One => advance(&mut d, None),
+            Piece::Lit(s) => s.chars().all(|c| advance(&mut d, Some(c))),
+            Piece::Var(i) => vars[*i].chars().all(|c| advance(&mut d, Some(c))),
+        };
+        if !alive {
+            return false;
+        }
+    }
+    d[n / 64] >> (n % 64) & 1 == 1
 }
 
 /// If `text` starts with `lit`, the number of bytes of `text` it spans.
@@ -155,12 +290,14 @@ fn prefix(text: &str, lit: &str, fold: bool) -> Option<usize> {
         return text.starts_with(lit).then_some(lit.len());
     }
     if lit.is_ascii() {
-        // An ASCII letter folds only to ASCII, so comparing bytes is exact and fast (actions
-        // are always ASCII).
-        let head = text.as_bytes().get(..lit.len())?;
-        return head
-            .eq_ignore_ascii_case(lit.as_bytes())
-            .then_some(lit.len());
+        // Between ASCII texts, comparing bytes is exact and fast (actions are always ASCII).
+        // A text with other characters there is compared character by character: one of them
+        // may fold to an ASCII letter (the Kelvin sign to `k`).
+        if let Some(head) = text.as_bytes().get(..lit.len()).filter(|h| h.is_ascii()) {
+            return head
+                .eq_ignore_ascii_case(lit.as_bytes())
+                .then_some(lit.len());
+        }
     }
     let mut chars = text.char_indices();
     for want in lit.chars() {
@@ -366,5 +503,98 @@ mod tests {
         ctx.insert("aws:PrincipalAccount", "111122223333");
         assert!(p.matches("arn:aws:iam::111122223333:user/alice", &ctx));
         assert!(!p.matches("arn:aws:iam::444455556666:user/alice", &ctx));
+    }
+
+    /// The two ways of matching agree on every text and pattern: random ones over a small
+    /// alphabet (so that they nearly match often) with characters whose case folds unusually
+    /// (the Kelvin sign folds to `k`, `İ` to two characters, `ß` to itself), folding or not;
+    /// and the budget sends the pathological case to the bit-parallel way, which finds it.
+    #[test]
+    fn backtracking_and_bit_parallel_matching_agree() {
+        let alphabet = ['a', 'b', 'A', 'k', 'K', '\u{212a}', 'İ', 'i', 'ß', '/'];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let vars = [Cow::Borrowed("ab")];
+        for round in 0..20_000 {
+            let text: String = (0..next(12))
+                .map(|_| alphabet[next(alphabet.len())])
+                .collect();
+            let pieces: Vec<Piece> = (0..next(7))
+                .map(|_| match next(6) {
+                    0 => Piece::Star,
+                    1 => Piece::One,
+                    2 => Piece::Var(0),
+                    _ => Piece::Lit(
+                        (0..1 + next(3))
+                            .map(|_| alphabet[next(alphabet.len())])
+                            .collect::<String>()
+                            .into(),
+                    ),
+                })
+                .collect();
+            for fold in [false, true] {
+                let slow = backtrack(&pieces, &vars, &text, fold, usize::MAX);
+                let fast = bit_parallel(&pieces, &vars, &text, fold);
+                assert_eq!(
+                    slow,
+                    Some(fast),
+                    "round {round}: {pieces:?} {text:?} fold {fold}"
+                );
+            }
+        }
+        // Texts longer than a word of positions, with classes dense and rare.
+        let long = format!("{}b{}", "a".repeat(150), "a".repeat(100));
+        let after_b = |n: usize| format!("*b{}", "?".repeat(n));
+        for (pattern, expected) in [
+            ("*a?a?a?b*".to_owned(), true),
+            ("a*b".to_owned(), false),
+            ("a*ba*".to_owned(), true),
+            (after_b(100), true),
+            (after_b(99), false),
+            (after_b(101), false),
+        ] {
+            let p = Pattern::parse(&pattern, WILD);
+            assert_eq!(
+                bit_parallel(&p.pieces, &[], &long, false),
+                expected,
+                "{pattern}"
+            );
+            assert_eq!(
+                backtrack(&p.pieces, &[], &long, false, usize::MAX),
+                Some(expected)
+            );
+        }
+        // Nearly matching at every position: over budget, and still answered.
+        let text = "a".repeat(4_000);
+        let pattern = format!("*{}b", "a?".repeat(1_000));
+        let p = Pattern::parse(&pattern, WILD);
+        assert_eq!(
+            backtrack(
+                &p.pieces,
+                &[],
+                &text,
+                false,
+                8 * (text.len() + pattern.len()) + 64
+            ),
+            None
+        );
+        assert!(!m(&pattern, &text));
+        assert!(m(&pattern, &format!("{text}b")));
+    }
+
+    #[test]
+    fn folding_is_the_same_for_ascii_and_other_literals() {
+        let fold = |pattern: &str, text: &str| {
+            Pattern::parse(pattern, WILD).matches(text, true, &MapContext::default())
+        };
+        assert!(fold("kms", "KMS"));
+        assert!(fold("kms", "\u{212a}MS"), "the Kelvin sign folds to k");
+        assert!(fold("\u{212a}ms", "kms"));
+        assert!(!fold("kms", "KM"));
     }
 }

@@ -397,6 +397,57 @@ async fn stalled_large_bodies_draw_on_a_shared_budget() {
     drop(rest);
 }
 
+/// A key policy cannot make the requests it reads expensive: an encryption context is at most
+/// 8,192 bytes of keys and values (ValidationException past it, in each of the operations that
+/// take one), and a condition pattern that nearly matches a context everywhere (`*a?a?…b`
+/// against `aaaa…`, quadratic for backtracking) is decided exactly. An adversarial probe made
+/// such a request take seconds of CPU and stall every other client.
+#[tokio::test]
+async fn an_encryption_context_is_bounded_and_a_pathological_condition_is_decided() {
+    use aws_sdk_kms::primitives::Blob;
+    let (_server, kms) = common::start();
+    let pattern = format!("*{}b", "a?".repeat(4_000));
+    let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{}:root", common::ACCOUNT)},
+         "Action": "kms:*", "Resource": "*"},
+        {"Effect": "Deny", "Principal": "*", "Action": "kms:Encrypt", "Resource": "*",
+         "Condition": {"StringLike": {"kms:EncryptionContext:x": pattern}}}]});
+    let key = kms
+        .create_key()
+        .policy(policy.to_string())
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    let encrypt = |value: String| {
+        kms.encrypt()
+            .key_id(&key)
+            .plaintext(Blob::new(b"x".to_vec()))
+            .encryption_context("x", value)
+            .send()
+    };
+    // 8,191 bytes with the key: within the limit, and the Deny does not match...
+    encrypt("a".repeat(8_190)).await.unwrap();
+    // ...until the value ends in b.
+    let e = encrypt(format!("{}b", "a".repeat(8_189)))
+        .await
+        .unwrap_err();
+    assert_eq!(common::code(&e), "AccessDeniedException");
+    let e = encrypt("a".repeat(8_192)).await.unwrap_err();
+    assert_eq!(common::code(&e), "ValidationException");
+    let e = kms
+        .generate_data_key()
+        .key_id(&key)
+        .number_of_bytes(32)
+        .encryption_context("y", "z".repeat(9_000))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(common::code(&e), "ValidationException");
+}
+
 /// A body that cannot be read (malformed chunked framing, or a connection half-closed before
 /// the declared length) is a malformed request (400), not an oversized one (413), in both
 /// dialects.

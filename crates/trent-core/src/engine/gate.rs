@@ -94,6 +94,20 @@ pub struct Facts<'a> {
     pub precondition: Option<&'a Precondition>,
 }
 
+/// What the request carries must be within Trent's limits before a policy reads it: an
+/// encryption context is at most [`crate::blob::CONTEXT_MAX_BYTES`].
+fn check_facts(facts: &Facts<'_>) -> Result<(), KmsError> {
+    match facts.encryption_context {
+        Some(context) if !crate::blob::context_within_limit(context) => {
+            Err(KmsError::Validation(format!(
+                "The encryption context must not be longer than {} bytes (its keys and values together).",
+                crate::blob::CONTEXT_MAX_BYTES
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 impl fmt::Debug for Facts<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Facts")
@@ -118,6 +132,7 @@ impl Kms {
         key: Option<&KeyRef>,
         facts: &Facts<'_>,
     ) -> Result<Option<Arc<LoadedKey>>, KmsError> {
+        check_facts(facts)?;
         let Some(key) = key else {
             let access = state::access(op);
             let resource = match (access.authority, facts.alias) {
@@ -190,6 +205,7 @@ impl Kms {
         op: KeyOp,
         facts: &Facts<'_>,
     ) -> Result<(Scope, crate::KeyId), KmsError> {
+        check_facts(facts)?;
         self.resolve_scoped(caller, key)
             .map_err(|e| self.hide_foreign(caller, key, op, facts, e))
     }
