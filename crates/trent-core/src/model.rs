@@ -653,6 +653,27 @@ pub struct Grant {
     pub created_at: Timestamp,
 }
 
+impl Grant {
+    /// About how many bytes the grant takes in its key's record: its text, plus a few bytes a
+    /// member for the encoding.
+    pub fn weight(&self) -> usize {
+        let pairs = match &self.constraint {
+            Some(GrantConstraint::Subset(pairs) | GrantConstraint::Equals(pairs)) => {
+                pairs.iter().map(|(k, v)| k.len() + v.len() + 8).sum()
+            }
+            None => 0,
+        };
+        self.id.len()
+            + self.name.as_ref().map_or(0, String::len)
+            + self.grantee.len()
+            + self.retiring.as_ref().map_or(0, String::len)
+            + self.issuing_account.len()
+            + 32 * self.operations.len()
+            + pairs
+            + 128
+    }
+}
+
 /// A key's deletion protection, with the description given when it was turned on.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeletionProtection {

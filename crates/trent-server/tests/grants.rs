@@ -476,3 +476,61 @@ async fn create_grant_conditions_see_the_grants_constraint() {
     assert_eq!(code(create(None).await), "AccessDeniedException");
     create(Some(("tenant", "test"))).await.unwrap();
 }
+
+/// A key's grants live in its record, which every write of the key rewrites: they may take at
+/// most 2 MiB of it (LimitExceededException past it, as past the count), so that a key cannot
+/// be made a record of hundreds of MB. Retiring grants makes room again.
+#[tokio::test]
+async fn a_keys_grants_are_bounded_in_bytes() {
+    let (server, _dir) = start();
+    let kms = client(&server, "ROOT");
+    let key = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    // The largest grants AWS's model allows: eight constraint pairs of 384 characters.
+    let constraint = (0..8).fold(GrantConstraints::builder(), |c, i| {
+        c.encryption_context_subset(format!("k{i}{}", "x".repeat(380)), "v".repeat(384))
+    });
+    let constraint = constraint.build();
+    let mut ids = vec![];
+    let refused = loop {
+        let created = kms
+            .create_grant()
+            .key_id(&key)
+            .grantee_principal(user(ACCT, &"b".repeat(200)))
+            .retiring_principal(user(ACCT, &"r".repeat(200)))
+            .operations(Op::Decrypt)
+            .operations(Op::Encrypt)
+            .operations(Op::RetireGrant)
+            .constraints(constraint.clone())
+            .send()
+            .await;
+        match created {
+            Ok(out) => ids.push(out.grant_id.unwrap()),
+            Err(e) => break e,
+        }
+        assert!(ids.len() < 1_000, "no bound on the grants' bytes");
+    };
+    assert_eq!(common::code(&refused), "LimitExceededException");
+    assert!((300..600).contains(&ids.len()), "{} grants", ids.len());
+    // The key still works, and a retired grant makes room for another.
+    kms.describe_key().key_id(&key).send().await.unwrap();
+    kms.revoke_grant()
+        .key_id(&key)
+        .grant_id(&ids[0])
+        .send()
+        .await
+        .unwrap();
+    kms.create_grant()
+        .key_id(&key)
+        .grantee_principal(user(ACCT, "bob"))
+        .operations(Op::Decrypt)
+        .send()
+        .await
+        .unwrap();
+}

@@ -14,6 +14,11 @@ use crate::state::KeyOp;
 
 /// AWS's quota of grants per key.
 pub const MAX_GRANTS_PER_KEY: usize = 50_000;
+/// The most bytes a key's grants may take in its record ([`Grant::weight`]), about 5,000 grants
+/// of the usual size. Grants live in the key's record, which every write of the key rewrites
+/// and every concurrent writer copies: 50,000 grants of the largest size would make it
+/// hundreds of MB.
+pub const MAX_GRANT_BYTES_PER_KEY: usize = 2 * 1024 * 1024;
 /// AWS's limit of grant tokens in one request.
 pub const MAX_GRANT_TOKENS: usize = 10;
 const TOKEN_PREFIX: &str = "trent-grant-v1|";
@@ -184,6 +189,13 @@ impl Kms {
             if r.meta.grants.len() >= MAX_GRANTS_PER_KEY {
                 return Err(KmsError::LimitExceeded(format!(
                     "The request would exceed the limit of {MAX_GRANTS_PER_KEY} grants for {}.",
+                    r.arn()
+                )));
+            }
+            let weight: usize = r.meta.grants.iter().map(Grant::weight).sum();
+            if weight + candidate.weight() > MAX_GRANT_BYTES_PER_KEY {
+                return Err(KmsError::LimitExceeded(format!(
+                    "The request would exceed the limit of {MAX_GRANT_BYTES_PER_KEY} bytes of grants for {}. Retire or revoke grants of this key first.",
                     r.arn()
                 )));
             }
