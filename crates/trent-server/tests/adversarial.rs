@@ -397,9 +397,9 @@ async fn stalled_large_bodies_draw_on_a_shared_budget() {
     drop(rest);
 }
 
-/// A key policy cannot make the requests it reads expensive: an encryption context is at most
-/// 8,192 bytes of keys and values (ValidationException past it, in each of the operations that
-/// take one), and a condition pattern that nearly matches a context everywhere (`*a?a?…b`
+/// A key policy cannot make the requests it reads expensive, nor be dodged: an encryption
+/// context is at most 8,192 bytes of keys and values and has no two keys equal but for case
+/// (ValidationException, in each of the operations that take one), and a condition pattern that nearly matches a context everywhere (`*a?a?…b`
 /// against `aaaa…`, quadratic for backtracking) is decided exactly. An adversarial probe made
 /// such a request take seconds of CPU and stall every other client.
 #[tokio::test]
@@ -442,6 +442,17 @@ async fn an_encryption_context_is_bounded_and_a_pathological_condition_is_decide
         .key_id(&key)
         .number_of_bytes(32)
         .encryption_context("y", "z".repeat(9_000))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(common::code(&e), "ValidationException");
+    // Keys that differ only in case: a condition on one of them could not read both.
+    let e = kms
+        .encrypt()
+        .key_id(&key)
+        .plaintext(Blob::new(b"x".to_vec()))
+        .encryption_context("App", "billing")
+        .encryption_context("app", "hr")
         .send()
         .await
         .unwrap_err();

@@ -95,17 +95,36 @@ pub struct Facts<'a> {
 }
 
 /// What the request carries must be within Trent's limits before a policy reads it: an
-/// encryption context is at most [`crate::blob::CONTEXT_MAX_BYTES`].
+/// encryption context is at most [`crate::blob::CONTEXT_MAX_BYTES`], and holds no two keys
+/// that differ only in letter case. A policy names a context key without regard to case
+/// (`kms:EncryptionContext:app` reads `App` too), so with both `App` and `app` it could read
+/// only one of them, and a caller could pick the one a Deny does not test.
 fn check_facts(facts: &Facts<'_>) -> Result<(), KmsError> {
-    match facts.encryption_context {
-        Some(context) if !crate::blob::context_within_limit(context) => {
-            Err(KmsError::Validation(format!(
-                "The encryption context must not be longer than {} bytes (its keys and values together).",
-                crate::blob::CONTEXT_MAX_BYTES
-            )))
-        }
-        _ => Ok(()),
+    let Some(context) = facts.encryption_context else {
+        return Ok(());
+    };
+    if !crate::blob::context_within_limit(context) {
+        return Err(KmsError::Validation(format!(
+            "The encryption context must not be longer than {} bytes (its keys and values together).",
+            crate::blob::CONTEXT_MAX_BYTES
+        )));
     }
+    // The map is ordered, so keys equal but for case are not always neighbours: compare each
+    // key's lower case with the others'.
+    if context
+        .keys()
+        .any(|k| k.bytes().any(|b| b.is_ascii_uppercase()))
+    {
+        let mut seen = std::collections::HashSet::with_capacity(context.len());
+        for k in context.keys() {
+            if !seen.insert(k.to_ascii_lowercase()) {
+                return Err(KmsError::Validation(format!(
+                    "The encryption context has keys that differ only in letter case ({k} and another): a key policy cannot tell them apart."
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 impl fmt::Debug for Facts<'_> {
