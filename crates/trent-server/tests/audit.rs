@@ -599,18 +599,30 @@ async fn a_record_keeps_a_callers_parameters_and_messages_within_cloudtrails_lim
     let kms = w.kms("ROOT");
     let key = kms.create_key().send().await.unwrap();
     let key_id = key.key_metadata().unwrap().key_id().to_owned();
-    let encrypt = |pairs: usize| {
-        let mut request = kms
-            .encrypt()
-            .key_id(&key_id)
-            .plaintext(Blob::new(PLAINTEXT));
-        for i in 0..pairs {
-            request = request.encryption_context(format!("k{i:04}"), "v".repeat(1000));
+    // A body's members are recorded whether the operation reads them or not (an encryption
+    // context is bounded well below the limit): 150 KB, then 50 KB, of a member of its own.
+    let encrypt = |padding: usize| {
+        let body = json!({
+            "KeyId": key_id,
+            "Plaintext": base64::engine::general_purpose::STANDARD.encode(PLAINTEXT),
+            "Padding": "p".repeat(padding),
+        });
+        let server = &w.server;
+        async move {
+            let (status, reply) = signed(
+                server,
+                "ROOT",
+                "secret",
+                "kms",
+                "TrentService.Encrypt",
+                &body.to_string(),
+            )
+            .await;
+            assert_eq!(status, 200, "{reply}");
         }
-        request.send()
     };
-    encrypt(150).await.unwrap(); // about 150 KB of context
-    encrypt(50).await.unwrap(); // about 50 KB
+    encrypt(150_000).await;
+    encrypt(50_000).await;
     let long_id = format!("alias/{}", "x".repeat(2000));
     let err = kms
         .describe_key()
@@ -627,14 +639,11 @@ async fn a_record_keeps_a_callers_parameters_and_messages_within_cloudtrails_lim
         .collect();
     assert_eq!(records.len(), 2);
     // Newest first.
-    let pairs = |r: &Value| {
-        r["requestParameters"]["encryptionContext"]
-            .as_object()
-            .map(|c| c.len())
-    };
     assert_eq!(
-        pairs(&records[0]),
-        Some(50),
+        records[0]["requestParameters"]["padding"]
+            .as_str()
+            .map(str::len),
+        Some(50_000),
         "a record under the limit is whole"
     );
     assert_eq!(records[1]["requestParameters"], json!({"omitted": true}));
