@@ -27,20 +27,50 @@ pub const MIN_LEN: usize = HEADER_LEN + trent_crypto::NONCE_LEN + trent_crypto::
 /// The encryption context: a string map bound to the ciphertext; order never matters.
 pub type EncryptionContext = BTreeMap<String, String>;
 
-/// The most bytes of keys and values together an encryption context may hold. AWS documents no
-/// limit; Alibaba documents 8,192 characters of its JSON text. Unbounded, a context is work for
-/// every policy condition that matches it, and text in every audit record.
+/// The most bytes of keys and values together an encryption context may hold when a ciphertext
+/// is made. AWS documents no limit; Alibaba documents 8,192 characters of its JSON text.
+/// Unbounded, a context is work for every policy condition that matches it, and text in every
+/// audit record.
 pub const CONTEXT_MAX_BYTES: usize = 8192;
 
-/// Whether `context` is within [`CONTEXT_MAX_BYTES`].
-pub fn context_within_limit(context: &EncryptionContext) -> bool {
+/// The same bound for Decrypt and ReEncrypt's source, which read ciphertexts made before
+/// [`CONTEXT_MAX_BYTES`] held: larger, and still a bound on what conditions cost.
+pub const CONTEXT_READ_MAX_BYTES: usize = 64 * 1024;
+
+/// Whether `context` holds at most `limit` bytes of keys and values.
+pub fn context_within(context: &EncryptionContext, limit: usize) -> bool {
     context
         .iter()
         .map(|(k, v)| k.len() + v.len())
-        .try_fold(0usize, |total, n| {
-            Some(total + n).filter(|t| *t <= CONTEXT_MAX_BYTES)
-        })
+        .try_fold(0usize, |total, n| Some(total + n).filter(|t| *t <= limit))
         .is_some()
+}
+
+/// A key of `context` equal to another but for ASCII letter case, if there is one. The map is
+/// ordered, so such keys are not always neighbours; a small context is compared pair by pair,
+/// a large one through a set.
+pub fn key_equal_but_for_case(context: &EncryptionContext) -> Option<&str> {
+    if context.len() < 2
+        || !context
+            .keys()
+            .any(|k| k.bytes().any(|b| b.is_ascii_uppercase()))
+    {
+        return None;
+    }
+    if context.len() <= 16 {
+        return context.keys().enumerate().find_map(|(i, k)| {
+            context
+                .keys()
+                .skip(i + 1)
+                .any(|other| other.eq_ignore_ascii_case(k))
+                .then_some(k.as_str())
+        });
+    }
+    let mut seen = std::collections::HashSet::with_capacity(context.len());
+    context
+        .keys()
+        .map(String::as_str)
+        .find(|k| !seen.insert(k.to_ascii_lowercase()))
 }
 
 /// A parsed blob, borrowing its sealed part.
@@ -103,6 +133,37 @@ pub fn decode(bytes: &[u8]) -> Option<Blob<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn contexts_are_bounded_and_keys_equal_but_for_case_are_found() {
+        let context = |keys: &[&str]| -> EncryptionContext {
+            keys.iter()
+                .map(|k| (k.to_string(), "v".to_owned()))
+                .collect()
+        };
+        assert_eq!(key_equal_but_for_case(&context(&["app", "bpp"])), None);
+        assert_eq!(key_equal_but_for_case(&context(&["App"])), None);
+        assert!(key_equal_but_for_case(&context(&["App", "b", "app"])).is_some());
+        // A large context goes through the set; keys apart in the map's order are found.
+        let mut many: Vec<String> = (0..40).map(|i| format!("k{i:02}")).collect();
+        assert_eq!(
+            key_equal_but_for_case(&context(
+                &many.iter().map(String::as_str).collect::<Vec<_>>()
+            )),
+            None
+        );
+        many.push("K07".into());
+        assert!(key_equal_but_for_case(&context(
+            &many.iter().map(String::as_str).collect::<Vec<_>>()
+        ))
+        .is_some());
+        let sized = |n: usize| EncryptionContext::from([("k".to_owned(), "v".repeat(n - 1))]);
+        assert!(context_within(&sized(CONTEXT_MAX_BYTES), CONTEXT_MAX_BYTES));
+        assert!(!context_within(
+            &sized(CONTEXT_MAX_BYTES + 1),
+            CONTEXT_MAX_BYTES
+        ));
+    }
 
     #[test]
     fn round_trip() {

@@ -398,8 +398,9 @@ async fn stalled_large_bodies_draw_on_a_shared_budget() {
 }
 
 /// A key policy cannot make the requests it reads expensive, nor be dodged: an encryption
-/// context is at most 8,192 bytes of keys and values and has no two keys equal but for case
-/// (ValidationException, in each of the operations that take one), and a condition pattern that nearly matches a context everywhere (`*a?a?…b`
+/// context a ciphertext is made with is at most 8,192 bytes of keys and values and has no two
+/// keys equal but for case (ValidationException), one Decrypt reads at most 64 KB, and a
+/// condition pattern that nearly matches a context everywhere (`*a?a?…b`
 /// against `aaaa…`, quadratic for backtracking) is decided exactly. An adversarial probe made
 /// such a request take seconds of CPU and stall every other client.
 #[tokio::test]
@@ -457,6 +458,37 @@ async fn an_encryption_context_is_bounded_and_a_pathological_condition_is_decide
         .await
         .unwrap_err();
     assert_eq!(common::code(&e), "ValidationException");
+    // Decrypt reads ciphertexts made before those rules: a context of more than 8 KB, or with
+    // such keys, is still read (here it opens nothing), one of more than 64 KB is not.
+    let blob = kms
+        .encrypt()
+        .key_id(&key)
+        .plaintext(Blob::new(b"x".to_vec()))
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob
+        .unwrap();
+    let decrypt = |context: Vec<(&str, String)>| {
+        let request = context
+            .into_iter()
+            .fold(kms.decrypt().ciphertext_blob(blob.clone()), |r, (k, v)| {
+                r.encryption_context(k, v)
+            });
+        async move { common::code(&request.send().await.unwrap_err()) }
+    };
+    assert_eq!(
+        decrypt(vec![("x", "a".repeat(9_000))]).await,
+        "InvalidCiphertextException"
+    );
+    assert_eq!(
+        decrypt(vec![("App", "b".into()), ("app", "c".into())]).await,
+        "InvalidCiphertextException"
+    );
+    assert_eq!(
+        decrypt(vec![("x", "a".repeat(66_000))]).await,
+        "ValidationException"
+    );
 }
 
 /// A body that cannot be read (malformed chunked framing, or a connection half-closed before

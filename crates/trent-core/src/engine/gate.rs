@@ -94,34 +94,34 @@ pub struct Facts<'a> {
     pub precondition: Option<&'a Precondition>,
 }
 
-/// What the request carries must be within Trent's limits before a policy reads it: an
-/// encryption context is at most [`crate::blob::CONTEXT_MAX_BYTES`], and holds no two keys
-/// that differ only in letter case. A policy names a context key without regard to case
-/// (`kms:EncryptionContext:app` reads `App` too), so with both `App` and `app` it could read
-/// only one of them, and a caller could pick the one a Deny does not test.
-fn check_facts(facts: &Facts<'_>) -> Result<(), KmsError> {
+/// What the request carries must be within Trent's limits before a policy reads it. An
+/// encryption context a new ciphertext will be bound to is at most
+/// [`crate::blob::CONTEXT_MAX_BYTES`] and holds no two keys that differ only in letter case: a
+/// policy names a context key without regard to case (`kms:EncryptionContext:app` reads `App`
+/// too), so with both `App` and `app` it could read only one of them, and a caller could pick
+/// the one a Deny does not test. Decrypt and ReEncrypt's source read ciphertexts made before
+/// these rules, so there a context is bounded only by [`crate::blob::CONTEXT_READ_MAX_BYTES`]
+/// (what it costs the conditions that read it), and keeps its keys: it can no longer be made.
+fn check_facts(op: KeyOp, facts: &Facts<'_>) -> Result<(), KmsError> {
     let Some(context) = facts.encryption_context else {
         return Ok(());
     };
-    if !crate::blob::context_within_limit(context) {
+    let opens = matches!(op, KeyOp::Decrypt | KeyOp::ReEncryptFrom);
+    let limit = if opens {
+        crate::blob::CONTEXT_READ_MAX_BYTES
+    } else {
+        crate::blob::CONTEXT_MAX_BYTES
+    };
+    if !crate::blob::context_within(context, limit) {
         return Err(KmsError::Validation(format!(
-            "The encryption context must not be longer than {} bytes (its keys and values together).",
-            crate::blob::CONTEXT_MAX_BYTES
+            "The encryption context must not be longer than {limit} bytes (its keys and values together)."
         )));
     }
-    // The map is ordered, so keys equal but for case are not always neighbours: compare each
-    // key's lower case with the others'.
-    if context
-        .keys()
-        .any(|k| k.bytes().any(|b| b.is_ascii_uppercase()))
-    {
-        let mut seen = std::collections::HashSet::with_capacity(context.len());
-        for k in context.keys() {
-            if !seen.insert(k.to_ascii_lowercase()) {
-                return Err(KmsError::Validation(format!(
-                    "The encryption context has keys that differ only in letter case ({k} and another): a key policy cannot tell them apart."
-                )));
-            }
+    if !opens {
+        if let Some(k) = crate::blob::key_equal_but_for_case(context) {
+            return Err(KmsError::Validation(format!(
+                "The encryption context has keys that differ only in letter case ({k} and another): a key policy cannot tell them apart."
+            )));
         }
     }
     Ok(())
@@ -151,7 +151,7 @@ impl Kms {
         key: Option<&KeyRef>,
         facts: &Facts<'_>,
     ) -> Result<Option<Arc<LoadedKey>>, KmsError> {
-        check_facts(facts)?;
+        check_facts(op, facts)?;
         let Some(key) = key else {
             let access = state::access(op);
             let resource = match (access.authority, facts.alias) {
@@ -224,7 +224,7 @@ impl Kms {
         op: KeyOp,
         facts: &Facts<'_>,
     ) -> Result<(Scope, crate::KeyId), KmsError> {
-        check_facts(facts)?;
+        check_facts(op, facts)?;
         self.resolve_scoped(caller, key)
             .map_err(|e| self.hide_foreign(caller, key, op, facts, e))
     }
