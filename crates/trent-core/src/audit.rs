@@ -504,13 +504,17 @@ pub fn recorded_in(body: &str, region: &str) -> bool {
 
 /// The most records a lookup in a Region reads from the store in one step.
 const REGION_STEP: usize = 512;
+/// The most bytes of records a lookup in a Region reads in one call (as well as at most `scan`
+/// records): a Region with few records, or one nobody uses, costs a bounded read per page.
+const REGION_READ_BYTES: usize = 4 * 1024 * 1024;
 
 /// [`lookup_page`] of the records recorded in `region`: CloudTrail's event history is per
 /// Region, so a LookupEvents sees the events of the Region it is called in. A lookup by an
 /// indexed attribute or by time alone reads the account's records in steps and keeps those of
-/// `region` until it has a page, the records end, or it has read `scan` records; a lookup by an
-/// attribute kept in tags keeps those of `region` among what its own walk finds. A page cut
-/// short resumes where it stopped, as [`lookup_page`]'s do.
+/// `region` until it has a page, the records end, or it has read `scan` records or
+/// [`REGION_READ_BYTES`] of them (its steps shrink to what the bytes left hold of records of the
+/// size seen); a lookup by an attribute kept in tags keeps those of `region` among what its own
+/// walk finds. A page cut short resumes where it stopped, as [`lookup_page`]'s do.
 pub fn lookup_in_region(
     store: &dyn crate::store::Store,
     query: &AuditQuery,
@@ -527,11 +531,15 @@ pub fn lookup_in_region(
     // A page's worth and one more first (enough when every record is of the Region, as in a
     // deployment that uses one), then twice as many a step up to REGION_STEP.
     let mut next_step = query.limit + 1;
+    let (mut read, mut bytes) = (0usize, 0usize);
     loop {
         let step = if by_tags {
             query.limit
         } else {
-            left.min(next_step)
+            let fits = (REGION_READ_BYTES - bytes)
+                .checked_div(bytes / read.max(1))
+                .unwrap_or(usize::MAX);
+            left.min(next_step).min(fits.max(1))
         };
         next_step = (next_step * 2).min(REGION_STEP.max(query.limit + 1));
         let page = lookup_page(
@@ -543,7 +551,9 @@ pub fn lookup_in_region(
             },
             scan,
         )?;
-        left = if by_tags {
+        read += page.events.len();
+        bytes += page.events.iter().map(|e| e.body.len()).sum::<usize>();
+        left = if by_tags || bytes >= REGION_READ_BYTES {
             0
         } else {
             left.saturating_sub(step)

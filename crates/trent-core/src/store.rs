@@ -829,6 +829,47 @@ pub mod conformance {
         assert_eq!(rare.concat(), [id(1_101), id(7), id(3)]);
         assert!(rare.len() <= 3, "{rare:?}");
         assert_eq!(pages(None, "sa-east-1", 10_000).concat(), [id(7)]);
+
+        // Large records: a call reads at most 4 MiB of them, whatever its scan.
+        let big = "audit-region-big";
+        let writes = (0..60)
+            .map(|n| {
+                let mut event = audit_event(big, 30_000 + n as i64, n, "k");
+                event.body = format!(
+                    "{{\"eventID\":\"{}\",\"awsRegion\":\"eu-west-1\",\"pad\":\"{}\"}}",
+                    event.event_id,
+                    "p".repeat(100_000)
+                );
+                Write::Audit(event)
+            })
+            .collect();
+        store.commit(writes).unwrap();
+        let query = AuditQuery::newest(big, 50);
+        let first = lookup_in_region(store, &query, "us-east-1", 10_000).unwrap();
+        assert!(first.events.is_empty());
+        let resume = first.resume.expect("a short page resumes");
+        assert_eq!(
+            resume.1, 10,
+            "the first step's 51 records (5 MB), not all 60"
+        );
+        let rest = lookup_in_region(
+            store,
+            &AuditQuery {
+                after: Some(resume),
+                ..query.clone()
+            },
+            "us-east-1",
+            10_000,
+        )
+        .unwrap();
+        assert_eq!((rest.events.len(), rest.resume), (0, None));
+        assert_eq!(
+            lookup_in_region(store, &query, "eu-west-1", 10_000)
+                .unwrap()
+                .events
+                .len(),
+            50
+        );
     }
 
     /// A walk by tags over more records than its first step ([`crate::audit::lookup_page`]):
