@@ -654,20 +654,30 @@ pub struct Grant {
 }
 
 impl Grant {
-    /// About how many bytes the grant takes in its key's record: its text, plus a few bytes a
-    /// member for the encoding.
+    /// About how many bytes the grant takes in its key's record: its text as JSON escapes it
+    /// (a control character takes six bytes), plus a few bytes a member for the encoding.
     pub fn weight(&self) -> usize {
+        fn json(s: &str) -> usize {
+            s.chars()
+                .map(|c| match c {
+                    '"' | '\\' => 2,
+                    c if c < ' ' => 6,
+                    c => c.len_utf8(),
+                })
+                .sum::<usize>()
+                + 8
+        }
         let pairs = match &self.constraint {
             Some(GrantConstraint::Subset(pairs) | GrantConstraint::Equals(pairs)) => {
-                pairs.iter().map(|(k, v)| k.len() + v.len() + 8).sum()
+                pairs.iter().map(|(k, v)| json(k) + json(v)).sum()
             }
             None => 0,
         };
-        self.id.len()
-            + self.name.as_ref().map_or(0, String::len)
-            + self.grantee.len()
-            + self.retiring.as_ref().map_or(0, String::len)
-            + self.issuing_account.len()
+        json(&self.id)
+            + self.name.as_deref().map_or(0, json)
+            + json(&self.grantee)
+            + self.retiring.as_deref().map_or(0, json)
+            + json(&self.issuing_account)
             + 32 * self.operations.len()
             + pairs
             + 128
@@ -994,6 +1004,33 @@ pub struct AliasRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A grant weighs at least what it takes in the record as JSON, however its text escapes.
+    #[test]
+    fn a_grants_weight_covers_its_json() {
+        for text in ["plain", "\u{1}\u{2}\u{1f}", "\"\\\"", "é中"] {
+            let long = text.repeat(200);
+            let pairs: BTreeMap<String, String> = (0..8)
+                .map(|i| (format!("{i}{long}"), long.clone()))
+                .collect();
+            let grant = Grant {
+                id: "a".repeat(64),
+                name: Some(long.clone()),
+                grantee: long.clone(),
+                retiring: Some(long.clone()),
+                operations: vec![GrantOperation::Decrypt, GrantOperation::Encrypt],
+                constraint: Some(GrantConstraint::Subset(pairs)),
+                issuing_account: "111122223333".into(),
+                created_at: Timestamp(0),
+            };
+            let json = serde_json::to_string(&grant).unwrap().len();
+            assert!(
+                grant.weight() >= json,
+                "{text:?}: {} < {json}",
+                grant.weight()
+            );
+        }
+    }
 
     fn meta_with(imports: &str) -> KeyMeta {
         let json = format!(
