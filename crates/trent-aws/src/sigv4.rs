@@ -493,12 +493,17 @@ fn session_token<'a>(
     req: &SignedRequest<'a>,
     query: &'a [(Vec<u8>, Vec<u8>)],
 ) -> Result<Option<&'a str>, AuthError> {
-    if let Some(token) = single_header(req.headers, "x-amz-security-token")? {
-        return Ok(Some(token));
+    let header = single_header(req.headers, "x-amz-security-token")?;
+    let param = single_param(query, "X-Amz-Security-Token")?;
+    match (header, param) {
+        (Some(_), Some(_)) => Err(incomplete(
+            "Only one of the 'X-Amz-Security-Token' header and query parameter is allowed.",
+        )),
+        (Some(token), None) => Ok(Some(token)),
+        (None, param) => param
+            .map(|raw| std::str::from_utf8(raw).map_err(|_| AuthError::UnrecognizedClient))
+            .transpose(),
     }
-    single_param(query, "X-Amz-Security-Token")?
-        .map(|raw| std::str::from_utf8(raw).map_err(|_| AuthError::UnrecognizedClient))
-        .transpose()
 }
 
 const PRESIGN_PARAMS: [&str; 6] = [
@@ -1895,6 +1900,24 @@ mod tests {
             Err(AuthError::SignatureDoesNotMatch)
         );
         assert!(verify(&query, None).is_ok());
+        // In the header and the query both: ambiguous.
+        let headers = [
+            ("Host", "kms.us-east-1.amazonaws.com"),
+            ("X-Amz-Security-Token", "abc+def"),
+        ];
+        let req = SignedRequest {
+            method: "GET",
+            path: "/",
+            query: &with_token,
+            headers: &headers,
+            body: b"",
+        };
+        let store = store_with(&[cred_with_token(Some("abc+def"))]);
+        let got = Verifier::new().verify(&req, &store, "kms", suite_now());
+        assert!(
+            matches!(got, Err(AuthError::IncompleteSignature(_))),
+            "{got:?}"
+        );
     }
 
     #[test]
