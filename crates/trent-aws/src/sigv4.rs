@@ -1880,16 +1880,12 @@ mod tests {
         let query = presign(SECRET, SUITE_DATE, 600, b"");
         let with_token = format!("{query}&X-Amz-Security-Token=abc%2Bdef");
         let verify = |query: &str, token: Option<&str>| {
-            let headers = [("Host", "kms.us-east-1.amazonaws.com")];
-            let req = SignedRequest {
-                method: "GET",
-                path: "/",
+            verify_presigned_in(
+                &store_with(&[cred_with_token(token)]),
                 query,
-                headers: &headers,
-                body: b"",
-            };
-            let store = store_with(&[cred_with_token(token)]);
-            Verifier::new().verify(&req, &store, "kms", suite_now())
+                &[],
+                suite_now(),
+            )
         };
         assert_eq!(verify(&with_token, None), unrecognized);
         assert_eq!(verify(&with_token, Some("abc+deg")), unrecognized);
@@ -1901,19 +1897,12 @@ mod tests {
         );
         assert!(verify(&query, None).is_ok());
         // In the header and the query both: ambiguous.
-        let headers = [
-            ("Host", "kms.us-east-1.amazonaws.com"),
-            ("X-Amz-Security-Token", "abc+def"),
-        ];
-        let req = SignedRequest {
-            method: "GET",
-            path: "/",
-            query: &with_token,
-            headers: &headers,
-            body: b"",
-        };
-        let store = store_with(&[cred_with_token(Some("abc+def"))]);
-        let got = Verifier::new().verify(&req, &store, "kms", suite_now());
+        let got = verify_presigned_in(
+            &store_with(&[cred_with_token(Some("abc+def"))]),
+            &with_token,
+            &[("X-Amz-Security-Token", "abc+def")],
+            suite_now(),
+        );
         assert!(
             matches!(got, Err(AuthError::IncompleteSignature(_))),
             "{got:?}"
@@ -2224,6 +2213,16 @@ mod tests {
         extra: &[(&str, &str)],
         now: SystemTime,
     ) -> Result<Verified, AuthError> {
+        verify_presigned_in(&kms_store(), query, extra, now)
+    }
+
+    /// [`verify_presigned`] against `store`.
+    fn verify_presigned_in(
+        store: &Store,
+        query: &str,
+        extra: &[(&str, &str)],
+        now: SystemTime,
+    ) -> Result<Verified, AuthError> {
         let mut headers = vec![("Host", "kms.us-east-1.amazonaws.com")];
         headers.extend_from_slice(extra);
         let req = SignedRequest {
@@ -2233,7 +2232,7 @@ mod tests {
             headers: &headers,
             body: b"",
         };
-        Verifier::new().verify(&req, &kms_store(), "kms", now)
+        Verifier::new().verify(&req, store, "kms", now)
     }
 
     #[test]
