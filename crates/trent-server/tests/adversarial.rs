@@ -422,22 +422,25 @@ async fn an_encryption_context_is_bounded_and_a_pathological_condition_is_decide
         .key_metadata
         .unwrap()
         .key_id;
-    let encrypt = |value: String| {
-        kms.encrypt()
-            .key_id(&key)
-            .plaintext(Blob::new(b"x".to_vec()))
-            .encryption_context("x", value)
+    let encrypt = |context: Vec<(&str, String)>| {
+        context
+            .into_iter()
+            .fold(
+                kms.encrypt()
+                    .key_id(&key)
+                    .plaintext(Blob::new(b"x".to_vec())),
+                |r, (k, v)| r.encryption_context(k, v),
+            )
             .send()
     };
+    let code = |r: Result<_, _>| common::code(&r.unwrap_err());
     // 8,191 bytes with the key: within the limit, and the Deny does not match...
-    encrypt("a".repeat(8_190)).await.unwrap();
+    encrypt(vec![("x", "a".repeat(8_190))]).await.unwrap();
     // ...until the value ends in b.
-    let e = encrypt(format!("{}b", "a".repeat(8_189)))
-        .await
-        .unwrap_err();
-    assert_eq!(common::code(&e), "AccessDeniedException");
-    let e = encrypt("a".repeat(8_192)).await.unwrap_err();
-    assert_eq!(common::code(&e), "ValidationException");
+    let ends_in_b = encrypt(vec![("x", format!("{}b", "a".repeat(8_189)))]).await;
+    assert_eq!(code(ends_in_b), "AccessDeniedException");
+    let too_long = encrypt(vec![("x", "a".repeat(8_192))]).await;
+    assert_eq!(code(too_long), "ValidationException");
     let e = kms
         .generate_data_key()
         .key_id(&key)
@@ -448,27 +451,11 @@ async fn an_encryption_context_is_bounded_and_a_pathological_condition_is_decide
         .unwrap_err();
     assert_eq!(common::code(&e), "ValidationException");
     // Keys that differ only in case: a condition on one of them could not read both.
-    let e = kms
-        .encrypt()
-        .key_id(&key)
-        .plaintext(Blob::new(b"x".to_vec()))
-        .encryption_context("App", "billing")
-        .encryption_context("app", "hr")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(common::code(&e), "ValidationException");
+    let case = encrypt(vec![("App", "billing".into()), ("app", "hr".into())]).await;
+    assert_eq!(code(case), "ValidationException");
     // Decrypt reads ciphertexts made before those rules: a context of more than 8 KB, or with
     // such keys, is still read (here it opens nothing), one of more than 64 KB is not.
-    let blob = kms
-        .encrypt()
-        .key_id(&key)
-        .plaintext(Blob::new(b"x".to_vec()))
-        .send()
-        .await
-        .unwrap()
-        .ciphertext_blob
-        .unwrap();
+    let blob = encrypt(vec![]).await.unwrap().ciphertext_blob.unwrap();
     let decrypt = |context: Vec<(&str, String)>| {
         let request = context
             .into_iter()
